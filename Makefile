@@ -1,0 +1,144 @@
+# Build, test and install the C storage-manager drivers.
+#   make            build the library, drivers and tools into $(BUILD)
+#   make check      install test dependencies, run unit, integration,
+#                   sanitizer and fuzz-smoke tests
+#   make demo       run a FileSR lifecycle in a temporary directory
+#   make install    PREFIX=/usr DESTDIR=... [SMDIR=/opt/xensource/sm]
+
+PREFIX  ?= /usr/local
+BINDIR  ?= $(PREFIX)/bin
+LIBEXECDIR ?= $(PREFIX)/libexec/csm
+SMDIR   ?=
+DESTDIR ?=
+
+BUILD   ?= build
+SAN     ?=
+CC      ?= cc
+PKGS    := libxml-2.0
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null || echo -I/usr/include/libxml2)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lxml2)
+CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null || echo -lcmocka)
+
+WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+           -Wno-unused-parameter -Wformat=2 -Wvla
+CFLAGS  ?= -O2 -g
+ifneq ($(SAN),)
+CFLAGS  += -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+LDFLAGS += -fsanitize=address,undefined
+endif
+ALL_CFLAGS := -std=gnu11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -Iinclude $(PKG_CFLAGS)
+ifeq ($(TEST_BUILD),1)
+ALL_CFLAGS += -DCSM_TEST_BUILD
+endif
+LIBS    := $(PKG_LIBS) -luuid
+
+LIB_SRCS := $(wildcard lib/*.c)
+LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
+LIBCSM   := $(BUILD)/libcsm.a
+
+# One executable per SR type; drivers/<type>.c fills the op table named here.
+DRIVERS  := FileSR
+DRIVER_FileSR := file
+DRIVER_BINS := $(DRIVERS:%=$(BUILD)/%)
+
+TOOL_SRCS := $(wildcard tools/*.c)
+TOOL_BINS := $(TOOL_SRCS:tools/%.c=$(BUILD)/%)
+
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+
+TESTTOOL_SRCS := $(wildcard tests/tools/*.c)
+TESTTOOL_BINS := $(TESTTOOL_SRCS:tests/tools/%.c=$(BUILD)/tests/%)
+
+BENCH_SRCS := $(wildcard bench/*.c)
+BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
+
+.PHONY: all check check-unit check-integration check-asan check-fuzz deps \
+        demo bench install clean
+all: $(LIBCSM) $(DRIVER_BINS) $(TOOL_BINS)
+
+$(BUILD)/%.o: %.c $(wildcard include/csm/*.h lib/*.h drivers/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(LIBCSM): $(LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/drivers/%.o: drivers/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+# drivers/main.c is the same tiny main() for every executable.
+$(BUILD)/drivers/main-%.o: drivers/main.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -DSM_DRIVER=sm_$(DRIVER_$*)_driver -c -o $@ $<
+
+.SECONDEXPANSION:
+$(BUILD)/%SR: $(BUILD)/drivers/main-%SR.o $$(BUILD)/drivers/$$(DRIVER_%SR).o $(BUILD)/drivers/filebased.o $(LIBCSM)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/%: $(BUILD)/tools/%.o $(LIBCSM)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIBCSM)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) $(CMOCKA_LIBS)
+
+$(BUILD)/tests/%: $(BUILD)/tests/tools/%.o $(LIBCSM)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/bench/%: $(BUILD)/bench/%.o $(LIBCSM)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+# Fuzz targets need clang's libFuzzer.
+FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=build-fuzz/%)
+build-fuzz/%: tests/fuzz/%.c $(LIB_SRCS) $(wildcard include/csm/*.h)
+	@mkdir -p build-fuzz
+	clang -std=gnu11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
+	  -Iinclude $(PKG_CFLAGS) -o $@ $< $(LIB_SRCS) $(LIBS)
+
+deps:
+	tests/setup-deps.sh
+
+check: deps
+	$(MAKE) TEST_BUILD=1 all-tests
+	$(MAKE) TEST_BUILD=1 check-unit check-integration
+	$(MAKE) check-asan
+	$(MAKE) check-fuzz
+	@echo "make check: all tests passed"
+
+all-tests: all $(UNIT_BINS) $(TESTTOOL_BINS)
+
+check-unit: all-tests
+	tests/run-unit.sh $(BUILD)
+
+check-integration: all-tests
+	tests/integration/run.sh $(BUILD)
+
+check-asan:
+	$(MAKE) BUILD=build-asan SAN=1 TEST_BUILD=1 all-tests
+	$(MAKE) BUILD=build-asan SAN=1 TEST_BUILD=1 check-unit check-integration
+
+check-fuzz: $(FUZZ_BINS)
+	tests/fuzz/run.sh build-fuzz
+
+demo: all
+	tools/demo.sh $(BUILD)
+
+bench: all $(BENCH_BINS)
+	bench/run.sh $(BUILD)
+
+install: all
+	install -d $(DESTDIR)$(LIBEXECDIR) $(DESTDIR)$(BINDIR)
+	for d in $(DRIVERS); do install -m 0755 $(BUILD)/$$d $(DESTDIR)$(LIBEXECDIR)/$$d; done
+	for t in $(TOOL_BINS); do install -m 0755 $$t $(DESTDIR)$(BINDIR)/; done
+	if [ -n "$(SMDIR)" ]; then \
+	  install -d $(DESTDIR)$(SMDIR); \
+	  for d in $(DRIVERS); do ln -sf $(LIBEXECDIR)/$$d $(DESTDIR)$(SMDIR)/$$d; done; \
+	fi
+
+clean:
+	rm -rf build build-asan build-fuzz

@@ -1,0 +1,88 @@
+/* SPDX-License-Identifier: LGPL-2.1-only */
+/*
+ * One error value travels from the layer that detects a failure up to the
+ * response writer: a reference SR error code (XE_SR_ERRORCODES.xml) and an
+ * optional detail that becomes "[opterr=...]" in the faultString.
+ */
+#ifndef CSM_ERROR_H
+#define CSM_ERROR_H
+
+#include <stdarg.h>
+#include <stddef.h>
+
+/* The reference codes this project uses; the table in lib/error.c names them. */
+enum sm_errcode {
+	SM_OK = 0,
+	SME_INVALID_ARG = 1,
+	SME_SR_IN_USE = 16,
+	SME_VDI_IN_USE = 24,
+	SME_LOCK_ERR = 37,
+	SME_UNIMPLEMENTED = 38,
+	SME_SR_NOT_EMPTY = 39,
+	SME_SR_SCAN = 40,
+	SME_SR_EXISTS = 42,
+	SME_VDI_EXISTS = 43,
+	SME_SR_NO_SPACE = 44,
+	SME_VDI_UNAVAILABLE = 46,
+	SME_SR_UNAVAILABLE = 47,
+	SME_FILE_SR_CREATE = 61,
+	SME_FILE_SR_RMDIR = 62,
+	SME_FILE_SR_DELETE = 63,
+	SME_VDI_REMOVE = 64,
+	SME_VDI_LOAD = 65,
+	SME_VDI_TYPE = 66,
+	SME_VDI_CREATE = 78,
+	SME_VDI_SIZE = 79,
+	SME_VDI_DELETE = 80,
+	SME_VDI_CLONE = 81,
+	SME_VDI_SNAPSHOT = 82,
+	SME_CONFIG_DEVICE_MISSING = 90,
+	SME_CONFIG_LOCATION_MISSING = 94,
+	SME_SNAPSHOT_CHAIN_TOO_LONG = 109,
+	SME_VDI_RESIZE = 110,
+	SME_CONFIG_PARAMS_MISSING = 115,
+	SME_BAD_REQUEST = 143,
+	SME_VDI_MISSING = 144,
+	SME_EIO = 200,
+	SME_SM_GENERAL = 202,
+	SME_XML_PARSE = 413,
+	SME_ILLEGAL_XML_CHAR = 447,
+	SME_GENERIC = 1200,
+};
+
+#define SM_ERROR_DETAIL_MAX 1024
+
+struct sm_error {
+	int code;                          /* enum sm_errcode, 0 = no error */
+	char detail[SM_ERROR_DETAIL_MAX];  /* "" = no opterr */
+};
+
+/*
+ * Record an error and return -1, so callers can write
+ * "return sm_fail(err, SME_VDI_CREATE, "...", ...);".  err may be NULL.
+ * The first error recorded wins: a later sm_fail on an already-set error
+ * keeps the original code and detail (the root cause reaches the wire).
+ */
+int sm_fail(struct sm_error *err, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+int sm_vfail(struct sm_error *err, int code, const char *fmt, va_list ap)
+	__attribute__((format(printf, 3, 0)));
+
+/* As sm_fail, with ": <strerror(errnum)>" appended to the detail. */
+int sm_fail_errno(struct sm_error *err, int code, int errnum,
+		  const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+void sm_error_clear(struct sm_error *err);
+
+/* Table lookups; NULL for a code the project does not know. */
+const char *sm_error_name(int code);
+const char *sm_error_description(int code);
+
+/*
+ * The faultString as the Python SM prints it:
+ * "<description>" or "<description> [opterr=<detail>]".  Returns a
+ * malloc'd string (never NULL unless out of memory).
+ */
+char *sm_error_fault_string(const struct sm_error *err);
+
+#endif

@@ -1,0 +1,112 @@
+/* SPDX-License-Identifier: LGPL-2.1-only */
+/*
+ * VHD images as blktap writes them: dynamic and differencing disks with
+ * footer copy, header, BAT, batmap, 2 MiB blocks, 512-byte sector bitmaps
+ * and 4 KiB-aligned data, parent locators MACX/W2KU/W2RU, and the hidden
+ * flag in footer byte 85.  All on-disk integers are big-endian.
+ *
+ * Every open verifies the footer and header checksums and the structure;
+ * a corrupt or truncated image is an error (SME_VDI_LOAD with a detail
+ * naming the defect), never a crash.
+ */
+#ifndef CSM_VHD_H
+#define CSM_VHD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "csm/error.h"
+#include "csm/vhdio.h"
+
+#define VHD_SECTOR_SIZE   512u
+#define VHD_BLOCK_SIZE    (2u * 1024 * 1024)
+#define VHD_MIN_SIZE      ((uint64_t)VHD_BLOCK_SIZE)
+#define VHD_MAX_SIZE      (2040ull * 1024 * 1024 * 1024)
+#define VHD_MAX_CHAIN     30
+
+enum vhd_type {
+	VHD_TYPE_FIXED = 2,
+	VHD_TYPE_DYNAMIC = 3,
+	VHD_TYPE_DIFF = 4,
+};
+
+struct vhd_info {
+	enum vhd_type type;
+	uint64_t virtual_size;      /* footer curr_size, bytes */
+	uint64_t phys_size;         /* end of data + footer, as vhd-util query -s */
+	uint32_t blocks;            /* ceil(virtual_size / block size) */
+	uint32_t max_bat_entries;   /* header max_bat_size */
+	uint32_t allocated_blocks;  /* BAT entries in use */
+	bool hidden;                /* footer byte 85 */
+	bool has_batmap;
+	uint8_t uuid[16];           /* footer uuid (not the VDI uuid) */
+	char creator[5];            /* footer crtr_app, NUL-terminated */
+	uint32_t creator_version;
+	/* Differencing disks only: */
+	uint8_t parent_uuid[16];
+	uint32_t parent_timestamp;  /* VHD epoch */
+	char parent_name[512];      /* header prt_name (UTF-16BE) as UTF-8, "" if none */
+	char parent_locator[512];   /* first usable locator decoded (e.g. "./base.vhd"), "" if none */
+};
+
+/* Round a requested size up to a whole block; SME_VDI_SIZE if < 0 or > VHD_MAX_SIZE. */
+int vhd_validate_size(uint64_t requested, uint64_t *rounded, struct sm_error *err);
+
+/*
+ * Create an empty dynamic disk of 'size' bytes (already rounded) on an
+ * empty io: footer copy at 0, header at 512, BAT at 1536 (0xFFFFFFFF
+ * entries), batmap header + map, footer at the end.  Creator "tap", 1.3,
+ * so blktap treats the batmap as present.
+ */
+int vhd_create_dynamic(struct vhd_io *io, uint64_t size, struct sm_error *err);
+
+/*
+ * Create an empty differencing disk on an empty io, child of 'parent'
+ * (opened, validated).  'parent_relpath' is the child-to-parent relative
+ * path blktap writes in the locators ("./<basename>" for siblings);
+ * the header's prt_name is the basename.  virtual size = 'size', or the
+ * parent's size when 0 (refused if smaller than the parent's).
+ */
+int vhd_create_diff(struct vhd_io *io, struct vhd_io *parent,
+		    const char *parent_relpath, uint64_t size,
+		    struct sm_error *err);
+
+/* Read and validate the metadata; fill info. */
+int vhd_query(struct vhd_io *io, struct vhd_info *info, struct sm_error *err);
+
+/* Set or clear the hidden flag in both footers (checksums updated). */
+int vhd_set_hidden(struct vhd_io *io, bool hidden, struct sm_error *err);
+
+/*
+ * Grow the virtual size to new_size (rounded to a block; smaller than the
+ * current size is SME_VDI_SIZE).  When the BAT has no room, a larger BAT
+ * and batmap are written after the last block and the header is pointed
+ * at them; data blocks never move.
+ */
+int vhd_grow(struct vhd_io *io, uint64_t new_size, struct sm_error *err);
+
+/*
+ * Read guest data of this one image (not through a chain): sectors whose
+ * bitmap bit is clear, and unallocated blocks, read as zeros.  For tests
+ * and tools.  off and len need not be sector aligned.
+ */
+int vhd_read(struct vhd_io *io, void *buf, uint64_t len, uint64_t off,
+	     struct sm_error *err);
+
+/*
+ * Write guest data into this one image (no chain): allocates blocks at the
+ * end of data as blktap does (bitmap sector, gap so data is 4 KiB
+ * aligned), writes data and bitmap before the BAT entry that makes the
+ * block reachable, keeps the batmap bit in step, and rewrites the footer.
+ */
+int vhd_write(struct vhd_io *io, const void *buf, uint64_t len, uint64_t off,
+	      struct sm_error *err);
+
+/* Convenience wrappers over a local path. */
+int vhd_query_path(const char *path, struct vhd_info *info, struct sm_error *err);
+int vhd_set_hidden_path(const char *path, bool hidden, struct sm_error *err);
+
+/* Format a 16-byte uuid as 36 characters + NUL. */
+void vhd_uuid_format(const uint8_t uuid[16], char out[37]);
+
+#endif

@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: LGPL-2.1-only */
+/*
+ * The byte-level I/O the VHD library runs over.  One interface serves a
+ * local file, a file reached through libnfs and a logical volume; the VHD
+ * code never calls POSIX directly.
+ */
+#ifndef CSM_VHDIO_H
+#define CSM_VHDIO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "csm/error.h"
+
+struct vhd_io;
+
+struct vhd_io_ops {
+	/* Whole-buffer transfers: return 0, or -errno.  A short read at EOF is -EIO. */
+	int (*pread)(struct vhd_io *io, void *buf, size_t len, uint64_t off);
+	int (*pwrite)(struct vhd_io *io, const void *buf, size_t len, uint64_t off);
+	int (*get_size)(struct vhd_io *io, uint64_t *size);
+	/* Set the file length; a block device may leave this NULL. */
+	int (*truncate)(struct vhd_io *io, uint64_t size);
+	int (*sync)(struct vhd_io *io);
+	/* Modification time (seconds since 1970), used for parent time stamps. */
+	int (*get_mtime)(struct vhd_io *io, int64_t *mtime);
+	void (*close)(struct vhd_io *io);
+};
+
+struct vhd_io {
+	const struct vhd_io_ops *ops;
+	void *priv;
+	bool is_block;      /* footer lives at device end, never truncated */
+	char name[256];     /* for error messages: path or URL */
+};
+
+/* Flags for vhd_io_open_file. */
+#define VHD_IO_RDONLY  0x0
+#define VHD_IO_RDWR    0x1
+#define VHD_IO_CREATE  0x2   /* O_CREAT|O_EXCL: never clobber an existing file */
+
+/*
+ * Open a local file (or block device).  Errors: SME_VDI_MISSING for ENOENT,
+ * SME_VDI_EXISTS for EEXIST with VHD_IO_CREATE, SME_VDI_LOAD otherwise;
+ * the detail names the path and strerror.
+ */
+int vhd_io_open_file(struct vhd_io *io, const char *path, int flags,
+		     struct sm_error *err);
+/* Close (calls ops->close); safe on a zeroed or already-closed io. */
+void vhd_io_close(struct vhd_io *io);
+
+#endif
