@@ -60,6 +60,7 @@ struct xr_value *xr_nil(void);
 struct xr_value *xr_string(const char *s);
 struct xr_value *xr_int(int64_t i);
 struct xr_value *xr_bool(bool b);
+struct xr_value *xr_double(double d);
 struct xr_value *xr_struct(void);
 struct xr_value *xr_array(void);
 
