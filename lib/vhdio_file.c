@@ -1,0 +1,210 @@
+/* SPDX-License-Identifier: LGPL-2.1-only */
+/*
+ * vhd_io over a local file or block device.  Transfers loop until the
+ * whole buffer moved: pread/pwrite may return short counts (signals,
+ * NFS, device limits) and EINTR, and the VHD code above relies on
+ * all-or-nothing semantics.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <linux/fs.h>
+
+#include "csm/vhdio.h"
+
+struct file_priv {
+	int fd;
+};
+
+static int file_fd(struct vhd_io *io)
+{
+	return ((struct file_priv *)io->priv)->fd;
+}
+
+static int file_pread(struct vhd_io *io, void *buf, size_t len, uint64_t off)
+{
+	char *p = buf;
+
+	while (len > 0) {
+		ssize_t n = pread(file_fd(io), p, len, (off_t)off);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			return -EIO;	/* EOF inside the requested range */
+		p += n;
+		len -= (size_t)n;
+		off += (uint64_t)n;
+	}
+	return 0;
+}
+
+static int file_pwrite(struct vhd_io *io, const void *buf, size_t len,
+		       uint64_t off)
+{
+	const char *p = buf;
+
+	while (len > 0) {
+		ssize_t n = pwrite(file_fd(io), p, len, (off_t)off);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			return -EIO;
+		p += n;
+		len -= (size_t)n;
+		off += (uint64_t)n;
+	}
+	return 0;
+}
+
+static int file_get_size(struct vhd_io *io, uint64_t *size)
+{
+	struct stat st;
+
+	if (fstat(file_fd(io), &st) < 0)
+		return -errno;
+	if (S_ISBLK(st.st_mode)) {
+		uint64_t bytes;
+
+		if (ioctl(file_fd(io), BLKGETSIZE64, &bytes) < 0)
+			return -errno;
+		*size = bytes;
+		return 0;
+	}
+	*size = (uint64_t)st.st_size;
+	return 0;
+}
+
+static int file_truncate(struct vhd_io *io, uint64_t size)
+{
+	int rc;
+
+	do {
+		rc = ftruncate(file_fd(io), (off_t)size);
+	} while (rc < 0 && errno == EINTR);
+	return rc < 0 ? -errno : 0;
+}
+
+static int file_sync(struct vhd_io *io)
+{
+	int rc;
+
+	do {
+		rc = fdatasync(file_fd(io));
+	} while (rc < 0 && errno == EINTR);
+	return rc < 0 ? -errno : 0;
+}
+
+static int file_get_mtime(struct vhd_io *io, int64_t *mtime)
+{
+	struct stat st;
+
+	if (fstat(file_fd(io), &st) < 0)
+		return -errno;
+	*mtime = (int64_t)st.st_mtime;
+	return 0;
+}
+
+static void file_close(struct vhd_io *io)
+{
+	struct file_priv *fp = io->priv;
+
+	if (!fp)
+		return;
+	close(fp->fd);
+	free(fp);
+	io->priv = NULL;
+}
+
+static const struct vhd_io_ops file_ops = {
+	.pread = file_pread,
+	.pwrite = file_pwrite,
+	.get_size = file_get_size,
+	.truncate = file_truncate,
+	.sync = file_sync,
+	.get_mtime = file_get_mtime,
+	.close = file_close,
+};
+
+/* Block devices have a fixed size: the footer lives at the device end. */
+static const struct vhd_io_ops blk_ops = {
+	.pread = file_pread,
+	.pwrite = file_pwrite,
+	.get_size = file_get_size,
+	.truncate = NULL,
+	.sync = file_sync,
+	.get_mtime = file_get_mtime,
+	.close = file_close,
+};
+
+static int open_mode(int flags)
+{
+	if (flags & VHD_IO_CREATE)
+		return O_RDWR | O_CREAT | O_EXCL;
+	if (flags & VHD_IO_RDWR)
+		return O_RDWR;
+	return O_RDONLY;
+}
+
+static int open_errcode(int errnum, int flags)
+{
+	if (errnum == ENOENT)
+		return SME_VDI_MISSING;
+	if (errnum == EEXIST && (flags & VHD_IO_CREATE))
+		return SME_VDI_EXISTS;
+	return SME_VDI_LOAD;
+}
+
+int vhd_io_open_file(struct vhd_io *io, const char *path, int flags,
+		     struct sm_error *err)
+{
+	struct file_priv *fp;
+	struct stat st;
+	int fd, errnum;
+
+	memset(io, 0, sizeof(*io));
+	fd = open(path, open_mode(flags) | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		errnum = errno;
+		return sm_fail_errno(err, open_errcode(errnum, flags), errnum,
+				     "%s", path);
+	}
+	if (fstat(fd, &st) < 0) {
+		errnum = errno;
+		close(fd);
+		return sm_fail_errno(err, SME_VDI_LOAD, errnum, "%s", path);
+	}
+	fp = malloc(sizeof(*fp));
+	if (!fp) {
+		close(fd);
+		return sm_fail_errno(err, SME_VDI_LOAD, ENOMEM, "%s", path);
+	}
+	fp->fd = fd;
+	io->priv = fp;
+	io->is_block = S_ISBLK(st.st_mode);
+	io->ops = io->is_block ? &blk_ops : &file_ops;
+	snprintf(io->name, sizeof(io->name), "%s", path);
+	return 0;
+}
+
+void vhd_io_close(struct vhd_io *io)
+{
+	if (!io || !io->ops)
+		return;
+	if (io->ops->close)
+		io->ops->close(io);
+	io->ops = NULL;
+	io->priv = NULL;
+}
