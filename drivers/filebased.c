@@ -1,0 +1,1285 @@
+/* SPDX-License-Identifier: LGPL-2.1-only */
+/*
+ * VDIs as files in one directory, the Python FileSR's layout:
+ *   <uuid>.vhd   a VHD (dynamic, or differencing with a sibling parent)
+ *   <uuid>.raw   a raw image (vdi_sm_config type=raw)
+ * and, ours:
+ *   <uuid>.meta  label, description and snapshot facts (lib/vdimeta.c)
+ *   <uuid>.lock  the persistent vdi_lock record
+ *   .csm-sr      the SR uuid, written by sr_create
+ * A snapshot keeps the original uuid as the writable leaf: its data moves
+ * to a hidden read-only "base copy" and the call returns the new VDI.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "csm/buf.h"
+#include "csm/lock.h"
+#include "csm/log.h"
+#include "csm/scan.h"
+#include "csm/util.h"
+#include "csm/vdimeta.h"
+#include "csm/vhd.h"
+#include "filebased.h"
+
+enum vdi_kind { VK_NONE, VK_VHD, VK_RAW };
+
+static const char *kind_ext(enum vdi_kind k)
+{
+	return k == VK_RAW ? "raw" : "vhd";
+}
+
+struct file_sr *fsr_new(struct sm_ctx *ctx)
+{
+	struct file_sr *sr = calloc(1, sizeof(*sr));
+
+	if (!sr) {
+		sm_fail(&ctx->err, SME_GENERIC, "out of memory");
+		return NULL;
+	}
+	sr->sr_uuid = ctx->call->sr_uuid;
+	sr->storage_type = "ext";
+	ctx->sr = sr;
+	return sr;
+}
+
+void fsr_unload(struct sm_ctx *ctx)
+{
+	free(ctx->sr);
+	ctx->sr = NULL;
+}
+
+static struct file_sr *FSR(struct sm_ctx *ctx)
+{
+	return ctx->sr;
+}
+
+/* <dir>/<uuid>.<ext>; uuids are checked, so this cannot escape the SR. */
+static void vdi_file(const struct file_sr *sr, const char *uuid, const char *ext,
+		     char out[PATH_MAX])
+{
+	snprintf(out, PATH_MAX, "%s/%s.%s", sr->path, uuid, ext);
+}
+
+static enum vdi_kind vdi_find(const struct file_sr *sr, const char *uuid)
+{
+	char path[PATH_MAX];
+	struct stat st;
+
+	vdi_file(sr, uuid, "vhd", path);
+	if (stat(path, &st) == 0)
+		return VK_VHD;
+	vdi_file(sr, uuid, "raw", path);
+	if (stat(path, &st) == 0)
+		return VK_RAW;
+	return VK_NONE;
+}
+
+static int sr_dir_check(const struct file_sr *sr, struct sm_error *err)
+{
+	struct stat st;
+
+	if (stat(sr->path, &st) < 0)
+		return sm_fail_errno(err, SME_SR_UNAVAILABLE, errno, "%s", sr->path);
+	if (!S_ISDIR(st.st_mode))
+		return sm_fail(err, SME_SR_UNAVAILABLE, "%s is not a directory", sr->path);
+	return 0;
+}
+
+/* ---- metadata beside the image ---------------------------------------- */
+
+static int meta_read(const struct file_sr *sr, const char *uuid, struct vdi_meta *m)
+{
+	char path[PATH_MAX], *text = NULL;
+	int rc;
+
+	memset(m, 0, sizeof(*m));
+	vdi_file(sr, uuid, "meta", path);
+	rc = sm_read_file(path, 64 * 1024, &text);
+	if (rc < 0)
+		return rc;
+	rc = vdimeta_parse(text, m) < 0 ? -ENOMEM : 0;
+	free(text);
+	return rc;
+}
+
+static int meta_write(const struct file_sr *sr, const char *uuid, const struct vdi_meta *m,
+		      struct sm_error *err, int code)
+{
+	char path[PATH_MAX], *text = vdimeta_format(m);
+	int rc;
+
+	if (!text)
+		return sm_fail(err, SME_GENERIC, "out of memory");
+	vdi_file(sr, uuid, "meta", path);
+	rc = sm_write_file_atomic(path, text, strlen(text));
+	free(text);
+	if (rc < 0)
+		return sm_fail_errno(err, code, -rc, "cannot write %s", path);
+	return 0;
+}
+
+/* ---- the directory as a forest of VHD chains -------------------------- */
+
+struct node {
+	char uuid[37];
+	enum vdi_kind kind;
+	struct stat st;
+	struct vhd_info info;
+	char error[256];        /* "" when the image opened cleanly */
+	char parent[37];        /* "" when none */
+	int nchildren;
+};
+
+struct forest {
+	struct node *nodes;
+	size_t count;
+	size_t cap;
+};
+
+static int node_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct node *)a)->uuid, ((const struct node *)b)->uuid);
+}
+
+static struct node *forest_find(const struct forest *f, const char *uuid)
+{
+	struct node key;
+
+	if (!uuid || !*uuid || f->count == 0)
+		return NULL;
+	snprintf(key.uuid, sizeof(key.uuid), "%s", uuid);
+	return bsearch(&key, f->nodes, f->count, sizeof(f->nodes[0]), node_cmp);
+}
+
+/* "<uuid>.vhd" (a sibling, as blktap names parents) → uuid. */
+static void parent_uuid_of(const struct vhd_info *info, char out[37])
+{
+	const char *name = info->parent_name[0] ? info->parent_name : info->parent_locator;
+	const char *base = strrchr(name, '/');
+	char tmp[64];
+
+	out[0] = '\0';
+	base = base ? base + 1 : name;
+	if (strlen(base) != 40 || strcmp(base + 36, ".vhd") != 0)
+		return;
+	memcpy(tmp, base, 36);
+	tmp[36] = '\0';
+	if (sm_uuid_valid(tmp))
+		memcpy(out, tmp, 37);
+}
+
+/* Name → kind, for "<uuid>.vhd" and "<uuid>.raw" only. */
+static enum vdi_kind entry_kind(const char *name, char uuid[37])
+{
+	if (strlen(name) != 40 || name[36] != '.')
+		return VK_NONE;
+	memcpy(uuid, name, 36);
+	uuid[36] = '\0';
+	if (!sm_uuid_valid(uuid))
+		return VK_NONE;
+	if (strcmp(name + 37, "vhd") == 0)
+		return VK_VHD;
+	if (strcmp(name + 37, "raw") == 0)
+		return VK_RAW;
+	return VK_NONE;
+}
+
+static int forest_add(struct forest *f, const struct file_sr *sr, const char *name,
+		      enum vdi_kind kind, const char *uuid)
+{
+	char path[PATH_MAX];
+	struct sm_error e = { 0 };
+	struct node *n;
+
+	if (f->count == f->cap) {
+		size_t cap = f->cap ? f->cap * 2 : 128;
+		struct node *p = realloc(f->nodes, cap * sizeof(*p));
+
+		if (!p)
+			return -ENOMEM;
+		f->nodes = p;
+		f->cap = cap;
+	}
+	n = &f->nodes[f->count];
+	memset(n, 0, sizeof(*n));
+	memcpy(n->uuid, uuid, 37);
+	n->kind = kind;
+	snprintf(path, sizeof(path), "%s/%s", sr->path, name);
+	if (stat(path, &n->st) < 0)
+		return 0;   /* vanished under us: not part of the SR any more */
+	f->count++;
+	if (kind == VK_RAW) {
+		n->info.virtual_size = (uint64_t)n->st.st_size;
+		return 0;
+	}
+	if (vhd_query_path(path, &n->info, &e) < 0) {
+		snprintf(n->error, sizeof(n->error), "%.255s", e.detail);
+		return 0;
+	}
+	parent_uuid_of(&n->info, n->parent);
+	return 0;
+}
+
+static int forest_load(struct forest *f, const struct file_sr *sr, struct sm_error *err)
+{
+	struct dirent *de;
+	DIR *d;
+	int rc = 0;
+
+	memset(f, 0, sizeof(*f));
+	d = opendir(sr->path);
+	if (!d)
+		return sm_fail_errno(err, SME_SR_UNAVAILABLE, errno, "%s", sr->path);
+	while ((de = readdir(d)) != NULL) {
+		char uuid[37];
+		enum vdi_kind kind = entry_kind(de->d_name, uuid);
+
+		if (kind == VK_NONE)
+			continue;
+		rc = forest_add(f, sr, de->d_name, kind, uuid);
+		if (rc < 0)
+			break;
+	}
+	closedir(d);
+	if (rc < 0)
+		return sm_fail(err, SME_GENERIC, "out of memory");
+	qsort(f->nodes, f->count, sizeof(f->nodes[0]), node_cmp);
+	for (size_t i = 0; i < f->count; i++) {
+		struct node *p = forest_find(f, f->nodes[i].parent);
+
+		if (p)
+			p->nchildren++;
+	}
+	return 0;
+}
+
+static void forest_free(struct forest *f)
+{
+	free(f->nodes);
+	memset(f, 0, sizeof(*f));
+}
+
+/* ---- chains ------------------------------------------------------------ */
+
+/*
+ * Open every link from uuid to the root and check that each parent is the
+ * image its child was made from (footer uuid = child's parent uuid).  A
+ * broken chain must fail at attach with a reason, not inside tapdisk.
+ */
+static int chain_check(const struct file_sr *sr, const char *uuid, int *depth,
+		       struct sm_error *err, int code)
+{
+	char cur[37], path[PATH_MAX];
+	struct vhd_info info, child;
+	int n = 0;
+
+	snprintf(cur, sizeof(cur), "%s", uuid);
+	for (;;) {
+		vdi_file(sr, cur, "vhd", path);
+		if (vhd_query_path(path, &info, err) < 0) {
+			err->code = code;
+			return -1;
+		}
+		if (n > 0 && memcmp(info.uuid, child.parent_uuid, 16) != 0)
+			return sm_fail(err, code, "%s: parent uuid does not match its child", path);
+		if (++n > VHD_MAX_CHAIN * 4)
+			return sm_fail(err, code, "%s: chain longer than %d links", path, VHD_MAX_CHAIN * 4);
+		if (info.type != VHD_TYPE_DIFF)
+			break;
+		parent_uuid_of(&info, cur);
+		if (!cur[0])
+			return sm_fail(err, code, "%s: parent '%s' is not a VDI of this SR",
+				       path, info.parent_name);
+		child = info;
+	}
+	if (depth)
+		*depth = n;
+	return 0;
+}
+
+/* ---- SR operations ----------------------------------------------------- */
+
+static int sr_sizes(const struct file_sr *sr, struct scan_sr *out, struct sm_error *err)
+{
+	struct statvfs sv;
+
+	if (statvfs(sr->path, &sv) < 0)
+		return sm_fail_errno(err, SME_SR_UNAVAILABLE, errno, "statvfs %s", sr->path);
+	out->physical_size = (uint64_t)sv.f_blocks * sv.f_frsize;
+	out->physical_utilisation = (uint64_t)(sv.f_blocks - sv.f_bfree) * sv.f_frsize;
+	return 0;
+}
+
+static bool vdi_is_locked(const struct file_sr *sr, const char *uuid)
+{
+	char path[PATH_MAX];
+
+	vdi_file(sr, uuid, "lock", path);
+	return access(path, F_OK) == 0;
+}
+
+static int scan_fill_vdi(const struct file_sr *sr, const struct node *n, struct scan_vdi *v)
+{
+	struct vdi_meta m;
+
+	memcpy(v->uuid, n->uuid, 37);
+	snprintf(v->location, sizeof(v->location), "%s", n->uuid);
+	v->size = n->info.virtual_size;
+	v->utilisation = (uint64_t)n->st.st_size;
+	memcpy(v->parent, n->parent, 37);
+	v->hidden = n->info.hidden;
+	v->managed = !n->info.hidden;
+	v->type = n->kind == VK_RAW ? "raw" : "vhd";
+	v->locked = vdi_is_locked(sr, n->uuid);
+	if (meta_read(sr, n->uuid, &m) == 0) {
+		v->label = m.label;
+		v->description = m.description;
+		v->read_only = m.read_only;
+		m.label = m.description = NULL;
+	}
+	/* A parent must never be written again: its children depend on it. */
+	if (n->nchildren > 0)
+		v->read_only = true;
+	if (n->error[0]) {
+		/* Still listed, so the toolstack does not forget a damaged VDI. */
+		sm_log(LOG_ERR, "scan: %s: %s", n->uuid, n->error);
+		v->error = strdup(n->error);
+	}
+	return 0;
+}
+
+int fsr_sr_scan(struct sm_ctx *ctx)
+{
+	struct file_sr *sr = FSR(ctx);
+	struct scan_sr out = { .default_vdi_visibility = true };
+	struct forest f;
+	char *xml = NULL;
+	int rc = -1;
+
+	if (sr_dir_check(sr, &ctx->err) < 0 || sr_sizes(sr, &out, &ctx->err) < 0)
+		return -1;
+	if (forest_load(&f, sr, &ctx->err) < 0)
+		return -1;
+	snprintf(out.uuid, sizeof(out.uuid), "%s", sr->sr_uuid);
+	for (size_t i = 0; i < f.count; i++) {
+		const struct node *n = &f.nodes[i];
+		struct scan_vdi *v;
+
+		/* A hidden leaf is garbage left by a delete; the GC removes it. */
+		if (n->info.hidden && n->nchildren == 0 && !n->error[0])
+			continue;
+		v = scan_add_vdi(&out);
+		if (!v) {
+			sm_fail(&ctx->err, SME_GENERIC, "out of memory");
+			goto out;
+		}
+		scan_fill_vdi(sr, n, v);
+		if (!v->hidden)
+			out.virtual_allocation += v->size;
+	}
+	xml = scan_write_xml(&out);
+	if (!xml || !(ctx->result = xr_string(xml))) {
+		sm_fail(&ctx->err, SME_GENERIC, "out of memory");
+		goto out;
+	}
+	rc = 0;
+out:
+	free(xml);
+	scan_sr_free(&out);
+	forest_free(&f);
+	return rc;
+}
+
+int fsr_sr_update(struct sm_ctx *ctx)
+{
+	struct scan_sr out = { 0 };
+
+	if (sr_dir_check(FSR(ctx), &ctx->err) < 0)
+		return -1;
+	return sr_sizes(FSR(ctx), &out, &ctx->err);
+}
+
+int fsr_sr_content_type(struct sm_ctx *ctx)
+{
+	ctx->result = xr_string("<?xml version=\"1.0\" ?>\n<sr>\n\t<type>vhd</type>\n</sr>\n");
+	return ctx->result ? 0 : sm_fail(&ctx->err, SME_GENERIC, "out of memory");
+}
+
+static void unlink_sidecars(const struct file_sr *sr, const char *uuid)
+{
+	static const char *const exts[] = { "meta", "lock" };
+	char path[PATH_MAX];
+
+	for (size_t i = 0; i < sizeof(exts) / sizeof(exts[0]); i++) {
+		vdi_file(sr, uuid, exts[i], path);
+		unlink(path);
+	}
+}
+
+/* A hidden image none of whose descendants is visible: nobody can reach it. */
+static bool node_is_garbage(const struct forest *f, const struct node *n)
+{
+	if (!n->info.hidden)
+		return false;
+	for (size_t i = 0; i < f->count; i++)
+		if (strcmp(f->nodes[i].parent, n->uuid) == 0 &&
+		    !node_is_garbage(f, &f->nodes[i]))
+			return false;
+	return true;
+}
+
+int fsr_sr_empty(struct sm_ctx *ctx)
+{
+	struct file_sr *sr = FSR(ctx);
+	char path[PATH_MAX];
+	struct forest f;
+	size_t visible = 0;
+
+	if (forest_load(&f, sr, &ctx->err) < 0)
+		return -1;
+	for (size_t i = 0; i < f.count; i++)
+		if (!node_is_garbage(&f, &f.nodes[i]))
+			visible++;
+	if (visible > 0) {
+		forest_free(&f);
+		return sm_fail(&ctx->err, SME_SR_NOT_EMPTY, "%zu VDIs remain in %s",
+			       visible, sr->path);
+	}
+	for (size_t i = 0; i < f.count; i++) {
+		vdi_file(sr, f.nodes[i].uuid, kind_ext(f.nodes[i].kind), path);
+		unlink(path);
+		unlink_sidecars(sr, f.nodes[i].uuid);
+	}
+	forest_free(&f);
+	return 0;
+}
+
+/* ---- vdi_create -------------------------------------------------------- */
+
+struct create_args {
+	uint64_t size;
+	const char *label;
+	const char *description;
+	bool is_a_snapshot;
+	const char *snapshot_time;
+	const char *snapshot_of;
+	bool read_only;
+};
+
+static int parse_create_args(const struct sm_call *c, struct create_args *a,
+			     struct sm_error *err)
+{
+	const char *size, *snap, *ro, *mop;
+
+	if (call_nargs(c) != 8)
+		return sm_fail(err, SME_BAD_REQUEST,
+			       "vdi_create takes 8 arguments (size, name_label, name_description, "
+			       "metadata_of_pool, is_a_snapshot, snapshot_time, snapshot_of, "
+			       "read_only); got %zu", call_nargs(c));
+	call_arg(c, 0, &size, err);
+	call_arg(c, 1, &a->label, err);
+	call_arg(c, 2, &a->description, err);
+	call_arg(c, 3, &mop, err);
+	call_arg(c, 4, &snap, err);
+	call_arg(c, 5, &a->snapshot_time, err);
+	call_arg(c, 6, &a->snapshot_of, err);
+	call_arg(c, 7, &ro, err);
+	if (sm_parse_u64(size, &a->size) < 0)
+		return sm_fail(err, SME_VDI_SIZE, "size '%.40s' is not a decimal number of bytes", size);
+	if (sm_parse_bool(snap, &a->is_a_snapshot) < 0 || sm_parse_bool(ro, &a->read_only) < 0)
+		return sm_fail(err, SME_BAD_REQUEST, "is_a_snapshot and read_only must be true or false");
+	if (sm_has_illegal_xml_char(a->label) || sm_has_illegal_xml_char(a->description))
+		return sm_fail(err, SME_ILLEGAL_XML_CHAR, "control characters in the label or description");
+	if (a->snapshot_of[0] && !sm_uuid_valid(a->snapshot_of))
+		return sm_fail(err, SME_BAD_REQUEST, "snapshot_of is not a UUID");
+	if (!c->vdi_type)
+		return sm_fail(err, SME_BAD_REQUEST, "vdi_create needs vdi_type");
+	return 0;
+}
+
+/* "vhd" (default) or "raw", from vdi_sm_config type. */
+static int requested_kind(const struct sm_call *c, enum vdi_kind *kind, struct sm_error *err)
+{
+	const char *t = xr_struct_get_string(c->vdi_sm_config, "type");
+
+	*kind = VK_VHD;
+	if (!t || strcmp(t, "vhd") == 0)
+		return 0;
+	if (strcmp(t, "raw") == 0) {
+		*kind = VK_RAW;
+		return 0;
+	}
+	return sm_fail(err, SME_VDI_TYPE, "vdi_sm_config type '%.32s' is neither vhd nor raw", t);
+}
+
+/* Build the image under a temporary name, then link it into place. */
+static int create_image(const struct file_sr *sr, const char *uuid, enum vdi_kind kind,
+			uint64_t size, struct sm_error *err)
+{
+	char tmp[PATH_MAX], path[PATH_MAX];
+	struct vhd_io io = { 0 };
+	int rc = -1;
+
+	snprintf(tmp, sizeof(tmp), "%s/.%s.%s.tmp", sr->path, uuid, kind_ext(kind));
+	vdi_file(sr, uuid, kind_ext(kind), path);
+	unlink(tmp);   /* a leftover of a killed create */
+	if (vhd_io_open_file(&io, tmp, VHD_IO_RDWR | VHD_IO_CREATE, err) < 0) {
+		err->code = SME_VDI_CREATE;
+		return -1;
+	}
+	if (kind == VK_RAW) {
+		if (io.ops->truncate(&io, size) < 0) {
+			sm_fail_errno(err, SME_VDI_CREATE, errno, "cannot size %s", tmp);
+			goto out;
+		}
+	} else if (vhd_create_dynamic(&io, size, err) < 0) {
+		err->code = SME_VDI_CREATE;
+		goto out;
+	}
+	if (io.ops->sync(&io) < 0) {
+		sm_fail(err, SME_VDI_CREATE, "cannot sync %s", tmp);
+		goto out;
+	}
+	/* link() fails on an existing name, so a racing create cannot be clobbered. */
+	if (link(tmp, path) < 0) {
+		sm_fail_errno(err, errno == EEXIST ? SME_VDI_EXISTS : SME_VDI_CREATE, errno,
+			      "%s", path);
+		goto out;
+	}
+	rc = 0;
+out:
+	vhd_io_close(&io);
+	unlink(tmp);
+	return rc;
+}
+
+static struct xr_value *vdi_info_result(const char *uuid)
+{
+	struct xr_value *r = xr_struct();
+
+	if (r && (xr_struct_set_string(r, "location", uuid) < 0 ||
+		  xr_struct_set_string(r, "uuid", uuid) < 0)) {
+		xr_free(r);
+		return NULL;
+	}
+	return r;
+}
+
+static int set_result_vdi(struct sm_ctx *ctx, const char *uuid)
+{
+	ctx->result = vdi_info_result(uuid);
+	return ctx->result ? 0 : sm_fail(&ctx->err, SME_GENERIC, "out of memory");
+}
+
+int fsr_vdi_create(struct sm_ctx *ctx)
+{
+	struct file_sr *sr = FSR(ctx);
+	const struct sm_call *c = ctx->call;
+	const char *uuid = call_vdi_uuid(c);
+	struct create_args a;
+	struct vdi_meta m = { 0 };
+	enum vdi_kind kind;
+	uint64_t size;
+	int rc;
+
+	if (parse_create_args(c, &a, &ctx->err) < 0 || requested_kind(c, &kind, &ctx->err) < 0)
+		return -1;
+	if (kind == VK_VHD) {
+		if (vhd_validate_size(a.size, &size, &ctx->err) < 0)
+			return -1;
+	} else {
+		size = (a.size + 511) / 512 * 512;
+	}
+	if (sr_dir_check(sr, &ctx->err) < 0)
+		return -1;
+	if (vdi_find(sr, uuid) != VK_NONE)
+		return sm_fail(&ctx->err, SME_VDI_EXISTS, "%s", uuid);
+	if (create_image(sr, uuid, kind, size, &ctx->err) < 0)
+		return -1;
+	m.label = (char *)a.label;
+	m.description = (char *)a.description;
+	snprintf(m.vdi_type, sizeof(m.vdi_type), "%s", c->vdi_type);
+	m.read_only = a.read_only;
+	m.is_a_snapshot = a.is_a_snapshot;
+	snprintf(m.snapshot_of, sizeof(m.snapshot_of), "%s", a.snapshot_of);
+	snprintf(m.snapshot_time, sizeof(m.snapshot_time), "%s", a.snapshot_time);
+	rc = meta_write(sr, uuid, &m, &ctx->err, SME_VDI_CREATE);
+	if (rc < 0) {
+		char path[PATH_MAX];
+
+		vdi_file(sr, uuid, kind_ext(kind), path);
+		unlink(path);
+		return -1;
+	}
+	sm_log(LOG_INFO, "vdi_create: %s/%s.%s, %" PRIu64 " bytes", sr->path, uuid,
+	       kind_ext(kind), size);
+	return set_result_vdi(ctx, uuid);
+}
+
+/* ---- delete, attach, activate ------------------------------------------ */
+
+static int vdi_children(const struct file_sr *sr, const char *uuid, int *n,
+			struct sm_error *err)
+{
+	struct forest f;
+	struct node *me;
+
+	if (forest_load(&f, sr, err) < 0)
+		return -1;
+	me = forest_find(&f, uuid);
+	*n = me ? me->nchildren : 0;
+	forest_free(&f);
+	return 0;
+}
+
+int fsr_vdi_delete(struct sm_ctx *ctx)
+{
+	struct file_sr *sr = FSR(ctx);
+	const char *uuid = ctx->call->vdi_uuid;
+	enum vdi_kind kind = vdi_find(sr, uuid);
+	char path[PATH_MAX];
+	int children;
+
+	if (sr_dir_check(sr, &ctx->err) < 0)
+		return -1;
+	if (kind == VK_NONE) {
+		/* Idempotent: a repeated delete succeeds, and tidies what is left. */
+		unlink_sidecars(sr, uuid);
+		return 0;
+	}
+	if (vdi_is_locked(sr, uuid))
+		return sm_fail(&ctx->err, SME_VDI_IN_USE, "%s holds a vdi_lock", uuid);
+	if (kind == VK_VHD && vdi_children(sr, uuid, &children, &ctx->err) < 0)
+		return -1;
+	if (kind == VK_VHD && children > 0)
+		return sm_fail(&ctx->err, SME_VDI_DELETE,
+			       "%s is the parent of %d other image%s; it goes when they do",
+			       uuid, children, children == 1 ? "" : "s");
+	vdi_file(sr, uuid, kind_ext(kind), path);
+	if (unlink(path) < 0 && errno != ENOENT)
+		return sm_fail_errno(&ctx->err, SME_VDI_DELETE, errno, "%s", path);
+	unlink_sidecars(sr, uuid);
+	sm_fsync_dir(sr->path);
+	lock_cleanup_namespace(uuid);
+	sm_log(LOG_INFO, "vdi_delete: removed %s", path);
+	return 0;
+}
+
+static int parse_writable(const struct sm_call *c, bool *rw, struct sm_error *err)
+{
+	const char *a;
+
+	if (call_arg(c, 0, &a, err) < 0)
+		return -1;
+	if (sm_parse_bool(a, rw) < 0)
+		return sm_fail(err, SME_BAD_REQUEST, "%s: argument must be true or false", c->method);
+	return 0;
+}
+
+/* The VDI can be opened the way it is asked for: exists, chain intact. */
+static int vdi_usable(const struct file_sr *sr, const char *uuid, bool writable,
+		      enum vdi_kind *kind_out, struct sm_error *err)
+{
+	enum vdi_kind kind = vdi_find(sr, uuid);
+	struct vhd_info info;
+	char path[PATH_MAX];
+
+	if (kind == VK_NONE)
+		return sm_fail(err, SME_VDI_UNAVAILABLE, "VDI %s is not in SR %s", uuid, sr->sr_uuid);
+	if (kind_out)
+		*kind_out = kind;
+	if (kind == VK_RAW)
+		return 0;
+	if (chain_check(sr, uuid, NULL, err, SME_VDI_UNAVAILABLE) < 0)
+		return -1;
+	vdi_file(sr, uuid, "vhd", path);
+	if (vhd_query_path(path, &info, err) < 0)
+		return -1;
+	if (writable && info.hidden)
+		return sm_fail(err, SME_VDI_UNAVAILABLE,
+			       "%s is a hidden base copy and cannot be written", uuid);
+	return 0;
+}
+
+static int put_scsi_pages(struct xr_value *xs, const char *uuid)
+{
+	unsigned char p80[4 + 16 + 2], p83[8 + 8 + 36 + 1];
+	char *b80, *b83;
+	int rc;
+
+	/* The SCSI inquiry pages blktap2 gives the guest (scsiutil.py). */
+	memcpy(p80, "\x00\x80\x00\x12", 4);
+	memcpy(p80 + 4, uuid, 16);
+	memcpy(p80 + 20, "  ", 2);
+	memcpy(p83, "\x00\x83\x00\x31\x02\x01\x00\x2d", 8);
+	memcpy(p83 + 8, "XENSRC  ", 8);
+	memcpy(p83 + 16, uuid, 36);
+	p83[52] = ' ';
+	b80 = sm_base64(p80, sizeof(p80));
+	b83 = sm_base64(p83, sizeof(p83));
+	rc = (!b80 || !b83 || xr_struct_set_string(xs, "scsi/0x12/0x80", b80) < 0 ||
+	      xr_struct_set_string(xs, "scsi/0x12/0x83", b83) < 0) ? -1 : 0;
+	free(b80);
+	free(b83);
+	return rc;
+}
+
+static struct xr_value *attach_result(const struct file_sr *sr, const char *uuid,
+				      enum vdi_kind kind)
+{
+	struct xr_value *r = xr_struct(), *xs = xr_struct();
+	char params[PATH_MAX + 64], nbd[512];
+
+	snprintf(params, sizeof(params), "%s/%s/%s.%s", sm_mount_base(), sr->sr_uuid, uuid,
+		 kind_ext(kind));
+	snprintf(nbd, sizeof(nbd), "nbd:unix:/run/blktap-control/nbd/%s/%s:exportname=%s",
+		 sr->sr_uuid, uuid, uuid);
+	if (!r || !xs || xr_struct_set_string(xs, "storage-type", sr->storage_type) < 0 ||
+	    xr_struct_set_string(xs, "vdi-type", kind == VK_RAW ? "aio" : "vhd") < 0 ||
+	    xr_struct_set_string(xs, "vdi-uuid", uuid) < 0 || put_scsi_pages(xs, uuid) < 0)
+		goto fail;
+	if (xr_struct_set_string(r, "params", params) < 0 ||
+	    xr_struct_set_string(r, "params_nbd", nbd) < 0 ||
+	    xr_struct_set(r, "o_direct", xr_bool(sr->o_direct)) < 0 ||
+	    xr_struct_set_string(r, "o_direct_reason", sr->o_direct_reason ? sr->o_direct_reason : "") < 0)
+		goto fail;
+	if (xr_struct_set(r, "xenstore_data", xs) < 0) {
+		xs = NULL;
+		goto fail;
+	}
+	return r;
+fail:
+	xr_free(xs);
+	xr_free(r);
+	return NULL;
+}
+
+static int do_attach(struct sm_ctx *ctx, bool writable)
+{
+	struct file_sr *sr = FSR(ctx);
+	const char *uuid = ctx->call->vdi_uuid;
+	enum vdi_kind kind;
+
+	if (vdi_usable(sr, uuid, writable, &kind, &ctx->err) < 0)
+		return -1;
+	ctx->result = attach_result(sr, uuid, kind);
+	return ctx->result ? 0 : sm_fail(&ctx->err, SME_GENERIC, "out of memory");
+}
+
+int fsr_vdi_attach(struct sm_ctx *ctx)
+{
+	bool rw;
+
+	if (parse_writable(ctx->call, &rw, &ctx->err) < 0)
+		return -1;
+	return do_attach(ctx, rw);
+}
+
+int fsr_vdi_attach_from_config(struct sm_ctx *ctx)
+{
+	return do_attach(ctx, true);
+}
+
+/* Nothing to undo for a file: idempotent, as the API requires. */
+int fsr_vdi_detach(struct sm_ctx *ctx)
+{
+	return 0;
+}
+
+int fsr_vdi_detach_from_config(struct sm_ctx *ctx)
+{
+	return 0;
+}
+
+int fsr_vdi_activate(struct sm_ctx *ctx)
+{
+	bool rw;
+
+	if (parse_writable(ctx->call, &rw, &ctx->err) < 0)
+		return -1;
+	return vdi_usable(FSR(ctx), ctx->call->vdi_uuid, rw, NULL, &ctx->err);
+}
+
+int fsr_vdi_deactivate(struct sm_ctx *ctx)
+{
+	return 0;
+}
+
+/* ---- snapshot and clone ------------------------------------------------- */
+
+/* Create <dir>/<name> as an empty child of <dir>/<parent_uuid>.vhd. */
+static int make_child(const struct file_sr *sr, const char *child_path,
+		      const char *parent_uuid, uint64_t size, struct sm_error *err)
+{
+	char parent_path[PATH_MAX], rel[64];
+	struct vhd_io parent = { 0 }, child = { 0 };
+	int rc = -1;
+
+	vdi_file(sr, parent_uuid, "vhd", parent_path);
+	snprintf(rel, sizeof(rel), "./%s.vhd", parent_uuid);
+	if (vhd_io_open_file(&parent, parent_path, VHD_IO_RDONLY, err) < 0)
+		return -1;
+	if (vhd_io_open_file(&child, child_path, VHD_IO_RDWR | VHD_IO_CREATE, err) < 0)
+		goto out;
+	if (vhd_create_diff(&child, &parent, rel, size, err) < 0 || child.ops->sync(&child) < 0) {
+		sm_fail(err, SME_VDI_SNAPSHOT, "cannot create %s", child_path);
+		vhd_io_close(&child);
+		unlink(child_path);
+		goto out;
+	}
+	rc = 0;
+out:
+	vhd_io_close(&child);
+	vhd_io_close(&parent);
+	return rc;
+}
+
+struct snap {
+	const char *src;         /* the VDI being snapshotted: stays the writable leaf */
+	char base[37];           /* new hidden base copy (the old data) */
+	char clone[37];          /* new leaf returned to the caller ("" for single) */
+	struct vhd_info info;
+	struct vdi_meta meta;    /* of src */
+};
+
+static int snap_prepare(const struct file_sr *sr, struct snap *s, int code, struct sm_error *err)
+{
+	char path[PATH_MAX];
+	enum vdi_kind kind = vdi_find(sr, s->src);
+	int depth;
+
+	if (kind == VK_NONE)
+		return sm_fail(err, SME_VDI_MISSING, "VDI %s is not in SR %s", s->src, sr->sr_uuid);
+	if (kind == VK_RAW)
+		return sm_fail(err, SME_UNIMPLEMENTED, "raw VDIs cannot be snapshotted");
+	vdi_file(sr, s->src, "vhd", path);
+	if (vhd_query_path(path, &s->info, err) < 0) {
+		err->code = code;
+		return -1;
+	}
+	if (s->info.hidden)
+		return sm_fail(err, code, "%s is a hidden base copy", s->src);
+	if (chain_check(sr, s->src, &depth, err, code) < 0)
+		return -1;
+	if (depth >= VHD_MAX_CHAIN)
+		return sm_fail(err, SME_SNAPSHOT_CHAIN_TOO_LONG,
+			       "%s is %d links deep (limit %d)", s->src, depth, VHD_MAX_CHAIN);
+	if (vdi_is_locked(sr, s->src))
+		return sm_fail(err, SME_VDI_IN_USE, "%s holds a vdi_lock", s->src);
+	meta_read(sr, s->src, &s->meta);
+	sm_uuid_generate(s->base);
+	return 0;
+}
+
+/* Undo a failed snapshot so the original is untouched (not for crashes). */
+static void snap_rollback(const struct file_sr *sr, const struct snap *s)
+{
+	char src[PATH_MAX], base[PATH_MAX], tmp[PATH_MAX];
+	struct stat st_src, st_base;
+
+	vdi_file(sr, s->src, "vhd", src);
+	vdi_file(sr, s->base, "vhd", base);
+	vdi_file(sr, s->src, "vhd.new", tmp);
+	unlink(tmp);
+	if (s->clone[0]) {
+		char clone[PATH_MAX];
+
+		vdi_file(sr, s->clone, "vhd", clone);
+		unlink(clone);
+		unlink_sidecars(sr, s->clone);
+	}
+	if (stat(base, &st_base) < 0)
+		return;
+	if (stat(src, &st_src) == 0 && st_src.st_ino == st_base.st_ino) {
+		unlink(base);          /* still a second name of the original */
+	} else {
+		vhd_set_hidden_path(base, false, NULL);
+		rename(base, src);     /* the original data back under its name */
+	}
+	unlink_sidecars(sr, s->base);
+}
+
+static int snap_write_meta(const struct file_sr *sr, const struct sm_call *c, struct snap *s,
+			   bool is_snapshot, struct sm_error *err, int code)
+{
+	struct vdi_meta base = { 0 };
+	int rc;
+
+	base.label = (char *)"base copy";
+	base.description = (char *)"";
+	base.read_only = true;
+	snprintf(base.vdi_type, sizeof(base.vdi_type), "%s", s->meta.vdi_type);
+	if (meta_write(sr, s->base, &base, err, code) < 0)
+		return -1;
+	if (!s->clone[0])
+		return 0;
+	{
+		struct vdi_meta m = s->meta;
+
+		m.read_only = false;
+		m.is_a_snapshot = is_snapshot;
+		if (is_snapshot)
+			snprintf(m.snapshot_of, sizeof(m.snapshot_of), "%s", c->vdi_uuid);
+		rc = meta_write(sr, s->clone, &m, err, code);
+	}
+	return rc;
+}
+
+/*
+ * The Python FileSR's steps: hard-link the leaf to the base name, make an
+ * empty child under a temporary name and rename it over the leaf (the
+ * leaf's name never points at a half-made file), make the second child,
+ * then hide the base once its children exist.
+ */
+static int snap_do(const struct file_sr *sr, struct snap *s, int code, struct sm_error *err)
+{
+	char src[PATH_MAX], base[PATH_MAX], tmp[PATH_MAX], clone[PATH_MAX];
+
+	vdi_file(sr, s->src, "vhd", src);
+	vdi_file(sr, s->base, "vhd", base);
+	vdi_file(sr, s->src, "vhd.new", tmp);
+	if (link(src, base) < 0)
+		return sm_fail_errno(err, code, errno, "link %s to %s", src, base);
+	unlink(tmp);
+	if (make_child(sr, tmp, s->base, s->info.virtual_size, err) < 0)
+		return -1;
+	if (rename(tmp, src) < 0)
+		return sm_fail_errno(err, code, errno, "rename %s", tmp);
+	if (s->clone[0]) {
+		vdi_file(sr, s->clone, "vhd", clone);
+		if (make_child(sr, clone, s->base, s->info.virtual_size, err) < 0)
+			return -1;
+	}
+	if (vhd_set_hidden_path(base, true, err) < 0)
+		return -1;
+	return sm_fsync_dir(sr->path) < 0 ? sm_fail(err, code, "cannot sync %s", sr->path) : 0;
+}
+
+/* driver_params type=single|internal: one leaf, the base is the result. */
+static bool snapshot_is_single(const struct sm_call *c)
+{
+	const char *t = xr_struct_get_string(c->driver_params, "type");
+
+	return t && (strcmp(t, "single") == 0 || strcmp(t, "internal") == 0);
+}
+
+static int snapshot_common(struct sm_ctx *ctx, bool is_snapshot, int code)
+{
+	struct file_sr *sr = FSR(ctx);
+	const struct sm_call *c = ctx->call;
+	struct snap s = { .src = c->vdi_uuid };
+	bool single = is_snapshot && snapshot_is_single(c);
+	int rc = -1;
+
+	if (!c->driver_params)
+		return sm_fail(&ctx->err, SME_BAD_REQUEST, "%s needs driver_params", c->method);
+	if (sr_dir_check(sr, &ctx->err) < 0 || snap_prepare(sr, &s, code, &ctx->err) < 0)
+		goto out;
+	if (!single)
+		sm_uuid_generate(s.clone);
+	if (snap_do(sr, &s, code, &ctx->err) < 0 ||
+	    snap_write_meta(sr, c, &s, is_snapshot, &ctx->err, code) < 0) {
+		snap_rollback(sr, &s);
+		goto out;
+	}
+	sm_log(LOG_INFO, "%s: %s now a child of base %s; new VDI %s", c->method, s.src, s.base,
+	       single ? s.base : s.clone);
+	rc = set_result_vdi(ctx, single ? s.base : s.clone);
+out:
+	vdimeta_free(&s.meta);
+	return rc;
+}
+
+int fsr_vdi_snapshot(struct sm_ctx *ctx)
+{
+	return snapshot_common(ctx, true, SME_VDI_SNAPSHOT);
+}
+
+int fsr_vdi_clone(struct sm_ctx *ctx)
+{
+	return snapshot_common(ctx, false, SME_VDI_CLONE);
+}
+
+/* ---- resize, introduce, update, config ---------------------------------- */
+
+static int resize_raw(const char *path, uint64_t size, struct sm_error *err)
+{
+	struct stat st;
+
+	if (stat(path, &st) < 0)
+		return sm_fail_errno(err, SME_VDI_RESIZE, errno, "%s", path);
+	if (size < (uint64_t)st.st_size)
+		return sm_fail(err, SME_VDI_SIZE, "shrinking is not allowed (%" PRIu64 " < %lld)",
+			       size, (long long)st.st_size);
+	if (truncate(path, (off_t)size) < 0)
+		return sm_fail_errno(err, SME_VDI_RESIZE, errno, "%s", path);
+	return 0;
+}
+
+int fsr_vdi_resize(struct sm_ctx *ctx)
+{
+	struct file_sr *sr = FSR(ctx);
+	const char *uuid = ctx->call->vdi_uuid, *arg;
+	enum vdi_kind kind = vdi_find(sr, uuid);
+	struct vhd_io io = { 0 };
+	char path[PATH_MAX];
+	uint64_t size;
+	int children, rc;
+
+	if (call_arg(ctx->call, 0, &arg, &ctx->err) < 0)
+		return -1;
+	if (sm_parse_u64(arg, &size) < 0)
+		return sm_fail(&ctx->err, SME_VDI_SIZE, "size '%.40s' is not a decimal number of bytes", arg);
+	if (kind == VK_NONE)
+		return sm_fail(&ctx->err, SME_VDI_MISSING, "VDI %s is not in SR %s", uuid, sr->sr_uuid);
+	vdi_file(sr, uuid, kind_ext(kind), path);
+	if (kind == VK_RAW)
+		return resize_raw(path, size, &ctx->err) < 0 ? -1 : set_result_vdi(ctx, uuid);
+	if (vdi_children(sr, uuid, &children, &ctx->err) < 0)
+		return -1;
+	if (children > 0)
+		return sm_fail(&ctx->err, SME_VDI_RESIZE, "%s is a parent of other images", uuid);
+	if (vhd_io_open_file(&io, path, VHD_IO_RDWR, &ctx->err) < 0)
+		return -1;
+	rc = vhd_grow(&io, size, &ctx->err);
+	if (rc == 0 && io.ops->sync(&io) < 0)
+		rc = sm_fail(&ctx->err, SME_VDI_RESIZE, "cannot sync %s", path);
+	vhd_io_close(&io);
+	if (rc < 0) {
+		if (ctx->err.code != SME_VDI_SIZE)
+			ctx->err.code = SME_VDI_RESIZE;
+		return -1;
+	}
+	return set_result_vdi(ctx, uuid);
+}
+
+/* A file already in the SR becomes a VDI; files are named by their uuid. */
+int fsr_vdi_introduce(struct sm_ctx *ctx)
+{
+	struct file_sr *sr = FSR(ctx);
+	const struct sm_call *c = ctx->call;
+	struct vdi_meta m = { 0 };
+	enum vdi_kind kind;
+	char path[PATH_MAX];
+	int rc;
+
+	if (!c->vdi_location || strcmp(c->vdi_location, c->new_uuid) != 0)
+		return sm_fail(&ctx->err, SME_INVALID_ARG,
+			       "vdi_location must equal new_uuid: file SRs name VDIs <uuid>.vhd");
+	kind = vdi_find(sr, c->new_uuid);
+	if (kind == VK_NONE)
+		return sm_fail(&ctx->err, SME_VDI_MISSING, "no %s.vhd or %s.raw in %s",
+			       c->new_uuid, c->new_uuid, sr->path);
+	if (kind == VK_VHD && chain_check(sr, c->new_uuid, NULL, &ctx->err, SME_VDI_LOAD) < 0)
+		return -1;
+	vdi_file(sr, c->new_uuid, "meta", path);
+	if (access(path, F_OK) != 0) {
+		m.label = (char *)"";
+		m.description = (char *)"";
+		snprintf(m.vdi_type, sizeof(m.vdi_type), "user");
+		rc = meta_write(sr, c->new_uuid, &m, &ctx->err, SME_VDI_LOAD);
+		if (rc < 0)
+			return -1;
+	}
+	return set_result_vdi(ctx, c->new_uuid);
+}
+
+/* Re-check the VDI and restore a lost metadata record. */
+int fsr_vdi_update(struct sm_ctx *ctx)
+{
+	struct file_sr *sr = FSR(ctx);
+	const char *uuid = ctx->call->vdi_uuid;
+	enum vdi_kind kind = vdi_find(sr, uuid);
+	struct vdi_meta m;
+	int rc = 0;
+
+	if (kind == VK_NONE)
+		return sm_fail(&ctx->err, SME_VDI_MISSING, "VDI %s is not in SR %s", uuid, sr->sr_uuid);
+	if (kind == VK_VHD && chain_check(sr, uuid, NULL, &ctx->err, SME_VDI_LOAD) < 0)
+		return -1;
+	if (meta_read(sr, uuid, &m) == -ENOENT) {
+		m.label = m.description = NULL;
+		snprintf(m.vdi_type, sizeof(m.vdi_type), "user");
+		rc = meta_write(sr, uuid, &m, &ctx->err, SME_VDI_LOAD);
+	}
+	vdimeta_free(&m);
+	return rc;
+}
+
+/* What static-vdis stores and replays at boot without a toolstack. */
+int fsr_vdi_generate_config(struct sm_ctx *ctx)
+{
+	const struct sm_call *c = ctx->call;
+	struct xr_value *params = xr_array(), *st = xr_struct(), *dconf = xr_struct();
+	char *doc = NULL;
+	int rc = -1;
+
+	if (vdi_find(FSR(ctx), c->vdi_uuid) == VK_NONE) {
+		sm_fail(&ctx->err, SME_VDI_MISSING, "VDI %s is not in SR %s", c->vdi_uuid, c->sr_uuid);
+		goto out;
+	}
+	if (!params || !st || !dconf)
+		goto oom;
+	for (size_t i = 0; i < c->dconf->u.st.count; i++)
+		if (xr_struct_set_string(dconf, c->dconf->u.st.members[i].name,
+					 c->dconf->u.st.members[i].value->u.str) < 0)
+			goto oom;
+	if (xr_struct_set(st, "device_config", dconf) < 0) {
+		dconf = NULL;
+		goto oom;
+	}
+	dconf = NULL;
+	if (xr_struct_set_string(st, "sr_uuid", c->sr_uuid) < 0 ||
+	    xr_struct_set_string(st, "vdi_uuid", c->vdi_uuid) < 0 ||
+	    xr_struct_set_string(st, "command", "vdi_attach_from_config") < 0)
+		goto oom;
+	if (xr_array_append(params, st) < 0) {
+		st = NULL;
+		goto oom;
+	}
+	st = NULL;
+	doc = xr_write_call("vdi_attach_from_config", params, XR_STYLE_PYTHON);
+	if (!doc || !(ctx->result = xr_string(doc)))
+		goto oom;
+	rc = 0;
+	goto out;
+oom:
+	sm_fail(&ctx->err, SME_GENERIC, "out of memory");
+out:
+	free(doc);
+	xr_free(dconf);
+	xr_free(st);
+	xr_free(params);
+	return rc;
+}
+
+/* ---- persistent VDI locks (seed API vdi_lock / vdi_unlock) -------------- */
+
+struct lock_record {
+	char user[256];
+	char host[256];
+	long long since;
+};
+
+static int lock_read(const char *path, struct lock_record *r)
+{
+	char *text = NULL, *line, *save = NULL;
+	int rc = sm_read_file(path, 4096, &text);
+
+	memset(r, 0, sizeof(*r));
+	if (rc < 0)
+		return rc;
+	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		if (strncmp(line, "user=", 5) == 0)
+			snprintf(r->user, sizeof(r->user), "%s", line + 5);
+		else if (strncmp(line, "host=", 5) == 0)
+			snprintf(r->host, sizeof(r->host), "%s", line + 5);
+		else if (strncmp(line, "since=", 6) == 0)
+			r->since = atoll(line + 6);
+	}
+	free(text);
+	return 0;
+}
+
+static int lock_user_valid(const char *user)
+{
+	if (!*user || strlen(user) >= 256)
+		return 0;
+	for (; *user; user++)
+		if ((unsigned char)*user < 0x20)
+			return 0;
+	return 1;
+}
+
+/* Write the record to a temp file, then link (exclusive) or rename (force). */
+static int lock_write(const char *path, const char *user, bool replace, struct sm_error *err)
+{
+	char tmp[PATH_MAX], host[256] = "", text[1024];
+	int fd, rc = -1, n;
+
+	gethostname(host, sizeof(host) - 1);
+	n = snprintf(text, sizeof(text), "user=%s\nhost=%s\nsince=%lld\n", user, host,
+		     (long long)time(NULL));
+	snprintf(tmp, sizeof(tmp), "%s.%d.tmp", path, (int)getpid());
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return sm_fail_errno(err, SME_LOCK_ERR, errno, "%s", tmp);
+	if (write(fd, text, (size_t)n) != n || fsync(fd) < 0) {
+		sm_fail_errno(err, SME_LOCK_ERR, errno, "%s", tmp);
+		close(fd);
+		goto out;
+	}
+	close(fd);
+	if (replace ? rename(tmp, path) < 0 : link(tmp, path) < 0) {
+		sm_fail_errno(err, SME_LOCK_ERR, errno, "%s", path);
+		goto out;
+	}
+	rc = 0;
+out:
+	unlink(tmp);
+	return rc;
+}
+
+int fsr_vdi_lock(struct sm_ctx *ctx)
+{
+	struct file_sr *sr = FSR(ctx);
+	const struct sm_call *c = ctx->call;
+	const char *force_s, *user;
+	struct lock_record r;
+	char path[PATH_MAX];
+	bool force;
+
+	if (call_arg(c, 0, &force_s, &ctx->err) < 0 || call_arg(c, 1, &user, &ctx->err) < 0)
+		return -1;
+	if (sm_parse_bool(force_s, &force) < 0)
+		return sm_fail(&ctx->err, SME_BAD_REQUEST, "vdi_lock: force must be true or false");
+	if (!lock_user_valid(user))
+		return sm_fail(&ctx->err, SME_BAD_REQUEST, "vdi_lock: the user string must be 1-255 printable characters");
+	if (vdi_find(sr, c->vdi_uuid) == VK_NONE)
+		return sm_fail(&ctx->err, SME_VDI_MISSING, "VDI %s is not in SR %s", c->vdi_uuid, sr->sr_uuid);
+	vdi_file(sr, c->vdi_uuid, "lock", path);
+	if (lock_read(path, &r) == 0) {
+		if (strcmp(r.user, user) == 0)
+			return lock_write(path, user, true, &ctx->err);   /* refresh our own */
+		if (!force)
+			return sm_fail(&ctx->err, SME_LOCK_ERR, "%s is locked by '%s' on host %s since %lld",
+				       c->vdi_uuid, r.user, r.host, r.since);
+		sm_log(LOG_WARNING, "vdi_lock: %s: force breaks the lock of '%s' on host %s",
+		       c->vdi_uuid, r.user, r.host);
+		return lock_write(path, user, true, &ctx->err);
+	}
+	return lock_write(path, user, false, &ctx->err);
+}
+
+int fsr_vdi_unlock(struct sm_ctx *ctx)
+{
+	struct file_sr *sr = FSR(ctx);
+	const struct sm_call *c = ctx->call;
+	struct lock_record r;
+	char path[PATH_MAX];
+	const char *user;
+
+	if (call_arg(c, 0, &user, &ctx->err) < 0)
+		return -1;
+	if (vdi_find(sr, c->vdi_uuid) == VK_NONE)
+		return sm_fail(&ctx->err, SME_VDI_MISSING, "VDI %s is not in SR %s", c->vdi_uuid, sr->sr_uuid);
+	vdi_file(sr, c->vdi_uuid, "lock", path);
+	if (lock_read(path, &r) < 0)
+		return 0;   /* unlocking an unlocked VDI succeeds */
+	if (strcmp(r.user, user) != 0)
+		return sm_fail(&ctx->err, SME_LOCK_ERR, "%s is locked by '%s', not '%s'",
+			       c->vdi_uuid, r.user, user);
+	if (unlink(path) < 0 && errno != ENOENT)
+		return sm_fail_errno(&ctx->err, SME_LOCK_ERR, errno, "%s", path);
+	return 0;
+}

@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: LGPL-2.1-only */
+/*
+ * The VDI operations shared by the file-based SR types (File, EXT, NFS):
+ * a directory of <uuid>.vhd / <uuid>.raw files.  The types differ only in
+ * how the directory is reached; each fills fsr->path in its load().
+ */
+#ifndef CSM_FILEBASED_H
+#define CSM_FILEBASED_H
+
+#include <limits.h>
+#include <stdbool.h>
+
+#include "csm/driver.h"
+
+/* Room for "/<uuid>.vhd.new" and friends after the SR path in PATH_MAX. */
+#define FSR_PATH_MAX (PATH_MAX - 256)
+
+struct file_sr {
+	char path[FSR_PATH_MAX];  /* the directory holding the VDI files */
+	const char *sr_uuid;
+	const char *storage_type; /* xenstore storage-type for vdi_attach */
+	bool o_direct;            /* what vdi_attach reports */
+	const char *o_direct_reason;
+};
+
+/* Allocate ctx->sr as a struct file_sr; the caller fills path. */
+struct file_sr *fsr_new(struct sm_ctx *ctx);
+void fsr_unload(struct sm_ctx *ctx);
+
+/* SR operations on an existing directory (EXT and NFS wrap these). */
+int fsr_sr_scan(struct sm_ctx *ctx);
+int fsr_sr_update(struct sm_ctx *ctx);
+int fsr_sr_content_type(struct sm_ctx *ctx);
+/* Remove every VDI-less file the SR owns; SME_SR_NOT_EMPTY if VDIs remain. */
+int fsr_sr_empty(struct sm_ctx *ctx);
+
+/* VDI operations. */
+int fsr_vdi_create(struct sm_ctx *ctx);
+int fsr_vdi_delete(struct sm_ctx *ctx);
+int fsr_vdi_attach(struct sm_ctx *ctx);
+int fsr_vdi_detach(struct sm_ctx *ctx);
+int fsr_vdi_activate(struct sm_ctx *ctx);
+int fsr_vdi_deactivate(struct sm_ctx *ctx);
+int fsr_vdi_snapshot(struct sm_ctx *ctx);
+int fsr_vdi_clone(struct sm_ctx *ctx);
+int fsr_vdi_resize(struct sm_ctx *ctx);
+int fsr_vdi_introduce(struct sm_ctx *ctx);
+int fsr_vdi_update(struct sm_ctx *ctx);
+int fsr_vdi_generate_config(struct sm_ctx *ctx);
+int fsr_vdi_attach_from_config(struct sm_ctx *ctx);
+int fsr_vdi_detach_from_config(struct sm_ctx *ctx);
+int fsr_vdi_lock(struct sm_ctx *ctx);
+int fsr_vdi_unlock(struct sm_ctx *ctx);
+
+/* The SR marker file written by sr_create (holds the SR uuid). */
+#define FSR_MARKER ".csm-sr"
+
+#endif

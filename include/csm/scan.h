@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: LGPL-2.1-only */
+/*
+ * The SR as the toolstack should see it: sr_scan returns this document
+ * (docs/scan-xml.md).  Every driver fills the same structures, so the
+ * format is written in one place.
+ */
+#ifndef CSM_SCAN_H
+#define CSM_SCAN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct scan_vdi {
+	char uuid[37];
+	char location[256];
+	uint64_t size;           /* virtual, bytes */
+	uint64_t utilisation;    /* physical, bytes */
+	char parent[37];         /* "" when none */
+	bool hidden;
+	bool managed;
+	bool read_only;
+	const char *type;        /* "vhd" or "raw" */
+	char *label;             /* owned, may be NULL */
+	char *description;       /* owned, may be NULL */
+	bool locked;
+	char *error;             /* owned; why the image could not be read, or NULL */
+};
+
+struct scan_sr {
+	char uuid[37];
+	uint64_t physical_size;
+	uint64_t physical_utilisation;
+	uint64_t virtual_allocation;
+	bool default_vdi_visibility;
+	struct scan_vdi *vdis;
+	size_t count;
+	size_t cap;
+};
+
+/* Append a zeroed entry; NULL when out of memory. */
+struct scan_vdi *scan_add_vdi(struct scan_sr *sr);
+void scan_sr_free(struct scan_sr *sr);
+/* Sort VDIs by uuid so the output is stable. */
+void scan_sort(struct scan_sr *sr);
+/* The document; malloc'd, NULL when out of memory. */
+char *scan_write_xml(const struct scan_sr *sr);
+
+#endif
