@@ -138,6 +138,7 @@ struct node {
 	char error[256];        /* "" when the image opened cleanly */
 	char parent[37];        /* "" when none */
 	int nchildren;
+	bool live;              /* visible, or an ancestor of a visible image */
 };
 
 struct forest {
@@ -230,6 +231,25 @@ static int forest_add(struct forest *f, const struct file_sr *sr, const char *na
 	return 0;
 }
 
+/*
+ * An image nobody can reach is garbage: hidden, with no visible image
+ * below it.  Mark everything on the way up from each visible image.
+ */
+static void forest_mark_live(struct forest *f)
+{
+	for (size_t i = 0; i < f->count; i++) {
+		struct node *n = &f->nodes[i];
+		size_t hops = 0;
+
+		if (n->info.hidden && !n->error[0])
+			continue;
+		for (; n && !n->live && hops <= f->count; hops++) {
+			n->live = true;
+			n = forest_find(f, n->parent);
+		}
+	}
+}
+
 static int forest_load(struct forest *f, const struct file_sr *sr, struct sm_error *err)
 {
 	struct dirent *de;
@@ -260,6 +280,7 @@ static int forest_load(struct forest *f, const struct file_sr *sr, struct sm_err
 		if (p)
 			p->nchildren++;
 	}
+	forest_mark_live(f);
 	return 0;
 }
 
@@ -375,8 +396,8 @@ int fsr_sr_scan(struct sm_ctx *ctx)
 		const struct node *n = &f.nodes[i];
 		struct scan_vdi *v;
 
-		/* A hidden leaf is garbage left by a delete; the GC removes it. */
-		if (n->info.hidden && n->nchildren == 0 && !n->error[0])
+		/* Hidden images no visible VDI needs are garbage; the GC removes them. */
+		if (!n->live)
 			continue;
 		v = scan_add_vdi(&out);
 		if (!v) {
@@ -426,18 +447,6 @@ static void unlink_sidecars(const struct file_sr *sr, const char *uuid)
 	}
 }
 
-/* A hidden image none of whose descendants is visible: nobody can reach it. */
-static bool node_is_garbage(const struct forest *f, const struct node *n)
-{
-	if (!n->info.hidden)
-		return false;
-	for (size_t i = 0; i < f->count; i++)
-		if (strcmp(f->nodes[i].parent, n->uuid) == 0 &&
-		    !node_is_garbage(f, &f->nodes[i]))
-			return false;
-	return true;
-}
-
 int fsr_sr_empty(struct sm_ctx *ctx)
 {
 	struct file_sr *sr = FSR(ctx);
@@ -448,7 +457,7 @@ int fsr_sr_empty(struct sm_ctx *ctx)
 	if (forest_load(&f, sr, &ctx->err) < 0)
 		return -1;
 	for (size_t i = 0; i < f.count; i++)
-		if (!node_is_garbage(&f, &f.nodes[i]))
+		if (f.nodes[i].live)
 			visible++;
 	if (visible > 0) {
 		forest_free(&f);

@@ -1,0 +1,90 @@
+# Shared helpers for the integration tests (sourced, bash).
+# Each test gets a private temporary directory for its SR, lock and mount
+# directories, so tests never touch /var/lock/sm or /run/sr-mount.
+set -euo pipefail
+
+BUILD=${BUILD:-build}
+BUILD=$(cd "$BUILD" && pwd)
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+SMCALL="$BUILD/smcall"
+XAPI_CHECK="$BUILD/tests/xapi_check"
+VHDTOOL="$BUILD/vhdtool"
+
+T=$(mktemp -d /tmp/csm-it.XXXXXX)
+export SM_LOCK_DIR="$T/lock" SM_MOUNT_BASE="$T/mnt" FILE_SR_DIR="$T/sr"
+export SR_UUID=${SR_UUID:-3f1c0d9e-5d2a-4b7e-9c61-0e8a2b4f7a10}
+cleanup() { rm -rf "$T"; }
+trap cleanup EXIT
+
+FAILS=0
+TESTNAME=$(basename "$0" .sh)
+fail() { echo "FAIL [$TESTNAME]: $*" >&2; FAILS=$((FAILS + 1)); }
+pass() { echo "ok   [$TESTNAME]: $*"; }
+finish() {
+	if [ "$FAILS" -ne 0 ]; then
+		echo "$TESTNAME: $FAILS failure(s)" >&2
+		exit 1
+	fi
+	echo "$TESTNAME: all passed"
+}
+
+# run_raw <driver> <request>: sets OUT (stdout), ERR (stderr), RC.
+run_raw() {
+	local drv=$1 req=$2
+	set +e
+	OUT=$("$drv" "$req" 2>"$T/stderr"; echo x)
+	RC=$?
+	set -e
+	OUT=${OUT%x}
+	ERR=$(cat "$T/stderr")
+}
+
+# call <kind> <smcall args...>: build the request xapi would send, run the
+# driver, check exit 0 and that xapi's parser accepts the response as <kind>.
+call() {
+	local kind=$1; shift
+	local drv=$1 req
+	req=$("$SMCALL" --print-request "$@")
+	run_raw "$drv" "$req"
+	if [ "$RC" -ne 0 ]; then
+		fail "$* exited $RC"; return 1
+	fi
+	if ! printf '%s' "$OUT" | "$XAPI_CHECK" "$kind" 2>"$T/check"; then
+		fail "$*: response rejected as $kind: $(cat "$T/check")"$'\n'"$OUT"; return 1
+	fi
+	return 0
+}
+
+# fault <code> <smcall args...>: the call must fail with exactly that code.
+fault() {
+	local code=$1; shift
+	local drv=$1 req
+	req=$("$SMCALL" --print-request "$@")
+	run_raw "$drv" "$req"
+	if [ "$RC" -ne 0 ]; then
+		fail "$* exited $RC"; return 1
+	fi
+	if ! printf '%s' "$OUT" | "$XAPI_CHECK" fault "$code" 2>"$T/check"; then
+		fail "$*: expected fault $code: $(cat "$T/check")"$'\n'"$OUT"; return 1
+	fi
+	return 0
+}
+
+# raw_fault <code> <driver> <request...>: argv given directly.
+raw_fault() {
+	local code=$1 drv=$2; shift 2
+	set +e
+	OUT=$("$drv" "$@" 2>"$T/stderr")
+	RC=$?
+	set -e
+	[ "$RC" -eq 0 ] || { fail "raw call exited $RC"; return 1; }
+	printf '%s' "$OUT" | "$XAPI_CHECK" fault "$code" 2>"$T/check" ||
+		{ fail "expected fault $code: $(cat "$T/check")"$'\n'"$OUT"; return 1; }
+}
+
+# The value of a top-level struct member or the string of the last response.
+member() { printf '%s' "$OUT" | sed -n "/<name>$1<\/name>/{n;s/.*<string>\(.*\)<\/string>.*/\1/p;q}"; }
+string_result() { printf '%s' "$OUT" | sed -n '/<param>/,/<\/param>/p' | sed -e '1,2d' -e 's/^<value><string>//' -e 's/<\/string><\/value>$//' -e '/^<\/param>$/d' | sed -e 's/&lt;/</g' -e 's/&gt;/>/g' -e 's/&amp;/\&/g'; }
+
+# Fingerprint of a directory's files (names, sizes, contents).
+tree_sum() { (cd "$1" && find . -type f -print0 | sort -z | xargs -0 -r sha1sum) ; }
