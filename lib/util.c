@@ -194,12 +194,25 @@ out:
 	return rc;
 }
 
-bool sm_has_illegal_xml_char(const char *s)
+/*
+ * The Python SM's isLegalXMLString: XML 1.0 cannot carry C0 controls, and
+ * it also refuses DEL, the C1 controls but NEL, the noncharacters
+ * U+FDD0-U+FDDF and U+FFFE/U+FFFF, because tools choke on them later.
+ */
+bool sm_has_illegal_xml_char(const char *str)
 {
-	for (; s && *s; s++) {
-		unsigned char c = (unsigned char)*s;
+	const unsigned char *s = (const unsigned char *)str;
 
-		if (c < 0x20 && c != '\t' && c != '\n' && c != '\r')
+	for (; s && *s; s++) {
+		if (*s < 0x20 && *s != '\t' && *s != '\n' && *s != '\r')
+			return true;
+		if (*s == 0x7f)
+			return true;
+		if (s[0] == 0xc2 && s[1] >= 0x80 && s[1] <= 0x9f && s[1] != 0x85)
+			return true;
+		if (s[0] == 0xef && s[1] == 0xb7 && s[2] >= 0x90 && s[2] <= 0x9f)
+			return true;
+		if (s[0] == 0xef && s[1] == 0xbf && (s[2] == 0xbe || s[2] == 0xbf))
 			return true;
 	}
 	return false;

@@ -153,7 +153,7 @@ static int parse_size(const char *s, char out[32])
 	unsigned long long v;
 	int shift = 0;
 
-	if (!*s || *s == '-')
+	if (*s < '0' || *s > '9')
 		return -1;
 	errno = 0;
 	v = strtoull(s, &end, 10);
