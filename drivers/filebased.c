@@ -859,7 +859,30 @@ struct snap {
 	char clone[37];          /* new leaf returned to the caller ("" for single) */
 	struct vhd_info info;
 	struct vdi_meta meta;    /* of src */
+	/*
+	 * src is an empty child of its parent (nothing written since the
+	 * last snapshot): hang the new leaves off that parent instead of
+	 * adding an empty link, as td-util does, so chains stay short.
+	 */
+	bool reuse_parent;
+	char parent[37];         /* the parent of the new leaves */
 };
+
+static int snap_check_reuse(const struct file_sr *sr, struct snap *s)
+{
+	struct vhd_info pinfo;
+	char parent[37], path[PATH_MAX];
+
+	parent_uuid_of(&s->info, parent);
+	vdi_file(sr, parent, "vhd", path);
+	if (!parent[0] || vhd_query_path(path, &pinfo, NULL) < 0 ||
+	    pinfo.virtual_size != s->info.virtual_size)
+		return 0;
+	s->reuse_parent = true;
+	memcpy(s->parent, parent, sizeof(s->parent));
+	s->base[0] = '\0';
+	return 0;
+}
 
 static int snap_prepare(const struct file_sr *sr, struct snap *s, int code, struct sm_error *err)
 {
@@ -887,6 +910,9 @@ static int snap_prepare(const struct file_sr *sr, struct snap *s, int code, stru
 		return sm_fail(err, SME_VDI_IN_USE, "%s holds a vdi_lock", s->src);
 	meta_read(sr, s->src, &s->meta);
 	sm_uuid_generate(s->base);
+	memcpy(s->parent, s->base, sizeof(s->parent));
+	if (s->info.type == VHD_TYPE_DIFF && s->info.allocated_blocks == 0)
+		return snap_check_reuse(sr, s);
 	return 0;
 }
 
@@ -897,7 +923,6 @@ static void snap_rollback(const struct file_sr *sr, const struct snap *s)
 	struct stat st_src, st_base;
 
 	vdi_file(sr, s->src, "vhd", src);
-	vdi_file(sr, s->base, "vhd", base);
 	vdi_file(sr, s->src, "vhd.new", tmp);
 	unlink(tmp);
 	if (s->clone[0]) {
@@ -907,6 +932,9 @@ static void snap_rollback(const struct file_sr *sr, const struct snap *s)
 		unlink(clone);
 		unlink_sidecars(sr, s->clone);
 	}
+	if (!s->base[0])
+		return;
+	vdi_file(sr, s->base, "vhd", base);
 	if (stat(base, &st_base) < 0)
 		return;
 	if (stat(src, &st_src) == 0 && st_src.st_ino == st_base.st_ino) {
@@ -928,7 +956,7 @@ static int snap_write_meta(const struct file_sr *sr, const struct sm_call *c, st
 	base.description = (char *)"";
 	base.read_only = true;
 	snprintf(base.vdi_type, sizeof(base.vdi_type), "%s", s->meta.vdi_type);
-	if (meta_write(sr, s->base, &base, err, code) < 0)
+	if (s->base[0] && meta_write(sr, s->base, &base, err, code) < 0)
 		return -1;
 	if (!s->clone[0])
 		return 0;
@@ -955,21 +983,23 @@ static int snap_do(const struct file_sr *sr, struct snap *s, int code, struct sm
 	char src[PATH_MAX], base[PATH_MAX], tmp[PATH_MAX], clone[PATH_MAX];
 
 	vdi_file(sr, s->src, "vhd", src);
-	vdi_file(sr, s->base, "vhd", base);
 	vdi_file(sr, s->src, "vhd.new", tmp);
-	if (link(src, base) < 0)
-		return sm_fail_errno(err, code, errno, "link %s to %s", src, base);
+	if (s->base[0]) {
+		vdi_file(sr, s->base, "vhd", base);
+		if (link(src, base) < 0)
+			return sm_fail_errno(err, code, errno, "link %s to %s", src, base);
+	}
 	unlink(tmp);
-	if (make_child(sr, tmp, s->base, s->info.virtual_size, err) < 0)
+	if (make_child(sr, tmp, s->parent, s->info.virtual_size, err) < 0)
 		return -1;
 	if (rename(tmp, src) < 0)
 		return sm_fail_errno(err, code, errno, "rename %s", tmp);
 	if (s->clone[0]) {
 		vdi_file(sr, s->clone, "vhd", clone);
-		if (make_child(sr, clone, s->base, s->info.virtual_size, err) < 0)
+		if (make_child(sr, clone, s->parent, s->info.virtual_size, err) < 0)
 			return -1;
 	}
-	if (vhd_set_hidden_path(base, true, err) < 0)
+	if (s->base[0] && vhd_set_hidden_path(base, true, err) < 0)
 		return -1;
 	return sm_fsync_dir(sr->path) < 0 ? sm_fail(err, code, "cannot sync %s", sr->path) : 0;
 }
@@ -994,6 +1024,12 @@ static int snapshot_common(struct sm_ctx *ctx, bool is_snapshot, int code)
 		return sm_fail(&ctx->err, SME_BAD_REQUEST, "%s needs driver_params", c->method);
 	if (sr_dir_check(sr, &ctx->err) < 0 || snap_prepare(sr, &s, code, &ctx->err) < 0)
 		goto out;
+	if (single && s.reuse_parent) {
+		/* A single snapshot must return a base copy: make one after all. */
+		s.reuse_parent = false;
+		sm_uuid_generate(s.base);
+		memcpy(s.parent, s.base, sizeof(s.parent));
+	}
 	if (!single)
 		sm_uuid_generate(s.clone);
 	if (snap_do(sr, &s, code, &ctx->err) < 0 ||
@@ -1001,7 +1037,7 @@ static int snapshot_common(struct sm_ctx *ctx, bool is_snapshot, int code)
 		snap_rollback(sr, &s);
 		goto out;
 	}
-	sm_log(LOG_INFO, "%s: %s now a child of base %s; new VDI %s", c->method, s.src, s.base,
+	sm_log(LOG_INFO, "%s: %s now a child of %s; new VDI %s", c->method, s.src, s.parent,
 	       single ? s.base : s.clone);
 	rc = set_result_vdi(ctx, single ? s.base : s.clone);
 out:

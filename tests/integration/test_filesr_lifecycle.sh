@@ -54,6 +54,9 @@ BASE=$(sed -n 's/^parent_name=\(.*\)\.vhd$/\1/p' <<<"$Q")
 "$VHDTOOL" read "$FILE_SR_DIR/$BASE.vhd" 4096 1048576 | cmp -s - "$T/pattern" || fail "base lost the data"
 "$VHDTOOL" query "$FILE_SR_DIR/$S1.vhd" | grep -qx "parent_name=$BASE.vhd" || fail "snapshot's parent"
 call vdi_info "$D" "$C" vdi_clone --vdi "$V1" && C1=$(member uuid) && pass "vdi_clone returns $C1"
+# V1 was an empty child of BASE: the clone hangs off BASE too, no empty link.
+"$VHDTOOL" query "$FILE_SR_DIR/$C1.vhd" | grep -qx "parent_name=$BASE.vhd" && pass "snapshot of an unchanged leaf adds no link" || fail "clone parent"
+"$VHDTOOL" query "$FILE_SR_DIR/$V1.vhd" | grep -qx "parent_name=$BASE.vhd" || fail "V1 parent after clone"
 call vdi_info "$D" "$C" vdi_snapshot --vdi "$V1" --driver-param type=single && pass "single snapshot"
 
 # The scan is the authoritative view: every VDI with parent and flags.
