@@ -2,7 +2,7 @@
 # Install the Debian packages the build and the tests need, if missing.
 set -euo pipefail
 PKGS=(gcc make pkg-config libxml2-dev uuid-dev libcmocka-dev clang libclang-rt-14-dev
-      qemu-utils libxml2-utils)
+      qemu-utils python3)
 missing=()
 for p in "${PKGS[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
