@@ -1123,10 +1123,11 @@ static void put_locator(uint8_t *loc, uint32_t code, uint32_t len, uint64_t off)
  * Build footer copy, header, BAT, batmap and locators in one buffer
  * that is written at offset 0; *meta_len is where the footer goes.
  */
-static uint8_t *build_metadata(uint64_t size, const struct parent_desc *pd,
-			       uint8_t *ftr, uint64_t *meta_len)
+static uint8_t *build_metadata(uint64_t size, uint64_t max_size,
+			       const struct parent_desc *pd, uint8_t *ftr,
+			       uint64_t *meta_len)
 {
-	uint32_t blocks = (uint32_t)((size + VHD_BLOCK_SIZE - 1) / VHD_BLOCK_SIZE);
+	uint32_t blocks = (uint32_t)((max_size + VHD_BLOCK_SIZE - 1) / VHD_BLOCK_SIZE);
 	uint64_t bat_bytes = pad_sector((uint64_t)blocks * 4);
 	uint64_t bmh = 1536 + bat_bytes;
 	uint64_t map_bytes = pad_sector_no_zero((blocks + 7) / 8);
@@ -1176,7 +1177,7 @@ static uint8_t *build_metadata(uint64_t size, const struct parent_desc *pd,
 	return m;
 }
 
-static int create_image(struct vhd_io *io, uint64_t size,
+static int create_image(struct vhd_io *io, uint64_t size, uint64_t max_size,
 			const struct parent_desc *pd, struct sm_error *err)
 {
 	struct vhd_ctx c;
@@ -1191,7 +1192,7 @@ static int create_image(struct vhd_io *io, uint64_t size,
 		return sm_fail(err, SME_VDI_CREATE, "VHD: no I/O handle");
 	if (io->ops->get_size(io, &c.size) < 0)
 		return sm_fail(err, SME_VDI_CREATE, "%s: size", io->name);
-	m = build_metadata(size, pd, c.ftr, &meta_len);
+	m = build_metadata(size, max_size, pd, c.ftr, &meta_len);
 	if (!m)
 		return sm_fail_errno(err, SME_VDI_CREATE, ENOMEM, "%s: metadata", io->name);
 	c.eod = meta_len;
@@ -1215,7 +1216,20 @@ int vhd_create_dynamic(struct vhd_io *io, uint64_t size, struct sm_error *err)
 	if (size == 0 || size > VHD_MAX_SIZE || size % VHD_BLOCK_SIZE)
 		return sm_fail(err, SME_VDI_SIZE, "invalid VHD size %llu",
 			       (unsigned long long)size);
-	return create_image(io, size, NULL, err);
+	return create_image(io, size, size, NULL, err);
+}
+
+int vhd_create_dynamic_prealloc(struct vhd_io *io, uint64_t size,
+				uint64_t max_size, struct sm_error *err)
+{
+	if (size == 0 || size > VHD_MAX_SIZE || size % VHD_BLOCK_SIZE)
+		return sm_fail(err, SME_VDI_SIZE, "invalid VHD size %llu",
+			       (unsigned long long)size);
+	/* SM's LVHD preallocates for 2 TiB (MSIZE), above VHD_MAX_SIZE. */
+	if (max_size < size || max_size > (2ull << 40))
+		return sm_fail(err, SME_VDI_SIZE, "invalid VHD maximum size %llu",
+			       (unsigned long long)max_size);
+	return create_image(io, size, max_size, NULL, err);
 }
 
 /* Decode one UTF-8 code point; invalid bytes pass through as Latin-1. */
@@ -1339,7 +1353,7 @@ int vhd_create_diff(struct vhd_io *io, struct vhd_io *parent,
 		sm_fail(err, SME_VDI_SIZE, "size too large");
 		goto out;
 	}
-	rc = create_image(io, size, pd, err);
+	rc = create_image(io, size, size, pd, err);
 out:
 	free(pd);
 	return rc;
@@ -1457,6 +1471,12 @@ int vhd_grow(struct vhd_io *io, uint64_t new_size, struct sm_error *err)
 		goto out;
 	}
 	blocks = new_size / c.block_size;
+	/* Small foreign block sizes would need a BAT we refuse to allocate. */
+	if (blocks > VHD_MAX_SIZE / VHD_BLOCK_SIZE * 16) {
+		sm_fail(err, SME_VDI_SIZE, "%s: %llu blocks of %u bytes are too many",
+			io->name, (unsigned long long)blocks, c.block_size);
+		goto out;
+	}
 	c.curr_size = new_size;     /* the batmap checksum length follows it */
 	if (blocks <= c.max_bat) {
 		if (grow_in_place(&c, (uint32_t)blocks, err) < 0)
@@ -1488,18 +1508,12 @@ int vhd_validate_size(uint64_t requested, uint64_t *rounded, struct sm_error *er
 	return 0;
 }
 
-static int with_path(const char *path, int flags, struct vhd_io *io,
-		     struct sm_error *err)
-{
-	return vhd_io_open_file(io, path, flags, err);
-}
-
 int vhd_query_path(const char *path, struct vhd_info *info, struct sm_error *err)
 {
 	struct vhd_io io;
 	int rc;
 
-	if (with_path(path, VHD_IO_RDONLY, &io, err) < 0)
+	if (vhd_io_open_file(&io, path, VHD_IO_RDONLY, err) < 0)
 		return -1;
 	rc = vhd_query(&io, info, err);
 	vhd_io_close(&io);
@@ -1511,7 +1525,7 @@ int vhd_set_hidden_path(const char *path, bool hidden, struct sm_error *err)
 	struct vhd_io io;
 	int rc;
 
-	if (with_path(path, VHD_IO_RDWR, &io, err) < 0)
+	if (vhd_io_open_file(&io, path, VHD_IO_RDWR, err) < 0)
 		return -1;
 	rc = vhd_set_hidden(&io, hidden, err);
 	vhd_io_close(&io);

@@ -61,6 +61,14 @@ int vhd_validate_size(uint64_t requested, uint64_t *rounded, struct sm_error *er
 int vhd_create_dynamic(struct vhd_io *io, uint64_t size, struct sm_error *err);
 
 /*
+ * As vhd_create_dynamic, with the BAT and batmap preallocated for
+ * 'max_size' bytes (vhd-util create -S), so vhd_grow up to max_size only
+ * rewrites the footers.  LVHD uses 2 TiB.
+ */
+int vhd_create_dynamic_prealloc(struct vhd_io *io, uint64_t size,
+				uint64_t max_size, struct sm_error *err);
+
+/*
  * Create an empty differencing disk on an empty io, child of 'parent'
  * (opened, validated).  'parent_relpath' is the child-to-parent relative
  * path blktap writes in the locators ("./<basename>" for siblings);

@@ -610,8 +610,10 @@ static void test_grow_within_bat(void **state)
 	struct vhd_io io;
 	uint8_t data[4096], back[4096];
 
-	create_file(p, 128 * MiB);
-	shrink_footers(p, 64 * MiB);
+	unlink(p);
+	open_io(&io, p, VHD_IO_CREATE);
+	assert_int_equal(vhd_create_dynamic_prealloc(&io, 64 * MiB, 128 * MiB, &err), 0);
+	vhd_io_close(&io);
 	query_ok(p, &info);
 	assert_int_equal(info.virtual_size, 64 * MiB);
 	assert_int_equal(info.max_bat_entries, 64);
@@ -632,6 +634,28 @@ static void test_grow_within_bat(void **state)
 	write_path(p, data, sizeof(data), 100 * MiB);
 	read_path(p, back, sizeof(back), 100 * MiB);
 	assert_memory_equal(back, data, sizeof(back));
+	unlink(p);
+}
+
+/* The same shape made by patching a bigger image's footers. */
+static void test_grow_patched_prealloc(void **state)
+{
+	const char *p = tmp_path("g3.vhd");
+	struct sm_error err = { 0 };
+	struct vhd_info info;
+	struct vhd_io io;
+
+	create_file(p, 128 * MiB);
+	shrink_footers(p, 64 * MiB);
+	query_ok(p, &info);
+	assert_int_equal(info.max_bat_entries, 64);
+	assert_true(info.has_batmap);
+	open_io(&io, p, VHD_IO_RDWR);
+	assert_int_equal(vhd_grow(&io, 128 * MiB, &err), 0);
+	vhd_io_close(&io);
+	query_ok(p, &info);
+	assert_int_equal(info.virtual_size, 128 * MiB);
+	assert_int_equal(info.phys_size, 3584);
 	unlink(p);
 }
 
@@ -1032,6 +1056,7 @@ int main(void)
 		cmocka_unit_test(test_diff_bad_parent),
 		cmocka_unit_test(test_set_hidden),
 		cmocka_unit_test(test_grow_within_bat),
+		cmocka_unit_test(test_grow_patched_prealloc),
 		cmocka_unit_test(test_grow_beyond_bat),
 		cmocka_unit_test(test_write_layout),
 		cmocka_unit_test(test_batmap_full_block),
