@@ -103,9 +103,11 @@ build-fuzz/%: tests/fuzz/%.c $(LIB_SRCS) $(wildcard include/csm/*.h)
 deps:
 	tests/setup-deps.sh
 
+# Tests run on builds of their own: build-test has the fault-injection
+# points compiled in (never in $(BUILD), which is what gets installed).
 check: deps
-	$(MAKE) TEST_BUILD=1 all-tests
-	$(MAKE) TEST_BUILD=1 check-unit check-integration
+	$(MAKE) BUILD=build-test TEST_BUILD=1 all-tests
+	$(MAKE) BUILD=build-test TEST_BUILD=1 check-unit check-integration
 	$(MAKE) check-asan
 	$(MAKE) check-fuzz
 	@echo "make check: all tests passed"
@@ -141,4 +143,4 @@ install: all
 	fi
 
 clean:
-	rm -rf build build-asan build-fuzz
+	rm -rf build build-test build-asan build-fuzz

@@ -216,6 +216,20 @@ static struct xr_value *build_args(const struct opts *o)
 	return a;
 }
 
+/* A copy of a struct of strings (the options keep their own). */
+static struct xr_value *copy_kv(const struct xr_value *src)
+{
+	struct xr_value *st = xr_struct();
+
+	if (!st)
+		die("out of memory");
+	for (size_t i = 0; src && i < src->u.st.count; i++)
+		if (xr_struct_set_string(st, src->u.st.members[i].name,
+					 src->u.st.members[i].value->u.str) < 0)
+			die("out of memory");
+	return st;
+}
+
 static bool is_vdi_command(const char *c)
 {
 	return strncmp(c, "vdi_", 4) == 0 && strcmp(c, "vdi_create") != 0 &&
@@ -246,7 +260,7 @@ static struct xr_value *build_request(const struct opts *o)
 		goto done;
 	add_s(st, "session_ref", "OpaqueRef:00000000-0000-4000-8000-000000000002");
 	if (probe) {
-		add(st, "sr_sm_config", o->sm_config ? o->sm_config : xr_struct());
+		add(st, "sr_sm_config", copy_kv(o->sm_config));
 	} else {
 		add_s(st, "sr_ref", "OpaqueRef:00000000-0000-4000-8000-000000000003");
 		if (strcmp(c, "vdi_create") == 0)
@@ -265,9 +279,9 @@ static struct xr_value *build_request(const struct opts *o)
 	if (strcmp(c, "vdi_introduce") == 0 && loc)
 		add_s(st, "vdi_location", loc);
 	if (strcmp(c, "vdi_snapshot") == 0 || strcmp(c, "vdi_clone") == 0)
-		add(st, "driver_params", o->driver_params ? o->driver_params : xr_struct());
+		add(st, "driver_params", copy_kv(o->driver_params));
 	if (strcmp(c, "vdi_create") == 0 || strcmp(c, "vdi_introduce") == 0)
-		add(st, "vdi_sm_config", o->sm_config ? o->sm_config : xr_struct());
+		add(st, "vdi_sm_config", copy_kv(o->sm_config));
 	if (strcmp(c, "vdi_introduce") == 0 && o->new_uuid)
 		add_s(st, "new_uuid", o->new_uuid);
 	add_s(st, "subtask_of", "OpaqueRef:00000000-0000-4000-8000-000000000005");
@@ -434,6 +448,9 @@ int main(int argc, char **argv)
 	params = build_request(&o);
 	req = xr_write_call(o.command, params, o.style ? XR_STYLE_PYTHON : XR_STYLE_XAPI);
 	xr_free(params);
+	xr_free(o.dconf_extra);
+	xr_free(o.sm_config);
+	xr_free(o.driver_params);
 	if (!req)
 		die("out of memory");
 	if (o.print_request) {
