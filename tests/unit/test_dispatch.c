@@ -1,0 +1,503 @@
+/* SPDX-License-Identifier: LGPL-2.1-only */
+/*
+ * Tests of the dispatcher: sr_get_driver_info built from a fake driver's
+ * op table, and sm_main run end to end in a child process whose stdout
+ * is a pipe (the child exits through exit(), so the ASan build also
+ * checks sm_main for leaks on every path).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "csm/driver.h"
+#include "csm/error.h"
+#include "csm/lock.h"
+#include "csm/xmlrpc.h"
+
+#define SR_UUID   "3f1c0d9e-5d2a-4b7e-9c61-0e8a2b4f7a10"
+#define VDI_UUID  "b7a1c3e2-2f4d-4c6b-8e0a-9d1f2c3b4a5e"
+
+#define M(n, v)  "<member><name>" n "</name><value>" v "</value></member>"
+#define DCONF    M("device_config", "<struct>" M("SRmaster", "true") "</struct>")
+#define CALL(method, members) \
+	"<methodCall><methodName>" method "</methodName><params><param><value><struct>" \
+	M("command", method) members "</struct></value></param></params></methodCall>"
+
+static char lock_dir[64];
+
+/* ------------------------------------------------------------ fake driver */
+
+static int loads, unloads;
+
+static int fake_load(struct sm_ctx *ctx)
+{
+	if (call_dconf(ctx->call, "fail_load"))
+		return sm_fail(&ctx->err, SME_CONFIG_DEVICE_MISSING, NULL);
+	loads++;
+	ctx->sr = &loads;
+	return 0;
+}
+
+static void fake_unload(struct sm_ctx *ctx)
+{
+	unloads++;
+}
+
+/* sr_scan: a result, after checking the SR lock file is there. */
+static int fake_sr_scan(struct sm_ctx *ctx)
+{
+	char path[256];
+
+	snprintf(path, sizeof(path), "%s/%s/sr", lock_dir, ctx->call->sr_uuid);
+	if (access(path, F_OK) != 0)
+		return sm_fail(&ctx->err, SME_LOCK_ERR, "no lock file %s", path);
+	if (ctx->sr != &loads)
+		return sm_fail(&ctx->err, SME_SR_SCAN, "load() was not called");
+	ctx->result = xr_string("scanned");
+	return ctx->result ? 0 : -1;
+}
+
+static int fake_sr_attach(struct sm_ctx *ctx)
+{
+	return 0;  /* nil */
+}
+
+static int fake_vdi_create(struct sm_ctx *ctx)
+{
+	return sm_fail(&ctx->err, SME_CONFIG_LOCATION_MISSING, NULL);
+}
+
+static int fake_vdi_attach(struct sm_ctx *ctx)
+{
+	return sm_fail(&ctx->err, SME_VDI_UNAVAILABLE, "tapdisk %s said no", call_vdi_uuid(ctx->call));
+}
+
+/* Fails without saying why. */
+static int fake_sr_detach(struct sm_ctx *ctx)
+{
+	return -1;
+}
+
+static int fake_sr_content_type(struct sm_ctx *ctx)
+{
+	ctx->result = xr_string("disk");
+	return 0;
+}
+
+static int fake_vdi_epoch_end(struct sm_ctx *ctx)
+{
+	return 0;
+}
+
+static const struct sm_config_key fake_config[] = {
+	{ "location", "local directory path (required)" },
+	{ "nosubdir", "do not create a subdirectory" },
+	{ NULL, NULL },
+};
+
+static const char *const fake_traits[] = { "THIN_PROVISIONING", "VDI_RESET_ON_BOOT/2", NULL };
+
+static const struct sm_driver fake_driver = {
+	.type = "fake",
+	.name = "Fake",
+	.description = "A driver for tests",
+	.vendor = "Nobody",
+	.copyright = "(C) nobody",
+	.driver_version = "1.2",
+	.required_api_version = "1.0",
+	.configuration = fake_config,
+	.traits = fake_traits,
+	.load = fake_load,
+	.unload = fake_unload,
+	.ops = {
+		[SM_OP_SR_SCAN] = fake_sr_scan,
+		[SM_OP_SR_ATTACH] = fake_sr_attach,
+		[SM_OP_SR_DETACH] = fake_sr_detach,
+		[SM_OP_SR_CONTENT_TYPE] = fake_sr_content_type,
+		[SM_OP_VDI_CREATE] = fake_vdi_create,
+		[SM_OP_VDI_ATTACH] = fake_vdi_attach,
+		[SM_OP_VDI_EPOCH_END] = fake_vdi_epoch_end,
+	},
+};
+
+static const struct sm_driver bare_driver = {
+	.type = "bare",
+	.name = "Bare",
+	.description = "",
+	.vendor = "",
+	.copyright = "",
+	.driver_version = "0",
+	.required_api_version = "1.0",
+};
+
+/* ---------------------------------------------------------------- helpers */
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	return remove(path);
+}
+
+static int group_setup(void **state)
+{
+	strcpy(lock_dir, "/tmp/csm-test-dispatch-XXXXXX");
+	if (!mkdtemp(lock_dir))
+		return -1;
+	setenv("SM_LOCK_DIR", lock_dir, 1);
+	setenv("SM_LOCK_TIMEOUT", "0", 1);
+	unsetenv("SM_LOG_STDERR");
+	return 0;
+}
+
+static int group_teardown(void **state)
+{
+	nftw(lock_dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	return 0;
+}
+
+static void strings_equal(const struct xr_value *arr, const char *const *want, size_t n)
+{
+	assert_non_null(arr);
+	assert_int_equal(arr->type, XR_ARRAY);
+	assert_int_equal(arr->u.arr.count, n);
+	for (size_t i = 0; i < n; i++) {
+		assert_int_equal(arr->u.arr.items[i]->type, XR_STRING);
+		assert_string_equal(arr->u.arr.items[i]->u.str, want[i]);
+	}
+}
+
+struct run {
+	char *out;            /* the child's stdout */
+	int status;           /* its wait status */
+	struct xr_value *val; /* parsed response */
+	bool fault;
+};
+
+/* Run sm_main(drv, argc, argv) in a child, collect and parse its stdout. */
+static void run_main(const struct sm_driver *drv, int argc, char **argv, struct run *r)
+{
+	struct sm_error err = { 0 };
+	size_t len = 0, cap = 4096;
+	int fds[2];
+	pid_t pid;
+
+	memset(r, 0, sizeof(*r));
+	assert_int_equal(pipe(fds), 0);
+	fflush(stdout);
+	fflush(stderr);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int devnull = open("/dev/null", O_WRONLY);
+
+		close(fds[0]);
+		dup2(fds[1], STDOUT_FILENO);
+		close(fds[1]);
+		if (devnull >= 0)
+			dup2(devnull, STDERR_FILENO);
+		exit(sm_main(drv, argc, argv));
+	}
+	close(fds[1]);
+	r->out = malloc(cap);
+	assert_non_null(r->out);
+	for (;;) {
+		ssize_t n;
+
+		if (len + 1 == cap) {
+			cap *= 2;
+			r->out = realloc(r->out, cap);
+			assert_non_null(r->out);
+		}
+		n = read(fds[0], r->out + len, cap - len - 1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+	}
+	r->out[len] = '\0';
+	close(fds[0]);
+	assert_int_equal(waitpid(pid, &r->status, 0), pid);
+	if (!WIFEXITED(r->status) || WEXITSTATUS(r->status) != 0)
+		fail_msg("driver exit status 0x%x, output:\n%s", r->status, r->out);
+	if (xr_parse_response(r->out, len, &r->val, &r->fault, &err) < 0)
+		fail_msg("unparseable response (%s):\n%s", err.detail, r->out);
+	/* The Python SM's print() adds a newline after the document. */
+	assert_true(len >= 2 && r->out[len - 1] == '\n');
+}
+
+static void run_free(struct run *r)
+{
+	free(r->out);
+	xr_free(r->val);
+}
+
+static void run_doc(const struct sm_driver *drv, const char *doc, struct run *r)
+{
+	char *argv[] = { (char *)"FakeSR", (char *)doc, NULL };
+
+	run_main(drv, 2, argv, r);
+}
+
+static void expect_fault(const struct run *r, int code, const char *fault_string)
+{
+	const struct xr_value *fc;
+	const char *fs;
+
+	if (!r->fault)
+		fail_msg("expected fault %d, got:\n%s", code, r->out);
+	fc = xr_struct_get(r->val, "faultCode");
+	fs = xr_struct_get_string(r->val, "faultString");
+	assert_non_null(fc);
+	assert_non_null(fs);
+	if (fc->u.i != code)
+		fail_msg("fault %lld (%s), expected %d", (long long)fc->u.i, fs, code);
+	if (fault_string)
+		assert_string_equal(fs, fault_string);
+}
+
+/* ------------------------------------------------------------ driver info */
+
+static void test_driver_info(void **state)
+{
+	static const char *const caps[] = {
+		"SR_ATTACH", "SR_DETACH", "SR_SCAN", "VDI_CREATE", "VDI_ATTACH",
+		"THIN_PROVISIONING", "VDI_RESET_ON_BOOT/2",
+	};
+	static const char *const keys[] = { "name", "description", "vendor", "copyright",
+		"driver_version", "required_api_version", "capabilities", "configuration" };
+	struct xr_value *info = sm_driver_info(&fake_driver);
+	const struct xr_value *conf;
+
+	assert_non_null(info);
+	assert_int_equal(info->type, XR_STRUCT);
+	assert_int_equal(info->u.st.count, sizeof(keys) / sizeof(keys[0]));
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		assert_non_null(xr_struct_get(info, keys[i]));
+	assert_string_equal(xr_struct_get_string(info, "name"), "Fake");
+	assert_string_equal(xr_struct_get_string(info, "description"), "A driver for tests");
+	assert_string_equal(xr_struct_get_string(info, "vendor"), "Nobody");
+	assert_string_equal(xr_struct_get_string(info, "copyright"), "(C) nobody");
+	assert_string_equal(xr_struct_get_string(info, "driver_version"), "1.2");
+	assert_string_equal(xr_struct_get_string(info, "required_api_version"), "1.0");
+	/* Filled ops with a capability, in enum order, then the traits. */
+	strings_equal(xr_struct_get(info, "capabilities"), caps, sizeof(caps) / sizeof(caps[0]));
+
+	conf = xr_struct_get(info, "configuration");
+	assert_non_null(conf);
+	assert_int_equal(conf->type, XR_ARRAY);
+	assert_int_equal(conf->u.arr.count, 2);
+	for (size_t i = 0; i < 2; i++) {
+		const struct xr_value *kv = conf->u.arr.items[i];
+
+		assert_int_equal(kv->type, XR_STRUCT);
+		assert_int_equal(kv->u.st.count, 2);
+		assert_string_equal(xr_struct_get_string(kv, "key"), fake_config[i].key);
+		assert_string_equal(xr_struct_get_string(kv, "description"),
+				    fake_config[i].description);
+	}
+	xr_free(info);
+}
+
+static void test_driver_info_bare(void **state)
+{
+	struct xr_value *info = sm_driver_info(&bare_driver);
+
+	assert_non_null(info);
+	strings_equal(xr_struct_get(info, "capabilities"), NULL, 0);
+	strings_equal(xr_struct_get(info, "configuration"), NULL, 0);
+	xr_free(info);
+}
+
+/* ----------------------------------------------------------------- sm_main */
+
+static void test_main_no_argument(void **state)
+{
+	char *argv[] = { (char *)"FakeSR", NULL };
+	char *argv3[] = { (char *)"FakeSR", (char *)"a", (char *)"b", NULL };
+	struct run r;
+
+	run_main(&fake_driver, 1, argv, &r);
+	expect_fault(&r, SME_BAD_REQUEST, NULL);
+	assert_non_null(strstr(xr_struct_get_string(r.val, "faultString"),
+			       "Failed to parse the request"));
+	run_free(&r);
+	run_main(&fake_driver, 3, argv3, &r);
+	expect_fault(&r, SME_BAD_REQUEST, NULL);
+	run_free(&r);
+}
+
+static void test_main_bad_request(void **state)
+{
+	struct run r;
+
+	run_doc(&fake_driver, "<methodCall>", &r);
+	expect_fault(&r, SME_BAD_REQUEST, NULL);
+	run_free(&r);
+	run_doc(&fake_driver, CALL("sr_scan", DCONF M("sr_uuid", "../../etc")), &r);
+	expect_fault(&r, SME_BAD_REQUEST, NULL);
+	run_free(&r);
+}
+
+static void test_main_driver_info(void **state)
+{
+	static const char *const caps[] = {
+		"SR_ATTACH", "SR_DETACH", "SR_SCAN", "VDI_CREATE", "VDI_ATTACH",
+		"THIN_PROVISIONING", "VDI_RESET_ON_BOOT/2",
+	};
+	struct run r;
+
+	run_doc(&fake_driver, CALL("sr_get_driver_info", M("device_config", "<struct/>")), &r);
+	assert_false(r.fault);
+	assert_string_equal(xr_struct_get_string(r.val, "name"), "Fake");
+	strings_equal(xr_struct_get(r.val, "capabilities"), caps, sizeof(caps) / sizeof(caps[0]));
+	run_free(&r);
+}
+
+static void test_main_missing_op(void **state)
+{
+	struct run r;
+
+	run_doc(&fake_driver, CALL("sr_create", DCONF M("sr_uuid", SR_UUID)), &r);
+	expect_fault(&r, SME_UNIMPLEMENTED, NULL);
+	assert_non_null(strstr(xr_struct_get_string(r.val, "faultString"),
+			       "The requested method is not supported/implemented"));
+	run_free(&r);
+	run_doc(&bare_driver, CALL("vdi_delete", DCONF M("sr_uuid", SR_UUID)
+				   M("vdi_uuid", VDI_UUID)), &r);
+	expect_fault(&r, SME_UNIMPLEMENTED, NULL);
+	run_free(&r);
+}
+
+static void test_main_op_fails(void **state)
+{
+	struct run r;
+
+	run_doc(&fake_driver, CALL("vdi_create", DCONF M("sr_uuid", SR_UUID)), &r);
+	expect_fault(&r, 94, "The request is missing the location parameter");
+	run_free(&r);
+
+	run_doc(&fake_driver, CALL("vdi_attach", DCONF M("sr_uuid", SR_UUID)
+				   M("vdi_uuid", VDI_UUID)), &r);
+	expect_fault(&r, SME_VDI_UNAVAILABLE,
+		     "The VDI is not available [opterr=tapdisk " VDI_UUID " said no]");
+	run_free(&r);
+
+	/* An op that fails without recording why is still a fault. */
+	run_doc(&fake_driver, CALL("sr_detach", DCONF M("sr_uuid", SR_UUID)), &r);
+	expect_fault(&r, SME_GENERIC, NULL);
+	run_free(&r);
+}
+
+static void test_main_load_fails(void **state)
+{
+	struct run r;
+
+	run_doc(&fake_driver, CALL("sr_scan", M("device_config", "<struct>"
+				   M("fail_load", "1") "</struct>") M("sr_uuid", SR_UUID)), &r);
+	expect_fault(&r, SME_CONFIG_DEVICE_MISSING,
+		     "The request is missing the device parameter");
+	run_free(&r);
+}
+
+static void test_main_result(void **state)
+{
+	struct run r;
+
+	run_doc(&fake_driver, CALL("sr_scan", DCONF M("sr_uuid", SR_UUID)), &r);
+	assert_false(r.fault);
+	assert_int_equal(r.val->type, XR_STRING);
+	assert_string_equal(r.val->u.str, "scanned");
+	run_free(&r);
+
+	run_doc(&fake_driver, CALL("sr_content_type", DCONF M("sr_uuid", SR_UUID)), &r);
+	assert_false(r.fault);
+	assert_string_equal(r.val->u.str, "disk");
+	run_free(&r);
+}
+
+static void test_main_nil(void **state)
+{
+	struct run r;
+
+	run_doc(&fake_driver, CALL("sr_attach", DCONF M("sr_uuid", SR_UUID)), &r);
+	assert_false(r.fault);
+	assert_int_equal(r.val->type, XR_NIL);
+	run_free(&r);
+}
+
+static void test_main_epoch(void **state)
+{
+	struct run r;
+
+	/* No op: nil, unless the VDI resets on boot. */
+	run_doc(&bare_driver, CALL("vdi_epoch_begin", DCONF M("sr_uuid", SR_UUID)
+				   M("vdi_uuid", VDI_UUID) M("vdi_on_boot", "persist")), &r);
+	assert_false(r.fault);
+	assert_int_equal(r.val->type, XR_NIL);
+	run_free(&r);
+	run_doc(&bare_driver, CALL("vdi_epoch_begin", DCONF M("sr_uuid", SR_UUID)
+				   M("vdi_uuid", VDI_UUID) M("vdi_on_boot", "reset")), &r);
+	expect_fault(&r, SME_UNIMPLEMENTED, NULL);
+	run_free(&r);
+	run_doc(&bare_driver, CALL("vdi_epoch_end", DCONF M("sr_uuid", SR_UUID)
+				   M("vdi_uuid", VDI_UUID)), &r);
+	assert_false(r.fault);
+	run_free(&r);
+}
+
+/* With the SR lock held elsewhere, the op is refused, naming the holder. */
+static void test_main_sr_lock_busy(void **state)
+{
+	struct sm_lock lk = SM_LOCK_INIT;
+	struct sm_error err = { 0 };
+	char want[64];
+	struct run r;
+
+	assert_int_equal(lock_acquire(&lk, SR_UUID, "sr", 0, 0, &err), 0);
+	run_doc(&fake_driver, CALL("sr_scan", DCONF M("sr_uuid", SR_UUID)), &r);
+	expect_fault(&r, SME_SR_UNAVAILABLE, NULL);
+	snprintf(want, sizeof(want), "pid %d", (int)getpid());
+	assert_non_null(strstr(xr_struct_get_string(r.val, "faultString"), want));
+	run_free(&r);
+	/* sr_content_type takes no SR lock, so it still runs. */
+	run_doc(&fake_driver, CALL("sr_content_type", DCONF M("sr_uuid", SR_UUID)), &r);
+	assert_false(r.fault);
+	run_free(&r);
+	lock_release(&lk);
+
+	run_doc(&fake_driver, CALL("sr_scan", DCONF M("sr_uuid", SR_UUID)), &r);
+	assert_false(r.fault);
+	run_free(&r);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_driver_info),
+		cmocka_unit_test(test_driver_info_bare),
+		cmocka_unit_test(test_main_no_argument),
+		cmocka_unit_test(test_main_bad_request),
+		cmocka_unit_test(test_main_driver_info),
+		cmocka_unit_test(test_main_missing_op),
+		cmocka_unit_test(test_main_op_fails),
+		cmocka_unit_test(test_main_load_fails),
+		cmocka_unit_test(test_main_result),
+		cmocka_unit_test(test_main_nil),
+		cmocka_unit_test(test_main_epoch),
+		cmocka_unit_test(test_main_sr_lock_busy),
+	};
+
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
