@@ -1,0 +1,305 @@
+/* SPDX-License-Identifier: LGPL-2.1-only */
+/*
+ * Tests of the sr_scan document writer (docs/scan-xml.md): the output is
+ * parsed back with libxml2 and every element checked.
+ */
+#include <inttypes.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <libxml/parser.h>
+#include <libxml/tree.h>
+
+#include "csm/scan.h"
+
+#define SR_UUID "3f1c0d9e-5d2a-4b7e-9c61-0e8a2b4f7a10"
+#define UUID_A  "7e431c89-429b-4c56-93dc-6b2d8557b101"
+#define UUID_B  "ba64304a-005b-4a4c-a1c0-ce84ff89edab"
+#define UUID_C  "00000000-0000-4000-8000-000000000000"
+
+static const char *const sr_children[] = {
+	"uuid", "physical_size", "physical_utilisation", "virtual_allocation",
+	"default_vdi_visibility",
+};
+
+static const char *const vdi_children[] = {
+	"uuid", "location", "size", "utilisation", "parent", "hidden", "managed",
+	"read_only", "type", "label", "description", "locked",
+};
+
+/* ---------------------------------------------------------------- helpers */
+
+static xmlDocPtr parse(const char *doc)
+{
+	xmlDocPtr d = xmlReadMemory(doc, (int)strlen(doc), "scan.xml", NULL,
+				    XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+
+	if (!d)
+		fail_msg("not well-formed:\n%s", doc);
+	return d;
+}
+
+static xmlNode *next_elem(xmlNode *n)
+{
+	while (n && n->type != XML_ELEMENT_NODE)
+		n = n->next;
+	return n;
+}
+
+static xmlNode *child(xmlNode *parent, const char *name)
+{
+	for (xmlNode *n = next_elem(parent->children); n; n = next_elem(n->next))
+		if (strcmp((const char *)n->name, name) == 0)
+			return n;
+	return NULL;
+}
+
+static size_t count_children(xmlNode *parent, const char *name)
+{
+	size_t k = 0;
+
+	for (xmlNode *n = next_elem(parent->children); n; n = next_elem(n->next))
+		if (!name || strcmp((const char *)n->name, name) == 0)
+			k++;
+	return k;
+}
+
+/* The text of parent/name, which must exist. */
+static void expect_text(xmlNode *parent, const char *name, const char *want)
+{
+	xmlNode *n = child(parent, name);
+	xmlChar *t;
+
+	if (!n)
+		fail_msg("no <%s> in <%s>", name, parent->name);
+	t = xmlNodeGetContent(n);
+	assert_non_null(t);
+	if (strcmp((const char *)t, want) != 0)
+		fail_msg("<%s> is \"%s\", expected \"%s\"", name, t, want);
+	xmlFree(t);
+}
+
+/* The element names under parent, in order, are exactly names[]. */
+static void expect_order(xmlNode *parent, const char *const *names, size_t n,
+			 const char *extra)
+{
+	xmlNode *c = next_elem(parent->children);
+
+	for (size_t i = 0; i < n; i++, c = next_elem(c->next)) {
+		assert_non_null(c);
+		assert_string_equal((const char *)c->name, names[i]);
+	}
+	if (extra) {
+		assert_non_null(c);
+		assert_string_equal((const char *)c->name, extra);
+		c = next_elem(c->next);
+	}
+	if (c && strcmp((const char *)c->name, "vdi") != 0)
+		fail_msg("unexpected <%s> in <%s>", c->name, parent->name);
+}
+
+static void set_vdi(struct scan_vdi *v, const char *uuid)
+{
+	snprintf(v->uuid, sizeof(v->uuid), "%s", uuid);
+	snprintf(v->location, sizeof(v->location), "%s", uuid);
+	v->type = "vhd";
+}
+
+/* ------------------------------------------------------------------ tests */
+
+static void test_empty_sr(void **state)
+{
+	struct scan_sr sr = { .uuid = SR_UUID, .physical_size = 270553174016ULL,
+			      .physical_utilisation = 17125380096ULL,
+			      .virtual_allocation = 0, .default_vdi_visibility = true };
+	char *doc = scan_write_xml(&sr);
+	xmlDocPtr d;
+	xmlNode *root;
+
+	assert_non_null(doc);
+	d = parse(doc);
+	root = xmlDocGetRootElement(d);
+	assert_string_equal((const char *)root->name, "sr");
+	expect_order(root, sr_children, sizeof(sr_children) / sizeof(sr_children[0]), NULL);
+	expect_text(root, "uuid", SR_UUID);
+	expect_text(root, "physical_size", "270553174016");
+	expect_text(root, "physical_utilisation", "17125380096");
+	expect_text(root, "virtual_allocation", "0");
+	expect_text(root, "default_vdi_visibility", "true");
+	assert_int_equal(count_children(root, "vdi"), 0);
+	assert_int_equal(count_children(root, NULL), 5);
+	xmlFreeDoc(d);
+	free(doc);
+	scan_sr_free(&sr);
+}
+
+static void test_two_vdis(void **state)
+{
+	struct scan_sr sr = { .uuid = SR_UUID, .physical_size = UINT64_MAX,
+			      .physical_utilisation = 1, .virtual_allocation = 2147483648ULL };
+	struct scan_vdi *a, *b;
+	xmlNode *root, *v;
+	char max[32];
+	char *doc;
+	xmlDocPtr d;
+
+	a = scan_add_vdi(&sr);
+	assert_non_null(a);
+	set_vdi(a, UUID_A);
+	a->size = 1073741824;
+	a->utilisation = 13824;
+	snprintf(a->parent, sizeof(a->parent), "%s", UUID_B);
+	a->managed = true;
+	a->locked = true;
+	a->label = strdup("Tom & Jerry <disk>");
+	a->description = strdup("a > b && c < d; \"quoted\" 'too'");
+	b = scan_add_vdi(&sr);
+	assert_non_null(b);
+	set_vdi(b, UUID_B);
+	b->size = UINT64_MAX;
+	b->utilisation = 2105856;
+	b->hidden = true;
+	b->read_only = true;
+	b->type = "raw";
+	b->error = strdup("footer checksum <bad> & cannot read");
+
+	doc = scan_write_xml(&sr);
+	assert_non_null(doc);
+	d = parse(doc);
+	root = xmlDocGetRootElement(d);
+	expect_text(root, "default_vdi_visibility", "false");
+	snprintf(max, sizeof(max), "%" PRIu64, UINT64_MAX);
+	expect_text(root, "physical_size", max);
+	expect_text(root, "virtual_allocation", "2147483648");
+	assert_int_equal(count_children(root, "vdi"), 2);
+
+	v = child(root, "vdi");
+	expect_order(v, vdi_children, sizeof(vdi_children) / sizeof(vdi_children[0]), NULL);
+	assert_int_equal(count_children(v, NULL), 12);   /* no <error> */
+	expect_text(v, "uuid", UUID_A);
+	expect_text(v, "location", UUID_A);
+	expect_text(v, "size", "1073741824");
+	expect_text(v, "utilisation", "13824");
+	expect_text(v, "parent", UUID_B);
+	expect_text(v, "hidden", "false");
+	expect_text(v, "managed", "true");
+	expect_text(v, "read_only", "false");
+	expect_text(v, "type", "vhd");
+	expect_text(v, "label", "Tom & Jerry <disk>");
+	expect_text(v, "description", "a > b && c < d; \"quoted\" 'too'");
+	expect_text(v, "locked", "true");
+	assert_null(child(v, "error"));
+
+	v = next_elem(v->next);
+	assert_non_null(v);
+	expect_order(v, vdi_children, sizeof(vdi_children) / sizeof(vdi_children[0]), "error");
+	assert_int_equal(count_children(v, NULL), 13);
+	expect_text(v, "uuid", UUID_B);
+	expect_text(v, "size", max);
+	expect_text(v, "utilisation", "2105856");
+	expect_text(v, "parent", "");
+	expect_text(v, "hidden", "true");
+	expect_text(v, "managed", "false");
+	expect_text(v, "read_only", "true");
+	expect_text(v, "type", "raw");
+	expect_text(v, "label", "");          /* NULL label */
+	expect_text(v, "description", "");
+	expect_text(v, "locked", "false");
+	expect_text(v, "error", "footer checksum <bad> & cannot read");
+
+	/* The escaping itself, as docs/scan-xml.md says. */
+	assert_non_null(strstr(doc, "<label>Tom &amp; Jerry &lt;disk&gt;</label>"));
+	assert_non_null(strstr(doc, "<error>footer checksum &lt;bad&gt; &amp; cannot read</error>"));
+	assert_non_null(strstr(doc, "<?xml version=\"1.0\" ?>\n<sr>\n"));
+
+	xmlFreeDoc(d);
+	free(doc);
+	scan_sr_free(&sr);
+	assert_null(sr.vdis);
+	assert_int_equal(sr.count, 0);
+}
+
+static void test_sort(void **state)
+{
+	static const char *const in[] = { UUID_B, UUID_C, UUID_A, "ffffffff-0000-4000-8000-000000000000",
+		"7e431c89-429b-4c56-93dc-6b2d8557b100" };
+	static const char *const want[] = { UUID_C, "7e431c89-429b-4c56-93dc-6b2d8557b100", UUID_A,
+		UUID_B, "ffffffff-0000-4000-8000-000000000000" };
+	struct scan_sr sr = { .uuid = SR_UUID };
+
+	for (size_t i = 0; i < sizeof(in) / sizeof(in[0]); i++) {
+		struct scan_vdi *v = scan_add_vdi(&sr);
+
+		assert_non_null(v);
+		set_vdi(v, in[i]);
+		v->label = strdup(in[i]);   /* the owned pointers move with the entry */
+		v->size = i;
+	}
+	scan_sort(&sr);
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		assert_string_equal(sr.vdis[i].uuid, want[i]);
+		assert_string_equal(sr.vdis[i].label, want[i]);
+	}
+	assert_int_equal(sr.vdis[0].size, 1);
+	scan_sr_free(&sr);
+
+	/* Empty and single-entry SRs sort to themselves. */
+	scan_sort(&sr);
+	set_vdi(scan_add_vdi(&sr), UUID_A);
+	scan_sort(&sr);
+	assert_string_equal(sr.vdis[0].uuid, UUID_A);
+	scan_sr_free(&sr);
+}
+
+/* Growing past the first allocation keeps entries intact and zeroes new ones. */
+static void test_many_vdis(void **state)
+{
+	struct scan_sr sr = { .uuid = SR_UUID };
+	xmlDocPtr d;
+	char *doc;
+
+	for (int i = 0; i < 200; i++) {
+		struct scan_vdi *v = scan_add_vdi(&sr);
+		char uuid[37];
+
+		assert_non_null(v);
+		assert_null(v->label);
+		assert_null(v->error);
+		assert_int_equal(v->size, 0);
+		snprintf(uuid, sizeof(uuid), "%08x-0000-4000-8000-000000000000", 199 - i);
+		set_vdi(v, uuid);
+		v->size = (uint64_t)i;
+		if (i % 3 == 0)
+			v->description = strdup("d");
+	}
+	assert_int_equal(sr.count, 200);
+	scan_sort(&sr);
+	assert_string_equal(sr.vdis[0].uuid, "00000000-0000-4000-8000-000000000000");
+	assert_int_equal(sr.vdis[0].size, 199);
+	doc = scan_write_xml(&sr);
+	d = parse(doc);
+	assert_int_equal(count_children(xmlDocGetRootElement(d), "vdi"), 200);
+	xmlFreeDoc(d);
+	free(doc);
+	scan_sr_free(&sr);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_empty_sr),
+		cmocka_unit_test(test_two_vdis),
+		cmocka_unit_test(test_sort),
+		cmocka_unit_test(test_many_vdis),
+	};
+	int rc = cmocka_run_group_tests(tests, NULL, NULL);
+
+	xmlCleanupParser();
+	return rc;
+}
