@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "csm/journal.h"
 #include "csm/log.h"
 #include "csm/util.h"
 #include "filebased.h"
@@ -191,6 +192,9 @@ static int file_sr_delete(struct sm_ctx *ctx)
 		return -1;
 	snprintf(marker, sizeof(marker), "%s/%s", sr->path, FSR_MARKER);
 	unlink(marker);
+	/* Recovery ran under the lock we hold, so the journal directory is empty. */
+	snprintf(marker, sizeof(marker), "%s/%s", sr->path, JOURNAL_DIR);
+	rmdir(marker);
 	if (file_sr_detach(ctx) < 0)
 		return -1;
 	/* sr_create made or adopted the directory; leave it only if others put files there. */
@@ -244,6 +248,7 @@ const struct sm_driver sm_file_driver = {
 	.traits = file_traits,
 	.load = file_load,
 	.unload = fsr_unload,
+	.recover = fsr_recover,
 	.ops = {
 		[SM_OP_SR_CREATE] = file_sr_create,
 		[SM_OP_SR_DELETE] = file_sr_delete,

@@ -23,6 +23,8 @@
 #include <unistd.h>
 
 #include "csm/buf.h"
+#include "csm/fault.h"
+#include "csm/journal.h"
 #include "csm/lock.h"
 #include "csm/log.h"
 #include "csm/scan.h"
@@ -572,6 +574,19 @@ out:
 	return rc;
 }
 
+/* An unfinished create leaves nothing: the caller never learnt the VDI. */
+static void create_undo(const struct file_sr *sr, const char *uuid)
+{
+	char path[PATH_MAX];
+
+	vdi_file(sr, uuid, "vhd", path);
+	unlink(path);
+	vdi_file(sr, uuid, "raw", path);
+	unlink(path);
+	unlink_sidecars(sr, uuid);
+	sm_fsync_dir(sr->path);
+}
+
 static struct xr_value *vdi_info_result(const char *uuid)
 {
 	struct xr_value *r = xr_struct();
@@ -598,6 +613,7 @@ int fsr_vdi_create(struct sm_ctx *ctx)
 	struct create_args a;
 	struct vdi_meta m = { 0 };
 	enum vdi_kind kind;
+	char jtext[128];
 	uint64_t size;
 	int rc;
 
@@ -613,8 +629,15 @@ int fsr_vdi_create(struct sm_ctx *ctx)
 		return -1;
 	if (vdi_find(sr, uuid) != VK_NONE)
 		return sm_fail(&ctx->err, SME_VDI_EXISTS, "%s", uuid);
-	if (create_image(sr, uuid, kind, size, &ctx->err) < 0)
+	snprintf(jtext, sizeof(jtext), "vdi=%s\next=%s\n", uuid, kind_ext(kind));
+	if (journal_begin(sr->path, "create", uuid, jtext, &ctx->err) < 0)
 		return -1;
+	sm_fault_point("create:journal");
+	if (create_image(sr, uuid, kind, size, &ctx->err) < 0) {
+		journal_end(sr->path, "create", uuid, NULL);
+		return -1;
+	}
+	sm_fault_point("create:image");
 	m.label = (char *)a.label;
 	m.description = (char *)a.description;
 	snprintf(m.vdi_type, sizeof(m.vdi_type), "%s", c->vdi_type);
@@ -623,11 +646,11 @@ int fsr_vdi_create(struct sm_ctx *ctx)
 	snprintf(m.snapshot_of, sizeof(m.snapshot_of), "%s", a.snapshot_of);
 	snprintf(m.snapshot_time, sizeof(m.snapshot_time), "%s", a.snapshot_time);
 	rc = meta_write(sr, uuid, &m, &ctx->err, SME_VDI_CREATE);
-	if (rc < 0) {
-		char path[PATH_MAX];
-
-		vdi_file(sr, uuid, kind_ext(kind), path);
-		unlink(path);
+	if (rc == 0)
+		sm_fault_point("create:meta");
+	if (rc < 0 || journal_end(sr->path, "create", uuid, &ctx->err) < 0) {
+		create_undo(sr, uuid);
+		journal_end(sr->path, "create", uuid, NULL);
 		return -1;
 	}
 	sm_log(LOG_INFO, "vdi_create: %s/%s.%s, %" PRIu64 " bytes", sr->path, uuid,
@@ -988,20 +1011,30 @@ static int snap_do(const struct file_sr *sr, struct snap *s, int code, struct sm
 		vdi_file(sr, s->base, "vhd", base);
 		if (link(src, base) < 0)
 			return sm_fail_errno(err, code, errno, "link %s to %s", src, base);
+		sm_fault_point("snapshot:link");
 	}
 	unlink(tmp);
 	if (make_child(sr, tmp, s->parent, s->info.virtual_size, err) < 0)
 		return -1;
+	sm_fault_point("snapshot:child");
 	if (rename(tmp, src) < 0)
 		return sm_fail_errno(err, code, errno, "rename %s", tmp);
+	sm_fault_point("snapshot:rename");
 	if (s->clone[0]) {
 		vdi_file(sr, s->clone, "vhd", clone);
 		if (make_child(sr, clone, s->parent, s->info.virtual_size, err) < 0)
 			return -1;
+		sm_fault_point("snapshot:clone");
 	}
 	if (s->base[0] && vhd_set_hidden_path(base, true, err) < 0)
 		return -1;
+	sm_fault_point("snapshot:hide");
 	return sm_fsync_dir(sr->path) < 0 ? sm_fail(err, code, "cannot sync %s", sr->path) : 0;
+}
+
+static void snap_journal_text(const struct snap *s, char *out, size_t cap)
+{
+	snprintf(out, cap, "src=%s\nbase=%s\nclone=%s\n", s->src, s->base, s->clone);
 }
 
 /* driver_params type=single|internal: one leaf, the base is the result. */
@@ -1018,6 +1051,7 @@ static int snapshot_common(struct sm_ctx *ctx, bool is_snapshot, int code)
 	const struct sm_call *c = ctx->call;
 	struct snap s = { .src = c->vdi_uuid };
 	bool single = is_snapshot && snapshot_is_single(c);
+	char jtext[256];
 	int rc = -1;
 
 	if (!c->driver_params)
@@ -1032,14 +1066,23 @@ static int snapshot_common(struct sm_ctx *ctx, bool is_snapshot, int code)
 	}
 	if (!single)
 		sm_uuid_generate(s.clone);
-	if (snap_do(sr, &s, code, &ctx->err) < 0 ||
-	    snap_write_meta(sr, c, &s, is_snapshot, &ctx->err, code) < 0) {
-		snap_rollback(sr, &s);
+	snap_journal_text(&s, jtext, sizeof(jtext));
+	if (journal_begin(sr->path, "snapshot", s.src, jtext, &ctx->err) < 0)
 		goto out;
-	}
+	sm_fault_point("snapshot:journal");
+	if (snap_do(sr, &s, code, &ctx->err) < 0 ||
+	    snap_write_meta(sr, c, &s, is_snapshot, &ctx->err, code) < 0)
+		goto undo;
+	sm_fault_point("snapshot:meta");
+	if (journal_end(sr->path, "snapshot", s.src, &ctx->err) < 0)
+		goto undo;
 	sm_log(LOG_INFO, "%s: %s now a child of %s; new VDI %s", c->method, s.src, s.parent,
 	       single ? s.base : s.clone);
 	rc = set_result_vdi(ctx, single ? s.base : s.clone);
+	goto out;
+undo:
+	snap_rollback(sr, &s);
+	journal_end(sr->path, "snapshot", s.src, NULL);
 out:
 	vdimeta_free(&s.meta);
 	return rc;
@@ -1053,6 +1096,113 @@ int fsr_vdi_snapshot(struct sm_ctx *ctx)
 int fsr_vdi_clone(struct sm_ctx *ctx)
 {
 	return snapshot_common(ctx, false, SME_VDI_CLONE);
+}
+
+/* ---- recovery ------------------------------------------------------------ */
+
+static int recover_snapshot(const struct file_sr *sr, const char *id, const char *text,
+			    struct sm_error *err)
+{
+	struct snap s = { .src = id };
+
+	journal_get(text, "base", s.base, sizeof(s.base));
+	journal_get(text, "clone", s.clone, sizeof(s.clone));
+	if ((s.base[0] && !sm_uuid_valid(s.base)) || (s.clone[0] && !sm_uuid_valid(s.clone)))
+		return sm_fail(err, SME_SR_UNAVAILABLE, "snapshot journal of %s is damaged", id);
+	/*
+	 * The caller never got an answer, so the whole snapshot is undone:
+	 * the original's data is back under its own name and nothing new
+	 * is left.  Every step of the undo is safe to repeat.
+	 */
+	snap_rollback(sr, &s);
+	sm_fsync_dir(sr->path);
+	sm_log(LOG_WARNING, "recovery: rolled back the interrupted snapshot of %s", id);
+	return 0;
+}
+
+static int recover_resize(const struct file_sr *sr, const char *id, const char *text,
+			  struct sm_error *err)
+{
+	struct vhd_io io = { 0 };
+	char path[PATH_MAX], size_s[32];
+	uint64_t size;
+	int rc;
+
+	journal_get(text, "size", size_s, sizeof(size_s));
+	if (sm_parse_u64(size_s, &size) < 0)
+		return sm_fail(err, SME_SR_UNAVAILABLE, "resize journal of %s is damaged", id);
+	vdi_file(sr, id, "vhd", path);
+	if (access(path, F_OK) != 0)
+		return 0;
+	/* Growing is safe to redo from any intermediate state: roll forward. */
+	if (vhd_io_open_file(&io, path, VHD_IO_RDWR, err) < 0)
+		return -1;
+	rc = vhd_grow(&io, size, err);
+	if (rc == 0 && io.ops->sync(&io) < 0)
+		rc = sm_fail(err, SME_VDI_RESIZE, "cannot sync %s", path);
+	vhd_io_close(&io);
+	if (rc == 0)
+		sm_log(LOG_WARNING, "recovery: finished the interrupted resize of %s", id);
+	return rc;
+}
+
+static int recover_one(void *arg, const char *op, const char *id, const char *text,
+		       struct sm_error *err)
+{
+	const struct file_sr *sr = arg;
+
+	if (!sm_uuid_valid(id))
+		return sm_fail(err, SME_SR_UNAVAILABLE, "journal record %s-%s is damaged", op, id);
+	if (strcmp(op, "snapshot") == 0)
+		return recover_snapshot(sr, id, text, err);
+	if (strcmp(op, "resize") == 0)
+		return recover_resize(sr, id, text, err);
+	if (strcmp(op, "create") == 0) {
+		create_undo(sr, id);
+		sm_log(LOG_WARNING, "recovery: removed the half-made VDI %s", id);
+		return 0;
+	}
+	return sm_fail(err, SME_SR_UNAVAILABLE, "unknown journal record %s-%s", op, id);
+}
+
+/* Temporary names are only ever used under the SR lock, which we hold. */
+static bool is_leftover(const char *name)
+{
+	size_t n = strlen(name);
+
+	return (n > 4 && strcmp(name + n - 4, ".tmp") == 0) || strstr(name, ".tmp.") ||
+	       (n > 8 && strcmp(name + n - 8, ".vhd.new") == 0);
+}
+
+static void remove_leftovers(const struct file_sr *sr)
+{
+	char path[PATH_MAX];
+	struct dirent *de;
+	DIR *d = opendir(sr->path);
+
+	if (!d)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		if (!is_leftover(de->d_name))
+			continue;
+		snprintf(path, sizeof(path), "%s/%.255s", sr->path, de->d_name);
+		sm_log(LOG_WARNING, "recovery: removing leftover %s", path);
+		unlink(path);
+	}
+	closedir(d);
+}
+
+int fsr_recover(struct sm_ctx *ctx)
+{
+	struct file_sr *sr = FSR(ctx);
+	struct stat st;
+
+	if (stat(sr->path, &st) < 0 || !S_ISDIR(st.st_mode))
+		return 0;   /* nothing to repair; the operation reports what is missing */
+	if (journal_replay(sr->path, recover_one, sr, &ctx->err) < 0)
+		return -1;
+	remove_leftovers(sr);
+	return 0;
 }
 
 /* ---- resize, introduce, update, config ---------------------------------- */
@@ -1077,7 +1227,7 @@ int fsr_vdi_resize(struct sm_ctx *ctx)
 	const char *uuid = ctx->call->vdi_uuid, *arg;
 	enum vdi_kind kind = vdi_find(sr, uuid);
 	struct vhd_io io = { 0 };
-	char path[PATH_MAX];
+	char path[PATH_MAX], jtext[128];
 	uint64_t size;
 	int children, rc;
 
@@ -1096,10 +1246,22 @@ int fsr_vdi_resize(struct sm_ctx *ctx)
 		return sm_fail(&ctx->err, SME_VDI_RESIZE, "%s is a parent of other images", uuid);
 	if (vhd_io_open_file(&io, path, VHD_IO_RDWR, &ctx->err) < 0)
 		return -1;
-	rc = vhd_grow(&io, size, &ctx->err);
+	snprintf(jtext, sizeof(jtext), "vdi=%s\nsize=%" PRIu64 "\n", uuid, size);
+	rc = journal_begin(sr->path, "resize", uuid, jtext, &ctx->err);
+	if (rc == 0) {
+		sm_fault_point("resize:journal");
+		rc = vhd_grow(&io, size, &ctx->err);
+	}
 	if (rc == 0 && io.ops->sync(&io) < 0)
 		rc = sm_fail(&ctx->err, SME_VDI_RESIZE, "cannot sync %s", path);
 	vhd_io_close(&io);
+	if (rc == 0) {
+		sm_fault_point("resize:grown");
+		rc = journal_end(sr->path, "resize", uuid, &ctx->err);
+	} else {
+		/* Nothing was changed (a refusal), or the grow is safe to redo. */
+		journal_end(sr->path, "resize", uuid, NULL);
+	}
 	if (rc < 0) {
 		if (ctx->err.code != SME_VDI_SIZE)
 			ctx->err.code = SME_VDI_RESIZE;

@@ -27,6 +27,9 @@ struct file_sr {
 struct file_sr *fsr_new(struct sm_ctx *ctx);
 void fsr_unload(struct sm_ctx *ctx);
 
+/* Finish or undo what a killed process left (journals, temporary files). */
+int fsr_recover(struct sm_ctx *ctx);
+
 /* SR operations on an existing directory (EXT and NFS wrap these). */
 int fsr_sr_scan(struct sm_ctx *ctx);
 int fsr_sr_update(struct sm_ctx *ctx);

@@ -144,9 +144,12 @@ static int run_op(struct sm_ctx *ctx)
 			       c->method, ctx->drv->type);
 	if (ctx->drv->load && ctx->drv->load(ctx) < 0)
 		return -1;
-	if (op_takes_sr_lock(c->op) &&
-	    lock_acquire(&sr_lock, c->sr_uuid, "sr", -1, SME_SR_UNAVAILABLE, &ctx->err) < 0)
-		goto out;
+	if (op_takes_sr_lock(c->op)) {
+		if (lock_acquire(&sr_lock, c->sr_uuid, "sr", -1, SME_SR_UNAVAILABLE, &ctx->err) < 0)
+			goto out;
+		if (ctx->drv->recover && ctx->drv->recover(ctx) < 0)
+			goto out;
+	}
 	if (op_takes_vdi_lock(c->op) &&
 	    lock_acquire(&vdi_lock, call_vdi_uuid(c), "vdi", -1, SME_VDI_UNAVAILABLE, &ctx->err) < 0)
 		goto out;

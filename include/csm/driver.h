@@ -104,6 +104,11 @@ struct sm_driver {
 	/* Validate dconf and set ctx->sr; called for every command but driver info. */
 	int (*load)(struct sm_ctx *ctx);
 	void (*unload)(struct sm_ctx *ctx);
+	/*
+	 * Repair what a process killed part-way left behind (journals);
+	 * called with the SR lock held, before every command that takes it.
+	 */
+	int (*recover)(struct sm_ctx *ctx);
 	sm_op_fn ops[SM_OP_COUNT];
 };
 

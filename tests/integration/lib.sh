@@ -32,9 +32,12 @@ finish() {
 run_raw() {
 	local drv=$1 req=$2
 	set +e
-	OUT=$("$drv" "$req" 2>"$T/stderr"; echo x)
+	# In a subshell whose stderr is muted, so a SIGKILL (crash tests)
+	# does not make bash print "Killed"; the driver's stderr is kept.
+	( "$drv" "$req" >"$T/stdout" 2>"$T/stderr"; rc=$?; exit $rc ) 2>/dev/null
 	RC=$?
 	set -e
+	OUT=$(cat "$T/stdout"; echo x)
 	OUT=${OUT%x}
 	ERR=$(cat "$T/stderr")
 }
@@ -74,9 +77,10 @@ fault() {
 raw_fault() {
 	local code=$1 drv=$2; shift 2
 	set +e
-	OUT=$("$drv" "$@" 2>"$T/stderr")
+	"$drv" "$@" >"$T/stdout" 2>"$T/stderr"
 	RC=$?
 	set -e
+	OUT=$(cat "$T/stdout")
 	[ "$RC" -eq 0 ] || { fail "raw call exited $RC"; return 1; }
 	printf '%s' "$OUT" | "$XAPI_CHECK" fault "$code" 2>"$T/check" ||
 		{ fail "expected fault $code: $(cat "$T/check")"$'\n'"$OUT"; return 1; }

@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: LGPL-2.1-only */
+/*
+ * Intent journals for multi-step changes of a file-based SR.  Before the
+ * first step, a small "key=value" record <sr>/.csm-journal/<op>-<id> is
+ * written and made durable; after the last step it is removed.  The next
+ * call that takes the SR lock finds any record left by a process that
+ * died part-way and repairs or rolls the change back (drivers decide
+ * which, per operation).
+ */
+#ifndef CSM_JOURNAL_H
+#define CSM_JOURNAL_H
+
+#include "csm/error.h"
+
+#define JOURNAL_DIR ".csm-journal"
+
+/* Write and fsync <dir>/.csm-journal/<op>-<id> holding text. */
+int journal_begin(const char *dir, const char *op, const char *id, const char *text,
+		  struct sm_error *err);
+/* Remove it durably. */
+int journal_end(const char *dir, const char *op, const char *id, struct sm_error *err);
+
+/* Called for every record found; return 0 when repaired (the record is then removed). */
+typedef int (*journal_fn)(void *arg, const char *op, const char *id, const char *text,
+			  struct sm_error *err);
+/* Replay every record in dir (none: nothing happens, cheaply). */
+int journal_replay(const char *dir, journal_fn fn, void *arg, struct sm_error *err);
+
+/* The value of key in a record's text, copied into out (cap bytes); "" if absent. */
+void journal_get(const char *text, const char *key, char *out, size_t cap);
+
+#endif
