@@ -17,6 +17,7 @@
 struct mem {
 	uint8_t *buf;
 	size_t len;
+	size_t cap;     /* grown geometrically: block allocation writes in pieces */
 };
 
 static int mem_pread(struct vhd_io *io, void *buf, size_t len, uint64_t off)
@@ -35,12 +36,17 @@ static int mem_resize(struct mem *m, uint64_t size)
 
 	if (size > MEM_MAX)
 		return -ENOSPC;
-	nb = realloc(m->buf, size ? size : 1);
-	if (!nb)
-		return -ENOMEM;
+	if (size > m->cap) {
+		size_t cap = m->cap * 2 > size ? m->cap * 2 : size;
+
+		nb = realloc(m->buf, cap);
+		if (!nb)
+			return -ENOMEM;
+		m->buf = nb;
+		m->cap = cap;
+	}
 	if (size > m->len)
-		memset(nb + m->len, 0, size - m->len);
-	m->buf = nb;
+		memset(m->buf + m->len, 0, size - m->len);
 	m->len = size;
 	return 0;
 }
@@ -89,6 +95,7 @@ static int mem_open(struct vhd_io *io, struct mem *m, const uint8_t *data, size_
 		return -1;
 	memcpy(m->buf, data, len);
 	m->len = len;
+	m->cap = len ? len : 1;
 	io->ops = &mem_ops;
 	io->priv = m;
 	strcpy(io->name, "fuzz");
