@@ -84,6 +84,12 @@ static int fake_vdi_attach(struct sm_ctx *ctx)
 	return sm_fail(&ctx->err, SME_VDI_UNAVAILABLE, "tapdisk %s said no", call_vdi_uuid(ctx->call));
 }
 
+/* A failure whose detail needs escaping in the response. */
+static int fake_vdi_detach(struct sm_ctx *ctx)
+{
+	return sm_fail(&ctx->err, SME_VDI_UNAVAILABLE, "<tap> & \"disk\" 'x' ]]>");
+}
+
 /* Fails without saying why. */
 static int fake_sr_detach(struct sm_ctx *ctx)
 {
@@ -128,6 +134,7 @@ static const struct sm_driver fake_driver = {
 		[SM_OP_SR_CONTENT_TYPE] = fake_sr_content_type,
 		[SM_OP_VDI_CREATE] = fake_vdi_create,
 		[SM_OP_VDI_ATTACH] = fake_vdi_attach,
+		[SM_OP_VDI_DETACH] = fake_vdi_detach,
 		[SM_OP_VDI_EPOCH_END] = fake_vdi_epoch_end,
 	},
 };
@@ -272,7 +279,7 @@ static void expect_fault(const struct run *r, int code, const char *fault_string
 static void test_driver_info(void **state)
 {
 	static const char *const caps[] = {
-		"SR_ATTACH", "SR_DETACH", "SR_SCAN", "VDI_CREATE", "VDI_ATTACH",
+		"SR_ATTACH", "SR_DETACH", "SR_SCAN", "VDI_CREATE", "VDI_ATTACH", "VDI_DETACH",
 		"THIN_PROVISIONING", "VDI_RESET_ON_BOOT/2",
 	};
 	static const char *const keys[] = { "name", "description", "vendor", "copyright",
@@ -353,7 +360,7 @@ static void test_main_bad_request(void **state)
 static void test_main_driver_info(void **state)
 {
 	static const char *const caps[] = {
-		"SR_ATTACH", "SR_DETACH", "SR_SCAN", "VDI_CREATE", "VDI_ATTACH",
+		"SR_ATTACH", "SR_DETACH", "SR_SCAN", "VDI_CREATE", "VDI_ATTACH", "VDI_DETACH",
 		"THIN_PROVISIONING", "VDI_RESET_ON_BOOT/2",
 	};
 	struct run r;
@@ -392,6 +399,12 @@ static void test_main_op_fails(void **state)
 				   M("vdi_uuid", VDI_UUID)), &r);
 	expect_fault(&r, SME_VDI_UNAVAILABLE,
 		     "The VDI is not available [opterr=tapdisk " VDI_UUID " said no]");
+	run_free(&r);
+
+	run_doc(&fake_driver, CALL("vdi_detach", DCONF M("sr_uuid", SR_UUID)
+				   M("vdi_uuid", VDI_UUID)), &r);
+	expect_fault(&r, SME_VDI_UNAVAILABLE,
+		     "The VDI is not available [opterr=<tap> & \"disk\" 'x' ]]>]");
 	run_free(&r);
 
 	/* An op that fails without recording why is still a fault. */
