@@ -447,16 +447,17 @@ static int parse_int(const xmlNode *el, struct xr_value **out, struct sm_error *
 		return -1;
 	p = s + (s[0] == '-' || s[0] == '+');
 	if (*p < '0' || *p > '9' || strspn(p, "0123456789") != strlen(p)) {
-		sm_fail(err, SME_BAD_REQUEST, "<%s> is not a decimal integer: \"%.64s\"",
-			el->name, s);
+		/* Never quote the value: it may be a password (masked keys). */
+		sm_fail(err, SME_BAD_REQUEST, "<%s> at line %ld is not a decimal integer",
+			el->name, xmlGetLineNo(el));
 		goto out;
 	}
 	errno = 0;
 	n = strtoll(s, &end, 10);
 	if (errno == ERANGE ||
 	    (is_named(el, "i4") && (n < INT32_MIN || n > INT32_MAX))) {
-		sm_fail(err, SME_BAD_REQUEST, "<%s> value out of range: \"%.64s\"",
-			el->name, s);
+		sm_fail(err, SME_BAD_REQUEST, "<%s> at line %ld is out of range",
+			el->name, xmlGetLineNo(el));
 		goto out;
 	}
 	*out = xr_int(n);
@@ -474,7 +475,8 @@ static int parse_bool(const xmlNode *el, struct xr_value **out, struct sm_error 
 	if (text_of(el, &s, err))
 		return -1;
 	if (strcmp(s, "0") != 0 && strcmp(s, "1") != 0) {
-		sm_fail(err, SME_BAD_REQUEST, "<boolean> must be 0 or 1, not \"%.64s\"", s);
+		sm_fail(err, SME_BAD_REQUEST, "<boolean> at line %ld must be 0 or 1",
+			xmlGetLineNo(el));
 		goto out;
 	}
 	*out = xr_bool(s[0] == '1');
@@ -495,7 +497,8 @@ static int parse_double(const xmlNode *el, struct xr_value **out, struct sm_erro
 	d = strtod(s, &end);
 	/* strtod skips leading blanks; a <double> must be the number alone. */
 	if (s[0] == '\0' || *end != '\0' || strchr(" \t\n\r", s[0])) {
-		sm_fail(err, SME_BAD_REQUEST, "<double> is not a number: \"%.64s\"", s);
+		sm_fail(err, SME_BAD_REQUEST, "<double> at line %ld is not a number",
+			xmlGetLineNo(el));
 		goto out;
 	}
 	*out = xr_double(d);

@@ -122,7 +122,7 @@ const char *sm_op_capability(enum sm_op op);
 /* Build the sr_get_driver_info struct. */
 struct xr_value *sm_driver_info(const struct sm_driver *drv);
 
-/* Parse a request document into call (call_free releases it). */
+/* Parse a request document into call; call_free releases it, also after a failure. */
 int call_parse(const char *doc, size_t len, struct sm_call *call, struct sm_error *err);
 void call_free(struct sm_call *call);
 

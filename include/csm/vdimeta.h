@@ -18,7 +18,6 @@ struct vdi_meta {
 	bool is_a_snapshot;
 	char snapshot_of[37];
 	char snapshot_time[32];
-	bool metadata_of_pool_set;
 };
 
 /* Parse text into m (unknown keys are ignored); 0 or -1. */

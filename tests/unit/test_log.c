@@ -235,14 +235,11 @@ static void test_main_refused_log_masks_secrets(void **state)
 }
 
 /*
- * KNOWN BUG (reported, not fixed here): a secret sent with a typed
- * <int>/<boolean>/<double> value that does not parse is quoted in the
- * BadRequest detail (lib/xmlrpc.c parse_int/parse_bool/parse_double,
- * "<int> is not a decimal integer: \"s3cret\""), which sm_main logs and
- * prints as the faultString.  Runs only with CSM_TEST_KNOWN_BUGS=1 so
- * that make check stays green until it is fixed.
+ * A secret sent as a typed <int>/<boolean>/<double> value that does not
+ * parse must not be quoted in the BadRequest detail, which sm_main logs
+ * and prints as the faultString (this once leaked).
  */
-static void test_known_bug_typed_secret_echoed(void **state)
+static void test_typed_secret_not_echoed(void **state)
 {
 	static const char *const docs[] = {
 		CALL("sr_attach", M("device_config", "<struct>" M("chappassword",
@@ -252,10 +249,6 @@ static void test_known_bug_typed_secret_echoed(void **state)
 		CALL("sr_attach", M("device_config", "<struct>" M("chappassword",
 				   "<double>s3cret</double>") "</struct>") M("sr_uuid", SR_UUID)),
 	};
-	const char *e = getenv("CSM_TEST_KNOWN_BUGS");
-
-	if (!e || strcmp(e, "1") != 0)
-		skip();
 	for (size_t i = 0; i < sizeof(docs) / sizeof(docs[0]); i++) {
 		char *log = child_stderr(main_child, docs[i]);
 
@@ -272,7 +265,7 @@ int main(void)
 		cmocka_unit_test(test_log_request_masks_secrets),
 		cmocka_unit_test(test_main_log_masks_secrets),
 		cmocka_unit_test(test_main_refused_log_masks_secrets),
-		cmocka_unit_test(test_known_bug_typed_secret_echoed),
+		cmocka_unit_test(test_typed_secret_not_echoed),
 	};
 
 	unsetenv("SM_LOG_STDERR");
