@@ -74,6 +74,8 @@ $(BUILD)/drivers/main-%.o: drivers/main.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -DSM_DRIVER=sm_$(DRIVER_$*)_driver -c -o $@ $<
 
+# Keep objects between runs (they are intermediates of the pattern rules).
+.SECONDARY:
 .SECONDEXPANSION:
 $(BUILD)/%SR: $(BUILD)/drivers/main-%SR.o $$(BUILD)/drivers/$$(DRIVER_%SR).o $(BUILD)/drivers/filebased.o $(LIBCSM)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
