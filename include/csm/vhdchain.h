@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: LGPL-2.1-only */
+/*
+ * Guest data through a VHD chain, coalesce, and a full structural check.
+ *
+ * A chain is the leaf and its ancestors, opened leaf first.  A read of a
+ * sector the leaf does not hold falls through to the nearest ancestor
+ * that does (zeros past the root).  A write always lands in the leaf.
+ */
+#ifndef CSM_VHDCHAIN_H
+#define CSM_VHDCHAIN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "csm/error.h"
+#include "csm/vhd.h"
+
+#define VHD_CHAIN_MAX 64
+
+struct vhd_chain {
+	size_t depth;                      /* images, leaf first */
+	struct vhd_io io[VHD_CHAIN_MAX];
+	char path[VHD_CHAIN_MAX][4096];
+	void *priv;                        /* library state (parsed metadata, caches) */
+};
+
+/*
+ * Open path and every ancestor (resolved like blktap: prt_name / locators
+ * relative to the child's directory), checking each parent's footer uuid
+ * against its child's parent uuid.  writable opens only the leaf RDWR.
+ */
+int vhd_chain_open(struct vhd_chain *ch, const char *path, bool writable, struct sm_error *err);
+void vhd_chain_close(struct vhd_chain *ch);
+
+/* Guest view: any offset and length within the leaf's virtual size. */
+int vhd_chain_read(struct vhd_chain *ch, void *buf, uint64_t len, uint64_t off,
+		   struct sm_error *err);
+/*
+ * Write into the leaf.  A sector only partly covered by the write is
+ * first filled from the chain, so the leaf's bitmap only ever marks
+ * whole, correct sectors.  BAT, batmap and footer updates are batched and
+ * written by vhd_chain_flush (and close); a block's data and bitmap are
+ * always durable before the BAT entry that points at them.
+ */
+int vhd_chain_write(struct vhd_chain *ch, const void *buf, uint64_t len, uint64_t off,
+		    struct sm_error *err);
+int vhd_chain_flush(struct vhd_chain *ch, struct sm_error *err);
+
+/* Progress callback for long operations: return non-zero to abort (SME_... "aborted"). */
+typedef int (*vhd_progress_fn)(void *arg, uint64_t done_bytes, uint64_t total_bytes);
+
+/*
+ * Copy every sector the child holds into its parent (the parent must be
+ * the child's direct parent; the parent is grown to the child's virtual
+ * size first if smaller).  Whole blocks are copied as one write when the
+ * child's bitmap is full.  The child is not modified, so an interrupted
+ * coalesce leaves a chain that still reads correctly.  *copied gets the
+ * number of bytes copied.
+ */
+int vhd_coalesce(const char *child_path, const char *parent_path, uint64_t *copied,
+		 vhd_progress_fn progress, void *arg, struct sm_error *err);
+
+/*
+ * Point child_path at a new parent (header prt_uuid, prt_ts, prt_name and
+ * the MACX/W2KU/W2RU locators rewritten), like `vhd-util modify -p`.
+ * The locator data is written before the header that refers to it.
+ */
+int vhd_set_parent(const char *child_path, const char *parent_path, struct sm_error *err);
+
+/*
+ * Check every structure (footer and copy, header, BAT bounds, overlaps
+ * between blocks and with metadata, batmap against bitmaps, locators
+ * decode to the header's parent name, parent uuid and existence when
+ * check_parent).  The first problem found is returned as SME_VDI_LOAD
+ * with a detail naming it; 0 when the image is sound.
+ */
+int vhd_check(const char *path, bool check_parent, struct sm_error *err);
+
+#endif
