@@ -77,7 +77,7 @@ $(BUILD)/drivers/main-%.o: drivers/main.c
 # Keep objects between runs (they are intermediates of the pattern rules).
 .SECONDARY:
 .SECONDEXPANSION:
-$(BUILD)/%SR: $(BUILD)/drivers/main-%SR.o $$(BUILD)/drivers/$$(DRIVER_%SR).o $(BUILD)/drivers/filebased.o $(LIBCSM)
+$(BUILD)/%SR: $(BUILD)/drivers/main-%SR.o $$(BUILD)/drivers/$$(DRIVER_%SR).o $(BUILD)/drivers/filebased.o $(BUILD)/drivers/fsr_store.o $(LIBCSM)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 $(BUILD)/%: $(BUILD)/tools/%.o $(LIBCSM)

@@ -32,13 +32,7 @@
 #include "csm/vdimeta.h"
 #include "csm/vhd.h"
 #include "filebased.h"
-
-enum vdi_kind { VK_NONE, VK_VHD, VK_RAW };
-
-static const char *kind_ext(enum vdi_kind k)
-{
-	return k == VK_RAW ? "raw" : "vhd";
-}
+#include "fsr_store.h"
 
 struct file_sr *fsr_new(struct sm_ctx *ctx)
 {
@@ -65,233 +59,6 @@ static struct file_sr *FSR(struct sm_ctx *ctx)
 	return ctx->sr;
 }
 
-/* <dir>/<uuid>.<ext>; uuids are checked, so this cannot escape the SR. */
-static void vdi_file(const struct file_sr *sr, const char *uuid, const char *ext,
-		     char out[PATH_MAX])
-{
-	snprintf(out, PATH_MAX, "%s/%s.%s", sr->path, uuid, ext);
-}
-
-static enum vdi_kind vdi_find(const struct file_sr *sr, const char *uuid)
-{
-	char path[PATH_MAX];
-	struct stat st;
-
-	vdi_file(sr, uuid, "vhd", path);
-	if (stat(path, &st) == 0)
-		return VK_VHD;
-	vdi_file(sr, uuid, "raw", path);
-	if (stat(path, &st) == 0)
-		return VK_RAW;
-	return VK_NONE;
-}
-
-static int sr_dir_check(const struct file_sr *sr, struct sm_error *err)
-{
-	struct stat st;
-
-	if (stat(sr->path, &st) < 0)
-		return sm_fail_errno(err, SME_SR_UNAVAILABLE, errno, "%s", sr->path);
-	if (!S_ISDIR(st.st_mode))
-		return sm_fail(err, SME_SR_UNAVAILABLE, "%s is not a directory", sr->path);
-	return 0;
-}
-
-/* ---- metadata beside the image ---------------------------------------- */
-
-static int meta_read(const struct file_sr *sr, const char *uuid, struct vdi_meta *m)
-{
-	char path[PATH_MAX], *text = NULL;
-	int rc;
-
-	memset(m, 0, sizeof(*m));
-	vdi_file(sr, uuid, "meta", path);
-	rc = sm_read_file(path, 64 * 1024, &text);
-	if (rc < 0)
-		return rc;
-	rc = vdimeta_parse(text, m) < 0 ? -ENOMEM : 0;
-	free(text);
-	return rc;
-}
-
-static int meta_write(const struct file_sr *sr, const char *uuid, const struct vdi_meta *m,
-		      struct sm_error *err, int code)
-{
-	char path[PATH_MAX], *text = vdimeta_format(m);
-	int rc;
-
-	if (!text)
-		return sm_fail(err, SME_GENERIC, "out of memory");
-	vdi_file(sr, uuid, "meta", path);
-	rc = sm_write_file_atomic(path, text, strlen(text));
-	free(text);
-	if (rc < 0)
-		return sm_fail_errno(err, code, -rc, "cannot write %s", path);
-	return 0;
-}
-
-/* ---- the directory as a forest of VHD chains -------------------------- */
-
-struct node {
-	char uuid[37];
-	enum vdi_kind kind;
-	struct stat st;
-	struct vhd_info info;
-	char error[256];        /* "" when the image opened cleanly */
-	char parent[37];        /* "" when none */
-	int nchildren;
-	bool live;              /* visible, or an ancestor of a visible image */
-};
-
-struct forest {
-	struct node *nodes;
-	size_t count;
-	size_t cap;
-};
-
-static int node_cmp(const void *a, const void *b)
-{
-	return strcmp(((const struct node *)a)->uuid, ((const struct node *)b)->uuid);
-}
-
-static struct node *forest_find(const struct forest *f, const char *uuid)
-{
-	struct node key;
-
-	if (!uuid || !*uuid || f->count == 0)
-		return NULL;
-	snprintf(key.uuid, sizeof(key.uuid), "%s", uuid);
-	return bsearch(&key, f->nodes, f->count, sizeof(f->nodes[0]), node_cmp);
-}
-
-/* "<uuid>.vhd" (a sibling, as blktap names parents) → uuid. */
-static void parent_uuid_of(const struct vhd_info *info, char out[37])
-{
-	const char *name = info->parent_name[0] ? info->parent_name : info->parent_locator;
-	const char *base = strrchr(name, '/');
-	char tmp[64];
-
-	out[0] = '\0';
-	base = base ? base + 1 : name;
-	if (strlen(base) != 40 || strcmp(base + 36, ".vhd") != 0)
-		return;
-	memcpy(tmp, base, 36);
-	tmp[36] = '\0';
-	if (sm_uuid_valid(tmp))
-		memcpy(out, tmp, 37);
-}
-
-/* Name → kind, for "<uuid>.vhd" and "<uuid>.raw" only. */
-static enum vdi_kind entry_kind(const char *name, char uuid[37])
-{
-	if (strlen(name) != 40 || name[36] != '.')
-		return VK_NONE;
-	memcpy(uuid, name, 36);
-	uuid[36] = '\0';
-	if (!sm_uuid_valid(uuid))
-		return VK_NONE;
-	if (strcmp(name + 37, "vhd") == 0)
-		return VK_VHD;
-	if (strcmp(name + 37, "raw") == 0)
-		return VK_RAW;
-	return VK_NONE;
-}
-
-static int forest_add(struct forest *f, const struct file_sr *sr, const char *name,
-		      enum vdi_kind kind, const char *uuid)
-{
-	char path[PATH_MAX];
-	struct sm_error e = { 0 };
-	struct node *n;
-
-	if (f->count == f->cap) {
-		size_t cap = f->cap ? f->cap * 2 : 128;
-		struct node *p = realloc(f->nodes, cap * sizeof(*p));
-
-		if (!p)
-			return -ENOMEM;
-		f->nodes = p;
-		f->cap = cap;
-	}
-	n = &f->nodes[f->count];
-	memset(n, 0, sizeof(*n));
-	memcpy(n->uuid, uuid, 37);
-	n->kind = kind;
-	snprintf(path, sizeof(path), "%s/%s", sr->path, name);
-	if (stat(path, &n->st) < 0)
-		return 0;   /* vanished under us: not part of the SR any more */
-	f->count++;
-	if (kind == VK_RAW) {
-		n->info.virtual_size = (uint64_t)n->st.st_size;
-		return 0;
-	}
-	if (vhd_query_path(path, &n->info, &e) < 0) {
-		snprintf(n->error, sizeof(n->error), "%.255s", e.detail);
-		return 0;
-	}
-	parent_uuid_of(&n->info, n->parent);
-	return 0;
-}
-
-/*
- * An image nobody can reach is garbage: hidden, with no visible image
- * below it.  Mark everything on the way up from each visible image.
- */
-static void forest_mark_live(struct forest *f)
-{
-	for (size_t i = 0; i < f->count; i++) {
-		struct node *n = &f->nodes[i];
-		size_t hops = 0;
-
-		if (n->info.hidden && !n->error[0])
-			continue;
-		for (; n && !n->live && hops <= f->count; hops++) {
-			n->live = true;
-			n = forest_find(f, n->parent);
-		}
-	}
-}
-
-static int forest_load(struct forest *f, const struct file_sr *sr, struct sm_error *err)
-{
-	struct dirent *de;
-	DIR *d;
-	int rc = 0;
-
-	memset(f, 0, sizeof(*f));
-	d = opendir(sr->path);
-	if (!d)
-		return sm_fail_errno(err, SME_SR_UNAVAILABLE, errno, "%s", sr->path);
-	while ((de = readdir(d)) != NULL) {
-		char uuid[37];
-		enum vdi_kind kind = entry_kind(de->d_name, uuid);
-
-		if (kind == VK_NONE)
-			continue;
-		rc = forest_add(f, sr, de->d_name, kind, uuid);
-		if (rc < 0)
-			break;
-	}
-	closedir(d);
-	if (rc < 0)
-		return sm_fail(err, SME_GENERIC, "out of memory");
-	qsort(f->nodes, f->count, sizeof(f->nodes[0]), node_cmp);
-	for (size_t i = 0; i < f->count; i++) {
-		struct node *p = forest_find(f, f->nodes[i].parent);
-
-		if (p)
-			p->nchildren++;
-	}
-	forest_mark_live(f);
-	return 0;
-}
-
-static void forest_free(struct forest *f)
-{
-	free(f->nodes);
-	memset(f, 0, sizeof(*f));
-}
-
 /* ---- chains ------------------------------------------------------------ */
 
 /*
@@ -308,7 +75,7 @@ static int chain_check(const struct file_sr *sr, const char *uuid, int *depth,
 
 	snprintf(cur, sizeof(cur), "%s", uuid);
 	for (;;) {
-		vdi_file(sr, cur, "vhd", path);
+		fsr_path(sr, cur, "vhd", path);
 		if (vhd_query_path(path, &info, err) < 0) {
 			err->code = code;
 			return -1;
@@ -319,7 +86,7 @@ static int chain_check(const struct file_sr *sr, const char *uuid, int *depth,
 			return sm_fail(err, code, "%s: chain longer than %d links", path, VHD_MAX_CHAIN * 4);
 		if (info.type != VHD_TYPE_DIFF)
 			break;
-		parent_uuid_of(&info, cur);
+		fsr_parent_uuid(&info, cur);
 		if (!cur[0])
 			return sm_fail(err, code, "%s: parent '%s' is not a VDI of this SR",
 				       path, info.parent_name);
@@ -343,15 +110,7 @@ static int sr_sizes(const struct file_sr *sr, struct scan_sr *out, struct sm_err
 	return 0;
 }
 
-static bool vdi_is_locked(const struct file_sr *sr, const char *uuid)
-{
-	char path[PATH_MAX];
-
-	vdi_file(sr, uuid, "lock", path);
-	return access(path, F_OK) == 0;
-}
-
-static int scan_fill_vdi(const struct file_sr *sr, const struct node *n, struct scan_vdi *v)
+static int scan_fill_vdi(const struct file_sr *sr, const struct fsr_node *n, struct scan_vdi *v)
 {
 	struct vdi_meta m;
 
@@ -363,8 +122,8 @@ static int scan_fill_vdi(const struct file_sr *sr, const struct node *n, struct 
 	v->hidden = n->info.hidden;
 	v->managed = !n->info.hidden;
 	v->type = n->kind == VK_RAW ? "raw" : "vhd";
-	v->locked = vdi_is_locked(sr, n->uuid);
-	if (meta_read(sr, n->uuid, &m) == 0) {
+	v->locked = fsr_is_locked(sr, n->uuid);
+	if (fsr_meta_read(sr, n->uuid, &m) == 0) {
 		v->label = m.label;
 		v->description = m.description;
 		v->read_only = m.read_only;
@@ -385,17 +144,17 @@ int fsr_sr_scan(struct sm_ctx *ctx)
 {
 	struct file_sr *sr = FSR(ctx);
 	struct scan_sr out = { .default_vdi_visibility = true };
-	struct forest f;
+	struct fsr_forest f;
 	char *xml = NULL;
 	int rc = -1;
 
-	if (sr_dir_check(sr, &ctx->err) < 0 || sr_sizes(sr, &out, &ctx->err) < 0)
+	if (fsr_dir_check(sr, &ctx->err) < 0 || sr_sizes(sr, &out, &ctx->err) < 0)
 		return -1;
-	if (forest_load(&f, sr, &ctx->err) < 0)
+	if (fsr_forest_load(&f, sr, &ctx->err) < 0)
 		return -1;
 	snprintf(out.uuid, sizeof(out.uuid), "%s", sr->sr_uuid);
 	for (size_t i = 0; i < f.count; i++) {
-		const struct node *n = &f.nodes[i];
+		const struct fsr_node *n = &f.nodes[i];
 		struct scan_vdi *v;
 
 		/* Hidden images no visible VDI needs are garbage; the GC removes them. */
@@ -419,7 +178,7 @@ int fsr_sr_scan(struct sm_ctx *ctx)
 out:
 	free(xml);
 	scan_sr_free(&out);
-	forest_free(&f);
+	fsr_forest_free(&f);
 	return rc;
 }
 
@@ -427,7 +186,7 @@ int fsr_sr_update(struct sm_ctx *ctx)
 {
 	struct scan_sr out = { 0 };
 
-	if (sr_dir_check(FSR(ctx), &ctx->err) < 0)
+	if (fsr_dir_check(FSR(ctx), &ctx->err) < 0)
 		return -1;
 	return sr_sizes(FSR(ctx), &out, &ctx->err);
 }
@@ -438,40 +197,29 @@ int fsr_sr_content_type(struct sm_ctx *ctx)
 	return ctx->result ? 0 : sm_fail(&ctx->err, SME_GENERIC, "out of memory");
 }
 
-static void unlink_sidecars(const struct file_sr *sr, const char *uuid)
-{
-	static const char *const exts[] = { "meta", "lock" };
-	char path[PATH_MAX];
-
-	for (size_t i = 0; i < sizeof(exts) / sizeof(exts[0]); i++) {
-		vdi_file(sr, uuid, exts[i], path);
-		unlink(path);
-	}
-}
-
 int fsr_sr_empty(struct sm_ctx *ctx)
 {
 	struct file_sr *sr = FSR(ctx);
 	char path[PATH_MAX];
-	struct forest f;
+	struct fsr_forest f;
 	size_t visible = 0;
 
-	if (forest_load(&f, sr, &ctx->err) < 0)
+	if (fsr_forest_load(&f, sr, &ctx->err) < 0)
 		return -1;
 	for (size_t i = 0; i < f.count; i++)
 		if (f.nodes[i].live)
 			visible++;
 	if (visible > 0) {
-		forest_free(&f);
+		fsr_forest_free(&f);
 		return sm_fail(&ctx->err, SME_SR_NOT_EMPTY, "%zu VDIs remain in %s",
 			       visible, sr->path);
 	}
 	for (size_t i = 0; i < f.count; i++) {
-		vdi_file(sr, f.nodes[i].uuid, kind_ext(f.nodes[i].kind), path);
+		fsr_path(sr, f.nodes[i].uuid, fsr_ext(f.nodes[i].kind), path);
 		unlink(path);
-		unlink_sidecars(sr, f.nodes[i].uuid);
+		fsr_unlink_sidecars(sr, f.nodes[i].uuid);
 	}
-	forest_free(&f);
+	fsr_forest_free(&f);
 	return 0;
 }
 
@@ -519,7 +267,7 @@ static int parse_create_args(const struct sm_call *c, struct create_args *a,
 }
 
 /* "vhd" (default) or "raw", from vdi_sm_config type. */
-static int requested_kind(const struct sm_call *c, enum vdi_kind *kind, struct sm_error *err)
+static int requested_kind(const struct sm_call *c, enum fsr_kind *kind, struct sm_error *err)
 {
 	const char *t = xr_struct_get_string(c->vdi_sm_config, "type");
 
@@ -534,15 +282,15 @@ static int requested_kind(const struct sm_call *c, enum vdi_kind *kind, struct s
 }
 
 /* Build the image under a temporary name, then link it into place. */
-static int create_image(const struct file_sr *sr, const char *uuid, enum vdi_kind kind,
+static int create_image(const struct file_sr *sr, const char *uuid, enum fsr_kind kind,
 			uint64_t size, struct sm_error *err)
 {
 	char tmp[PATH_MAX], path[PATH_MAX];
 	struct vhd_io io = { 0 };
 	int rc = -1;
 
-	snprintf(tmp, sizeof(tmp), "%s/.%s.%s.tmp", sr->path, uuid, kind_ext(kind));
-	vdi_file(sr, uuid, kind_ext(kind), path);
+	snprintf(tmp, sizeof(tmp), "%s/.%s.%s.tmp", sr->path, uuid, fsr_ext(kind));
+	fsr_path(sr, uuid, fsr_ext(kind), path);
 	unlink(tmp);   /* a leftover of a killed create */
 	if (vhd_io_open_file(&io, tmp, VHD_IO_RDWR | VHD_IO_CREATE, err) < 0) {
 		err->code = SME_VDI_CREATE;
@@ -579,11 +327,11 @@ static void create_undo(const struct file_sr *sr, const char *uuid)
 {
 	char path[PATH_MAX];
 
-	vdi_file(sr, uuid, "vhd", path);
+	fsr_path(sr, uuid, "vhd", path);
 	unlink(path);
-	vdi_file(sr, uuid, "raw", path);
+	fsr_path(sr, uuid, "raw", path);
 	unlink(path);
-	unlink_sidecars(sr, uuid);
+	fsr_unlink_sidecars(sr, uuid);
 	sm_fsync_dir(sr->path);
 }
 
@@ -612,7 +360,7 @@ int fsr_vdi_create(struct sm_ctx *ctx)
 	const char *uuid = call_vdi_uuid(c);
 	struct create_args a;
 	struct vdi_meta m = { 0 };
-	enum vdi_kind kind;
+	enum fsr_kind kind;
 	char jtext[128];
 	uint64_t size;
 	int rc;
@@ -625,11 +373,11 @@ int fsr_vdi_create(struct sm_ctx *ctx)
 	} else {
 		size = (a.size + 511) / 512 * 512;
 	}
-	if (sr_dir_check(sr, &ctx->err) < 0)
+	if (fsr_dir_check(sr, &ctx->err) < 0)
 		return -1;
-	if (vdi_find(sr, uuid) != VK_NONE)
+	if (fsr_find(sr, uuid) != VK_NONE)
 		return sm_fail(&ctx->err, SME_VDI_EXISTS, "%s", uuid);
-	snprintf(jtext, sizeof(jtext), "vdi=%s\next=%s\n", uuid, kind_ext(kind));
+	snprintf(jtext, sizeof(jtext), "vdi=%s\next=%s\n", uuid, fsr_ext(kind));
 	if (journal_begin(sr->path, "create", uuid, jtext, &ctx->err) < 0)
 		return -1;
 	sm_fault_point("create:journal");
@@ -645,7 +393,7 @@ int fsr_vdi_create(struct sm_ctx *ctx)
 	m.is_a_snapshot = a.is_a_snapshot;
 	snprintf(m.snapshot_of, sizeof(m.snapshot_of), "%s", a.snapshot_of);
 	snprintf(m.snapshot_time, sizeof(m.snapshot_time), "%s", a.snapshot_time);
-	rc = meta_write(sr, uuid, &m, &ctx->err, SME_VDI_CREATE);
+	rc = fsr_meta_write(sr, uuid, &m, &ctx->err, SME_VDI_CREATE);
 	if (rc == 0)
 		sm_fault_point("create:meta");
 	if (rc < 0 || journal_end(sr->path, "create", uuid, &ctx->err) < 0) {
@@ -654,7 +402,7 @@ int fsr_vdi_create(struct sm_ctx *ctx)
 		return -1;
 	}
 	sm_log(LOG_INFO, "vdi_create: %s/%s.%s, %" PRIu64 " bytes", sr->path, uuid,
-	       kind_ext(kind), size);
+	       fsr_ext(kind), size);
 	return set_result_vdi(ctx, uuid);
 }
 
@@ -663,14 +411,14 @@ int fsr_vdi_create(struct sm_ctx *ctx)
 static int vdi_children(const struct file_sr *sr, const char *uuid, int *n,
 			struct sm_error *err)
 {
-	struct forest f;
-	struct node *me;
+	struct fsr_forest f;
+	struct fsr_node *me;
 
-	if (forest_load(&f, sr, err) < 0)
+	if (fsr_forest_load(&f, sr, err) < 0)
 		return -1;
-	me = forest_find(&f, uuid);
+	me = fsr_forest_find(&f, uuid);
 	*n = me ? me->nchildren : 0;
-	forest_free(&f);
+	fsr_forest_free(&f);
 	return 0;
 }
 
@@ -678,18 +426,18 @@ int fsr_vdi_delete(struct sm_ctx *ctx)
 {
 	struct file_sr *sr = FSR(ctx);
 	const char *uuid = ctx->call->vdi_uuid;
-	enum vdi_kind kind = vdi_find(sr, uuid);
+	enum fsr_kind kind = fsr_find(sr, uuid);
 	char path[PATH_MAX];
 	int children;
 
-	if (sr_dir_check(sr, &ctx->err) < 0)
+	if (fsr_dir_check(sr, &ctx->err) < 0)
 		return -1;
 	if (kind == VK_NONE) {
 		/* Idempotent: a repeated delete succeeds, and tidies what is left. */
-		unlink_sidecars(sr, uuid);
+		fsr_unlink_sidecars(sr, uuid);
 		return 0;
 	}
-	if (vdi_is_locked(sr, uuid))
+	if (fsr_is_locked(sr, uuid))
 		return sm_fail(&ctx->err, SME_VDI_IN_USE, "%s holds a vdi_lock", uuid);
 	if (kind == VK_VHD && vdi_children(sr, uuid, &children, &ctx->err) < 0)
 		return -1;
@@ -697,10 +445,10 @@ int fsr_vdi_delete(struct sm_ctx *ctx)
 		return sm_fail(&ctx->err, SME_VDI_DELETE,
 			       "%s is the parent of %d other image%s; it goes when they do",
 			       uuid, children, children == 1 ? "" : "s");
-	vdi_file(sr, uuid, kind_ext(kind), path);
+	fsr_path(sr, uuid, fsr_ext(kind), path);
 	if (unlink(path) < 0 && errno != ENOENT)
 		return sm_fail_errno(&ctx->err, SME_VDI_DELETE, errno, "%s", path);
-	unlink_sidecars(sr, uuid);
+	fsr_unlink_sidecars(sr, uuid);
 	sm_fsync_dir(sr->path);
 	lock_cleanup_namespace(uuid);
 	sm_log(LOG_INFO, "vdi_delete: removed %s", path);
@@ -720,9 +468,9 @@ static int parse_writable(const struct sm_call *c, bool *rw, struct sm_error *er
 
 /* The VDI can be opened the way it is asked for: exists, chain intact. */
 static int vdi_usable(const struct file_sr *sr, const char *uuid, bool writable,
-		      enum vdi_kind *kind_out, struct sm_error *err)
+		      enum fsr_kind *kind_out, struct sm_error *err)
 {
-	enum vdi_kind kind = vdi_find(sr, uuid);
+	enum fsr_kind kind = fsr_find(sr, uuid);
 	struct vhd_info info;
 	char path[PATH_MAX];
 
@@ -734,7 +482,7 @@ static int vdi_usable(const struct file_sr *sr, const char *uuid, bool writable,
 		return 0;
 	if (chain_check(sr, uuid, NULL, err, SME_VDI_UNAVAILABLE) < 0)
 		return -1;
-	vdi_file(sr, uuid, "vhd", path);
+	fsr_path(sr, uuid, "vhd", path);
 	if (vhd_query_path(path, &info, err) < 0)
 		return -1;
 	if (writable && info.hidden)
@@ -767,13 +515,13 @@ static int put_scsi_pages(struct xr_value *xs, const char *uuid)
 }
 
 static struct xr_value *attach_result(const struct file_sr *sr, const char *uuid,
-				      enum vdi_kind kind)
+				      enum fsr_kind kind)
 {
 	struct xr_value *r = xr_struct(), *xs = xr_struct();
 	char params[PATH_MAX + 64], nbd[512];
 
 	snprintf(params, sizeof(params), "%s/%s/%s.%s", sm_mount_base(), sr->sr_uuid, uuid,
-		 kind_ext(kind));
+		 fsr_ext(kind));
 	snprintf(nbd, sizeof(nbd), "nbd:unix:/run/blktap-control/nbd/%s/%s:exportname=%s",
 		 sr->sr_uuid, uuid, uuid);
 	if (!r || !xs || xr_struct_set_string(xs, "storage-type", sr->storage_type) < 0 ||
@@ -800,7 +548,7 @@ static int do_attach(struct sm_ctx *ctx, bool writable)
 {
 	struct file_sr *sr = FSR(ctx);
 	const char *uuid = ctx->call->vdi_uuid;
-	enum vdi_kind kind;
+	enum fsr_kind kind;
 
 	if (vdi_usable(sr, uuid, writable, &kind, &ctx->err) < 0)
 		return -1;
@@ -857,7 +605,7 @@ static int make_child(const struct file_sr *sr, const char *child_path,
 	struct vhd_io parent = { 0 }, child = { 0 };
 	int rc = -1;
 
-	vdi_file(sr, parent_uuid, "vhd", parent_path);
+	fsr_path(sr, parent_uuid, "vhd", parent_path);
 	snprintf(rel, sizeof(rel), "./%s.vhd", parent_uuid);
 	if (vhd_io_open_file(&parent, parent_path, VHD_IO_RDONLY, err) < 0)
 		return -1;
@@ -896,8 +644,8 @@ static int snap_check_reuse(const struct file_sr *sr, struct snap *s)
 	struct vhd_info pinfo;
 	char parent[37], path[PATH_MAX];
 
-	parent_uuid_of(&s->info, parent);
-	vdi_file(sr, parent, "vhd", path);
+	fsr_parent_uuid(&s->info, parent);
+	fsr_path(sr, parent, "vhd", path);
 	if (!parent[0] || vhd_query_path(path, &pinfo, NULL) < 0 ||
 	    pinfo.virtual_size != s->info.virtual_size)
 		return 0;
@@ -910,14 +658,14 @@ static int snap_check_reuse(const struct file_sr *sr, struct snap *s)
 static int snap_prepare(const struct file_sr *sr, struct snap *s, int code, struct sm_error *err)
 {
 	char path[PATH_MAX];
-	enum vdi_kind kind = vdi_find(sr, s->src);
+	enum fsr_kind kind = fsr_find(sr, s->src);
 	int depth;
 
 	if (kind == VK_NONE)
 		return sm_fail(err, SME_VDI_MISSING, "VDI %s is not in SR %s", s->src, sr->sr_uuid);
 	if (kind == VK_RAW)
 		return sm_fail(err, SME_UNIMPLEMENTED, "raw VDIs cannot be snapshotted");
-	vdi_file(sr, s->src, "vhd", path);
+	fsr_path(sr, s->src, "vhd", path);
 	if (vhd_query_path(path, &s->info, err) < 0) {
 		err->code = code;
 		return -1;
@@ -929,9 +677,9 @@ static int snap_prepare(const struct file_sr *sr, struct snap *s, int code, stru
 	if (depth >= VHD_MAX_CHAIN)
 		return sm_fail(err, SME_SNAPSHOT_CHAIN_TOO_LONG,
 			       "%s is %d links deep (limit %d)", s->src, depth, VHD_MAX_CHAIN);
-	if (vdi_is_locked(sr, s->src))
+	if (fsr_is_locked(sr, s->src))
 		return sm_fail(err, SME_VDI_IN_USE, "%s holds a vdi_lock", s->src);
-	meta_read(sr, s->src, &s->meta);
+	fsr_meta_read(sr, s->src, &s->meta);
 	sm_uuid_generate(s->base);
 	memcpy(s->parent, s->base, sizeof(s->parent));
 	if (s->info.type == VHD_TYPE_DIFF && s->info.allocated_blocks == 0)
@@ -945,19 +693,19 @@ static void snap_rollback(const struct file_sr *sr, const struct snap *s)
 	char src[PATH_MAX], base[PATH_MAX], tmp[PATH_MAX];
 	struct stat st_src, st_base;
 
-	vdi_file(sr, s->src, "vhd", src);
-	vdi_file(sr, s->src, "vhd.new", tmp);
+	fsr_path(sr, s->src, "vhd", src);
+	fsr_path(sr, s->src, "vhd.new", tmp);
 	unlink(tmp);
 	if (s->clone[0]) {
 		char clone[PATH_MAX];
 
-		vdi_file(sr, s->clone, "vhd", clone);
+		fsr_path(sr, s->clone, "vhd", clone);
 		unlink(clone);
-		unlink_sidecars(sr, s->clone);
+		fsr_unlink_sidecars(sr, s->clone);
 	}
 	if (!s->base[0])
 		return;
-	vdi_file(sr, s->base, "vhd", base);
+	fsr_path(sr, s->base, "vhd", base);
 	if (stat(base, &st_base) < 0)
 		return;
 	if (stat(src, &st_src) == 0 && st_src.st_ino == st_base.st_ino) {
@@ -966,7 +714,7 @@ static void snap_rollback(const struct file_sr *sr, const struct snap *s)
 		vhd_set_hidden_path(base, false, NULL);
 		rename(base, src);     /* the original data back under its name */
 	}
-	unlink_sidecars(sr, s->base);
+	fsr_unlink_sidecars(sr, s->base);
 }
 
 static int snap_write_meta(const struct file_sr *sr, const struct sm_call *c, struct snap *s,
@@ -979,7 +727,7 @@ static int snap_write_meta(const struct file_sr *sr, const struct sm_call *c, st
 	base.description = (char *)"";
 	base.read_only = true;
 	snprintf(base.vdi_type, sizeof(base.vdi_type), "%s", s->meta.vdi_type);
-	if (s->base[0] && meta_write(sr, s->base, &base, err, code) < 0)
+	if (s->base[0] && fsr_meta_write(sr, s->base, &base, err, code) < 0)
 		return -1;
 	if (!s->clone[0])
 		return 0;
@@ -990,7 +738,7 @@ static int snap_write_meta(const struct file_sr *sr, const struct sm_call *c, st
 		m.is_a_snapshot = is_snapshot;
 		if (is_snapshot)
 			snprintf(m.snapshot_of, sizeof(m.snapshot_of), "%s", c->vdi_uuid);
-		rc = meta_write(sr, s->clone, &m, err, code);
+		rc = fsr_meta_write(sr, s->clone, &m, err, code);
 	}
 	return rc;
 }
@@ -1005,10 +753,10 @@ static int snap_do(const struct file_sr *sr, struct snap *s, int code, struct sm
 {
 	char src[PATH_MAX], base[PATH_MAX], tmp[PATH_MAX], clone[PATH_MAX];
 
-	vdi_file(sr, s->src, "vhd", src);
-	vdi_file(sr, s->src, "vhd.new", tmp);
+	fsr_path(sr, s->src, "vhd", src);
+	fsr_path(sr, s->src, "vhd.new", tmp);
 	if (s->base[0]) {
-		vdi_file(sr, s->base, "vhd", base);
+		fsr_path(sr, s->base, "vhd", base);
 		if (link(src, base) < 0)
 			return sm_fail_errno(err, code, errno, "link %s to %s", src, base);
 		sm_fault_point("snapshot:link");
@@ -1021,7 +769,7 @@ static int snap_do(const struct file_sr *sr, struct snap *s, int code, struct sm
 		return sm_fail_errno(err, code, errno, "rename %s", tmp);
 	sm_fault_point("snapshot:rename");
 	if (s->clone[0]) {
-		vdi_file(sr, s->clone, "vhd", clone);
+		fsr_path(sr, s->clone, "vhd", clone);
 		if (make_child(sr, clone, s->parent, s->info.virtual_size, err) < 0)
 			return -1;
 		sm_fault_point("snapshot:clone");
@@ -1056,7 +804,7 @@ static int snapshot_common(struct sm_ctx *ctx, bool is_snapshot, int code)
 
 	if (!c->driver_params)
 		return sm_fail(&ctx->err, SME_BAD_REQUEST, "%s needs driver_params", c->method);
-	if (sr_dir_check(sr, &ctx->err) < 0 || snap_prepare(sr, &s, code, &ctx->err) < 0)
+	if (fsr_dir_check(sr, &ctx->err) < 0 || snap_prepare(sr, &s, code, &ctx->err) < 0)
 		goto out;
 	if (single && s.reuse_parent) {
 		/* A single snapshot must return a base copy: make one after all. */
@@ -1131,7 +879,7 @@ static int recover_resize(const struct file_sr *sr, const char *id, const char *
 	journal_get(text, "size", size_s, sizeof(size_s));
 	if (sm_parse_u64(size_s, &size) < 0)
 		return sm_fail(err, SME_SR_UNAVAILABLE, "resize journal of %s is damaged", id);
-	vdi_file(sr, id, "vhd", path);
+	fsr_path(sr, id, "vhd", path);
 	if (access(path, F_OK) != 0)
 		return 0;
 	/* Growing is safe to redo from any intermediate state: roll forward. */
@@ -1225,7 +973,7 @@ int fsr_vdi_resize(struct sm_ctx *ctx)
 {
 	struct file_sr *sr = FSR(ctx);
 	const char *uuid = ctx->call->vdi_uuid, *arg;
-	enum vdi_kind kind = vdi_find(sr, uuid);
+	enum fsr_kind kind = fsr_find(sr, uuid);
 	struct vhd_io io = { 0 };
 	char path[PATH_MAX], jtext[128];
 	uint64_t size;
@@ -1237,7 +985,7 @@ int fsr_vdi_resize(struct sm_ctx *ctx)
 		return sm_fail(&ctx->err, SME_VDI_SIZE, "size '%.40s' is not a decimal number of bytes", arg);
 	if (kind == VK_NONE)
 		return sm_fail(&ctx->err, SME_VDI_MISSING, "VDI %s is not in SR %s", uuid, sr->sr_uuid);
-	vdi_file(sr, uuid, kind_ext(kind), path);
+	fsr_path(sr, uuid, fsr_ext(kind), path);
 	if (kind == VK_RAW)
 		return resize_raw(path, size, &ctx->err) < 0 ? -1 : set_result_vdi(ctx, uuid);
 	if (vdi_children(sr, uuid, &children, &ctx->err) < 0)
@@ -1276,25 +1024,25 @@ int fsr_vdi_introduce(struct sm_ctx *ctx)
 	struct file_sr *sr = FSR(ctx);
 	const struct sm_call *c = ctx->call;
 	struct vdi_meta m = { 0 };
-	enum vdi_kind kind;
+	enum fsr_kind kind;
 	char path[PATH_MAX];
 	int rc;
 
 	if (!c->vdi_location || strcmp(c->vdi_location, c->new_uuid) != 0)
 		return sm_fail(&ctx->err, SME_INVALID_ARG,
 			       "vdi_location must equal new_uuid: file SRs name VDIs <uuid>.vhd");
-	kind = vdi_find(sr, c->new_uuid);
+	kind = fsr_find(sr, c->new_uuid);
 	if (kind == VK_NONE)
 		return sm_fail(&ctx->err, SME_VDI_MISSING, "no %s.vhd or %s.raw in %s",
 			       c->new_uuid, c->new_uuid, sr->path);
 	if (kind == VK_VHD && chain_check(sr, c->new_uuid, NULL, &ctx->err, SME_VDI_LOAD) < 0)
 		return -1;
-	vdi_file(sr, c->new_uuid, "meta", path);
+	fsr_path(sr, c->new_uuid, "meta", path);
 	if (access(path, F_OK) != 0) {
 		m.label = (char *)"";
 		m.description = (char *)"";
 		snprintf(m.vdi_type, sizeof(m.vdi_type), "user");
-		rc = meta_write(sr, c->new_uuid, &m, &ctx->err, SME_VDI_LOAD);
+		rc = fsr_meta_write(sr, c->new_uuid, &m, &ctx->err, SME_VDI_LOAD);
 		if (rc < 0)
 			return -1;
 	}
@@ -1306,7 +1054,7 @@ int fsr_vdi_update(struct sm_ctx *ctx)
 {
 	struct file_sr *sr = FSR(ctx);
 	const char *uuid = ctx->call->vdi_uuid;
-	enum vdi_kind kind = vdi_find(sr, uuid);
+	enum fsr_kind kind = fsr_find(sr, uuid);
 	struct vdi_meta m;
 	int rc = 0;
 
@@ -1314,10 +1062,10 @@ int fsr_vdi_update(struct sm_ctx *ctx)
 		return sm_fail(&ctx->err, SME_VDI_MISSING, "VDI %s is not in SR %s", uuid, sr->sr_uuid);
 	if (kind == VK_VHD && chain_check(sr, uuid, NULL, &ctx->err, SME_VDI_LOAD) < 0)
 		return -1;
-	if (meta_read(sr, uuid, &m) == -ENOENT) {
+	if (fsr_meta_read(sr, uuid, &m) == -ENOENT) {
 		m.label = m.description = NULL;
 		snprintf(m.vdi_type, sizeof(m.vdi_type), "user");
-		rc = meta_write(sr, uuid, &m, &ctx->err, SME_VDI_LOAD);
+		rc = fsr_meta_write(sr, uuid, &m, &ctx->err, SME_VDI_LOAD);
 	}
 	vdimeta_free(&m);
 	return rc;
@@ -1331,7 +1079,7 @@ int fsr_vdi_generate_config(struct sm_ctx *ctx)
 	char *doc = NULL;
 	int rc = -1;
 
-	if (vdi_find(FSR(ctx), c->vdi_uuid) == VK_NONE) {
+	if (fsr_find(FSR(ctx), c->vdi_uuid) == VK_NONE) {
 		sm_fail(&ctx->err, SME_VDI_MISSING, "VDI %s is not in SR %s", c->vdi_uuid, c->sr_uuid);
 		goto out;
 	}
@@ -1452,9 +1200,9 @@ int fsr_vdi_lock(struct sm_ctx *ctx)
 		return sm_fail(&ctx->err, SME_BAD_REQUEST, "vdi_lock: force must be true or false");
 	if (!lock_user_valid(user))
 		return sm_fail(&ctx->err, SME_BAD_REQUEST, "vdi_lock: the user string must be 1-255 printable characters");
-	if (vdi_find(sr, c->vdi_uuid) == VK_NONE)
+	if (fsr_find(sr, c->vdi_uuid) == VK_NONE)
 		return sm_fail(&ctx->err, SME_VDI_MISSING, "VDI %s is not in SR %s", c->vdi_uuid, sr->sr_uuid);
-	vdi_file(sr, c->vdi_uuid, "lock", path);
+	fsr_path(sr, c->vdi_uuid, "lock", path);
 	if (lock_read(path, &r) == 0) {
 		if (strcmp(r.user, user) == 0)
 			return lock_write(path, user, true, &ctx->err);   /* refresh our own */
@@ -1478,9 +1226,9 @@ int fsr_vdi_unlock(struct sm_ctx *ctx)
 
 	if (call_arg(c, 0, &user, &ctx->err) < 0)
 		return -1;
-	if (vdi_find(sr, c->vdi_uuid) == VK_NONE)
+	if (fsr_find(sr, c->vdi_uuid) == VK_NONE)
 		return sm_fail(&ctx->err, SME_VDI_MISSING, "VDI %s is not in SR %s", c->vdi_uuid, sr->sr_uuid);
-	vdi_file(sr, c->vdi_uuid, "lock", path);
+	fsr_path(sr, c->vdi_uuid, "lock", path);
 	if (lock_read(path, &r) < 0)
 		return 0;   /* unlocking an unlocked VDI succeeds */
 	if (strcmp(r.user, user) != 0)

@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: LGPL-2.1-only */
+/*
+ * The directory of a file-based SR as a store of images: names, the
+ * metadata beside each image, and the forest of VHD chains a listing
+ * gives.  Shared by the driver operations and the garbage collector.
+ */
+#ifndef CSM_FSR_STORE_H
+#define CSM_FSR_STORE_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <sys/stat.h>
+
+#include "csm/error.h"
+#include "csm/vdimeta.h"
+#include "csm/vhd.h"
+#include "filebased.h"
+
+enum fsr_kind { VK_NONE, VK_VHD, VK_RAW };
+
+const char *fsr_ext(enum fsr_kind k);
+/* <dir>/<uuid>.<ext>; uuids are checked, so this cannot escape the SR. */
+void fsr_path(const struct file_sr *sr, const char *uuid, const char *ext, char out[PATH_MAX]);
+enum fsr_kind fsr_find(const struct file_sr *sr, const char *uuid);
+/* The SR directory exists and is a directory (SME_SR_UNAVAILABLE otherwise). */
+int fsr_dir_check(const struct file_sr *sr, struct sm_error *err);
+
+/* <uuid>.meta; read returns 0 or -errno (m zeroed first). */
+int fsr_meta_read(const struct file_sr *sr, const char *uuid, struct vdi_meta *m);
+int fsr_meta_write(const struct file_sr *sr, const char *uuid, const struct vdi_meta *m,
+		   struct sm_error *err, int code);
+/* A persistent vdi_lock record exists. */
+bool fsr_is_locked(const struct file_sr *sr, const char *uuid);
+/* Remove <uuid>.meta and <uuid>.lock. */
+void fsr_unlink_sidecars(const struct file_sr *sr, const char *uuid);
+
+struct fsr_node {
+	char uuid[37];
+	enum fsr_kind kind;
+	struct stat st;
+	struct vhd_info info;
+	char error[256];        /* "" when the image opened cleanly */
+	char parent[37];        /* "" when none */
+	int nchildren;
+	bool live;              /* visible, or an ancestor of a visible image */
+};
+
+struct fsr_forest {
+	struct fsr_node *nodes;
+	size_t count;
+	size_t cap;
+};
+
+/* The parent uuid a VHD names ("<uuid>.vhd" sibling), or "". */
+void fsr_parent_uuid(const struct vhd_info *info, char out[37]);
+/* List and query every image; sorted by uuid, children counted, liveness marked. */
+int fsr_forest_load(struct fsr_forest *f, const struct file_sr *sr, struct sm_error *err);
+struct fsr_node *fsr_forest_find(const struct fsr_forest *f, const char *uuid);
+void fsr_forest_free(struct fsr_forest *f);
+
+#endif
