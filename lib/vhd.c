@@ -18,6 +18,7 @@
 #include <time.h>
 #include <uuid/uuid.h>
 
+#include "csm/fault.h"
 #include "csm/vhd.h"
 
 #define SECTOR            512u
@@ -756,12 +757,6 @@ static int write_footers(struct vhd_ctx *c, int code, struct sm_error *err)
 	return io_write(c, c->ftr, FOOTER_SIZE, 0, code, "footer copy", err);
 }
 
-static int write_header(struct vhd_ctx *c, int code, struct sm_error *err)
-{
-	put_be32(c->hdr + H_CHECKSUM, checksum(c->hdr, HEADER_SIZE, H_CHECKSUM));
-	return io_write(c, c->hdr, HEADER_SIZE, c->hdr_off, code, "header", err);
-}
-
 static int write_batmap(struct vhd_ctx *c, int code, struct sm_error *err)
 {
 	uint64_t map_bytes = (uint64_t)c->batmap_secs * SECTOR;
@@ -1391,59 +1386,431 @@ static int grow_in_place(struct vhd_ctx *c, uint32_t blocks, struct sm_error *er
 }
 
 /*
- * The BAT is full: write a bigger BAT (and batmap) after the last block,
- * 4 KiB aligned, then point the header at it, then publish the new size.
- * Crash ordering: until the header is synced the old header names the
- * old tables and the copy at 0 still describes the old size (the region
- * we wrote may have overwritten the primary footer); once the header
- * points at the new BAT, the old size is still consistent with it
- * because every entry it covers was copied.  Only the final footers
- * expose the new size.
+ * Growing past the BAT rewrites the metadata in blktap's standard layout
+ * (blktap's vhd_dynamic_resize does the same): BAT at 1536, batmap header
+ * and map after it, parent locators after those, then the blocks.  Every
+ * block whose [bitmap, data end) overlaps the larger metadata is first
+ * copied to the end of data; `vhd-util check` insists that no block
+ * starts before the end of the metadata.
+ *
+ * The undo record that makes this crash-safe lives on a second vhd_io.
+ * All integers big-endian:
+ *
+ *   0    8  magic "CSMVHDUN"
+ *   8    4  version (1)
+ *   12   4  number of saved ranges n (1..UNDO_MAX_RANGES)
+ *   16   8  record length in bytes: 512 + the sum of the range lengths
+ *   24   8  size of the image io before the grow (a file is cut back to it)
+ *   32   8  offset of the old primary footer (its bytes are in a range)
+ *   40  16  footer uuid of the image (diagnostics)
+ *   56   8  checksum: FNV-1a 64 over the whole record, this field as zero
+ *   64 16n  ranges: { u64 offset in the image, u64 length }
+ *   ...     zeros up to 512
+ *   512     the saved bytes of each range, back to back in table order
+ *
+ * The ranges cover every byte of the old image the grow overwrites or cuts
+ * off: [0, end of new metadata and of the blocks that move), the old end
+ * of data onwards (the moved copies, the old primary footer, anything the
+ * final truncate drops) and, on a block device, the footer at device end.
+ *
+ * Write order: the record is first emptied (truncated, or its header
+ * zeroed) and synced, so a stale record is never taken for the new one;
+ * then the saved bytes, sync, then the header, sync.  A record shorter
+ * than its length field, with a bad magic or a wrong checksum is
+ * incomplete: the crash came before the image was touched.  After a grow
+ * or an undo completes, the record is emptied again.
  */
-static int grow_relocate(struct vhd_ctx *c, uint32_t blocks, struct sm_error *err)
+#define UNDO_MAGIC        "CSMVHDUN"
+#define UNDO_VERSION      1u
+#define UNDO_HDR          512u
+#define UNDO_MAX_RANGES   8u
+#define U_VERSION         8
+#define U_NRANGES         12
+#define U_LENGTH          16
+#define U_OLD_SIZE        24
+#define U_FOOTER          32
+#define U_UUID            40
+#define U_CSUM            56
+#define U_RANGES          64
+#define COPY_CHUNK        (1024u * 1024)
+#define FNV_INIT          0xcbf29ce484222325ull
+
+struct range {
+	uint64_t off, len;
+};
+
+struct moved_block {
+	uint32_t sec;           /* old BAT entry */
+	uint32_t blk;
+	uint32_t dest;          /* new BAT entry */
+};
+
+struct grow_plan {
+	uint32_t blocks;        /* new max_bat_size */
+	uint64_t new_size;
+	uint64_t meta_end;      /* end of the new header, BAT, batmap, locators */
+	uint64_t clear_end;     /* [0, clear_end): new metadata + zeros */
+	uint64_t move_start;    /* the moved copies go from here */
+	uint64_t new_eod;
+	uint8_t *meta;          /* new bytes [0, meta_end); [0, 512) unused */
+	struct moved_block *moved;
+	uint32_t nmoved;
+	struct range ranges[UNDO_MAX_RANGES];
+	uint32_t nranges;
+	uint64_t undo_len;
+};
+
+static uint64_t fnv1a(uint64_t h, const uint8_t *p, size_t n)
 {
-	uint64_t bat_off = (c->eod + 4095) / 4096 * 4096;
-	uint64_t bat_bytes = pad_sector((uint64_t)blocks * 4);
-	uint64_t map_bytes = pad_sector_no_zero(((uint64_t)blocks + 7) / 8);
-	uint64_t len = bat_bytes + (c->batmap_found ? SECTOR + map_bytes : 0);
-	uint8_t *m = calloc(1, len);
-	uint8_t *bmh = m + bat_bytes;
-	int rc = -1;
+	for (size_t i = 0; i < n; i++) {
+		h ^= p[i];
+		h *= 0x100000001b3ull;
+	}
+	return h;
+}
+
+static int dev_io(struct vhd_io *io, bool wr, void *buf, uint64_t len,
+		  uint64_t off, const char *what, struct sm_error *err)
+{
+	int rc = wr ? io->ops->pwrite(io, buf, (size_t)len, off)
+		    : io->ops->pread(io, buf, (size_t)len, off);
+
+	if (rc < 0)
+		return sm_fail_errno(err, SME_VDI_RESIZE, -rc, "%s: %s %s at %llu",
+				     io->name, wr ? "writing" : "reading", what,
+				     (unsigned long long)off);
+	return 0;
+}
+
+static int dev_sync(struct vhd_io *io, struct sm_error *err)
+{
+	int rc = io->ops->sync ? io->ops->sync(io) : 0;
+
+	if (rc < 0)
+		return sm_fail_errno(err, SME_VDI_RESIZE, -rc, "%s: sync", io->name);
+	return 0;
+}
+
+/* Empty the undo record: truncate it, or zero its header sector. */
+static int undo_clear(struct vhd_io *undo, struct sm_error *err)
+{
+	static const uint8_t zeros[UNDO_HDR];
+	int rc;
+
+	if (undo->ops->truncate && !undo->is_block) {
+		rc = undo->ops->truncate(undo, 0);
+		if (rc < 0)
+			return sm_fail_errno(err, SME_VDI_RESIZE, -rc, "%s: truncate",
+					     undo->name);
+	} else if (dev_io(undo, true, (void *)zeros, UNDO_HDR, 0, "undo header",
+			  err) < 0) {
+		return -1;
+	}
+	return dev_sync(undo, err);
+}
+
+static void plan_free(struct grow_plan *p)
+{
+	free(p->meta);
+	free(p->moved);
+	p->meta = NULL;
+	p->moved = NULL;
+}
+
+static int cmp_moved(const void *a, const void *b)
+{
+	uint32_t x = ((const struct moved_block *)a)->sec;
+	uint32_t y = ((const struct moved_block *)b)->sec;
+
+	return x < y ? -1 : x > y;
+}
+
+static void add_range(struct grow_plan *p, uint64_t off, uint64_t end)
+{
+	if (end > off) {
+		p->ranges[p->nranges].off = off;
+		p->ranges[p->nranges].len = end - off;
+		p->nranges++;
+		p->undo_len += end - off;
+	}
+}
+
+/* Build the new metadata in memory: header, BAT, batmap, locator data. */
+static int plan_metadata(struct vhd_ctx *c, struct grow_plan *p,
+			 const uint64_t *loc_off, uint64_t bmh_off,
+			 uint64_t map_bytes, struct sm_error *err)
+{
+	uint8_t *m = calloc(1, p->meta_end);
+	uint8_t *h, *bmh;
 
 	if (!m)
-		return sm_fail_errno(err, SME_VDI_RESIZE, ENOMEM, "%s: BAT", c->io->name);
-	if (c->io->is_block && bat_off + len > c->size - FOOTER_SIZE) {
-		sm_fail(err, SME_SR_NO_SPACE, "%s: no room for a larger BAT", c->io->name);
-		goto out;
-	}
-	memset(m, 0xFF, (size_t)blocks * 4);
-	memcpy(m, c->bat, (size_t)c->blocks * 4);
-	if (c->batmap_found) {
+		return sm_fail_errno(err, SME_VDI_RESIZE, ENOMEM, "%s: metadata", c->io->name);
+	p->meta = m;
+	h = m + c->hdr_off;
+	memcpy(h, c->hdr, HEADER_SIZE);
+	put_be64(h + H_TABLE_OFFSET, 1536);
+	put_be32(h + H_MAX_BAT, p->blocks);
+	memset(m + 1536, 0xFF, (size_t)p->blocks * 4);
+	memcpy(m + 1536, c->bat, (size_t)c->blocks * 4);
+	for (uint32_t k = 0; k < p->nmoved; k++)
+		put_be32(m + 1536 + (size_t)p->moved[k].blk * 4, p->moved[k].dest);
+	if (bmh_off) {
+		bmh = m + bmh_off;
 		memcpy(bmh, c->bmh, SECTOR);
-		put_be64(bmh + B_OFFSET, bat_off + bat_bytes + SECTOR);
+		put_be64(bmh + B_OFFSET, bmh_off + SECTOR);
 		put_be32(bmh + B_SIZE, (uint32_t)(map_bytes / SECTOR));
 		put_be32(bmh + B_VERSION, BATMAP_VERSION);
+		/* Untrusted old bits are dropped: clear only means "read the bitmap". */
 		if (c->has_batmap)
-			memcpy(bmh + SECTOR, c->batmap, ((size_t)c->blocks + 7) / 8);
+			for (uint32_t i = 0; i < c->blocks; i++)
+				if (test_bit(c->batmap, i))
+					set_bit(bmh + SECTOR, i);
 		put_be32(bmh + B_CHECKSUM, checksum_plain(bmh + SECTOR,
-			 batmap_sum_bytes((uint64_t)blocks * c->block_size, map_bytes)));
+			 batmap_sum_bytes(p->new_size, map_bytes)));
 	}
-	if (io_zero(c, bat_off - c->eod, c->eod, SME_VDI_RESIZE, err) < 0 ||
-	    io_write(c, m, len, bat_off, SME_VDI_RESIZE, "new BAT", err) < 0 ||
-	    io_sync(c, SME_VDI_RESIZE, err) < 0)
+	for (int i = 0; i < NUM_LOCATORS; i++) {
+		uint8_t *loc = h + H_LOCATORS + i * LOC_SIZE;
+		uint64_t space = locator_space(loc);
+
+		if (get_be32(loc) == 0)
+			continue;
+		if (space && io_read(c, m + loc_off[i], space, get_be64(loc + 16),
+				     SME_VDI_RESIZE, "parent locator", err) < 0)
+			return -1;
+		put_be64(loc + 16, loc_off[i]);
+	}
+	put_be32(h + H_CHECKSUM, checksum(h, HEADER_SIZE, H_CHECKSUM));
+	return 0;
+}
+
+/* Choose the blocks in the way of the new metadata and where they go. */
+static int plan_moves(struct vhd_ctx *c, struct grow_plan *p, struct sm_error *err)
+{
+	uint64_t bb = block_bytes(c), pos;
+	uint32_t n = 0;
+
+	p->moved = calloc(c->blocks ? c->blocks : 1, sizeof(*p->moved));
+	if (!p->moved)
+		return sm_fail_errno(err, SME_VDI_RESIZE, ENOMEM, "%s: blocks", c->io->name);
+	for (uint32_t i = 0; i < c->blocks; i++)
+		if (bat_get(c, i) != BAT_UNUSED) {
+			p->moved[n].sec = bat_get(c, i);
+			p->moved[n++].blk = i;
+		}
+	qsort(p->moved, n, sizeof(*p->moved), cmp_moved);
+	/* By start offset: a block starting inside the cleared area moves too. */
+	p->clear_end = p->meta_end;
+	p->new_eod = p->meta_end;
+	for (uint32_t k = 0; k < n; k++) {
+		uint64_t start = (uint64_t)p->moved[k].sec * SECTOR;
+
+		if (start < p->clear_end && p->nmoved == k) {
+			p->clear_end = max_u64(p->clear_end, start + bb);
+			p->nmoved++;
+		} else {
+			p->new_eod = max_u64(p->new_eod, start + bb);
+		}
+	}
+	p->move_start = pos = max_u64(c->eod, p->clear_end);
+	for (uint32_t k = 0; k < p->nmoved; k++) {
+		/* blktap's rule: the data part starts on a 4 KiB boundary. */
+		uint64_t sec = (pos + SECTOR - 1) / SECTOR;
+
+		while ((sec + c->bm_secs) % 8)
+			sec++;
+		if (sec >= BAT_UNUSED)
+			return sm_fail(err, SME_VDI_RESIZE, "%s: no sector for block %u",
+				       c->io->name, p->moved[k].blk);
+		p->moved[k].dest = (uint32_t)sec;
+		pos = sec * SECTOR + bb;
+	}
+	if (p->nmoved)
+		p->new_eod = max_u64(p->new_eod, pos);
+	return 0;
+}
+
+static int plan_grow(struct vhd_ctx *c, uint32_t blocks, uint64_t new_size,
+		     struct grow_plan *p, struct sm_error *err)
+{
+	const char *name = c->io->name;
+	uint64_t loc_off[NUM_LOCATORS] = { 0 };
+	uint64_t pos, bmh_off = 0, map_bytes = 0, footer_off = c->size - FOOTER_SIZE;
+
+	memset(p, 0, sizeof(*p));
+	p->blocks = blocks;
+	p->new_size = new_size;
+	if (c->hdr_off != FOOTER_SIZE)
+		return sm_fail(err, SME_VDI_RESIZE,
+			       "%s: header at %llu, not 512: cannot rewrite the metadata",
+			       name, (unsigned long long)c->hdr_off);
+	if (!c->io->is_block && !c->io->ops->truncate)
+		return sm_fail(err, SME_VDI_RESIZE, "%s: cannot set the file length", name);
+	pos = 1536 + pad_sector((uint64_t)blocks * 4);
+	if (c->batmap_found) {
+		bmh_off = pos;
+		map_bytes = pad_sector_no_zero(((uint64_t)blocks + 7) / 8);
+		pos += SECTOR + map_bytes;
+	}
+	for (int i = 0; i < NUM_LOCATORS; i++) {
+		const uint8_t *loc = c->hdr + H_LOCATORS + i * LOC_SIZE;
+
+		if (get_be32(loc) == 0)
+			continue;
+		loc_off[i] = pos;
+		pos = pad_sector(pos + locator_space(loc));
+	}
+	p->meta_end = pos;
+	if (plan_moves(c, p, err) < 0 || plan_metadata(c, p, loc_off, bmh_off, map_bytes, err) < 0)
+		return -1;
+	if (c->io->is_block && p->new_eod > footer_off)
+		return sm_fail(err, SME_SR_NO_SPACE,
+			       "%s: no room for the larger metadata (%llu bytes needed)",
+			       name, (unsigned long long)(p->new_eod + FOOTER_SIZE));
+	/* Every byte of the old image that steps 3 and 4 overwrite or cut off. */
+	add_range(p, 0, p->clear_end < c->size ? p->clear_end : c->size);
+	if (c->io->is_block) {
+		if (p->nmoved)
+			add_range(p, p->move_start, p->new_eod);
+		add_range(p, footer_off, c->size);
+	} else {
+		uint64_t t = p->nmoved ? p->move_start : p->new_eod;
+
+		if (t > footer_off)
+			t = footer_off;
+		add_range(p, max_u64(t, p->clear_end), c->size);
+	}
+	return 0;
+}
+
+/* Step 2: save the ranges and the old size in the undo record, synced. */
+static int undo_write(struct vhd_ctx *c, struct vhd_io *undo,
+		      const struct grow_plan *p, struct sm_error *err)
+{
+	uint8_t hdr[UNDO_HDR];
+	uint64_t h, wpos = UNDO_HDR;
+	uint8_t *buf = malloc(COPY_CHUNK);
+	int rc = -1;
+
+	if (!buf)
+		return sm_fail_errno(err, SME_VDI_RESIZE, ENOMEM, "%s: undo", undo->name);
+	memset(hdr, 0, sizeof(hdr));
+	memcpy(hdr, UNDO_MAGIC, 8);
+	put_be32(hdr + U_VERSION, UNDO_VERSION);
+	put_be32(hdr + U_NRANGES, p->nranges);
+	put_be64(hdr + U_LENGTH, UNDO_HDR + p->undo_len);
+	put_be64(hdr + U_OLD_SIZE, c->size);
+	put_be64(hdr + U_FOOTER, c->size - FOOTER_SIZE);
+	memcpy(hdr + U_UUID, c->ftr + F_UUID, 16);
+	for (uint32_t i = 0; i < p->nranges; i++) {
+		put_be64(hdr + U_RANGES + i * 16, p->ranges[i].off);
+		put_be64(hdr + U_RANGES + i * 16 + 8, p->ranges[i].len);
+	}
+	h = fnv1a(FNV_INIT, hdr, sizeof(hdr));
+	if (undo_clear(undo, err) < 0)
 		goto out;
-	put_be64(c->hdr + H_TABLE_OFFSET, bat_off);
-	put_be32(c->hdr + H_MAX_BAT, blocks);
-	if (write_header(c, SME_VDI_RESIZE, err) < 0 || io_sync(c, SME_VDI_RESIZE, err) < 0)
+	for (uint32_t i = 0; i < p->nranges; i++) {
+		for (uint64_t done = 0; done < p->ranges[i].len;) {
+			uint64_t n = p->ranges[i].len - done;
+
+			n = n < COPY_CHUNK ? n : COPY_CHUNK;
+			if (io_read(c, buf, n, p->ranges[i].off + done, SME_VDI_RESIZE,
+				    "bytes to save", err) < 0 ||
+			    dev_io(undo, true, buf, n, wpos, "undo data", err) < 0)
+				goto out;
+			h = fnv1a(h, buf, (size_t)n);
+			done += n;
+			wpos += n;
+		}
+	}
+	put_be64(hdr + U_CSUM, h);
+	if (dev_sync(undo, err) < 0 ||
+	    dev_io(undo, true, hdr, UNDO_HDR, 0, "undo header", err) < 0 ||
+	    dev_sync(undo, err) < 0)
 		goto out;
-	c->eod = bat_off + len;
 	rc = 0;
 out:
-	free(m);
+	free(buf);
 	return rc;
 }
 
-int vhd_grow(struct vhd_io *io, uint64_t new_size, struct sm_error *err)
+/* Step 3: copy each block in the way (bitmap + data) to the end of data. */
+static int move_blocks(struct vhd_ctx *c, const struct grow_plan *p,
+		       struct sm_error *err)
+{
+	uint64_t bb = block_bytes(c), pos = p->move_start;
+	uint8_t *buf;
+	int rc = -1;
+
+	if (!p->nmoved)
+		return 0;
+	buf = malloc(bb);
+	if (!buf)
+		return sm_fail_errno(err, SME_VDI_RESIZE, ENOMEM, "%s: block", c->io->name);
+	for (uint32_t k = 0; k < p->nmoved; k++) {
+		uint64_t dst = (uint64_t)p->moved[k].dest * SECTOR;
+
+		if (io_read(c, buf, bb, (uint64_t)p->moved[k].sec * SECTOR,
+			    SME_VDI_RESIZE, "block to move", err) < 0 ||
+		    io_zero(c, dst - pos, pos, SME_VDI_RESIZE, err) < 0 ||
+		    io_write(c, buf, bb, dst, SME_VDI_RESIZE, "moved block", err) < 0)
+			goto out;
+		pos = dst + bb;
+	}
+	rc = io_sync(c, SME_VDI_RESIZE, err);
+out:
+	free(buf);
+	return rc;
+}
+
+/* Step 4: the new metadata, zeros where moved blocks were, the footers. */
+static int write_new_metadata(struct vhd_ctx *c, const struct grow_plan *p,
+			      struct sm_error *err)
+{
+	if (io_write(c, p->meta + FOOTER_SIZE, p->meta_end - FOOTER_SIZE, FOOTER_SIZE,
+		     SME_VDI_RESIZE, "metadata", err) < 0 ||
+	    io_zero(c, p->clear_end - p->meta_end, p->meta_end, SME_VDI_RESIZE, err) < 0)
+		return -1;
+	c->eod = p->new_eod;
+	set_size(c, p->new_size);
+	if (write_footers(c, SME_VDI_RESIZE, err) < 0)
+		return -1;
+	return io_sync(c, SME_VDI_RESIZE, err);
+}
+
+static int grow_relayout(struct vhd_ctx *c, uint32_t blocks, uint64_t new_size,
+			 struct vhd_io *undo, struct sm_error *err)
+{
+	struct grow_plan p;
+	int rc = -1;
+
+	if (!undo->ops || !undo->ops->pread || !undo->ops->pwrite || !undo->ops->get_size)
+		return sm_fail(err, SME_VDI_RESIZE, "%s: no I/O handle for the undo record",
+			       c->io->name);
+	if (plan_grow(c, blocks, new_size, &p, err) < 0)
+		goto out;
+	if (undo_write(c, undo, &p, err) < 0)
+		goto out;
+	sm_fault_point("vhd-grow:undo");
+	if (move_blocks(c, &p, err) < 0)
+		goto undo;
+	sm_fault_point("vhd-grow:moved");
+	if (write_new_metadata(c, &p, err) < 0)
+		goto undo;
+	sm_fault_point("vhd-grow:meta");
+	if (undo_clear(undo, err) < 0)
+		goto undo;
+	rc = 0;
+	goto out;
+undo:
+	/* Best effort; if it fails too the record still restores the image. */
+	(void)vhd_grow_undo(c->io, undo, err);
+out:
+	plan_free(&p);
+	return rc;
+}
+
+int vhd_grow_journaled(struct vhd_io *io, uint64_t new_size, struct vhd_io *undo,
+		       struct sm_error *err)
 {
 	struct vhd_ctx c;
 	uint64_t blocks;
@@ -1451,6 +1818,10 @@ int vhd_grow(struct vhd_io *io, uint64_t new_size, struct sm_error *err)
 
 	if (ctx_load(&c, io, err) < 0)
 		goto out;
+	if (!io->ops->pwrite) {
+		sm_fail(err, SME_VDI_RESIZE, "%s: opened read-only", io->name);
+		goto out;
+	}
 	if (c.type == VHD_TYPE_FIXED) {
 		sm_fail(err, SME_VDI_RESIZE, "%s: cannot resize a fixed VHD", io->name);
 		goto out;
@@ -1477,13 +1848,20 @@ int vhd_grow(struct vhd_io *io, uint64_t new_size, struct sm_error *err)
 			io->name, (unsigned long long)blocks, c.block_size);
 		goto out;
 	}
-	c.curr_size = new_size;     /* the batmap checksum length follows it */
-	if (blocks <= c.max_bat) {
-		if (grow_in_place(&c, (uint32_t)blocks, err) < 0)
+	if (blocks > c.max_bat) {
+		if (!undo) {
+			sm_fail(err, SME_VDI_RESIZE,
+				"%s: growing to %llu bytes needs a larger BAT (%u entries now) "
+				"and moving data blocks: a journaled grow with an undo record is needed",
+				io->name, (unsigned long long)new_size, c.max_bat);
 			goto out;
-	} else if (grow_relocate(&c, (uint32_t)blocks, err) < 0) {
+		}
+		rc = grow_relayout(&c, (uint32_t)blocks, new_size, undo, err);
 		goto out;
 	}
+	c.curr_size = new_size;     /* the batmap checksum length follows it */
+	if (grow_in_place(&c, (uint32_t)blocks, err) < 0)
+		goto out;
 	set_size(&c, new_size);
 	if (write_footers(&c, SME_VDI_RESIZE, err) < 0 ||
 	    io_sync(&c, SME_VDI_RESIZE, err) < 0)
@@ -1492,6 +1870,130 @@ int vhd_grow(struct vhd_io *io, uint64_t new_size, struct sm_error *err)
 out:
 	ctx_free(&c);
 	return rc;
+}
+
+int vhd_grow(struct vhd_io *io, uint64_t new_size, struct sm_error *err)
+{
+	return vhd_grow_journaled(io, new_size, NULL, err);
+}
+
+/* Read the undo header and check the checksum over the whole record. */
+static int undo_check(struct vhd_io *undo, uint8_t *hdr, bool *valid,
+		      struct sm_error *err)
+{
+	uint64_t size, len, h, want;
+	uint8_t *buf;
+	int rc;
+
+	*valid = false;
+	rc = undo->ops->get_size(undo, &size);
+	if (rc < 0)
+		return sm_fail_errno(err, SME_VDI_RESIZE, -rc, "%s: size", undo->name);
+	if (size < UNDO_HDR)
+		return 0;
+	if (dev_io(undo, false, hdr, UNDO_HDR, 0, "undo header", err) < 0)
+		return -1;
+	len = get_be64(hdr + U_LENGTH);
+	if (memcmp(hdr, UNDO_MAGIC, 8) != 0 || len < UNDO_HDR || len > size)
+		return 0;
+	want = get_be64(hdr + U_CSUM);
+	put_be64(hdr + U_CSUM, 0);
+	h = fnv1a(FNV_INIT, hdr, UNDO_HDR);
+	put_be64(hdr + U_CSUM, want);
+	buf = malloc(COPY_CHUNK);
+	if (!buf)
+		return sm_fail_errno(err, SME_VDI_RESIZE, ENOMEM, "%s: undo", undo->name);
+	for (uint64_t off = UNDO_HDR; off < len;) {
+		uint64_t n = len - off < COPY_CHUNK ? len - off : COPY_CHUNK;
+
+		if (dev_io(undo, false, buf, n, off, "undo data", err) < 0) {
+			free(buf);
+			return -1;
+		}
+		h = fnv1a(h, buf, (size_t)n);
+		off += n;
+	}
+	free(buf);
+	*valid = h == want;
+	return 0;
+}
+
+int vhd_grow_undo(struct vhd_io *io, struct vhd_io *undo, struct sm_error *err)
+{
+	uint8_t hdr[UNDO_HDR];
+	uint64_t old_size, total = 0, rpos = UNDO_HDR, cur;
+	uint32_t n;
+	uint8_t *buf = NULL;
+	bool valid;
+	int rc;
+
+	if (!io || !io->ops || !io->ops->pwrite || !io->ops->get_size ||
+	    !undo || !undo->ops || !undo->ops->pread || !undo->ops->get_size)
+		return sm_fail(err, SME_VDI_RESIZE, "VHD undo: no I/O handle");
+	if (undo_check(undo, hdr, &valid, err) < 0)
+		return -1;
+	if (!valid)
+		return 0;       /* incomplete: the image was never touched */
+	n = get_be32(hdr + U_NRANGES);
+	old_size = get_be64(hdr + U_OLD_SIZE);
+	if (get_be32(hdr + U_VERSION) != UNDO_VERSION)
+		return sm_fail(err, SME_VDI_RESIZE, "%s: undo record version %u unsupported",
+			       undo->name, get_be32(hdr + U_VERSION));
+	if (n == 0 || n > UNDO_MAX_RANGES)
+		return sm_fail(err, SME_VDI_RESIZE, "%s: undo record has %u ranges",
+			       undo->name, n);
+	for (uint32_t i = 0; i < n; i++) {
+		uint64_t off = get_be64(hdr + U_RANGES + i * 16);
+		uint64_t len = get_be64(hdr + U_RANGES + i * 16 + 8);
+
+		if (!range_ok(off, len, old_size) || len > UINT64_MAX - total)
+			return sm_fail(err, SME_VDI_RESIZE,
+				       "%s: undo range %u outside the old image", undo->name, i);
+		total += len;
+	}
+	if (total != get_be64(hdr + U_LENGTH) - UNDO_HDR)
+		return sm_fail(err, SME_VDI_RESIZE, "%s: undo record length mismatch",
+			       undo->name);
+	rc = io->ops->get_size(io, &cur);
+	if (rc < 0)
+		return sm_fail_errno(err, SME_VDI_RESIZE, -rc, "%s: size", io->name);
+	if (io->is_block || !io->ops->truncate) {
+		if (cur != old_size)
+			return sm_fail(err, SME_VDI_RESIZE,
+				       "%s: size %llu is not the %llu the undo record saved",
+				       io->name, (unsigned long long)cur,
+				       (unsigned long long)old_size);
+	} else if (cur != old_size) {
+		rc = io->ops->truncate(io, old_size);
+		if (rc < 0)
+			return sm_fail_errno(err, SME_VDI_RESIZE, -rc, "%s: truncate", io->name);
+	}
+	buf = malloc(COPY_CHUNK);
+	if (!buf)
+		return sm_fail_errno(err, SME_VDI_RESIZE, ENOMEM, "%s: undo", undo->name);
+	for (uint32_t i = 0; i < n; i++) {
+		uint64_t off = get_be64(hdr + U_RANGES + i * 16);
+		uint64_t len = get_be64(hdr + U_RANGES + i * 16 + 8);
+
+		for (uint64_t done = 0; done < len;) {
+			uint64_t k = len - done < COPY_CHUNK ? len - done : COPY_CHUNK;
+
+			if (dev_io(undo, false, buf, k, rpos, "undo data", err) < 0 ||
+			    dev_io(io, true, buf, k, off + done, "saved bytes", err) < 0) {
+				free(buf);
+				return -1;
+			}
+			done += k;
+			rpos += k;
+		}
+	}
+	free(buf);
+	if (dev_sync(io, err) < 0)
+		return -1;
+	/* Only once the image is back: an undo cut short can run again. */
+	if (!undo->ops->pwrite)
+		return 0;
+	return undo_clear(undo, err);
 }
 
 /* ---- small helpers --------------------------------------------------- */

@@ -7,7 +7,8 @@
  *   vhdtool query <path>                  key=value lines
  *   vhdtool snapshot <child> <parent>     differencing child of parent
  *   vhdtool set-hidden <path> 0|1
- *   vhdtool grow <path> <size>
+ *   vhdtool grow <path> <size>            undo record in <path>.undo meanwhile
+ *   vhdtool grow-undo <path>              roll back a grow cut short (crash)
  *   vhdtool write <path> <offset> <file|->
  *   vhdtool read <path> <offset> <len>    raw bytes to stdout
  */
@@ -27,6 +28,7 @@ static int usage(void)
 		"       vhdtool snapshot <child> <parent>\n"
 		"       vhdtool set-hidden <path> 0|1\n"
 		"       vhdtool grow <path> <size>\n"
+		"       vhdtool grow-undo <path>\n"
 		"       vhdtool write <path> <offset> <file|->\n"
 		"       vhdtool read <path> <offset> <len>\n");
 	return 1;
@@ -209,20 +211,77 @@ static int cmd_set_hidden(const char *path, const char *v)
 	return 0;
 }
 
+static int undo_path(const char *path, char *out, size_t cap)
+{
+	if (snprintf(out, cap, "%s.undo", path) >= (int)cap) {
+		fprintf(stderr, "vhdtool: path too long: %s\n", path);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * A grow beyond the BAT moves blocks: the undo record goes to
+ * <path>.undo, which exists only while a grow runs.  One left behind by a
+ * crash must be rolled back (grow-undo) before the image is grown again.
+ */
 static int cmd_grow(const char *path, const char *size_s)
 {
-	struct sm_error err = { 0 };
-	struct vhd_io io;
+	struct sm_error err = { 0 }, err2 = { 0 };
+	struct vhd_io io, undo;
+	char upath[4096];
 	uint64_t size;
 	int rc;
 
 	if (parse_size(size_s, &size) < 0)
 		return bad_number(size_s);
+	if (undo_path(path, upath, sizeof(upath)) < 0)
+		return 1;
 	if (vhd_io_open_file(&io, path, VHD_IO_RDWR, &err) < 0)
 		return fail(&err);
-	rc = vhd_grow(&io, size, &err);
+	if (vhd_io_open_file(&undo, upath, VHD_IO_CREATE, &err) < 0) {
+		vhd_io_close(&io);
+		if (err.code == SME_VDI_EXISTS)
+			fprintf(stderr, "vhdtool: %s exists: an earlier grow was cut short; "
+				"run 'vhdtool grow-undo %s' first\n", upath, path);
+		return fail(&err);
+	}
+	rc = vhd_grow_journaled(&io, size, &undo, &err);
+	/* On failure the library already rolled back when it could. */
+	if (rc == 0 || vhd_grow_undo(&io, &undo, &err2) == 0)
+		unlink(upath);
+	else
+		fprintf(stderr, "vhdtool: kept %s: run 'vhdtool grow-undo %s'\n", upath, path);
+	vhd_io_close(&undo);
 	vhd_io_close(&io);
 	return rc < 0 ? fail(&err) : 0;
+}
+
+static int cmd_grow_undo(const char *path)
+{
+	struct sm_error err = { 0 };
+	struct vhd_io io, undo;
+	char upath[4096];
+	int rc;
+
+	if (undo_path(path, upath, sizeof(upath)) < 0)
+		return 1;
+	if (vhd_io_open_file(&undo, upath, VHD_IO_RDWR, &err) < 0) {
+		if (err.code == SME_VDI_MISSING)
+			return 0;       /* no grow was interrupted */
+		return fail(&err);
+	}
+	if (vhd_io_open_file(&io, path, VHD_IO_RDWR, &err) < 0) {
+		vhd_io_close(&undo);
+		return fail(&err);
+	}
+	rc = vhd_grow_undo(&io, &undo, &err);
+	vhd_io_close(&io);
+	vhd_io_close(&undo);
+	if (rc < 0)
+		return fail(&err);
+	unlink(upath);
+	return 0;
 }
 
 /* Slurp a file or stdin into memory. */
@@ -333,6 +392,8 @@ int main(int argc, char **argv)
 		return cmd_set_hidden(argv[2], argv[3]);
 	if (!strcmp(cmd, "grow") && argc == 4)
 		return cmd_grow(argv[2], argv[3]);
+	if (!strcmp(cmd, "grow-undo") && argc == 3)
+		return cmd_grow_undo(argv[2]);
 	if (!strcmp(cmd, "write") && argc == 5)
 		return cmd_write(argv[2], argv[3], argv[4]);
 	if (!strcmp(cmd, "read") && argc == 5)

@@ -87,11 +87,49 @@ int vhd_set_hidden(struct vhd_io *io, bool hidden, struct sm_error *err);
 
 /*
  * Grow the virtual size to new_size (rounded to a block; smaller than the
- * current size is SME_VDI_SIZE).  When the BAT has no room, a larger BAT
- * and batmap are written after the last block and the header is pointed
- * at them; data blocks never move.
+ * current size is SME_VDI_SIZE) when the BAT has room (max_bat_size, e.g.
+ * preallocated with vhd_create_dynamic_prealloc): only the new BAT
+ * entries and the footers are written.  A grow beyond the BAT must move
+ * metadata and data blocks and needs vhd_grow_journaled: here it fails
+ * with SME_VDI_RESIZE and the image is unchanged.
  */
 int vhd_grow(struct vhd_io *io, uint64_t new_size, struct sm_error *err);
+
+/*
+ * Grow with an undo record.  Beyond the BAT, the metadata is rewritten in
+ * blktap's standard layout (BAT at 1536, batmap header + map, the parent
+ * locators of a diff disk, then the blocks), as blktap's resize does: the
+ * data blocks the larger metadata would overlap are first copied to the
+ * end of data (data part 4 KiB aligned), so every block still starts
+ * after the end of all metadata (`vhd-util check` demands it).
+ *
+ * Before anything in 'io' changes, the bytes the grow will overwrite or
+ * cut off (the metadata region up to the new end of metadata, including
+ * the blocks in the way, the old primary footer and whatever follows the
+ * old end of data) and the old size are written to 'undo' and synced.  A
+ * crash at any point leaves 'io' restorable by vhd_grow_undo(); an error
+ * after that point restores it before returning.  On success the record is
+ * emptied (truncated, or its header zeroed), so a later vhd_grow_undo on it
+ * is a no-op; the caller may then remove it.
+ *
+ * undo may be NULL when the grow fits the BAT (then undo is not touched);
+ * if the BAT must grow and undo is NULL, the grow fails with
+ * SME_VDI_RESIZE and nothing is written.  On a block device the moved
+ * blocks must fit before the footer at the device end (else
+ * SME_SR_NO_SPACE).  The record format is described in lib/vhd.c.
+ */
+int vhd_grow_journaled(struct vhd_io *io, uint64_t new_size, struct vhd_io *undo,
+		       struct sm_error *err);
+
+/*
+ * Put back what the undo record saved and cut the file back to its old
+ * size: io is then byte for byte as before the grow, and the record is
+ * emptied.  An empty, incomplete or corrupt record (bad magic, shorter than
+ * its length, wrong checksum: a crash while it was written, before io was
+ * touched) means there is nothing to undo: success without change.
+ * Running it again after a crash during the undo is safe.
+ */
+int vhd_grow_undo(struct vhd_io *io, struct vhd_io *undo, struct sm_error *err);
 
 /*
  * Read guest data of this one image (not through a chain): sectors whose

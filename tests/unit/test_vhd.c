@@ -13,7 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -183,6 +185,8 @@ static void query_ok(const char *path, struct vhd_info *info)
 struct mem {
 	uint8_t *buf;
 	size_t len;
+	int fail_write;         /* the Nth write from now fails (EIO); 0 = none */
+	int writes;
 };
 
 static int mem_pread(struct vhd_io *io, void *buf, size_t len, uint64_t off)
@@ -199,6 +203,8 @@ static int mem_pwrite(struct vhd_io *io, const void *buf, size_t len, uint64_t o
 {
 	struct mem *m = io->priv;
 
+	if (m->fail_write && ++m->writes == m->fail_write)
+		return -EIO;
 	if (off + len > m->len) {
 		uint8_t *nb = realloc(m->buf, off + len);
 
@@ -253,6 +259,8 @@ static void mem_io(struct vhd_io *io, struct mem *m, const uint8_t *data, size_t
 	if (len)
 		memcpy(m->buf, data, len);
 	m->len = len;
+	m->fail_write = 0;
+	m->writes = 0;
 	io->ops = &mem_ops;
 	io->priv = m;
 	snprintf(io->name, sizeof(io->name), "mem");
@@ -659,56 +667,535 @@ static void test_grow_patched_prealloc(void **state)
 	unlink(p);
 }
 
+/* ---- grow beyond the BAT (journaled) ----------------------------------- */
+
+static uint64_t file_size(const char *path)
+{
+	struct stat st;
+
+	assert_int_equal(stat(path, &st), 0);
+	return (uint64_t)st.st_size;
+}
+
+/*
+ * blktap's layout rule (vhd-util check: "block N clobbers headers"): BAT
+ * at 1536, and every allocated block's bitmap at or after the end of all
+ * metadata (header, BAT, batmap header + map, parent locators), its data
+ * 4 KiB aligned, inside the file; the two footers agree.
+ */
+static void check_blocks_after_metadata(const char *path)
+{
+	size_t len;
+	uint8_t *b = slurp(path, &len);
+	const uint8_t *h = b + 512, *ftr = b + len - 512;
+	uint64_t bat = be64(h + 16), end, curr = be64(ftr + 48);
+	uint32_t max = be32(h + 28), blocks = (uint32_t)((curr + 2 * MiB - 1) / (2 * MiB));
+
+	assert_memory_equal(b, ftr, 512);
+	assert_int_equal(bat, 1536);
+	assert_true(blocks <= max);
+	end = bat + (max * 4ull + 511) / 512 * 512;
+	if (memcmp(b + end, "tdbatmap", 8) == 0) {
+		uint64_t map_end = be64(b + end + 8) + be32(b + end + 16) * 512ull;
+
+		end = map_end > end + 512 ? map_end : end + 512;
+	}
+	for (int i = 0; i < 8; i++) {
+		const uint8_t *loc = h + 576 + 24 * i;
+		uint64_t space = be32(loc + 4), off = be64(loc + 16);
+
+		if (be32(loc) == 0)
+			continue;
+		space = space < 512 ? space * 512 : space;
+		if (off + space > end)
+			end = off + space;
+	}
+	for (uint32_t i = 0; i < blocks; i++) {
+		uint32_t e = be32(b + bat + 4 * i);
+
+		if (e == 0xFFFFFFFFu)
+			continue;
+		if ((uint64_t)e * 512 < end)
+			fail_msg("%s: block %u at %llu, before the end of metadata %llu",
+				 path, i, (unsigned long long)e * 512, (unsigned long long)end);
+		assert_int_equal((e + 1) % 8, 0);
+		assert_true((uint64_t)e * 512 + 512 + 2 * MiB <= len - 512);
+	}
+	free(b);
+}
+
+/* Grow with an undo record next to the image; the record ends up empty. */
+static void grow_journaled(const char *path, uint64_t size)
+{
+	struct sm_error err = { 0 };
+	struct vhd_io io, undo;
+	char up[300];
+
+	snprintf(up, sizeof(up), "%s.undo", path);
+	unlink(up);
+	open_io(&io, path, VHD_IO_RDWR);
+	open_io(&undo, up, VHD_IO_CREATE);
+	if (vhd_grow_journaled(&io, size, &undo, &err) != 0)
+		fail_msg("grow %s: %s", path, err.detail);
+	vhd_io_close(&undo);
+	vhd_io_close(&io);
+	assert_int_equal(file_size(up), 0);
+	unlink(up);
+}
+
+/* Blocks 0..n-1 each hold their own byte, plus a tail in the last block. */
+static void fill_blocks(const char *path, uint32_t n, uint64_t size)
+{
+	uint8_t *blk = malloc(2 * MiB);
+
+	assert_non_null(blk);
+	for (uint32_t i = 0; i < n; i++) {
+		memset(blk, 0x10 + i, 2 * MiB);
+		/* Blocks 0 and 2 whole (batmap bit set), the others in part. */
+		write_path(path, blk, i % 2 ? MiB + 4096 : 2 * MiB, i * 2 * MiB + (i % 2) * 512);
+	}
+	memset(blk, 0xEE, 5000);
+	write_path(path, blk, 5000, size - 5000);
+	free(blk);
+}
+
+static void check_blocks(const char *path, uint32_t n, uint64_t size)
+{
+	uint8_t *blk = malloc(2 * MiB);
+
+	assert_non_null(blk);
+	for (uint32_t i = 0; i < n; i++) {
+		read_path(path, blk, 2 * MiB, i * 2 * MiB);
+		if (i % 2) {
+			check_fill(blk, 512, 0);
+			check_fill(blk + 512, MiB + 4096, (uint8_t)(0x10 + i));
+			check_fill(blk + 512 + MiB + 4096, MiB - 4096 - 512, 0);
+		} else {
+			check_fill(blk, 2 * MiB, (uint8_t)(0x10 + i));
+		}
+	}
+	read_path(path, blk, 5000, size - 5000);
+	check_fill(blk, 5000, 0xEE);
+	free(blk);
+}
+
 static void test_grow_beyond_bat(void **state)
 {
 	const char *p = tmp_path("g2.vhd");
-	struct sm_error err = { 0 };
 	struct vhd_info info;
-	struct vhd_io io;
-	uint8_t a[5000], b[5000], back[5000];
-	uint8_t *buf;
+	uint8_t a[5000], back[5000];
 	size_t len;
+	uint8_t *buf;
 
 	memset(a, 0xA1, sizeof(a));
-	memset(b, 0xB2, sizeof(b));
 	create_file(p, 64 * MiB);
-	write_path(p, a, sizeof(a), 0);
-	write_path(p, b, sizeof(b), 64 * MiB - sizeof(b));
+	fill_blocks(p, 6, 64 * MiB);
 	query_ok(p, &info);
-	assert_int_equal(info.allocated_blocks, 2);
+	assert_int_equal(info.allocated_blocks, 7);
 
-	open_io(&io, p, VHD_IO_RDWR);
-	assert_int_equal(vhd_grow(&io, 1024 * MiB, &err), 0);
-	vhd_io_close(&io);
+	grow_journaled(p, 1024 * MiB);
 	query_ok(p, &info);
 	assert_int_equal(info.virtual_size, 1024 * MiB);
 	assert_int_equal(info.max_bat_entries, 512);
-	assert_int_equal(info.allocated_blocks, 2);
+	assert_int_equal(info.allocated_blocks, 7);
 	assert_true(info.has_batmap);
+	assert_int_equal(file_size(p), info.phys_size);
+	check_blocks_after_metadata(p);
+	check_blocks(p, 6, 64 * MiB);
+	/* Block 0 was in the way of the larger BAT: it moved. */
 	buf = slurp(p, &len);
-	assert_int_equal(len, info.phys_size);
-	assert_int_equal(be64(buf + 512 + 16) % 4096, 0);  /* new BAT aligned */
+	assert_true(be32(buf + 1536) * 512ull > 4096);
+	/* Batmap: blocks 0, 2, 4 full; checksum over curr_size >> 24 bytes. */
+	assert_int_equal(buf[1536 + 2048 + 512], 0xA8);
 	free(buf);
 
-	read_path(p, back, sizeof(back), 0);
-	assert_memory_equal(back, a, sizeof(a));
-	read_path(p, back, sizeof(back), 64 * MiB - sizeof(b));
-	assert_memory_equal(back, b, sizeof(b));
 	write_path(p, a, sizeof(a), 1000 * MiB + 7);
 	read_path(p, back, sizeof(back), 1000 * MiB + 7);
-	assert_memory_equal(back, a, sizeof(a));
-	read_path(p, back, sizeof(back), 0);
 	assert_memory_equal(back, a, sizeof(a));
 	read_path(p, back, sizeof(back), 500 * MiB);
 	check_fill(back, sizeof(back), 0);
 
-	/* Grow again (relocating a relocated BAT). */
-	open_io(&io, p, VHD_IO_RDWR);
-	assert_int_equal(vhd_grow(&io, 2048 * MiB, &err), 0);
-	vhd_io_close(&io);
+	/* Grow again: more blocks move. */
+	grow_journaled(p, 2040 * 1024 * MiB);
+	query_ok(p, &info);
+	assert_int_equal(info.virtual_size, 2040 * 1024 * MiB);
+	assert_int_equal(file_size(p), info.phys_size);
+	check_blocks_after_metadata(p);
+	check_blocks(p, 6, 64 * MiB);
 	read_path(p, back, sizeof(back), 1000 * MiB + 7);
 	assert_memory_equal(back, a, sizeof(a));
 	unlink(p);
+}
+
+/* An empty image: nothing moves, the metadata just gets longer. */
+static void test_grow_empty_beyond_bat(void **state)
+{
+	const char *p = tmp_path("g4.vhd");
+	struct vhd_info info;
+
+	create_file(p, 2 * MiB);
+	grow_journaled(p, 8 * 1024 * MiB);
+	query_ok(p, &info);
+	assert_int_equal(info.virtual_size, 8 * 1024 * MiB);
+	assert_int_equal(info.allocated_blocks, 0);
+	assert_int_equal(info.phys_size, 1536 + 16384 + 512 + 512 + 512);
+	assert_int_equal(file_size(p), info.phys_size);
+	check_blocks_after_metadata(p);
+	unlink(p);
+}
+
+static void make_diff(const char *bp, const char *cp)
+{
+	struct sm_error err = { 0 };
+	struct vhd_io pio, cio;
+
+	copy_vector("base.vhd", bp);
+	unlink(cp);
+	open_io(&pio, bp, VHD_IO_RDONLY);
+	open_io(&cio, cp, VHD_IO_CREATE);
+	assert_int_equal(vhd_create_diff(&cio, &pio, "./base.vhd", 0, &err), 0);
+	vhd_io_close(&cio);
+	vhd_io_close(&pio);
+}
+
+static void test_grow_diff_keeps_locators(void **state)
+{
+	const char *bp = tmp_path("base.vhd"), *cp = tmp_path("gd.vhd");
+	struct vhd_info before, after;
+	uint8_t *buf;
+	size_t len;
+
+	make_diff(bp, cp);
+	fill_blocks(cp, 4, 64 * MiB);
+	query_ok(cp, &before);
+	grow_journaled(cp, 4096 * MiB);
+	query_ok(cp, &after);
+	assert_int_equal(after.type, VHD_TYPE_DIFF);
+	assert_int_equal(after.virtual_size, 4096 * MiB);
+	assert_string_equal(after.parent_name, before.parent_name);
+	assert_string_equal(after.parent_locator, "./base.vhd");
+	assert_memory_equal(after.parent_uuid, before.parent_uuid, 16);
+	assert_int_equal(after.parent_timestamp, before.parent_timestamp);
+	assert_int_equal(after.allocated_blocks, before.allocated_blocks);
+	check_blocks_after_metadata(cp);
+	check_blocks(cp, 4, 64 * MiB);
+	/* Locators follow the batmap: 2048 entries = 8 KiB BAT, 512 map. */
+	buf = slurp(cp, &len);
+	assert_int_equal(be64(buf + 512 + 576 + 16), 1536 + 8192 + 512 + 512);
+	assert_int_equal(be64(buf + 512 + 600 + 16), 1536 + 8192 + 512 + 512 + 512);
+	assert_int_equal(be64(buf + 512 + 624 + 16), 1536 + 8192 + 512 + 512 + 1024);
+	assert_memory_equal(buf + 1536 + 8192 + 1024, "file://./base.vhd", 17);
+	free(buf);
+	unlink(cp);
+	unlink(bp);
+}
+
+/* vhd_grow alone refuses a grow that must move blocks, touching nothing. */
+static void test_grow_needs_journal(void **state)
+{
+	const char *p = tmp_path("g5.vhd");
+	struct sm_error err = { 0 };
+	struct vhd_io io;
+	uint8_t *before, *after;
+	size_t bl, al;
+
+	create_file(p, 64 * MiB);
+	fill_blocks(p, 3, 64 * MiB);
+	before = slurp(p, &bl);
+	open_io(&io, p, VHD_IO_RDWR);
+	assert_int_equal(vhd_grow(&io, 1024 * MiB, &err), -1);
+	assert_int_equal(err.code, SME_VDI_RESIZE);
+	assert_non_null(strstr(err.detail, "journaled"));
+	sm_error_clear(&err);
+	assert_int_equal(vhd_grow_journaled(&io, 1024 * MiB, NULL, &err), -1);
+	assert_int_equal(err.code, SME_VDI_RESIZE);
+	vhd_io_close(&io);
+	after = slurp(p, &al);
+	assert_int_equal(al, bl);
+	assert_memory_equal(after, before, bl);
+	free(before);
+	free(after);
+	unlink(p);
+}
+
+/* An in-memory image with data in blocks 0..n-1 (and the last block). */
+static void mem_image(struct vhd_io *io, struct mem *m, size_t dev_len,
+		      uint64_t size, uint32_t n)
+{
+	struct sm_error err = { 0 };
+	uint8_t *blk = malloc(2 * MiB);
+
+	assert_non_null(blk);
+	mem_io(io, m, NULL, 0);
+	if (dev_len) {
+		io->is_block = true;
+		assert_int_equal(mem_truncate(io, dev_len), 0);
+	}
+	assert_int_equal(vhd_create_dynamic(io, size, &err), 0);
+	for (uint32_t i = 0; i < n; i++) {
+		memset(blk, 0x30 + i, 2 * MiB);
+		assert_int_equal(vhd_write(io, blk, 2 * MiB - 512 * i, i * 2 * MiB, &err), 0);
+	}
+	assert_int_equal(vhd_write(io, "end", 3, size - 3, &err), 0);
+	free(blk);
+}
+
+static void mem_check_data(struct vhd_io *io, uint64_t size, uint32_t n)
+{
+	struct sm_error err = { 0 };
+	uint8_t *blk = malloc(2 * MiB);
+
+	assert_non_null(blk);
+	for (uint32_t i = 0; i < n; i++) {
+		assert_int_equal(vhd_read(io, blk, 2 * MiB, i * 2 * MiB, &err), 0);
+		check_fill(blk, 2 * MiB - 512 * i, (uint8_t)(0x30 + i));
+		check_fill(blk + 2 * MiB - 512 * i, 512 * i, 0);
+	}
+	assert_int_equal(vhd_read(io, blk, 3, size - 3, &err), 0);
+	assert_memory_equal(blk, "end", 3);
+	free(blk);
+}
+
+/* An I/O error part way through: the grow puts the image back itself. */
+static void grow_errors_roll_back(size_t dev_len)
+{
+	struct sm_error err = { 0 };
+	struct vhd_io io, undo;
+	struct mem m, mu;
+	uint8_t *before;
+	size_t bl;
+	int n;
+
+	mem_image(&io, &m, dev_len, 16 * MiB, 3);
+	bl = m.len;
+	before = malloc(bl);
+	assert_non_null(before);
+	memcpy(before, m.buf, bl);
+	for (n = 1; n < 100; n++) {
+		memcpy(m.buf, before, bl);
+		assert_int_equal(mem_truncate(&io, bl), 0);
+		memcpy(m.buf, before, bl);
+		mem_io(&undo, &mu, NULL, 0);
+		m.fail_write = n;
+		m.writes = 0;
+		sm_error_clear(&err);
+		if (vhd_grow_journaled(&io, 1024 * MiB, &undo, &err) == 0) {
+			free(mu.buf);
+			break;
+		}
+		assert_int_equal(err.code, SME_VDI_RESIZE);
+		assert_int_equal(m.len, bl);
+		assert_memory_equal(m.buf, before, bl);
+		assert_int_equal(mu.len, 0);        /* record spent */
+		free(mu.buf);
+	}
+	assert_true(n > 3);
+	m.fail_write = 0;
+	mem_check_data(&io, 16 * MiB, 3);
+	free(before);
+	free(m.buf);
+}
+
+static void test_grow_io_error_rolls_back(void **state)
+{
+	grow_errors_roll_back(0);
+	grow_errors_roll_back(40 * MiB);
+}
+
+/* A block device keeps its size and its footer at the end. */
+static void test_grow_block_device(void **state)
+{
+	const char *p = tmp_path("dev.vhd");
+	struct sm_error err = { 0 };
+	struct vhd_info info;
+	struct vhd_io io, undo;
+	struct mem m, mu;
+	uint8_t *before;
+
+	mem_image(&io, &m, 40 * MiB, 16 * MiB, 3);
+	mem_io(&undo, &mu, NULL, 0);
+	undo.is_block = true;
+	assert_int_equal(mem_truncate(&undo, 64 * MiB), 0);
+	assert_int_equal(vhd_grow_journaled(&io, 4096 * MiB, &undo, &err), 0);
+	assert_int_equal(m.len, 40 * MiB);
+	check_fill(mu.buf, 512, 0);         /* record header zeroed */
+	assert_int_equal(vhd_query(&io, &info, &err), 0);
+	assert_int_equal(info.virtual_size, 4096 * MiB);
+	mem_check_data(&io, 16 * MiB, 3);
+	spew(p, m.buf, m.len);
+	check_blocks_after_metadata(p);
+	unlink(p);
+	free(mu.buf);
+	free(m.buf);
+
+	/* Too small for the moved blocks: SR_NO_SPACE, nothing written. */
+	mem_image(&io, &m, 8 * MiB, 4 * MiB, 2);
+	before = malloc(m.len);
+	assert_non_null(before);
+	memcpy(before, m.buf, m.len);
+	mem_io(&undo, &mu, NULL, 0);
+	sm_error_clear(&err);
+	assert_int_equal(vhd_grow_journaled(&io, 2040 * 1024 * MiB, &undo, &err), -1);
+	assert_int_equal(err.code, SME_SR_NO_SPACE);
+	assert_memory_equal(m.buf, before, 8 * MiB);
+	assert_int_equal(mu.len, 0);
+	free(before);
+	free(mu.buf);
+	free(m.buf);
+}
+
+/* ---- crash safety ------------------------------------------------------ */
+
+/* Run the grow in a child that SIGKILLs itself at fault point 'point'. */
+static void grow_killed_at(const char *path, const char *undo_path, uint64_t size,
+			   const char *point)
+{
+	int status;
+	pid_t pid;
+
+	unlink(undo_path);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct sm_error err = { 0 };
+		struct vhd_io io, undo;
+
+		setenv("CSM_FAULT_POINT", point, 1);
+		if (vhd_io_open_file(&io, path, VHD_IO_RDWR, &err) < 0 ||
+		    vhd_io_open_file(&undo, undo_path, VHD_IO_CREATE, &err) < 0)
+			_exit(2);
+		vhd_grow_journaled(&io, size, &undo, &err);
+		_exit(3);       /* the fault point was not reached */
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGKILL)
+		fail_msg("grow child at %s: status %#x", point, status);
+}
+
+static void undo_path_ok(const char *path, const char *undo_path)
+{
+	struct sm_error err = { 0 };
+	struct vhd_io io, undo;
+
+	open_io(&io, path, VHD_IO_RDWR);
+	open_io(&undo, undo_path, VHD_IO_RDWR);
+	if (vhd_grow_undo(&io, &undo, &err) != 0)
+		fail_msg("undo %s: %s", path, err.detail);
+	vhd_io_close(&undo);
+	vhd_io_close(&io);
+}
+
+static void assert_same_file(const char *path, const uint8_t *want, size_t want_len)
+{
+	size_t len;
+	uint8_t *got = slurp(path, &len);
+
+	assert_int_equal(len, want_len);
+	assert_memory_equal(got, want, len);
+	free(got);
+}
+
+static void crash_and_undo(const char *p, const char *point, uint64_t size,
+			   uint32_t nblocks)
+{
+	char up[300];
+	size_t bl;
+	uint8_t *before = slurp(p, &bl);
+
+	snprintf(up, sizeof(up), "%s.undo", p);
+	grow_killed_at(p, up, size, point);
+	undo_path_ok(p, up);
+	assert_same_file(p, before, bl);
+	/* The record is spent: a second undo changes nothing. */
+	assert_int_equal(file_size(up), 0);
+	undo_path_ok(p, up);
+	assert_same_file(p, before, bl);
+	free(before);
+	/* And the grow can then be done. */
+	grow_journaled(p, size);
+	check_blocks_after_metadata(p);
+	check_blocks(p, nblocks, 64 * MiB);
+}
+
+static void test_grow_crash_undo(void **state)
+{
+#ifdef CSM_TEST_BUILD
+	static const char *const points[] = {
+		"vhd-grow:undo", "vhd-grow:moved", "vhd-grow:meta",
+	};
+	const char *bp = tmp_path("base.vhd"), *p = tmp_path("crash.vhd");
+
+	for (size_t i = 0; i < sizeof(points) / sizeof(points[0]); i++) {
+		create_file(p, 64 * MiB);
+		fill_blocks(p, 5, 64 * MiB);
+		crash_and_undo(p, points[i], 1024 * MiB, 5);
+		make_diff(bp, p);
+		fill_blocks(p, 3, 64 * MiB);
+		crash_and_undo(p, points[i], 2048 * MiB, 3);
+	}
+	unlink(p);
+	unlink(bp);
+#else
+	skip();
+#endif
+}
+
+/*
+ * A record cut short (a crash while it was written) or damaged is
+ * incomplete: undo succeeds without touching the image.
+ */
+static void test_grow_undo_incomplete(void **state)
+{
+#ifdef CSM_TEST_BUILD
+	const char *p = tmp_path("inc.vhd");
+	char up[300], cut[300];
+	uint8_t *before, *rec;
+	size_t bl, rl;
+
+	snprintf(up, sizeof(up), "%s.undo", p);
+	snprintf(cut, sizeof(cut), "%s.cut", p);
+	create_file(p, 64 * MiB);
+	fill_blocks(p, 3, 64 * MiB);
+	before = slurp(p, &bl);
+	/* Killed right after the record is synced: the image is untouched. */
+	grow_killed_at(p, up, 1024 * MiB, "vhd-grow:undo");
+	assert_same_file(p, before, bl);
+	rec = slurp(up, &rl);
+	assert_true(rl > 512 + 4096);
+	assert_memory_equal(rec, "CSMVHDUN", 8);
+	{
+		const size_t lens[] = { 0, 1, 8, 100, 511, 512, 513, 4096, rl / 2,
+					rl - 512, rl - 1 };
+
+		for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+			spew(cut, rec, lens[i]);
+			undo_path_ok(p, cut);
+			assert_same_file(p, before, bl);
+		}
+	}
+	/* A flipped byte in the saved data or in the header. */
+	rec[rl - 700] ^= 0x40;
+	spew(cut, rec, rl);
+	undo_path_ok(p, cut);
+	assert_same_file(p, before, bl);
+	rec[rl - 700] ^= 0x40;
+	rec[30] ^= 1;
+	spew(cut, rec, rl);
+	undo_path_ok(p, cut);
+	assert_same_file(p, before, bl);
+	rec[30] ^= 1;
+	/* The whole record puts back the same bytes. */
+	spew(cut, rec, rl);
+	undo_path_ok(p, cut);
+	assert_same_file(p, before, bl);
+	free(rec);
+	free(before);
+	unlink(cut);
+	unlink(up);
+	unlink(p);
+#else
+	skip();
+#endif
 }
 
 static void test_write_layout(void **state)
@@ -1058,6 +1545,13 @@ int main(void)
 		cmocka_unit_test(test_grow_within_bat),
 		cmocka_unit_test(test_grow_patched_prealloc),
 		cmocka_unit_test(test_grow_beyond_bat),
+		cmocka_unit_test(test_grow_empty_beyond_bat),
+		cmocka_unit_test(test_grow_diff_keeps_locators),
+		cmocka_unit_test(test_grow_needs_journal),
+		cmocka_unit_test(test_grow_crash_undo),
+		cmocka_unit_test(test_grow_undo_incomplete),
+		cmocka_unit_test(test_grow_io_error_rolls_back),
+		cmocka_unit_test(test_grow_block_device),
 		cmocka_unit_test(test_write_layout),
 		cmocka_unit_test(test_batmap_full_block),
 		cmocka_unit_test(test_write_read_unaligned),
