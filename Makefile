@@ -80,6 +80,10 @@ $(BUILD)/drivers/main-%.o: drivers/main.c
 $(BUILD)/%SR: $(BUILD)/drivers/main-%SR.o $$(BUILD)/drivers/$$(DRIVER_%SR).o $(BUILD)/drivers/filebased.o $(BUILD)/drivers/fsr_store.o $(LIBCSM)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
+# The garbage collector the file-based drivers start (installed beside them).
+$(BUILD)/csm-gc: $(BUILD)/drivers/gc.o $(BUILD)/drivers/fsr_store.o $(LIBCSM)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
 $(BUILD)/%: $(BUILD)/tools/%.o $(LIBCSM)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 

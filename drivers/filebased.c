@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -57,6 +58,56 @@ void fsr_unload(struct sm_ctx *ctx)
 static struct file_sr *FSR(struct sm_ctx *ctx)
 {
 	return ctx->sr;
+}
+
+/* ---- garbage collection ------------------------------------------------ */
+
+/*
+ * Start csm-gc (installed beside this executable) detached: its own
+ * session, stdio on /dev/null so the toolstack's pipe closes when we
+ * exit, and no lock of ours (fcntl locks are not inherited).  It takes
+ * its own lock, so kicking a running GC costs one failed try.
+ * CSM_GC=off disables it (tests that need a still SR).
+ */
+void fsr_kick_gc(const struct file_sr *sr)
+{
+	const char *mode = getenv("CSM_GC");
+	char exe[PATH_MAX], gc[PATH_MAX + 16], *slash;
+	ssize_t n;
+	pid_t pid;
+
+	if (mode && strcmp(mode, "off") == 0)
+		return;
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n <= 0)
+		return;
+	exe[n] = '\0';
+	slash = strrchr(exe, '/');
+	if (!slash)
+		return;
+	*slash = '\0';
+	snprintf(gc, sizeof(gc), "%s/csm-gc", exe);
+	if (access(gc, X_OK) != 0) {
+		sm_log(LOG_WARNING, "gc: %s not found; garbage stays until it runs", gc);
+		return;
+	}
+	pid = fork();
+	if (pid == 0) {
+		int fd = open("/dev/null", O_RDWR);
+
+		setsid();
+		if (fork() != 0)
+			_exit(0);
+		if (fd >= 0) {
+			dup2(fd, 0);
+			dup2(fd, 1);
+			dup2(fd, 2);
+		}
+		execl(gc, "csm-gc", "--sr", sr->sr_uuid, "--dir", sr->path, "--quiet", (char *)NULL);
+		_exit(127);
+	}
+	if (pid > 0)
+		waitpid(pid, NULL, 0);
 }
 
 /* ---- chains ------------------------------------------------------------ */
@@ -174,6 +225,7 @@ int fsr_sr_scan(struct sm_ctx *ctx)
 		sm_fail(&ctx->err, SME_GENERIC, "out of memory");
 		goto out;
 	}
+	fsr_kick_gc(sr);
 	rc = 0;
 out:
 	free(xml);
@@ -439,6 +491,8 @@ int fsr_vdi_delete(struct sm_ctx *ctx)
 	}
 	if (fsr_is_locked(sr, uuid))
 		return sm_fail(&ctx->err, SME_VDI_IN_USE, "%s holds a vdi_lock", uuid);
+	if (fsr_is_active(uuid))
+		return sm_fail(&ctx->err, SME_VDI_IN_USE, "%s is activated on this host", uuid);
 	if (kind == VK_VHD && vdi_children(sr, uuid, &children, &ctx->err) < 0)
 		return -1;
 	if (kind == VK_VHD && children > 0)
@@ -452,6 +506,7 @@ int fsr_vdi_delete(struct sm_ctx *ctx)
 	sm_fsync_dir(sr->path);
 	lock_cleanup_namespace(uuid);
 	sm_log(LOG_INFO, "vdi_delete: removed %s", path);
+	fsr_kick_gc(sr);
 	return 0;
 }
 
@@ -583,15 +638,29 @@ int fsr_vdi_detach_from_config(struct sm_ctx *ctx)
 
 int fsr_vdi_activate(struct sm_ctx *ctx)
 {
+	const char *uuid = ctx->call->vdi_uuid;
+	char path[PATH_MAX], text[64];
 	bool rw;
+	int rc;
 
-	if (parse_writable(ctx->call, &rw, &ctx->err) < 0)
+	if (parse_writable(ctx->call, &rw, &ctx->err) < 0 ||
+	    vdi_usable(FSR(ctx), uuid, rw, NULL, &ctx->err) < 0)
 		return -1;
-	return vdi_usable(FSR(ctx), ctx->call->vdi_uuid, rw, NULL, &ctx->err);
+	fsr_active_path(uuid, path);
+	snprintf(text, sizeof(text), "%s\n", rw ? "RW" : "RO");
+	rc = sm_write_file_atomic(path, text, strlen(text));
+	if (rc < 0)
+		return sm_fail_errno(&ctx->err, SME_VDI_UNAVAILABLE, -rc, "%s", path);
+	return 0;
 }
 
 int fsr_vdi_deactivate(struct sm_ctx *ctx)
 {
+	char path[PATH_MAX];
+
+	fsr_active_path(ctx->call->vdi_uuid, path);
+	if (unlink(path) < 0 && errno != ENOENT)
+		return sm_fail_errno(&ctx->err, SME_VDI_UNAVAILABLE, errno, "%s", path);
 	return 0;
 }
 
@@ -846,6 +915,12 @@ int fsr_vdi_clone(struct sm_ctx *ctx)
 	return snapshot_common(ctx, false, SME_VDI_CLONE);
 }
 
+/* Where a grow keeps the bytes it will overwrite, until it is done. */
+static void undo_path(const struct file_sr *sr, const char *uuid, char out[PATH_MAX])
+{
+	snprintf(out, PATH_MAX, "%s/.%s.vhd.undo", sr->path, uuid);
+}
+
 /* ---- recovery ------------------------------------------------------------ */
 
 static int recover_snapshot(const struct file_sr *sr, const char *id, const char *text,
@@ -868,29 +943,38 @@ static int recover_snapshot(const struct file_sr *sr, const char *id, const char
 	return 0;
 }
 
+/*
+ * An interrupted grow is undone from its undo record: the image is then
+ * byte for byte as before.  Without a record, either nothing was touched
+ * yet or the grow had finished (the record is emptied, then removed).
+ */
 static int recover_resize(const struct file_sr *sr, const char *id, const char *text,
 			  struct sm_error *err)
 {
-	struct vhd_io io = { 0 };
-	char path[PATH_MAX], size_s[32];
-	uint64_t size;
-	int rc;
+	struct vhd_io io = { 0 }, undo = { 0 };
+	char path[PATH_MAX], upath[PATH_MAX];
+	int rc = -1;
 
-	journal_get(text, "size", size_s, sizeof(size_s));
-	if (sm_parse_u64(size_s, &size) < 0)
-		return sm_fail(err, SME_SR_UNAVAILABLE, "resize journal of %s is damaged", id);
 	fsr_path(sr, id, "vhd", path);
-	if (access(path, F_OK) != 0)
+	undo_path(sr, id, upath);
+	if (access(upath, F_OK) != 0 || access(path, F_OK) != 0) {
+		unlink(upath);
 		return 0;
-	/* Growing is safe to redo from any intermediate state: roll forward. */
+	}
 	if (vhd_io_open_file(&io, path, VHD_IO_RDWR, err) < 0)
 		return -1;
-	rc = vhd_grow(&io, size, err);
+	if (vhd_io_open_file(&undo, upath, VHD_IO_RDWR, err) < 0)
+		goto out;
+	rc = vhd_grow_undo(&io, &undo, err);
 	if (rc == 0 && io.ops->sync(&io) < 0)
 		rc = sm_fail(err, SME_VDI_RESIZE, "cannot sync %s", path);
+out:
+	vhd_io_close(&undo);
 	vhd_io_close(&io);
-	if (rc == 0)
-		sm_log(LOG_WARNING, "recovery: finished the interrupted resize of %s", id);
+	if (rc == 0) {
+		unlink(upath);
+		sm_log(LOG_WARNING, "recovery: rolled back the interrupted resize of %s", id);
+	}
 	return rc;
 }
 
@@ -905,6 +989,9 @@ static int recover_one(void *arg, const char *op, const char *id, const char *te
 		return recover_snapshot(sr, id, text, err);
 	if (strcmp(op, "resize") == 0)
 		return recover_resize(sr, id, text, err);
+	/* The GC's own records: it resumes them itself, and every state is readable. */
+	if (strcmp(op, "coalesce") == 0 || strcmp(op, "leaf") == 0)
+		return 1;
 	if (strcmp(op, "create") == 0) {
 		create_undo(sr, id);
 		sm_log(LOG_WARNING, "recovery: removed the half-made VDI %s", id);
@@ -919,7 +1006,8 @@ static bool is_leftover(const char *name)
 	size_t n = strlen(name);
 
 	return (n > 4 && strcmp(name + n - 4, ".tmp") == 0) || strstr(name, ".tmp.") ||
-	       (n > 8 && strcmp(name + n - 8, ".vhd.new") == 0);
+	       (n > 8 && strcmp(name + n - 8, ".vhd.new") == 0) ||
+	       (n > 9 && strcmp(name + n - 9, ".vhd.undo") == 0);
 }
 
 static void remove_leftovers(const struct file_sr *sr)
@@ -969,12 +1057,37 @@ static int resize_raw(const char *path, uint64_t size, struct sm_error *err)
 	return 0;
 }
 
+/* Grow with an undo record beside the image (vhd_grow_journaled). */
+static int grow_vhd(const struct file_sr *sr, const char *uuid, uint64_t size,
+		    struct sm_error *err)
+{
+	struct vhd_io io = { 0 }, undo = { 0 };
+	char path[PATH_MAX], upath[PATH_MAX];
+	int rc = -1;
+
+	fsr_path(sr, uuid, "vhd", path);
+	undo_path(sr, uuid, upath);
+	unlink(upath);
+	if (vhd_io_open_file(&io, path, VHD_IO_RDWR, err) < 0)
+		return -1;
+	if (vhd_io_open_file(&undo, upath, VHD_IO_RDWR | VHD_IO_CREATE, err) < 0)
+		goto out;
+	rc = vhd_grow_journaled(&io, size, &undo, err);
+	if (rc == 0 && io.ops->sync(&io) < 0)
+		rc = sm_fail(err, SME_VDI_RESIZE, "cannot sync %s", path);
+out:
+	vhd_io_close(&undo);
+	vhd_io_close(&io);
+	if (rc == 0)
+		unlink(upath);
+	return rc;
+}
+
 int fsr_vdi_resize(struct sm_ctx *ctx)
 {
 	struct file_sr *sr = FSR(ctx);
 	const char *uuid = ctx->call->vdi_uuid, *arg;
 	enum fsr_kind kind = fsr_find(sr, uuid);
-	struct vhd_io io = { 0 };
 	char path[PATH_MAX], jtext[128];
 	uint64_t size;
 	int children, rc;
@@ -992,22 +1105,16 @@ int fsr_vdi_resize(struct sm_ctx *ctx)
 		return -1;
 	if (children > 0)
 		return sm_fail(&ctx->err, SME_VDI_RESIZE, "%s is a parent of other images", uuid);
-	if (vhd_io_open_file(&io, path, VHD_IO_RDWR, &ctx->err) < 0)
-		return -1;
 	snprintf(jtext, sizeof(jtext), "vdi=%s\nsize=%" PRIu64 "\n", uuid, size);
-	rc = journal_begin(sr->path, "resize", uuid, jtext, &ctx->err);
-	if (rc == 0) {
-		sm_fault_point("resize:journal");
-		rc = vhd_grow(&io, size, &ctx->err);
-	}
-	if (rc == 0 && io.ops->sync(&io) < 0)
-		rc = sm_fail(&ctx->err, SME_VDI_RESIZE, "cannot sync %s", path);
-	vhd_io_close(&io);
+	if (journal_begin(sr->path, "resize", uuid, jtext, &ctx->err) < 0)
+		return -1;
+	sm_fault_point("resize:journal");
+	rc = grow_vhd(sr, uuid, size, &ctx->err);
 	if (rc == 0) {
 		sm_fault_point("resize:grown");
 		rc = journal_end(sr->path, "resize", uuid, &ctx->err);
 	} else {
-		/* Nothing was changed (a refusal), or the grow is safe to redo. */
+		/* grow_vhd put the image back as it was (or never touched it). */
 		journal_end(sr->path, "resize", uuid, NULL);
 	}
 	if (rc < 0) {

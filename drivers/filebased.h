@@ -27,6 +27,9 @@ struct file_sr {
 struct file_sr *fsr_new(struct sm_ctx *ctx);
 void fsr_unload(struct sm_ctx *ctx);
 
+/* Start the garbage collector for this SR in the background. */
+void fsr_kick_gc(const struct file_sr *sr);
+
 /* Finish or undo what a killed process left (journals, temporary files). */
 int fsr_recover(struct sm_ctx *ctx);
 

@@ -243,3 +243,16 @@ void fsr_unlink_sidecars(const struct file_sr *sr, const char *uuid)
 	}
 }
 
+
+void fsr_active_path(const char *uuid, char out[PATH_MAX])
+{
+	snprintf(out, PATH_MAX, "%s/%s/active", sm_lock_dir(), uuid);
+}
+
+bool fsr_is_active(const char *uuid)
+{
+	char path[PATH_MAX];
+
+	fsr_active_path(uuid, path);
+	return access(path, F_OK) == 0;
+}

@@ -31,6 +31,12 @@ int fsr_meta_write(const struct file_sr *sr, const char *uuid, const struct vdi_
 		   struct sm_error *err, int code);
 /* A persistent vdi_lock record exists. */
 bool fsr_is_locked(const struct file_sr *sr, const char *uuid);
+/*
+ * <lock dir>/<vdi>/active marks a VDI activated on this host, so that
+ * delete refuses it and the GC never merges a leaf someone has open.
+ */
+void fsr_active_path(const char *uuid, char out[PATH_MAX]);
+bool fsr_is_active(const char *uuid);
 /* Remove <uuid>.meta and <uuid>.lock. */
 void fsr_unlink_sidecars(const struct file_sr *sr, const char *uuid);
 

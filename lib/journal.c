@@ -81,6 +81,7 @@ int journal_replay(const char *dir, journal_fn fn, void *arg, struct sm_error *e
 	while (rc == 0 && (de = readdir(d)) != NULL) {
 		const char *id;
 		char *text = NULL;
+		int r;
 
 		if (de->d_name[0] == '.')
 			continue;
@@ -94,10 +95,11 @@ int journal_replay(const char *dir, journal_fn fn, void *arg, struct sm_error *e
 			sm_log(LOG_ERR, "journal: ignoring unreadable record %s", path);
 			continue;
 		}
-		sm_log(LOG_WARNING, "journal: recovering interrupted %s of %s", op, id);
-		rc = fn(arg, op, id, text, err);
+		r = fn(arg, op, id, text, err);
 		free(text);
-		if (rc == 0 && unlink(path) < 0)
+		if (r < 0)
+			rc = -1;
+		else if (r == 0 && unlink(path) < 0)
 			rc = sm_fail_errno(err, SME_SM_GENERAL, errno, "cannot remove %s", path);
 	}
 	closedir(d);

@@ -20,7 +20,10 @@ int journal_begin(const char *dir, const char *op, const char *id, const char *t
 /* Remove it durably. */
 int journal_end(const char *dir, const char *op, const char *id, struct sm_error *err);
 
-/* Called for every record found; return 0 when repaired (the record is then removed). */
+/*
+ * Called for every record found: return 0 when repaired (the record is
+ * then removed), 1 to leave it for its owner (e.g. the GC), -1 on error.
+ */
 typedef int (*journal_fn)(void *arg, const char *op, const char *id, const char *text,
 			  struct sm_error *err);
 /* Replay every record in dir (none: nothing happens, cheaply). */

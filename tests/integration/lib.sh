@@ -13,6 +13,8 @@ VHDTOOL="$BUILD/vhdtool"
 T=$(mktemp -d /tmp/csm-it.XXXXXX)
 export SM_LOCK_DIR="$T/lock" SM_MOUNT_BASE="$T/mnt" FILE_SR_DIR="$T/sr"
 export SR_UUID=${SR_UUID:-3f1c0d9e-5d2a-4b7e-9c61-0e8a2b4f7a10}
+# The background GC changes the SR behind a test's back; GC tests turn it on.
+export CSM_GC=${CSM_GC:-off}
 cleanup() { rm -rf "$T"; }
 trap cleanup EXIT
 

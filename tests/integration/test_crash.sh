@@ -45,8 +45,8 @@ OPS=(
 	"vdi_create|vdi_create --vdi bbbbbbbb-0000-4000-8000-000000000002 1G|same"
 	"vdi_snapshot|vdi_snapshot --vdi $V|same"
 	"vdi_clone|vdi_clone --vdi $V|same"
-	"vdi_resize|vdi_resize --vdi $V 128M|grown:134217728"
-	"vdi_resize_big|vdi_resize --vdi $V 100G|grown:107374182400"
+	"vdi_resize|vdi_resize --vdi $V 128M|resized:134217728"
+	"vdi_resize_big|vdi_resize --vdi $V 100G|resized:107374182400"
 )
 
 total=0
@@ -71,15 +71,18 @@ for entry in "${OPS[@]}"; do
 		# The next call repairs: any command that takes the SR lock.
 		call string "$D" "$C" sr_scan || { fail "$name@$p: scan after the crash failed"; continue; }
 		ls -A "$FILE_SR_DIR/.csm-journal" 2>/dev/null | grep -q . && fail "$name@$p: journal left"
-		ls -A "$FILE_SR_DIR" | grep -qE '\.tmp|\.new$' && fail "$name@$p: leftovers: $(ls -A "$FILE_SR_DIR")"
+		ls -A "$FILE_SR_DIR" | grep -qE '\.tmp|\.new$|\.undo$' && fail "$name@$p: leftovers: $(ls -A "$FILE_SR_DIR")"
 		all_vhds_open "$name@$p"
 		case $expect in
 		same)
 			[ "$before" = "$(images_sum)" ] || fail "$name@$p: images changed"$'\n'"$before"$'\n---\n'"$(images_sum)"
 			;;
-		grown:*)
-			"$VHDTOOL" query "$FILE_SR_DIR/$V.vhd" | grep -qx "virtual_size=${expect#grown:}" ||
-				fail "$name@$p: not grown to ${expect#grown:}"
+		resized:*)
+			# Rolled back (byte for byte as before) or complete (new size, same data).
+			if [ "$before" != "$(images_sum)" ]; then
+				"$VHDTOOL" query "$FILE_SR_DIR/$V.vhd" | grep -qx "virtual_size=${expect#resized:}" ||
+					fail "$name@$p: neither rolled back nor grown to ${expect#resized:}"
+			fi
 			"$VHDTOOL" read "$FILE_SR_DIR/$V.vhd" 8388608 65536 | cmp -s - "$T/data2" ||
 				fail "$name@$p: data changed by the resize"
 			;;

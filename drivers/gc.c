@@ -1,0 +1,588 @@
+/* SPDX-License-Identifier: LGPL-2.1-only */
+/*
+ * csm-gc: garbage collection and coalesce for a file-based SR.
+ *
+ *   csm-gc --sr UUID --dir PATH            run in the foreground, with progress
+ *   csm-gc --sr UUID --dir PATH --background   (what the driver starts)
+ *   csm-gc --sr UUID --status              what it is doing, or why it waits
+ *   csm-gc --sr UUID --abort               ask a running GC to stop; waits for it
+ *
+ * Work, repeated until there is none:
+ *   - delete hidden images no visible VDI depends on (garbage);
+ *   - non-leaf coalesce: a hidden image N whose hidden parent P has only N
+ *     as child is copied into P, N's children are re-pointed at P, N goes;
+ *   - leaf coalesce: a visible leaf L with little data whose hidden parent
+ *     P has only L as child is copied into P, and P takes L's name.
+ * The long copy of a non-leaf coalesce runs without the SR lock (nothing
+ * writes a hidden image with one child); every change of names or
+ * parents happens under it.  Each step is journaled and safe to resume.
+ * An abort request (flag file, or csm-gc --abort, which sr_detach and
+ * sr_delete use) stops the copy within a block; the next run resumes.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "csm/fault.h"
+#include "csm/journal.h"
+#include "csm/lock.h"
+#include "csm/log.h"
+#include "csm/util.h"
+#include "csm/vhdchain.h"
+#include "fsr_store.h"
+
+#define MIB (1024.0 * 1024.0)
+
+struct gc {
+	struct file_sr sr;
+	char sr_uuid[37];
+	bool verbose;
+	uint64_t leaf_max;             /* leaf coalesce only below this many bytes of data */
+	struct sm_lock active;
+	struct sm_lock srlock;
+	/* status */
+	const char *state;
+	char current[160];
+	char waiting[200];
+	unsigned q_garbage, q_coalesce, q_leaf;
+	uint64_t total, done;
+	double started, copy_started, last_status;
+	unsigned deleted, coalesced, leaf_coalesced;
+};
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void say(struct gc *g, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void say(struct gc *g, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	sm_log(LOG_INFO, "gc %s: %s", g->sr_uuid, msg);
+	if (g->verbose)
+		fprintf(stderr, "csm-gc: %s\n", msg);
+}
+
+static void status_path(const char *sr_uuid, const char *name, char out[PATH_MAX])
+{
+	snprintf(out, PATH_MAX, "%s/%s/%s", sm_lock_dir(), sr_uuid, name);
+}
+
+/* The status file: what a person (or --status) reads to see what we do. */
+static void status_write(struct gc *g, bool force)
+{
+	char path[PATH_MAX], text[1024];
+	double t = now(), rate = 0;
+	int n;
+
+	if (!force && t - g->last_status < 0.5)
+		return;
+	g->last_status = t;
+	if (g->done && t > g->copy_started)
+		rate = (double)g->done / MIB / (t - g->copy_started);
+	n = snprintf(text, sizeof(text),
+		     "pid=%d\nstate=%s\ncurrent=%s\nwaiting_for=%s\nqueued_garbage=%u\n"
+		     "queued_coalesce=%u\nqueued_leaf_coalesce=%u\nbytes_total=%" PRIu64 "\n"
+		     "bytes_done=%" PRIu64 "\nbytes_left=%" PRIu64 "\nrate_mib_s=%.1f\n"
+		     "deleted=%u\ncoalesced=%u\nleaf_coalesced=%u\nupdated=%lld\n",
+		     (int)getpid(), g->state, g->current, g->waiting, g->q_garbage,
+		     g->q_coalesce, g->q_leaf, g->total, g->done,
+		     g->total > g->done ? g->total - g->done : 0, rate, g->deleted,
+		     g->coalesced, g->leaf_coalesced, (long long)time(NULL));
+	status_path(g->sr_uuid, "gc.status", path);
+	sm_write_file_atomic(path, text, (size_t)n);
+}
+
+static bool abort_requested(struct gc *g)
+{
+	char path[PATH_MAX];
+
+	status_path(g->sr_uuid, "gc.abort", path);
+	return access(path, F_OK) == 0;
+}
+
+/*
+ * Take the SR lock, politely: try, and while an SR operation holds it,
+ * say so in the status and keep watching for an abort request.
+ */
+static int sr_lock(struct gc *g, struct sm_error *err)
+{
+	double until = now() + 600;
+
+	for (;;) {
+		struct sm_error e = { 0 };
+
+		if (lock_acquire(&g->srlock, g->sr_uuid, "sr", 0, SME_SR_UNAVAILABLE, &e) == 0) {
+			g->waiting[0] = '\0';
+			return 0;
+		}
+		snprintf(g->waiting, sizeof(g->waiting), "the SR lock (%.150s)", e.detail);
+		g->state = "waiting";
+		status_write(g, false);
+		if (abort_requested(g))
+			return sm_fail(err, SME_SR_UNAVAILABLE, "aborted while waiting for the SR lock");
+		if (now() > until)
+			return sm_fail(err, SME_SR_UNAVAILABLE, "SR lock busy for 600 s");
+		usleep(50 * 1000);
+	}
+}
+
+static void sr_unlock(struct gc *g)
+{
+	lock_release(&g->srlock);
+}
+
+static int progress(void *arg, uint64_t done, uint64_t total)
+{
+	struct gc *g = arg;
+
+	g->done = done;
+	g->total = total;
+	status_write(g, false);
+	if (g->verbose && total)
+		fprintf(stderr, "\r  %6.1f%%  %8.1f MiB left", 100.0 * (double)done / (double)total,
+			(double)(total - done) / MIB);
+	return abort_requested(g);
+}
+
+/* ---- choosing work -------------------------------------------------------- */
+
+static bool node_ok(const struct fsr_node *n)
+{
+	return n && n->kind == VK_VHD && !n->error[0];
+}
+
+static int depth_of(const struct fsr_forest *f, const struct fsr_node *n)
+{
+	int d = 0;
+
+	while (n && d <= VHD_CHAIN_MAX) {
+		n = fsr_forest_find(f, n->parent);
+		d++;
+	}
+	return d;
+}
+
+/* Hidden N with children, whose hidden parent has N as its only child. */
+static bool coalesceable(const struct fsr_forest *f, const struct fsr_node *n)
+{
+	const struct fsr_node *p = fsr_forest_find(f, n->parent);
+
+	return node_ok(n) && n->info.hidden && n->live && n->nchildren > 0 &&
+	       node_ok(p) && p->info.hidden && p->nchildren == 1;
+}
+
+static bool leaf_coalesceable(struct gc *g, const struct fsr_forest *f, const struct fsr_node *n)
+{
+	const struct fsr_node *p = fsr_forest_find(f, n->parent);
+
+	return node_ok(n) && !n->info.hidden && n->nchildren == 0 &&
+	       (uint64_t)n->info.allocated_blocks * VHD_BLOCK_SIZE <= g->leaf_max &&
+	       node_ok(p) && p->info.hidden && p->nchildren == 1 &&
+	       !fsr_is_locked(&g->sr, n->uuid) && !fsr_is_active(n->uuid);
+}
+
+struct plan {
+	const struct fsr_node *garbage[1024];
+	unsigned ngarbage;
+	const struct fsr_node *coalesce;   /* the deepest candidate */
+	const struct fsr_node *leaf;
+};
+
+static void plan_work(struct gc *g, const struct fsr_forest *f, struct plan *pl)
+{
+	int best = -1;
+
+	memset(pl, 0, sizeof(*pl));
+	g->q_garbage = g->q_coalesce = g->q_leaf = 0;
+	for (size_t i = 0; i < f->count; i++) {
+		const struct fsr_node *n = &f->nodes[i];
+
+		if (!n->live && !n->error[0]) {
+			g->q_garbage++;
+			if (pl->ngarbage < sizeof(pl->garbage) / sizeof(pl->garbage[0]))
+				pl->garbage[pl->ngarbage++] = n;
+		} else if (coalesceable(f, n)) {
+			int d = depth_of(f, n);
+
+			g->q_coalesce++;
+			if (d > best) {
+				best = d;
+				pl->coalesce = n;
+			}
+		} else if (leaf_coalesceable(g, f, n)) {
+			g->q_leaf++;
+			if (!pl->leaf)
+				pl->leaf = n;
+		}
+	}
+}
+
+/* ---- the work -------------------------------------------------------------- */
+
+static void delete_image(struct gc *g, const struct fsr_node *n)
+{
+	char path[PATH_MAX];
+
+	fsr_path(&g->sr, n->uuid, fsr_ext(n->kind), path);
+	if (unlink(path) == 0) {
+		say(g, "deleted garbage %s", n->uuid);
+		g->deleted++;
+	}
+	fsr_unlink_sidecars(&g->sr, n->uuid);
+	lock_cleanup_namespace(n->uuid);
+}
+
+/* Re-point every child of n at parent, then remove n (SR lock held). */
+static int relink_and_remove(struct gc *g, const char *n_uuid, const char *p_uuid,
+			     struct sm_error *err)
+{
+	char ppath[PATH_MAX], cpath[PATH_MAX], npath[PATH_MAX];
+	struct fsr_forest f;
+	int rc = 0;
+
+	if (fsr_forest_load(&f, &g->sr, err) < 0)
+		return -1;
+	fsr_path(&g->sr, p_uuid, "vhd", ppath);
+	g->state = "relinking";
+	for (size_t i = 0; i < f.count && rc == 0; i++) {
+		if (strcmp(f.nodes[i].parent, n_uuid) != 0)
+			continue;
+		fsr_path(&g->sr, f.nodes[i].uuid, "vhd", cpath);
+		rc = vhd_set_parent(cpath, ppath, err);
+		if (rc == 0) {
+			say(g, "re-pointed %s at %s", f.nodes[i].uuid, p_uuid);
+			sm_fault_point("gc:relinked-one");
+		}
+	}
+	fsr_forest_free(&f);
+	if (rc < 0)
+		return -1;
+	fsr_path(&g->sr, n_uuid, "vhd", npath);
+	unlink(npath);
+	fsr_unlink_sidecars(&g->sr, n_uuid);
+	lock_cleanup_namespace(n_uuid);
+	sm_fsync_dir(g->sr.path);
+	sm_fault_point("gc:removed");
+	return 0;
+}
+
+/*
+ * Copy N into P (the copy is idempotent and leaves N untouched, so an
+ * interruption is harmless), then relink under the SR lock.  Called and
+ * returns with the SR lock held.
+ */
+static int coalesce_one(struct gc *g, const char *n_uuid, const char *p_uuid,
+			struct sm_error *err)
+{
+	char npath[PATH_MAX], ppath[PATH_MAX], jtext[64];
+	uint64_t copied = 0;
+	int rc;
+
+	snprintf(jtext, sizeof(jtext), "parent=%s\n", p_uuid);
+	if (journal_begin(g->sr.path, "coalesce", n_uuid, jtext, err) < 0)
+		return -1;
+	sm_fault_point("gc:coalesce-journal");
+	fsr_path(&g->sr, n_uuid, "vhd", npath);
+	fsr_path(&g->sr, p_uuid, "vhd", ppath);
+	snprintf(g->current, sizeof(g->current), "coalesce %s into %s", n_uuid, p_uuid);
+	g->state = "copying";
+	g->done = g->total = 0;
+	g->copy_started = now();
+	say(g, "coalescing %s into its parent %s", n_uuid, p_uuid);
+	sr_unlock(g);
+	rc = vhd_coalesce(npath, ppath, &copied, progress, g, err);
+	if (g->verbose)
+		fprintf(stderr, "\n");
+	if (sr_lock(g, rc < 0 ? NULL : err) < 0 && rc == 0)
+		return -1;
+	if (rc < 0)
+		return -1;     /* the journal stays: the next run resumes */
+	sm_fault_point("gc:copied");
+	say(g, "copied %" PRIu64 " bytes in %.2f s", copied, now() - g->copy_started);
+	if (relink_and_remove(g, n_uuid, p_uuid, err) < 0)
+		return -1;
+	g->coalesced++;
+	return journal_end(g->sr.path, "coalesce", n_uuid, err);
+}
+
+/* Leaf L into P; P then takes L's name.  SR lock held throughout. */
+static int leaf_coalesce_one(struct gc *g, const char *l_uuid, const char *p_uuid,
+			     struct sm_error *err)
+{
+	char lpath[PATH_MAX], ppath[PATH_MAX], jtext[64];
+	uint64_t copied = 0;
+
+	snprintf(jtext, sizeof(jtext), "parent=%s\n", p_uuid);
+	if (journal_begin(g->sr.path, "leaf", l_uuid, jtext, err) < 0)
+		return -1;
+	sm_fault_point("gc:leaf-journal");
+	fsr_path(&g->sr, l_uuid, "vhd", lpath);
+	fsr_path(&g->sr, p_uuid, "vhd", ppath);
+	snprintf(g->current, sizeof(g->current), "leaf-coalesce %s into %s", l_uuid, p_uuid);
+	g->state = "copying";
+	g->copy_started = now();
+	if (vhd_coalesce(lpath, ppath, &copied, progress, g, err) < 0)
+		return -1;
+	sm_fault_point("gc:leaf-copied");
+	if (vhd_set_hidden_path(ppath, false, err) < 0)
+		return -1;
+	sm_fault_point("gc:leaf-unhidden");
+	/* One atomic step: the merged image replaces the leaf under its name. */
+	if (rename(ppath, lpath) < 0)
+		return sm_fail_errno(err, SME_SM_GENERAL, errno, "rename %s", ppath);
+	sm_fault_point("gc:leaf-renamed");
+	fsr_unlink_sidecars(&g->sr, p_uuid);
+	lock_cleanup_namespace(p_uuid);
+	sm_fsync_dir(g->sr.path);
+	say(g, "leaf %s merged into its parent (%" PRIu64 " bytes); parent %s gone",
+	    l_uuid, copied, p_uuid);
+	g->leaf_coalesced++;
+	return journal_end(g->sr.path, "leaf", l_uuid, err);
+}
+
+/* ---- resuming after a crash or abort ---------------------------------------- */
+
+static int resume_one(void *arg, const char *op, const char *id, const char *text,
+		      struct sm_error *err)
+{
+	struct gc *g = arg;
+	char parent[37], path[PATH_MAX], lpath[PATH_MAX];
+
+	journal_get(text, "parent", parent, sizeof(parent));
+	if (!sm_uuid_valid(id) || !sm_uuid_valid(parent))
+		return 1;   /* not ours, or damaged: leave it for a person */
+	if (strcmp(op, "coalesce") == 0) {
+		fsr_path(&g->sr, id, "vhd", path);
+		if (access(path, F_OK) != 0)
+			return 0;   /* finished before the crash */
+		say(g, "resuming the coalesce of %s into %s", id, parent);
+		if (coalesce_one(g, id, parent, err) < 0)
+			return -1;
+		return 0;
+	}
+	if (strcmp(op, "leaf") == 0) {
+		fsr_path(&g->sr, parent, "vhd", path);
+		fsr_path(&g->sr, id, "vhd", lpath);
+		if (access(path, F_OK) == 0) {
+			/* Not renamed yet: the leaf is intact; hide the parent again. */
+			vhd_set_hidden_path(path, true, NULL);
+			say(g, "undid the interrupted leaf-coalesce of %s", id);
+		} else {
+			fsr_unlink_sidecars(&g->sr, parent);
+			say(g, "finished the interrupted leaf-coalesce of %s", id);
+		}
+		return 0;
+	}
+	return 1;
+}
+
+/* ---- the loop ------------------------------------------------------------------ */
+
+static int gc_loop(struct gc *g, struct sm_error *err)
+{
+	for (;;) {
+		struct fsr_forest f;
+		struct plan pl;
+		char n_uuid[37], p_uuid[37];
+		int rc = 0;
+
+		if (abort_requested(g))
+			return sm_fail(err, SME_SR_UNAVAILABLE, "aborted on request");
+		if (sr_lock(g, err) < 0)
+			return -1;
+		if (journal_replay(g->sr.path, resume_one, g, err) < 0 ||
+		    fsr_forest_load(&f, &g->sr, err) < 0) {
+			sr_unlock(g);
+			return -1;
+		}
+		plan_work(g, &f, &pl);
+		g->state = "deleting";
+		status_write(g, true);
+		for (unsigned i = 0; i < pl.ngarbage; i++)
+			delete_image(g, pl.garbage[i]);
+		if (pl.ngarbage)
+			sm_fsync_dir(g->sr.path);
+		n_uuid[0] = p_uuid[0] = '\0';
+		if (pl.coalesce) {
+			memcpy(n_uuid, pl.coalesce->uuid, 37);
+			memcpy(p_uuid, pl.coalesce->parent, 37);
+			fsr_forest_free(&f);
+			rc = coalesce_one(g, n_uuid, p_uuid, err);
+		} else if (pl.leaf) {
+			memcpy(n_uuid, pl.leaf->uuid, 37);
+			memcpy(p_uuid, pl.leaf->parent, 37);
+			fsr_forest_free(&f);
+			rc = leaf_coalesce_one(g, n_uuid, p_uuid, err);
+		} else {
+			fsr_forest_free(&f);
+		}
+		sr_unlock(g);
+		if (rc < 0)
+			return -1;
+		if (!n_uuid[0] && !pl.ngarbage)
+			return 0;   /* nothing left to do */
+	}
+}
+
+static void daemonize(void)
+{
+	int fd;
+
+	if (fork() != 0)
+		_exit(0);
+	setsid();
+	if (fork() != 0)
+		_exit(0);
+	if (chdir("/") < 0)
+		_exit(1);
+	fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (fd >= 0) {
+		dup2(fd, 0);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		if (fd > 2)
+			close(fd);
+	}
+}
+
+static int show_status(const char *sr_uuid)
+{
+	char path[PATH_MAX], *text = NULL;
+	struct sm_lock probe = SM_LOCK_INIT;
+	struct sm_error e = { 0 };
+	bool running;
+
+	running = lock_acquire(&probe, sr_uuid, "gc_active", 0, SME_SR_UNAVAILABLE, &e) < 0;
+	lock_release(&probe);
+	printf("running=%s\n", running ? "yes" : "no");
+	if (running)
+		printf("holder=%s\n", e.detail);
+	status_path(sr_uuid, "gc.status", path);
+	if (sm_read_file(path, 4096, &text) == 0) {
+		printf("%s", text);
+		free(text);
+	} else {
+		printf("state=never-run\n");
+	}
+	return 0;
+}
+
+static int request_abort(const char *sr_uuid, int timeout_s)
+{
+	char dir[PATH_MAX], path[PATH_MAX];
+	struct sm_lock wait_lock = SM_LOCK_INIT;
+	struct sm_error e = { 0 };
+	int fd, rc;
+
+	snprintf(dir, sizeof(dir), "%s/%s", sm_lock_dir(), sr_uuid);
+	sm_mkdir_p(dir, 0755);
+	status_path(sr_uuid, "gc.abort", path);
+	fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	if (fd >= 0)
+		close(fd);
+	/* The GC holds gc_active until it has stopped. */
+	rc = lock_acquire(&wait_lock, sr_uuid, "gc_active", timeout_s, SME_SR_UNAVAILABLE, &e);
+	lock_release(&wait_lock);
+	unlink(path);
+	if (rc < 0) {
+		fprintf(stderr, "csm-gc: GC did not stop: %s\n", e.detail);
+		return 1;
+	}
+	return 0;
+}
+
+static void usage(void)
+{
+	fprintf(stderr,
+		"usage: csm-gc --sr UUID --dir PATH [--background] [--quiet] [--leaf-max BYTES]\n"
+		"       csm-gc --sr UUID --status\n"
+		"       csm-gc --sr UUID --abort\n");
+	exit(2);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "sr", required_argument, NULL, 's' },
+		{ "dir", required_argument, NULL, 'd' },
+		{ "background", no_argument, NULL, 'b' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "status", no_argument, NULL, 'S' },
+		{ "abort", no_argument, NULL, 'A' },
+		{ "leaf-max", required_argument, NULL, 'l' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct gc g = { .verbose = true, .state = "starting", .leaf_max = 20ull << 20 };
+	struct sm_error err = { 0 };
+	const char *sr_uuid = NULL, *dir = NULL;
+	bool background = false, status = false, abort_gc = false;
+	int c, rc;
+
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 's': sr_uuid = optarg; break;
+		case 'd': dir = optarg; break;
+		case 'b': background = true; g.verbose = false; break;
+		case 'q': g.verbose = false; break;
+		case 'S': status = true; break;
+		case 'A': abort_gc = true; break;
+		case 'l':
+			if (sm_parse_u64(optarg, &g.leaf_max) < 0)
+				usage();
+			break;
+		default: usage();
+		}
+	}
+	if (!sr_uuid || !sm_uuid_valid(sr_uuid)) {
+		fprintf(stderr, "csm-gc: --sr needs a canonical SR uuid\n");
+		return 2;
+	}
+	if (status)
+		return show_status(sr_uuid);
+	if (abort_gc)
+		return request_abort(sr_uuid, 60);
+	if (!dir || dir[0] != '/' || strlen(dir) >= sizeof(g.sr.path))
+		usage();
+	sm_log_open();
+	if (background)
+		daemonize();
+	snprintf(g.sr_uuid, sizeof(g.sr_uuid), "%s", sr_uuid);
+	snprintf(g.sr.path, sizeof(g.sr.path), "%s", dir);
+	g.sr.sr_uuid = g.sr_uuid;
+	g.started = now();
+	/* One GC per SR; a second one has nothing to add. */
+	if (lock_acquire(&g.active, sr_uuid, "gc_active", 0, SME_SR_UNAVAILABLE, &err) < 0) {
+		if (g.verbose)
+			fprintf(stderr, "csm-gc: already running (%s)\n", err.detail);
+		return 0;
+	}
+	rc = gc_loop(&g, &err);
+	g.state = rc < 0 ? (abort_requested(&g) ? "aborted" : "failed") : "idle";
+	snprintf(g.current, sizeof(g.current), "%s", rc < 0 ? err.detail : "");
+	g.done = g.total = 0;
+	status_write(&g, true);
+	say(&g, "%s: deleted %u, coalesced %u, leaf-coalesced %u%s%s", g.state, g.deleted,
+	    g.coalesced, g.leaf_coalesced, rc < 0 ? ": " : "", rc < 0 ? err.detail : "");
+	lock_release(&g.active);
+	return rc < 0 && !abort_requested(&g) ? 1 : 0;
+}
