@@ -144,6 +144,7 @@ static int file_sr_attach(struct sm_ctx *ctx)
 
 	if (stat(sr->path, &st_loc) < 0 || !S_ISDIR(st_loc.st_mode))
 		return sm_fail(&ctx->err, SME_SR_UNAVAILABLE, "%s is not a directory", sr->path);
+	fsr_remove_leftovers(sr);
 	rc = sm_mkdir_p(sm_mount_base(), 0755);
 	if (rc < 0)
 		return sm_fail_errno(&ctx->err, SME_SR_UNAVAILABLE, -rc, "mkdir %s", sm_mount_base());

@@ -201,6 +201,7 @@ int fsr_sr_scan(struct sm_ctx *ctx)
 
 	if (fsr_dir_check(sr, &ctx->err) < 0 || sr_sizes(sr, &out, &ctx->err) < 0)
 		return -1;
+	fsr_remove_leftovers(sr);
 	if (fsr_forest_load(&f, sr, &ctx->err) < 0)
 		return -1;
 	snprintf(out.uuid, sizeof(out.uuid), "%s", sr->sr_uuid);
@@ -382,6 +383,10 @@ static void create_undo(const struct file_sr *sr, const char *uuid)
 	fsr_path(sr, uuid, "vhd", path);
 	unlink(path);
 	fsr_path(sr, uuid, "raw", path);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/.%s.vhd.tmp", sr->path, uuid);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/.%s.raw.tmp", sr->path, uuid);
 	unlink(path);
 	fsr_unlink_sidecars(sr, uuid);
 	sm_fsync_dir(sr->path);
@@ -1010,7 +1015,7 @@ static bool is_leftover(const char *name)
 	       (n > 9 && strcmp(name + n - 9, ".vhd.undo") == 0);
 }
 
-static void remove_leftovers(const struct file_sr *sr)
+void fsr_remove_leftovers(const struct file_sr *sr)
 {
 	char path[PATH_MAX];
 	struct dirent *de;
@@ -1035,10 +1040,7 @@ int fsr_recover(struct sm_ctx *ctx)
 
 	if (stat(sr->path, &st) < 0 || !S_ISDIR(st.st_mode))
 		return 0;   /* nothing to repair; the operation reports what is missing */
-	if (journal_replay(sr->path, recover_one, sr, &ctx->err) < 0)
-		return -1;
-	remove_leftovers(sr);
-	return 0;
+	return journal_replay(sr->path, recover_one, sr, &ctx->err);
 }
 
 /* ---- resize, introduce, update, config ---------------------------------- */

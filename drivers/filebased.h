@@ -27,6 +27,12 @@ struct file_sr {
 struct file_sr *fsr_new(struct sm_ctx *ctx);
 void fsr_unload(struct sm_ctx *ctx);
 
+/*
+ * Remove temporary files a killed process left (meta and lock records
+ * half-written); only safe under the SR lock.  sr_scan and sr_attach do it.
+ */
+void fsr_remove_leftovers(const struct file_sr *sr);
+
 /* Start the garbage collector for this SR in the background. */
 void fsr_kick_gc(const struct file_sr *sr);
 

@@ -2,6 +2,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,17 +24,21 @@ int journal_begin(const char *dir, const char *op, const char *id, const char *t
 		  struct sm_error *err)
 {
 	char jdir[PATH_MAX], path[PATH_MAX];
+	bool made = false;
 	int rc;
 
 	snprintf(jdir, sizeof(jdir), "%s/%s", dir, JOURNAL_DIR);
 	if (journal_path(dir, op, id, path) < 0)
 		return sm_fail(err, SME_SM_GENERAL, "journal path too long");
-	if (mkdir(jdir, 0700) < 0 && errno != EEXIST)
+	if (mkdir(jdir, 0700) == 0)
+		made = true;
+	else if (errno != EEXIST)
 		return sm_fail_errno(err, SME_SM_GENERAL, errno, "mkdir %s", jdir);
 	rc = sm_write_file_atomic(path, text, strlen(text));
 	if (rc == 0)
 		rc = sm_fsync_dir(jdir);
-	if (rc == 0)
+	/* The SR directory only changed if the journal directory is new. */
+	if (rc == 0 && made)
 		rc = sm_fsync_dir(dir);
 	if (rc < 0)
 		return sm_fail_errno(err, SME_SM_GENERAL, -rc, "cannot write journal %s", path);

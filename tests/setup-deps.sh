@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install the Debian packages the build and the tests need, if missing.
 set -euo pipefail
-PKGS=(gcc make pkg-config libxml2-dev uuid-dev libcmocka-dev clang libclang-rt-14-dev
+PKGS=(gcc make pkg-config libxml2-dev libicu-dev zlib1g-dev liblzma-dev libstdc++-12-dev uuid-dev
+      libcmocka-dev clang libclang-rt-14-dev
       qemu-utils python3)
 missing=()
 for p in "${PKGS[@]}"; do
