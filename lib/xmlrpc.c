@@ -891,6 +891,16 @@ static void put_text(struct sm_buf *b, const char *str, bool quote)
 	size_t n;
 
 	while (*s) {
+		const unsigned char *run = s;
+
+		/* Plain ASCII goes out in one append: scans are ~1 MB of it. */
+		while ((*s >= 0x20 && *s < 0x7f && *s != '&' && *s != '<' && *s != '>' &&
+			*s != '"') || *s == '\t' || *s == '\n' || *s == '\r')
+			s++;
+		if (s != run)
+			buf_append(b, (const char *)run, (size_t)(s - run));
+		if (!*s)
+			break;
 		switch (*s) {
 		case '&': buf_puts(b, "&amp;"); s++; continue;
 		case '<': buf_puts(b, "&lt;"); s++; continue;
