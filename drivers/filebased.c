@@ -173,8 +173,8 @@ static int scan_fill_vdi(const struct file_sr *sr, const struct fsr_node *n, str
 	v->hidden = n->info.hidden;
 	v->managed = !n->info.hidden;
 	v->type = n->kind == VK_RAW ? "raw" : "vhd";
-	v->locked = fsr_is_locked(sr, n->uuid);
-	if (fsr_meta_read(sr, n->uuid, &m) == 0) {
+	v->locked = n->sidecars & FSR_HAS_LOCK;
+	if ((n->sidecars & FSR_HAS_META) && fsr_meta_read(sr, n->uuid, &m) == 0) {
 		v->label = m.label;
 		v->description = m.description;
 		v->read_only = m.read_only;

@@ -184,8 +184,50 @@ static void fsr_forest_mark_live(struct fsr_forest *f)
 	}
 }
 
+/* "<uuid>.meta" / "<uuid>.lock": which sidecar, or 0. */
+static int sidecar_kind(const char *name, char uuid[37])
+{
+	if (strlen(name) != 41 || name[36] != '.')
+		return 0;
+	memcpy(uuid, name, 36);
+	uuid[36] = '\0';
+	if (!sm_uuid_valid(uuid))
+		return 0;
+	if (strcmp(name + 37, "meta") == 0)
+		return FSR_HAS_META;
+	if (strcmp(name + 37, "lock") == 0)
+		return FSR_HAS_LOCK;
+	return 0;
+}
+
+struct sidecars {
+	struct { char uuid[37]; int flag; } *v;
+	size_t count, cap;
+};
+
+static int sidecars_add(struct sidecars *sc, const char *uuid, int flag)
+{
+	if (sc->count == sc->cap) {
+		size_t cap = sc->cap ? sc->cap * 2 : 128;
+		void *p = realloc(sc->v, cap * sizeof(sc->v[0]));
+
+		if (!p)
+			return -ENOMEM;
+		sc->v = p;
+		sc->cap = cap;
+	}
+	memcpy(sc->v[sc->count].uuid, uuid, 37);
+	sc->v[sc->count++].flag = flag;
+	return 0;
+}
+
+/*
+ * One readdir gives the images and, for free, which of them have a
+ * metadata or lock sidecar: a scan then never probes for missing files.
+ */
 int fsr_forest_load(struct fsr_forest *f, const struct file_sr *sr, struct sm_error *err)
 {
+	struct sidecars sc = { 0 };
 	struct dirent *de;
 	DIR *d;
 	int rc = 0;
@@ -194,20 +236,29 @@ int fsr_forest_load(struct fsr_forest *f, const struct file_sr *sr, struct sm_er
 	d = opendir(sr->path);
 	if (!d)
 		return sm_fail_errno(err, SME_SR_UNAVAILABLE, errno, "%s", sr->path);
-	while ((de = readdir(d)) != NULL) {
+	while (rc == 0 && (de = readdir(d)) != NULL) {
 		char uuid[37];
 		enum fsr_kind kind = fsr_entry_kind(de->d_name, uuid);
+		int side;
 
-		if (kind == VK_NONE)
-			continue;
-		rc = fsr_forest_add(f, sr, de->d_name, kind, uuid);
-		if (rc < 0)
-			break;
+		if (kind != VK_NONE)
+			rc = fsr_forest_add(f, sr, de->d_name, kind, uuid);
+		else if ((side = sidecar_kind(de->d_name, uuid)) != 0)
+			rc = sidecars_add(&sc, uuid, side);
 	}
 	closedir(d);
-	if (rc < 0)
+	if (rc < 0) {
+		free(sc.v);
 		return sm_fail(err, SME_GENERIC, "out of memory");
+	}
 	qsort(f->nodes, f->count, sizeof(f->nodes[0]), fsr_node_cmp);
+	for (size_t i = 0; i < sc.count; i++) {
+		struct fsr_node *n = fsr_forest_find(f, sc.v[i].uuid);
+
+		if (n)
+			n->sidecars |= sc.v[i].flag;
+	}
+	free(sc.v);
 	for (size_t i = 0; i < f->count; i++) {
 		struct fsr_node *p = fsr_forest_find(f, f->nodes[i].parent);
 

@@ -49,7 +49,11 @@ struct fsr_node {
 	char parent[37];        /* "" when none */
 	int nchildren;
 	bool live;              /* visible, or an ancestor of a visible image */
+	int sidecars;           /* FSR_HAS_META | FSR_HAS_LOCK, from the listing */
 };
+
+#define FSR_HAS_META 0x1
+#define FSR_HAS_LOCK 0x2
 
 struct fsr_forest {
 	struct fsr_node *nodes;
