@@ -20,169 +20,7 @@
 
 #include "csm/fault.h"
 #include "csm/vhd.h"
-
-#define SECTOR            512u
-#define FOOTER_SIZE       512u
-#define HEADER_SIZE       1024u
-#define BAT_UNUSED        0xFFFFFFFFu
-#define VHD_EPOCH         946684800ll     /* 2000-01-01 00:00:00 UTC */
-#define TAP_VERSION       0x00010003u
-#define BATMAP_VERSION    0x00010002u
-#define NUM_LOCATORS      8
-
-/* Footer field offsets. */
-#define F_COOKIE          0
-#define F_FEATURES        8
-#define F_FF_VERSION      12
-#define F_DATA_OFFSET     16
-#define F_TIMESTAMP       24
-#define F_CRTR_APP        28
-#define F_CRTR_VER        32
-#define F_CRTR_OS         36
-#define F_ORIG_SIZE       40
-#define F_CURR_SIZE       48
-#define F_GEOMETRY        56
-#define F_TYPE            60
-#define F_CHECKSUM        64
-#define F_UUID            68
-#define F_HIDDEN          85
-
-/* Dynamic header field offsets. */
-#define H_COOKIE          0
-#define H_DATA_OFFSET     8
-#define H_TABLE_OFFSET    16
-#define H_VERSION         24
-#define H_MAX_BAT         28
-#define H_BLOCK_SIZE      32
-#define H_CHECKSUM        36
-#define H_PRT_UUID        40
-#define H_PRT_TS          56
-#define H_PRT_NAME        64
-#define H_PRT_NAME_LEN    512
-#define H_LOCATORS        576
-#define LOC_SIZE          24
-
-/* Batmap header field offsets. */
-#define B_COOKIE          0
-#define B_OFFSET          8
-#define B_SIZE            16
-#define B_VERSION         20
-#define B_CHECKSUM        24
-
-/* Parent locator platform codes. */
-#define PLAT_MACX         0x4D616358u
-#define PLAT_W2KU         0x57326B75u
-#define PLAT_W2RU         0x57327275u
-
-/* Everything one call needs to know about an image, validated. */
-struct vhd_ctx {
-	struct vhd_io *io;
-	uint64_t size;          /* io size */
-	uint64_t limit;         /* metadata and blocks must end before this */
-	bool backup_footer;     /* primary footer was bad, copy at 0 used */
-	uint8_t ftr[FOOTER_SIZE];
-	uint8_t hdr[HEADER_SIZE];
-	uint32_t type;
-	uint64_t curr_size;
-	uint64_t hdr_off;
-	uint64_t bat_off;
-	uint64_t bat_bytes;     /* on disk, padded to a sector */
-	uint8_t *bat;           /* raw big-endian BAT as on disk */
-	uint32_t max_bat;
-	uint32_t blocks;
-	uint32_t block_size;
-	uint32_t spb;           /* sectors per block */
-	uint32_t bm_secs;       /* sectors of per-block bitmap */
-	bool batmap_found;      /* "tdbatmap" header is there (layout) */
-	bool has_batmap;        /* ... and its map is trustworthy */
-	uint64_t bmh_off;
-	uint8_t bmh[SECTOR];
-	uint64_t batmap_off;
-	uint32_t batmap_secs;
-	uint8_t *batmap;
-	uint64_t hdrs_end;      /* end of header, BAT, batmap, locators */
-	uint64_t eod;           /* end of data: where the next block goes */
-};
-
-/* ---- byte helpers ---------------------------------------------------- */
-
-static uint32_t get_be32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-	       (uint32_t)p[2] << 8 | p[3];
-}
-
-static uint64_t get_be64(const uint8_t *p)
-{
-	return (uint64_t)get_be32(p) << 32 | get_be32(p + 4);
-}
-
-static void put_be32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
-
-static void put_be64(uint8_t *p, uint64_t v)
-{
-	put_be32(p, (uint32_t)(v >> 32));
-	put_be32(p + 4, (uint32_t)v);
-}
-
-/* One's complement of the byte sum, the checksum field counted as zero. */
-static uint32_t checksum(const uint8_t *buf, size_t len, size_t csum_off)
-{
-	uint32_t sum = 0;
-
-	for (size_t i = 0; i < len; i++)
-		if (i < csum_off || i >= csum_off + 4)
-			sum += buf[i];
-	return ~sum;
-}
-
-/* The batmap checksum has no field inside the summed bytes. */
-static uint32_t checksum_plain(const uint8_t *buf, size_t len)
-{
-	uint32_t sum = 0;
-
-	for (size_t i = 0; i < len; i++)
-		sum += buf[i];
-	return ~sum;
-}
-
-static uint64_t pad_sector(uint64_t bytes)
-{
-	return (bytes + SECTOR - 1) / SECTOR * SECTOR;
-}
-
-/* blktap's secs_round_up_no_zero in bytes: never less than one sector. */
-static uint64_t pad_sector_no_zero(uint64_t bytes)
-{
-	return bytes ? pad_sector(bytes) : SECTOR;
-}
-
-static bool test_bit(const uint8_t *map, uint64_t n)
-{
-	return map[n >> 3] & (0x80 >> (n & 7));
-}
-
-static void set_bit(uint8_t *map, uint64_t n)
-{
-	map[n >> 3] |= (uint8_t)(0x80 >> (n & 7));
-}
-
-static uint64_t max_u64(uint64_t a, uint64_t b)
-{
-	return a > b ? a : b;
-}
-
-/* [off, off+len) lies inside [0, limit), with no overflow. */
-static bool range_ok(uint64_t off, uint64_t len, uint64_t limit)
-{
-	return off <= limit && len <= limit - off;
-}
+#include "vhd_internal.h"
 
 static uint32_t vhd_now(void)
 {
@@ -191,7 +29,7 @@ static uint32_t vhd_now(void)
 
 /* ---- I/O with errors ------------------------------------------------- */
 
-static int io_read(struct vhd_ctx *c, void *buf, uint64_t len, uint64_t off,
+int vhd_ctx_read(struct vhd_ctx *c, void *buf, uint64_t len, uint64_t off,
 		   int code, const char *what, struct sm_error *err)
 {
 	int rc = c->io->ops->pread(c->io, buf, (size_t)len, off);
@@ -202,7 +40,7 @@ static int io_read(struct vhd_ctx *c, void *buf, uint64_t len, uint64_t off,
 	return 0;
 }
 
-static int io_write(struct vhd_ctx *c, const void *buf, uint64_t len,
+int vhd_ctx_write(struct vhd_ctx *c, const void *buf, uint64_t len,
 		    uint64_t off, int code, const char *what,
 		    struct sm_error *err)
 {
@@ -214,7 +52,7 @@ static int io_write(struct vhd_ctx *c, const void *buf, uint64_t len,
 	return 0;
 }
 
-static int io_sync(struct vhd_ctx *c, int code, struct sm_error *err)
+int vhd_ctx_sync(struct vhd_ctx *c, int code, struct sm_error *err)
 {
 	int rc = c->io->ops->sync ? c->io->ops->sync(c->io) : 0;
 
@@ -223,7 +61,7 @@ static int io_sync(struct vhd_ctx *c, int code, struct sm_error *err)
 	return 0;
 }
 
-static int io_zero(struct vhd_ctx *c, uint64_t len, uint64_t off, int code,
+int vhd_ctx_zero(struct vhd_ctx *c, uint64_t len, uint64_t off, int code,
 		   struct sm_error *err)
 {
 	static const uint8_t zeros[64 * 1024];
@@ -231,7 +69,7 @@ static int io_zero(struct vhd_ctx *c, uint64_t len, uint64_t off, int code,
 	while (len > 0) {
 		uint64_t n = len < sizeof(zeros) ? len : sizeof(zeros);
 
-		if (io_write(c, zeros, n, off, code, "zeros", err) < 0)
+		if (vhd_ctx_write(c, zeros, n, off, code, "zeros", err) < 0)
 			return -1;
 		len -= n;
 		off += n;
@@ -275,7 +113,7 @@ static uint32_t vhd_geometry(uint64_t size)
 
 /* ---- loading and validation ----------------------------------------- */
 
-static void ctx_free(struct vhd_ctx *c)
+void vhd_ctx_free(struct vhd_ctx *c)
 {
 	free(c->bat);
 	free(c->batmap);
@@ -283,12 +121,7 @@ static void ctx_free(struct vhd_ctx *c)
 	c->batmap = NULL;
 }
 
-static bool is_tap(const uint8_t *ftr)
-{
-	return memcmp(ftr + F_CRTR_APP, "tap", 3) == 0;
-}
-
-static bool footer_ok(const uint8_t *f)
+bool vhd_footer_ok(const uint8_t *f)
 {
 	uint32_t want = get_be32(f + F_CHECKSUM);
 	uint32_t ver = get_be32(f + F_CRTR_VER);
@@ -313,20 +146,20 @@ static int load_footer(struct vhd_ctx *c, struct sm_error *err)
 	if (c->size < FOOTER_SIZE)
 		return sm_fail(err, SME_VDI_LOAD, "%s: too small for a VHD (%llu bytes)",
 			       name, (unsigned long long)c->size);
-	if (io_read(c, c->ftr, FOOTER_SIZE, c->size - FOOTER_SIZE,
+	if (vhd_ctx_read(c, c->ftr, FOOTER_SIZE, c->size - FOOTER_SIZE,
 		    SME_VDI_LOAD, "footer", err) < 0)
 		return -1;
 	c->limit = c->size - FOOTER_SIZE;
-	if (!footer_ok(c->ftr)) {
+	if (!vhd_footer_ok(c->ftr)) {
 		/*
 		 * A crash between extending the file and rewriting the footer
 		 * leaves data at EOF-512: blktap then trusts the copy at 0,
 		 * and everything up to EOF may be data.
 		 */
-		if (io_read(c, c->ftr, FOOTER_SIZE, 0, SME_VDI_LOAD,
+		if (vhd_ctx_read(c, c->ftr, FOOTER_SIZE, 0, SME_VDI_LOAD,
 			    "footer copy", err) < 0)
 			return -1;
-		if (!footer_ok(c->ftr))
+		if (!vhd_footer_ok(c->ftr))
 			return sm_fail(err, SME_VDI_LOAD,
 				       "%s: no valid footer (bad cookie or checksum at end and at 0)",
 				       name);
@@ -387,21 +220,6 @@ static int check_header(struct vhd_ctx *c, struct sm_error *err)
 	return 0;
 }
 
-static uint32_t bat_get(const struct vhd_ctx *c, uint32_t blk)
-{
-	return get_be32(c->bat + (size_t)blk * 4);
-}
-
-static void bat_set(struct vhd_ctx *c, uint32_t blk, uint32_t v)
-{
-	put_be32(c->bat + (size_t)blk * 4, v);
-}
-
-static uint64_t block_bytes(const struct vhd_ctx *c)
-{
-	return (uint64_t)(c->bm_secs + c->spb) * SECTOR;
-}
-
 /* Every live entry must point at a whole block clear of the metadata. */
 static int check_bat(struct vhd_ctx *c, struct sm_error *err)
 {
@@ -429,7 +247,7 @@ static int load_bat(struct vhd_ctx *c, struct sm_error *err)
 	if (!c->bat)
 		return sm_fail_errno(err, SME_VDI_LOAD, ENOMEM, "%s: BAT", c->io->name);
 	if (c->bat_bytes &&
-	    io_read(c, c->bat, c->bat_bytes, c->bat_off, SME_VDI_LOAD, "BAT", err) < 0)
+	    vhd_ctx_read(c, c->bat, c->bat_bytes, c->bat_off, SME_VDI_LOAD, "BAT", err) < 0)
 		return -1;
 	return check_bat(c, err);
 }
@@ -438,16 +256,16 @@ static int load_bat(struct vhd_ctx *c, struct sm_error *err)
  * Bytes of map the batmap checksum covers, as blktap computes it: one
  * bit per 2 MiB of virtual size (curr_size >> 24 bytes), in sectors.
  */
-static uint64_t batmap_sum_bytes(uint64_t curr_size, uint64_t map_bytes)
+uint64_t vhd_batmap_sum_bytes(uint64_t curr_size, uint64_t map_bytes)
 {
 	uint64_t len = pad_sector_no_zero(curr_size >> 24);
 
 	return len < map_bytes ? len : map_bytes;
 }
 
-static uint64_t batmap_sum_len(const struct vhd_ctx *c)
+uint64_t vhd_batmap_sum_len(const struct vhd_ctx *c)
 {
-	return batmap_sum_bytes(c->curr_size, (uint64_t)c->batmap_secs * SECTOR);
+	return vhd_batmap_sum_bytes(c->curr_size, (uint64_t)c->batmap_secs * SECTOR);
 }
 
 static int load_batmap(struct vhd_ctx *c, struct sm_error *err)
@@ -460,7 +278,7 @@ static int load_batmap(struct vhd_ctx *c, struct sm_error *err)
 	c->bmh_off = c->bat_off + c->bat_bytes;
 	if (!range_ok(c->bmh_off, SECTOR, c->limit))
 		return 0;
-	if (io_read(c, c->bmh, SECTOR, c->bmh_off, SME_VDI_LOAD, "batmap header", err) < 0)
+	if (vhd_ctx_read(c, c->bmh, SECTOR, c->bmh_off, SME_VDI_LOAD, "batmap header", err) < 0)
 		return -1;
 	if (memcmp(c->bmh + B_COOKIE, "tdbatmap", 8) != 0)
 		return 0;
@@ -474,7 +292,7 @@ static int load_batmap(struct vhd_ctx *c, struct sm_error *err)
 	c->batmap = malloc(map_bytes ? map_bytes : 1);
 	if (!c->batmap)
 		return sm_fail_errno(err, SME_VDI_LOAD, ENOMEM, "%s: batmap", name);
-	if (map_bytes && io_read(c, c->batmap, map_bytes, c->batmap_off,
+	if (map_bytes && vhd_ctx_read(c, c->batmap, map_bytes, c->batmap_off,
 				 SME_VDI_LOAD, "batmap", err) < 0)
 		return -1;
 	/*
@@ -483,12 +301,12 @@ static int load_batmap(struct vhd_ctx *c, struct sm_error *err)
 	 * since a clear batmap bit only means "consult the block bitmap".
 	 */
 	c->has_batmap = get_be32(c->bmh + B_VERSION) == BATMAP_VERSION &&
-			checksum_plain(c->batmap, batmap_sum_len(c)) ==
+			checksum_plain(c->batmap, vhd_batmap_sum_len(c)) ==
 			get_be32(c->bmh + B_CHECKSUM);
 	return 0;
 }
 
-static uint64_t locator_space(const uint8_t *loc)
+uint64_t vhd_locator_space(const uint8_t *loc)
 {
 	uint32_t space = get_be32(loc + 4);
 
@@ -500,7 +318,7 @@ static int check_locators(struct vhd_ctx *c, struct sm_error *err)
 {
 	for (int i = 0; i < NUM_LOCATORS; i++) {
 		const uint8_t *loc = c->hdr + H_LOCATORS + i * LOC_SIZE;
-		uint64_t space = locator_space(loc);
+		uint64_t space = vhd_locator_space(loc);
 		uint64_t off = get_be64(loc + 16);
 
 		if (get_be32(loc) == 0)
@@ -541,7 +359,7 @@ static int load_dynamic(struct vhd_ctx *c, struct sm_error *err)
 	if (c->hdr_off < FOOTER_SIZE || !range_ok(c->hdr_off, HEADER_SIZE, c->limit))
 		return sm_fail(err, SME_VDI_LOAD, "%s: header offset %llu outside the file",
 			       c->io->name, (unsigned long long)c->hdr_off);
-	if (io_read(c, c->hdr, HEADER_SIZE, c->hdr_off, SME_VDI_LOAD, "header", err) < 0)
+	if (vhd_ctx_read(c, c->hdr, HEADER_SIZE, c->hdr_off, SME_VDI_LOAD, "header", err) < 0)
 		return -1;
 	if (check_header(c, err) < 0 || load_bat(c, err) < 0 ||
 	    load_batmap(c, err) < 0)
@@ -553,7 +371,7 @@ static int load_dynamic(struct vhd_ctx *c, struct sm_error *err)
 	return 0;
 }
 
-static int ctx_load(struct vhd_ctx *c, struct vhd_io *io, struct sm_error *err)
+int vhd_ctx_load(struct vhd_ctx *c, struct vhd_io *io, struct sm_error *err)
 {
 	int rc;
 
@@ -607,7 +425,7 @@ static size_t utf8_put(char *out, size_t pos, size_t cap, uint32_t cp)
 }
 
 /* UTF-16 (either byte order) to NUL-terminated UTF-8, truncating. */
-static void utf16_to_utf8(const uint8_t *in, size_t len, bool big_endian,
+void vhd_utf16_to_utf8(const uint8_t *in, size_t len, bool big_endian,
 			  char *out, size_t cap)
 {
 	size_t pos = 0;
@@ -642,7 +460,7 @@ static void windows_to_posix(char *s)
 			*s = '/';
 }
 
-static int decode_locator(struct vhd_ctx *c, const uint8_t *loc, char *out,
+int vhd_ctx_decode_locator(struct vhd_ctx *c, const uint8_t *loc, char *out,
 			  size_t cap, struct sm_error *err)
 {
 	uint32_t code = get_be32(loc);
@@ -653,7 +471,7 @@ static int decode_locator(struct vhd_ctx *c, const uint8_t *loc, char *out,
 	if ((code != PLAT_MACX && code != PLAT_W2KU && code != PLAT_W2RU) ||
 	    len == 0 || len > sizeof(raw))
 		return 0;
-	if (io_read(c, raw, len, get_be64(loc + 16), SME_VDI_LOAD, "parent locator", err) < 0)
+	if (vhd_ctx_read(c, raw, len, get_be64(loc + 16), SME_VDI_LOAD, "parent locator", err) < 0)
 		return -1;
 	if (code == PLAT_MACX) {
 		size_t skip = len >= 7 && memcmp(raw, "file://", 7) == 0 ? 7 : 0;
@@ -665,7 +483,7 @@ static int decode_locator(struct vhd_ctx *c, const uint8_t *loc, char *out,
 		out[n] = '\0';
 		return 0;
 	}
-	utf16_to_utf8(raw, len, false, out, cap);
+	vhd_utf16_to_utf8(raw, len, false, out, cap);
 	windows_to_posix(out);
 	return 0;
 }
@@ -675,12 +493,12 @@ static int query_parent(struct vhd_ctx *c, struct vhd_info *info,
 {
 	memcpy(info->parent_uuid, c->hdr + H_PRT_UUID, 16);
 	info->parent_timestamp = get_be32(c->hdr + H_PRT_TS);
-	utf16_to_utf8(c->hdr + H_PRT_NAME, H_PRT_NAME_LEN, true,
+	vhd_utf16_to_utf8(c->hdr + H_PRT_NAME, H_PRT_NAME_LEN, true,
 		      info->parent_name, sizeof(info->parent_name));
 	for (int i = 0; i < NUM_LOCATORS; i++) {
 		const uint8_t *loc = c->hdr + H_LOCATORS + i * LOC_SIZE;
 
-		if (decode_locator(c, loc, info->parent_locator,
+		if (vhd_ctx_decode_locator(c, loc, info->parent_locator,
 				   sizeof(info->parent_locator), err) < 0)
 			return -1;
 		if (info->parent_locator[0])
@@ -717,14 +535,14 @@ int vhd_query(struct vhd_io *io, struct vhd_info *info, struct sm_error *err)
 	int rc = -1;
 
 	memset(info, 0, sizeof(*info));
-	if (ctx_load(&c, io, err) < 0)
+	if (vhd_ctx_load(&c, io, err) < 0)
 		goto out;
 	fill_info(&c, info);
 	if (c.type == VHD_TYPE_DIFF && query_parent(&c, info, err) < 0)
 		goto out;
 	rc = 0;
 out:
-	ctx_free(&c);
+	vhd_ctx_free(&c);
 	return rc;
 }
 
@@ -736,14 +554,14 @@ out:
  * block device keeps it at the device end.  The copy at 0 follows: if we
  * crash between the two, the primary is already valid and wins.
  */
-static int write_footers(struct vhd_ctx *c, int code, struct sm_error *err)
+int vhd_ctx_write_footers(struct vhd_ctx *c, int code, struct sm_error *err)
 {
 	uint64_t off = c->io->is_block || !c->io->ops->truncate ||
 		       c->type == VHD_TYPE_FIXED ? c->size - FOOTER_SIZE : c->eod;
 	int rc;
 
 	put_be32(c->ftr + F_CHECKSUM, checksum(c->ftr, FOOTER_SIZE, F_CHECKSUM));
-	if (io_write(c, c->ftr, FOOTER_SIZE, off, code, "footer", err) < 0)
+	if (vhd_ctx_write(c, c->ftr, FOOTER_SIZE, off, code, "footer", err) < 0)
 		return -1;
 	if (off == c->eod && c->io->ops->truncate && !c->io->is_block &&
 	    c->type != VHD_TYPE_FIXED) {
@@ -754,27 +572,27 @@ static int write_footers(struct vhd_ctx *c, int code, struct sm_error *err)
 	}
 	if (c->type == VHD_TYPE_FIXED)
 		return 0;
-	return io_write(c, c->ftr, FOOTER_SIZE, 0, code, "footer copy", err);
+	return vhd_ctx_write(c, c->ftr, FOOTER_SIZE, 0, code, "footer copy", err);
 }
 
-static int write_batmap(struct vhd_ctx *c, int code, struct sm_error *err)
+int vhd_ctx_write_batmap(struct vhd_ctx *c, int code, struct sm_error *err)
 {
 	uint64_t map_bytes = (uint64_t)c->batmap_secs * SECTOR;
 
-	put_be32(c->bmh + B_CHECKSUM, checksum_plain(c->batmap, batmap_sum_len(c)));
-	if (io_write(c, c->batmap, map_bytes, c->batmap_off, code, "batmap", err) < 0)
+	put_be32(c->bmh + B_CHECKSUM, checksum_plain(c->batmap, vhd_batmap_sum_len(c)));
+	if (vhd_ctx_write(c, c->batmap, map_bytes, c->batmap_off, code, "batmap", err) < 0)
 		return -1;
-	return io_write(c, c->bmh, SECTOR, c->bmh_off, code, "batmap header", err);
+	return vhd_ctx_write(c, c->bmh, SECTOR, c->bmh_off, code, "batmap header", err);
 }
 
 /* Write the BAT sectors holding entries first..last. */
-static int write_bat_range(struct vhd_ctx *c, uint32_t first, uint32_t last,
+int vhd_ctx_write_bat_range(struct vhd_ctx *c, uint32_t first, uint32_t last,
 			   int code, struct sm_error *err)
 {
 	uint64_t lo = (uint64_t)first * 4 / SECTOR * SECTOR;
 	uint64_t hi = pad_sector(((uint64_t)last + 1) * 4);
 
-	return io_write(c, c->bat + lo, hi - lo, c->bat_off + lo, code, "BAT", err);
+	return vhd_ctx_write(c, c->bat + lo, hi - lo, c->bat_off + lo, code, "BAT", err);
 }
 
 /* ---- set hidden ------------------------------------------------------ */
@@ -784,14 +602,14 @@ int vhd_set_hidden(struct vhd_io *io, bool hidden, struct sm_error *err)
 	struct vhd_ctx c;
 	int rc = -1;
 
-	if (ctx_load(&c, io, err) < 0)
+	if (vhd_ctx_load(&c, io, err) < 0)
 		goto out;
 	c.ftr[F_HIDDEN] = hidden ? 1 : 0;
-	if (write_footers(&c, SME_EIO, err) < 0 || io_sync(&c, SME_EIO, err) < 0)
+	if (vhd_ctx_write_footers(&c, SME_EIO, err) < 0 || vhd_ctx_sync(&c, SME_EIO, err) < 0)
 		goto out;
 	rc = 0;
 out:
-	ctx_free(&c);
+	vhd_ctx_free(&c);
 	return rc;
 }
 
@@ -819,7 +637,7 @@ static uint8_t *read_bitmap(struct vhd_ctx *c, uint32_t blk, int code,
 		sm_fail_errno(err, code, ENOMEM, "%s: bitmap", c->io->name);
 		return NULL;
 	}
-	if (io_read(c, bm, bytes, (uint64_t)bat_get(c, blk) * SECTOR, code,
+	if (vhd_ctx_read(c, bm, bytes, (uint64_t)bat_get(c, blk) * SECTOR, code,
 		    "block bitmap", err) < 0) {
 		free(bm);
 		return NULL;
@@ -845,7 +663,7 @@ static int read_sectors(struct vhd_ctx *c, uint32_t blk, const uint8_t *bm,
 		if (run_end > end)
 			run_end = end;
 		if (present) {
-			if (io_read(c, dst + (pos - boff), run_end - pos, data + pos,
+			if (vhd_ctx_read(c, dst + (pos - boff), run_end - pos, data + pos,
 				    SME_EIO, "block data", err) < 0)
 				return -1;
 		} else {
@@ -884,10 +702,10 @@ int vhd_read(struct vhd_io *io, void *buf, uint64_t len, uint64_t off,
 	uint8_t *p = buf;
 	int rc = -1;
 
-	if (ctx_load(&c, io, err) < 0 || check_range(&c, len, off, err) < 0)
+	if (vhd_ctx_load(&c, io, err) < 0 || check_range(&c, len, off, err) < 0)
 		goto out;
 	if (c.type == VHD_TYPE_FIXED) {
-		rc = len ? io_read(&c, buf, len, off, SME_EIO, "data", err) : 0;
+		rc = len ? vhd_ctx_read(&c, buf, len, off, SME_EIO, "data", err) : 0;
 		goto out;
 	}
 	while (len > 0) {
@@ -903,7 +721,7 @@ int vhd_read(struct vhd_io *io, void *buf, uint64_t len, uint64_t off,
 	}
 	rc = 0;
 out:
-	ctx_free(&c);
+	vhd_ctx_free(&c);
 	return rc;
 }
 
@@ -930,9 +748,9 @@ static int allocate_block(struct vhd_ctx *c, uint32_t blk, uint64_t boff,
 	if (sec >= BAT_UNUSED || (c->io->is_block && end > c->size - FOOTER_SIZE))
 		return sm_fail(err, SME_SR_NO_SPACE, "%s: no room for block %u",
 			       c->io->name, blk);
-	if (io_zero(c, data - c->eod, c->eod, SME_EIO, err) < 0 ||
-	    io_zero(c, boff, data, SME_EIO, err) < 0 ||
-	    io_zero(c, c->block_size - boff - n, data + boff + n, SME_EIO, err) < 0)
+	if (vhd_ctx_zero(c, data - c->eod, c->eod, SME_EIO, err) < 0 ||
+	    vhd_ctx_zero(c, boff, data, SME_EIO, err) < 0 ||
+	    vhd_ctx_zero(c, c->block_size - boff - n, data + boff + n, SME_EIO, err) < 0)
 		return -1;
 	bat_set(c, blk, (uint32_t)sec);
 	c->eod = end;
@@ -950,15 +768,15 @@ static int zero_partial_edges(struct vhd_ctx *c, const uint8_t *bm,
 	uint64_t head = boff % SECTOR, end = boff + n, tail = end % SECTOR;
 
 	if (head && !test_bit(bm, boff / SECTOR) &&
-	    io_zero(c, head, data + boff - head, SME_EIO, err) < 0)
+	    vhd_ctx_zero(c, head, data + boff - head, SME_EIO, err) < 0)
 		return -1;
 	if (tail && !test_bit(bm, (end - 1) / SECTOR) &&
-	    io_zero(c, SECTOR - tail, data + end, SME_EIO, err) < 0)
+	    vhd_ctx_zero(c, SECTOR - tail, data + end, SME_EIO, err) < 0)
 		return -1;
 	return 0;
 }
 
-static bool bitmap_full(const struct vhd_ctx *c, const uint8_t *bm)
+bool vhd_bitmap_full(const struct vhd_ctx *c, const uint8_t *bm)
 {
 	for (uint32_t i = 0; i < c->spb / 8; i++)
 		if (bm[i] != 0xFF)
@@ -988,15 +806,15 @@ static int write_chunk(struct vhd_ctx *c, uint32_t blk, const uint8_t *src,
 	}
 	base = (uint64_t)bat_get(c, blk) * SECTOR;
 	data = base + (uint64_t)c->bm_secs * SECTOR;
-	if (io_write(c, src, n, data + boff, SME_EIO, "block data", err) < 0 ||
+	if (vhd_ctx_write(c, src, n, data + boff, SME_EIO, "block data", err) < 0 ||
 	    zero_partial_edges(c, bm, data, boff, n, err) < 0)
 		goto out;
 	for (uint64_t s = boff / SECTOR; s <= (boff + n - 1) / SECTOR; s++)
 		set_bit(bm, s);
-	if (io_write(c, bm, (uint64_t)c->bm_secs * SECTOR, base, SME_EIO,
+	if (vhd_ctx_write(c, bm, (uint64_t)c->bm_secs * SECTOR, base, SME_EIO,
 		     "block bitmap", err) < 0)
 		goto out;
-	if (c->has_batmap && !test_bit(c->batmap, blk) && bitmap_full(c, bm)) {
+	if (c->has_batmap && !test_bit(c->batmap, blk) && vhd_bitmap_full(c, bm)) {
 		set_bit(c->batmap, blk);
 		*batmap_dirty = true;
 	}
@@ -1029,23 +847,23 @@ static int write_dynamic(struct vhd_ctx *c, const uint8_t *p, uint64_t len,
 		len -= n;
 	}
 	if (first == UINT32_MAX && !batmap_dirty)
-		return io_sync(c, SME_EIO, err);
+		return vhd_ctx_sync(c, SME_EIO, err);
 	/*
 	 * Crash ordering: new blocks are on stable storage before any BAT
 	 * entry names them; the batmap only claims "full" for blocks the
 	 * BAT already holds; the footer (moved to the new end) comes last,
 	 * and until it does the copy at 0 describes the image.
 	 */
-	if (io_sync(c, SME_EIO, err) < 0)
+	if (vhd_ctx_sync(c, SME_EIO, err) < 0)
 		return -1;
 	if (first != UINT32_MAX &&
-	    write_bat_range(c, first, last, SME_EIO, err) < 0)
+	    vhd_ctx_write_bat_range(c, first, last, SME_EIO, err) < 0)
 		return -1;
-	if (batmap_dirty && write_batmap(c, SME_EIO, err) < 0)
+	if (batmap_dirty && vhd_ctx_write_batmap(c, SME_EIO, err) < 0)
 		return -1;
-	if (first != UINT32_MAX && write_footers(c, SME_EIO, err) < 0)
+	if (first != UINT32_MAX && vhd_ctx_write_footers(c, SME_EIO, err) < 0)
 		return -1;
-	return io_sync(c, SME_EIO, err);
+	return vhd_ctx_sync(c, SME_EIO, err);
 }
 
 int vhd_write(struct vhd_io *io, const void *buf, uint64_t len, uint64_t off,
@@ -1054,22 +872,22 @@ int vhd_write(struct vhd_io *io, const void *buf, uint64_t len, uint64_t off,
 	struct vhd_ctx c;
 	int rc = -1;
 
-	if (ctx_load(&c, io, err) < 0 || check_range(&c, len, off, err) < 0)
+	if (vhd_ctx_load(&c, io, err) < 0 || check_range(&c, len, off, err) < 0)
 		goto out;
 	if (len == 0) {
 		rc = 0;
 		goto out;
 	}
 	if (c.type == VHD_TYPE_FIXED) {
-		if (io_write(&c, buf, len, off, SME_EIO, "data", err) < 0 ||
-		    io_sync(&c, SME_EIO, err) < 0)
+		if (vhd_ctx_write(&c, buf, len, off, SME_EIO, "data", err) < 0 ||
+		    vhd_ctx_sync(&c, SME_EIO, err) < 0)
 			goto out;
 		rc = 0;
 		goto out;
 	}
 	rc = write_dynamic(&c, buf, len, off, err);
 out:
-	ctx_free(&c);
+	vhd_ctx_free(&c);
 	return rc;
 }
 
@@ -1151,7 +969,7 @@ static uint8_t *build_metadata(uint64_t size, uint64_t max_size,
 	put_be32(m + bmh + B_SIZE, (uint32_t)(map_bytes / SECTOR));
 	put_be32(m + bmh + B_VERSION, BATMAP_VERSION);
 	put_be32(m + bmh + B_CHECKSUM, checksum_plain(m + bmh + SECTOR,
-		 batmap_sum_bytes(size, map_bytes)));
+		 vhd_batmap_sum_bytes(size, map_bytes)));
 	if (pd) {
 		uint64_t w2a = loc + pad_sector_no_zero(macx_len);
 
@@ -1196,9 +1014,9 @@ static int create_image(struct vhd_io *io, uint64_t size, uint64_t max_size,
 			io->name);
 		goto out;
 	}
-	if (io_write(&c, m, meta_len, 0, SME_VDI_CREATE, "metadata", err) < 0 ||
-	    write_footers(&c, SME_VDI_CREATE, err) < 0 ||
-	    io_sync(&c, SME_VDI_CREATE, err) < 0)
+	if (vhd_ctx_write(&c, m, meta_len, 0, SME_VDI_CREATE, "metadata", err) < 0 ||
+	    vhd_ctx_write_footers(&c, SME_VDI_CREATE, err) < 0 ||
+	    vhd_ctx_sync(&c, SME_VDI_CREATE, err) < 0)
 		goto out;
 	rc = 0;
 out:
@@ -1263,7 +1081,7 @@ static uint32_t utf8_next(const char **s)
 }
 
 /* UTF-8 to UTF-16; returns bytes written or -1 when it does not fit. */
-static int utf8_to_utf16(const char *s, bool big_endian, bool backslash,
+int vhd_utf8_to_utf16(const char *s, bool big_endian, bool backslash,
 			 uint8_t *out, size_t cap)
 {
 	size_t pos = 0;
@@ -1316,12 +1134,12 @@ static int describe_parent(struct vhd_io *parent, const char *relpath,
 		mtime = 0;
 	pd->timestamp = mtime > VHD_EPOCH ? (uint32_t)(mtime - VHD_EPOCH) : 0;
 	base = base ? base + 1 : relpath;
-	if (!*base || utf8_to_utf16(base, true, false, pd->name16, sizeof(pd->name16)) < 0)
+	if (!*base || vhd_utf8_to_utf16(base, true, false, pd->name16, sizeof(pd->name16)) < 0)
 		return sm_fail(err, SME_VDI_CREATE, "bad parent name '%s'", relpath);
 	if (snprintf(pd->macx, sizeof(pd->macx), "file://%s", relpath) >=
 	    (int)sizeof(pd->macx))
 		return sm_fail(err, SME_VDI_CREATE, "parent path too long");
-	n = utf8_to_utf16(relpath, false, true, pd->w2, sizeof(pd->w2));
+	n = vhd_utf8_to_utf16(relpath, false, true, pd->w2, sizeof(pd->w2));
 	if (n < 0)
 		return sm_fail(err, SME_VDI_CREATE, "parent path too long");
 	pd->w2_len = (size_t)n;
@@ -1379,10 +1197,10 @@ static int grow_in_place(struct vhd_ctx *c, uint32_t blocks, struct sm_error *er
 	}
 	if (!dirty)
 		return 0;
-	if (write_bat_range(c, c->blocks, blocks - 1, SME_VDI_RESIZE, err) < 0 ||
-	    (c->has_batmap && write_batmap(c, SME_VDI_RESIZE, err) < 0))
+	if (vhd_ctx_write_bat_range(c, c->blocks, blocks - 1, SME_VDI_RESIZE, err) < 0 ||
+	    (c->has_batmap && vhd_ctx_write_batmap(c, SME_VDI_RESIZE, err) < 0))
 		return -1;
-	return io_sync(c, SME_VDI_RESIZE, err);
+	return vhd_ctx_sync(c, SME_VDI_RESIZE, err);
 }
 
 /*
@@ -1566,15 +1384,15 @@ static int plan_metadata(struct vhd_ctx *c, struct grow_plan *p,
 				if (test_bit(c->batmap, i))
 					set_bit(bmh + SECTOR, i);
 		put_be32(bmh + B_CHECKSUM, checksum_plain(bmh + SECTOR,
-			 batmap_sum_bytes(p->new_size, map_bytes)));
+			 vhd_batmap_sum_bytes(p->new_size, map_bytes)));
 	}
 	for (int i = 0; i < NUM_LOCATORS; i++) {
 		uint8_t *loc = h + H_LOCATORS + i * LOC_SIZE;
-		uint64_t space = locator_space(loc);
+		uint64_t space = vhd_locator_space(loc);
 
 		if (get_be32(loc) == 0)
 			continue;
-		if (space && io_read(c, m + loc_off[i], space, get_be64(loc + 16),
+		if (space && vhd_ctx_read(c, m + loc_off[i], space, get_be64(loc + 16),
 				     SME_VDI_RESIZE, "parent locator", err) < 0)
 			return -1;
 		put_be64(loc + 16, loc_off[i]);
@@ -1657,7 +1475,7 @@ static int plan_grow(struct vhd_ctx *c, uint32_t blocks, uint64_t new_size,
 		if (get_be32(loc) == 0)
 			continue;
 		loc_off[i] = pos;
-		pos = pad_sector(pos + locator_space(loc));
+		pos = pad_sector(pos + vhd_locator_space(loc));
 	}
 	p->meta_end = pos;
 	if (plan_moves(c, p, err) < 0 || plan_metadata(c, p, loc_off, bmh_off, map_bytes, err) < 0)
@@ -1713,7 +1531,7 @@ static int undo_write(struct vhd_ctx *c, struct vhd_io *undo,
 			uint64_t n = p->ranges[i].len - done;
 
 			n = n < COPY_CHUNK ? n : COPY_CHUNK;
-			if (io_read(c, buf, n, p->ranges[i].off + done, SME_VDI_RESIZE,
+			if (vhd_ctx_read(c, buf, n, p->ranges[i].off + done, SME_VDI_RESIZE,
 				    "bytes to save", err) < 0 ||
 			    dev_io(undo, true, buf, n, wpos, "undo data", err) < 0)
 				goto out;
@@ -1749,14 +1567,14 @@ static int move_blocks(struct vhd_ctx *c, const struct grow_plan *p,
 	for (uint32_t k = 0; k < p->nmoved; k++) {
 		uint64_t dst = (uint64_t)p->moved[k].dest * SECTOR;
 
-		if (io_read(c, buf, bb, (uint64_t)p->moved[k].sec * SECTOR,
+		if (vhd_ctx_read(c, buf, bb, (uint64_t)p->moved[k].sec * SECTOR,
 			    SME_VDI_RESIZE, "block to move", err) < 0 ||
-		    io_zero(c, dst - pos, pos, SME_VDI_RESIZE, err) < 0 ||
-		    io_write(c, buf, bb, dst, SME_VDI_RESIZE, "moved block", err) < 0)
+		    vhd_ctx_zero(c, dst - pos, pos, SME_VDI_RESIZE, err) < 0 ||
+		    vhd_ctx_write(c, buf, bb, dst, SME_VDI_RESIZE, "moved block", err) < 0)
 			goto out;
 		pos = dst + bb;
 	}
-	rc = io_sync(c, SME_VDI_RESIZE, err);
+	rc = vhd_ctx_sync(c, SME_VDI_RESIZE, err);
 out:
 	free(buf);
 	return rc;
@@ -1766,15 +1584,15 @@ out:
 static int write_new_metadata(struct vhd_ctx *c, const struct grow_plan *p,
 			      struct sm_error *err)
 {
-	if (io_write(c, p->meta + FOOTER_SIZE, p->meta_end - FOOTER_SIZE, FOOTER_SIZE,
+	if (vhd_ctx_write(c, p->meta + FOOTER_SIZE, p->meta_end - FOOTER_SIZE, FOOTER_SIZE,
 		     SME_VDI_RESIZE, "metadata", err) < 0 ||
-	    io_zero(c, p->clear_end - p->meta_end, p->meta_end, SME_VDI_RESIZE, err) < 0)
+	    vhd_ctx_zero(c, p->clear_end - p->meta_end, p->meta_end, SME_VDI_RESIZE, err) < 0)
 		return -1;
 	c->eod = p->new_eod;
 	set_size(c, p->new_size);
-	if (write_footers(c, SME_VDI_RESIZE, err) < 0)
+	if (vhd_ctx_write_footers(c, SME_VDI_RESIZE, err) < 0)
 		return -1;
-	return io_sync(c, SME_VDI_RESIZE, err);
+	return vhd_ctx_sync(c, SME_VDI_RESIZE, err);
 }
 
 static int grow_relayout(struct vhd_ctx *c, uint32_t blocks, uint64_t new_size,
@@ -1816,7 +1634,7 @@ int vhd_grow_journaled(struct vhd_io *io, uint64_t new_size, struct vhd_io *undo
 	uint64_t blocks;
 	int rc = -1;
 
-	if (ctx_load(&c, io, err) < 0)
+	if (vhd_ctx_load(&c, io, err) < 0)
 		goto out;
 	if (!io->ops->pwrite) {
 		sm_fail(err, SME_VDI_RESIZE, "%s: opened read-only", io->name);
@@ -1863,12 +1681,12 @@ int vhd_grow_journaled(struct vhd_io *io, uint64_t new_size, struct vhd_io *undo
 	if (grow_in_place(&c, (uint32_t)blocks, err) < 0)
 		goto out;
 	set_size(&c, new_size);
-	if (write_footers(&c, SME_VDI_RESIZE, err) < 0 ||
-	    io_sync(&c, SME_VDI_RESIZE, err) < 0)
+	if (vhd_ctx_write_footers(&c, SME_VDI_RESIZE, err) < 0 ||
+	    vhd_ctx_sync(&c, SME_VDI_RESIZE, err) < 0)
 		goto out;
 	rc = 0;
 out:
-	ctx_free(&c);
+	vhd_ctx_free(&c);
 	return rc;
 }
 

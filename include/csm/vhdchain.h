@@ -76,4 +76,18 @@ int vhd_set_parent(const char *child_path, const char *parent_path, struct sm_er
  */
 int vhd_check(const char *path, bool check_parent, struct sm_error *err);
 
+/*
+ * vhd_check over an already open io (e.g. an image in memory).  path may
+ * be NULL; it is only used to find the parent when check_parent is set.
+ */
+int vhd_check_io(struct vhd_io *io, const char *path, bool check_parent,
+		 struct sm_error *err);
+
+/*
+ * A one-image, read-only "chain" over an io the caller opened: reads see
+ * only this image (no parent is looked up).  The chain takes the io over:
+ * vhd_chain_close closes it.
+ */
+int vhd_chain_open_io(struct vhd_chain *ch, struct vhd_io *io, struct sm_error *err);
+
 #endif

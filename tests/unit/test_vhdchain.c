@@ -1,0 +1,617 @@
+/* SPDX-License-Identifier: LGPL-2.1-only */
+/*
+ * Tests of chain reads and writes, coalesce, re-parenting and the full
+ * check: against blktap's base.vhd/leaf.vhd chain (tests/data/vectors,
+ * run from the repository root) and against an in-memory model of the
+ * guest view of chains this library builds.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "csm/vhd.h"
+#include "csm/vhdchain.h"
+
+#define VEC "tests/data/vectors/"
+#define MiB (1024ull * 1024)
+#define DISK (16 * MiB)
+
+static char scratch[64];
+
+/* ---- helpers --------------------------------------------------------- */
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+static uint32_t be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static uint64_t be64(const uint8_t *p)
+{
+	return (uint64_t)be32(p) << 32 | be32(p + 4);
+}
+
+static void fix_checksum(uint8_t *buf, size_t len, size_t off)
+{
+	uint32_t sum = 0;
+
+	for (size_t i = 0; i < len; i++)
+		if (i < off || i >= off + 4)
+			sum += buf[i];
+	put32(buf + off, ~sum);
+}
+
+static uint8_t *slurp(const char *path, size_t *len)
+{
+	struct stat st;
+	uint8_t *buf;
+	int fd = open(path, O_RDONLY);
+
+	assert_true(fd >= 0);
+	assert_int_equal(fstat(fd, &st), 0);
+	buf = malloc((size_t)st.st_size + 1);
+	assert_non_null(buf);
+	assert_int_equal(pread(fd, buf, (size_t)st.st_size, 0), st.st_size);
+	close(fd);
+	*len = (size_t)st.st_size;
+	return buf;
+}
+
+static void spew(const char *path, const uint8_t *buf, size_t len)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, buf, len), (ssize_t)len);
+	close(fd);
+}
+
+static char *tmp_path(const char *name)
+{
+	static char path[8][512];
+	static int next;
+	char *p = path[next++ % 8];
+
+	snprintf(p, sizeof(path[0]), "%s/%s", scratch, name);
+	return p;
+}
+
+static void copy_file(const char *src, const char *dst)
+{
+	size_t len;
+	uint8_t *buf = slurp(src, &len);
+
+	spew(dst, buf, len);
+	free(buf);
+}
+
+static void create_base(const char *path, uint64_t size)
+{
+	struct sm_error err = { 0 };
+	struct vhd_io io;
+
+	unlink(path);
+	assert_int_equal(vhd_io_open_file(&io, path, VHD_IO_CREATE, &err), 0);
+	assert_int_equal(vhd_create_dynamic(&io, size, &err), 0);
+	vhd_io_close(&io);
+}
+
+/* child of parent (siblings in scratch), as `vhd-util snapshot`. */
+static void snapshot(const char *child, const char *parent, uint64_t size)
+{
+	struct sm_error err = { 0 };
+	struct vhd_io cio, pio;
+	char rel[300];
+	const char *base = strrchr(parent, '/');
+
+	snprintf(rel, sizeof(rel), "./%s", base ? base + 1 : parent);
+	unlink(child);
+	assert_int_equal(vhd_io_open_file(&pio, parent, VHD_IO_RDONLY, &err), 0);
+	assert_int_equal(vhd_io_open_file(&cio, child, VHD_IO_CREATE, &err), 0);
+	assert_int_equal(vhd_create_diff(&cio, &pio, rel, size, &err), 0);
+	vhd_io_close(&cio);
+	vhd_io_close(&pio);
+}
+
+static uint8_t pattern_byte(const char *text, uint64_t i)
+{
+	return (uint8_t)text[(i % 512) % strlen(text)];
+}
+
+static void check_ok(const char *path, bool parent)
+{
+	struct sm_error err = { 0 };
+
+	if (vhd_check(path, parent, &err) != 0)
+		fail_msg("vhd_check %s: %s", path, err.detail);
+}
+
+static void check_bad(const char *path, bool parent, const char *needle)
+{
+	struct sm_error err = { 0 };
+
+	assert_int_equal(vhd_check(path, parent, &err), -1);
+	assert_int_equal(err.code, SME_VDI_LOAD);
+	if (needle && !strstr(err.detail, needle))
+		fail_msg("check detail '%s' lacks '%s'", err.detail, needle);
+}
+
+/* The chain's whole guest view equals the model. */
+static void compare_chain(const char *leaf, const uint8_t *model, uint64_t size)
+{
+	struct sm_error err = { 0 };
+	struct vhd_chain ch;
+	uint8_t *buf = malloc(size);
+
+	assert_non_null(buf);
+	if (vhd_chain_open(&ch, leaf, false, &err) != 0)
+		fail_msg("open %s: %s", leaf, err.detail);
+	assert_int_equal(vhd_chain_read(&ch, buf, size, 0, &err), 0);
+	for (uint64_t i = 0; i < size; i++)
+		if (buf[i] != model[i])
+			fail_msg("%s: byte %llu is %u, model %u", leaf,
+				 (unsigned long long)i, buf[i], model[i]);
+	/* Odd pieces too: sector edges, block edges. */
+	for (uint64_t off = 1; off + 5000 < size; off += 2 * MiB - 777) {
+		assert_int_equal(vhd_chain_read(&ch, buf, 5000, off, &err), 0);
+		assert_memory_equal(buf, model + off, 5000);
+	}
+	vhd_chain_close(&ch);
+	free(buf);
+}
+
+/* Write through a writable chain and into the model. */
+static void chain_write(const char *leaf, uint8_t *model, uint64_t off, uint64_t len,
+			uint8_t seed)
+{
+	struct sm_error err = { 0 };
+	struct vhd_chain ch;
+	uint8_t *buf = malloc(len);
+
+	assert_non_null(buf);
+	for (uint64_t i = 0; i < len; i++)
+		buf[i] = (uint8_t)(seed + i * 7 + (i >> 9));
+	assert_int_equal(vhd_chain_open(&ch, leaf, true, &err), 0);
+	if (vhd_chain_write(&ch, buf, len, off, &err) != 0)
+		fail_msg("write %s: %s", leaf, err.detail);
+	assert_int_equal(vhd_chain_flush(&ch, &err), 0);
+	vhd_chain_close(&ch);
+	memcpy(model + off, buf, len);
+	free(buf);
+}
+
+/*
+ * base <- mid <- leaf with writes at every level: whole blocks, sector
+ * runs, unaligned pieces spanning sector and block edges.
+ */
+static uint8_t *build_chain(void)
+{
+	uint8_t *model = calloc(1, DISK);
+
+	assert_non_null(model);
+	create_base(tmp_path("base.vhd"), DISK);
+	chain_write(tmp_path("base.vhd"), model, 0, 2 * MiB, 1);
+	chain_write(tmp_path("base.vhd"), model, 4 * MiB + 512, 3 * MiB, 2);
+	chain_write(tmp_path("base.vhd"), model, 12 * MiB + 100, 1000, 3);
+	snapshot(tmp_path("mid.vhd"), tmp_path("base.vhd"), 0);
+	chain_write(tmp_path("mid.vhd"), model, 1 * MiB + 3, 2 * MiB, 4);
+	chain_write(tmp_path("mid.vhd"), model, 8 * MiB, 2 * MiB, 5);
+	chain_write(tmp_path("mid.vhd"), model, 5 * MiB + 511, 2, 6);
+	snapshot(tmp_path("leaf.vhd"), tmp_path("mid.vhd"), 0);
+	chain_write(tmp_path("leaf.vhd"), model, 2 * MiB - 1, 3, 7);
+	chain_write(tmp_path("leaf.vhd"), model, 7 * MiB + 17, 3 * MiB, 8);
+	chain_write(tmp_path("leaf.vhd"), model, DISK - 513, 513, 9);
+	chain_write(tmp_path("leaf.vhd"), model, 12 * MiB + 600, 10, 10);
+	return model;
+}
+
+/* ---- tests ----------------------------------------------------------- */
+
+static void test_blktap_chain(void **state)
+{
+	struct sm_error err = { 0 };
+	struct vhd_chain ch;
+	struct vhd_info info;
+	uint8_t *buf;
+	uint64_t size;
+
+	copy_file(VEC "base.vhd", tmp_path("base.vhd"));
+	copy_file(VEC "leaf.vhd", tmp_path("leaf.vhd"));
+	assert_int_equal(vhd_query_path(tmp_path("leaf.vhd"), &info, &err), 0);
+	size = info.virtual_size;
+	buf = malloc(size);
+	assert_non_null(buf);
+	assert_int_equal(vhd_chain_open(&ch, tmp_path("leaf.vhd"), false, &err), 0);
+	assert_int_equal(ch.depth, 2);
+	assert_int_equal(vhd_chain_read(&ch, buf, size, 0, &err), 0);
+	for (uint64_t i = 0; i < size; i++) {
+		uint64_t blk = i / (2 * MiB);
+		uint8_t want = blk == 0 ? pattern_byte("base0", i) :
+			       blk == 3 ? pattern_byte("leaf3", i) :
+			       blk == 7 ? pattern_byte("leaf7", i) : 0;
+
+		if (buf[i] != want)
+			fail_msg("byte %llu: %u, want %u", (unsigned long long)i, buf[i], want);
+	}
+	/* Beyond the virtual size is refused, not read. */
+	assert_int_equal(vhd_chain_read(&ch, buf, 1, size, &err), -1);
+	assert_int_equal(err.code, SME_INVALID_ARG);
+	vhd_chain_close(&ch);
+	check_ok(tmp_path("base.vhd"), true);
+	check_ok(tmp_path("leaf.vhd"), true);
+	free(buf);
+}
+
+static void test_vectors_check(void **state)
+{
+	static const char *const ok[] = { "dyn-empty-64M.vhd", "dyn-empty-100G.vhd",
+					  "dyn-data-64M.vhd", "base.vhd" };
+
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		char p[256];
+
+		snprintf(p, sizeof(p), VEC "%s", ok[i]);
+		check_ok(p, true);
+	}
+	check_ok(VEC "leaf.vhd", true);
+}
+
+static void test_missing_and_mismatch(void **state)
+{
+	struct sm_error err = { 0 };
+	struct vhd_chain ch;
+
+	copy_file(VEC "leaf.vhd", tmp_path("leaf.vhd"));
+	unlink(tmp_path("base.vhd"));
+	assert_int_equal(vhd_chain_open(&ch, tmp_path("leaf.vhd"), false, &err), -1);
+	assert_int_equal(err.code, SME_VDI_MISSING);
+	assert_non_null(strstr(err.detail, "base.vhd"));
+	check_bad(tmp_path("leaf.vhd"), true, "base.vhd");
+	check_ok(tmp_path("leaf.vhd"), false);
+	/* A different file under the parent's name: uuid mismatch. */
+	create_base(tmp_path("base.vhd"), 64 * MiB);
+	sm_error_clear(&err);
+	assert_int_equal(vhd_chain_open(&ch, tmp_path("leaf.vhd"), false, &err), -1);
+	assert_int_equal(err.code, SME_VDI_LOAD);
+	assert_non_null(strstr(err.detail, "base.vhd"));
+	check_bad(tmp_path("leaf.vhd"), true, "uuid");
+}
+
+static void test_model_chain(void **state)
+{
+	uint8_t *model = build_chain();
+
+	compare_chain(tmp_path("leaf.vhd"), model, DISK);
+	check_ok(tmp_path("base.vhd"), true);
+	check_ok(tmp_path("mid.vhd"), true);
+	check_ok(tmp_path("leaf.vhd"), true);
+	free(model);
+}
+
+/* Many writes in one open chain, flushed once at close. */
+static void test_batched_writes(void **state)
+{
+	struct sm_error err = { 0 };
+	struct vhd_chain ch;
+	uint8_t *model = build_chain();
+	uint8_t buf[3000];
+
+	assert_int_equal(vhd_chain_open(&ch, tmp_path("leaf.vhd"), true, &err), 0);
+	for (int i = 0; i < 40; i++) {
+		uint64_t off = ((uint64_t)i * 397 * 1024 + (uint64_t)i * 13) % (DISK - sizeof(buf));
+
+		memset(buf, 0x40 + i, sizeof(buf));
+		assert_int_equal(vhd_chain_write(&ch, buf, sizeof(buf), off, &err), 0);
+		memcpy(model + off, buf, sizeof(buf));
+		assert_int_equal(vhd_chain_read(&ch, buf, sizeof(buf), off, &err), 0);
+		assert_memory_equal(buf, model + off, sizeof(buf));
+	}
+	vhd_chain_close(&ch);
+	compare_chain(tmp_path("leaf.vhd"), model, DISK);
+	check_ok(tmp_path("leaf.vhd"), true);
+	free(model);
+}
+
+static void test_coalesce_and_reparent(void **state)
+{
+	struct sm_error err = { 0 };
+	struct vhd_info info;
+	uint8_t *model = build_chain();
+	uint64_t copied = 0;
+
+	/* mid into base, then leaf re-pointed at base. */
+	assert_int_equal(vhd_coalesce(tmp_path("mid.vhd"), tmp_path("base.vhd"), &copied,
+				      NULL, NULL, &err), 0);
+	assert_true(copied > 0);
+	check_ok(tmp_path("base.vhd"), true);
+	check_ok(tmp_path("mid.vhd"), true);
+	compare_chain(tmp_path("leaf.vhd"), model, DISK);
+	assert_int_equal(vhd_set_parent(tmp_path("leaf.vhd"), tmp_path("base.vhd"), &err), 0);
+	unlink(tmp_path("mid.vhd"));
+	check_ok(tmp_path("leaf.vhd"), true);
+	assert_int_equal(vhd_query_path(tmp_path("leaf.vhd"), &info, &err), 0);
+	assert_string_equal(info.parent_name, "base.vhd");
+	assert_string_equal(info.parent_locator, "./base.vhd");
+	compare_chain(tmp_path("leaf.vhd"), model, DISK);
+	/* Now leaf into base: base alone is the whole guest view. */
+	assert_int_equal(vhd_coalesce(tmp_path("leaf.vhd"), tmp_path("base.vhd"), &copied,
+				      NULL, NULL, &err), 0);
+	check_ok(tmp_path("base.vhd"), true);
+	compare_chain(tmp_path("base.vhd"), model, DISK);
+	free(model);
+}
+
+/* A child bigger than its parent: the parent grows first. */
+static void test_coalesce_grows_parent(void **state)
+{
+	struct sm_error err = { 0 };
+	struct vhd_info info;
+	uint64_t big = DISK + 6 * MiB, copied;
+	uint8_t *model = calloc(1, big);
+	struct stat st;
+
+	assert_non_null(model);
+	create_base(tmp_path("p.vhd"), DISK);
+	chain_write(tmp_path("p.vhd"), model, 0, 4 * MiB + 5, 11);
+	chain_write(tmp_path("p.vhd"), model, DISK - 2 * MiB, 2 * MiB, 12);
+	snapshot(tmp_path("c.vhd"), tmp_path("p.vhd"), big);
+	chain_write(tmp_path("c.vhd"), model, DISK - 100, 4 * MiB, 13);
+	chain_write(tmp_path("c.vhd"), model, big - 2 * MiB, 2 * MiB, 14);
+	compare_chain(tmp_path("c.vhd"), model, big);
+	assert_int_equal(vhd_coalesce(tmp_path("c.vhd"), tmp_path("p.vhd"), &copied,
+				      NULL, NULL, &err), 0);
+	assert_int_equal(vhd_query_path(tmp_path("p.vhd"), &info, &err), 0);
+	assert_int_equal(info.virtual_size, big);
+	assert_int_equal(stat(tmp_path("p.vhd.undo"), &st), -1);
+	check_ok(tmp_path("p.vhd"), true);
+	compare_chain(tmp_path("p.vhd"), model, big);
+	compare_chain(tmp_path("c.vhd"), model, big);
+	free(model);
+}
+
+static int abort_after_two(void *arg, uint64_t done, uint64_t total)
+{
+	int *calls = arg;
+
+	assert_true(done <= total);
+	return ++*calls > 2;
+}
+
+static void test_coalesce_abort(void **state)
+{
+	struct sm_error err = { 0 };
+	uint8_t *model = build_chain();
+	uint64_t copied = 0;
+	int calls = 0;
+
+	assert_int_equal(vhd_coalesce(tmp_path("leaf.vhd"), tmp_path("mid.vhd"), &copied,
+				      abort_after_two, &calls, &err), -1);
+	assert_non_null(strstr(err.detail, "aborted"));
+	check_ok(tmp_path("mid.vhd"), true);
+	check_ok(tmp_path("leaf.vhd"), true);
+	compare_chain(tmp_path("leaf.vhd"), model, DISK);
+	/* Running it again completes the job. */
+	sm_error_clear(&err);
+	assert_int_equal(vhd_coalesce(tmp_path("leaf.vhd"), tmp_path("mid.vhd"), &copied,
+				      NULL, NULL, &err), 0);
+	compare_chain(tmp_path("mid.vhd"), model, DISK);
+	free(model);
+}
+
+static void test_coalesce_refused(void **state)
+{
+	struct sm_error err = { 0 };
+	uint64_t copied;
+	uint8_t *model = build_chain();
+
+	/* Not the direct parent. */
+	assert_int_equal(vhd_coalesce(tmp_path("leaf.vhd"), tmp_path("base.vhd"), &copied,
+				      NULL, NULL, &err), -1);
+	assert_int_equal(err.code, SME_VDI_LOAD);
+	/* Not a differencing disk. */
+	sm_error_clear(&err);
+	assert_int_equal(vhd_coalesce(tmp_path("base.vhd"), tmp_path("mid.vhd"), &copied,
+				      NULL, NULL, &err), -1);
+	sm_error_clear(&err);
+	assert_int_equal(vhd_coalesce(tmp_path("nothere.vhd"), tmp_path("mid.vhd"), &copied,
+				      NULL, NULL, &err), -1);
+	assert_int_equal(err.code, SME_VDI_MISSING);
+	free(model);
+}
+
+/* Corrupt a copy of 'src' by a callback, then the check must fail. */
+typedef void (*corrupt_fn)(uint8_t *buf, size_t len);
+
+static void corrupt_check(const char *src, corrupt_fn fn, const char *needle)
+{
+	size_t len;
+	uint8_t *buf = slurp(src, &len);
+
+	fn(buf, len);
+	spew(tmp_path("bad.vhd"), buf, len);
+	free(buf);
+	check_bad(tmp_path("bad.vhd"), false, needle);
+}
+
+static void c_footer_reserved(uint8_t *b, size_t len)
+{
+	b[len - 512 + 200] = 1;
+	fix_checksum(b + len - 512, 512, 64);
+}
+
+static void c_footer_sum(uint8_t *b, size_t len)
+{
+	b[len - 512 + 50] ^= 0x10;
+}
+
+static void c_footer_copy(uint8_t *b, size_t len)
+{
+	b[24] ^= 1;
+	fix_checksum(b, 512, 64);
+}
+
+static void c_header_sum(uint8_t *b, size_t len)
+{
+	b[512 + 100] ^= 1;
+}
+
+static void c_header_reserved(uint8_t *b, size_t len)
+{
+	b[512 + 900] = 7;
+	fix_checksum(b + 512, 1024, 36);
+}
+
+static void c_bat_into_meta(uint8_t *b, size_t len)
+{
+	put32(b + 1536 + 4, 3);         /* block 1 at the header */
+}
+
+static void c_bat_overlap(uint8_t *b, size_t len)
+{
+	put32(b + 1536 + 4, be32(b + 1536) + 8);   /* block 1 inside block 0 */
+}
+
+static void c_bat_past_eof(uint8_t *b, size_t len)
+{
+	put32(b + 1536 + 4, (uint32_t)(len / 512) + 100);
+}
+
+/* The batmap of the test images sits at 1536 + 512 (8 entries): header, map. */
+static void c_batmap_sum(uint8_t *b, size_t len)
+{
+	b[2048 + 512] ^= 0x01;          /* map bit 7 without checksum update */
+}
+
+static void c_batmap_not_full(uint8_t *b, size_t len)
+{
+	uint32_t sum = 0;
+
+	b[2048 + 512] |= 0x40;          /* block 1: allocated, not full */
+	for (int i = 0; i < 512; i++)
+		sum += b[2048 + 512 + i];
+	put32(b + 2048 + 24, ~sum);
+}
+
+static void c_locator(uint8_t *b, size_t len)
+{
+	uint64_t off = be64(b + 512 + 576 + 16);
+
+	memcpy(b + off, "file://./other.vhd", 18);
+	put32(b + 512 + 576 + 8, 18);
+	fix_checksum(b + 512, 1024, 36);
+}
+
+static void test_check_corruptions(void **state)
+{
+	uint8_t *model = build_chain();
+	char base[512], leaf[512];
+
+	snprintf(base, sizeof(base), "%s", tmp_path("base.vhd"));
+	snprintf(leaf, sizeof(leaf), "%s", tmp_path("leaf.vhd"));
+
+	check_ok(base, false);
+	corrupt_check(base, c_footer_reserved, "reserved");
+	corrupt_check(base, c_footer_sum, "footer");
+	corrupt_check(base, c_footer_copy, "copy");
+	corrupt_check(base, c_header_sum, "header");
+	corrupt_check(base, c_header_reserved, "reserved");
+	corrupt_check(base, c_bat_into_meta, "BAT entry 1");
+	corrupt_check(base, c_bat_overlap, "overlap");
+	corrupt_check(base, c_bat_past_eof, "BAT entry 1");
+	corrupt_check(base, c_batmap_sum, "batmap");
+	corrupt_check(base, c_batmap_not_full, "batmap");
+	corrupt_check(leaf, c_locator, "locator");
+	free(model);
+}
+
+static void test_set_parent_errors(void **state)
+{
+	struct sm_error err = { 0 };
+	uint8_t *model = build_chain();
+	char longname[256];
+
+	/* A dynamic disk has no parent to change. */
+	assert_int_equal(vhd_set_parent(tmp_path("base.vhd"), tmp_path("mid.vhd"), &err), -1);
+	sm_error_clear(&err);
+	assert_int_equal(vhd_set_parent(tmp_path("leaf.vhd"), tmp_path("gone.vhd"), &err), -1);
+	assert_int_equal(err.code, SME_VDI_MISSING);
+	/* A name too long for the 512-byte locator: refused, leaf unchanged. */
+	memset(longname, 'x', sizeof(longname) - 5);
+	strcpy(longname + sizeof(longname) - 5, ".vhd");
+	copy_file(tmp_path("base.vhd"), tmp_path(longname));
+	sm_error_clear(&err);
+	assert_int_equal(vhd_set_parent(tmp_path("leaf.vhd"), tmp_path(longname), &err), -1);
+	check_ok(tmp_path("leaf.vhd"), true);
+	compare_chain(tmp_path("leaf.vhd"), model, DISK);
+	unlink(tmp_path(longname));
+	free(model);
+}
+
+static void test_open_io_single(void **state)
+{
+	struct sm_error err = { 0 };
+	struct vhd_chain ch;
+	struct vhd_io io;
+	uint8_t buf[1024];
+
+	assert_int_equal(vhd_io_open_file(&io, VEC "leaf.vhd", VHD_IO_RDONLY, &err), 0);
+	assert_int_equal(vhd_check_io(&io, NULL, false, &err), 0);
+	assert_int_equal(vhd_chain_open_io(&ch, &io, &err), 0);
+	assert_int_equal(vhd_chain_read(&ch, buf, sizeof(buf), 0, &err), 0);
+	for (size_t i = 0; i < sizeof(buf); i++)
+		assert_int_equal(buf[i], 0);        /* block 0 is the parent's */
+	assert_int_equal(vhd_chain_read(&ch, buf, sizeof(buf), 3 * 2 * MiB, &err), 0);
+	assert_int_equal(buf[0], 'l');
+	vhd_chain_close(&ch);
+}
+
+static int setup(void **state)
+{
+	snprintf(scratch, sizeof(scratch), "/tmp/csm-vhdchain.XXXXXX");
+	return mkdtemp(scratch) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", scratch);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_blktap_chain),
+		cmocka_unit_test(test_vectors_check),
+		cmocka_unit_test(test_missing_and_mismatch),
+		cmocka_unit_test(test_model_chain),
+		cmocka_unit_test(test_batched_writes),
+		cmocka_unit_test(test_coalesce_and_reparent),
+		cmocka_unit_test(test_coalesce_grows_parent),
+		cmocka_unit_test(test_coalesce_abort),
+		cmocka_unit_test(test_coalesce_refused),
+		cmocka_unit_test(test_check_corruptions),
+		cmocka_unit_test(test_set_parent_errors),
+		cmocka_unit_test(test_open_io_single),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
