@@ -166,7 +166,7 @@ clean:
 # tests/vm/setup.sh installs what is missing and builds build-vm/ (idempotent).
 # See docs/testing.md, "The VM test host".
 .PHONY: check-vm
-check-vm:
+check-vm: deps
 	$(MAKE) BUILD=build-test TEST_BUILD=1 all
 	tests/vm/setup.sh build-vm
 	tests/vm/run.sh
