@@ -546,6 +546,52 @@ out:
 	return rc;
 }
 
+/*
+ * The quick path of `vhd-util scan -f`: the footer copy at 0 and the
+ * header right after it come in with one read, and nothing else (no BAT,
+ * no batmap, no locators) is looked at.  Anything unusual (a fixed disk,
+ * a bad copy, a header elsewhere) takes the full vhd_query, which also
+ * gives the precise error.
+ */
+int vhd_query_fast(struct vhd_io *io, struct vhd_info *info, struct sm_error *err)
+{
+	uint8_t m[FOOTER_SIZE + HEADER_SIZE];
+	const uint8_t *f = m, *h = m + FOOTER_SIZE;
+	uint64_t size, blocks;
+	uint32_t type, bs;
+
+	memset(info, 0, sizeof(*info));
+	if (!io || !io->ops || !io->ops->pread || !io->ops->get_size ||
+	    io->ops->get_size(io, &size) < 0 || size < sizeof(m) + FOOTER_SIZE ||
+	    io->ops->pread(io, m, sizeof(m), 0) < 0)
+		return vhd_query(io, info, err);
+	type = get_be32(f + F_TYPE);
+	bs = get_be32(h + H_BLOCK_SIZE);
+	if (!vhd_footer_ok(f) || (type != VHD_TYPE_DYNAMIC && type != VHD_TYPE_DIFF) ||
+	    get_be64(f + F_DATA_OFFSET) != FOOTER_SIZE ||
+	    memcmp(h + H_COOKIE, "cxsparse", 8) != 0 ||
+	    checksum(h, HEADER_SIZE, H_CHECKSUM) != get_be32(h + H_CHECKSUM) ||
+	    bs < SECTOR || bs > VHD_BLOCK_SIZE || (bs & (bs - 1)))
+		return vhd_query(io, info, err);
+	info->type = (enum vhd_type)type;
+	info->virtual_size = get_be64(f + F_CURR_SIZE);
+	info->phys_size = size;
+	blocks = (info->virtual_size + bs - 1) / bs;
+	info->blocks = blocks > UINT32_MAX ? UINT32_MAX : (uint32_t)blocks;
+	info->max_bat_entries = get_be32(h + H_MAX_BAT);
+	info->hidden = f[F_HIDDEN] != 0;
+	memcpy(info->uuid, f + F_UUID, 16);
+	memcpy(info->creator, f + F_CRTR_APP, 4);
+	info->creator_version = get_be32(f + F_CRTR_VER);
+	if (type == VHD_TYPE_DIFF) {
+		memcpy(info->parent_uuid, h + H_PRT_UUID, 16);
+		info->parent_timestamp = get_be32(h + H_PRT_TS);
+		vhd_utf16_to_utf8(h + H_PRT_NAME, H_PRT_NAME_LEN, true,
+				  info->parent_name, sizeof(info->parent_name));
+	}
+	return 0;
+}
+
 /* ---- footer and header writes --------------------------------------- */
 
 /*

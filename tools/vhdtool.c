@@ -1,37 +1,63 @@
 /* SPDX-License-Identifier: LGPL-2.1-only */
 /*
- * vhdtool: inspect and make VHD files with the project's VHD library, for
- * people and for the integration tests (no vhd-util needed).
+ * vhdtool: the project's answer to vhd-util, over the project's VHD
+ * library: inspect, make, check, read and write VHD files and chains,
+ * for people and for the integration tests.  Errors are one plain line
+ * on stderr and a non-zero exit status.
  *
- *   vhdtool create <path> <size>          size in bytes or with M/G suffix
- *   vhdtool query <path>                  key=value lines
+ *   vhdtool create <path> <size>          size in bytes or with K/M/G/T suffix
+ *   vhdtool query [--chain] <path>        key=value lines; --chain: one line per link
+ *   vhdtool check [--no-parent] <path>... every structure; "<path> is valid"
  *   vhdtool snapshot <child> <parent>     differencing child of parent
  *   vhdtool set-hidden <path> 0|1
+ *   vhdtool set-parent <child> <parent>   re-point child (vhd-util modify -p)
  *   vhdtool grow <path> <size>            undo record in <path>.undo meanwhile
  *   vhdtool grow-undo <path>              roll back a grow cut short (crash)
- *   vhdtool write <path> <offset> <file|->
- *   vhdtool read <path> <offset> <len>    raw bytes to stdout
+ *   vhdtool coalesce <child>              copy child into its parent; progress
+ *                                         on stderr, "Coalesced N bytes"
+ *   vhdtool read [--single] [--sectors] <path> <offset> <len> [<out>]
+ *                                         guest bytes through the chain (stdout)
+ *   vhdtool write [--single] [--sectors] <path> <offset> <file|->
+ *                                         into the leaf, holes filled from the chain
+ *   vhdtool scan [--phys] <file...|dir>   one line per image, like vhd-util scan:
+ *       vhd=<name> capacity=<bytes> size=<bytes> hidden=<0|1> parent=<name|none>
+ *       vhd=<name> scan-error=<-errno> error-message='<msg>'
+ *     (a directory means its *.vhd files; --phys adds phys_size= and
+ *     allocated_blocks=, which needs the BAT; exit 1 if any image failed)
+ *
+ * Offsets and lengths are bytes, or sectors with --sectors; --single
+ * reads or writes the one image without its parents.
  */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "csm/vhd.h"
+#include "csm/vhdchain.h"
+
+#define CHUNK (4u * 1024 * 1024)
 
 static int usage(void)
 {
 	fprintf(stderr,
 		"usage: vhdtool create <path> <size>\n"
-		"       vhdtool query <path>\n"
+		"       vhdtool query [--chain] <path>\n"
+		"       vhdtool check [--no-parent] <path>...\n"
 		"       vhdtool snapshot <child> <parent>\n"
 		"       vhdtool set-hidden <path> 0|1\n"
+		"       vhdtool set-parent <child> <parent>\n"
 		"       vhdtool grow <path> <size>\n"
 		"       vhdtool grow-undo <path>\n"
-		"       vhdtool write <path> <offset> <file|->\n"
-		"       vhdtool read <path> <offset> <len>\n");
-	return 1;
+		"       vhdtool coalesce <child>\n"
+		"       vhdtool read [--single] [--sectors] <path> <offset> <len> [<out>]\n"
+		"       vhdtool write [--single] [--sectors] <path> <offset> <file|->\n"
+		"       vhdtool scan [--phys] <file...|dir>\n");
+	return 2;
 }
 
 static int fail(const struct sm_error *err)
@@ -123,7 +149,7 @@ static const char *type_name(enum vhd_type t)
 	return "unknown";
 }
 
-static int cmd_query(const char *path)
+static int query_one(const char *path)
 {
 	struct sm_error err = { 0 };
 	struct vhd_info info;
@@ -141,6 +167,7 @@ static int cmd_query(const char *path)
 	printf("parent_name=%s\n", info.parent_name);
 	printf("parent_uuid=%s\n", info.type == VHD_TYPE_DIFF ? puuid : "");
 	printf("parent_locator=%s\n", info.parent_locator);
+	printf("blocks=%u\n", info.blocks);
 	printf("allocated_blocks=%u\n", info.allocated_blocks);
 	printf("max_bat_entries=%u\n", info.max_bat_entries);
 	printf("has_batmap=%d\n", info.has_batmap ? 1 : 0);
@@ -284,119 +311,522 @@ static int cmd_grow_undo(const char *path)
 	return 0;
 }
 
-/* Slurp a file or stdin into memory. */
-static int read_all(const char *src, uint8_t **buf, size_t *len)
+
+/* One line per link of the chain, leaf first. */
+static int query_chain(const char *path)
 {
-	FILE *f = strcmp(src, "-") == 0 ? stdin : fopen(src, "rb");
-	size_t cap = 1 << 16, n = 0;
-	uint8_t *b;
+	struct sm_error err = { 0 };
+	struct vhd_chain ch;
+	int rc = 0;
 
-	if (!f)
-		return -1;
-	b = malloc(cap);
-	while (b) {
-		size_t got = fread(b + n, 1, cap - n, f);
+	if (vhd_chain_open(&ch, path, false, &err) < 0)
+		return fail(&err);
+	for (size_t i = 0; i < ch.depth; i++) {
+		struct vhd_info info;
+		char uuid[37];
 
-		n += got;
-		if (got == 0)
+		if (vhd_query(&ch.io[i], &info, &err) < 0) {
+			rc = fail(&err);
 			break;
-		if (n == cap) {
-			uint8_t *nb = realloc(b, cap * 2);
-
-			if (!nb) {
-				free(b);
-				b = NULL;
-				break;
-			}
-			b = nb;
-			cap *= 2;
 		}
+		vhd_uuid_format(info.uuid, uuid);
+		printf("link=%zu path=%s type=%s virtual_size=%llu allocated_blocks=%u "
+		       "hidden=%d uuid=%s\n", i, ch.path[i], type_name(info.type),
+		       (unsigned long long)info.virtual_size, info.allocated_blocks,
+		       info.hidden ? 1 : 0, uuid);
 	}
-	if (f != stdin)
-		fclose(f);
-	if (!b)
+	vhd_chain_close(&ch);
+	return rc;
+}
+
+/* ---- option handling ------------------------------------------------- */
+
+struct opts {
+	bool chain, no_parent, single, sectors, phys;
+	int argc;               /* positional arguments left */
+	char **argv;
+};
+
+/* Split argv (after the command) into known --flags and positionals. */
+static int parse_opts(int argc, char **argv, const char *allowed, struct opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->argv = calloc((size_t)argc + 1, sizeof(char *));
+	if (!o->argv)
 		return -1;
-	*buf = b;
-	*len = n;
+	for (int i = 0; i < argc; i++) {
+		const char *a = argv[i];
+
+		if (strncmp(a, "--", 2) != 0 || !strstr(allowed, a)) {
+			if (strncmp(a, "--", 2) == 0) {
+				fprintf(stderr, "vhdtool: unknown option %s\n", a);
+				return -1;
+			}
+			o->argv[o->argc++] = argv[i];
+			continue;
+		}
+		o->chain |= !strcmp(a, "--chain");
+		o->no_parent |= !strcmp(a, "--no-parent");
+		o->single |= !strcmp(a, "--single");
+		o->sectors |= !strcmp(a, "--sectors");
+		o->phys |= !strcmp(a, "--phys");
+	}
 	return 0;
 }
 
-static int cmd_write(const char *path, const char *off_s, const char *src)
+static int cmd_query(const struct opts *o)
 {
-	struct sm_error err = { 0 };
-	struct vhd_io io;
-	uint8_t *buf;
-	size_t len;
-	uint64_t off;
-	int rc;
-
-	if (parse_size(off_s, &off) < 0)
-		return bad_number(off_s);
-	if (read_all(src, &buf, &len) < 0) {
-		fprintf(stderr, "vhdtool: cannot read %s\n", src);
-		return 1;
-	}
-	if (vhd_io_open_file(&io, path, VHD_IO_RDWR, &err) < 0) {
-		free(buf);
-		return fail(&err);
-	}
-	rc = vhd_write(&io, buf, len, off, &err);
-	vhd_io_close(&io);
-	free(buf);
-	return rc < 0 ? fail(&err) : 0;
+	if (o->argc != 1)
+		return usage();
+	return o->chain ? query_chain(o->argv[0]) : query_one(o->argv[0]);
 }
 
-static int cmd_read(const char *path, const char *off_s, const char *len_s)
+/* ---- check ----------------------------------------------------------- */
+
+static int cmd_check(const struct opts *o)
+{
+	int rc = 0;
+
+	if (o->argc < 1)
+		return usage();
+	for (int i = 0; i < o->argc; i++) {
+		struct sm_error err = { 0 };
+
+		if (vhd_check(o->argv[i], !o->no_parent, &err) < 0) {
+			/* The detail names the file (or its parent) already. */
+			fprintf(stderr, "vhdtool: %s\n",
+				err.detail[0] ? err.detail : o->argv[i]);
+			rc = 1;
+		} else {
+			printf("%s is valid\n", o->argv[i]);
+		}
+	}
+	return rc;
+}
+
+/* ---- read and write -------------------------------------------------- */
+
+/* An offset or length in bytes, or in sectors with --sectors. */
+static int parse_pos(const char *s, bool sectors, uint64_t *out)
+{
+	if (parse_size(s, out) < 0)
+		return -1;
+	if (sectors) {
+		if (*out > UINT64_MAX / 512)
+			return -1;
+		*out *= 512;
+	}
+	return 0;
+}
+
+/* The guest view (or one image's) through whichever handle is open. */
+struct target {
+	bool single;
+	struct vhd_io io;
+	struct vhd_chain ch;
+};
+
+static int target_open(struct target *t, const char *path, bool single, bool rw,
+		       struct sm_error *err)
+{
+	memset(t, 0, sizeof(*t));
+	t->single = single;
+	if (single)
+		return vhd_io_open_file(&t->io, path, rw ? VHD_IO_RDWR : VHD_IO_RDONLY, err);
+	return vhd_chain_open(&t->ch, path, rw, err);
+}
+
+static int target_io(struct target *t, bool wr, void *buf, uint64_t len, uint64_t off,
+		     struct sm_error *err)
+{
+	if (t->single)
+		return wr ? vhd_write(&t->io, buf, len, off, err)
+			  : vhd_read(&t->io, buf, len, off, err);
+	return wr ? vhd_chain_write(&t->ch, buf, len, off, err)
+		  : vhd_chain_read(&t->ch, buf, len, off, err);
+}
+
+static int target_close(struct target *t, struct sm_error *err)
+{
+	int rc = 0;
+
+	if (t->single) {
+		vhd_io_close(&t->io);
+		return 0;
+	}
+	if (t->ch.priv)
+		rc = vhd_chain_flush(&t->ch, err);
+	vhd_chain_close(&t->ch);
+	return rc;
+}
+
+static int cmd_read(const struct opts *o)
 {
 	struct sm_error err = { 0 };
-	struct vhd_io io;
+	struct target t;
 	uint64_t off, len;
 	uint8_t *buf;
+	FILE *out = stdout;
 	int rc = 1;
 
-	if (parse_size(off_s, &off) < 0)
-		return bad_number(off_s);
-	if (parse_size(len_s, &len) < 0 || len > (1ull << 30))
-		return bad_number(len_s);
-	buf = malloc(len ? len : 1);
+	if (o->argc != 3 && o->argc != 4)
+		return usage();
+	if (parse_pos(o->argv[1], o->sectors, &off) < 0)
+		return bad_number(o->argv[1]);
+	if (parse_pos(o->argv[2], o->sectors, &len) < 0)
+		return bad_number(o->argv[2]);
+	buf = malloc(CHUNK);
 	if (!buf) {
 		fprintf(stderr, "vhdtool: out of memory\n");
 		return 1;
 	}
-	if (vhd_io_open_file(&io, path, VHD_IO_RDONLY, &err) < 0) {
+	if (target_open(&t, o->argv[0], o->single, false, &err) < 0) {
 		free(buf);
 		return fail(&err);
 	}
-	if (vhd_read(&io, buf, len, off, &err) < 0)
-		rc = fail(&err);
-	else if (fwrite(buf, 1, len, stdout) != len || fflush(stdout) != 0)
-		fprintf(stderr, "vhdtool: write to stdout failed\n");
-	else
-		rc = 0;
-	vhd_io_close(&io);
+	if (o->argc == 4 && strcmp(o->argv[3], "-") != 0) {
+		out = fopen(o->argv[3], "wb");
+		if (!out) {
+			fprintf(stderr, "vhdtool: %s: %s\n", o->argv[3], strerror(errno));
+			goto done;
+		}
+	}
+	while (len > 0) {
+		uint64_t n = len < CHUNK ? len : CHUNK;
+
+		if (target_io(&t, false, buf, n, off, &err) < 0) {
+			fail(&err);
+			goto done;
+		}
+		if (fwrite(buf, 1, n, out) != n) {
+			fprintf(stderr, "vhdtool: write of the output failed\n");
+			goto done;
+		}
+		off += n;
+		len -= n;
+	}
+	if (fflush(out) != 0) {
+		fprintf(stderr, "vhdtool: write of the output failed\n");
+		goto done;
+	}
+	rc = 0;
+done:
+	if (out && out != stdout && fclose(out) != 0 && rc == 0) {
+		fprintf(stderr, "vhdtool: closing %s failed\n", o->argv[3]);
+		rc = 1;
+	}
+	(void)target_close(&t, &err);
 	free(buf);
 	return rc;
 }
 
+static int cmd_write(const struct opts *o)
+{
+	struct sm_error err = { 0 };
+	struct target t;
+	uint64_t off;
+	uint8_t *buf;
+	FILE *in = stdin;
+	int rc = 1;
+
+	if (o->argc != 3)
+		return usage();
+	if (parse_pos(o->argv[1], o->sectors, &off) < 0)
+		return bad_number(o->argv[1]);
+	if (strcmp(o->argv[2], "-") != 0) {
+		in = fopen(o->argv[2], "rb");
+		if (!in) {
+			fprintf(stderr, "vhdtool: cannot read %s: %s\n", o->argv[2],
+				strerror(errno));
+			return 1;
+		}
+	}
+	buf = malloc(CHUNK);
+	if (!buf || target_open(&t, o->argv[0], o->single, true, &err) < 0) {
+		if (in != stdin)
+			fclose(in);
+		if (!buf)
+			fprintf(stderr, "vhdtool: out of memory\n");
+		free(buf);
+		return buf ? fail(&err) : 1;
+	}
+	for (;;) {
+		size_t n = fread(buf, 1, CHUNK, in);
+
+		if (n == 0)
+			break;
+		if (target_io(&t, true, buf, n, off, &err) < 0) {
+			fail(&err);
+			goto done;
+		}
+		off += n;
+	}
+	if (ferror(in)) {
+		fprintf(stderr, "vhdtool: cannot read %s\n", o->argv[2]);
+		goto done;
+	}
+	if (target_close(&t, &err) < 0) {
+		rc = fail(&err);
+		goto out;
+	}
+	rc = 0;
+	goto out;
+done:
+	(void)target_close(&t, &err);
+out:
+	if (in != stdin)
+		fclose(in);
+	free(buf);
+	return rc;
+}
+
+/* ---- coalesce and set-parent ----------------------------------------- */
+
+static int print_progress(void *arg, uint64_t done, uint64_t total)
+{
+	int *last = arg;
+	int pct = total ? (int)(done * 100 / total) : 100;
+
+	if (pct != *last) {
+		fprintf(stderr, "\rcoalesce: %3d%% (%llu of %llu MiB)", pct,
+			(unsigned long long)(done >> 20), (unsigned long long)(total >> 20));
+		*last = pct;
+	}
+	return 0;
+}
+
+static int cmd_coalesce(const struct opts *o)
+{
+	struct sm_error err = { 0 };
+	struct vhd_chain ch;
+	char parent[sizeof(ch.path[0])];
+	uint64_t copied = 0;
+	int last = -1, rc;
+
+	if (o->argc != 1)
+		return usage();
+	if (vhd_chain_open(&ch, o->argv[0], false, &err) < 0)
+		return fail(&err);
+	if (ch.depth < 2) {
+		vhd_chain_close(&ch);
+		fprintf(stderr, "vhdtool: %s has no parent\n", o->argv[0]);
+		return 1;
+	}
+	memcpy(parent, ch.path[1], sizeof(parent));
+	vhd_chain_close(&ch);
+	rc = vhd_coalesce(o->argv[0], parent, &copied, print_progress, &last, &err);
+	if (last >= 0)
+		fprintf(stderr, "\n");
+	if (rc < 0)
+		return fail(&err);
+	printf("Coalesced %llu bytes\n", (unsigned long long)copied);
+	return 0;
+}
+
+static int cmd_set_parent(const struct opts *o)
+{
+	struct sm_error err = { 0 };
+
+	if (o->argc != 2)
+		return usage();
+	if (vhd_set_parent(o->argv[0], o->argv[1], &err) < 0)
+		return fail(&err);
+	return 0;
+}
+
+/* ---- scan ------------------------------------------------------------ */
+
+static const char *base_name(const char *p)
+{
+	const char *s = strrchr(p, '/');
+
+	return s && s[1] ? s + 1 : p;
+}
+
+static int scan_errno(const struct sm_error *err)
+{
+	return err->code == SME_VDI_MISSING ? -ENOENT : -EINVAL;
+}
+
+/* One line for one file; returns -1 (after printing the error line) on failure. */
+static int scan_one(const char *path, bool phys)
+{
+	struct sm_error err = { 0 };
+	struct vhd_info info;
+	struct vhd_io io;
+	uint64_t size = 0;
+	int rc = -1;
+
+	if (vhd_io_open_file(&io, path, VHD_IO_RDONLY, &err) < 0)
+		goto bad;
+	if (io.ops->get_size(&io, &size) < 0 ||
+	    (phys ? vhd_query(&io, &info, &err) : vhd_query_fast(&io, &info, &err)) < 0) {
+		sm_fail(&err, SME_VDI_LOAD, "%s: cannot read", path);
+		vhd_io_close(&io);
+		goto bad;
+	}
+	vhd_io_close(&io);
+	printf("vhd=%s capacity=%llu size=%llu hidden=%d", base_name(path),
+	       (unsigned long long)info.virtual_size, (unsigned long long)size,
+	       info.hidden ? 1 : 0);
+	if (phys)
+		printf(" phys_size=%llu allocated_blocks=%u",
+		       (unsigned long long)info.phys_size, info.allocated_blocks);
+	printf(" parent=%s\n", info.type == VHD_TYPE_DIFF && info.parent_name[0] ?
+	       base_name(info.parent_name) : "none");
+	return 0;
+bad:
+	/* The message is quoted: keep single quotes out of it. */
+	for (char *c = err.detail; *c; c++)
+		if (*c == '\'' || *c == '\n')
+			*c = '"';
+	printf("vhd=%s scan-error=%d error-message='%s'\n", path, scan_errno(&err),
+	       err.detail[0] ? err.detail : "error");
+	return rc;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static bool is_vhd_name(const char *n)
+{
+	size_t l = strlen(n);
+
+	return l > 4 && strcmp(n + l - 4, ".vhd") == 0;
+}
+
+/* Every *.vhd in dir, sorted, each scanned once. */
+static int scan_dir(const char *dir, bool phys)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	char **names = NULL, path[4096];
+	size_t n = 0, cap = 0;
+	int rc = 0;
+
+	if (!d) {
+		fprintf(stderr, "vhdtool: %s: %s\n", dir, strerror(errno));
+		return 1;
+	}
+	while ((e = readdir(d)) != NULL) {
+		if (!is_vhd_name(e->d_name))
+			continue;
+		if (n == cap) {
+			char **nn = realloc(names, (cap = cap ? cap * 2 : 256) * sizeof(*nn));
+
+			if (!nn) {
+				rc = 1;
+				break;
+			}
+			names = nn;
+		}
+		names[n] = strdup(e->d_name);
+		if (!names[n]) {
+			rc = 1;
+			break;
+		}
+		n++;
+	}
+	closedir(d);
+	if (rc)
+		fprintf(stderr, "vhdtool: out of memory listing %s\n", dir);
+	if (n)
+		qsort(names, n, sizeof(*names), cmp_str);
+	for (size_t i = 0; i < n; i++) {
+		if (snprintf(path, sizeof(path), "%s/%s", dir, names[i]) >= (int)sizeof(path)) {
+			fprintf(stderr, "vhdtool: path too long: %s/%s\n", dir, names[i]);
+			rc = 1;
+		} else if (scan_one(path, phys) < 0) {
+			rc = 1;
+		}
+		free(names[i]);
+	}
+	free(names);
+	return rc;
+}
+
+static int cmd_scan(const struct opts *o)
+{
+	static char outbuf[1 << 16];
+	int rc = 0;
+
+	if (o->argc < 1)
+		return usage();
+	setvbuf(stdout, outbuf, _IOFBF, sizeof(outbuf));
+	for (int i = 0; i < o->argc; i++) {
+		struct stat st;
+
+		if (stat(o->argv[i], &st) == 0 && S_ISDIR(st.st_mode)) {
+			if (scan_dir(o->argv[i], o->phys))
+				rc = 1;
+		} else if (scan_one(o->argv[i], o->phys) < 0) {
+			rc = 1;
+		}
+	}
+	if (fflush(stdout) != 0) {
+		fprintf(stderr, "vhdtool: write to stdout failed\n");
+		rc = 1;
+	}
+	return rc;
+}
+
+/* ---- main ------------------------------------------------------------ */
+
+struct command {
+	const char *name;
+	const char *options;    /* --flags it accepts */
+	int (*run)(const struct opts *o);
+};
+
+static int run_query(const struct opts *o)
+{
+	return cmd_query(o);
+}
+
+static int run_legacy(const char *cmd, int argc, char **argv)
+{
+	if (!strcmp(cmd, "create") && argc == 2)
+		return cmd_create(argv[0], argv[1]);
+	if (!strcmp(cmd, "snapshot") && argc == 2)
+		return cmd_snapshot(argv[0], argv[1]);
+	if (!strcmp(cmd, "set-hidden") && argc == 2)
+		return cmd_set_hidden(argv[0], argv[1]);
+	if (!strcmp(cmd, "grow") && argc == 2)
+		return cmd_grow(argv[0], argv[1]);
+	if (!strcmp(cmd, "grow-undo") && argc == 1)
+		return cmd_grow_undo(argv[0]);
+	return usage();
+}
+
 int main(int argc, char **argv)
 {
+	static const struct command cmds[] = {
+		{ "query", "--chain", run_query },
+		{ "check", "--no-parent", cmd_check },
+		{ "read", "--single --sectors", cmd_read },
+		{ "write", "--single --sectors", cmd_write },
+		{ "coalesce", "", cmd_coalesce },
+		{ "set-parent", "", cmd_set_parent },
+		{ "scan", "--phys", cmd_scan },
+	};
 	const char *cmd = argc > 1 ? argv[1] : "";
+	struct opts o;
+	int rc;
 
-	if (!strcmp(cmd, "create") && argc == 4)
-		return cmd_create(argv[2], argv[3]);
-	if (!strcmp(cmd, "query") && argc == 3)
-		return cmd_query(argv[2]);
-	if (!strcmp(cmd, "snapshot") && argc == 4)
-		return cmd_snapshot(argv[2], argv[3]);
-	if (!strcmp(cmd, "set-hidden") && argc == 4)
-		return cmd_set_hidden(argv[2], argv[3]);
-	if (!strcmp(cmd, "grow") && argc == 4)
-		return cmd_grow(argv[2], argv[3]);
-	if (!strcmp(cmd, "grow-undo") && argc == 3)
-		return cmd_grow_undo(argv[2]);
-	if (!strcmp(cmd, "write") && argc == 5)
-		return cmd_write(argv[2], argv[3], argv[4]);
-	if (!strcmp(cmd, "read") && argc == 5)
-		return cmd_read(argv[2], argv[3], argv[4]);
-	return usage();
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+		if (strcmp(cmd, cmds[i].name) != 0)
+			continue;
+		if (parse_opts(argc - 2, argv + 2, cmds[i].options, &o) < 0) {
+			free(o.argv);
+			return usage();
+		}
+		rc = cmds[i].run(&o);
+		free(o.argv);
+		return rc;
+	}
+	if (argc < 2)
+		return usage();
+	return run_legacy(cmd, argc - 2, argv + 2);
 }

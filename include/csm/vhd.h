@@ -82,6 +82,14 @@ int vhd_create_diff(struct vhd_io *io, struct vhd_io *parent,
 /* Read and validate the metadata; fill info. */
 int vhd_query(struct vhd_io *io, struct vhd_info *info, struct sm_error *err);
 
+/*
+ * As vhd_query from one read of the footer copy and header at offset 0
+ * (vhd-util scan -f): no BAT is read, so allocated_blocks is 0,
+ * phys_size is the file size and parent_locator is empty.  Falls back to
+ * vhd_query when the start of the image is not a plain dynamic/diff disk.
+ */
+int vhd_query_fast(struct vhd_io *io, struct vhd_info *info, struct sm_error *err);
+
 /* Set or clear the hidden flag in both footers (checksums updated). */
 int vhd_set_hidden(struct vhd_io *io, bool hidden, struct sm_error *err);
 
