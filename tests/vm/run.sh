@@ -114,7 +114,9 @@ boot() {
 	fi
 	RC=
 	[ -s "$XFER/rc" ] && RC=$(tr -dc 0-9 < "$XFER/rc")
-	echo "vm: qemu exited with $QRC after $((SECONDS - t0))s; guest status: ${RC:-none}"
+	local how="exited with $QRC"
+	[ "${timed_out:-0}" = 0 ] || how="was killed"
+	echo "vm: qemu $how after $((SECONDS - t0))s; guest status: ${RC:-none}"
 }
 
 boot "$ACCEL"
