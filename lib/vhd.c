@@ -80,7 +80,7 @@ int vhd_ctx_zero(struct vhd_ctx *c, uint64_t len, uint64_t off, int code,
 /* ---- geometry -------------------------------------------------------- */
 
 /* CHS from the VHD specification, as blktap's vhd_chs(). */
-static uint32_t vhd_geometry(uint64_t size)
+uint32_t vhd_geometry(uint64_t size)
 {
 	uint64_t secs = (size + SECTOR - 1) / SECTOR;
 	uint64_t spt, heads, cth;

@@ -223,6 +223,8 @@ int vhd_ctx_decode_locator(struct vhd_ctx *c, const uint8_t *loc, char *out,
 			   size_t cap, struct sm_error *err);
 
 bool vhd_footer_ok(const uint8_t *f);
+/* CHS from the VHD specification, as blktap's vhd_chs(). */
+uint32_t vhd_geometry(uint64_t size);
 bool vhd_bitmap_full(const struct vhd_ctx *c, const uint8_t *bm);
 uint64_t vhd_locator_space(const uint8_t *loc);
 uint64_t vhd_batmap_sum_bytes(uint64_t curr_size, uint64_t map_bytes);

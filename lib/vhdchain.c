@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "csm/fault.h"
@@ -1220,6 +1221,14 @@ static int check_footer(struct vhd_io *io, uint8_t *ftr, struct sm_error *err)
 		return bad(err, io->name, "primary footer: reserved bytes not zero");
 	if (all_zero(ftr + F_UUID, 16))
 		return bad(err, io->name, "primary footer: null uuid");
+	if (vhd_geometry(get_be64(ftr + F_CURR_SIZE)) < get_be32(ftr + F_GEOMETRY))
+		return bad(err, io->name, "primary footer: geometry too large");
+	/* blktap allows half an hour of clock skew (TIMESTAMP_MAX_SLACK). */
+	if ((int64_t)get_be32(ftr + F_TIMESTAMP) > (int64_t)time(NULL) - VHD_EPOCH + 1800)
+		return bad(err, io->name, "primary footer: time stamp in the future");
+	if (memcmp(ftr + F_CRTR_APP, "tap", 3) == 0 &&
+	    get_be32(ftr + F_CRTR_VER) > 0x00010003)
+		return bad(err, io->name, "primary footer: unsupported tap version");
 	return 0;
 }
 

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-only */
 /*
  * libFuzzer target: the input is a whole VHD image held in memory.  Query
- * it, read a few ranges, and (on a private copy) write and grow it: none
- * of it may crash, read out of bounds or allocate without bound.
+ * it, run the full structural check, read a few ranges directly and as a
+ * one-image chain, and (on a private copy) write and grow it: none of it
+ * may crash, read out of bounds or allocate without bound, and every
+ * rejection must be SME_VDI_LOAD.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -10,6 +12,7 @@
 #include <string.h>
 
 #include "csm/vhd.h"
+#include "csm/vhdchain.h"
 
 /* Cap on how far a write may extend the in-memory image. */
 #define MEM_MAX (64u * 1024 * 1024)
@@ -134,6 +137,39 @@ static void mutate(struct vhd_io *io, const struct vhd_info *info)
 		read_some(io, &after);
 }
 
+/* The check must either pass or say VDILoad; a chain read must not crash. */
+static void check_and_chain(const uint8_t *data, size_t size, const struct vhd_info *info)
+{
+	static uint8_t buf[3 * 4096];
+	struct sm_error err = { 0 };
+	struct vhd_chain ch;
+	struct vhd_io io;
+	struct mem m;
+	uint64_t vs = info->virtual_size;
+	uint64_t offs[] = { 0, 511, 2 * 1024 * 1024 - 1000, vs / 2,
+			    vs > sizeof(buf) ? vs - sizeof(buf) : 0 };
+
+	if (mem_open(&io, &m, data, size) < 0)
+		return;
+	if (vhd_check_io(&io, NULL, false, &err) < 0 && err.code != SME_VDI_LOAD)
+		abort();
+	sm_error_clear(&err);
+	/* The chain takes the io over (and closes it); the buffer stays ours. */
+	if (vhd_chain_open_io(&ch, &io, &err) == 0) {
+		for (size_t i = 0; i < sizeof(offs) / sizeof(offs[0]); i++) {
+			uint64_t len = vs - offs[i] < sizeof(buf) ? vs - offs[i] : sizeof(buf);
+
+			sm_error_clear(&err);
+			if (offs[i] < vs)
+				(void)vhd_chain_read(&ch, buf, len, offs[i], &err);
+		}
+		vhd_chain_close(&ch);
+	} else if (err.code != SME_VDI_LOAD) {
+		abort();
+	}
+	free(m.buf);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -146,6 +182,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (mem_open(&io, &m, data, size) < 0)
 		return 0;
 	if (vhd_query(&io, &info, &err) == 0) {
+		check_and_chain(data, size, &info);
 		read_some(&io, &info);
 		mutate(&io, &info);
 	} else if (err.code != SME_VDI_LOAD) {
