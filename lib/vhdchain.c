@@ -14,10 +14,16 @@
  * set in memory only.  vhd_chain_flush syncs the data and bitmaps, then
  * writes the dirty BAT sectors, the batmap and the footers, and syncs
  * again: a BAT entry never reaches the disk before the data it names.
- * Until the flush, a new block may overwrite the primary footer (it sat
- * at the old end of data); the footer copy at offset 0 is unchanged by
- * allocation, and blktap and vhd_ctx_load both fall back to it, so the
- * image stays readable after a crash - it just lacks the unflushed blocks.
+ *
+ * The footer is kept correct rather than left to lag: allocation does not
+ * change a single footer byte, so each new block of a file is followed
+ * by a copy of the footer (in the same write when coalesce places a whole
+ * block), and the file always ends in a valid primary footer.  A crash
+ * before the flush leaves an image that opens and passes `check`; it
+ * merely lacks the unflushed blocks (their space is reused next time).
+ * Should a crash fall between cutting the file and appending the footer,
+ * the copy at offset 0 (never touched by allocation) is what blktap and
+ * vhd_ctx_load fall back to.
  */
 #include <errno.h>
 #include <limits.h>
@@ -507,7 +513,9 @@ static int alloc_block(struct chain_priv *p, uint32_t blk, bool whole,
 			rc = c->io->ops->truncate(c->io, end);
 		if (rc < 0)
 			return sm_fail_errno(err, SME_EIO, -rc, "%s: extend", c->io->name);
-		c->size = end;
+		if (vhd_ctx_write(c, c->ftr, FOOTER_SIZE, end, SME_EIO, "footer", err) < 0)
+			return -1;
+		c->size = end + FOOTER_SIZE;
 	} else if (vhd_ctx_zero(c, (whole ? sec * SECTOR : end) - c->eod, c->eod,
 				SME_EIO, err) < 0) {
 		return -1;
@@ -722,7 +730,7 @@ void vhd_chain_close(struct vhd_chain *ch)
 struct coalesce {
 	struct vhd_chain child, parent;
 	struct chain_priv *cp, *pp;
-	uint8_t *buf;           /* gap + bitmap headroom, then one block of data */
+	uint8_t *buf;           /* gap + bitmap headroom, one block of data, a footer */
 	uint64_t head;          /* bytes of headroom before the data */
 	uint64_t done, total, since_flush;
 };
@@ -736,7 +744,7 @@ static int put_whole_block(struct coalesce *co, uint32_t blk, struct sm_error *e
 	struct chain_priv *p = co->pp;
 	struct img *im = &p->img[0];
 	struct vhd_ctx *c = &im->c;
-	uint64_t bm_bytes = (uint64_t)c->bm_secs * SECTOR, start, sec;
+	uint64_t bm_bytes = (uint64_t)c->bm_secs * SECTOR, start, sec, tail;
 	uint8_t *data = co->buf + co->head;
 
 	if (bat_get(c, blk) != BAT_UNUSED) {
@@ -768,14 +776,17 @@ static int put_whole_block(struct coalesce *co, uint32_t blk, struct sm_error *e
 	memset(data - (sec * SECTOR - start) - bm_bytes, 0, sec * SECTOR - start);
 	memset(data - bm_bytes, 0, bm_bytes);
 	memset(data - bm_bytes, 0xFF, c->spb / 8);
+	/* A file keeps ending in a valid footer: it rides along in the same write. */
+	tail = !c->io->is_block && c->io->ops->truncate ? FOOTER_SIZE : 0;
+	memcpy(data + c->block_size, c->ftr, FOOTER_SIZE);
 	if (vhd_ctx_write(c, data - bm_bytes - (sec * SECTOR - start),
-			  (sec * SECTOR - start) + bm_bytes + c->block_size, start,
+			  (sec * SECTOR - start) + bm_bytes + c->block_size + tail, start,
 			  SME_EIO, "block", err) < 0)
 		return -1;
 	bat_set(c, blk, (uint32_t)sec);
 	c->eod = (sec + c->bm_secs + c->spb) * SECTOR;
-	if (c->eod > c->size)
-		c->size = c->eod;
+	if (c->eod + tail > c->size)
+		c->size = c->eod + tail;
 	mark_bat_dirty(p, blk);
 	p->footer_dirty = true;
 	p->data_dirty = true;
@@ -906,7 +917,8 @@ static int coalesce_setup(struct coalesce *co, const char *child_path,
 			       parent_path, pc->block_size, cc->block_size);
 	bm_bytes = (uint64_t)(pc->type == VHD_TYPE_FIXED ? 1 : pc->bm_secs) * SECTOR;
 	co->head = (bm_bytes + 8 * SECTOR + 4095) / 4096 * 4096;
-	if (posix_memalign((void **)&co->buf, 4096, co->head + cc->block_size) != 0) {
+	if (posix_memalign((void **)&co->buf, 4096,
+			   co->head + cc->block_size + FOOTER_SIZE) != 0) {
 		co->buf = NULL;
 		return sm_fail_errno(err, SME_EIO, ENOMEM, "coalesce buffer");
 	}
