@@ -49,7 +49,7 @@ LIBCSM   := $(BUILD)/libcsm.a
 # One executable per SR type; drivers/<type>.c fills the op table named here.
 DRIVERS  := FileSR
 DRIVER_FileSR := file
-DRIVER_BINS := $(DRIVERS:%=$(BUILD)/%)
+DRIVER_BINS := $(DRIVERS:%=$(BUILD)/%) $(BUILD)/csm-gc
 
 TOOL_SRCS := $(wildcard tools/*.c)
 TOOL_BINS := $(TOOL_SRCS:tools/%.c=$(BUILD)/%)
@@ -151,7 +151,8 @@ bench: all $(BENCH_BINS)
 
 install: all
 	install -d $(DESTDIR)$(LIBEXECDIR) $(DESTDIR)$(BINDIR)
-	for d in $(DRIVERS); do install -m 0755 $(BUILD)/$$d $(DESTDIR)$(LIBEXECDIR)/$$d; done
+	for d in $(DRIVERS) csm-gc; do install -m 0755 $(BUILD)/$$d $(DESTDIR)$(LIBEXECDIR)/$$d; done
+	ln -sf $(LIBEXECDIR)/csm-gc $(DESTDIR)$(BINDIR)/csm-gc
 	for t in $(TOOL_BINS); do install -m 0755 $$t $(DESTDIR)$(BINDIR)/; done
 	if [ -n "$(SMDIR)" ]; then \
 	  install -d $(DESTDIR)$(SMDIR); \

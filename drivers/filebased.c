@@ -994,9 +994,17 @@ static int recover_one(void *arg, const char *op, const char *id, const char *te
 		return recover_snapshot(sr, id, text, err);
 	if (strcmp(op, "resize") == 0)
 		return recover_resize(sr, id, text, err);
-	/* The GC's own records: it resumes them itself, and every state is readable. */
-	if (strcmp(op, "coalesce") == 0 || strcmp(op, "leaf") == 0)
+	/* A non-leaf coalesce copies without the SR lock: the GC may be alive; its record. */
+	if (strcmp(op, "coalesce") == 0)
 		return 1;
+	if (strcmp(op, "leaf") == 0) {
+		char parent[37];
+
+		journal_get(text, "parent", parent, sizeof(parent));
+		if (!sm_uuid_valid(parent))
+			return sm_fail(err, SME_SR_UNAVAILABLE, "leaf journal of %s is damaged", id);
+		return fsr_recover_leaf(sr, id, parent);
+	}
 	if (strcmp(op, "create") == 0) {
 		create_undo(sr, id);
 		sm_log(LOG_WARNING, "recovery: removed the half-made VDI %s", id);
@@ -1012,7 +1020,8 @@ static bool is_leftover(const char *name)
 
 	return (n > 4 && strcmp(name + n - 4, ".tmp") == 0) || strstr(name, ".tmp.") ||
 	       (n > 8 && strcmp(name + n - 8, ".vhd.new") == 0) ||
-	       (n > 9 && strcmp(name + n - 9, ".vhd.undo") == 0);
+	       /* ours (".<uuid>.vhd.undo"); the GC's parent-grow records are its own */
+	       (name[0] == '.' && n > 9 && strcmp(name + n - 9, ".vhd.undo") == 0);
 }
 
 void fsr_remove_leftovers(const struct file_sr *sr)

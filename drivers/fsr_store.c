@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "csm/log.h"
 #include "csm/util.h"
 #include "fsr_store.h"
 
@@ -306,4 +307,25 @@ bool fsr_is_active(const char *uuid)
 
 	fsr_active_path(uuid, path);
 	return access(path, F_OK) == 0;
+}
+
+/*
+ * A leaf-coalesce of L into P runs wholly under the SR lock, so whoever
+ * holds the lock and finds its record knows the GC died: if P still has
+ * its own name the leaf is intact (P may have been un-hidden: hide it
+ * again); otherwise P already replaced L and only P's metadata is left.
+ */
+int fsr_recover_leaf(const struct file_sr *sr, const char *l_uuid, const char *p_uuid)
+{
+	char path[PATH_MAX];
+
+	fsr_path(sr, p_uuid, "vhd", path);
+	if (access(path, F_OK) == 0) {
+		vhd_set_hidden_path(path, true, NULL);
+		sm_log(LOG_WARNING, "recovery: undid the interrupted leaf-coalesce of %s", l_uuid);
+	} else {
+		fsr_unlink_sidecars(sr, p_uuid);
+		sm_log(LOG_WARNING, "recovery: finished the interrupted leaf-coalesce of %s", l_uuid);
+	}
+	return 0;
 }

@@ -68,4 +68,7 @@ int fsr_forest_load(struct fsr_forest *f, const struct file_sr *sr, struct sm_er
 struct fsr_node *fsr_forest_find(const struct fsr_forest *f, const char *uuid);
 void fsr_forest_free(struct fsr_forest *f);
 
+/* Finish or undo a GC leaf-coalesce of l_uuid into p_uuid that died (SR lock held). */
+int fsr_recover_leaf(const struct file_sr *sr, const char *l_uuid, const char *p_uuid);
+
 #endif

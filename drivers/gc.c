@@ -362,11 +362,43 @@ static int leaf_coalesce_one(struct gc *g, const char *l_uuid, const char *p_uui
 
 /* ---- resuming after a crash or abort ---------------------------------------- */
 
+/*
+ * vhd_coalesce grows a smaller parent first, with an undo record at
+ * "<parent>.vhd.undo"; a GC killed mid-grow leaves it, and the parent
+ * must be put back before anything reads or writes it again.
+ */
+static int undo_parent_grow(struct gc *g, const char *p_uuid, struct sm_error *err)
+{
+	struct vhd_io io = { 0 }, undo = { 0 };
+	char ppath[PATH_MAX], upath[PATH_MAX + 8];
+	int rc = -1;
+
+	fsr_path(&g->sr, p_uuid, "vhd", ppath);
+	snprintf(upath, sizeof(upath), "%s.undo", ppath);
+	if (access(upath, F_OK) != 0)
+		return 0;
+	if (vhd_io_open_file(&io, ppath, VHD_IO_RDWR, err) < 0)
+		return -1;
+	if (vhd_io_open_file(&undo, upath, VHD_IO_RDWR, err) < 0)
+		goto out;
+	rc = vhd_grow_undo(&io, &undo, err);
+	if (rc == 0 && io.ops->sync(&io) < 0)
+		rc = sm_fail(err, SME_SM_GENERAL, "cannot sync %s", ppath);
+out:
+	vhd_io_close(&undo);
+	vhd_io_close(&io);
+	if (rc == 0) {
+		unlink(upath);
+		say(g, "rolled back the interrupted grow of %s", p_uuid);
+	}
+	return rc;
+}
+
 static int resume_one(void *arg, const char *op, const char *id, const char *text,
 		      struct sm_error *err)
 {
 	struct gc *g = arg;
-	char parent[37], path[PATH_MAX], lpath[PATH_MAX];
+	char parent[37], path[PATH_MAX];
 
 	journal_get(text, "parent", parent, sizeof(parent));
 	if (!sm_uuid_valid(id) || !sm_uuid_valid(parent))
@@ -375,24 +407,15 @@ static int resume_one(void *arg, const char *op, const char *id, const char *tex
 		fsr_path(&g->sr, id, "vhd", path);
 		if (access(path, F_OK) != 0)
 			return 0;   /* finished before the crash */
+		if (undo_parent_grow(g, parent, err) < 0)
+			return -1;
 		say(g, "resuming the coalesce of %s into %s", id, parent);
 		if (coalesce_one(g, id, parent, err) < 0)
 			return -1;
 		return 0;
 	}
-	if (strcmp(op, "leaf") == 0) {
-		fsr_path(&g->sr, parent, "vhd", path);
-		fsr_path(&g->sr, id, "vhd", lpath);
-		if (access(path, F_OK) == 0) {
-			/* Not renamed yet: the leaf is intact; hide the parent again. */
-			vhd_set_hidden_path(path, true, NULL);
-			say(g, "undid the interrupted leaf-coalesce of %s", id);
-		} else {
-			fsr_unlink_sidecars(&g->sr, parent);
-			say(g, "finished the interrupted leaf-coalesce of %s", id);
-		}
-		return 0;
-	}
+	if (strcmp(op, "leaf") == 0)
+		return fsr_recover_leaf(&g->sr, id, parent);
 	return 1;
 }
 
@@ -578,7 +601,7 @@ int main(int argc, char **argv)
 	}
 	rc = gc_loop(&g, &err);
 	g.state = rc < 0 ? (abort_requested(&g) ? "aborted" : "failed") : "idle";
-	snprintf(g.current, sizeof(g.current), "%s", rc < 0 ? err.detail : "");
+	snprintf(g.current, sizeof(g.current), "%.150s", rc < 0 ? err.detail : "");
 	g.done = g.total = 0;
 	status_write(&g, true);
 	say(&g, "%s: deleted %u, coalesced %u, leaf-coalesced %u%s%s", g.state, g.deleted,

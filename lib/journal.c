@@ -104,7 +104,7 @@ int journal_replay(const char *dir, journal_fn fn, void *arg, struct sm_error *e
 		free(text);
 		if (r < 0)
 			rc = -1;
-		else if (r == 0 && unlink(path) < 0)
+		else if (r == 0 && unlink(path) < 0 && errno != ENOENT)
 			rc = sm_fail_errno(err, SME_SM_GENERAL, errno, "cannot remove %s", path);
 	}
 	closedir(d);
