@@ -126,6 +126,7 @@ check: deps
 	$(MAKE) BUILD=build-test TEST_BUILD=1 check-unit check-integration
 	$(MAKE) check-asan
 	$(MAKE) check-fuzz
+	$(MAKE) check-vm
 	@echo "make check: all tests passed"
 
 all-tests: all $(UNIT_BINS) $(TESTTOOL_BINS)
