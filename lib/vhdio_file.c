@@ -208,3 +208,12 @@ void vhd_io_close(struct vhd_io *io)
 	io->ops = NULL;
 	io->priv = NULL;
 }
+
+static int opener_local_open(void *arg, const char *path, int flags, struct vhd_io *io,
+			     struct sm_error *err)
+{
+	(void)arg;
+	return vhd_io_open_file(io, path, flags, err);
+}
+
+const struct vhd_opener vhd_opener_local = { .open = opener_local_open, .arg = NULL };

@@ -50,4 +50,19 @@ int vhd_io_open_file(struct vhd_io *io, const char *path, int flags,
 /* Close (calls ops->close); safe on a zeroed or already-closed io. */
 void vhd_io_close(struct vhd_io *io);
 
+/*
+ * How code that finds images by name (a chain's parents) opens them: the
+ * local filesystem, or an SR reached another way (srfs_opener).  Paths
+ * are whatever the opener understands; a parent's path is the child's
+ * directory joined with the parent's relative locator.
+ */
+struct vhd_opener {
+	int (*open)(void *arg, const char *path, int flags, struct vhd_io *io,
+		    struct sm_error *err);
+	void *arg;
+};
+
+/* Local files through vhd_io_open_file. */
+extern const struct vhd_opener vhd_opener_local;
+
 #endif
