@@ -46,19 +46,14 @@ static int file_load(struct sm_ctx *ctx)
 {
 	const char *loc = call_dconf(ctx->call, "location");
 	struct file_sr *sr;
-	size_t len;
 
 	if (!loc || !*loc)
 		return sm_fail(&ctx->err, SME_CONFIG_LOCATION_MISSING, NULL);
 	if (location_check(loc, &ctx->err) < 0)
 		return -1;
-	sr = fsr_new(ctx);
+	sr = fsr_new_local(ctx, loc);
 	if (!sr)
 		return -1;
-	snprintf(sr->path, sizeof(sr->path), "%s", loc);
-	len = strlen(sr->path);
-	while (len > 1 && sr->path[len - 1] == '/')
-		sr->path[--len] = '\0';
 	/* blktap2: local files are not on a filesystem it trusts with O_DIRECT off. */
 	sr->o_direct = true;
 	sr->o_direct_reason = "SR_NOT_SUPPORTED";

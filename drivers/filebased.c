@@ -49,6 +49,24 @@ struct file_sr *fsr_new(struct sm_ctx *ctx)
 	return sr;
 }
 
+struct file_sr *fsr_new_local(struct sm_ctx *ctx, const char *dir)
+{
+	struct file_sr *sr;
+	size_t len = strlen(dir);
+
+	if (len == 0 || len >= sizeof(sr->path)) {
+		sm_fail(&ctx->err, SME_INVALID_ARG, "SR directory path is empty or too long");
+		return NULL;
+	}
+	sr = fsr_new(ctx);
+	if (!sr)
+		return NULL;
+	memcpy(sr->path, dir, len + 1);
+	while (len > 1 && sr->path[len - 1] == '/')
+		sr->path[--len] = '\0';
+	return sr;
+}
+
 void fsr_unload(struct sm_ctx *ctx)
 {
 	free(ctx->sr);

@@ -25,6 +25,8 @@ struct file_sr {
 
 /* Allocate ctx->sr as a struct file_sr; the caller fills path. */
 struct file_sr *fsr_new(struct sm_ctx *ctx);
+/* ctx->sr for an SR in a local directory (FileSR's location, EXT's mount point). */
+struct file_sr *fsr_new_local(struct sm_ctx *ctx, const char *dir);
 void fsr_unload(struct sm_ctx *ctx);
 
 /*
