@@ -37,7 +37,11 @@ typedef int (*srfs_list_fn)(void *arg, const char *name);
 struct srfs_ops {
 	const char *name;    /* "posix", "nfs" */
 	int (*stat)(struct srfs *fs, const char *rel, struct srfs_stat *st);
-	/* flags: VHD_IO_RDONLY / VHD_IO_RDWR / VHD_IO_CREATE (exclusive). */
+	/*
+	 * flags: VHD_IO_RDONLY / VHD_IO_RDWR / VHD_IO_CREATE (exclusive).
+	 * Returns -errno (-ENOENT, -EEXIST, ...) and fills err as
+	 * vhd_io_open_file does (SME_VDI_MISSING / SME_VDI_EXISTS / SME_VDI_LOAD).
+	 */
 	int (*open)(struct srfs *fs, const char *rel, int flags, struct vhd_io *io,
 		    struct sm_error *err);
 	int (*unlink)(struct srfs *fs, const char *rel);
@@ -60,7 +64,12 @@ struct srfs {
 	struct vhd_opener opener;   /* filled by the open functions; see srfs_opener */
 };
 
-/* A local directory (also a kernel mount). */
+/*
+ * A local directory (also a kernel mount).  SME_SR_UNAVAILABLE if root is
+ * not an openable directory.  fs->opener points into fs: do not copy or
+ * move an open srfs.  Names with a leading '/' or a ".." component are
+ * refused with -EINVAL by every op.
+ */
 int srfs_open_posix(struct srfs *fs, const char *root, struct sm_error *err);
 void srfs_close(struct srfs *fs);
 
@@ -69,8 +78,9 @@ void srfs_describe(const struct srfs *fs, const char *rel, char *out, size_t cap
 
 /* Helpers over the ops, the same for every backend. */
 bool srfs_exists(struct srfs *fs, const char *rel);
+/* The whole file, NUL-terminated, malloc'd into *out; -EFBIG if larger than max. */
 int srfs_read_file(struct srfs *fs, const char *rel, size_t max, char **out);
-/* Write rel.tmp.<pid>, sync it, rename over rel. */
+/* Write rel.tmp.<pid>, sync it, rename over rel, sync rel's directory. */
 int srfs_write_file_atomic(struct srfs *fs, const char *rel, const char *data, size_t len);
 
 /*
