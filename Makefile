@@ -47,8 +47,11 @@ LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 LIBCSM   := $(BUILD)/libcsm.a
 
 # One executable per SR type; drivers/<type>.c fills the op table named here.
-DRIVERS  := FileSR
+DRIVERS  := FileSR EXTSR
 DRIVER_FileSR := file
+DRIVER_EXTSR := ext
+# Libraries only some drivers need (shared: liblvm2cmd comes as a .so only).
+EXTRA_LIBS_EXTSR := -llvm2cmd $(shell pkg-config --libs blkid 2>/dev/null || echo -lblkid)
 DRIVER_BINS := $(DRIVERS:%=$(BUILD)/%) $(BUILD)/csm-gc
 
 TOOL_SRCS := $(wildcard tools/*.c)
@@ -75,12 +78,12 @@ $(LIBCSM): $(LIB_OBJS)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/drivers/%.o: drivers/%.c
+$(BUILD)/drivers/%.o: drivers/%.c $(wildcard include/csm/*.h lib/*.h drivers/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 # drivers/main.c is the same tiny main() for every executable.
-$(BUILD)/drivers/main-%.o: drivers/main.c
+$(BUILD)/drivers/main-%.o: drivers/main.c $(wildcard include/csm/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -DSM_DRIVER=sm_$(DRIVER_$*)_driver -c -o $@ $<
 
@@ -88,7 +91,7 @@ $(BUILD)/drivers/main-%.o: drivers/main.c
 .SECONDARY:
 .SECONDEXPANSION:
 $(BUILD)/%SR: $(BUILD)/drivers/main-%SR.o $$(BUILD)/drivers/$$(DRIVER_%SR).o $(BUILD)/drivers/filebased.o $(BUILD)/drivers/fsr_store.o $(LIBCSM)
-	$(CC) $(LDFLAGS) -o $@ $^ $(DRIVER_LIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(DRIVER_LIBS) $(EXTRA_LIBS_$*SR)
 
 # The garbage collector the file-based drivers start (installed beside them).
 $(BUILD)/csm-gc: $(BUILD)/drivers/gc.o $(BUILD)/drivers/fsr_store.o $(LIBCSM)
@@ -108,13 +111,14 @@ $(BUILD)/tests/%: $(BUILD)/tests/tools/%.o $(LIBCSM)
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(LIBCSM)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
-# Fuzz targets need clang's libFuzzer.
+# Fuzz targets need clang's libFuzzer; they need no LVM (lib/lvm.c links liblvm2cmd).
+FUZZ_LIB_SRCS := $(filter-out lib/lvm.c,$(LIB_SRCS))
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=build-fuzz/%)
 build-fuzz/%: tests/fuzz/%.c $(LIB_SRCS) $(wildcard include/csm/*.h)
 	@mkdir -p build-fuzz
 	clang -std=gnu11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
-	  -Iinclude $(PKG_CFLAGS) -o $@ $< $(LIB_SRCS) $(LIBS)
+	  -Iinclude $(PKG_CFLAGS) -o $@ $< $(FUZZ_LIB_SRCS) $(LIBS)
 
 deps:
 	tests/setup-deps.sh

@@ -18,7 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -64,11 +63,15 @@ struct file_sr *fsr_new_local(struct sm_ctx *ctx, const char *dir)
 	memcpy(sr->path, dir, len + 1);
 	while (len > 1 && sr->path[len - 1] == '/')
 		sr->path[--len] = '\0';
-	return sr;
+	return sr;   /* the srfs opens on first use (fsr_fs) */
 }
 
 void fsr_unload(struct sm_ctx *ctx)
 {
+	struct file_sr *sr = ctx->sr;
+
+	if (sr && sr->fs.ops)
+		srfs_close(&sr->fs);
 	free(ctx->sr);
 	ctx->sr = NULL;
 }
@@ -76,6 +79,18 @@ void fsr_unload(struct sm_ctx *ctx)
 static struct file_sr *FSR(struct sm_ctx *ctx)
 {
 	return ctx->sr;
+}
+
+/* An -errno from the SR's filesystem as a fault naming the file. */
+static int fail_at(const struct file_sr *sr, struct sm_error *err, int code, int rc,
+		   const char *what, const char *rel)
+{
+	char where[PATH_MAX];
+
+	fsr_describe(sr, rel, where, sizeof(where));
+	if (rc == -ETIMEDOUT)
+		code = SME_SR_UNAVAILABLE;
+	return sm_fail_errno(err, code, -rc, "%s%s%s", what, *what ? " " : "", where);
 }
 
 /* ---- garbage collection ------------------------------------------------ */
@@ -145,7 +160,7 @@ static int chain_check(const struct file_sr *sr, const char *uuid, int *depth,
 	snprintf(cur, sizeof(cur), "%s", uuid);
 	for (;;) {
 		fsr_path(sr, cur, "vhd", path);
-		if (vhd_query_path(path, &info, err) < 0) {
+		if (fsr_vhd_query(sr, path, &info, err) < 0) {
 			err->code = code;
 			return -1;
 		}
@@ -170,12 +185,11 @@ static int chain_check(const struct file_sr *sr, const char *uuid, int *depth,
 
 static int sr_sizes(const struct file_sr *sr, struct scan_sr *out, struct sm_error *err)
 {
-	struct statvfs sv;
+	int rc = fsr_fs(sr)->ops->statvfs(fsr_fs(sr), &out->physical_size,
+					   &out->physical_utilisation);
 
-	if (statvfs(sr->path, &sv) < 0)
-		return sm_fail_errno(err, SME_SR_UNAVAILABLE, errno, "statvfs %s", sr->path);
-	out->physical_size = (uint64_t)sv.f_blocks * sv.f_frsize;
-	out->physical_utilisation = (uint64_t)(sv.f_blocks - sv.f_bfree) * sv.f_frsize;
+	if (rc < 0)
+		return sm_fail_errno(err, SME_SR_UNAVAILABLE, -rc, "statvfs %s", fsr_fs(sr)->root);
 	return 0;
 }
 
@@ -186,7 +200,7 @@ static int scan_fill_vdi(const struct file_sr *sr, const struct fsr_node *n, str
 	memcpy(v->uuid, n->uuid, 37);
 	snprintf(v->location, sizeof(v->location), "%s", n->uuid);
 	v->size = n->info.virtual_size;
-	v->utilisation = (uint64_t)n->st.st_size;
+	v->utilisation = n->st.size;
 	memcpy(v->parent, n->parent, 37);
 	v->hidden = n->info.hidden;
 	v->managed = !n->info.hidden;
@@ -283,11 +297,11 @@ int fsr_sr_empty(struct sm_ctx *ctx)
 	if (visible > 0) {
 		fsr_forest_free(&f);
 		return sm_fail(&ctx->err, SME_SR_NOT_EMPTY, "%zu VDIs remain in %s",
-			       visible, sr->path);
+			       visible, fsr_fs(sr)->root);
 	}
 	for (size_t i = 0; i < f.count; i++) {
 		fsr_path(sr, f.nodes[i].uuid, fsr_ext(f.nodes[i].kind), path);
-		unlink(path);
+		fsr_unlink(sr, path);
 		fsr_unlink_sidecars(sr, f.nodes[i].uuid);
 	}
 	fsr_forest_free(&f);
@@ -360,36 +374,40 @@ static int create_image(const struct file_sr *sr, const char *uuid, enum fsr_kin
 	struct vhd_io io = { 0 };
 	int rc = -1;
 
-	snprintf(tmp, sizeof(tmp), "%s/.%s.%s.tmp", sr->path, uuid, fsr_ext(kind));
+	snprintf(tmp, sizeof(tmp), ".%s.%s.tmp", uuid, fsr_ext(kind));
 	fsr_path(sr, uuid, fsr_ext(kind), path);
-	unlink(tmp);   /* a leftover of a killed create */
-	if (vhd_io_open_file(&io, tmp, VHD_IO_RDWR | VHD_IO_CREATE, err) < 0) {
-		err->code = SME_VDI_CREATE;
+	fsr_unlink(sr, tmp);   /* a leftover of a killed create */
+	if (fsr_open(sr, tmp, VHD_IO_RDWR | VHD_IO_CREATE, &io, err) < 0) {
+		if (err->code != SME_SR_UNAVAILABLE)
+			err->code = SME_VDI_CREATE;
 		return -1;
 	}
 	if (kind == VK_RAW) {
-		if (io.ops->truncate(&io, size) < 0) {
-			sm_fail_errno(err, SME_VDI_CREATE, errno, "cannot size %s", tmp);
+		rc = io.ops->truncate ? io.ops->truncate(&io, size) : -ENOTSUP;
+		if (rc < 0) {
+			fail_at(sr, err, SME_VDI_CREATE, rc, "cannot size", tmp);
+			rc = -1;
 			goto out;
 		}
+		rc = -1;
 	} else if (vhd_create_dynamic(&io, size, err) < 0) {
 		err->code = SME_VDI_CREATE;
 		goto out;
 	}
 	if (io.ops->sync(&io) < 0) {
-		sm_fail(err, SME_VDI_CREATE, "cannot sync %s", tmp);
+		fail_at(sr, err, SME_VDI_CREATE, -EIO, "cannot sync", tmp);
 		goto out;
 	}
 	/* link() fails on an existing name, so a racing create cannot be clobbered. */
-	if (link(tmp, path) < 0) {
-		sm_fail_errno(err, errno == EEXIST ? SME_VDI_EXISTS : SME_VDI_CREATE, errno,
-			      "%s", path);
+	rc = fsr_fs(sr)->ops->link(fsr_fs(sr), tmp, path);
+	if (rc < 0) {
+		fail_at(sr, err, rc == -EEXIST ? SME_VDI_EXISTS : SME_VDI_CREATE, rc, "", path);
+		rc = -1;
 		goto out;
 	}
-	rc = 0;
 out:
 	vhd_io_close(&io);
-	unlink(tmp);
+	fsr_unlink(sr, tmp);
 	return rc;
 }
 
@@ -399,15 +417,15 @@ static void create_undo(const struct file_sr *sr, const char *uuid)
 	char path[PATH_MAX];
 
 	fsr_path(sr, uuid, "vhd", path);
-	unlink(path);
+	fsr_unlink(sr, path);
 	fsr_path(sr, uuid, "raw", path);
-	unlink(path);
-	snprintf(path, sizeof(path), "%s/.%s.vhd.tmp", sr->path, uuid);
-	unlink(path);
-	snprintf(path, sizeof(path), "%s/.%s.raw.tmp", sr->path, uuid);
-	unlink(path);
+	fsr_unlink(sr, path);
+	snprintf(path, sizeof(path), ".%s.vhd.tmp", uuid);
+	fsr_unlink(sr, path);
+	snprintf(path, sizeof(path), ".%s.raw.tmp", uuid);
+	fsr_unlink(sr, path);
 	fsr_unlink_sidecars(sr, uuid);
-	sm_fsync_dir(sr->path);
+	fsr_sync_dir(sr);
 }
 
 static struct xr_value *vdi_info_result(const char *uuid)
@@ -453,11 +471,11 @@ int fsr_vdi_create(struct sm_ctx *ctx)
 	if (fsr_find(sr, uuid) != VK_NONE)
 		return sm_fail(&ctx->err, SME_VDI_EXISTS, "%s", uuid);
 	snprintf(jtext, sizeof(jtext), "vdi=%s\next=%s\n", uuid, fsr_ext(kind));
-	if (journal_begin(sr->path, "create", uuid, jtext, &ctx->err) < 0)
+	if (journal_begin(fsr_fs(sr), "create", uuid, jtext, &ctx->err) < 0)
 		return -1;
 	sm_fault_point("create:journal");
 	if (create_image(sr, uuid, kind, size, &ctx->err) < 0) {
-		journal_end(sr->path, "create", uuid, NULL);
+		journal_end(fsr_fs(sr), "create", uuid, NULL);
 		return -1;
 	}
 	sm_fault_point("create:image");
@@ -471,12 +489,12 @@ int fsr_vdi_create(struct sm_ctx *ctx)
 	rc = fsr_meta_write(sr, uuid, &m, &ctx->err, SME_VDI_CREATE);
 	if (rc == 0)
 		sm_fault_point("create:meta");
-	if (rc < 0 || journal_end(sr->path, "create", uuid, &ctx->err) < 0) {
+	if (rc < 0 || journal_end(fsr_fs(sr), "create", uuid, &ctx->err) < 0) {
 		create_undo(sr, uuid);
-		journal_end(sr->path, "create", uuid, NULL);
+		journal_end(fsr_fs(sr), "create", uuid, NULL);
 		return -1;
 	}
-	sm_log(LOG_INFO, "vdi_create: %s/%s.%s, %" PRIu64 " bytes", sr->path, uuid,
+	sm_log(LOG_INFO, "vdi_create: %s/%s.%s, %" PRIu64 " bytes", fsr_fs(sr)->root, uuid,
 	       fsr_ext(kind), size);
 	return set_result_vdi(ctx, uuid);
 }
@@ -503,7 +521,7 @@ int fsr_vdi_delete(struct sm_ctx *ctx)
 	const char *uuid = ctx->call->vdi_uuid;
 	enum fsr_kind kind = fsr_find(sr, uuid);
 	char path[PATH_MAX];
-	int children;
+	int children, rc;
 
 	if (fsr_dir_check(sr, &ctx->err) < 0)
 		return -1;
@@ -523,10 +541,11 @@ int fsr_vdi_delete(struct sm_ctx *ctx)
 			       "%s is the parent of %d other image%s; it goes when they do",
 			       uuid, children, children == 1 ? "" : "s");
 	fsr_path(sr, uuid, fsr_ext(kind), path);
-	if (unlink(path) < 0 && errno != ENOENT)
-		return sm_fail_errno(&ctx->err, SME_VDI_DELETE, errno, "%s", path);
+	rc = fsr_unlink(sr, path);
+	if (rc < 0 && rc != -ENOENT)
+		return fail_at(sr, &ctx->err, SME_VDI_DELETE, rc, "", path);
 	fsr_unlink_sidecars(sr, uuid);
-	sm_fsync_dir(sr->path);
+	fsr_sync_dir(sr);
 	lock_cleanup_namespace(uuid);
 	sm_log(LOG_INFO, "vdi_delete: removed %s", path);
 	fsr_kick_gc(sr);
@@ -561,7 +580,7 @@ static int vdi_usable(const struct file_sr *sr, const char *uuid, bool writable,
 	if (chain_check(sr, uuid, NULL, err, SME_VDI_UNAVAILABLE) < 0)
 		return -1;
 	fsr_path(sr, uuid, "vhd", path);
-	if (vhd_query_path(path, &info, err) < 0)
+	if (fsr_vhd_query(sr, path, &info, err) < 0)
 		return -1;
 	if (writable && info.hidden)
 		return sm_fail(err, SME_VDI_UNAVAILABLE,
@@ -699,14 +718,14 @@ static int make_child(const struct file_sr *sr, const char *child_path,
 
 	fsr_path(sr, parent_uuid, "vhd", parent_path);
 	snprintf(rel, sizeof(rel), "./%s.vhd", parent_uuid);
-	if (vhd_io_open_file(&parent, parent_path, VHD_IO_RDONLY, err) < 0)
+	if (fsr_open(sr, parent_path, VHD_IO_RDONLY, &parent, err) < 0)
 		return -1;
-	if (vhd_io_open_file(&child, child_path, VHD_IO_RDWR | VHD_IO_CREATE, err) < 0)
+	if (fsr_open(sr, child_path, VHD_IO_RDWR | VHD_IO_CREATE, &child, err) < 0)
 		goto out;
 	if (vhd_create_diff(&child, &parent, rel, size, err) < 0 || child.ops->sync(&child) < 0) {
-		sm_fail(err, SME_VDI_SNAPSHOT, "cannot create %s", child_path);
+		fail_at(sr, err, SME_VDI_SNAPSHOT, -EIO, "cannot create", child_path);
 		vhd_io_close(&child);
-		unlink(child_path);
+		fsr_unlink(sr, child_path);
 		goto out;
 	}
 	rc = 0;
@@ -738,7 +757,7 @@ static int snap_check_reuse(const struct file_sr *sr, struct snap *s)
 
 	fsr_parent_uuid(&s->info, parent);
 	fsr_path(sr, parent, "vhd", path);
-	if (!parent[0] || vhd_query_path(path, &pinfo, NULL) < 0 ||
+	if (!parent[0] || fsr_vhd_query(sr, path, &pinfo, NULL) < 0 ||
 	    pinfo.virtual_size != s->info.virtual_size)
 		return 0;
 	s->reuse_parent = true;
@@ -758,7 +777,7 @@ static int snap_prepare(const struct file_sr *sr, struct snap *s, int code, stru
 	if (kind == VK_RAW)
 		return sm_fail(err, SME_UNIMPLEMENTED, "raw VDIs cannot be snapshotted");
 	fsr_path(sr, s->src, "vhd", path);
-	if (vhd_query_path(path, &s->info, err) < 0) {
+	if (fsr_vhd_query(sr, path, &s->info, err) < 0) {
 		err->code = code;
 		return -1;
 	}
@@ -783,28 +802,29 @@ static int snap_prepare(const struct file_sr *sr, struct snap *s, int code, stru
 static void snap_rollback(const struct file_sr *sr, const struct snap *s)
 {
 	char src[PATH_MAX], base[PATH_MAX], tmp[PATH_MAX];
-	struct stat st_src, st_base;
+	struct srfs_stat st_src, st_base;
 
 	fsr_path(sr, s->src, "vhd", src);
 	fsr_path(sr, s->src, "vhd.new", tmp);
-	unlink(tmp);
+	fsr_unlink(sr, tmp);
 	if (s->clone[0]) {
 		char clone[PATH_MAX];
 
 		fsr_path(sr, s->clone, "vhd", clone);
-		unlink(clone);
+		fsr_unlink(sr, clone);
 		fsr_unlink_sidecars(sr, s->clone);
 	}
 	if (!s->base[0])
 		return;
 	fsr_path(sr, s->base, "vhd", base);
-	if (stat(base, &st_base) < 0)
+	if (fsr_stat(sr, base, &st_base) < 0)
 		return;
-	if (stat(src, &st_src) == 0 && st_src.st_ino == st_base.st_ino) {
-		unlink(base);          /* still a second name of the original */
+	if (fsr_stat(sr, src, &st_src) == 0 && st_src.ino == st_base.ino) {
+		fsr_unlink(sr, base);  /* still a second name of the original */
 	} else {
-		vhd_set_hidden_path(base, false, NULL);
-		rename(base, src);     /* the original data back under its name */
+		fsr_vhd_set_hidden(sr, base, false, NULL);
+		/* the original data back under its name */
+		fsr_fs(sr)->ops->rename(fsr_fs(sr), base, src);
 	}
 	fsr_unlink_sidecars(sr, s->base);
 }
@@ -844,21 +864,24 @@ static int snap_write_meta(const struct file_sr *sr, const struct sm_call *c, st
 static int snap_do(const struct file_sr *sr, struct snap *s, int code, struct sm_error *err)
 {
 	char src[PATH_MAX], base[PATH_MAX], tmp[PATH_MAX], clone[PATH_MAX];
+	int rc;
 
 	fsr_path(sr, s->src, "vhd", src);
 	fsr_path(sr, s->src, "vhd.new", tmp);
 	if (s->base[0]) {
 		fsr_path(sr, s->base, "vhd", base);
-		if (link(src, base) < 0)
-			return sm_fail_errno(err, code, errno, "link %s to %s", src, base);
+		rc = fsr_fs(sr)->ops->link(fsr_fs(sr), src, base);
+		if (rc < 0)
+			return fail_at(sr, err, code, rc, "cannot link to", base);
 		sm_fault_point("snapshot:link");
 	}
-	unlink(tmp);
+	fsr_unlink(sr, tmp);
 	if (make_child(sr, tmp, s->parent, s->info.virtual_size, err) < 0)
 		return -1;
 	sm_fault_point("snapshot:child");
-	if (rename(tmp, src) < 0)
-		return sm_fail_errno(err, code, errno, "rename %s", tmp);
+	rc = fsr_fs(sr)->ops->rename(fsr_fs(sr), tmp, src);
+	if (rc < 0)
+		return fail_at(sr, err, code, rc, "cannot rename", tmp);
 	sm_fault_point("snapshot:rename");
 	if (s->clone[0]) {
 		fsr_path(sr, s->clone, "vhd", clone);
@@ -866,10 +889,11 @@ static int snap_do(const struct file_sr *sr, struct snap *s, int code, struct sm
 			return -1;
 		sm_fault_point("snapshot:clone");
 	}
-	if (s->base[0] && vhd_set_hidden_path(base, true, err) < 0)
+	if (s->base[0] && fsr_vhd_set_hidden(sr, base, true, err) < 0)
 		return -1;
 	sm_fault_point("snapshot:hide");
-	return sm_fsync_dir(sr->path) < 0 ? sm_fail(err, code, "cannot sync %s", sr->path) : 0;
+	rc = fsr_sync_dir(sr);
+	return rc < 0 ? fail_at(sr, err, code, rc, "cannot sync", "") : 0;
 }
 
 static void snap_journal_text(const struct snap *s, char *out, size_t cap)
@@ -907,14 +931,14 @@ static int snapshot_common(struct sm_ctx *ctx, bool is_snapshot, int code)
 	if (!single)
 		sm_uuid_generate(s.clone);
 	snap_journal_text(&s, jtext, sizeof(jtext));
-	if (journal_begin(sr->path, "snapshot", s.src, jtext, &ctx->err) < 0)
+	if (journal_begin(fsr_fs(sr), "snapshot", s.src, jtext, &ctx->err) < 0)
 		goto out;
 	sm_fault_point("snapshot:journal");
 	if (snap_do(sr, &s, code, &ctx->err) < 0 ||
 	    snap_write_meta(sr, c, &s, is_snapshot, &ctx->err, code) < 0)
 		goto undo;
 	sm_fault_point("snapshot:meta");
-	if (journal_end(sr->path, "snapshot", s.src, &ctx->err) < 0)
+	if (journal_end(fsr_fs(sr), "snapshot", s.src, &ctx->err) < 0)
 		goto undo;
 	sm_log(LOG_INFO, "%s: %s now a child of %s; new VDI %s", c->method, s.src, s.parent,
 	       single ? s.base : s.clone);
@@ -922,7 +946,7 @@ static int snapshot_common(struct sm_ctx *ctx, bool is_snapshot, int code)
 	goto out;
 undo:
 	snap_rollback(sr, &s);
-	journal_end(sr->path, "snapshot", s.src, NULL);
+	journal_end(fsr_fs(sr), "snapshot", s.src, NULL);
 out:
 	vdimeta_free(&s.meta);
 	return rc;
@@ -941,7 +965,8 @@ int fsr_vdi_clone(struct sm_ctx *ctx)
 /* Where a grow keeps the bytes it will overwrite, until it is done. */
 static void undo_path(const struct file_sr *sr, const char *uuid, char out[PATH_MAX])
 {
-	snprintf(out, PATH_MAX, "%s/.%s.vhd.undo", sr->path, uuid);
+	(void)sr;
+	snprintf(out, PATH_MAX, ".%s.vhd.undo", uuid);
 }
 
 /* ---- recovery ------------------------------------------------------------ */
@@ -961,7 +986,7 @@ static int recover_snapshot(const struct file_sr *sr, const char *id, const char
 	 * is left.  Every step of the undo is safe to repeat.
 	 */
 	snap_rollback(sr, &s);
-	sm_fsync_dir(sr->path);
+	fsr_sync_dir(sr);
 	sm_log(LOG_WARNING, "recovery: rolled back the interrupted snapshot of %s", id);
 	return 0;
 }
@@ -980,22 +1005,22 @@ static int recover_resize(const struct file_sr *sr, const char *id, const char *
 
 	fsr_path(sr, id, "vhd", path);
 	undo_path(sr, id, upath);
-	if (access(upath, F_OK) != 0 || access(path, F_OK) != 0) {
-		unlink(upath);
+	if (!fsr_exists(sr, upath) || !fsr_exists(sr, path)) {
+		fsr_unlink(sr, upath);
 		return 0;
 	}
-	if (vhd_io_open_file(&io, path, VHD_IO_RDWR, err) < 0)
+	if (fsr_open(sr, path, VHD_IO_RDWR, &io, err) < 0)
 		return -1;
-	if (vhd_io_open_file(&undo, upath, VHD_IO_RDWR, err) < 0)
+	if (fsr_open(sr, upath, VHD_IO_RDWR, &undo, err) < 0)
 		goto out;
 	rc = vhd_grow_undo(&io, &undo, err);
 	if (rc == 0 && io.ops->sync(&io) < 0)
-		rc = sm_fail(err, SME_VDI_RESIZE, "cannot sync %s", path);
+		rc = fail_at(sr, err, SME_VDI_RESIZE, -EIO, "cannot sync", path);
 out:
 	vhd_io_close(&undo);
 	vhd_io_close(&io);
 	if (rc == 0) {
-		unlink(upath);
+		fsr_unlink(sr, upath);
 		sm_log(LOG_WARNING, "recovery: rolled back the interrupted resize of %s", id);
 	}
 	return rc;
@@ -1042,48 +1067,57 @@ static bool is_leftover(const char *name)
 	       (name[0] == '.' && n > 9 && strcmp(name + n - 9, ".vhd.undo") == 0);
 }
 
+static int leftover_entry(void *arg, const char *name)
+{
+	const struct file_sr *sr = arg;
+	char where[PATH_MAX];
+
+	if (!is_leftover(name))
+		return 0;
+	fsr_describe(sr, name, where, sizeof(where));
+	sm_log(LOG_WARNING, "recovery: removing leftover %s", where);
+	fsr_unlink(sr, name);
+	return 0;
+}
+
 void fsr_remove_leftovers(const struct file_sr *sr)
 {
-	char path[PATH_MAX];
-	struct dirent *de;
-	DIR *d = opendir(sr->path);
-
-	if (!d)
-		return;
-	while ((de = readdir(d)) != NULL) {
-		if (!is_leftover(de->d_name))
-			continue;
-		snprintf(path, sizeof(path), "%s/%.255s", sr->path, de->d_name);
-		sm_log(LOG_WARNING, "recovery: removing leftover %s", path);
-		unlink(path);
-	}
-	closedir(d);
+	fsr_fs(sr)->ops->list(fsr_fs(sr), "", leftover_entry, (void *)sr);
 }
 
 int fsr_recover(struct sm_ctx *ctx)
 {
 	struct file_sr *sr = FSR(ctx);
-	struct stat st;
+	struct srfs_stat st;
 
-	if (stat(sr->path, &st) < 0 || !S_ISDIR(st.st_mode))
+	if (fsr_stat(sr, "", &st) < 0 || !st.is_dir)
 		return 0;   /* nothing to repair; the operation reports what is missing */
-	return journal_replay(sr->path, recover_one, sr, &ctx->err);
+	return journal_replay(fsr_fs(sr), recover_one, sr, &ctx->err);
 }
 
 /* ---- resize, introduce, update, config ---------------------------------- */
 
-static int resize_raw(const char *path, uint64_t size, struct sm_error *err)
+static int resize_raw(const struct file_sr *sr, const char *path, uint64_t size,
+		      struct sm_error *err)
 {
-	struct stat st;
+	struct vhd_io io = { 0 };
+	uint64_t cur;
+	int rc;
 
-	if (stat(path, &st) < 0)
-		return sm_fail_errno(err, SME_VDI_RESIZE, errno, "%s", path);
-	if (size < (uint64_t)st.st_size)
-		return sm_fail(err, SME_VDI_SIZE, "shrinking is not allowed (%" PRIu64 " < %lld)",
-			       size, (long long)st.st_size);
-	if (truncate(path, (off_t)size) < 0)
-		return sm_fail_errno(err, SME_VDI_RESIZE, errno, "%s", path);
-	return 0;
+	if (fsr_open(sr, path, VHD_IO_RDWR, &io, err) < 0)
+		return -1;
+	rc = io.ops->get_size(&io, &cur);
+	if (rc == 0 && size < cur) {
+		vhd_io_close(&io);
+		return sm_fail(err, SME_VDI_SIZE, "shrinking is not allowed (%" PRIu64 " < %" PRIu64 ")",
+			       size, cur);
+	}
+	if (rc == 0)
+		rc = io.ops->truncate ? io.ops->truncate(&io, size) : -ENOTSUP;
+	if (rc == 0)
+		rc = io.ops->sync(&io);
+	vhd_io_close(&io);
+	return rc < 0 ? fail_at(sr, err, SME_VDI_RESIZE, rc, "cannot resize", path) : 0;
 }
 
 /* Grow with an undo record beside the image (vhd_grow_journaled). */
@@ -1096,19 +1130,19 @@ static int grow_vhd(const struct file_sr *sr, const char *uuid, uint64_t size,
 
 	fsr_path(sr, uuid, "vhd", path);
 	undo_path(sr, uuid, upath);
-	unlink(upath);
-	if (vhd_io_open_file(&io, path, VHD_IO_RDWR, err) < 0)
+	fsr_unlink(sr, upath);
+	if (fsr_open(sr, path, VHD_IO_RDWR, &io, err) < 0)
 		return -1;
-	if (vhd_io_open_file(&undo, upath, VHD_IO_RDWR | VHD_IO_CREATE, err) < 0)
+	if (fsr_open(sr, upath, VHD_IO_RDWR | VHD_IO_CREATE, &undo, err) < 0)
 		goto out;
 	rc = vhd_grow_journaled(&io, size, &undo, err);
 	if (rc == 0 && io.ops->sync(&io) < 0)
-		rc = sm_fail(err, SME_VDI_RESIZE, "cannot sync %s", path);
+		rc = fail_at(sr, err, SME_VDI_RESIZE, -EIO, "cannot sync", path);
 out:
 	vhd_io_close(&undo);
 	vhd_io_close(&io);
 	if (rc == 0)
-		unlink(upath);
+		fsr_unlink(sr, upath);
 	return rc;
 }
 
@@ -1129,22 +1163,22 @@ int fsr_vdi_resize(struct sm_ctx *ctx)
 		return sm_fail(&ctx->err, SME_VDI_MISSING, "VDI %s is not in SR %s", uuid, sr->sr_uuid);
 	fsr_path(sr, uuid, fsr_ext(kind), path);
 	if (kind == VK_RAW)
-		return resize_raw(path, size, &ctx->err) < 0 ? -1 : set_result_vdi(ctx, uuid);
+		return resize_raw(sr, path, size, &ctx->err) < 0 ? -1 : set_result_vdi(ctx, uuid);
 	if (vdi_children(sr, uuid, &children, &ctx->err) < 0)
 		return -1;
 	if (children > 0)
 		return sm_fail(&ctx->err, SME_VDI_RESIZE, "%s is a parent of other images", uuid);
 	snprintf(jtext, sizeof(jtext), "vdi=%s\nsize=%" PRIu64 "\n", uuid, size);
-	if (journal_begin(sr->path, "resize", uuid, jtext, &ctx->err) < 0)
+	if (journal_begin(fsr_fs(sr), "resize", uuid, jtext, &ctx->err) < 0)
 		return -1;
 	sm_fault_point("resize:journal");
 	rc = grow_vhd(sr, uuid, size, &ctx->err);
 	if (rc == 0) {
 		sm_fault_point("resize:grown");
-		rc = journal_end(sr->path, "resize", uuid, &ctx->err);
+		rc = journal_end(fsr_fs(sr), "resize", uuid, &ctx->err);
 	} else {
 		/* grow_vhd put the image back as it was (or never touched it). */
-		journal_end(sr->path, "resize", uuid, NULL);
+		journal_end(fsr_fs(sr), "resize", uuid, NULL);
 	}
 	if (rc < 0) {
 		if (ctx->err.code != SME_VDI_SIZE)
@@ -1170,11 +1204,11 @@ int fsr_vdi_introduce(struct sm_ctx *ctx)
 	kind = fsr_find(sr, c->new_uuid);
 	if (kind == VK_NONE)
 		return sm_fail(&ctx->err, SME_VDI_MISSING, "no %s.vhd or %s.raw in %s",
-			       c->new_uuid, c->new_uuid, sr->path);
+			       c->new_uuid, c->new_uuid, fsr_fs(sr)->root);
 	if (kind == VK_VHD && chain_check(sr, c->new_uuid, NULL, &ctx->err, SME_VDI_LOAD) < 0)
 		return -1;
 	fsr_path(sr, c->new_uuid, "meta", path);
-	if (access(path, F_OK) != 0) {
+	if (!fsr_exists(sr, path)) {
 		m.label = (char *)"";
 		m.description = (char *)"";
 		snprintf(m.vdi_type, sizeof(m.vdi_type), "user");
@@ -1262,10 +1296,10 @@ struct lock_record {
 	long long since;
 };
 
-static int lock_read(const char *path, struct lock_record *r)
+static int lock_read(const struct file_sr *sr, const char *path, struct lock_record *r)
 {
 	char *text = NULL, *line, *save = NULL;
-	int rc = sm_read_file(path, 4096, &text);
+	int rc = srfs_read_file(fsr_fs(sr), path, 4096, &text);
 
 	memset(r, 0, sizeof(*r));
 	if (rc < 0)
@@ -1292,33 +1326,38 @@ static int lock_user_valid(const char *user)
 	return 1;
 }
 
-/* Write the record to a temp file, then link (exclusive) or rename (force). */
-static int lock_write(const char *path, const char *user, bool replace, struct sm_error *err)
+/*
+ * Write the record to a temp file, then link it into place (exclusive: a
+ * second holder racing us gets EEXIST) or rename it over (refresh, force).
+ * Works the same on a local directory and over NFS.
+ */
+static int lock_write(const struct file_sr *sr, const char *path, const char *user,
+		      bool replace, struct sm_error *err)
 {
+	struct srfs *fs = fsr_fs(sr);
 	char tmp[PATH_MAX], host[256] = "", text[1024];
-	int fd, rc = -1, n;
+	struct vhd_io io = { 0 };
+	int rc, n;
 
 	gethostname(host, sizeof(host) - 1);
 	n = snprintf(text, sizeof(text), "user=%s\nhost=%s\nsince=%lld\n", user, host,
 		     (long long)time(NULL));
 	snprintf(tmp, sizeof(tmp), "%s.%d.tmp", path, (int)getpid());
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return sm_fail_errno(err, SME_LOCK_ERR, errno, "%s", tmp);
-	if (write(fd, text, (size_t)n) != n || fsync(fd) < 0) {
-		sm_fail_errno(err, SME_LOCK_ERR, errno, "%s", tmp);
-		close(fd);
-		goto out;
+	fs->ops->unlink(fs, tmp);
+	if (fsr_open(sr, tmp, VHD_IO_RDWR | VHD_IO_CREATE, &io, err) < 0) {
+		err->code = SME_LOCK_ERR;
+		return -1;
 	}
-	close(fd);
-	if (replace ? rename(tmp, path) < 0 : link(tmp, path) < 0) {
-		sm_fail_errno(err, SME_LOCK_ERR, errno, "%s", path);
-		goto out;
-	}
-	rc = 0;
-out:
-	unlink(tmp);
-	return rc;
+	rc = io.ops->pwrite(&io, text, (size_t)n, 0);
+	if (rc == 0)
+		rc = io.ops->sync(&io);
+	vhd_io_close(&io);
+	if (rc == 0)
+		rc = replace ? fs->ops->rename(fs, tmp, path) : fs->ops->link(fs, tmp, path);
+	fs->ops->unlink(fs, tmp);
+	if (rc < 0)
+		return fail_at(sr, err, SME_LOCK_ERR, rc, "cannot write the lock", path);
+	return 0;
 }
 
 int fsr_vdi_lock(struct sm_ctx *ctx)
@@ -1339,17 +1378,17 @@ int fsr_vdi_lock(struct sm_ctx *ctx)
 	if (fsr_find(sr, c->vdi_uuid) == VK_NONE)
 		return sm_fail(&ctx->err, SME_VDI_MISSING, "VDI %s is not in SR %s", c->vdi_uuid, sr->sr_uuid);
 	fsr_path(sr, c->vdi_uuid, "lock", path);
-	if (lock_read(path, &r) == 0) {
+	if (lock_read(sr, path, &r) == 0) {
 		if (strcmp(r.user, user) == 0)
-			return lock_write(path, user, true, &ctx->err);   /* refresh our own */
+			return lock_write(sr, path, user, true, &ctx->err);   /* refresh our own */
 		if (!force)
 			return sm_fail(&ctx->err, SME_LOCK_ERR, "%s is locked by '%s' on host %s since %lld",
 				       c->vdi_uuid, r.user, r.host, r.since);
 		sm_log(LOG_WARNING, "vdi_lock: %s: force breaks the lock of '%s' on host %s",
 		       c->vdi_uuid, r.user, r.host);
-		return lock_write(path, user, true, &ctx->err);
+		return lock_write(sr, path, user, true, &ctx->err);
 	}
-	return lock_write(path, user, false, &ctx->err);
+	return lock_write(sr, path, user, false, &ctx->err);
 }
 
 int fsr_vdi_unlock(struct sm_ctx *ctx)
@@ -1359,18 +1398,20 @@ int fsr_vdi_unlock(struct sm_ctx *ctx)
 	struct lock_record r;
 	char path[PATH_MAX];
 	const char *user;
+	int rc;
 
 	if (call_arg(c, 0, &user, &ctx->err) < 0)
 		return -1;
 	if (fsr_find(sr, c->vdi_uuid) == VK_NONE)
 		return sm_fail(&ctx->err, SME_VDI_MISSING, "VDI %s is not in SR %s", c->vdi_uuid, sr->sr_uuid);
 	fsr_path(sr, c->vdi_uuid, "lock", path);
-	if (lock_read(path, &r) < 0)
+	if (lock_read(sr, path, &r) < 0)
 		return 0;   /* unlocking an unlocked VDI succeeds */
 	if (strcmp(r.user, user) != 0)
 		return sm_fail(&ctx->err, SME_LOCK_ERR, "%s is locked by '%s', not '%s'",
 			       c->vdi_uuid, r.user, user);
-	if (unlink(path) < 0 && errno != ENOENT)
-		return sm_fail_errno(&ctx->err, SME_LOCK_ERR, errno, "%s", path);
+	rc = fsr_unlink(sr, path);
+	if (rc < 0 && rc != -ENOENT)
+		return fail_at(sr, &ctx->err, SME_LOCK_ERR, rc, "cannot remove", path);
 	return 0;
 }

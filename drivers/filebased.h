@@ -11,12 +11,14 @@
 #include <stdbool.h>
 
 #include "csm/driver.h"
+#include "csm/srfs.h"
 
 /* Room for "/<uuid>.vhd.new" and friends after the SR path in PATH_MAX. */
 #define FSR_PATH_MAX (PATH_MAX - 256)
 
 struct file_sr {
-	char path[FSR_PATH_MAX];  /* the directory holding the VDI files */
+	struct srfs fs;           /* how the SR's directory is reached */
+	char path[FSR_PATH_MAX];  /* the local directory, when there is one ("" for NFS) */
 	const char *sr_uuid;
 	const char *storage_type; /* xenstore storage-type for vdi_attach */
 	bool o_direct;            /* what vdi_attach reports */

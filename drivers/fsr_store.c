@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-only */
-#include <dirent.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,35 +15,174 @@ const char *fsr_ext(enum fsr_kind k)
 	return k == VK_RAW ? "raw" : "vhd";
 }
 
-/* <dir>/<uuid>.<ext>; uuids are checked, so this cannot escape the SR. */
-void fsr_path(const struct file_sr *sr, const char *uuid, const char *ext,
-		     char out[PATH_MAX])
+/*
+ * A local SR directory that is not there (yet: sr_create makes it; or any
+ * more: sr_delete, a missing mount) answers every call with the error it
+ * gave, so callers report it like any other failure instead of crashing.
+ */
+static int gone_errno(struct srfs *fs)
 {
-	snprintf(out, PATH_MAX, "%s/%s.%s", sr->path, uuid, ext);
+	return (int)(intptr_t)fs->priv;
+}
+
+static int gone_stat(struct srfs *fs, const char *rel, struct srfs_stat *st)
+{
+	return gone_errno(fs);
+}
+
+static int gone_open(struct srfs *fs, const char *rel, int flags, struct vhd_io *io,
+		     struct sm_error *err)
+{
+	char where[PATH_MAX];
+
+	srfs_describe(fs, rel, where, sizeof(where));
+	return sm_fail_errno(err, SME_SR_UNAVAILABLE, -gone_errno(fs), "%s", where);
+}
+
+static int gone_path(struct srfs *fs, const char *rel)
+{
+	return gone_errno(fs);
+}
+
+static int gone_path2(struct srfs *fs, const char *a, const char *b)
+{
+	return gone_errno(fs);
+}
+
+static int gone_mkdir(struct srfs *fs, const char *rel, unsigned mode)
+{
+	return gone_errno(fs);
+}
+
+static int gone_list(struct srfs *fs, const char *rel, srfs_list_fn fn, void *arg)
+{
+	return gone_errno(fs);
+}
+
+static int gone_statvfs(struct srfs *fs, uint64_t *size, uint64_t *used)
+{
+	return gone_errno(fs);
+}
+
+static void gone_close(struct srfs *fs)
+{
+	fs->ops = NULL;
+}
+
+static const struct srfs_ops gone_ops = {
+	.name = "unavailable",
+	.stat = gone_stat, .open = gone_open, .unlink = gone_path, .rename = gone_path2,
+	.link = gone_path2, .mkdir = gone_mkdir, .rmdir = gone_path, .list = gone_list,
+	.sync_dir = gone_path, .statvfs = gone_statvfs, .close = gone_close,
+};
+
+/* Opened on first use: sr_create runs before the directory exists. */
+struct srfs *fsr_fs(const struct file_sr *sr)
+{
+	struct file_sr *w = (struct file_sr *)sr;
+	struct sm_error e = { 0 };
+	struct stat st;
+
+	if (w->fs.ops)
+		return &w->fs;
+	if (srfs_open_posix(&w->fs, w->path, &e) == 0)
+		return &w->fs;
+	memset(&w->fs, 0, sizeof(w->fs));
+	snprintf(w->fs.root, sizeof(w->fs.root), "%s", w->path);
+	w->fs.ops = &gone_ops;
+	w->fs.priv = (void *)(intptr_t)(stat(w->path, &st) < 0 ? -errno : -ENOTDIR);
+	return &w->fs;
+}
+
+/* "<uuid>.<ext>" relative to the SR root; uuids are checked, so it cannot escape. */
+void fsr_path(const struct file_sr *sr, const char *uuid, const char *ext,
+	      char out[PATH_MAX])
+{
+	(void)sr;
+	snprintf(out, PATH_MAX, "%s.%s", uuid, ext);
+}
+
+void fsr_describe(const struct file_sr *sr, const char *rel, char *out, size_t cap)
+{
+	srfs_describe(fsr_fs(sr), rel, out, cap);
+}
+
+int fsr_stat(const struct file_sr *sr, const char *rel, struct srfs_stat *st)
+{
+	return fsr_fs(sr)->ops->stat(fsr_fs(sr), rel, st);
+}
+
+bool fsr_exists(const struct file_sr *sr, const char *rel)
+{
+	return srfs_exists(fsr_fs(sr), rel);
+}
+
+int fsr_open(const struct file_sr *sr, const char *rel, int flags, struct vhd_io *io,
+	     struct sm_error *err)
+{
+	return fsr_fs(sr)->ops->open(fsr_fs(sr), rel, flags, io, err);
+}
+
+int fsr_unlink(const struct file_sr *sr, const char *rel)
+{
+	return fsr_fs(sr)->ops->unlink(fsr_fs(sr), rel);
+}
+
+int fsr_sync_dir(const struct file_sr *sr)
+{
+	return fsr_fs(sr)->ops->sync_dir(fsr_fs(sr), "");
+}
+
+int fsr_vhd_query(const struct file_sr *sr, const char *rel, struct vhd_info *info,
+		  struct sm_error *err)
+{
+	struct vhd_io io = { 0 };
+	int rc;
+
+	if (fsr_open(sr, rel, VHD_IO_RDONLY, &io, err) < 0)
+		return -1;
+	rc = vhd_query(&io, info, err);
+	vhd_io_close(&io);
+	return rc;
+}
+
+int fsr_vhd_set_hidden(const struct file_sr *sr, const char *rel, bool hidden,
+		       struct sm_error *err)
+{
+	struct vhd_io io = { 0 };
+	int rc;
+
+	if (fsr_open(sr, rel, VHD_IO_RDWR, &io, err) < 0)
+		return -1;
+	rc = vhd_set_hidden(&io, hidden, err);
+	if (rc == 0 && io.ops->sync(&io) < 0)
+		rc = sm_fail(err, SME_EIO, "cannot sync %s", io.name);
+	vhd_io_close(&io);
+	return rc;
 }
 
 enum fsr_kind fsr_find(const struct file_sr *sr, const char *uuid)
 {
-	char path[PATH_MAX];
-	struct stat st;
+	char rel[PATH_MAX];
 
-	fsr_path(sr, uuid, "vhd", path);
-	if (stat(path, &st) == 0)
+	fsr_path(sr, uuid, "vhd", rel);
+	if (fsr_exists(sr, rel))
 		return VK_VHD;
-	fsr_path(sr, uuid, "raw", path);
-	if (stat(path, &st) == 0)
+	fsr_path(sr, uuid, "raw", rel);
+	if (fsr_exists(sr, rel))
 		return VK_RAW;
 	return VK_NONE;
 }
 
 int fsr_dir_check(const struct file_sr *sr, struct sm_error *err)
 {
-	struct stat st;
+	struct srfs_stat st;
+	int rc = fsr_stat(sr, "", &st);
 
-	if (stat(sr->path, &st) < 0)
-		return sm_fail_errno(err, SME_SR_UNAVAILABLE, errno, "%s", sr->path);
-	if (!S_ISDIR(st.st_mode))
-		return sm_fail(err, SME_SR_UNAVAILABLE, "%s is not a directory", sr->path);
+	if (rc < 0)
+		return sm_fail_errno(err, SME_SR_UNAVAILABLE, -rc, "%s", fsr_fs(sr)->root);
+	if (!st.is_dir)
+		return sm_fail(err, SME_SR_UNAVAILABLE, "%s is not a directory", fsr_fs(sr)->root);
 	return 0;
 }
 
@@ -56,7 +195,7 @@ int fsr_meta_read(const struct file_sr *sr, const char *uuid, struct vdi_meta *m
 
 	memset(m, 0, sizeof(*m));
 	fsr_path(sr, uuid, "meta", path);
-	rc = sm_read_file(path, 64 * 1024, &text);
+	rc = srfs_read_file(fsr_fs(sr), path, 64 * 1024, &text);
 	if (rc < 0)
 		return rc;
 	rc = vdimeta_parse(text, m) < 0 ? -ENOMEM : 0;
@@ -73,10 +212,14 @@ int fsr_meta_write(const struct file_sr *sr, const char *uuid, const struct vdi_
 	if (!text)
 		return sm_fail(err, SME_GENERIC, "out of memory");
 	fsr_path(sr, uuid, "meta", path);
-	rc = sm_write_file_atomic(path, text, strlen(text));
+	rc = srfs_write_file_atomic(fsr_fs(sr), path, text, strlen(text));
 	free(text);
-	if (rc < 0)
-		return sm_fail_errno(err, code, -rc, "cannot write %s", path);
+	if (rc < 0) {
+		char where[PATH_MAX];
+
+		fsr_describe(sr, path, where, sizeof(where));
+		return sm_fail_errno(err, code, -rc, "cannot write %s", where);
+	}
 	return 0;
 }
 
@@ -133,7 +276,6 @@ static enum fsr_kind fsr_entry_kind(const char *name, char uuid[37])
 static int fsr_forest_add(struct fsr_forest *f, const struct file_sr *sr, const char *name,
 		      enum fsr_kind kind, const char *uuid)
 {
-	char path[PATH_MAX];
 	struct sm_error e = { 0 };
 	struct fsr_node *n;
 
@@ -150,15 +292,14 @@ static int fsr_forest_add(struct fsr_forest *f, const struct file_sr *sr, const 
 	memset(n, 0, sizeof(*n));
 	memcpy(n->uuid, uuid, 37);
 	n->kind = kind;
-	snprintf(path, sizeof(path), "%s/%s", sr->path, name);
-	if (stat(path, &n->st) < 0)
+	if (fsr_stat(sr, name, &n->st) < 0)
 		return 0;   /* vanished under us: not part of the SR any more */
 	f->count++;
 	if (kind == VK_RAW) {
-		n->info.virtual_size = (uint64_t)n->st.st_size;
+		n->info.virtual_size = n->st.size;
 		return 0;
 	}
-	if (vhd_query_path(path, &n->info, &e) < 0) {
+	if (fsr_vhd_query(sr, name, &n->info, &e) < 0) {
 		snprintf(n->error, sizeof(n->error), "%.255s", e.detail);
 		return 0;
 	}
@@ -226,31 +367,41 @@ static int sidecars_add(struct sidecars *sc, const char *uuid, int flag)
  * One readdir gives the images and, for free, which of them have a
  * metadata or lock sidecar: a scan then never probes for missing files.
  */
+struct listing {
+	struct fsr_forest *f;
+	const struct file_sr *sr;
+	struct sidecars sc;
+};
+
+static int listing_entry(void *arg, const char *name)
+{
+	struct listing *l = arg;
+	char uuid[37];
+	enum fsr_kind kind = fsr_entry_kind(name, uuid);
+	int side;
+
+	if (kind != VK_NONE)
+		return fsr_forest_add(l->f, l->sr, name, kind, uuid);
+	if ((side = sidecar_kind(name, uuid)) != 0)
+		return sidecars_add(&l->sc, uuid, side);
+	return 0;
+}
+
 int fsr_forest_load(struct fsr_forest *f, const struct file_sr *sr, struct sm_error *err)
 {
-	struct sidecars sc = { 0 };
-	struct dirent *de;
-	DIR *d;
-	int rc = 0;
+	struct listing l = { .f = f, .sr = sr };
+	struct sidecars sc;
+	int rc;
 
 	memset(f, 0, sizeof(*f));
-	d = opendir(sr->path);
-	if (!d)
-		return sm_fail_errno(err, SME_SR_UNAVAILABLE, errno, "%s", sr->path);
-	while (rc == 0 && (de = readdir(d)) != NULL) {
-		char uuid[37];
-		enum fsr_kind kind = fsr_entry_kind(de->d_name, uuid);
-		int side;
-
-		if (kind != VK_NONE)
-			rc = fsr_forest_add(f, sr, de->d_name, kind, uuid);
-		else if ((side = sidecar_kind(de->d_name, uuid)) != 0)
-			rc = sidecars_add(&sc, uuid, side);
-	}
-	closedir(d);
+	rc = fsr_fs(sr)->ops->list(fsr_fs(sr), "", listing_entry, &l);
+	sc = l.sc;
 	if (rc < 0) {
 		free(sc.v);
-		return sm_fail(err, SME_GENERIC, "out of memory");
+		fsr_forest_free(f);
+		if (rc == -ENOMEM)
+			return sm_fail(err, SME_GENERIC, "out of memory");
+		return sm_fail_errno(err, SME_SR_UNAVAILABLE, -rc, "%s", sr->fs.root);
 	}
 	qsort(f->nodes, f->count, sizeof(f->nodes[0]), fsr_node_cmp);
 	for (size_t i = 0; i < sc.count; i++) {
@@ -281,7 +432,7 @@ bool fsr_is_locked(const struct file_sr *sr, const char *uuid)
 	char path[PATH_MAX];
 
 	fsr_path(sr, uuid, "lock", path);
-	return access(path, F_OK) == 0;
+	return fsr_exists(sr, path);
 }
 
 void fsr_unlink_sidecars(const struct file_sr *sr, const char *uuid)
@@ -291,7 +442,7 @@ void fsr_unlink_sidecars(const struct file_sr *sr, const char *uuid)
 
 	for (size_t i = 0; i < sizeof(exts) / sizeof(exts[0]); i++) {
 		fsr_path(sr, uuid, exts[i], path);
-		unlink(path);
+		fsr_unlink(sr, path);
 	}
 }
 
@@ -320,8 +471,8 @@ int fsr_recover_leaf(const struct file_sr *sr, const char *l_uuid, const char *p
 	char path[PATH_MAX];
 
 	fsr_path(sr, p_uuid, "vhd", path);
-	if (access(path, F_OK) == 0) {
-		vhd_set_hidden_path(path, true, NULL);
+	if (fsr_exists(sr, path)) {
+		fsr_vhd_set_hidden(sr, path, true, NULL);
 		sm_log(LOG_WARNING, "recovery: undid the interrupted leaf-coalesce of %s", l_uuid);
 	} else {
 		fsr_unlink_sidecars(sr, p_uuid);

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 
 #include "csm/error.h"
+#include "csm/srfs.h"
 #include "csm/vdimeta.h"
 #include "csm/vhd.h"
 #include "filebased.h"
@@ -19,8 +20,21 @@
 enum fsr_kind { VK_NONE, VK_VHD, VK_RAW };
 
 const char *fsr_ext(enum fsr_kind k);
-/* <dir>/<uuid>.<ext>; uuids are checked, so this cannot escape the SR. */
+/* "<uuid>.<ext>", relative to the SR root (uuids are checked: it cannot escape). */
 void fsr_path(const struct file_sr *sr, const char *uuid, const char *ext, char out[PATH_MAX]);
+/* The SR's directory tree, and thin wrappers over it for the common calls. */
+struct srfs *fsr_fs(const struct file_sr *sr);
+void fsr_describe(const struct file_sr *sr, const char *rel, char *out, size_t cap);
+int fsr_stat(const struct file_sr *sr, const char *rel, struct srfs_stat *st);
+bool fsr_exists(const struct file_sr *sr, const char *rel);
+int fsr_open(const struct file_sr *sr, const char *rel, int flags, struct vhd_io *io,
+	     struct sm_error *err);
+int fsr_unlink(const struct file_sr *sr, const char *rel);
+int fsr_sync_dir(const struct file_sr *sr);
+int fsr_vhd_query(const struct file_sr *sr, const char *rel, struct vhd_info *info,
+		  struct sm_error *err);
+int fsr_vhd_set_hidden(const struct file_sr *sr, const char *rel, bool hidden,
+		       struct sm_error *err);
 enum fsr_kind fsr_find(const struct file_sr *sr, const char *uuid);
 /* The SR directory exists and is a directory (SME_SR_UNAVAILABLE otherwise). */
 int fsr_dir_check(const struct file_sr *sr, struct sm_error *err);
@@ -43,7 +57,7 @@ void fsr_unlink_sidecars(const struct file_sr *sr, const char *uuid);
 struct fsr_node {
 	char uuid[37];
 	enum fsr_kind kind;
-	struct stat st;
+	struct srfs_stat st;
 	struct vhd_info info;
 	char error[256];        /* "" when the image opened cleanly */
 	char parent[37];        /* "" when none */

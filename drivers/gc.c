@@ -239,12 +239,19 @@ static void plan_work(struct gc *g, const struct fsr_forest *f, struct plan *pl)
 
 /* ---- the work -------------------------------------------------------------- */
 
+/* The local path of an SR file, for the chain code (the GC runs on local SRs). */
+static const char *local(struct gc *g, const char *rel, char out[PATH_MAX])
+{
+	fsr_describe(&g->sr, rel, out, PATH_MAX);
+	return out;
+}
+
 static void delete_image(struct gc *g, const struct fsr_node *n)
 {
 	char path[PATH_MAX];
 
 	fsr_path(&g->sr, n->uuid, fsr_ext(n->kind), path);
-	if (unlink(path) == 0) {
+	if (fsr_unlink(&g->sr, path) == 0) {
 		say(g, "deleted garbage %s", n->uuid);
 		g->deleted++;
 	}
@@ -256,7 +263,7 @@ static void delete_image(struct gc *g, const struct fsr_node *n)
 static int relink_and_remove(struct gc *g, const char *n_uuid, const char *p_uuid,
 			     struct sm_error *err)
 {
-	char ppath[PATH_MAX], cpath[PATH_MAX], npath[PATH_MAX];
+	char ppath[PATH_MAX], cpath[PATH_MAX], npath[PATH_MAX], a[PATH_MAX], b[PATH_MAX];
 	struct fsr_forest f;
 	int rc = 0;
 
@@ -268,7 +275,7 @@ static int relink_and_remove(struct gc *g, const char *n_uuid, const char *p_uui
 		if (strcmp(f.nodes[i].parent, n_uuid) != 0)
 			continue;
 		fsr_path(&g->sr, f.nodes[i].uuid, "vhd", cpath);
-		rc = vhd_set_parent(cpath, ppath, err);
+		rc = vhd_set_parent(local(g, cpath, a), local(g, ppath, b), err);
 		if (rc == 0) {
 			say(g, "re-pointed %s at %s", f.nodes[i].uuid, p_uuid);
 			sm_fault_point("gc:relinked-one");
@@ -278,10 +285,10 @@ static int relink_and_remove(struct gc *g, const char *n_uuid, const char *p_uui
 	if (rc < 0)
 		return -1;
 	fsr_path(&g->sr, n_uuid, "vhd", npath);
-	unlink(npath);
+	fsr_unlink(&g->sr, npath);
 	fsr_unlink_sidecars(&g->sr, n_uuid);
 	lock_cleanup_namespace(n_uuid);
-	sm_fsync_dir(g->sr.path);
+	fsr_sync_dir(&g->sr);
 	sm_fault_point("gc:removed");
 	return 0;
 }
@@ -294,12 +301,12 @@ static int relink_and_remove(struct gc *g, const char *n_uuid, const char *p_uui
 static int coalesce_one(struct gc *g, const char *n_uuid, const char *p_uuid,
 			struct sm_error *err)
 {
-	char npath[PATH_MAX], ppath[PATH_MAX], jtext[64];
+	char npath[PATH_MAX], ppath[PATH_MAX], jtext[64], a[PATH_MAX], b[PATH_MAX];
 	uint64_t copied = 0;
 	int rc;
 
 	snprintf(jtext, sizeof(jtext), "parent=%s\n", p_uuid);
-	if (journal_begin(g->sr.path, "coalesce", n_uuid, jtext, err) < 0)
+	if (journal_begin(fsr_fs(&g->sr), "coalesce", n_uuid, jtext, err) < 0)
 		return -1;
 	sm_fault_point("gc:coalesce-journal");
 	fsr_path(&g->sr, n_uuid, "vhd", npath);
@@ -310,7 +317,7 @@ static int coalesce_one(struct gc *g, const char *n_uuid, const char *p_uuid,
 	g->copy_started = now();
 	say(g, "coalescing %s into its parent %s", n_uuid, p_uuid);
 	sr_unlock(g);
-	rc = vhd_coalesce(npath, ppath, &copied, progress, g, err);
+	rc = vhd_coalesce(local(g, npath, a), local(g, ppath, b), &copied, progress, g, err);
 	if (g->verbose)
 		fprintf(stderr, "\n");
 	if (sr_lock(g, rc < 0 ? NULL : err) < 0 && rc == 0)
@@ -322,18 +329,19 @@ static int coalesce_one(struct gc *g, const char *n_uuid, const char *p_uuid,
 	if (relink_and_remove(g, n_uuid, p_uuid, err) < 0)
 		return -1;
 	g->coalesced++;
-	return journal_end(g->sr.path, "coalesce", n_uuid, err);
+	return journal_end(fsr_fs(&g->sr), "coalesce", n_uuid, err);
 }
 
 /* Leaf L into P; P then takes L's name.  SR lock held throughout. */
 static int leaf_coalesce_one(struct gc *g, const char *l_uuid, const char *p_uuid,
 			     struct sm_error *err)
 {
-	char lpath[PATH_MAX], ppath[PATH_MAX], jtext[64];
+	char lpath[PATH_MAX], ppath[PATH_MAX], jtext[64], a[PATH_MAX], b[PATH_MAX];
 	uint64_t copied = 0;
+	int rc;
 
 	snprintf(jtext, sizeof(jtext), "parent=%s\n", p_uuid);
-	if (journal_begin(g->sr.path, "leaf", l_uuid, jtext, err) < 0)
+	if (journal_begin(fsr_fs(&g->sr), "leaf", l_uuid, jtext, err) < 0)
 		return -1;
 	sm_fault_point("gc:leaf-journal");
 	fsr_path(&g->sr, l_uuid, "vhd", lpath);
@@ -341,23 +349,24 @@ static int leaf_coalesce_one(struct gc *g, const char *l_uuid, const char *p_uui
 	snprintf(g->current, sizeof(g->current), "leaf-coalesce %s into %s", l_uuid, p_uuid);
 	g->state = "copying";
 	g->copy_started = now();
-	if (vhd_coalesce(lpath, ppath, &copied, progress, g, err) < 0)
+	if (vhd_coalesce(local(g, lpath, a), local(g, ppath, b), &copied, progress, g, err) < 0)
 		return -1;
 	sm_fault_point("gc:leaf-copied");
-	if (vhd_set_hidden_path(ppath, false, err) < 0)
+	if (fsr_vhd_set_hidden(&g->sr, ppath, false, err) < 0)
 		return -1;
 	sm_fault_point("gc:leaf-unhidden");
 	/* One atomic step: the merged image replaces the leaf under its name. */
-	if (rename(ppath, lpath) < 0)
-		return sm_fail_errno(err, SME_SM_GENERAL, errno, "rename %s", ppath);
+	rc = fsr_fs(&g->sr)->ops->rename(fsr_fs(&g->sr), ppath, lpath);
+	if (rc < 0)
+		return sm_fail_errno(err, SME_SM_GENERAL, -rc, "rename %s", ppath);
 	sm_fault_point("gc:leaf-renamed");
 	fsr_unlink_sidecars(&g->sr, p_uuid);
 	lock_cleanup_namespace(p_uuid);
-	sm_fsync_dir(g->sr.path);
+	fsr_sync_dir(&g->sr);
 	say(g, "leaf %s merged into its parent (%" PRIu64 " bytes); parent %s gone",
 	    l_uuid, copied, p_uuid);
 	g->leaf_coalesced++;
-	return journal_end(g->sr.path, "leaf", l_uuid, err);
+	return journal_end(fsr_fs(&g->sr), "leaf", l_uuid, err);
 }
 
 /* ---- resuming after a crash or abort ---------------------------------------- */
@@ -375,11 +384,11 @@ static int undo_parent_grow(struct gc *g, const char *p_uuid, struct sm_error *e
 
 	fsr_path(&g->sr, p_uuid, "vhd", ppath);
 	snprintf(upath, sizeof(upath), "%s.undo", ppath);
-	if (access(upath, F_OK) != 0)
+	if (!fsr_exists(&g->sr, upath))
 		return 0;
-	if (vhd_io_open_file(&io, ppath, VHD_IO_RDWR, err) < 0)
+	if (fsr_open(&g->sr, ppath, VHD_IO_RDWR, &io, err) < 0)
 		return -1;
-	if (vhd_io_open_file(&undo, upath, VHD_IO_RDWR, err) < 0)
+	if (fsr_open(&g->sr, upath, VHD_IO_RDWR, &undo, err) < 0)
 		goto out;
 	rc = vhd_grow_undo(&io, &undo, err);
 	if (rc == 0 && io.ops->sync(&io) < 0)
@@ -388,7 +397,7 @@ out:
 	vhd_io_close(&undo);
 	vhd_io_close(&io);
 	if (rc == 0) {
-		unlink(upath);
+		fsr_unlink(&g->sr, upath);
 		say(g, "rolled back the interrupted grow of %s", p_uuid);
 	}
 	return rc;
@@ -405,7 +414,7 @@ static int resume_one(void *arg, const char *op, const char *id, const char *tex
 		return 1;   /* not ours, or damaged: leave it for a person */
 	if (strcmp(op, "coalesce") == 0) {
 		fsr_path(&g->sr, id, "vhd", path);
-		if (access(path, F_OK) != 0)
+		if (!fsr_exists(&g->sr, path))
 			return 0;   /* finished before the crash */
 		if (undo_parent_grow(g, parent, err) < 0)
 			return -1;
@@ -433,7 +442,7 @@ static int gc_loop(struct gc *g, struct sm_error *err)
 			return sm_fail(err, SME_SR_UNAVAILABLE, "aborted on request");
 		if (sr_lock(g, err) < 0)
 			return -1;
-		if (journal_replay(g->sr.path, resume_one, g, err) < 0 ||
+		if (journal_replay(fsr_fs(&g->sr), resume_one, g, err) < 0 ||
 		    fsr_forest_load(&f, &g->sr, err) < 0) {
 			sr_unlock(g);
 			return -1;
@@ -444,7 +453,7 @@ static int gc_loop(struct gc *g, struct sm_error *err)
 		for (unsigned i = 0; i < pl.ngarbage; i++)
 			delete_image(g, pl.garbage[i]);
 		if (pl.ngarbage)
-			sm_fsync_dir(g->sr.path);
+			fsr_sync_dir(&g->sr);
 		n_uuid[0] = p_uuid[0] = '\0';
 		if (pl.coalesce) {
 			memcpy(n_uuid, pl.coalesce->uuid, 37);
@@ -592,11 +601,16 @@ int main(int argc, char **argv)
 	snprintf(g.sr_uuid, sizeof(g.sr_uuid), "%s", sr_uuid);
 	snprintf(g.sr.path, sizeof(g.sr.path), "%s", dir);
 	g.sr.sr_uuid = g.sr_uuid;
+	if (srfs_open_posix(&g.sr.fs, g.sr.path, &err) < 0) {
+		fprintf(stderr, "csm-gc: %s\n", err.detail);
+		return 1;
+	}
 	g.started = now();
 	/* One GC per SR; a second one has nothing to add. */
 	if (lock_acquire(&g.active, sr_uuid, "gc_active", 0, SME_SR_UNAVAILABLE, &err) < 0) {
 		if (g.verbose)
 			fprintf(stderr, "csm-gc: already running (%s)\n", err.detail);
+		srfs_close(&g.sr.fs);
 		return 0;
 	}
 	rc = gc_loop(&g, &err);
@@ -607,5 +621,6 @@ int main(int argc, char **argv)
 	say(&g, "%s: deleted %u, coalesced %u, leaf-coalesced %u%s%s", g.state, g.deleted,
 	    g.coalesced, g.leaf_coalesced, rc < 0 ? ": " : "", rc < 0 ? err.detail : "");
 	lock_release(&g.active);
+	srfs_close(&g.sr.fs);
 	return rc < 0 && !abort_requested(&g) ? 1 : 0;
 }

@@ -1,61 +1,70 @@
 /* SPDX-License-Identifier: LGPL-2.1-only */
-#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "csm/journal.h"
 #include "csm/log.h"
 #include "csm/util.h"
 
-static int journal_path(const char *dir, const char *op, const char *id, char out[PATH_MAX])
+static int journal_rel(const char *op, const char *id, char out[PATH_MAX])
 {
-	int n = snprintf(out, PATH_MAX, "%s/%s/%s-%s", dir, JOURNAL_DIR, op, id);
+	int n = snprintf(out, PATH_MAX, "%s/%s-%s", JOURNAL_DIR, op, id);
 
 	return n > 0 && n < PATH_MAX ? 0 : -ENAMETOOLONG;
 }
 
-int journal_begin(const char *dir, const char *op, const char *id, const char *text,
+static int fail_rc(struct sm_error *err, int rc, const struct srfs *fs, const char *rel,
+		   const char *what)
+{
+	char where[PATH_MAX];
+
+	srfs_describe(fs, rel, where, sizeof(where));
+	return sm_fail_errno(err, rc == -ETIMEDOUT ? SME_SR_UNAVAILABLE : SME_SM_GENERAL, -rc,
+			     "%s %s", what, where);
+}
+
+int journal_begin(struct srfs *fs, const char *op, const char *id, const char *text,
 		  struct sm_error *err)
 {
-	char jdir[PATH_MAX], path[PATH_MAX];
+	char rel[PATH_MAX];
 	bool made = false;
 	int rc;
 
-	snprintf(jdir, sizeof(jdir), "%s/%s", dir, JOURNAL_DIR);
-	if (journal_path(dir, op, id, path) < 0)
+	if (journal_rel(op, id, rel) < 0)
 		return sm_fail(err, SME_SM_GENERAL, "journal path too long");
-	if (mkdir(jdir, 0700) == 0)
-		made = true;
-	else if (errno != EEXIST)
-		return sm_fail_errno(err, SME_SM_GENERAL, errno, "mkdir %s", jdir);
-	rc = sm_write_file_atomic(path, text, strlen(text));
+	rc = fs->ops->mkdir(fs, JOURNAL_DIR, 0700);
 	if (rc == 0)
-		rc = sm_fsync_dir(jdir);
+		made = true;
+	else if (rc != -EEXIST)
+		return fail_rc(err, rc, fs, JOURNAL_DIR, "cannot make");
+	rc = srfs_write_file_atomic(fs, rel, text, strlen(text));
+	if (rc == 0)
+		rc = fs->ops->sync_dir(fs, JOURNAL_DIR);
 	/* The SR directory only changed if the journal directory is new. */
 	if (rc == 0 && made)
-		rc = sm_fsync_dir(dir);
+		rc = fs->ops->sync_dir(fs, "");
 	if (rc < 0)
-		return sm_fail_errno(err, SME_SM_GENERAL, -rc, "cannot write journal %s", path);
+		return fail_rc(err, rc, fs, rel, "cannot write journal");
 	return 0;
 }
 
-int journal_end(const char *dir, const char *op, const char *id, struct sm_error *err)
+int journal_end(struct srfs *fs, const char *op, const char *id, struct sm_error *err)
 {
-	char jdir[PATH_MAX], path[PATH_MAX];
+	char rel[PATH_MAX];
+	int rc;
 
-	snprintf(jdir, sizeof(jdir), "%s/%s", dir, JOURNAL_DIR);
-	if (journal_path(dir, op, id, path) < 0)
+	if (journal_rel(op, id, rel) < 0)
 		return sm_fail(err, SME_SM_GENERAL, "journal path too long");
-	if (unlink(path) < 0 && errno != ENOENT)
-		return sm_fail_errno(err, SME_SM_GENERAL, errno, "cannot remove journal %s", path);
-	if (sm_fsync_dir(jdir) < 0)
-		return sm_fail(err, SME_SM_GENERAL, "cannot sync %s", jdir);
+	rc = fs->ops->unlink(fs, rel);
+	if (rc < 0 && rc != -ENOENT)
+		return fail_rc(err, rc, fs, rel, "cannot remove journal");
+	rc = fs->ops->sync_dir(fs, JOURNAL_DIR);
+	if (rc < 0)
+		return fail_rc(err, rc, fs, JOURNAL_DIR, "cannot sync");
 	return 0;
 }
 
@@ -72,44 +81,81 @@ static int split_name(const char *name, char *op, size_t cap, const char **id)
 	return 0;
 }
 
-int journal_replay(const char *dir, journal_fn fn, void *arg, struct sm_error *err)
+struct names {
+	char (*v)[256];
+	size_t count, cap;
+};
+
+static int collect(void *arg, const char *name)
 {
-	char jdir[PATH_MAX], path[PATH_MAX + 256], op[32];
-	struct dirent *de;
-	DIR *d;
-	int rc = 0;
+	struct names *n = arg;
 
-	snprintf(jdir, sizeof(jdir), "%s/%s", dir, JOURNAL_DIR);
-	d = opendir(jdir);
-	if (!d)
-		return errno == ENOENT ? 0 : sm_fail_errno(err, SME_SM_GENERAL, errno, "%s", jdir);
-	while (rc == 0 && (de = readdir(d)) != NULL) {
-		const char *id;
-		char *text = NULL;
-		int r;
+	if (name[0] == '.' || strlen(name) >= 256)
+		return 0;
+	if (n->count == n->cap) {
+		size_t cap = n->cap ? n->cap * 2 : 8;
+		void *p = realloc(n->v, cap * sizeof(n->v[0]));
 
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", jdir, de->d_name);
-		if (strstr(de->d_name, ".tmp.")) {
-			unlink(path);   /* a record that was never complete: no step ran */
-			continue;
-		}
-		if (split_name(de->d_name, op, sizeof(op), &id) < 0 ||
-		    sm_read_file(path, 64 * 1024, &text) < 0) {
-			sm_log(LOG_ERR, "journal: ignoring unreadable record %s", path);
-			continue;
-		}
-		r = fn(arg, op, id, text, err);
-		free(text);
-		if (r < 0)
-			rc = -1;
-		else if (r == 0 && unlink(path) < 0 && errno != ENOENT)
-			rc = sm_fail_errno(err, SME_SM_GENERAL, errno, "cannot remove %s", path);
+		if (!p)
+			return -ENOMEM;
+		n->v = p;
+		n->cap = cap;
 	}
-	closedir(d);
-	if (rc == 0)
-		sm_fsync_dir(jdir);
+	snprintf(n->v[n->count++], 256, "%s", name);
+	return 0;
+}
+
+static int replay_one(struct srfs *fs, const char *name, journal_fn fn, void *arg,
+		      struct sm_error *err)
+{
+	char rel[PATH_MAX], op[32], *text = NULL;
+	const char *id;
+	int r;
+
+	snprintf(rel, sizeof(rel), "%s/%s", JOURNAL_DIR, name);
+	if (strstr(name, ".tmp.")) {
+		fs->ops->unlink(fs, rel);   /* a record never completed: no step ran */
+		return 0;
+	}
+	if (split_name(name, op, sizeof(op), &id) < 0 ||
+	    srfs_read_file(fs, rel, 64 * 1024, &text) < 0) {
+		sm_log(LOG_ERR, "journal: ignoring unreadable record %s", rel);
+		return 0;
+	}
+	r = fn(arg, op, id, text, err);
+	free(text);
+	if (r < 0)
+		return -1;
+	if (r == 0) {
+		int rc = fs->ops->unlink(fs, rel);
+
+		if (rc < 0 && rc != -ENOENT)
+			return fail_rc(err, rc, fs, rel, "cannot remove");
+	}
+	return 0;
+}
+
+int journal_replay(struct srfs *fs, journal_fn fn, void *arg, struct sm_error *err)
+{
+	struct names names = { 0 };
+	int rc;
+
+	/* The names first: a repair may itself add and remove records. */
+	rc = fs->ops->list(fs, JOURNAL_DIR, collect, &names);
+	if (rc == -ENOENT) {
+		free(names.v);
+		return 0;
+	}
+	if (rc < 0) {
+		free(names.v);
+		return fail_rc(err, rc, fs, JOURNAL_DIR, "cannot list");
+	}
+	rc = 0;
+	for (size_t i = 0; i < names.count && rc == 0; i++)
+		rc = replay_one(fs, names.v[i], fn, arg, err);
+	free(names.v);
+	if (rc == 0 && names.count)
+		fs->ops->sync_dir(fs, JOURNAL_DIR);
 	return rc;
 }
 

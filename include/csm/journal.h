@@ -11,14 +11,15 @@
 #define CSM_JOURNAL_H
 
 #include "csm/error.h"
+#include "csm/srfs.h"
 
 #define JOURNAL_DIR ".csm-journal"
 
-/* Write and fsync <dir>/.csm-journal/<op>-<id> holding text. */
-int journal_begin(const char *dir, const char *op, const char *id, const char *text,
+/* Write and sync .csm-journal/<op>-<id> holding text. */
+int journal_begin(struct srfs *fs, const char *op, const char *id, const char *text,
 		  struct sm_error *err);
 /* Remove it durably. */
-int journal_end(const char *dir, const char *op, const char *id, struct sm_error *err);
+int journal_end(struct srfs *fs, const char *op, const char *id, struct sm_error *err);
 
 /*
  * Called for every record found: return 0 when repaired (the record is
@@ -26,8 +27,8 @@ int journal_end(const char *dir, const char *op, const char *id, struct sm_error
  */
 typedef int (*journal_fn)(void *arg, const char *op, const char *id, const char *text,
 			  struct sm_error *err);
-/* Replay every record in dir (none: nothing happens, cheaply). */
-int journal_replay(const char *dir, journal_fn fn, void *arg, struct sm_error *err);
+/* Replay every record (none: nothing happens, cheaply). */
+int journal_replay(struct srfs *fs, journal_fn fn, void *arg, struct sm_error *err);
 
 /* The value of key in a record's text, copied into out (cap bytes); "" if absent. */
 void journal_get(const char *text, const char *key, char *out, size_t cap);
