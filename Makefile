@@ -30,14 +30,15 @@ ALL_CFLAGS := -std=gnu11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -Iinclude $(PKG_CFLAGS)
 ifeq ($(TEST_BUILD),1)
 ALL_CFLAGS += -DCSM_TEST_BUILD
 endif
-LIBS    := $(PKG_LIBS) -luuid
+LIBS    := $(PKG_LIBS) -luuid -lnfs
 # The drivers link libxml2 and what it drags in (ICU, libstdc++, zlib,
 # lzma) statically: loading and relocating those shared objects cost
 # ~1.5 ms of every call, more than the driver's own work (see
-# docs/performance.md).  libc stays dynamic.  DRIVER_LINK=dynamic undoes it.
+# docs/performance.md).  libnfs (the NFS srfs backend, needs only libc)
+# likewise.  libc stays dynamic.  DRIVER_LINK=dynamic undoes it.
 DRIVER_LINK ?= static
 ifeq ($(DRIVER_LINK),static)
-DRIVER_LIBS := -Wl,-Bstatic -lxml2 -licuuc -licudata -lz -llzma -luuid -lstdc++ -Wl,-Bdynamic -lm
+DRIVER_LIBS := -Wl,-Bstatic -lxml2 -licuuc -licudata -lz -llzma -luuid -lnfs -lstdc++ -Wl,-Bdynamic -lm
 else
 DRIVER_LIBS := $(LIBS)
 endif
