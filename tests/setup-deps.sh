@@ -2,7 +2,7 @@
 # Install the Debian packages the build and the tests need, if missing.
 set -euo pipefail
 PKGS=(gcc make pkg-config libxml2-dev libicu-dev zlib1g-dev liblzma-dev libstdc++-12-dev uuid-dev
-      libcmocka-dev clang libclang-rt-14-dev
+      libcmocka-dev clang libclang-rt-14-dev libnfs-dev liblvm2-dev libblkid-dev
       qemu-utils python3)
 missing=()
 for p in "${PKGS[@]}"; do
