@@ -48,7 +48,7 @@ LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 LIBCSM   := $(BUILD)/libcsm.a
 
 # One executable per SR type; drivers/<type>.c fills the op table named here.
-DRIVERS  := FileSR
+DRIVERS  := FileSR EXTSR
 DRIVER_FileSR := file
 DRIVER_EXTSR := ext
 # Libraries only some drivers need (shared: liblvm2cmd comes as a .so only).

@@ -1,0 +1,675 @@
+/* SPDX-License-Identifier: LGPL-2.1-only */
+/*
+ * EXTSR (type "ext"): FileSR's VHD files on an ext4 file system in one
+ * logical volume over local devices, dconf "device" (comma-separated).
+ * The layout is the Python SM's, so either can attach the other's SRs:
+ *
+ *   volume group   XSLocalEXT-<sr_uuid> over the devices
+ *   logical volume <sr_uuid>, all of the group, ext4
+ *   mounted at     <SM_MOUNT_BASE or /run/sr-mount>/<sr_uuid>
+ *
+ * Everything VDI-shaped is filebased.c's on the mounted directory; this
+ * file reaches the directory (LVM, fsck, mount) and refuses to format a
+ * device that holds anything.
+ */
+#include <blkid/blkid.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "csm/exec.h"
+#include "csm/log.h"
+#include "csm/lvm.h"
+#include "csm/util.h"
+#include "filebased.h"
+
+#define EXT_VG_PREFIX "XSLocalEXT-"
+/* mkfs.ext4 and fsck of a large disk take minutes; a hung one must not hang xapi. */
+#define EXT_TOOL_TIMEOUT 1800
+
+/*
+ * What EXT keeps beside the file_sr (ctx->sr belongs to filebased.c): one
+ * driver process serves one call, so one instance.
+ */
+static struct ext_state {
+	char *devbuf;                          /* dconf device, split at commas */
+	const char *dev[LVM_MAX_DEVICES];
+	size_t ndev;
+	char vg[LVM_NAME_MAX];                 /* XSLocalEXT-<sr_uuid> */
+	char lv[SM_UUID_LEN + 1];              /* <sr_uuid> */
+	char lv_dev[PATH_MAX];                 /* /dev/<vg>/<sr_uuid> */
+	char mnt[PATH_MAX];
+	struct lvm lvm;
+	bool lvm_open;
+} ext;
+
+static struct file_sr *SR(struct sm_ctx *ctx)
+{
+	return ctx->sr;
+}
+
+/* ---- dconf ------------------------------------------------------------- */
+
+/* Characters LVM's filter and command line can carry (see lib/lvm.c). */
+static bool dev_chars_ok(const char *p)
+{
+	for (; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+		      strchr("/_.:+-=@", *p)))
+			return false;
+	return true;
+}
+
+static int device_check(const char *dev, struct sm_error *err)
+{
+	struct stat st;
+
+	if (dev[0] != '/')
+		return sm_fail(err, SME_CONFIG_DEVICE_INVALID, "device '%.200s' is not an absolute path", dev);
+	if (strlen(dev) > 512 || !dev_chars_ok(dev) || strstr(dev, "/../") || strstr(dev, "/./"))
+		return sm_fail(err, SME_CONFIG_DEVICE_INVALID, "device '%.200s' is not a plain device path", dev);
+	if (stat(dev, &st) < 0)
+		return sm_fail_errno(err, SME_CONFIG_DEVICE_INVALID, errno, "device %s", dev);
+	if (!S_ISBLK(st.st_mode))
+		return sm_fail(err, SME_CONFIG_DEVICE_INVALID, "%s is not a block device", dev);
+	return 0;
+}
+
+static bool same_rdev(const char *a, const char *b)
+{
+	struct stat sa, sb;
+
+	return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_rdev == sb.st_rdev;
+}
+
+static int ext_load(struct sm_ctx *ctx)
+{
+	const char *device = call_dconf(ctx->call, "device");
+	const char *uuid = ctx->call->sr_uuid;
+	struct file_sr *sr;
+	char *save = NULL, *tok;
+
+	if (!device || !*device)
+		return sm_fail(&ctx->err, SME_CONFIG_DEVICE_MISSING, NULL);
+	ext.devbuf = strdup(device);
+	if (!ext.devbuf)
+		return sm_fail(&ctx->err, SME_GENERIC, "out of memory");
+	/* strtok would skip empty entries; "a,,b" is a typo to report. */
+	for (tok = strtok_r(ext.devbuf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		if (ext.ndev == LVM_MAX_DEVICES)
+			return sm_fail(&ctx->err, SME_CONFIG_DEVICE_INVALID, "more than %d devices",
+				       LVM_MAX_DEVICES);
+		if (device_check(tok, &ctx->err) < 0)
+			return -1;
+		for (size_t i = 0; i < ext.ndev; i++)
+			if (same_rdev(ext.dev[i], tok))
+				return sm_fail(&ctx->err, SME_CONFIG_DEVICE_INVALID,
+					       "%s and %s are the same device", ext.dev[i], tok);
+		ext.dev[ext.ndev++] = tok;
+	}
+	if (ext.ndev == 0 || strstr(device, ",,") || device[0] == ',' ||
+	    device[strlen(device) - 1] == ',')
+		return sm_fail(&ctx->err, SME_CONFIG_DEVICE_INVALID, "empty entry in device list '%.200s'",
+			       device);
+	/* sr_probe carries no sr_uuid: it needs the devices only. */
+	if (uuid) {
+		snprintf(ext.vg, sizeof(ext.vg), EXT_VG_PREFIX "%s", uuid);
+		snprintf(ext.lv, sizeof(ext.lv), "%s", uuid);
+		snprintf(ext.lv_dev, sizeof(ext.lv_dev), "/dev/%s/%s", ext.vg, uuid);
+		snprintf(ext.mnt, sizeof(ext.mnt), "%s/%s", sm_mount_base(), uuid);
+	} else {
+		snprintf(ext.mnt, sizeof(ext.mnt), "%s", sm_mount_base());
+	}
+	sr = fsr_new_local(ctx, ext.mnt);
+	if (!sr)
+		return -1;
+	sr->storage_type = "ext";
+	sr->o_direct = false;
+	sr->o_direct_reason = "";
+	return 0;
+}
+
+static void ext_unload(struct sm_ctx *ctx)
+{
+	if (ext.lvm_open)
+		lvm_close(&ext.lvm);
+	free(ext.devbuf);
+	memset(&ext, 0, sizeof(ext));
+	fsr_unload(ctx);
+}
+
+/* liblvm2cmd is opened on first use: sr_scan and the VDI ops never need it. */
+static struct lvm *LVM(struct sm_error *err)
+{
+	if (!ext.lvm_open) {
+		if (lvm_open(&ext.lvm, ext.dev, ext.ndev, err) < 0)
+			return NULL;
+		ext.lvm_open = true;
+	}
+	return &ext.lvm;
+}
+
+/* ---- mounts ------------------------------------------------------------ */
+
+/* Undo mountinfo's octal escapes (\040 for a space) in place. */
+static void unescape(char *s)
+{
+	char *w = s;
+
+	for (; *s; s++) {
+		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' && s[2] <= '7' &&
+		    s[3] >= '0' && s[3] <= '7') {
+			*w++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 + (s[3] - '0'));
+			s += 3;
+		} else {
+			*w++ = *s;
+		}
+	}
+	*w = '\0';
+}
+
+/*
+ * Look through our mount table: by mount point (path != NULL: is it a mount
+ * point, and of which device) or by device (the first place it is mounted).
+ */
+static bool find_mount(const char *path, dev_t dev, dev_t *dev_out, char *where, size_t wcap)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	char *line = NULL;
+	size_t cap = 0;
+	bool found = false;
+
+	if (!f)
+		return false;
+	while (!found && getline(&line, &cap, f) > 0) {
+		unsigned maj, min;
+		char mp[PATH_MAX];
+
+		if (sscanf(line, "%*u %*u %u:%u %*s %4095s", &maj, &min, mp) != 3)
+			continue;
+		unescape(mp);
+		if (path ? strcmp(mp, path) == 0 : makedev(maj, min) == dev) {
+			found = true;
+			if (dev_out)
+				*dev_out = makedev(maj, min);
+			if (where)
+				snprintf(where, wcap, "%s", mp);
+		}
+	}
+	free(line);
+	fclose(f);
+	return found;
+}
+
+/* Is the SR's LV mounted at the mount point?  Something else there is an error. */
+static int sr_mounted(bool *mounted, struct sm_error *err)
+{
+	struct stat st;
+	dev_t d;
+
+	*mounted = false;
+	if (!find_mount(ext.mnt, 0, &d, NULL, 0))
+		return 0;
+	if (stat(ext.lv_dev, &st) < 0 || st.st_rdev != d)
+		return sm_fail(err, SME_SR_UNAVAILABLE, "%s is mounted from device %u:%u, not %s",
+			       ext.mnt, major(d), minor(d), ext.lv_dev);
+	*mounted = true;
+	return 0;
+}
+
+static int require_mounted(struct sm_ctx *ctx)
+{
+	bool m;
+
+	if (sr_mounted(&m, &ctx->err) < 0)
+		return -1;
+	if (!m)
+		return sm_fail(&ctx->err, SME_SR_UNAVAILABLE, "the SR is not attached: %s is not mounted",
+			       ext.mnt);
+	return 0;
+}
+
+static int do_umount(struct sm_error *err)
+{
+	bool m;
+
+	if (sr_mounted(&m, err) < 0)
+		return -1;
+	if (m && umount(ext.mnt) < 0)
+		return sm_fail_errno(err, SME_SR_IN_USE, errno, "umount %s", ext.mnt);
+	/* The Python SM removes the mount point too; a leftover is harmless. */
+	rmdir(ext.mnt);
+	return 0;
+}
+
+/* ---- checks before formatting ------------------------------------------ */
+
+/* Nothing may hold the device: a mount, swap, device-mapper, another opener with O_EXCL. */
+static int device_free(const char *dev, struct sm_error *err)
+{
+	char where[PATH_MAX], holders[128];
+	struct stat st;
+	struct dirent *de;
+	DIR *d;
+	int fd;
+
+	if (stat(dev, &st) < 0)
+		return sm_fail_errno(err, SME_CONFIG_DEVICE_INVALID, errno, "%s", dev);
+	if (find_mount(NULL, st.st_rdev, NULL, where, sizeof(where)))
+		return sm_fail(err, SME_SR_IN_USE, "device %s is mounted at %s", dev, where);
+	fd = open(dev, O_RDONLY | O_EXCL | O_CLOEXEC);
+	if (fd < 0)
+		return sm_fail_errno(err, SME_SR_IN_USE, errno,
+				     "device %s cannot be opened exclusively (mounted, swap, "
+				     "device-mapper or another SR?)", dev);
+	close(fd);
+	snprintf(holders, sizeof(holders), "/sys/dev/block/%u:%u/holders", major(st.st_rdev),
+		 minor(st.st_rdev));
+	d = opendir(holders);
+	if (d) {
+		while ((de = readdir(d)) != NULL) {
+			if (de->d_name[0] == '.')
+				continue;
+			closedir(d);
+			return sm_fail(err, SME_SR_IN_USE, "device %s is held by %s", dev, de->d_name);
+		}
+		closedir(d);
+	}
+	return 0;
+}
+
+/*
+ * Any signature blkid knows (file system, swap, RAID, LVM, partition table)
+ * means the device holds someone's data: the Python SM would zero it; we
+ * refuse and say what is there.
+ */
+static int device_blank(const char *dev, struct sm_error *err)
+{
+	blkid_probe pr = blkid_new_probe_from_filename(dev);
+	const char *what = NULL, *kind = "file system";
+	int rc;
+
+	if (!pr)
+		return sm_fail_errno(err, SME_SR_IN_USE, errno, "cannot probe %s", dev);
+	blkid_probe_enable_superblocks(pr, 1);
+	blkid_probe_set_superblocks_flags(pr, BLKID_SUBLKS_TYPE);
+	blkid_probe_enable_partitions(pr, 1);
+	blkid_probe_set_partitions_flags(pr, BLKID_PARTS_MAGIC);
+	rc = blkid_do_safeprobe(pr);
+	if (rc == 0) {
+		if (blkid_probe_lookup_value(pr, "TYPE", &what, NULL) < 0 &&
+		    blkid_probe_lookup_value(pr, "PTTYPE", &what, NULL) == 0)
+			kind = "partition table";
+		rc = sm_fail(err, SME_LVM_PART_IN_USE,
+			     "device %s holds a%s %s %s signature; erase it (wipefs -a) to make an SR there",
+			     dev, what && strchr("aeiou", what[0]) ? "n" : "", what ? what : "unknown", kind);
+	} else if (rc == -2) {
+		rc = sm_fail(err, SME_LVM_PART_IN_USE, "device %s holds several conflicting signatures", dev);
+	} else if (rc < 0) {
+		rc = sm_fail(err, SME_SR_IN_USE, "cannot probe %s for signatures", dev);
+	} else {
+		rc = 0;
+	}
+	blkid_free_probe(pr);
+	return rc;
+}
+
+/* Already LVM's?  Our own group is SRExists, anyone else's is in use. */
+static int device_not_pv(struct lvm *l, const char *dev, struct sm_error *err)
+{
+	char vg[LVM_NAME_MAX];
+	bool is_pv;
+
+	if (lvm_pv_vg(l, dev, &is_pv, vg, err) < 0)
+		return -1;
+	if (!is_pv)
+		return 0;
+	if (strcmp(vg, ext.vg) == 0)
+		return sm_fail(err, SME_SR_EXISTS, "device %s already holds this SR's volume group %s",
+			       dev, vg);
+	if (vg[0])
+		return sm_fail(err, SME_LVM_PART_IN_USE, "device %s is a physical volume of volume group %s",
+			       dev, vg);
+	return sm_fail(err, SME_LVM_PART_IN_USE, "device %s is already an LVM physical volume", dev);
+}
+
+static int run_tool(const char *const argv[], int code, bool ok1, struct sm_error *err)
+{
+	struct sm_exec_result r;
+	int rc = sm_exec(argv, EXT_TOOL_TIMEOUT, &r);
+
+	if (rc < 0)
+		return sm_fail_errno(err, code, -rc, "cannot run %s", argv[0]);
+	if (r.timed_out)
+		return sm_fail(err, code, "%s %s killed after %d s", argv[0], argv[1], EXT_TOOL_TIMEOUT);
+	if (r.status == 0 || (ok1 && r.status == 1))
+		return 0;
+	return sm_fail(err, code, "%s failed with status %d: %.600s", argv[0], r.status, r.output);
+}
+
+/* ---- sr_create / sr_delete ----------------------------------------------- */
+
+enum create_stage { MADE_NOTHING, MADE_PVS, MADE_VG, MADE_LV };
+
+/* Roll back a failed create; the original error stays the one reported. */
+static void create_undo(struct lvm *l, enum create_stage stage)
+{
+	struct sm_error e = { 0 };
+
+	if (stage >= MADE_LV && lvm_lvremove(l, ext.vg, ext.lv, &e) < 0)
+		sm_log(LOG_ERR, "sr_create rollback: %s", e.detail);
+	sm_error_clear(&e);
+	if (stage >= MADE_VG && lvm_vgremove(l, ext.vg, &e) < 0)
+		sm_log(LOG_ERR, "sr_create rollback: %s", e.detail);
+	sm_error_clear(&e);
+	if (stage >= MADE_PVS && lvm_pvremove(l, ext.dev, ext.ndev, &e) < 0)
+		sm_log(LOG_ERR, "sr_create rollback: %s", e.detail);
+}
+
+static int ext_sr_create(struct sm_ctx *ctx)
+{
+	const char *size_s;
+	enum create_stage stage = MADE_NOTHING;
+	struct sm_error undo_err = { 0 };
+	struct lvm *l;
+	uint64_t size;
+	bool exists;
+
+	if (call_arg(ctx->call, 0, &size_s, &ctx->err) < 0)
+		return -1;
+	if (sm_parse_u64(size_s, &size) < 0)
+		return sm_fail(&ctx->err, SME_INVALID_ARG, "physical_size '%.40s' is not a decimal number", size_s);
+	if (find_mount(ext.mnt, 0, NULL, NULL, 0))
+		return sm_fail(&ctx->err, SME_SR_EXISTS, "%s is already mounted", ext.mnt);
+	for (size_t i = 0; i < ext.ndev; i++)
+		if (device_free(ext.dev[i], &ctx->err) < 0)
+			return -1;
+	l = LVM(&ctx->err);
+	if (!l || lvm_vg_info(l, ext.vg, &exists, NULL, NULL, &ctx->err) < 0)
+		return -1;
+	if (exists)
+		return sm_fail(&ctx->err, SME_SR_EXISTS, "volume group %s already exists", ext.vg);
+	for (size_t i = 0; i < ext.ndev; i++)
+		if (device_not_pv(l, ext.dev[i], &ctx->err) < 0 || device_blank(ext.dev[i], &ctx->err) < 0)
+			return -1;
+
+	if (lvm_pvcreate(l, ext.dev, ext.ndev, &ctx->err) < 0) {
+		/* Some of several devices may have become PVs. */
+		if (lvm_pvremove(l, ext.dev, ext.ndev, &undo_err) < 0)
+			sm_log(LOG_INFO, "sr_create rollback: %s", undo_err.detail);
+		return -1;
+	}
+	stage = MADE_PVS;
+	if (lvm_vgcreate(l, ext.vg, ext.dev, ext.ndev, &ctx->err) < 0)
+		goto undo;
+	stage = MADE_VG;
+	if (lvm_lvcreate_all(l, ext.vg, ext.lv, &ctx->err) < 0)
+		goto undo;
+	stage = MADE_LV;
+	{
+		const char *mkfs[] = { "mkfs.ext4", "-F", "-q", ext.lv_dev, NULL };
+
+		if (run_tool(mkfs, SME_LVM_FILESYSTEM, false, &ctx->err) < 0)
+			goto undo;
+	}
+	/* Created SRs are left detached; sr_attach activates and mounts. */
+	if (lvm_vg_activate(l, ext.vg, false, &undo_err) < 0)
+		sm_log(LOG_WARNING, "sr_create: %s", undo_err.detail);
+	return 0;
+undo:
+	create_undo(l, stage);
+	return -1;
+}
+
+/* Activate, check and mount; idempotent when already mounted there. */
+static int attach_fs(struct sm_ctx *ctx)
+{
+	const char *fsck[] = { "fsck", "-a", ext.lv_dev, NULL };
+	struct lvm *l;
+	bool exists, mounted;
+	int rc;
+
+	if (sr_mounted(&mounted, &ctx->err) < 0)
+		return -1;
+	if (mounted)
+		return 0;
+	l = LVM(&ctx->err);
+	if (!l || lvm_vg_info(l, ext.vg, &exists, NULL, NULL, &ctx->err) < 0)
+		return -1;
+	if (!exists)
+		return sm_fail(&ctx->err, SME_SR_UNAVAILABLE, "volume group %s not found on %s",
+			       ext.vg, ext.devbuf);
+	if (lvm_lv_activate(l, ext.vg, ext.lv, true, &ctx->err) < 0)
+		return -1;
+	/* fsck -a: 1 means "errors corrected", which is what we asked for. */
+	if (run_tool(fsck, SME_LVM_MOUNT, true, &ctx->err) < 0)
+		return -1;
+	rc = sm_mkdir_p(ext.mnt, 0755);
+	if (rc < 0)
+		return sm_fail_errno(&ctx->err, SME_LVM_MOUNT, -rc, "mkdir %s", ext.mnt);
+	if (mount(ext.lv_dev, ext.mnt, "ext4", 0, NULL) < 0)
+		return sm_fail_errno(&ctx->err, SME_LVM_MOUNT, errno, "mount %s on %s", ext.lv_dev, ext.mnt);
+	return 0;
+}
+
+static int ext_sr_attach(struct sm_ctx *ctx)
+{
+	if (attach_fs(ctx) < 0)
+		return -1;
+	/* The dispatcher's recovery ran before the file system was there. */
+	if (fsr_recover(ctx) < 0)
+		return -1;
+	fsr_remove_leftovers(SR(ctx));
+	return 0;
+}
+
+static int ext_sr_detach(struct sm_ctx *ctx)
+{
+	struct lvm *l;
+	bool exists;
+
+	if (do_umount(&ctx->err) < 0)
+		return -1;
+	l = LVM(&ctx->err);
+	if (!l || lvm_lv_exists(l, ext.vg, ext.lv, &exists, &ctx->err) < 0)
+		return -1;
+	if (!exists)
+		return 0;   /* nothing to deactivate: idempotent */
+	return lvm_lv_activate(l, ext.vg, ext.lv, false, &ctx->err);
+}
+
+static int ext_sr_delete(struct sm_ctx *ctx)
+{
+	struct lvm_rows pvs = { 0 };
+	struct lvm *l = LVM(&ctx->err);
+	bool exists;
+	int rc = -1;
+
+	if (!l || lvm_vg_info(l, ext.vg, &exists, NULL, NULL, &ctx->err) < 0)
+		return -1;
+	if (!exists)
+		return do_umount(&ctx->err);   /* already gone: idempotent */
+	if (lvm_lv_exists(l, ext.vg, ext.lv, &exists, &ctx->err) < 0)
+		return -1;
+	if (exists) {
+		/* The files go first, and only if no VDI is left, as FileSR's delete. */
+		if (attach_fs(ctx) < 0 || fsr_recover(ctx) < 0 || fsr_sr_empty(ctx) < 0)
+			return -1;
+		if (do_umount(&ctx->err) < 0)
+			return -1;
+		if (lvm_lvremove(l, ext.vg, ext.lv, &ctx->err) < 0)
+			return -1;
+	}
+	/* Ask which PVs the group has before it is gone; they are the ones to wipe. */
+	if (lvm_vg_pvs(l, ext.vg, &pvs, &ctx->err) < 0)
+		return -1;
+	if (lvm_vgremove(l, ext.vg, &ctx->err) < 0)
+		goto out;
+	if (pvs.n && lvm_pvremove(l, (const char *const *)pvs.row, pvs.n, &ctx->err) < 0)
+		goto out;
+	rc = 0;
+out:
+	lvm_rows_free(&pvs);
+	return rc;
+}
+
+/* ---- sr_probe ------------------------------------------------------------ */
+
+struct probe_sr {
+	char uuid[LVM_NAME_MAX];
+	char devlist[LVM_MAX_DEVICES * 520];
+	uint64_t size;
+};
+
+/* The reference's srlist_toxml: one <SR> per XSLocalEXT-* group, its devices in dconf order. */
+static int ext_sr_probe(struct sm_ctx *ctx)
+{
+	static struct probe_sr found[LVM_MAX_DEVICES];
+	struct lvm *l = LVM(&ctx->err);
+	size_t nfound = 0, len, off;
+	char *doc = NULL;
+	int rc = -1;
+
+	if (!l)
+		return -1;
+	for (size_t i = 0; i < ext.ndev; i++) {
+		char vg[LVM_NAME_MAX];
+		struct probe_sr *p = NULL;
+		bool is_pv;
+
+		if (lvm_pv_vg(l, ext.dev[i], &is_pv, vg, &ctx->err) < 0)
+			return -1;
+		if (!is_pv || strncmp(vg, EXT_VG_PREFIX, strlen(EXT_VG_PREFIX)) != 0)
+			continue;
+		for (size_t j = 0; j < nfound && !p; j++)
+			if (strcmp(found[j].uuid, vg + strlen(EXT_VG_PREFIX)) == 0)
+				p = &found[j];
+		if (p) {
+			off = strlen(p->devlist);
+			snprintf(p->devlist + off, sizeof(p->devlist) - off, ",%s", ext.dev[i]);
+			continue;
+		}
+		p = &found[nfound++];
+		snprintf(p->uuid, sizeof(p->uuid), "%s", vg + strlen(EXT_VG_PREFIX));
+		snprintf(p->devlist, sizeof(p->devlist), "%s", ext.dev[i]);
+		if (lvm_vg_info(l, vg, &is_pv, &p->size, NULL, &ctx->err) < 0)
+			return -1;
+	}
+	if (nfound == 0) {
+		ctx->result = xr_string("<?xml version=\"1.0\" ?>\n<SRlist/>\n");
+		return ctx->result ? 0 : sm_fail(&ctx->err, SME_GENERIC, "out of memory");
+	}
+	len = 64 + nfound * (sizeof(found[0].devlist) + 256);
+	doc = malloc(len);
+	if (!doc)
+		return sm_fail(&ctx->err, SME_GENERIC, "out of memory");
+	off = snprintf(doc, len, "<?xml version=\"1.0\" ?>\n<SRlist>\n");
+	for (size_t j = 0; j < nfound; j++)
+		off += snprintf(doc + off, len - off,
+				"\t<SR>\n\t\t<UUID>%s</UUID>\n\t\t<Devlist>%s</Devlist>\n"
+				"\t\t<size>%llu</size>\n\t</SR>\n",
+				found[j].uuid, found[j].devlist, (unsigned long long)found[j].size);
+	snprintf(doc + off, len - off, "</SRlist>\n");
+	ctx->result = xr_string(doc);
+	rc = ctx->result ? 0 : sm_fail(&ctx->err, SME_GENERIC, "out of memory");
+	free(doc);
+	return rc;
+}
+
+/* ---- everything else: filebased.c on the mounted directory ---------------- */
+
+/* Journals live in the file system: nothing to repair while it is not mounted. */
+static int ext_recover(struct sm_ctx *ctx)
+{
+	bool m;
+
+	if (!ext.lv[0] || sr_mounted(&m, &ctx->err) < 0 || !m) {
+		sm_error_clear(&ctx->err);
+		return 0;
+	}
+	return fsr_recover(ctx);
+}
+
+/*
+ * Unmounted, the mount point is a directory of the root file system: a
+ * VDI made there would be lost at the next mount.  These ops first check.
+ */
+#define EXT_MOUNTED_OP(op)						\
+	static int ext_##op(struct sm_ctx *ctx)				\
+	{								\
+		return require_mounted(ctx) < 0 ? -1 : fsr_##op(ctx);	\
+	}
+
+EXT_MOUNTED_OP(sr_scan)
+EXT_MOUNTED_OP(sr_update)
+EXT_MOUNTED_OP(vdi_create)
+EXT_MOUNTED_OP(vdi_delete)
+EXT_MOUNTED_OP(vdi_attach)
+EXT_MOUNTED_OP(vdi_activate)
+EXT_MOUNTED_OP(vdi_snapshot)
+EXT_MOUNTED_OP(vdi_clone)
+EXT_MOUNTED_OP(vdi_resize)
+EXT_MOUNTED_OP(vdi_introduce)
+EXT_MOUNTED_OP(vdi_update)
+EXT_MOUNTED_OP(vdi_generate_config)
+EXT_MOUNTED_OP(vdi_attach_from_config)
+EXT_MOUNTED_OP(vdi_lock)
+EXT_MOUNTED_OP(vdi_unlock)
+
+static const struct sm_config_key ext_config[] = {
+	{ "device", "local device path (required) (e.g. /dev/sda3)" },
+	{ NULL, NULL },
+};
+
+static const char *const ext_traits[] = { "THIN_PROVISIONING", NULL };
+
+const struct sm_driver sm_ext_driver = {
+	.type = "ext",
+	.name = "Local EXT3 VHD",
+	.description = "SR plugin which represents disks as VHD files stored on a local EXT3 "
+		       "filesystem, created inside an LVM volume",
+	.vendor = "Citrix Systems Inc",
+	.copyright = "(C) 2008 Citrix Systems Inc",
+	.driver_version = "1.0",
+	.required_api_version = "1.0",
+	.configuration = ext_config,
+	.traits = ext_traits,
+	.load = ext_load,
+	.unload = ext_unload,
+	.recover = ext_recover,
+	.ops = {
+		[SM_OP_SR_CREATE] = ext_sr_create,
+		[SM_OP_SR_DELETE] = ext_sr_delete,
+		[SM_OP_SR_ATTACH] = ext_sr_attach,
+		[SM_OP_SR_DETACH] = ext_sr_detach,
+		[SM_OP_SR_SCAN] = ext_sr_scan,
+		[SM_OP_SR_UPDATE] = ext_sr_update,
+		[SM_OP_SR_PROBE] = ext_sr_probe,
+		[SM_OP_SR_CONTENT_TYPE] = fsr_sr_content_type,
+		[SM_OP_VDI_CREATE] = ext_vdi_create,
+		[SM_OP_VDI_DELETE] = ext_vdi_delete,
+		[SM_OP_VDI_ATTACH] = ext_vdi_attach,
+		/* Detach and deactivate touch no file of the SR: they work unmounted too. */
+		[SM_OP_VDI_DETACH] = fsr_vdi_detach,
+		[SM_OP_VDI_ACTIVATE] = ext_vdi_activate,
+		[SM_OP_VDI_DEACTIVATE] = fsr_vdi_deactivate,
+		[SM_OP_VDI_SNAPSHOT] = ext_vdi_snapshot,
+		[SM_OP_VDI_CLONE] = ext_vdi_clone,
+		[SM_OP_VDI_RESIZE] = ext_vdi_resize,
+		[SM_OP_VDI_INTRODUCE] = ext_vdi_introduce,
+		[SM_OP_VDI_UPDATE] = ext_vdi_update,
+		[SM_OP_VDI_GENERATE_CONFIG] = ext_vdi_generate_config,
+		[SM_OP_VDI_ATTACH_FROM_CONFIG] = ext_vdi_attach_from_config,
+		[SM_OP_VDI_DETACH_FROM_CONFIG] = fsr_vdi_detach_from_config,
+		[SM_OP_VDI_LOCK] = ext_vdi_lock,
+		[SM_OP_VDI_UNLOCK] = ext_vdi_unlock,
+	},
+};

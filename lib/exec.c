@@ -1,0 +1,132 @@
+/* SPDX-License-Identifier: LGPL-2.1-only */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "csm/exec.h"
+#include "csm/log.h"
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Keep the tail of the output: the end of a tool's message says what failed. */
+static void keep_tail(struct sm_exec_result *res, size_t *len, const char *buf, size_t n)
+{
+	size_t cap = sizeof(res->output) - 1;
+
+	if (n >= cap) {
+		memcpy(res->output, buf + n - cap, cap);
+		*len = cap;
+	} else {
+		if (*len + n > cap) {
+			size_t drop = *len + n - cap;
+
+			memmove(res->output, res->output + drop, *len - drop);
+			*len -= drop;
+		}
+		memcpy(res->output + *len, buf, n);
+		*len += n;
+	}
+	res->output[*len] = '\0';
+}
+
+static void log_command(const char *const argv[])
+{
+	char line[1024];
+	size_t off = 0;
+
+	line[0] = '\0';
+	for (size_t i = 0; argv[i] && off < sizeof(line) - 1; i++)
+		off += snprintf(line + off, sizeof(line) - off, "%s%s", i ? " " : "", argv[i]);
+	sm_log(LOG_INFO, "exec: %s", line);
+}
+
+static void child(const char *const argv[], int out_fd)
+{
+	int null_fd = open("/dev/null", O_RDONLY);
+
+	/* Our own process group, so a timeout kills what the tool started too. */
+	setpgid(0, 0);
+	if (null_fd >= 0)
+		dup2(null_fd, 0);
+	dup2(out_fd, 1);
+	dup2(out_fd, 2);
+	if (!getenv("PATH"))
+		setenv("PATH", "/sbin:/usr/sbin:/bin:/usr/bin", 1);
+	execvp(argv[0], (char *const *)argv);
+	dprintf(2, "exec %s: %s\n", argv[0], strerror(errno));
+	_exit(127);
+}
+
+int sm_exec(const char *const argv[], int timeout_s, struct sm_exec_result *res)
+{
+	long long deadline = now_ms() + (long long)timeout_s * 1000;
+	int fds[2], wstatus = 0;
+	size_t len = 0;
+	pid_t pid;
+
+	memset(res, 0, sizeof(*res));
+	log_command(argv);
+	if (pipe2(fds, O_CLOEXEC) < 0)
+		return -errno;
+	pid = fork();
+	if (pid < 0) {
+		int e = errno;
+
+		close(fds[0]);
+		close(fds[1]);
+		return -e;
+	}
+	if (pid == 0)
+		child(argv, fds[1]);
+	close(fds[1]);
+	for (;;) {
+		struct pollfd p = { .fd = fds[0], .events = POLLIN };
+		long long left = deadline - now_ms();
+		char buf[4096];
+		ssize_t n;
+
+		if (left <= 0) {
+			res->timed_out = 1;
+			kill(-pid, SIGKILL);
+			kill(pid, SIGKILL);
+			break;
+		}
+		if (poll(&p, 1, left > 1000 ? 1000 : (int)left) < 0) {
+			if (errno == EINTR)
+				continue;
+			kill(-pid, SIGKILL);
+			kill(pid, SIGKILL);
+			break;
+		}
+		if (!p.revents)
+			continue;
+		n = read(fds[0], buf, sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;   /* EOF: every writer is gone */
+		keep_tail(res, &len, buf, (size_t)n);
+	}
+	close(fds[0]);
+	while (waitpid(pid, &wstatus, 0) < 0 && errno == EINTR)
+		;
+	res->status = WIFEXITED(wstatus) && !res->timed_out ? WEXITSTATUS(wstatus) : -1;
+	if (res->timed_out)
+		sm_log(LOG_ERR, "exec: %s killed after %d s", argv[0], timeout_s);
+	else if (res->status != 0)
+		sm_log(LOG_WARNING, "exec: %s exited with %d: %s", argv[0], res->status, res->output);
+	return 0;
+}
