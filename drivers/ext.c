@@ -237,14 +237,25 @@ static int require_mounted(struct sm_ctx *ctx)
 	return 0;
 }
 
-static int do_umount(struct sm_error *err)
+/*
+ * filebased.c reaches the directory through an srfs that keeps a
+ * descriptor of it: drop it whenever what is mounted there changes, or it
+ * would pin the mount (umount: EBUSY) or keep meaning the directory under it.
+ */
+static void fs_forget(struct sm_ctx *ctx)
+{
+	srfs_close(&SR(ctx)->fs);
+}
+
+static int do_umount(struct sm_ctx *ctx)
 {
 	bool m;
 
-	if (sr_mounted(&m, err) < 0)
+	if (sr_mounted(&m, &ctx->err) < 0)
 		return -1;
+	fs_forget(ctx);
 	if (m && umount(ext.mnt) < 0)
-		return sm_fail_errno(err, SME_SR_IN_USE, errno, "umount %s", ext.mnt);
+		return sm_fail_errno(&ctx->err, SME_SR_IN_USE, errno, "umount %s", ext.mnt);
 	/* The Python SM removes the mount point too; a leftover is harmless. */
 	rmdir(ext.mnt);
 	return 0;
@@ -457,6 +468,7 @@ static int attach_fs(struct sm_ctx *ctx)
 		return sm_fail_errno(&ctx->err, SME_LVM_MOUNT, -rc, "mkdir %s", ext.mnt);
 	if (mount(ext.lv_dev, ext.mnt, "ext4", 0, NULL) < 0)
 		return sm_fail_errno(&ctx->err, SME_LVM_MOUNT, errno, "mount %s on %s", ext.lv_dev, ext.mnt);
+	fs_forget(ctx);
 	return 0;
 }
 
@@ -476,7 +488,7 @@ static int ext_sr_detach(struct sm_ctx *ctx)
 	struct lvm *l;
 	bool exists;
 
-	if (do_umount(&ctx->err) < 0)
+	if (do_umount(ctx) < 0)
 		return -1;
 	l = LVM(&ctx->err);
 	if (!l || lvm_lv_exists(l, ext.vg, ext.lv, &exists, &ctx->err) < 0)
@@ -496,14 +508,14 @@ static int ext_sr_delete(struct sm_ctx *ctx)
 	if (!l || lvm_vg_info(l, ext.vg, &exists, NULL, NULL, &ctx->err) < 0)
 		return -1;
 	if (!exists)
-		return do_umount(&ctx->err);   /* already gone: idempotent */
+		return do_umount(ctx);   /* already gone: idempotent */
 	if (lvm_lv_exists(l, ext.vg, ext.lv, &exists, &ctx->err) < 0)
 		return -1;
 	if (exists) {
 		/* The files go first, and only if no VDI is left, as FileSR's delete. */
 		if (attach_fs(ctx) < 0 || fsr_recover(ctx) < 0 || fsr_sr_empty(ctx) < 0)
 			return -1;
-		if (do_umount(&ctx->err) < 0)
+		if (do_umount(ctx) < 0)
 			return -1;
 		if (lvm_lvremove(l, ext.vg, ext.lv, &ctx->err) < 0)
 			return -1;
