@@ -160,9 +160,17 @@ static int opener_open(void *arg, const char *path, int flags, struct vhd_io *io
 	return fs->ops->open(fs, strip_dot_slash(path), flags, io, err);
 }
 
+static int opener_unlink(void *arg, const char *path)
+{
+	struct srfs *fs = arg;
+
+	return fs->ops->unlink(fs, strip_dot_slash(path));
+}
+
 void srfs_init_opener(struct srfs *fs)
 {
 	fs->opener.open = opener_open;
+	fs->opener.unlink = opener_unlink;
 	fs->opener.arg = fs;
 }
 

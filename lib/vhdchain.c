@@ -111,11 +111,19 @@ static void dir_of(const char *path, char *out, size_t cap)
 		snprintf(out, cap, "%.*s", (int)(slash - path), path);
 }
 
-static bool exists(const char *path)
+/* Local files by stat; through another opener, by opening (it is all an opener can do). */
+static bool exists(const struct vhd_opener *op, const char *path)
 {
+	struct sm_error scratch = { 0 };
+	struct vhd_io io;
 	struct stat st;
 
-	return stat(path, &st) == 0;
+	if (op == &vhd_opener_local)
+		return stat(path, &st) == 0;
+	if (op->open(op->arg, path, VHD_IO_RDONLY, &io, &scratch) < 0)
+		return false;
+	vhd_io_close(&io);
+	return true;
 }
 
 /* name relative to the directory of child (absolute names as they are). */
@@ -126,8 +134,11 @@ static int join_child_dir(const char *child, const char *name, char *out, size_t
 	if (name[0] == '/')
 		return snprintf(out, cap, "%s", name) < (int)cap ? 0 : -1;
 	dir_of(child, dir, sizeof(dir));
-	if (name[0] == '.' && name[1] == '/')
+	while (name[0] == '.' && name[1] == '/')
 		name += 2;
+	/* A child without a directory part: its parent has none either ("./x" is "x"). */
+	if (strcmp(dir, ".") == 0 && child[0] != '.')
+		return snprintf(out, cap, "%s", name) < (int)cap ? 0 : -1;
 	return snprintf(out, cap, "%s/%s", dir, name) < (int)cap ? 0 : -1;
 }
 
@@ -138,8 +149,8 @@ static int join_child_dir(const char *child, const char *name, char *out, size_t
  * The first candidate that exists wins; if none does, the error names
  * the first candidate.
  */
-static int resolve_parent(struct vhd_ctx *c, const char *child_path, char *out,
-			  size_t cap, struct sm_error *err)
+static int resolve_parent(const struct vhd_opener *op, struct vhd_ctx *c,
+			  const char *child_path, char *out, size_t cap, struct sm_error *err)
 {
 	char name[1024], cand[PATH_MAX], first[PATH_MAX] = "";
 
@@ -156,7 +167,7 @@ static int resolve_parent(struct vhd_ctx *c, const char *child_path, char *out,
 			continue;
 		if (!first[0])
 			snprintf(first, sizeof(first), "%s", cand);
-		if (exists(cand)) {
+		if (exists(op, cand)) {
 			snprintf(out, cap, "%s", cand);
 			return 0;
 		}
@@ -216,24 +227,35 @@ static int prepare_writer(struct chain_priv *p, struct sm_error *err)
 }
 
 /* Open one image and load it as link 'i' of the chain. */
-static int open_link(struct vhd_chain *ch, struct chain_priv *p, size_t i,
-		     const char *path, bool rw, struct sm_error *err)
+static int open_link(const struct vhd_opener *op, struct vhd_chain *ch,
+		     struct chain_priv *p, size_t i, const char *path, bool rw,
+		     struct sm_error *err)
 {
 	if (snprintf(ch->path[i], sizeof(ch->path[i]), "%s", path) >=
 	    (int)sizeof(ch->path[i]))
 		return sm_fail(err, SME_VDI_LOAD, "path too long: %s", path);
-	if (vhd_io_open_file(&ch->io[i], path, rw ? VHD_IO_RDWR : VHD_IO_RDONLY, err) < 0)
+	if (op->open(op->arg, path, rw ? VHD_IO_RDWR : VHD_IO_RDONLY, &ch->io[i], err) < 0)
 		return -1;
 	ch->depth = i + 1;
 	p->nimg = i + 1;
 	return img_load(&p->img[i], &ch->io[i], err);
 }
 
-/* Seen already (same file)?  A locator loop must not recurse forever. */
-static bool in_chain(const struct vhd_chain *ch, size_t n, const char *path)
+/*
+ * Seen already (same file)?  A locator loop must not recurse forever.
+ * Another opener's names are compared as strings (resolution normalised them).
+ */
+static bool in_chain(const struct vhd_opener *op, const struct vhd_chain *ch, size_t n,
+		     const char *path)
 {
 	struct stat a, b;
 
+	if (op != &vhd_opener_local) {
+		for (size_t i = 0; i < n; i++)
+			if (strcmp(ch->path[i], path) == 0)
+				return true;
+		return false;
+	}
 	if (stat(path, &a) < 0)
 		return false;
 	for (size_t i = 0; i < n; i++)
@@ -243,8 +265,8 @@ static bool in_chain(const struct vhd_chain *ch, size_t n, const char *path)
 	return false;
 }
 
-static int chain_open(struct vhd_chain *ch, const char *path, bool writable,
-		      bool follow, struct sm_error *err)
+static int chain_open(const struct vhd_opener *op, struct vhd_chain *ch, const char *path,
+		      bool writable, bool follow, struct sm_error *err)
 {
 	struct chain_priv *p;
 	char ppath[PATH_MAX];
@@ -255,15 +277,15 @@ static int chain_open(struct vhd_chain *ch, const char *path, bool writable,
 		return -1;
 	ch->priv = p;
 	p->writable = writable;
-	if (open_link(ch, p, 0, path, writable, err) < 0)
+	if (open_link(op, ch, p, 0, path, writable, err) < 0)
 		goto fail;
 	while (follow && p->img[ch->depth - 1].c.type == VHD_TYPE_DIFF) {
 		size_t i = ch->depth;
 
-		if (resolve_parent(&p->img[i - 1].c, ch->path[i - 1], ppath,
+		if (resolve_parent(op, &p->img[i - 1].c, ch->path[i - 1], ppath,
 				   sizeof(ppath), err) < 0)
 			goto fail;
-		if (in_chain(ch, i, ppath)) {
+		if (in_chain(op, ch, i, ppath)) {
 			sm_fail(err, SME_VDI_LOAD, "%s: parent %s is already in the chain (loop)",
 				ch->path[i - 1], ppath);
 			goto fail;
@@ -273,7 +295,7 @@ static int chain_open(struct vhd_chain *ch, const char *path, bool writable,
 				path, VHD_CHAIN_MAX);
 			goto fail;
 		}
-		if (open_link(ch, p, i, ppath, false, err) < 0 ||
+		if (open_link(op, ch, p, i, ppath, false, err) < 0 ||
 		    check_parent_uuid(&p->img[i - 1].c, &p->img[i].c, ch->path[i - 1],
 				      ppath, err) < 0)
 			goto fail;
@@ -286,10 +308,16 @@ fail:
 	return -1;
 }
 
+int vhd_chain_open_with(struct vhd_chain *ch, const struct vhd_opener *op, const char *path,
+			bool writable, struct sm_error *err)
+{
+	return chain_open(op, ch, path, writable, true, err);
+}
+
 int vhd_chain_open(struct vhd_chain *ch, const char *path, bool writable,
 		   struct sm_error *err)
 {
-	return chain_open(ch, path, writable, true, err);
+	return vhd_chain_open_with(ch, &vhd_opener_local, path, writable, err);
 }
 
 /* ---- bitmaps -------------------------------------------------------- */
@@ -862,43 +890,51 @@ static void undo_name(const char *parent, char *out, size_t cap)
  * vhd_grow_undo on a leftover "<parent>.undo" before anything else opens
  * the parent (vhdtool grow-undo does that).
  */
-static int grow_parent(const char *parent_path, uint64_t size, struct sm_error *err)
+static int grow_parent(const struct vhd_opener *op, const char *parent_path, uint64_t size,
+		       struct sm_error *err)
 {
 	struct sm_error err2 = { 0 };
 	struct vhd_io io, undo;
 	char upath[PATH_MAX + 8];
 	int rc;
 
+	if (op != &vhd_opener_local && !op->unlink)
+		return sm_fail(err, SME_VDI_LOAD, "%s: parent smaller than the child, and "
+			       "its undo record could not be removed here", parent_path);
 	undo_name(parent_path, upath, sizeof(upath));
-	if (vhd_io_open_file(&io, parent_path, VHD_IO_RDWR, err) < 0)
+	if (op->open(op->arg, parent_path, VHD_IO_RDWR, &io, err) < 0)
 		return -1;
 	/* An existing record is a grow cut short: it must be undone first. */
-	if (vhd_io_open_file(&undo, upath, VHD_IO_CREATE, err) < 0) {
+	if (op->open(op->arg, upath, VHD_IO_CREATE, &undo, err) < 0) {
 		vhd_io_close(&io);
 		return -1;
 	}
 	rc = vhd_grow_journaled(&io, size, &undo, err);
 	/* The grow restores the parent on failure; make sure before dropping the record. */
-	if (rc == 0 || vhd_grow_undo(&io, &undo, &err2) == 0)
-		unlink(upath);
+	if (rc == 0 || vhd_grow_undo(&io, &undo, &err2) == 0) {
+		if (op->unlink)
+			op->unlink(op->arg, upath);
+		else
+			unlink(upath);
+	}
 	vhd_io_close(&undo);
 	vhd_io_close(&io);
 	return rc;
 }
 
-static int coalesce_setup(struct coalesce *co, const char *child_path,
-			  const char *parent_path, struct sm_error *err)
+static int coalesce_setup(const struct vhd_opener *op, struct coalesce *co,
+			  const char *child_path, const char *parent_path, struct sm_error *err)
 {
 	struct vhd_ctx *cc, *pc;
 	uint64_t bm_bytes;
 
-	if (chain_open(&co->child, child_path, false, false, err) < 0)
+	if (chain_open(op, &co->child, child_path, false, false, err) < 0)
 		return -1;
 	co->cp = priv_of(&co->child);
 	cc = &co->cp->img[0].c;
 	if (cc->type != VHD_TYPE_DIFF)
 		return sm_fail(err, SME_VDI_TYPE, "%s: not a differencing disk", child_path);
-	if (chain_open(&co->parent, parent_path, true, false, err) < 0)
+	if (chain_open(op, &co->parent, parent_path, true, false, err) < 0)
 		return -1;
 	co->pp = priv_of(&co->parent);
 	pc = &co->pp->img[0].c;
@@ -906,8 +942,8 @@ static int coalesce_setup(struct coalesce *co, const char *child_path,
 		return -1;
 	if (pc->curr_size < cc->curr_size) {
 		vhd_chain_close(&co->parent);
-		if (grow_parent(parent_path, cc->curr_size, err) < 0 ||
-		    chain_open(&co->parent, parent_path, true, false, err) < 0)
+		if (grow_parent(op, parent_path, cc->curr_size, err) < 0 ||
+		    chain_open(op, &co->parent, parent_path, true, false, err) < 0)
 			return -1;
 		co->pp = priv_of(&co->parent);
 		pc = &co->pp->img[0].c;
@@ -991,8 +1027,9 @@ static int coalesce_blocks(struct coalesce *co, uint64_t *copied,
 	return chain_flush(co->pp, err);
 }
 
-int vhd_coalesce(const char *child_path, const char *parent_path, uint64_t *copied,
-		 vhd_progress_fn progress, void *arg, struct sm_error *err)
+int vhd_coalesce_with(const struct vhd_opener *op, const char *child_path,
+		      const char *parent_path, uint64_t *copied, vhd_progress_fn progress,
+		      void *arg, struct sm_error *err)
 {
 	struct coalesce co;
 	uint64_t dummy = 0;
@@ -1002,7 +1039,7 @@ int vhd_coalesce(const char *child_path, const char *parent_path, uint64_t *copi
 	if (!copied)
 		copied = &dummy;
 	*copied = 0;
-	if (coalesce_setup(&co, child_path, parent_path, err) < 0)
+	if (coalesce_setup(op, &co, child_path, parent_path, err) < 0)
 		goto out;
 	if (progress && progress(arg, 0, co.total) != 0) {
 		sm_fail(err, SME_SM_GENERAL, "coalesce of %s aborted", child_path);
@@ -1014,6 +1051,13 @@ out:
 	vhd_chain_close(&co.child);
 	vhd_chain_close(&co.parent);
 	return rc;
+}
+
+int vhd_coalesce(const char *child_path, const char *parent_path, uint64_t *copied,
+		 vhd_progress_fn progress, void *arg, struct sm_error *err)
+{
+	return vhd_coalesce_with(&vhd_opener_local, child_path, parent_path, copied,
+				 progress, arg, err);
 }
 
 /* ---- set parent ------------------------------------------------------ */
@@ -1036,6 +1080,28 @@ static int locator_path(const char *child, const char *parent, char *out, size_t
 	if (!realpath(parent, rp))
 		return sm_fail_errno(err, SME_VDI_MISSING, errno, "%s", parent);
 	return snprintf(out, cap, "%s", rp) < (int)cap ? 0 :
+	       sm_fail(err, SME_INVALID_ARG, "parent path too long");
+}
+
+/*
+ * Another opener's names have no realpath: a parent must be the child's
+ * sibling (the only layout file-based SRs use), "./<basename>".
+ */
+static int locator_path_with(const struct vhd_opener *op, const char *child,
+			     const char *parent, char *out, size_t cap, struct sm_error *err)
+{
+	char cdir[PATH_MAX], pdir[PATH_MAX];
+	const char *slash = strrchr(parent, '/');
+	const char *base = slash ? slash + 1 : parent;
+
+	if (op == &vhd_opener_local)
+		return locator_path(child, parent, out, cap, err);
+	dir_of(child, cdir, sizeof(cdir));
+	dir_of(parent, pdir, sizeof(pdir));
+	if (!*base || strcmp(cdir, pdir) != 0)
+		return sm_fail(err, SME_INVALID_ARG, "parent '%s' is not a sibling of '%s'",
+			       parent, child);
+	return snprintf(out, cap, "./%s", base) < (int)cap ? 0 :
 	       sm_fail(err, SME_INVALID_ARG, "parent path too long");
 }
 
@@ -1141,7 +1207,8 @@ out:
 	return rc;
 }
 
-int vhd_set_parent(const char *child_path, const char *parent_path, struct sm_error *err)
+int vhd_set_parent_with(const struct vhd_opener *op, const char *child_path,
+			const char *parent_path, struct sm_error *err)
 {
 	struct vhd_io cio, pio;
 	struct vhd_ctx c;
@@ -1149,11 +1216,11 @@ int vhd_set_parent(const char *child_path, const char *parent_path, struct sm_er
 	int rc = -1;
 
 	memset(&c, 0, sizeof(c));
-	if (locator_path(child_path, parent_path, rel, sizeof(rel), err) < 0)
+	if (locator_path_with(op, child_path, parent_path, rel, sizeof(rel), err) < 0)
 		return -1;
-	if (vhd_io_open_file(&pio, parent_path, VHD_IO_RDONLY, err) < 0)
+	if (op->open(op->arg, parent_path, VHD_IO_RDONLY, &pio, err) < 0)
 		return -1;
-	if (vhd_io_open_file(&cio, child_path, VHD_IO_RDWR, err) < 0) {
+	if (op->open(op->arg, child_path, VHD_IO_RDWR, &cio, err) < 0) {
 		vhd_io_close(&pio);
 		return -1;
 	}
@@ -1169,6 +1236,11 @@ out:
 	vhd_io_close(&cio);
 	vhd_io_close(&pio);
 	return rc;
+}
+
+int vhd_set_parent(const char *child_path, const char *parent_path, struct sm_error *err)
+{
+	return vhd_set_parent_with(&vhd_opener_local, child_path, parent_path, err);
 }
 
 /* ---- check ----------------------------------------------------------- */
@@ -1403,19 +1475,20 @@ static int check_locators_decode(struct vhd_ctx *c, struct sm_error *err)
 	return 0;
 }
 
-static int check_parent_file(struct vhd_ctx *c, const char *path, struct sm_error *err)
+static int check_parent_file(const struct vhd_opener *op, struct vhd_ctx *c,
+			     const char *path, struct sm_error *err)
 {
 	char ppath[PATH_MAX];
 	struct vhd_io pio;
 	struct vhd_ctx pc;
 	int rc;
 
-	if (resolve_parent(c, path, ppath, sizeof(ppath), err) < 0) {
+	if (resolve_parent(op, c, path, ppath, sizeof(ppath), err) < 0) {
 		if (err && err->code == SME_VDI_MISSING)
 			err->code = SME_VDI_LOAD;
 		return -1;
 	}
-	if (vhd_io_open_file(&pio, ppath, VHD_IO_RDONLY, err) < 0) {
+	if (op->open(op->arg, ppath, VHD_IO_RDONLY, &pio, err) < 0) {
 		if (err)
 			err->code = SME_VDI_LOAD;
 		return -1;
@@ -1428,8 +1501,8 @@ static int check_parent_file(struct vhd_ctx *c, const char *path, struct sm_erro
 	return rc;
 }
 
-int vhd_check_io(struct vhd_io *io, const char *path, bool check_parent,
-		 struct sm_error *err)
+static int check_io(const struct vhd_opener *op, struct vhd_io *io, const char *path,
+		    bool check_parent, struct sm_error *err)
 {
 	uint8_t ftr[FOOTER_SIZE];
 	struct vhd_ctx c;
@@ -1450,7 +1523,7 @@ int vhd_check_io(struct vhd_io *io, const char *path, bool check_parent,
 	if (c.type == VHD_TYPE_DIFF) {
 		if (check_locators_decode(&c, err) < 0)
 			goto out;
-		if (check_parent && path && check_parent_file(&c, path, err) < 0)
+		if (check_parent && path && check_parent_file(op, &c, path, err) < 0)
 			goto out;
 	}
 	rc = 0;
@@ -1459,16 +1532,28 @@ out:
 	return rc;
 }
 
-int vhd_check(const char *path, bool check_parent, struct sm_error *err)
+int vhd_check_io(struct vhd_io *io, const char *path, bool check_parent,
+		 struct sm_error *err)
+{
+	return check_io(&vhd_opener_local, io, path, check_parent, err);
+}
+
+int vhd_check_with(const struct vhd_opener *op, const char *path, bool check_parent,
+		   struct sm_error *err)
 {
 	struct vhd_io io;
 	int rc;
 
-	if (vhd_io_open_file(&io, path, VHD_IO_RDONLY, err) < 0)
+	if (op->open(op->arg, path, VHD_IO_RDONLY, &io, err) < 0)
 		return -1;
-	rc = vhd_check_io(&io, path, check_parent, err);
+	rc = check_io(op, &io, path, check_parent, err);
 	vhd_io_close(&io);
 	return rc;
+}
+
+int vhd_check(const char *path, bool check_parent, struct sm_error *err)
+{
+	return vhd_check_with(&vhd_opener_local, path, check_parent, err);
 }
 
 int vhd_chain_open_io(struct vhd_chain *ch, struct vhd_io *io, struct sm_error *err)

@@ -32,6 +32,15 @@ struct vhd_chain {
 int vhd_chain_open(struct vhd_chain *ch, const char *path, bool writable, struct sm_error *err);
 void vhd_chain_close(struct vhd_chain *ch);
 
+/*
+ * The same through an opener: path and every parent name are the
+ * opener's (e.g. srfs-relative names through srfs_opener); a parent is
+ * the child's directory joined with its relative locator, "./"
+ * dropped.  The plain functions use vhd_opener_local.
+ */
+int vhd_chain_open_with(struct vhd_chain *ch, const struct vhd_opener *op, const char *path,
+			bool writable, struct sm_error *err);
+
 /* Guest view: any offset and length within the leaf's virtual size. */
 int vhd_chain_read(struct vhd_chain *ch, void *buf, uint64_t len, uint64_t off,
 		   struct sm_error *err);
@@ -59,6 +68,10 @@ typedef int (*vhd_progress_fn)(void *arg, uint64_t done_bytes, uint64_t total_by
  */
 int vhd_coalesce(const char *child_path, const char *parent_path, uint64_t *copied,
 		 vhd_progress_fn progress, void *arg, struct sm_error *err);
+/* Growing the parent needs op->unlink (for its undo record); without it that case fails. */
+int vhd_coalesce_with(const struct vhd_opener *op, const char *child_path,
+		      const char *parent_path, uint64_t *copied, vhd_progress_fn progress,
+		      void *arg, struct sm_error *err);
 
 /*
  * Point child_path at a new parent (header prt_uuid, prt_ts, prt_name and
@@ -66,6 +79,9 @@ int vhd_coalesce(const char *child_path, const char *parent_path, uint64_t *copi
  * The locator data is written before the header that refers to it.
  */
 int vhd_set_parent(const char *child_path, const char *parent_path, struct sm_error *err);
+/* Through an opener other than the local one the parent must be the child's sibling. */
+int vhd_set_parent_with(const struct vhd_opener *op, const char *child_path,
+			const char *parent_path, struct sm_error *err);
 
 /*
  * Check every structure (footer and copy, header, BAT bounds, overlaps
@@ -75,6 +91,8 @@ int vhd_set_parent(const char *child_path, const char *parent_path, struct sm_er
  * with a detail naming it; 0 when the image is sound.
  */
 int vhd_check(const char *path, bool check_parent, struct sm_error *err);
+int vhd_check_with(const struct vhd_opener *op, const char *path, bool check_parent,
+		   struct sm_error *err);
 
 /*
  * vhd_check over an already open io (e.g. an image in memory).  path may

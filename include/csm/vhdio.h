@@ -59,6 +59,8 @@ void vhd_io_close(struct vhd_io *io);
 struct vhd_opener {
 	int (*open)(void *arg, const char *path, int flags, struct vhd_io *io,
 		    struct sm_error *err);
+	/* Remove a file (0 or -errno); NULL: the local unlink(2) for vhd_opener_local. */
+	int (*unlink)(void *arg, const char *path);
 	void *arg;
 };
 

@@ -20,6 +20,7 @@
 #include <cmocka.h>
 
 #include "csm/vhd.h"
+#include "csm/srfs.h"
 #include "csm/vhdchain.h"
 
 #define VEC "tests/data/vectors/"
@@ -596,6 +597,58 @@ static int teardown(void **state)
 	return system(cmd) == 0 ? 0 : -1;
 }
 
+/* A chain opened by srfs-relative names: parents found through the srfs opener. */
+static void test_chain_through_srfs_opener(void **state)
+{
+	char dir[] = "/tmp/test_vhdchain_srfs.XXXXXX", path[256];
+	struct sm_error err = { 0 };
+	struct vhd_io base, leaf;
+	struct vhd_chain ch;
+	struct srfs fs;
+	uint8_t data[8192], back[8192];
+	const struct vhd_opener *op;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/sub", dir);
+	assert_int_equal(mkdir(path, 0755), 0);
+	assert_int_equal(srfs_open_posix(&fs, dir, &err), 0);
+	op = srfs_opener(&fs);
+	memset(data, 0x5a, sizeof(data));
+
+	assert_int_equal(op->open(op->arg, "sub/base.vhd", VHD_IO_CREATE, &base, &err), 0);
+	assert_int_equal(vhd_create_dynamic(&base, DISK, &err), 0);
+	assert_int_equal(vhd_write(&base, data, sizeof(data), 2 * MiB, &err), 0);
+	assert_int_equal(op->open(op->arg, "sub/leaf.vhd", VHD_IO_CREATE, &leaf, &err), 0);
+	assert_int_equal(vhd_create_diff(&leaf, &base, "./base.vhd", 0, &err), 0);
+	vhd_io_close(&leaf);
+	vhd_io_close(&base);
+
+	assert_int_equal(vhd_chain_open_with(&ch, op, "sub/leaf.vhd", false, &err), 0);
+	assert_int_equal(ch.depth, 2);
+	assert_string_equal(ch.path[1], "sub/base.vhd");
+	assert_int_equal(vhd_chain_read(&ch, back, sizeof(back), 2 * MiB, &err), 0);
+	assert_memory_equal(back, data, sizeof(data));
+	vhd_chain_close(&ch);
+	assert_int_equal(vhd_check_with(op, "sub/leaf.vhd", true, &err), 0);
+
+	/* coalesce and re-parent by the opener's names too */
+	assert_int_equal(vhd_coalesce_with(op, "sub/leaf.vhd", "sub/base.vhd", NULL, NULL,
+					   NULL, &err), 0);
+	assert_int_equal(vhd_set_parent_with(op, "sub/leaf.vhd", "sub/base.vhd", &err), 0);
+	assert_int_equal(vhd_set_parent_with(op, "sub/leaf.vhd", "other/base.vhd", &err), -1);
+	assert_int_equal(err.code, SME_INVALID_ARG);
+	sm_error_clear(&err);
+
+	/* a missing parent is named by its srfs name */
+	assert_int_equal(fs.ops->unlink(&fs, "sub/base.vhd"), 0);
+	assert_int_equal(vhd_chain_open_with(&ch, op, "sub/leaf.vhd", false, &err), -1);
+	assert_int_equal(err.code, SME_VDI_MISSING);
+	assert_non_null(strstr(err.detail, "sub/base.vhd"));
+	srfs_close(&fs);
+	snprintf(path, sizeof(path), "rm -rf '%s'", dir);
+	assert_int_equal(system(path), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -611,6 +664,7 @@ int main(void)
 		cmocka_unit_test(test_check_corruptions),
 		cmocka_unit_test(test_set_parent_errors),
 		cmocka_unit_test(test_open_io_single),
+		cmocka_unit_test(test_chain_through_srfs_opener),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
