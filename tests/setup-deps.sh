@@ -3,7 +3,8 @@
 set -euo pipefail
 PKGS=(gcc make pkg-config libxml2-dev libicu-dev zlib1g-dev liblzma-dev libstdc++-12-dev uuid-dev
       libcmocka-dev clang libclang-rt-14-dev libnfs-dev liblvm2-dev libblkid-dev
-      qemu-utils python3)
+      qemu-utils python3
+      nfs-ganesha nfs-ganesha-vfs rpcbind iproute2)
 missing=()
 for p in "${PKGS[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: LGPL-2.1-only */
+/*
+ * srfs over an NFS export through libnfs: no kernel mount, no root.
+ * Every call is bounded by opts.timeout_ms: a server that does not
+ * answer, refuses or dies gives -ETIMEDOUT / -ECONNREFUSED /
+ * -ECONNRESET within the bound, never a hang.  After such a failure the
+ * next call reconnects (and re-opens the files open on the srfs).
+ */
+#ifndef CSM_SRFS_NFS_H
+#define CSM_SRFS_NFS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "csm/error.h"
+#include "csm/srfs.h"
+
+struct srfs_nfs_opts {
+	const char *server;
+	const char *export_path;
+	int version;         /* 3 or 4 */
+	int timeout_ms;      /* bound for every call (<= 0: 10 s) */
+	/*
+	 * hard: a call that loses the server retries (reconnecting) until
+	 * its bound runs out; soft: it fails at the first transport error.
+	 * Either way it returns within timeout_ms.
+	 */
+	bool hard;
+};
+
+/*
+ * Connect and mount server:export_path.  Errors: SME_NFS_TARGET when
+ * nothing answers on the server's NFS port, SME_NFS_VERSION when the
+ * server does not offer the version, SME_NFS_MOUNT when it refuses the
+ * export; the detail says which and why.
+ */
+int srfs_open_nfs(struct srfs *fs, const struct srfs_nfs_opts *o, struct sm_error *err);
+
+/*
+ * The server's exports (MOUNT protocol EXPORT call), for sr_probe; a
+ * server without MOUNT (NFSv4 only) lists its pseudo root instead
+ * ("/<name>" for each entry).  *paths is a malloc'd array of malloc'd
+ * strings; free with nfs_free_exports.  SME_NFS_TARGET if the server
+ * cannot be reached.
+ */
+int nfs_list_exports(const char *server, int timeout_ms, char ***paths, size_t *count,
+		     struct sm_error *err);
+void nfs_free_exports(char **paths, size_t count);
+
+#endif
