@@ -48,9 +48,10 @@ LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 LIBCSM   := $(BUILD)/libcsm.a
 
 # One executable per SR type; drivers/<type>.c fills the op table named here.
-DRIVERS  := FileSR EXTSR
+DRIVERS  := FileSR EXTSR NFSSR
 DRIVER_FileSR := file
 DRIVER_EXTSR := ext
+DRIVER_NFSSR := nfs
 # Libraries only some drivers need (shared: liblvm2cmd comes as a .so only).
 EXTRA_LIBS_EXTSR := -llvm2cmd $(shell pkg-config --libs blkid 2>/dev/null || echo -lblkid)
 DRIVER_BINS := $(DRIVERS:%=$(BUILD)/%) $(BUILD)/csm-gc

@@ -244,7 +244,7 @@ static int require_mounted(struct sm_ctx *ctx)
  */
 static void fs_forget(struct sm_ctx *ctx)
 {
-	srfs_close(&SR(ctx)->fs);
+	fsr_release_fs(SR(ctx));
 }
 
 static int do_umount(struct sm_ctx *ctx)

@@ -44,6 +44,7 @@ struct file_sr *fsr_new(struct sm_ctx *ctx)
 	}
 	sr->sr_uuid = ctx->call->sr_uuid;
 	sr->storage_type = "ext";
+	sr->repair = true;
 	ctx->sr = sr;
 	return sr;
 }
@@ -64,6 +65,11 @@ struct file_sr *fsr_new_local(struct sm_ctx *ctx, const char *dir)
 	while (len > 1 && sr->path[len - 1] == '/')
 		sr->path[--len] = '\0';
 	return sr;   /* the srfs opens on first use (fsr_fs) */
+}
+
+void fsr_release_fs(struct file_sr *sr)
+{
+	srfs_close(&sr->fs);
 }
 
 void fsr_unload(struct sm_ctx *ctx)
@@ -109,7 +115,7 @@ void fsr_kick_gc(const struct file_sr *sr)
 	ssize_t n;
 	pid_t pid;
 
-	if (mode && strcmp(mode, "off") == 0)
+	if ((mode && strcmp(mode, "off") == 0) || !sr->repair || !sr->path[0])
 		return;
 	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 	if (n <= 0)
@@ -233,7 +239,8 @@ int fsr_sr_scan(struct sm_ctx *ctx)
 
 	if (fsr_dir_check(sr, &ctx->err) < 0 || sr_sizes(sr, &out, &ctx->err) < 0)
 		return -1;
-	fsr_remove_leftovers(sr);
+	if (sr->repair)
+		fsr_remove_leftovers(sr);
 	if (fsr_forest_load(&f, sr, &ctx->err) < 0)
 		return -1;
 	snprintf(out.uuid, sizeof(out.uuid), "%s", sr->sr_uuid);
@@ -1090,7 +1097,7 @@ int fsr_recover(struct sm_ctx *ctx)
 	struct file_sr *sr = FSR(ctx);
 	struct srfs_stat st;
 
-	if (fsr_stat(sr, "", &st) < 0 || !st.is_dir)
+	if (!sr->repair || fsr_stat(sr, "", &st) < 0 || !st.is_dir)
 		return 0;   /* nothing to repair; the operation reports what is missing */
 	return journal_replay(fsr_fs(sr), recover_one, sr, &ctx->err);
 }

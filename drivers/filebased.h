@@ -23,12 +23,23 @@ struct file_sr {
 	const char *storage_type; /* xenstore storage-type for vdi_attach */
 	bool o_direct;            /* what vdi_attach reports */
 	const char *o_direct_reason;
+	/*
+	 * This host may replay journals, sweep leftovers and start the GC.
+	 * On a shared SR only the master may: a slave would roll back the
+	 * master's operations in flight (the SR lock is per host).
+	 */
+	bool repair;
 };
 
 /* Allocate ctx->sr as a struct file_sr; the caller fills path. */
 struct file_sr *fsr_new(struct sm_ctx *ctx);
 /* ctx->sr for an SR in a local directory (FileSR's location, EXT's mount point). */
 struct file_sr *fsr_new_local(struct sm_ctx *ctx, const char *dir);
+/*
+ * Drop the handle on the SR directory (it is reopened on next use): a
+ * driver that mounts or unmounts there must, or the handle pins the mount.
+ */
+void fsr_release_fs(struct file_sr *sr);
 void fsr_unload(struct sm_ctx *ctx);
 
 /*

@@ -39,6 +39,7 @@ static const struct sm_errdef errdefs[] = {
 	{ SME_LVM_PART_CREATE, "LVMPartCreate", "Logical Volume partition creation error" },
 	{ SME_LVM_PART_IN_USE, "LVMPartInUse", "Logical Volume partition in use" },
 	{ SME_LVM_FILESYSTEM, "LVMFilesystem", "Logical Volume filesystem creation error" },
+	{ SME_LVM_MASTER, "LVMMaster", "Logical Volume request must come from master" },
 	{ SME_FILE_SR_CREATE, "FileSRCreate", "File SR creation error" },
 	{ SME_FILE_SR_RMDIR, "FileSRRmDir", "File SR failed to remove directory" },
 	{ SME_FILE_SR_DELETE, "FileSRDelete", "File SR deletion error" },

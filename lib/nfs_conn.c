@@ -52,6 +52,7 @@ static void conn_break(struct nfs_conn *c, const char *why)
 {
 	if (!c->nfs)
 		return;
+	c->breaks++;
 	conn_note(c, why);
 	nfs_destroy_context(c->nfs);
 	c->nfs = NULL;

@@ -22,6 +22,7 @@ struct nfs_conn {
 	int timeout_ms;
 	bool hard;
 	unsigned gen;              /* bumped at every connect */
+	unsigned breaks;           /* transport failures: server lost, timed out */
 	int refs;                  /* the srfs + every open file */
 	char last_error[512];      /* libnfs's text for the last failure */
 };

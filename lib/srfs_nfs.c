@@ -268,6 +268,11 @@ static void nfsfs_close(struct srfs *fs)
 	fs->priv = NULL;
 }
 
+static unsigned nfsfs_transport_failures(struct srfs *fs)
+{
+	return conn_of(fs) ? conn_of(fs)->breaks : 0;
+}
+
 static const struct srfs_ops nfs_ops = {
 	.name = "nfs",
 	.stat = nfsfs_stat,
@@ -281,6 +286,7 @@ static const struct srfs_ops nfs_ops = {
 	.sync_dir = nfsfs_sync_dir,
 	.statvfs = nfsfs_statvfs,
 	.close = nfsfs_close,
+	.transport_failures = nfsfs_transport_failures,
 };
 
 /* ---- reaching the server ------------------------------------------------ */

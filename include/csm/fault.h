@@ -5,6 +5,8 @@
  *
  *   CSM_FAULT_POINT=<name>     die with SIGKILL on reaching that point
  *   CSM_FAULT_LOG=<file>       append the name of every point reached
+ *   CSM_FAULT_PAUSE=<name>     sleep CSM_FAULT_PAUSE_MS (2000) there, so a test
+ *                              can take the storage away mid-operation
  *
  * The log lets a test discover every step of an operation and then kill
  * the operation at each one in turn.

@@ -55,6 +55,12 @@ struct srfs_ops {
 	/* Size and used bytes of the filesystem holding the root. */
 	int (*statvfs)(struct srfs *fs, uint64_t *size, uint64_t *used);
 	void (*close)(struct srfs *fs);
+	/*
+	 * How many calls failed because the server was lost or did not
+	 * answer (optional; NULL for local filesystems): lets a driver
+	 * report "the server went away" rather than the step that noticed.
+	 */
+	unsigned (*transport_failures)(struct srfs *fs);
 };
 
 struct srfs {

@@ -1,0 +1,649 @@
+/* SPDX-License-Identifier: LGPL-2.1-only */
+/*
+ * NFSSR (type "nfs"): FileSR's VHD files in <serverpath>/<sr_uuid> on an
+ * NFS export, dconf server, serverpath, nfsversion, options, useUDP.
+ *
+ * Every control operation (create, delete, scan, snapshot, locks, ...)
+ * goes through libnfs (lib/srfs_nfs.c): no kernel mount, no root, and
+ * every call bounded in time, so a dead server is a fault in seconds,
+ * never a hang, and a hung SR never blocks another SR's calls.  The data
+ * path is the kernel's: sr_attach mounts <server>:<serverpath>/<sr_uuid>
+ * at /run/sr-mount/<sr_uuid> with the Python SM's options when this host
+ * has an NFS client, and vdi_attach returns the file under it; without
+ * one, vdi_attach returns an nfs:// URL and says so in xenstore_data.
+ *
+ * Extra dconf keys of ours: hardmount=true (hard mounts: users lose VMs
+ * to soft-mount timeouts), nfs-timeout (deciseconds, as the Python SM's
+ * other_config key: the bound of every call and the mount's timeo),
+ * nfs-retrans.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "csm/buf.h"
+#include "csm/exec.h"
+#include "csm/journal.h"
+#include "csm/log.h"
+#include "csm/srfs_nfs.h"
+#include "csm/util.h"
+#include "filebased.h"
+
+#define NFS_DEFAULT_TIMEO 100   /* deciseconds: every call fails within ~10 s */
+#define NFS_DEFAULT_RETRANS 4
+#define NFS_MOUNT_TIMEOUT 60    /* seconds for mount.nfs / umount to finish */
+
+static struct nfs_state {
+	const char *server;
+	char serverpath[PATH_MAX - 64];  /* normalised, no trailing slash */
+	char srpath[PATH_MAX];      /* serverpath/<sr_uuid> */
+	char version_s[8];          /* "3", "4", "4.1" as given */
+	int version;                /* 3 or 4 */
+	bool hard;
+	bool udp;
+	int timeo;                  /* deciseconds */
+	int retrans;
+	const char *options;
+	char mnt[FSR_PATH_MAX - 64];
+	bool gone;                  /* sr_delete: the SR directory is not there */
+} nfs;
+
+static struct file_sr *SR(struct sm_ctx *ctx)
+{
+	return ctx->sr;
+}
+
+static bool is_mountpoint(const char *path);
+static int open_sr_fs(struct sm_ctx *ctx);
+
+/*
+ * On a shared SR several hosts act at once but only the master's SR lock
+ * orders metadata changes, so a slave must not make them (xapi sends
+ * them to the master anyway; this guards everything else).
+ */
+static bool changes_metadata(enum sm_op op)
+{
+	switch (op) {
+	case SM_OP_SR_CREATE:
+	case SM_OP_SR_DELETE:
+	case SM_OP_VDI_CREATE:
+	case SM_OP_VDI_DELETE:
+	case SM_OP_VDI_SNAPSHOT:
+	case SM_OP_VDI_CLONE:
+	case SM_OP_VDI_RESIZE:
+	case SM_OP_VDI_INTRODUCE:
+	case SM_OP_VDI_UPDATE:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* ---- dconf ---------------------------------------------------------------- */
+
+/* A hostname or address: letters, digits, '.', '-', ':' (IPv6), '[' ']'. */
+static bool server_ok(const char *s)
+{
+	if (!*s || strlen(s) > 255)
+		return false;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		      (*s >= '0' && *s <= '9') || strchr(".-:[]_", *s)))
+			return false;
+	return true;
+}
+
+static int serverpath_check(const char *p, struct sm_error *err)
+{
+	size_t len = strlen(p);
+
+	if (p[0] != '/' || len >= sizeof(nfs.serverpath) - 64 || strstr(p, "/../") ||
+	    strstr(p, "/./") || (len >= 3 && strcmp(p + len - 3, "/..") == 0) ||
+	    sm_has_illegal_xml_char(p) || strchr(p, ','))
+		return sm_fail(err, SME_CONFIG_SERVER_PATH_BAD,
+			       "serverpath '%.200s' must be an absolute, normalised path", p);
+	memcpy(nfs.serverpath, p, len + 1);
+	while (len > 1 && nfs.serverpath[len - 1] == '/')
+		nfs.serverpath[--len] = '\0';
+	return 0;
+}
+
+static int version_check(const char *v, struct sm_error *err)
+{
+	snprintf(nfs.version_s, sizeof(nfs.version_s), "%s", v ? v : "3");
+	if (!v || strcmp(v, "3") == 0) {
+		nfs.version = 3;
+		return 0;
+	}
+	/* libnfs speaks 4.0; 4.1 sessions are the kernel's business at mount time. */
+	if (strcmp(v, "4") == 0 || strcmp(v, "4.0") == 0 || strcmp(v, "4.1") == 0) {
+		nfs.version = 4;
+		return 0;
+	}
+	return sm_fail(err, SME_NFS_VERSION, "nfsversion '%.16s' is not one of 3, 4, 4.0, 4.1", v);
+}
+
+static int number_key(const struct sm_call *c, const char *key, int dflt, int min, int max,
+		      int *out, struct sm_error *err)
+{
+	const char *v = call_dconf(c, key);
+	uint64_t n;
+
+	*out = dflt;
+	if (!v)
+		return 0;
+	if (sm_parse_u64(v, &n) < 0 || n < (uint64_t)min || n > (uint64_t)max)
+		return sm_fail(err, SME_INVALID_ARG, "%s '%.32s' must be a number from %d to %d",
+			       key, v, min, max);
+	*out = (int)n;
+	return 0;
+}
+
+static int bool_key(const struct sm_call *c, const char *key, bool *out, struct sm_error *err)
+{
+	const char *v = call_dconf(c, key);
+
+	*out = false;
+	if (!v)
+		return 0;
+	if (sm_parse_bool(v, out) < 0)
+		return sm_fail(err, SME_INVALID_ARG, "%s must be true or false", key);
+	return 0;
+}
+
+static int srfs_opts(struct srfs_nfs_opts *o, const char *export_path)
+{
+	memset(o, 0, sizeof(*o));
+	o->server = nfs.server;
+	o->export_path = export_path;
+	o->version = nfs.version;
+	o->timeout_ms = nfs.timeo * 100;
+	o->hard = nfs.hard;
+	return 0;
+}
+
+static int nfs_load(struct sm_ctx *ctx)
+{
+	const struct sm_call *c = ctx->call;
+	const char *sp = call_dconf(c, "serverpath"), *opt;
+	struct file_sr *sr;
+	struct sm_error *err = &ctx->err;
+
+	memset(&nfs, 0, sizeof(nfs));
+	nfs.server = call_dconf(c, "server");
+	if (!nfs.server || !*nfs.server)
+		return sm_fail(err, SME_CONFIG_SERVER_MISSING, NULL);
+	if (!server_ok(nfs.server))
+		return sm_fail(err, SME_INVALID_ARG, "server '%.100s' is not a host name or address",
+			       nfs.server);
+	if (version_check(call_dconf(c, "nfsversion"), err) < 0 ||
+	    number_key(c, "nfs-timeout", NFS_DEFAULT_TIMEO, 1, 6000, &nfs.timeo, err) < 0 ||
+	    number_key(c, "nfs-retrans", NFS_DEFAULT_RETRANS, 0, 100, &nfs.retrans, err) < 0 ||
+	    bool_key(c, "hardmount", &nfs.hard, err) < 0 || bool_key(c, "useUDP", &nfs.udp, err) < 0)
+		return -1;
+	opt = call_dconf(c, "options");
+	if (opt && (strpbrk(opt, " \t\n\"'\\") || sm_has_illegal_xml_char(opt)))
+		return sm_fail(err, SME_INVALID_ARG, "options must be a comma-separated mount option list");
+	nfs.options = opt && *opt ? opt : NULL;
+	/* sr_probe may come without serverpath: it then lists the exports. */
+	if (!sp || !*sp) {
+		if (c->op == SM_OP_SR_PROBE)
+			return 0;
+		return sm_fail(err, SME_CONFIG_SERVER_PATH_MISSING, NULL);
+	}
+	if (serverpath_check(sp, err) < 0)
+		return -1;
+	if (c->op == SM_OP_SR_PROBE)
+		return 0;
+	if (!c->sr_master && changes_metadata(c->op))
+		return sm_fail(err, SME_LVM_MASTER,
+			       "%s changes a shared SR and runs only on the SR master (SRmaster=true)",
+			       c->method);
+	snprintf(nfs.srpath, sizeof(nfs.srpath), "%s/%s", nfs.serverpath, c->sr_uuid);
+	snprintf(nfs.mnt, sizeof(nfs.mnt), "%s/%s", sm_mount_base(), c->sr_uuid);
+	sr = fsr_new(ctx);
+	if (!sr)
+		return -1;
+	sr->storage_type = "nfs";
+	sr->o_direct = false;
+	sr->o_direct_reason = "";
+	/* Only the master repairs journals and collects garbage on a shared SR. */
+	sr->repair = c->sr_master;
+	/* The GC runs on the kernel mount when there is one (csm-gc is local). */
+	if (is_mountpoint(nfs.mnt))
+		snprintf(sr->path, sizeof(sr->path), "%s", nfs.mnt);
+	if (c->op == SM_OP_SR_CREATE)
+		return 0;
+	return open_sr_fs(ctx);
+}
+
+static int count_entry(void *arg, const char *name)
+{
+	(*(size_t *)arg)++;
+	return 1;   /* one is enough */
+}
+
+static bool dir_empty(struct srfs *fs)
+{
+	size_t n = 0;
+
+	return fs->ops->list(fs, "", count_entry, &n) >= 0 && n == 0;
+}
+
+/* The export answers and has no <sr_uuid> directory. */
+static bool sr_dir_gone(struct sm_ctx *ctx)
+{
+	struct srfs base = { 0 };
+	struct srfs_nfs_opts o;
+	struct srfs_stat st;
+	struct sm_error e = { 0 };
+	int rc;
+
+	srfs_opts(&o, nfs.serverpath);
+	if (srfs_open_nfs(&base, &o, &e) < 0)
+		return false;
+	rc = base.ops->stat(&base, ctx->call->sr_uuid, &st);
+	srfs_close(&base);
+	return rc == -ENOENT;
+}
+
+/*
+ * The SR's directory over libnfs, opened on demand: sr_create must reach
+ * the export before <serverpath>/<sr_uuid> exists.
+ */
+static int open_sr_fs(struct sm_ctx *ctx)
+{
+	struct file_sr *sr = SR(ctx);
+	struct srfs_nfs_opts o;
+
+	if (sr->fs.ops)
+		return 0;
+	srfs_opts(&o, nfs.srpath);
+	if (srfs_open_nfs(&sr->fs, &o, &ctx->err) < 0) {
+		memset(&sr->fs, 0, sizeof(sr->fs));
+		/* sr_delete of an SR whose directory is gone already succeeds. */
+		if (ctx->call->op == SM_OP_SR_DELETE && sr_dir_gone(ctx)) {
+			sm_error_clear(&ctx->err);
+			nfs.gone = true;
+			return 0;
+		}
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Whatever step noticed it, a call that failed because the server went
+ * away or stopped answering is reported as the NFS fault for that
+ * (NFSTarget, 108), with the step's detail kept as opterr.
+ */
+static void nfs_unload(struct sm_ctx *ctx)
+{
+	struct file_sr *sr = SR(ctx);
+
+	if (sr && ctx->err.code != SM_OK && sr->fs.ops && sr->fs.ops->transport_failures &&
+	    sr->fs.ops->transport_failures(&sr->fs) > 0)
+		ctx->err.code = SME_NFS_TARGET;
+	fsr_unload(ctx);
+}
+
+/* Before sr_create there is nothing to recover; after sr_delete, nothing left. */
+static int nfs_recover(struct sm_ctx *ctx)
+{
+	if (ctx->call->op == SM_OP_SR_CREATE || nfs.gone)
+		return 0;
+	return fsr_recover(ctx);
+}
+
+/* ---- kernel mounts ------------------------------------------------------------ */
+
+/* Does this kernel have an NFS client (loaded or loadable)? */
+static bool kernel_has_nfs(void)
+{
+	char line[256];
+	bool found = false;
+	FILE *f = fopen("/proc/filesystems", "re");
+
+	if (f) {
+		while (!found && fgets(line, sizeof(line), f))
+			found = strstr(line, "\tnfs\n") || strstr(line, "\tnfs4\n");
+		fclose(f);
+	}
+	if (!found) {
+		const char *argv[] = { "modprobe", "-q", "nfs", NULL };
+		struct sm_exec_result r;
+
+		found = sm_exec(argv, 30, &r) == 0 && r.status == 0;
+	}
+	return found;
+}
+
+/* Is path a mount point (a different device than its parent)? */
+static bool is_mountpoint(const char *path)
+{
+	char parent[PATH_MAX + 4];
+	struct stat a, b;
+
+	if (stat(path, &a) < 0)
+		return false;
+	snprintf(parent, sizeof(parent), "%s/..", path);
+	if (stat(parent, &b) < 0)
+		return false;
+	return a.st_dev != b.st_dev || a.st_ino == b.st_ino;
+}
+
+/* The Python SM's options: soft,proto,vers,acdirmin=0,acdirmax=0,timeo,retrans[,options]. */
+static void mount_options(char *out, size_t cap)
+{
+	bool v6 = strchr(nfs.server, ':') != NULL;
+
+	snprintf(out, cap, "%s,proto=%s%s,vers=%s,acdirmin=0,acdirmax=0,timeo=%d,retrans=%d%s%s",
+		 nfs.hard ? "hard" : "soft", nfs.udp ? "udp" : "tcp", v6 ? "6" : "",
+		 nfs.version_s, nfs.timeo, nfs.retrans, nfs.options ? "," : "",
+		 nfs.options ? nfs.options : "");
+}
+
+static int kernel_mount(struct sm_error *err)
+{
+	char src[PATH_MAX + 300], opts[512];
+	struct sm_exec_result r;
+	const char *argv[] = { "mount.nfs", src, nfs.mnt, "-o", opts, NULL };
+	bool v6 = strchr(nfs.server, ':') != NULL && nfs.server[0] != '[';
+	int rc;
+
+	snprintf(src, sizeof(src), "%s%s%s:%s", v6 ? "[" : "", nfs.server, v6 ? "]" : "",
+		 nfs.srpath);
+	mount_options(opts, sizeof(opts));
+	rc = sm_mkdir_p(nfs.mnt, 0755);
+	if (rc < 0)
+		return sm_fail_errno(err, SME_NFS_MOUNT, -rc, "mkdir %s", nfs.mnt);
+	rc = sm_exec(argv, NFS_MOUNT_TIMEOUT, &r);
+	if (rc < 0 || r.status != 0) {
+		rmdir(nfs.mnt);
+		return sm_fail(err, SME_NFS_MOUNT, "mount.nfs %s %s -o %s: %s", src, nfs.mnt, opts,
+			       rc < 0 ? strerror(-rc) : r.timed_out ? "timed out" : r.output);
+	}
+	return 0;
+}
+
+/* ---- SR operations ---------------------------------------------------------------- */
+
+static int nfs_sr_create(struct sm_ctx *ctx)
+{
+	const struct sm_call *c = ctx->call;
+	struct srfs base = { 0 };
+	struct srfs_nfs_opts o;
+	struct srfs_stat st;
+	const char *size_s;
+	uint64_t size;
+	int rc, empty = 1;
+
+	if (call_arg(c, 0, &size_s, &ctx->err) < 0)
+		return -1;
+	if (sm_parse_u64(size_s, &size) < 0)
+		return sm_fail(&ctx->err, SME_INVALID_ARG, "physical_size '%.40s' is not a decimal number",
+			       size_s);
+	srfs_opts(&o, nfs.serverpath);
+	if (srfs_open_nfs(&base, &o, &ctx->err) < 0)
+		return -1;
+	rc = base.ops->mkdir(&base, c->sr_uuid, 0755);
+	if (rc == -EEXIST && base.ops->stat(&base, c->sr_uuid, &st) == 0 && st.is_dir) {
+		/* Adopt an empty directory, refuse one with anything in it. */
+		struct srfs sub = { 0 };
+
+		srfs_opts(&o, nfs.srpath);
+		if (srfs_open_nfs(&sub, &o, &ctx->err) == 0) {
+			empty = dir_empty(&sub);
+			srfs_close(&sub);
+		}
+		rc = empty ? 0 : -EEXIST;
+		if (!empty) {
+			srfs_close(&base);
+			return sm_fail(&ctx->err, SME_SR_EXISTS, "%s:%s is not empty", nfs.server,
+				       nfs.srpath);
+		}
+	}
+	srfs_close(&base);
+	if (rc == -EROFS)
+		return sm_fail(&ctx->err, SME_SHARED_FS_NO_WRITE, "%s:%s is read-only", nfs.server,
+			       nfs.serverpath);
+	if (rc == -ETIMEDOUT)
+		return sm_fail(&ctx->err, SME_NFS_TARGET, "%s did not answer", nfs.server);
+	if (rc < 0)
+		return sm_fail(&ctx->err, SME_NFS_CREATE,
+			       "remote directory creation error is %d (%s)", -rc, strerror(-rc));
+	return 0;
+}
+
+static int nfs_sr_delete(struct sm_ctx *ctx)
+{
+	const struct sm_call *c = ctx->call;
+	struct srfs base = { 0 };
+	struct srfs_nfs_opts o;
+	int rc;
+
+	if (nfs.gone)
+		return 0;   /* idempotent: already deleted */
+	if (fsr_sr_empty(ctx) < 0)
+		return -1;
+	(&SR(ctx)->fs)->ops->unlink((&SR(ctx)->fs), FSR_MARKER);
+	(&SR(ctx)->fs)->ops->rmdir((&SR(ctx)->fs), JOURNAL_DIR);
+	fsr_release_fs(SR(ctx));
+	if (is_mountpoint(nfs.mnt))
+		return sm_fail(&ctx->err, SME_SR_IN_USE, "%s is still mounted: sr_detach first",
+			       nfs.mnt);
+	srfs_opts(&o, nfs.serverpath);
+	if (srfs_open_nfs(&base, &o, &ctx->err) < 0)
+		return -1;
+	rc = base.ops->rmdir(&base, c->sr_uuid);
+	srfs_close(&base);
+	if (rc < 0 && rc != -ENOENT)
+		return sm_fail(&ctx->err, SME_NFS_DELETE, "rmdir %s:%s: %s", nfs.server, nfs.srpath,
+			       strerror(-rc));
+	return 0;
+}
+
+/* A write test, as the Python SM's _check_writable. */
+static int check_writable(struct sm_ctx *ctx)
+{
+	struct srfs *fs = (&SR(ctx)->fs);
+	char name[64], uuid[SM_UUID_LEN + 1];
+	int rc;
+
+	sm_uuid_generate(uuid);
+	snprintf(name, sizeof(name), ".write-test-%s", uuid);
+	rc = srfs_write_file_atomic(fs, name, "x", 1);
+	fs->ops->unlink(fs, name);
+	if (rc < 0)
+		return sm_fail(&ctx->err, rc == -ETIMEDOUT ? SME_NFS_TARGET : SME_SHARED_FS_NO_WRITE,
+			       "%s:%s: %s", nfs.server, nfs.srpath, strerror(-rc));
+	return 0;
+}
+
+static int nfs_sr_attach(struct sm_ctx *ctx)
+{
+	if (check_writable(ctx) < 0)
+		return -1;
+	fsr_remove_leftovers(SR(ctx));
+	if (is_mountpoint(nfs.mnt))
+		return 0;   /* already attached: idempotent */
+	if (!kernel_has_nfs()) {
+		sm_log(LOG_INFO, "sr_attach: no kernel NFS client; VDIs are reached as nfs:// URLs");
+		return 0;
+	}
+	return kernel_mount(&ctx->err);
+}
+
+static int nfs_sr_detach(struct sm_ctx *ctx)
+{
+	const char *argv[] = { "umount", nfs.mnt, NULL };
+	struct sm_exec_result r;
+	int rc;
+
+	if (!is_mountpoint(nfs.mnt)) {
+		rmdir(nfs.mnt);
+		return 0;
+	}
+	rc = sm_exec(argv, NFS_MOUNT_TIMEOUT, &r);
+	if (rc < 0 || r.status != 0)
+		return sm_fail(&ctx->err, SME_NFS_UNMOUNT, "umount %s: %s", nfs.mnt,
+			       rc < 0 ? strerror(-rc) : r.timed_out ? "timed out" : r.output);
+	rmdir(nfs.mnt);
+	return 0;
+}
+
+/* ---- probe ------------------------------------------------------------------------- */
+
+/* No serverpath: the export list on stderr (the Python SM's convention), fault 101. */
+static int probe_exports(struct sm_ctx *ctx)
+{
+	char **paths = NULL;
+	size_t n = 0;
+
+	if (nfs_list_exports(nfs.server, nfs.timeo * 100, &paths, &n, &ctx->err) < 0)
+		return -1;
+	fprintf(stderr, "<?xml version=\"1.0\" ?>\n<nfs-exports>\n");
+	for (size_t i = 0; i < n; i++) {
+		struct sm_buf b = SM_BUF_INIT;
+
+		buf_put_xml_escaped(&b, paths[i], false);
+		fprintf(stderr, "\t<Export>\n\t\t<Target>%s</Target>\n\t\t<Path>%s</Path>\n"
+			"\t\t<Accesslist>*</Accesslist>\n\t</Export>\n", nfs.server,
+			b.data ? b.data : "");
+		buf_free(&b);
+	}
+	fprintf(stderr, "</nfs-exports>\n");
+	fflush(stderr);
+	nfs_free_exports(paths, n);
+	return sm_fail(&ctx->err, SME_CONFIG_SERVER_PATH_MISSING, NULL);
+}
+
+struct probe_list {
+	struct srfs *fs;
+	struct sm_buf *b;
+};
+
+static int probe_entry(void *arg, const char *name)
+{
+	struct probe_list *pl = arg;
+	struct srfs_stat st;
+
+	if (sm_uuid_valid(name) && pl->fs->ops->stat(pl->fs, name, &st) == 0 && st.is_dir)
+		buf_printf(pl->b, "\t<SR>\n\t\t<UUID>%s</UUID>\n\t</SR>\n", name);
+	return 0;
+}
+
+static int nfs_sr_probe(struct sm_ctx *ctx)
+{
+	struct sm_buf b = SM_BUF_INIT;
+	struct srfs fs = { 0 };
+	struct srfs_nfs_opts o;
+	struct probe_list pl = { &fs, &b };
+	char *doc;
+	int rc;
+
+	if (!nfs.serverpath[0])
+		return probe_exports(ctx);
+	srfs_opts(&o, nfs.serverpath);
+	if (srfs_open_nfs(&fs, &o, &ctx->err) < 0)
+		return -1;
+	buf_puts(&b, "<?xml version=\"1.0\" ?>\n<SRlist>\n");
+	rc = fs.ops->list(&fs, "", probe_entry, &pl);
+	srfs_close(&fs);
+	buf_puts(&b, "</SRlist>\n");
+	doc = buf_steal(&b);
+	if (rc < 0) {
+		free(doc);
+		return sm_fail(&ctx->err, rc == -ETIMEDOUT ? SME_NFS_TARGET : SME_NFS_MOUNT,
+			       "cannot list %s:%s: %s", nfs.server, nfs.serverpath, strerror(-rc));
+	}
+	ctx->result = doc ? xr_string(doc) : NULL;
+	free(doc);
+	return ctx->result ? 0 : sm_fail(&ctx->err, SME_GENERIC, "out of memory");
+}
+
+/* ---- VDIs ---------------------------------------------------------------------------- */
+
+/*
+ * With a kernel mount the VDI is the file under it, as the Python SM
+ * gives tapdisk; without one, an nfs:// URL a libnfs-aware data path can
+ * open, and xenstore_data says which it is.
+ */
+static int nfs_vdi_attach(struct sm_ctx *ctx)
+{
+	struct xr_value *xs;
+	char url[PATH_MAX + 400];
+	bool mounted = is_mountpoint(nfs.mnt);
+
+	if (fsr_vdi_attach(ctx) < 0)
+		return -1;
+	xs = (struct xr_value *)xr_struct_get(ctx->result, "xenstore_data");
+	if (mounted)
+		return xr_struct_set_string(xs, "nfs-access", "kernel-mount") < 0 ?
+			sm_fail(&ctx->err, SME_GENERIC, "out of memory") : 0;
+	snprintf(url, sizeof(url), "nfs://%s%s/%s.vhd?version=%d", nfs.server, nfs.srpath,
+		 ctx->call->vdi_uuid, nfs.version);
+	if (xr_struct_set_string(ctx->result, "params", url) < 0 ||
+	    xr_struct_set_string(xs, "nfs-access",
+				 "libnfs: no kernel NFS client on this host, params is an nfs:// URL") < 0)
+		return sm_fail(&ctx->err, SME_GENERIC, "out of memory");
+	return 0;
+}
+
+static const struct sm_config_key nfs_config[] = {
+	{ "server", "hostname or IP address of NFS server (required)" },
+	{ "serverpath", "path on remote server (required)" },
+	{ "nfsversion", "NFS protocol version - 3, 4, 4.0, 4.1" },
+	{ "options", "extra mount options, comma separated" },
+	{ "useUDP", "mount over UDP (true/false)" },
+	{ "hardmount", "hard mounts instead of soft (true/false)" },
+	{ "nfs-timeout", "time bound of each NFS call and mount timeo, deciseconds (default 100)" },
+	{ NULL, NULL },
+};
+
+static const char *const nfs_traits[] = { "THIN_PROVISIONING", NULL };
+
+const struct sm_driver sm_nfs_driver = {
+	.type = "nfs",
+	.name = "NFS VHD",
+	.description = "SR plugin which stores disks as VHD files on a remote NFS filesystem",
+	.vendor = "Citrix Systems Inc",
+	.copyright = "(C) 2008 Citrix Systems Inc",
+	.driver_version = "1.0",
+	.required_api_version = "1.0",
+	.configuration = nfs_config,
+	.traits = nfs_traits,
+	.load = nfs_load,
+	.unload = nfs_unload,
+	.recover = nfs_recover,
+	.ops = {
+		[SM_OP_SR_CREATE] = nfs_sr_create,
+		[SM_OP_SR_DELETE] = nfs_sr_delete,
+		[SM_OP_SR_ATTACH] = nfs_sr_attach,
+		[SM_OP_SR_DETACH] = nfs_sr_detach,
+		[SM_OP_SR_SCAN] = fsr_sr_scan,
+		[SM_OP_SR_UPDATE] = fsr_sr_update,
+		[SM_OP_SR_PROBE] = nfs_sr_probe,
+		[SM_OP_SR_CONTENT_TYPE] = fsr_sr_content_type,
+		[SM_OP_VDI_CREATE] = fsr_vdi_create,
+		[SM_OP_VDI_DELETE] = fsr_vdi_delete,
+		[SM_OP_VDI_ATTACH] = nfs_vdi_attach,
+		[SM_OP_VDI_DETACH] = fsr_vdi_detach,
+		[SM_OP_VDI_ACTIVATE] = fsr_vdi_activate,
+		[SM_OP_VDI_DEACTIVATE] = fsr_vdi_deactivate,
+		[SM_OP_VDI_SNAPSHOT] = fsr_vdi_snapshot,
+		[SM_OP_VDI_CLONE] = fsr_vdi_clone,
+		[SM_OP_VDI_RESIZE] = fsr_vdi_resize,
+		[SM_OP_VDI_UPDATE] = fsr_vdi_update,
+		[SM_OP_VDI_GENERATE_CONFIG] = fsr_vdi_generate_config,
+		[SM_OP_VDI_ATTACH_FROM_CONFIG] = fsr_vdi_attach_from_config,
+		[SM_OP_VDI_DETACH_FROM_CONFIG] = fsr_vdi_detach_from_config,
+		[SM_OP_VDI_LOCK] = fsr_vdi_lock,
+		[SM_OP_VDI_UNLOCK] = fsr_vdi_unlock,
+	},
+};

@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# NFSSR over a private nfs-ganesha on 127.0.0.1 (started here, stopped by
+# PID): the file-SR lifecycle over NFS v3 and v4 through libnfs, with
+# requests exactly like xapi's from examples/dconf/nfs.conf; the server
+# stopped in the middle of vdi_create and of vdi_snapshot (fault, time
+# taken, clean SR once it is back); a frozen server does not block another
+# SR; two hosts (master and slave) on one export.
+source "$(dirname "$0")/lib.sh"
+D="$BUILD/NFSSR"
+C="$REPO/examples/dconf/nfs.conf"
+SERVER="$REPO/tests/nfs/server.sh"
+if [ "$(id -u)" -ne 0 ]; then
+	fail "needs root (NFS server on ports 111/2049)"; finish
+fi
+W="$T/nfs"
+mkdir -p "$W"
+stop_server() { "$SERVER" stop "$W" >/dev/null 2>&1 || true; }
+trap 'stop_server; rm -rf "$T"' EXIT
+"$SERVER" start "$W" >"$T/server.out" 2>&1 || { cat "$T/server.out"; fail "cannot start nfs-ganesha"; finish; }
+EXPORT="$W/export"
+export NFS_SERVER=127.0.0.1 NFS_SERVERPATH=/export NFS_TIMEOUT=30
+DIR() { echo "$EXPORT/$SR_UUID"; }
+
+lifecycle() {
+	local v=$1 V S CL B
+	export NFS_VERSION=$v
+	call unit "$D" "$C" sr_create 0 || return
+	[ -d "$(DIR)" ] && pass "v$v: sr_create made <serverpath>/<sr_uuid>"
+	call unit "$D" "$C" sr_attach && pass "v$v: sr_attach"
+	call vdi_info "$D" "$C" vdi_create 256M "nfs disk" && V=$(member uuid)
+	"$VHDTOOL" query "$(DIR)/$V.vhd" | grep -qx 'virtual_size=268435456' && pass "v$v: vdi_create over libnfs"
+	head -c 3145728 /dev/urandom >"$T/data"
+	"$VHDTOOL" write "$(DIR)/$V.vhd" 1048576 "$T/data"
+	call attach "$D" "$C" vdi_attach --vdi "$V" true && pass "v$v: vdi_attach"
+	if grep -q 'nfs://' <<<"$OUT"; then
+		grep -q "nfs://127.0.0.1/export/$SR_UUID/$V.vhd" <<<"$OUT" && grep -q 'no kernel NFS client' <<<"$OUT" &&
+			pass "v$v: no kernel NFS client: params is the nfs:// URL, xenstore_data says so"
+	else
+		pass "v$v: kernel mount: params is the file under the mount"
+	fi
+	call vdi_info "$D" "$C" vdi_snapshot --vdi "$V" && S=$(member uuid)
+	call vdi_info "$D" "$C" vdi_clone --vdi "$V" && CL=$(member uuid)
+	B=$("$VHDTOOL" query "$(DIR)/$V.vhd" | sed -n 's/^parent_name=\(.*\)\.vhd$/\1/p')
+	"$VHDTOOL" query "$(DIR)/$B.vhd" | grep -qx 'hidden=1' && pass "v$v: snapshot made a hidden base copy"
+	"$VHDTOOL" read "$(DIR)/$V.vhd" 1048576 3145728 | cmp -s - "$T/data" && pass "v$v: data reads back through the chain"
+	call vdi_info "$D" "$C" vdi_resize --vdi "$S" 512M && pass "v$v: vdi_resize"
+	call unit "$D" "$C" vdi_lock --vdi "$V" false host-a && fault 37 "$D" "$C" vdi_lock --vdi "$V" false host-b &&
+		call unit "$D" "$C" vdi_unlock --vdi "$V" host-a && pass "v$v: vdi_lock on the export, second holder refused"
+	call string "$D" "$C" sr_scan
+	for u in "$V" "$S" "$CL" "$B"; do grep -q "&lt;uuid&gt;$u&lt;/uuid&gt;" <<<"$OUT" || fail "v$v: scan lacks $u"; done
+	grep -q '&lt;physical_size&gt;[1-9]' <<<"$OUT" && pass "v$v: sr_scan (sizes from the server's statvfs)"
+	call string "$D" "$C" sr_probe && grep -q "$SR_UUID" <<<"$OUT" && pass "v$v: sr_probe lists the SR"
+	fault 39 "$D" "$C" sr_delete >/dev/null && pass "v$v: sr_delete with VDIs is 39"
+	for u in "$V" "$S" "$CL"; do call unit "$D" "$C" vdi_delete --vdi "$u" >/dev/null; done
+	call unit "$D" "$C" sr_detach && call unit "$D" "$C" sr_delete && [ ! -e "$(DIR)" ] &&
+		pass "v$v: sr_delete removed the SR directory"
+	call unit "$D" "$C" sr_delete && pass "v$v: sr_delete is idempotent"
+}
+
+lifecycle 3
+lifecycle 4
+
+# --- bad input -----------------------------------------------------------------
+export NFS_VERSION=3
+fault 102 "$D" none sr_scan && pass "missing server is 102"
+fault 101 "$D" none sr_scan --dconf server=127.0.0.1 && pass "missing serverpath is 101"
+fault 72 "$D" "$C" sr_create 0 --dconf nfsversion=5 && pass "nfsversion 5 is 72"
+fault 103 "$D" "$C" sr_create 0 --dconf serverpath=relative && pass "relative serverpath is 103"
+run_raw "$D" "$("$SMCALL" --print-request "$D" none sr_probe --dconf server=127.0.0.1)"
+printf '%s' "$OUT" | "$XAPI_CHECK" fault 101 && grep -q '<Path>/export</Path>' <<<"$ERR" &&
+	pass "sr_probe without serverpath: export list on stderr, fault 101"
+fault 108 "$D" "$C" sr_scan --dconf server=127.0.0.2 && pass "no NFS service on the server is 108"
+
+# --- the server goes away in the middle of an operation ---------------------------
+call unit "$D" "$C" sr_create 0 >/dev/null
+call vdi_info "$D" "$C" vdi_create 64M >/dev/null && V=$(member uuid)
+"$VHDTOOL" write "$(DIR)/$V.vhd" 0 "$T/data"
+before=$(cd "$(DIR)" && ls | sort)
+for step in "vdi_create 64M|create:journal" "vdi_snapshot --vdi $V|snapshot:child"; do
+	IFS='|' read -r cmd point <<<"$step"
+	# shellcheck disable=SC2086
+	req=$("$SMCALL" --print-request "$D" "$C" $cmd)
+	start=$(date +%s%N)
+	( CSM_FAULT_PAUSE="$point" CSM_FAULT_PAUSE_MS=1500 "$D" "$req" >"$T/mid.out" 2>/dev/null ) &
+	pid=$!
+	sleep 0.7
+	"$SERVER" stop-ganesha "$W" >/dev/null
+	wait "$pid"; rc=$?
+	ms=$(( ($(date +%s%N) - start) / 1000000 ))
+	OUT=$(cat "$T/mid.out")
+	[ "$rc" -eq 0 ] || fail "${cmd%% *}: exit $rc"
+	code=$(sed -n '/faultCode/{n;s/.*<int>\([0-9]*\)<\/int>.*/\1/p}' <<<"$OUT")
+	if [ -n "$code" ] && [ "$ms" -lt 9000 ]; then
+		pass "server stopped mid-${cmd%% *} (at $point): fault $code after ${ms} ms ($(sed -n 's/.*<string>\(.*\)<\/string>.*/\1/p' <<<"$OUT" | tail -1 | cut -c1-100))"
+	else
+		fail "${cmd%% *} with the server stopped: no fault within bound (${ms} ms): $OUT"
+	fi
+	[ "$code" = 108 ] || fail "a dead server should be fault 108 (NFSTarget), got $code"
+	"$SERVER" start-ganesha "$W" >/dev/null
+	call string "$D" "$C" sr_scan >/dev/null   # the next call repairs
+	after=$(cd "$(DIR)" && ls | sort)
+	[ "$before" = "$after" ] && pass "clean SR after the server returned (${cmd%% *} rolled back)" ||
+		fail "SR not clean after ${cmd%% *}:"$'\n'"$before"$'\n---\n'"$after"
+	ls -A "$(DIR)/.csm-journal" 2>/dev/null | grep -q . && fail "journal left after ${cmd%% *}"
+done
+
+# --- a hung NFS SR does not block another SR ------------------------------------
+"$SERVER" freeze-ganesha "$W" >/dev/null
+( "$D" "$("$SMCALL" --print-request "$D" "$C" sr_scan)" >/dev/null 2>&1 ) &
+hung=$!
+export FILE_SR_DIR="$T/filesr" 
+other=$(cat /proc/sys/kernel/random/uuid)
+start=$(date +%s%N)
+call unit "$BUILD/FileSR" "$REPO/examples/dconf/file.conf" sr_create --sr "$other" 0 &&
+	call vdi_info "$BUILD/FileSR" "$REPO/examples/dconf/file.conf" vdi_create --sr "$other" 8M >/dev/null
+ms=$(( ($(date +%s%N) - start) / 1000000 ))
+[ "$ms" -lt 1500 ] && pass "another SR works while the NFS server hangs (${ms} ms)" || fail "other SR took ${ms} ms"
+"$SERVER" thaw-ganesha "$W" >/dev/null
+wait "$hung" || true
+
+# --- two hosts on one export ------------------------------------------------------
+MASTER_LOCK="$T/hostA-lock" SLAVE_LOCK="$T/hostB-lock"
+as_slave() { SM_LOCK_DIR="$SLAVE_LOCK" SM_MOUNT_BASE="$T/hostB-mnt" "$@"; }
+fault 58 "$D" "$C" vdi_create --slave 8M >/dev/null && pass "a slave may not create VDIs (58)"
+SM_LOCK_DIR="$MASTER_LOCK"
+kept=()
+(
+	for i in $(seq 8); do
+		req=$("$SMCALL" --print-request "$D" "$C" sr_scan --slave)
+		out=$(as_slave "$D" "$req")
+		if grep -q '<fault>' <<<"$out"; then echo "slave scan fault: $out"; exit 1; fi
+	done
+	exit 0
+) >"$T/slave.log" 2>&1 &
+slave=$!
+for i in $(seq 6); do
+	call vdi_info "$D" "$C" vdi_create 8M >/dev/null && u=$(member uuid) && kept+=("$u")
+	call vdi_info "$D" "$C" vdi_snapshot --vdi "$u" >/dev/null && kept+=("$(member uuid)")
+done
+wait "$slave" && pass "slave scans while the master changes the SR" || fail "slave: $(cat "$T/slave.log")"
+run_raw "$D" "$("$SMCALL" --print-request "$D" "$C" sr_scan --slave)"
+for u in "${kept[@]}"; do grep -q "&lt;uuid&gt;$u&lt;/uuid&gt;" <<<"$OUT" || fail "slave's scan lacks $u"; done
+pass "the slave sees all ${#kept[@]} VDIs the master made"
+finish
