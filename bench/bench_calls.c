@@ -3,6 +3,7 @@
  * bench_calls: wall time per driver call, the way xapi pays for it.
  *
  *   bench_calls [-n N] [-w W] [-s SCAN_VDIS] [-f FLOOR_BIN] [--only LIST]
+ *               [--size BYTES] [--write-blocks K] [--dconf KEY=VALUE]...
  *               [--dump-requests DIR] DRIVER
  *
  * Every timed sample is one fork + execv(DRIVER, {DRIVER, request}) +
@@ -32,6 +33,18 @@
  *   sr_scan            an SR of exactly SCAN_VDIS (default 1000) plain VDIs
  *   sr_scan mixed      SCAN_VDIS/2 VDIs each snapshotted once: SCAN_VDIS
  *                      visible VDIs plus SCAN_VDIS/2 hidden base copies
+ *
+ * --size sets the virtual size of the VDIs vdi_create makes (default
+ * 1 GiB; up to 2040 GiB, the VHD maximum) for the create and snapshot
+ * rows.  --write-blocks K writes K whole 2 MiB blocks, spread evenly over
+ * the virtual size, into each VDI before it is snapshotted (untimed; through
+ * the VHD library on <location>/<uuid>.vhd, so FileSR only).
+ *
+ * --dconf KEY=VALUE (repeatable) replaces the FileSR dconf (location=<a
+ * private directory>) with the given members, e.g. for NFSSR:
+ * --dconf server=127.0.0.1 --dconf serverpath=/export --dconf nfsversion=3.
+ * The SR then lives wherever the driver puts it (NFSSR: <serverpath>/<sr
+ * uuid> on the server); the caller cleans it up.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -50,12 +63,17 @@
 #include <uuid/uuid.h>
 
 #include "csm/buf.h"
+#include "csm/vhdchain.h"
 #include "csm/xmlrpc.h"
 
 #define MAX_DEPTH_PER_VDI 25
 
 static const char *driver;
 static char root[4096];
+static char vdi_size[32] = "1073741824";
+static int write_blocks;
+static const char *dconf_kv[32];
+static int n_dconf;
 
 static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 
@@ -123,7 +141,15 @@ static char *request(const char *cmd, const struct sr *sr, const char *vdi,
 			die("out of memory");
 	if (!info) {
 		set_s(dconf, "SRmaster", "true");
-		set_s(dconf, "location", sr->location);
+		if (n_dconf == 0)
+			set_s(dconf, "location", sr->location);
+		for (int i = 0; i < n_dconf; i++) {
+			const char *eq = strchr(dconf_kv[i], '=');
+			char key[256];
+
+			snprintf(key, sizeof(key), "%.*s", (int)(eq - dconf_kv[i]), dconf_kv[i]);
+			set_s(dconf, key, eq + 1);
+		}
 	}
 	set_s(st, "host_ref", "OpaqueRef:00000000-0000-4000-8000-000000000001");
 	set_s(st, "command", cmd);
@@ -161,7 +187,7 @@ static char *request(const char *cmd, const struct sr *sr, const char *vdi,
 	return doc;
 }
 
-static const char *const create_1g[8] = {
+static const char *create_1g[8] = {
 	"1073741824", "", "", "", "false", "19700101T00:00:00Z", "", "false",
 };
 
@@ -327,7 +353,7 @@ static void make_sr(struct sr *sr, const char *name)
 	free(r.out);
 }
 
-/* Create a 1 GiB VDI (untimed fixture); returns its uuid in out. */
+/* Create a VDI of vdi_size (1 GiB by default); returns its uuid in out. */
 static double create_vdi(const struct sr *sr, char out[37])
 {
 	struct run r;
@@ -338,6 +364,37 @@ static double create_vdi(const struct sr *sr, char out[37])
 	free(req);
 	free(r.out);
 	return ms;
+}
+
+/* --write-blocks: K whole blocks spread over the VDI, through the VHD library. */
+static void fill_blocks(const struct sr *sr, const char *vdi)
+{
+	static char *blk;
+	struct sm_error err = { 0 };
+	struct vhd_chain ch;
+	uint64_t size = strtoull(vdi_size, NULL, 10), nblocks = size >> 21;
+	char path[4300];
+
+	if (write_blocks <= 0)
+		return;
+	if (!blk) {
+		blk = malloc(2u << 20);
+		if (!blk)
+			die("out of memory");
+		memset(blk, 0xa5, 2u << 20);
+	}
+	snprintf(path, sizeof(path), "%s/%s.vhd", sr->location, vdi);
+	if (vhd_chain_open(&ch, path, true, &err) < 0)
+		die("%s: %s", path, err.detail);
+	for (int i = 0; i < write_blocks; i++) {
+		uint64_t b = nblocks * (uint64_t)i / (uint64_t)write_blocks;
+
+		if (vhd_chain_write(&ch, blk, 2u << 20, b << 21, &err) < 0)
+			die("%s: write: %s", path, err.detail);
+	}
+	if (vhd_chain_flush(&ch, &err) < 0)
+		die("%s: flush: %s", path, err.detail);
+	vhd_chain_close(&ch);
 }
 
 static double snapshot_vdi(const struct sr *sr, const char *vdi, char out[37])
@@ -420,7 +477,10 @@ static void usage(void)
 		"  -w W          untimed warm-up samples per call (default 10)\n"
 		"  -s K          VDIs in the scanned SR (default 1000)\n"
 		"  -f BIN        spawn-floor program (default /bin/true)\n"
-		"  --only LIST   comma list of: floor,info,create,snapshot,snapshot_deep,scan,scan_mixed\n");
+		"  --only LIST   comma list of: floor,info,create,snapshot,snapshot_deep,scan,scan_mixed\n"
+		"  --size BYTES  virtual size of the created/snapshotted VDIs (default 1073741824)\n"
+		"  --write-blocks K  write K 2 MiB blocks into each VDI before snapshotting (FileSR)\n"
+		"  --dconf K=V   dconf member instead of location=<private dir> (repeatable)\n");
 	exit(2);
 }
 
@@ -429,6 +489,9 @@ int main(int argc, char **argv)
 	static const struct option lo[] = {
 		{ "only", required_argument, NULL, 'o' },
 		{ "dump-requests", required_argument, NULL, 'D' },
+		{ "size", required_argument, NULL, 'S' },
+		{ "write-blocks", required_argument, NULL, 'B' },
+		{ "dconf", required_argument, NULL, 'C' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -449,6 +512,14 @@ int main(int argc, char **argv)
 		case 'f': floor_bin = optarg; break;
 		case 'o': only = optarg; break;
 		case 'D': dump_requests(optarg); return 0;
+		case 'S': snprintf(vdi_size, sizeof(vdi_size), "%llu", strtoull(optarg, NULL, 10));
+			  create_1g[0] = vdi_size; break;
+		case 'B': write_blocks = atoi(optarg); break;
+		case 'C':
+			if (n_dconf == 32 || !strchr(optarg, '=') || optarg[0] == '=')
+				usage();
+			dconf_kv[n_dconf++] = optarg;
+			break;
 		default: usage();
 		}
 	}
@@ -517,9 +588,17 @@ int main(int argc, char **argv)
 			t[i] = create_vdi(&a, vdis[i]);
 			cpu[i] = last_cpu;
 		}
-		if (wanted(only, "create"))
-			report("vdi_create 1 GiB", t + w, cpu + w, n);
+		if (wanted(only, "create")) {
+			if (strcmp(vdi_size, "1073741824") == 0)
+				snprintf(label, sizeof(label), "vdi_create 1 GiB");
+			else
+				snprintf(label, sizeof(label), "vdi_create %llu MiB",
+					 strtoull(vdi_size, NULL, 10) >> 20);
+			report(label, t + w, cpu + w, n);
+		}
 		if (wanted(only, "snapshot")) {
+			for (int i = 0; i < total; i++)
+				fill_blocks(&a, vdis[i]);
 			for (int i = 0; i < total; i++) {
 				t[i] = snapshot_vdi(&a, vdis[i], snap);
 				cpu[i] = last_cpu;

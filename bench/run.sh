@@ -9,9 +9,23 @@
 #      table (median, p10, p90, min, max in ms; n);
 #   3. if hyperfine is installed, a second opinion on sr_get_driver_info
 #      and vdi_create (skipped with NO_HYPERFINE=1).
+#   4. coalesce: `vhdtool coalesce` of a 256 MiB child (fully written, and
+#      with scattered partial blocks) against cp, cp + sync and dd bs=2M of
+#      the same bytes on the same filesystem, page cache dropped before
+#      every run (root only; skipped otherwise);
+#   5. scan: `vhdtool scan` of 10,000 small VHDs (warm cache) and FileSR
+#      sr_scan of an SR with 10,000 VDIs;
+#   6. snapshot: vdi_snapshot of a 2040 GiB VDI (the VHD maximum) with
+#      4 blocks written, against the same for a 1 GiB VDI;
+#   7. nfs: NFSSR vdi_create and sr_scan (1000 VDIs) over a private
+#      nfs-ganesha on 127.0.0.1 (tests/nfs/server.sh), v3 and v4, beside
+#      FileSR on local disk (root only; skipped otherwise).
 # Environment: DRIVER (default <build-dir>/FileSR), TMPDIR (where the
-# temporary SRs live; default /tmp).  Extra arguments go to bench_calls,
-# e.g. `bench/run.sh build -n 50 --only info,scan`.
+# temporary SRs and images live; default /tmp), PARTS (default
+# "calls coalesce scan snapshot nfs": which of 1-3, 4, 5, 6, 7 to run),
+# RUNS (runs per figure in 4, default 5; 5 uses 11), SCAN_N (images in 5,
+# default 10000), NFS_VDIS (default 1000).  Extra arguments go to
+# bench_calls in part 1-3, e.g. `bench/run.sh build -n 50 --only info,scan`.
 set -euo pipefail
 
 BUILD=${1:?usage: bench/run.sh <build-dir> [bench_calls options...]}
@@ -43,6 +57,14 @@ echo "driver:  $DRIVER"
 echo "load:    $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15 min) before the run"
 echo
 
+PARTS=${PARTS:-calls coalesce scan snapshot nfs}
+part() { [[ " $PARTS " == *" $1 "* ]]; }
+TIME=$BUILD/bench/bench_time
+VHDTOOL=$BUILD/vhdtool
+[ -x "$TIME" ] || { echo "run.sh: $TIME missing (make $TIME)" >&2; exit 1; }
+ROOT=no; [ "$(id -u)" -eq 0 ] && ROOT=yes
+
+if part calls; then
 # 1. The benchmark's requests are the ones xapi sends.
 if [ -x "$SMCALL" ]; then
 	export FILE_SR_DIR=$T/sr SR_UUID=0b5e4c57-1d0e-4e4b-9a53-c0ffee000001
@@ -92,4 +114,119 @@ if [ -z "${NO_HYPERFINE:-}" ] && command -v hyperfine >/dev/null 2>&1; then
 		-n 'vdi_create 1 GiB' "'$DRIVER' '$create'" 2>&1 |
 		grep -E '^Benchmark|Time \(mean|Range' || true
 	echo "VDIs made by hyperfine's vdi_create runs: $(find "$FILE_SR_DIR" -name '*.vhd' | wc -l)"
+	unset SM_LOCK_DIR SM_MOUNT_BASE FILE_SR_DIR SR_UUID
+fi
+fi # part calls
+
+HDR=$(printf '%-44s %3s %10s %10s %10s %9s' "what (wall ms)" n median min max "MiB/s")
+
+# 4. Coalesce against plain copies of the same bytes on the same filesystem.
+if part coalesce; then
+	echo
+	echo "== coalesce: 256 MiB child into its parent, vs cp / dd of 256 MiB =="
+	if [ "$ROOT" != yes ]; then
+		echo "SKIPPED: needs root to drop the page cache (echo 3 > /proc/sys/vm/drop_caches)"
+	else
+		R=${RUNS:-5}
+		C=$T/coalesce
+		mkdir -p "$C/full" "$C/part"
+		echo "files in $C ($(df -PT "$C" | awk 'NR == 2 { print $2 " on " $1 }')); page cache dropped"
+		echo "(sync; echo 3 > drop_caches) before every run; median of $R runs after 1 warm-up"
+		head -c 256M /dev/urandom >"$C/data"
+		# Fully written child: 128 whole 2 MiB blocks.
+		"$VHDTOOL" create "$C/full/parent.vhd" 256M
+		"$VHDTOOL" snapshot "$C/full/child.vhd" "$C/full/parent.vhd"
+		"$VHDTOOL" write "$C/full/child.vhd" 0 "$C/data"
+		# Scattered partial blocks: in each of the 128 blocks, 4 runs of
+		# 64 KiB (at 512 KiB steps, shifted by 8 KiB * (block % 8)):
+		# 32 MiB in 512 runs, every block bitmap partial.
+		"$VHDTOOL" create "$C/part/parent.vhd" 256M
+		"$VHDTOOL" snapshot "$C/part/child.vhd" "$C/part/parent.vhd"
+		head -c 64K /dev/urandom >"$C/piece"
+		for b in $(seq 0 127); do
+			for k in 0 1 2 3; do
+				"$VHDTOOL" write "$C/part/child.vhd" $((b * 2097152 + k * 524288 + (b % 8) * 8192)) "$C/piece"
+			done
+		done
+		sync
+		fresh() {	# fresh <variant>: an untouched copy of the pair in $C/run
+			echo "rm -rf '$C/run' && mkdir '$C/run' && cp '$C/$1/parent.vhd' '$C/$1/child.vhd' '$C/run/'"
+		}
+		B=268435456
+		echo "$HDR"
+		"$TIME" -n "$R" -d -q -b $B -l "vhdtool coalesce (full, 256 MiB)" -p "$(fresh full)" \
+			-e "Coalesced $B bytes" -- "$VHDTOOL" coalesce "$C/run/child.vhd"
+		"$TIME" -n "$R" -d -q -b $((32 << 20)) -l "vhdtool coalesce (512 partial runs, 32 MiB)" \
+			-p "$(fresh part)" -e "Coalesced $((32 << 20)) bytes" -- "$VHDTOOL" coalesce "$C/run/child.vhd"
+		"$TIME" -n "$R" -d -b $B -l "cp" -p "rm -f '$C/copy'" -- cp "$C/data" "$C/copy"
+		"$TIME" -n "$R" -d -b $B -l "cp + sync <file>" -p "rm -f '$C/copy'" -- \
+			sh -c "cp '$C/data' '$C/copy' && sync '$C/copy'"
+		"$TIME" -n "$R" -d -q -b $B -l "dd bs=2M" -p "rm -f '$C/copy'" -- \
+			dd if="$C/data" of="$C/copy" bs=2M
+		"$TIME" -n "$R" -d -q -b $B -l "dd bs=2M conv=fsync" -p "rm -f '$C/copy'" -- \
+			dd if="$C/data" of="$C/copy" bs=2M conv=fsync
+		"$TIME" -n "$R" -d -q -b $B -l "dd bs=2M conv=notrunc (into existing file)" \
+			-p "cp '$C/data' '$C/copy' && sync" -- dd if="$C/data" of="$C/copy" bs=2M conv=notrunc
+		rm -rf "$C"
+	fi
+fi
+
+# 5. Scan of many images.
+if part scan; then
+	N=${SCAN_N:-10000}
+	echo
+	echo "== scan: $N VHDs (vhdtool scan) and FileSR sr_scan of $N VDIs; warm cache =="
+	S=$T/scan
+	mkdir -p "$S"
+	for i in $(seq -w 1 "$N"); do
+		"$VHDTOOL" create "$S/img-$i.vhd" 64M
+	done
+	echo "$N x 64 MiB dynamic VHDs: $(du -sh "$S" | cut -f1) on disk"
+	echo "$HDR"
+	"$TIME" -n 11 -w 2 -l "vhdtool scan <dir> ($N images)" -c "vhd=:$N" -- "$VHDTOOL" scan "$S"
+	"$TIME" -n 11 -w 2 -l "vhdtool scan --phys <dir> ($N images)" -c "vhd=:$N" -- "$VHDTOOL" scan --phys "$S"
+	rm -rf "$S"
+	echo
+	"$BENCH" -n 11 -w 2 -s "$N" --only scan "$DRIVER"
+fi
+
+# 6. Snapshot cost against virtual size.
+if part snapshot; then
+	echo
+	echo "== snapshot: vdi_snapshot of a 2040 GiB VDI vs a 1 GiB VDI, 4 blocks written in each =="
+	"$BENCH" -n 30 -w 3 --only create,snapshot --size $((2040 << 30)) --write-blocks 4 "$DRIVER"
+	"$BENCH" -n 30 -w 3 --only create,snapshot --write-blocks 4 "$DRIVER"
+fi
+
+# 7. NFSSR over a private ganesha, beside FileSR on local disk.
+if part nfs; then
+	NV=${NFS_VDIS:-1000}
+	echo
+	echo "== nfs: NFSSR vdi_create and sr_scan ($NV VDIs) through libnfs, v3 and v4, vs FileSR =="
+	if [ "$ROOT" != yes ]; then
+		echo "SKIPPED: needs root (the private nfs-ganesha + rpcbind listen on ports 111/2049)"
+	elif ! command -v ganesha.nfsd >/dev/null || ! command -v rpcbind >/dev/null; then
+		echo "SKIPPED: nfs-ganesha or rpcbind not installed (tests/setup-deps.sh installs them)"
+	else
+		W=$T/nfs
+		SERVER=$REPO/tests/nfs/server.sh
+		trap '"$SERVER" stop "$W" >/dev/null 2>&1 || true; rm -rf "$T"' EXIT
+		if ! "$SERVER" start "$W" >"$T/server.out" 2>&1; then
+			cat "$T/server.out"
+			echo "SKIPPED: cannot start the private nfs-ganesha (above)"
+		else
+			echo "server: nfs-ganesha $(ganesha.nfsd -v 2>&1 | grep -o 'Release.*' | head -n1) (pid $(cat "$W/ganesha.pid")), export $W/export on $(df -PT "$W/export" | awk 'NR == 2 { print $2 }')"
+			for v in 3 4; do
+				echo "-- NFSSR, nfsversion=$v"
+				"$BENCH" -n 30 -w 3 -s "$NV" --only create,scan \
+					--dconf server=127.0.0.1 --dconf serverpath=/export \
+					--dconf nfsversion=$v --dconf nfs-timeout=100 "$BUILD/NFSSR"
+				rm -rf "${W:?}"/export/*
+			done
+			"$SERVER" stop "$W"
+			trap 'rm -rf "$T"' EXIT
+		fi
+		echo "-- FileSR on local disk"
+		"$BENCH" -n 30 -w 3 -s "$NV" --only create,scan "$DRIVER"
+	fi
 fi
