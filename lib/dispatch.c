@@ -142,8 +142,9 @@ static int run_op(struct sm_ctx *ctx)
 	if (!fn)
 		return sm_fail(&ctx->err, SME_UNIMPLEMENTED, "%s is not supported by SR type %s",
 			       c->method, ctx->drv->type);
+	/* A failed load may have set up part of its state: unload sees to it. */
 	if (ctx->drv->load && ctx->drv->load(ctx) < 0)
-		return -1;
+		goto out;
 	if (op_takes_sr_lock(c->op)) {
 		if (lock_acquire(&sr_lock, c->sr_uuid, "sr", -1, SME_SR_UNAVAILABLE, &ctx->err) < 0)
 			goto out;
