@@ -166,7 +166,7 @@ static int chain_check(const struct file_sr *sr, const char *uuid, int *depth,
 	snprintf(cur, sizeof(cur), "%s", uuid);
 	for (;;) {
 		fsr_path(sr, cur, "vhd", path);
-		if (fsr_vhd_query(sr, path, &info, err) < 0) {
+		if (fsr_vhd_query_fast(sr, path, &info, err) < 0) {
 			err->code = code;
 			return -1;
 		}
@@ -241,7 +241,7 @@ int fsr_sr_scan(struct sm_ctx *ctx)
 		return -1;
 	if (sr->repair)
 		fsr_remove_leftovers(sr);
-	if (fsr_forest_load(&f, sr, &ctx->err) < 0)
+	if (fsr_forest_load(&f, sr, false, &ctx->err) < 0)
 		return -1;
 	snprintf(out.uuid, sizeof(out.uuid), "%s", sr->sr_uuid);
 	for (size_t i = 0; i < f.count; i++) {
@@ -296,7 +296,7 @@ int fsr_sr_empty(struct sm_ctx *ctx)
 	struct fsr_forest f;
 	size_t visible = 0;
 
-	if (fsr_forest_load(&f, sr, &ctx->err) < 0)
+	if (fsr_forest_load(&f, sr, false, &ctx->err) < 0)
 		return -1;
 	for (size_t i = 0; i < f.count; i++)
 		if (f.nodes[i].live)
@@ -514,7 +514,7 @@ static int vdi_children(const struct file_sr *sr, const char *uuid, int *n,
 	struct fsr_forest f;
 	struct fsr_node *me;
 
-	if (fsr_forest_load(&f, sr, err) < 0)
+	if (fsr_forest_load(&f, sr, false, err) < 0)
 		return -1;
 	me = fsr_forest_find(&f, uuid);
 	*n = me ? me->nchildren : 0;
@@ -587,7 +587,7 @@ static int vdi_usable(const struct file_sr *sr, const char *uuid, bool writable,
 	if (chain_check(sr, uuid, NULL, err, SME_VDI_UNAVAILABLE) < 0)
 		return -1;
 	fsr_path(sr, uuid, "vhd", path);
-	if (fsr_vhd_query(sr, path, &info, err) < 0)
+	if (fsr_vhd_query_fast(sr, path, &info, err) < 0)
 		return -1;
 	if (writable && info.hidden)
 		return sm_fail(err, SME_VDI_UNAVAILABLE,
@@ -764,7 +764,7 @@ static int snap_check_reuse(const struct file_sr *sr, struct snap *s)
 
 	fsr_parent_uuid(&s->info, parent);
 	fsr_path(sr, parent, "vhd", path);
-	if (!parent[0] || fsr_vhd_query(sr, path, &pinfo, NULL) < 0 ||
+	if (!parent[0] || fsr_vhd_query_fast(sr, path, &pinfo, NULL) < 0 ||
 	    pinfo.virtual_size != s->info.virtual_size)
 		return 0;
 	s->reuse_parent = true;
@@ -784,7 +784,13 @@ static int snap_prepare(const struct file_sr *sr, struct snap *s, int code, stru
 	if (kind == VK_RAW)
 		return sm_fail(err, SME_UNIMPLEMENTED, "raw VDIs cannot be snapshotted");
 	fsr_path(sr, s->src, "vhd", path);
-	if (fsr_vhd_query(sr, path, &s->info, err) < 0) {
+	/*
+	 * The footer and header say all a snapshot needs, except for a
+	 * differencing leaf whether anything was written to it (the BAT):
+	 * a 2 TiB VDI's BAT is 4 MiB, read only when it can matter.
+	 */
+	if ((fsr_vhd_query_fast(sr, path, &s->info, err) < 0) ||
+	    (s->info.type == VHD_TYPE_DIFF && fsr_vhd_query(sr, path, &s->info, err) < 0)) {
 		err->code = code;
 		return -1;
 	}

@@ -146,6 +146,20 @@ int fsr_vhd_query(const struct file_sr *sr, const char *rel, struct vhd_info *in
 	return rc;
 }
 
+/* Footer and header only (one read): enough for names, sizes, parents, flags. */
+int fsr_vhd_query_fast(const struct file_sr *sr, const char *rel, struct vhd_info *info,
+		       struct sm_error *err)
+{
+	struct vhd_io io = { 0 };
+	int rc;
+
+	if (fsr_open(sr, rel, VHD_IO_RDONLY, &io, err) < 0)
+		return -1;
+	rc = vhd_query_fast(&io, info, err);
+	vhd_io_close(&io);
+	return rc;
+}
+
 int fsr_vhd_set_hidden(const struct file_sr *sr, const char *rel, bool hidden,
 		       struct sm_error *err)
 {
@@ -274,7 +288,7 @@ static enum fsr_kind fsr_entry_kind(const char *name, char uuid[37])
 }
 
 static int fsr_forest_add(struct fsr_forest *f, const struct file_sr *sr, const char *name,
-		      enum fsr_kind kind, const char *uuid)
+			  enum fsr_kind kind, const char *uuid, bool full)
 {
 	struct sm_error e = { 0 };
 	struct fsr_node *n;
@@ -299,7 +313,8 @@ static int fsr_forest_add(struct fsr_forest *f, const struct file_sr *sr, const 
 		n->info.virtual_size = n->st.size;
 		return 0;
 	}
-	if (fsr_vhd_query(sr, name, &n->info, &e) < 0) {
+	if ((full ? fsr_vhd_query(sr, name, &n->info, &e) :
+		    fsr_vhd_query_fast(sr, name, &n->info, &e)) < 0) {
 		snprintf(n->error, sizeof(n->error), "%.255s", e.detail);
 		return 0;
 	}
@@ -371,6 +386,7 @@ struct listing {
 	struct fsr_forest *f;
 	const struct file_sr *sr;
 	struct sidecars sc;
+	bool full;
 };
 
 static int listing_entry(void *arg, const char *name)
@@ -381,15 +397,16 @@ static int listing_entry(void *arg, const char *name)
 	int side;
 
 	if (kind != VK_NONE)
-		return fsr_forest_add(l->f, l->sr, name, kind, uuid);
+		return fsr_forest_add(l->f, l->sr, name, kind, uuid, l->full);
 	if ((side = sidecar_kind(name, uuid)) != 0)
 		return sidecars_add(&l->sc, uuid, side);
 	return 0;
 }
 
-int fsr_forest_load(struct fsr_forest *f, const struct file_sr *sr, struct sm_error *err)
+int fsr_forest_load(struct fsr_forest *f, const struct file_sr *sr, bool full,
+		    struct sm_error *err)
 {
-	struct listing l = { .f = f, .sr = sr };
+	struct listing l = { .f = f, .sr = sr, .full = full };
 	struct sidecars sc;
 	int rc;
 

@@ -33,6 +33,8 @@ int fsr_unlink(const struct file_sr *sr, const char *rel);
 int fsr_sync_dir(const struct file_sr *sr);
 int fsr_vhd_query(const struct file_sr *sr, const char *rel, struct vhd_info *info,
 		  struct sm_error *err);
+int fsr_vhd_query_fast(const struct file_sr *sr, const char *rel, struct vhd_info *info,
+		       struct sm_error *err);
 int fsr_vhd_set_hidden(const struct file_sr *sr, const char *rel, bool hidden,
 		       struct sm_error *err);
 enum fsr_kind fsr_find(const struct file_sr *sr, const char *uuid);
@@ -77,8 +79,13 @@ struct fsr_forest {
 
 /* The parent uuid a VHD names ("<uuid>.vhd" sibling), or "". */
 void fsr_parent_uuid(const struct vhd_info *info, char out[37]);
-/* List and query every image; sorted by uuid, children counted, liveness marked. */
-int fsr_forest_load(struct fsr_forest *f, const struct file_sr *sr, struct sm_error *err);
+/*
+ * List and query every image; sorted by uuid, children counted, liveness
+ * marked.  full: read each BAT too (allocated_blocks, phys_size); without
+ * it only footers and headers are read, one read per image.
+ */
+int fsr_forest_load(struct fsr_forest *f, const struct file_sr *sr, bool full,
+		    struct sm_error *err);
 struct fsr_node *fsr_forest_find(const struct fsr_forest *f, const char *uuid);
 void fsr_forest_free(struct fsr_forest *f);
 

@@ -267,7 +267,7 @@ static int relink_and_remove(struct gc *g, const char *n_uuid, const char *p_uui
 	struct fsr_forest f;
 	int rc = 0;
 
-	if (fsr_forest_load(&f, &g->sr, err) < 0)
+	if (fsr_forest_load(&f, &g->sr, true, err) < 0)
 		return -1;
 	fsr_path(&g->sr, p_uuid, "vhd", ppath);
 	g->state = "relinking";
@@ -443,7 +443,7 @@ static int gc_loop(struct gc *g, struct sm_error *err)
 		if (sr_lock(g, err) < 0)
 			return -1;
 		if (journal_replay(fsr_fs(&g->sr), resume_one, g, err) < 0 ||
-		    fsr_forest_load(&f, &g->sr, err) < 0) {
+		    fsr_forest_load(&f, &g->sr, true, err) < 0) {
 			sr_unlock(g);
 			return -1;
 		}
