@@ -997,8 +997,16 @@ static int coalesce_blocks(struct coalesce *co, uint64_t *copied,
 			   vhd_progress_fn progress, void *arg, struct sm_error *err)
 {
 	struct vhd_ctx *cc = &co->cp->img[0].c;
+	struct vhd_io *pio = co->pp->img[0].c.io;
 	bool fixed = co->pp->img[0].c.type == VHD_TYPE_FIXED;
 
+	/*
+	 * Overlap the disk's work with ours: read the child ahead, and have
+	 * the parent's writeback start block by block instead of all at the
+	 * sync that must precede the BAT update.
+	 */
+	if (cc->io->ops->expect_sequential)
+		cc->io->ops->expect_sequential(cc->io);
 	for (uint32_t blk = 0; blk < cc->blocks; blk++) {
 		uint64_t bytes = 0;
 
@@ -1010,6 +1018,8 @@ static int coalesce_blocks(struct coalesce *co, uint64_t *copied,
 		*copied += bytes;
 		co->done += cc->block_size;
 		co->since_flush += bytes;
+		if (bytes && pio->ops->start_writeback)
+			pio->ops->start_writeback(pio);
 		if (co->since_flush >= FLUSH_EVERY) {
 			if (chain_flush(co->pp, err) < 0)
 				return -1;

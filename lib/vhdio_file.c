@@ -128,6 +128,17 @@ static void file_close(struct vhd_io *io)
 	io->priv = NULL;
 }
 
+static void file_start_writeback(struct vhd_io *io)
+{
+	/* Queue the dirty pages now; the later fdatasync only waits for them. */
+	sync_file_range(file_fd(io), 0, 0, SYNC_FILE_RANGE_WRITE);
+}
+
+static void file_expect_sequential(struct vhd_io *io)
+{
+	posix_fadvise(file_fd(io), 0, 0, POSIX_FADV_SEQUENTIAL);
+}
+
 static const struct vhd_io_ops file_ops = {
 	.pread = file_pread,
 	.pwrite = file_pwrite,
@@ -135,6 +146,8 @@ static const struct vhd_io_ops file_ops = {
 	.truncate = file_truncate,
 	.sync = file_sync,
 	.get_mtime = file_get_mtime,
+	.start_writeback = file_start_writeback,
+	.expect_sequential = file_expect_sequential,
 	.close = file_close,
 };
 
@@ -146,6 +159,8 @@ static const struct vhd_io_ops blk_ops = {
 	.truncate = NULL,
 	.sync = file_sync,
 	.get_mtime = file_get_mtime,
+	.start_writeback = file_start_writeback,
+	.expect_sequential = file_expect_sequential,
 	.close = file_close,
 };
 

@@ -25,6 +25,13 @@ struct vhd_io_ops {
 	int (*sync)(struct vhd_io *io);
 	/* Modification time (seconds since 1970), used for parent time stamps. */
 	int (*get_mtime)(struct vhd_io *io, int64_t *mtime);
+	/*
+	 * Hints for long copies (optional, NULL when the backend has none):
+	 * start writing back what was written so far, without waiting, so the
+	 * final sync has little left; and expect sequential reads.
+	 */
+	void (*start_writeback)(struct vhd_io *io);
+	void (*expect_sequential)(struct vhd_io *io);
 	void (*close)(struct vhd_io *io);
 };
 
