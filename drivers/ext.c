@@ -254,8 +254,23 @@ static int do_umount(struct sm_ctx *ctx)
 	if (sr_mounted(&m, &ctx->err) < 0)
 		return -1;
 	fs_forget(ctx);
-	if (m && umount(ext.mnt) < 0)
-		return sm_fail_errno(&ctx->err, SME_SR_IN_USE, errno, "umount %s", ext.mnt);
+	if (m) {
+		char flag[PATH_MAX];
+		int rc = -1;
+
+		/* A GC working on the mount holds it busy: stop it, retry a moment. */
+		for (int i = 0; i < 4; i++) {
+			if (i > 0)
+				sleep(1);
+			fsr_gc_stop_begin(ctx->call->sr_uuid, flag);
+			rc = umount(ext.mnt);
+			if (rc == 0 || errno != EBUSY)
+				break;
+		}
+		fsr_gc_stop_end(flag);
+		if (rc < 0)
+			return sm_fail_errno(&ctx->err, SME_SR_IN_USE, errno, "umount %s", ext.mnt);
+	}
 	/* The Python SM removes the mount point too; a leftover is harmless. */
 	rmdir(ext.mnt);
 	return 0;

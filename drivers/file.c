@@ -179,18 +179,19 @@ static int file_sr_detach(struct sm_ctx *ctx)
 static int file_sr_delete(struct sm_ctx *ctx)
 {
 	struct file_sr *sr = SR(ctx);
-	char marker[PATH_MAX];
+	char marker[PATH_MAX], gcflag[PATH_MAX];
 	struct stat st;
+	int rc;
 
 	if (stat(sr->path, &st) < 0 && errno == ENOENT)
 		return file_sr_detach(ctx);   /* already gone: idempotent */
-	if (fsr_sr_empty(ctx) < 0)
+	fsr_gc_stop_begin(ctx->call->sr_uuid, gcflag);
+	rc = fsr_sr_empty(ctx);
+	fsr_gc_stop_end(gcflag);
+	if (rc < 0)
 		return -1;
 	snprintf(marker, sizeof(marker), "%s/%s", sr->path, FSR_MARKER);
 	unlink(marker);
-	/* Recovery ran under the lock we hold, so the journal directory is empty. */
-	snprintf(marker, sizeof(marker), "%s/%s", sr->path, JOURNAL_DIR);
-	rmdir(marker);
 	if (file_sr_detach(ctx) < 0)
 		return -1;
 	/* sr_create made or adopted the directory; leave it only if others put files there. */

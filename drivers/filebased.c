@@ -149,6 +149,37 @@ void fsr_kick_gc(const struct file_sr *sr)
 		waitpid(pid, NULL, 0);
 }
 
+/*
+ * csm-gc holds the SR directory and the images it copies open: while it
+ * runs, an unmount fails "device is busy" (a coalesce copies for minutes)
+ * and deleting the SR races it.  Ask it to stop first, as the Python SM's
+ * detach does (cleanup.abort): the flag file of csm-gc --abort, then wait
+ * until it lets go of gc_active.  The flag stays until fsr_gc_stop_end,
+ * so a GC the previous call started that is only now starting stops too.
+ */
+void fsr_gc_stop_begin(const char *sr_uuid, char flag[PATH_MAX])
+{
+	struct sm_lock active = SM_LOCK_INIT;
+	struct sm_error e = { 0 };
+	int fd;
+
+	snprintf(flag, PATH_MAX, "%s/%s", sm_lock_dir(), sr_uuid);
+	sm_mkdir_p(flag, 0755);
+	snprintf(flag, PATH_MAX, "%s/%s/gc.abort", sm_lock_dir(), sr_uuid);
+	fd = open(flag, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	if (fd >= 0)
+		close(fd);
+	if (lock_acquire(&active, sr_uuid, "gc_active", FSR_GC_STOP_TIMEOUT, SME_SR_UNAVAILABLE,
+			 &e) < 0)
+		sm_log(LOG_WARNING, "the GC of %s did not stop: %s", sr_uuid, e.detail);
+	lock_release(&active);
+}
+
+void fsr_gc_stop_end(const char *flag)
+{
+	unlink(flag);
+}
+
 /* ---- chains ------------------------------------------------------------ */
 
 /*
@@ -289,6 +320,14 @@ int fsr_sr_content_type(struct sm_ctx *ctx)
 	return ctx->result ? 0 : sm_fail(&ctx->err, SME_GENERIC, "out of memory");
 }
 
+/* journal_fn: every record is dropped (0 = "repaired"). */
+static int drop_record(void *arg, const char *op, const char *id, const char *text,
+		       struct sm_error *err)
+{
+	sm_log(LOG_INFO, "sr_delete: dropping journal record %s-%s", op, id);
+	return 0;
+}
+
 int fsr_sr_empty(struct sm_ctx *ctx)
 {
 	struct file_sr *sr = FSR(ctx);
@@ -312,6 +351,14 @@ int fsr_sr_empty(struct sm_ctx *ctx)
 		fsr_unlink_sidecars(sr, f.nodes[i].uuid);
 	}
 	fsr_forest_free(&f);
+	/*
+	 * A GC stopped in the middle of a coalesce leaves its record for its
+	 * next run; the driver's own were replayed before this call, and the
+	 * images are gone: drop what is left, so the SR directory can go.
+	 */
+	if (journal_replay(fsr_fs(sr), drop_record, NULL, &ctx->err) < 0)
+		return -1;
+	fsr_fs(sr)->ops->rmdir(fsr_fs(sr), JOURNAL_DIR);
 	return 0;
 }
 

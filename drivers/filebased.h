@@ -48,6 +48,15 @@ void fsr_unload(struct sm_ctx *ctx);
  */
 void fsr_remove_leftovers(const struct file_sr *sr);
 
+/*
+ * Stop a running garbage collector (abort flag, then wait for it to let
+ * go, FSR_GC_STOP_TIMEOUT seconds at most) before unmounting or deleting
+ * the SR; fsr_gc_stop_end lifts the flag once that is done.
+ */
+#define FSR_GC_STOP_TIMEOUT 30
+void fsr_gc_stop_begin(const char *sr_uuid, char flag[PATH_MAX]);
+void fsr_gc_stop_end(const char *flag);
+
 /* Start the garbage collector for this SR in the background. */
 void fsr_kick_gc(const struct file_sr *sr);
 

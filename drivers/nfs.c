@@ -39,7 +39,6 @@
 #define NFS_DEFAULT_TIMEO 100   /* deciseconds: every call fails within ~10 s */
 #define NFS_DEFAULT_RETRANS 4
 #define NFS_MOUNT_TIMEOUT 60    /* seconds for mount.nfs / umount to finish */
-#define NFS_GC_STOP_TIMEOUT 30  /* seconds sr_detach waits for a running GC to stop */
 #define NFS_UMOUNT_TRIES 4      /* umount attempts while a GC is letting go of the mount */
 
 static struct nfs_state {
@@ -424,14 +423,6 @@ static int nfs_sr_create(struct sm_ctx *ctx)
 	return 0;
 }
 
-/* journal_fn for sr_delete: every record left is removed (returns 0, "repaired"). */
-static int drop_record(void *arg, const char *op, const char *id, const char *text,
-		       struct sm_error *err)
-{
-	sm_log(LOG_INFO, "sr_delete: dropping journal record %s-%s", op, id);
-	return 0;
-}
-
 static int nfs_sr_delete(struct sm_ctx *ctx)
 {
 	const struct sm_call *c = ctx->call;
@@ -443,17 +434,7 @@ static int nfs_sr_delete(struct sm_ctx *ctx)
 		return 0;   /* idempotent: already deleted */
 	if (fsr_sr_empty(ctx) < 0)
 		return -1;
-	/*
-	 * A GC that sr_detach stopped in the middle of a coalesce leaves its
-	 * record in the journal for its next run (the GC runs on the kernel
-	 * mount only, so only SRs that had one get such records).  The
-	 * driver's own records were replayed before this call and the images
-	 * are gone: drop the rest, or the rmdir below fails ENOTEMPTY.
-	 */
-	if (journal_replay(&SR(ctx)->fs, drop_record, NULL, &ctx->err) < 0)
-		return -1;
 	(&SR(ctx)->fs)->ops->unlink((&SR(ctx)->fs), FSR_MARKER);
-	(&SR(ctx)->fs)->ops->rmdir((&SR(ctx)->fs), JOURNAL_DIR);
 	fsr_release_fs(SR(ctx));
 	if (is_mountpoint(nfs.mnt))
 		return sm_fail(&ctx->err, SME_SR_IN_USE, "%s is still mounted: sr_detach first",
@@ -500,40 +481,6 @@ static int nfs_sr_attach(struct sm_ctx *ctx)
 	return kernel_mount(&ctx->err);
 }
 
-/*
- * The GC (csm-gc) works on the kernel mount, and only there (sr->path is
- * the mount), holding the SR directory and the images it copies open:
- * while it runs, umount fails "device is busy" (a coalesce copies for
- * minutes), so sr_detach failed with NFSUnMount right after a vdi_delete
- * or sr_scan had started it.  Ask it to stop first, as the Python SM's
- * NFSSR.detach does (cleanup.abort): the flag file of csm-gc --abort,
- * then wait until it lets go of gc_active.  The flag stays until the
- * mount is gone (gc_abort_end), so a GC the previous call started that
- * is only now starting stops as well.
- */
-static void gc_abort_begin(const char *sr_uuid, char flag[PATH_MAX])
-{
-	struct sm_lock active = SM_LOCK_INIT;
-	struct sm_error e = { 0 };
-	int fd;
-
-	snprintf(flag, PATH_MAX, "%s/%s", sm_lock_dir(), sr_uuid);
-	sm_mkdir_p(flag, 0755);
-	snprintf(flag, PATH_MAX, "%s/%s/gc.abort", sm_lock_dir(), sr_uuid);
-	fd = open(flag, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-	if (fd >= 0)
-		close(fd);
-	if (lock_acquire(&active, sr_uuid, "gc_active", NFS_GC_STOP_TIMEOUT, SME_SR_UNAVAILABLE,
-			 &e) < 0)
-		sm_log(LOG_WARNING, "sr_detach: the GC did not stop: %s", e.detail);
-	lock_release(&active);
-}
-
-static void gc_abort_end(const char *flag)
-{
-	unlink(flag);
-}
-
 static int nfs_sr_detach(struct sm_ctx *ctx)
 {
 	const char *argv[] = { "umount", nfs.mnt, NULL };
@@ -549,12 +496,12 @@ static int nfs_sr_detach(struct sm_ctx *ctx)
 	for (i = 0; i < NFS_UMOUNT_TRIES; i++) {
 		if (i > 0)
 			sleep(1);
-		gc_abort_begin(ctx->call->sr_uuid, flag);
+		fsr_gc_stop_begin(ctx->call->sr_uuid, flag);
 		rc = sm_exec(argv, NFS_MOUNT_TIMEOUT, &r);
 		if (rc < 0 || r.status == 0 || r.timed_out || !strstr(r.output, "busy"))
 			break;
 	}
-	gc_abort_end(flag);
+	fsr_gc_stop_end(flag);
 	if (rc < 0 || r.status != 0)
 		return sm_fail(&ctx->err, SME_NFS_UNMOUNT, "umount %s: %s", nfs.mnt,
 			       rc < 0 ? strerror(-rc) : r.timed_out ? "timed out" : r.output);
