@@ -15,7 +15,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "csm/journal.h"
 #include "csm/log.h"
 #include "csm/util.h"
 #include "filebased.h"
