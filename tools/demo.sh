@@ -8,6 +8,8 @@ T=$(mktemp -d /tmp/csm-demo.XXXXXX)
 trap 'rm -rf "$T"' EXIT
 export SM_LOCK_DIR="$T/lock" SM_MOUNT_BASE="$T/sr-mount" FILE_SR_DIR="$T/sr"
 export SR_UUID=$(cat /proc/sys/kernel/random/uuid)
+# The drivers would start csm-gc in the background; the demo runs it by hand below.
+export CSM_GC=off
 D="$BUILD/FileSR" C="$REPO/examples/dconf/file.conf"
 
 step() {
@@ -37,7 +39,10 @@ echo
 echo "\$ smcall FileSR file.conf vdi_snapshot --vdi $V"
 S=$(uuid_of vdi_snapshot --vdi "$V")
 echo "  uuid: $S   (the snapshot; $V stays the writable leaf)"
-step vdi_clone --vdi "$V"
+echo
+echo "\$ smcall FileSR file.conf vdi_clone --vdi $V"
+CL=$(uuid_of vdi_clone --vdi "$V")
+echo "  uuid: $CL   (a writable clone)"
 step vdi_resize --vdi "$V" 2G
 step vdi_lock --vdi "$V" false demo-user
 step sr_scan
@@ -49,6 +54,19 @@ echo "\$ vhdtool query $V.vhd"
 "$BUILD/vhdtool" query "$FILE_SR_DIR/$V.vhd" | sed 's/^/  /'
 step vdi_unlock --vdi "$V" demo-user
 step vdi_delete --vdi "$S"
+step vdi_delete --vdi "$CL"
+echo
+echo "\$ csm-gc --sr $SR_UUID --dir $FILE_SR_DIR      (garbage collection and coalesce, in the foreground)"
+"$BUILD/csm-gc" --sr "$SR_UUID" --dir "$FILE_SR_DIR" 2>&1 | tr '\r' '\n' | grep -v '^ *[0-9.]*%' | sed 's/^/  /'
+echo
+echo "\$ csm-gc --sr $SR_UUID --status"
+"$BUILD/csm-gc" --sr "$SR_UUID" --status | sed 's/^/  /'
+echo
+echo "\$ vhdtool query --chain $V.vhd"
+"$BUILD/vhdtool" query --chain "$FILE_SR_DIR/$V.vhd" | sed 's/^/  /'
+echo
+echo "\$ vhdtool check $V.vhd"
+"$BUILD/vhdtool" check "$FILE_SR_DIR/$V.vhd" | sed 's/^/  /' 
 step sr_delete || true
 echo
 echo "(sr_delete refuses with 39 while VDIs remain: that is the point.)"
