@@ -291,6 +291,7 @@ static int fsr_forest_add(struct fsr_forest *f, const struct file_sr *sr, const 
 			  enum fsr_kind kind, const char *uuid, bool full)
 {
 	struct sm_error e = { 0 };
+	struct vhd_io io = { 0 };
 	struct fsr_node *n;
 
 	if (f->count == f->cap) {
@@ -306,19 +307,30 @@ static int fsr_forest_add(struct fsr_forest *f, const struct file_sr *sr, const 
 	memset(n, 0, sizeof(*n));
 	memcpy(n->uuid, uuid, 37);
 	n->kind = kind;
-	if (fsr_stat(sr, name, &n->st) < 0)
-		return 0;   /* vanished under us: not part of the SR any more */
-	f->count++;
 	if (kind == VK_RAW) {
+		if (fsr_stat(sr, name, &n->st) < 0)
+			return 0;   /* vanished under us: not part of the SR any more */
+		f->count++;
 		n->info.virtual_size = n->st.size;
 		return 0;
 	}
-	if ((full ? fsr_vhd_query(sr, name, &n->info, &e) :
-		    fsr_vhd_query_fast(sr, name, &n->info, &e)) < 0) {
+	/* One open per image: its size comes from the same descriptor. */
+	if (fsr_open(sr, name, VHD_IO_RDONLY, &io, &e) < 0) {
+		if (e.code == SME_VDI_MISSING)
+			return 0;   /* vanished under us */
+		f->count++;
 		snprintf(n->error, sizeof(n->error), "%.255s", e.detail);
 		return 0;
 	}
-	fsr_parent_uuid(&n->info, n->parent);
+	f->count++;
+	n->st.is_reg = true;
+	if (io.ops->get_size(&io, &n->st.size) < 0 ||
+	    (full ? vhd_query(&io, &n->info, &e) : vhd_query_fast(&io, &n->info, &e)) < 0)
+		snprintf(n->error, sizeof(n->error), "%.255s",
+			 e.detail[0] ? e.detail : "cannot read the image size");
+	else
+		fsr_parent_uuid(&n->info, n->parent);
+	vhd_io_close(&io);
 	return 0;
 }
 
