@@ -252,6 +252,10 @@ static int scan_fill_vdi(const struct file_sr *sr, const struct fsr_node *n, str
 	/* A parent must never be written again: its children depend on it. */
 	if (n->nchildren > 0)
 		v->read_only = true;
+	if (n->info.hidden && !v->label) {
+		v->label = strdup("base copy");
+		v->read_only = true;
+	}
 	if (n->error[0]) {
 		/* Still listed, so the toolstack does not forget a damaged VDI. */
 		sm_log(LOG_ERR, "scan: %s: %s", n->uuid, n->error);
@@ -889,30 +893,23 @@ static void snap_rollback(const struct file_sr *sr, const struct snap *s)
 	fsr_unlink_sidecars(sr, s->base);
 }
 
+/*
+ * Only the new leaf gets a metadata record: a base copy's ("base copy",
+ * read-only) follows from its being hidden, so making one would be a
+ * file creation and a sync more per snapshot for nothing.
+ */
 static int snap_write_meta(const struct file_sr *sr, const struct sm_call *c, struct snap *s,
 			   bool is_snapshot, struct sm_error *err, int code)
 {
-	struct vdi_meta base = { 0 };
-	int rc;
+	struct vdi_meta m = s->meta;
 
-	base.label = (char *)"base copy";
-	base.description = (char *)"";
-	base.read_only = true;
-	snprintf(base.vdi_type, sizeof(base.vdi_type), "%s", s->meta.vdi_type);
-	if (s->base[0] && fsr_meta_write(sr, s->base, &base, err, code) < 0)
-		return -1;
 	if (!s->clone[0])
 		return 0;
-	{
-		struct vdi_meta m = s->meta;
-
-		m.read_only = false;
-		m.is_a_snapshot = is_snapshot;
-		if (is_snapshot)
-			snprintf(m.snapshot_of, sizeof(m.snapshot_of), "%s", c->vdi_uuid);
-		rc = fsr_meta_write(sr, s->clone, &m, err, code);
-	}
-	return rc;
+	m.read_only = false;
+	m.is_a_snapshot = is_snapshot;
+	if (is_snapshot)
+		snprintf(m.snapshot_of, sizeof(m.snapshot_of), "%s", c->vdi_uuid);
+	return fsr_meta_write(sr, s->clone, &m, err, code);
 }
 
 /*
