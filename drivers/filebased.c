@@ -115,7 +115,7 @@ void fsr_kick_gc(const struct file_sr *sr)
 	ssize_t n;
 	pid_t pid;
 
-	if ((mode && strcmp(mode, "off") == 0) || !sr->repair || !sr->path[0])
+	if ((mode && strcmp(mode, "off") == 0) || !sr->repair || (!sr->path[0] && !sr->gc_reach[0]))
 		return;
 	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 	if (n <= 0)
@@ -142,7 +142,20 @@ void fsr_kick_gc(const struct file_sr *sr)
 			dup2(fd, 1);
 			dup2(fd, 2);
 		}
-		execl(gc, "csm-gc", "--sr", sr->sr_uuid, "--dir", sr->path, "--quiet", (char *)NULL);
+		{
+			const char *argv[16] = { "csm-gc", "--sr", sr->sr_uuid, "--quiet" };
+			size_t na = 4;
+
+			if (sr->gc_reach[0]) {
+				for (size_t i = 0; i < 8 && sr->gc_reach[i]; i++)
+					argv[na++] = sr->gc_reach[i];
+			} else {
+				argv[na++] = "--dir";
+				argv[na++] = sr->path;
+			}
+			argv[na] = NULL;
+			execv(gc, (char *const *)argv);
+		}
 		_exit(127);
 	}
 	if (pid > 0)

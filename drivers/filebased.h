@@ -29,6 +29,11 @@ struct file_sr {
 	 * master's operations in flight (the SR lock is per host).
 	 */
 	bool repair;
+	/*
+	 * How csm-gc reaches the SR (its arguments), when not through path
+	 * ("--dir <path>"): NFSSR without a kernel mount passes --nfs etc.
+	 */
+	const char *gc_reach[8];
 };
 
 /* Allocate ctx->sr as a struct file_sr; the caller fills path. */

@@ -4,6 +4,8 @@
  *
  *   csm-gc --sr UUID --dir PATH            run in the foreground, with progress
  *   csm-gc --sr UUID --dir PATH --background   (what the driver starts)
+ *   csm-gc --sr UUID --nfs SERVER:PATH [--nfs-version 3|4] [--nfs-timeout MS]
+ *                                          an NFS SR through libnfs, no mount
  *   csm-gc --sr UUID --status              what it is doing, or why it waits
  *   csm-gc --sr UUID --abort               ask a running GC to stop; waits for it
  *
@@ -35,6 +37,7 @@
 #include "csm/fault.h"
 #include "csm/journal.h"
 #include "csm/lock.h"
+#include "csm/srfs_nfs.h"
 #include "csm/log.h"
 #include "csm/util.h"
 #include "csm/vhdchain.h"
@@ -239,11 +242,10 @@ static void plan_work(struct gc *g, const struct fsr_forest *f, struct plan *pl)
 
 /* ---- the work -------------------------------------------------------------- */
 
-/* The local path of an SR file, for the chain code (the GC runs on local SRs). */
-static const char *local(struct gc *g, const char *rel, char out[PATH_MAX])
+/* The chain code opens images (and their parents) by SR-relative name. */
+static const struct vhd_opener *opener(struct gc *g)
 {
-	fsr_describe(&g->sr, rel, out, PATH_MAX);
-	return out;
+	return srfs_opener(fsr_fs(&g->sr));
 }
 
 static void delete_image(struct gc *g, const struct fsr_node *n)
@@ -263,7 +265,7 @@ static void delete_image(struct gc *g, const struct fsr_node *n)
 static int relink_and_remove(struct gc *g, const char *n_uuid, const char *p_uuid,
 			     struct sm_error *err)
 {
-	char ppath[PATH_MAX], cpath[PATH_MAX], npath[PATH_MAX], a[PATH_MAX], b[PATH_MAX];
+	char ppath[PATH_MAX], cpath[PATH_MAX], npath[PATH_MAX];
 	struct fsr_forest f;
 	int rc = 0;
 
@@ -275,7 +277,7 @@ static int relink_and_remove(struct gc *g, const char *n_uuid, const char *p_uui
 		if (strcmp(f.nodes[i].parent, n_uuid) != 0)
 			continue;
 		fsr_path(&g->sr, f.nodes[i].uuid, "vhd", cpath);
-		rc = vhd_set_parent(local(g, cpath, a), local(g, ppath, b), err);
+		rc = vhd_set_parent_with(opener(g), cpath, ppath, err);
 		if (rc == 0) {
 			say(g, "re-pointed %s at %s", f.nodes[i].uuid, p_uuid);
 			sm_fault_point("gc:relinked-one");
@@ -301,7 +303,7 @@ static int relink_and_remove(struct gc *g, const char *n_uuid, const char *p_uui
 static int coalesce_one(struct gc *g, const char *n_uuid, const char *p_uuid,
 			struct sm_error *err)
 {
-	char npath[PATH_MAX], ppath[PATH_MAX], jtext[64], a[PATH_MAX], b[PATH_MAX];
+	char npath[PATH_MAX], ppath[PATH_MAX], jtext[64];
 	uint64_t copied = 0;
 	int rc;
 
@@ -317,7 +319,7 @@ static int coalesce_one(struct gc *g, const char *n_uuid, const char *p_uuid,
 	g->copy_started = now();
 	say(g, "coalescing %s into its parent %s", n_uuid, p_uuid);
 	sr_unlock(g);
-	rc = vhd_coalesce(local(g, npath, a), local(g, ppath, b), &copied, progress, g, err);
+	rc = vhd_coalesce_with(opener(g), npath, ppath, &copied, progress, g, err);
 	if (g->verbose)
 		fprintf(stderr, "\n");
 	if (sr_lock(g, rc < 0 ? NULL : err) < 0 && rc == 0)
@@ -336,7 +338,7 @@ static int coalesce_one(struct gc *g, const char *n_uuid, const char *p_uuid,
 static int leaf_coalesce_one(struct gc *g, const char *l_uuid, const char *p_uuid,
 			     struct sm_error *err)
 {
-	char lpath[PATH_MAX], ppath[PATH_MAX], jtext[64], a[PATH_MAX], b[PATH_MAX];
+	char lpath[PATH_MAX], ppath[PATH_MAX], jtext[64];
 	uint64_t copied = 0;
 	int rc;
 
@@ -349,7 +351,7 @@ static int leaf_coalesce_one(struct gc *g, const char *l_uuid, const char *p_uui
 	snprintf(g->current, sizeof(g->current), "leaf-coalesce %s into %s", l_uuid, p_uuid);
 	g->state = "copying";
 	g->copy_started = now();
-	if (vhd_coalesce(local(g, lpath, a), local(g, ppath, b), &copied, progress, g, err) < 0)
+	if (vhd_coalesce_with(opener(g), lpath, ppath, &copied, progress, g, err) < 0)
 		return -1;
 	sm_fault_point("gc:leaf-copied");
 	if (fsr_vhd_set_hidden(&g->sr, ppath, false, err) < 0)
@@ -543,10 +545,33 @@ static int request_abort(const char *sr_uuid, int timeout_s)
 	return 0;
 }
 
+/* The SR's directory: a local path, or "server:/path" over libnfs. */
+static int open_sr(struct gc *g, const char *dir, const char *nfs,
+		   struct srfs_nfs_opts *o, struct sm_error *err)
+{
+	static char server[256], path[PATH_MAX];
+	const char *colon;
+
+	if (dir) {
+		snprintf(g->sr.path, sizeof(g->sr.path), "%s", dir);
+		return srfs_open_posix(&g->sr.fs, g->sr.path, err);
+	}
+	colon = strchr(nfs, ':');
+	if (!colon || colon == nfs || colon[1] != '/' || (size_t)(colon - nfs) >= sizeof(server))
+		return sm_fail(err, SME_CONFIG_SERVER_PATH_BAD, "--nfs wants server:/path, not %s", nfs);
+	memcpy(server, nfs, (size_t)(colon - nfs));
+	server[colon - nfs] = '\0';
+	snprintf(path, sizeof(path), "%s", colon + 1);
+	o->server = server;
+	o->export_path = path;
+	return srfs_open_nfs(&g->sr.fs, o, err);
+}
+
 static void usage(void)
 {
 	fprintf(stderr,
 		"usage: csm-gc --sr UUID --dir PATH [--background] [--quiet] [--leaf-max BYTES]\n"
+		"       csm-gc --sr UUID --nfs SERVER:/PATH [--nfs-version 3|4] [--nfs-timeout MS] [...]\n"
 		"       csm-gc --sr UUID --status\n"
 		"       csm-gc --sr UUID --abort\n");
 	exit(2);
@@ -562,12 +587,17 @@ int main(int argc, char **argv)
 		{ "status", no_argument, NULL, 'S' },
 		{ "abort", no_argument, NULL, 'A' },
 		{ "leaf-max", required_argument, NULL, 'l' },
+		{ "nfs", required_argument, NULL, 'n' },
+		{ "nfs-version", required_argument, NULL, 'V' },
+		{ "nfs-timeout", required_argument, NULL, 'T' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct gc g = { .verbose = true, .state = "starting", .leaf_max = 20ull << 20 };
 	struct sm_error err = { 0 };
-	const char *sr_uuid = NULL, *dir = NULL;
+	const char *sr_uuid = NULL, *dir = NULL, *nfs = NULL;
+	struct srfs_nfs_opts nfs_opts = { .version = 3, .timeout_ms = 10000 };
 	bool background = false, status = false, abort_gc = false;
+	uint64_t n;
 	int c, rc;
 
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -582,6 +612,17 @@ int main(int argc, char **argv)
 			if (sm_parse_u64(optarg, &g.leaf_max) < 0)
 				usage();
 			break;
+		case 'n': nfs = optarg; break;
+		case 'V':
+			if (sm_parse_u64(optarg, &n) < 0 || (n != 3 && n != 4))
+				usage();
+			nfs_opts.version = (int)n;
+			break;
+		case 'T':
+			if (sm_parse_u64(optarg, &n) < 0 || n < 100 || n > 600000)
+				usage();
+			nfs_opts.timeout_ms = (int)n;
+			break;
 		default: usage();
 		}
 	}
@@ -593,15 +634,14 @@ int main(int argc, char **argv)
 		return show_status(sr_uuid);
 	if (abort_gc)
 		return request_abort(sr_uuid, 60);
-	if (!dir || dir[0] != '/' || strlen(dir) >= sizeof(g.sr.path))
+	if (!!dir == !!nfs || (dir && (dir[0] != '/' || strlen(dir) >= sizeof(g.sr.path))))
 		usage();
 	sm_log_open();
 	if (background)
 		daemonize();
 	snprintf(g.sr_uuid, sizeof(g.sr_uuid), "%s", sr_uuid);
-	snprintf(g.sr.path, sizeof(g.sr.path), "%s", dir);
 	g.sr.sr_uuid = g.sr_uuid;
-	if (srfs_open_posix(&g.sr.fs, g.sr.path, &err) < 0) {
+	if (open_sr(&g, dir, nfs, &nfs_opts, &err) < 0) {
 		fprintf(stderr, "csm-gc: %s\n", err.detail);
 		return 1;
 	}

@@ -54,6 +54,9 @@ static struct nfs_state {
 	const char *options;
 	char mnt[FSR_PATH_MAX - 64];
 	bool gone;                  /* sr_delete: the SR directory is not there */
+	char gc_target[PATH_MAX + 300];   /* csm-gc --nfs server:/serverpath/<sr> */
+	char gc_version[8];
+	char gc_timeout[16];
 } nfs;
 
 static struct file_sr *SR(struct sm_ctx *ctx)
@@ -217,9 +220,20 @@ static int nfs_load(struct sm_ctx *ctx)
 	sr->o_direct_reason = "";
 	/* Only the master repairs journals and collects garbage on a shared SR. */
 	sr->repair = c->sr_master;
-	/* The GC runs on the kernel mount when there is one (csm-gc is local). */
-	if (is_mountpoint(nfs.mnt))
+	/* The GC works on the kernel mount when there is one, else over libnfs. */
+	if (is_mountpoint(nfs.mnt)) {
 		snprintf(sr->path, sizeof(sr->path), "%s", nfs.mnt);
+	} else {
+		snprintf(nfs.gc_target, sizeof(nfs.gc_target), "%s:%s", nfs.server, nfs.srpath);
+		snprintf(nfs.gc_version, sizeof(nfs.gc_version), "%d", nfs.version);
+		snprintf(nfs.gc_timeout, sizeof(nfs.gc_timeout), "%d", nfs.timeo * 100);
+		sr->gc_reach[0] = "--nfs";
+		sr->gc_reach[1] = nfs.gc_target;
+		sr->gc_reach[2] = "--nfs-version";
+		sr->gc_reach[3] = nfs.gc_version;
+		sr->gc_reach[4] = "--nfs-timeout";
+		sr->gc_reach[5] = nfs.gc_timeout;
+	}
 	if (c->op == SM_OP_SR_CREATE)
 		return 0;
 	return open_sr_fs(ctx);

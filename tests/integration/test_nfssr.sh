@@ -60,6 +60,25 @@ lifecycle() {
 lifecycle 3
 lifecycle 4
 
+# --- garbage collection over libnfs (no kernel mount here) ------------------------
+export NFS_VERSION=3
+call unit "$D" "$C" sr_create 0 >/dev/null
+call vdi_info "$D" "$C" vdi_create 64M >/dev/null && G=$(member uuid)
+"$VHDTOOL" write "$(DIR)/$G.vhd" 0 "$T/data"
+call vdi_info "$D" "$C" vdi_snapshot --vdi "$G" >/dev/null && GS=$(member uuid)
+"$VHDTOOL" write "$(DIR)/$G.vhd" 4194304 <(head -c 65536 /dev/urandom)
+before=$("$VHDTOOL" read "$(DIR)/$G.vhd" 0 67108864 | sha1sum)
+call unit "$D" "$C" vdi_delete --vdi "$GS" >/dev/null
+links=$("$VHDTOOL" query --chain "$(DIR)/$G.vhd" | grep -c '^link')
+"$BUILD/csm-gc" --sr "$SR_UUID" --nfs "127.0.0.1:/export/$SR_UUID" --nfs-version 3 2>"$T/gc.log" ||
+	fail "csm-gc over NFS: $(cat "$T/gc.log")"
+after_links=$("$VHDTOOL" query --chain "$(DIR)/$G.vhd" | grep -c '^link')
+[ "$before" = "$("$VHDTOOL" read "$(DIR)/$G.vhd" 0 67108864 | sha1sum)" ] && [ "$after_links" -lt "$links" ] &&
+	pass "csm-gc over libnfs: chain $links -> $after_links links, data intact" ||
+	fail "csm-gc over NFS: $links -> $after_links links: $(cat "$T/gc.log")"
+call unit "$D" "$C" vdi_delete --vdi "$G" >/dev/null
+call unit "$D" "$C" sr_delete >/dev/null
+
 # --- bad input -----------------------------------------------------------------
 export NFS_VERSION=3
 fault 102 "$D" none sr_scan && pass "missing server is 102"
