@@ -432,7 +432,8 @@ int fsr_forest_load(struct fsr_forest *f, const struct file_sr *sr, bool full,
 			return sm_fail(err, SME_GENERIC, "out of memory");
 		return sm_fail_errno(err, SME_SR_UNAVAILABLE, -rc, "%s", sr->fs.root);
 	}
-	qsort(f->nodes, f->count, sizeof(f->nodes[0]), fsr_node_cmp);
+	if (f->count > 1)
+		qsort(f->nodes, f->count, sizeof(f->nodes[0]), fsr_node_cmp);
 	for (size_t i = 0; i < sc.count; i++) {
 		struct fsr_node *n = fsr_forest_find(f, sc.v[i].uuid);
 

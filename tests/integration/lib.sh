@@ -52,7 +52,7 @@ call() {
 	req=$("$SMCALL" --print-request "$@")
 	run_raw "$drv" "$req"
 	if [ "$RC" -ne 0 ]; then
-		fail "$* exited $RC"; return 1
+		fail "$* exited $RC:"$'\n'"$(printf "%s" "$ERR" | tail -25)"; return 1
 	fi
 	if ! printf '%s' "$OUT" | "$XAPI_CHECK" "$kind" 2>"$T/check"; then
 		fail "$*: response rejected as $kind: $(cat "$T/check")"$'\n'"$OUT"; return 1
@@ -67,7 +67,7 @@ fault() {
 	req=$("$SMCALL" --print-request "$@")
 	run_raw "$drv" "$req"
 	if [ "$RC" -ne 0 ]; then
-		fail "$* exited $RC"; return 1
+		fail "$* exited $RC:"$'\n'"$(printf "%s" "$ERR" | tail -25)"; return 1
 	fi
 	if ! printf '%s' "$OUT" | "$XAPI_CHECK" fault "$code" 2>"$T/check"; then
 		fail "$*: expected fault $code: $(cat "$T/check")"$'\n'"$OUT"; return 1
