@@ -534,27 +534,42 @@ static int parse_nil(const xmlNode *el, struct xr_value **out, struct sm_error *
 	return *out ? 0 : sm_fail(err, SME_BAD_REQUEST, "out of memory");
 }
 
+/*
+ * The children of an element that holds at most one <a> and one <b>
+ * (a <member>'s name and value, a <methodCall>'s methodName and params),
+ * in any order; anything else is malformed.  Missing ones stay NULL.
+ */
+static int pick_two(xmlNode *parent, const char *a, xmlNode **ea, const char *b,
+		    xmlNode **eb, struct sm_error *err)
+{
+	xmlNode *c;
+
+	*ea = *eb = NULL;
+	for (c = parent->children; ; c = c->next) {
+		if (next_element(c, &c, parent, err))
+			return -1;
+		if (!c)
+			return 0;
+		if (is_named(c, a) && !*ea)
+			*ea = c;
+		else if (is_named(c, b) && !*eb)
+			*eb = c;
+		else
+			return sm_fail(err, SME_BAD_REQUEST, "unexpected <%s> inside <%s>",
+				       c->name, parent->name);
+	}
+}
+
 static int parse_member(xmlNode *mem, struct xr_value *st, int depth,
 			struct sm_error *err)
 {
-	xmlNode *c, *name_el = NULL, *val_el = NULL;
+	xmlNode *name_el, *val_el;
 	struct xr_value *v = NULL;
 	char *name = NULL;
 	int rc = -1;
 
-	for (c = mem->children; ; c = c->next) {
-		if (next_element(c, &c, mem, err))
-			return -1;
-		if (!c)
-			break;
-		if (is_named(c, "name") && !name_el)
-			name_el = c;
-		else if (is_named(c, "value") && !val_el)
-			val_el = c;
-		else
-			return sm_fail(err, SME_BAD_REQUEST, "unexpected <%s> inside <member>",
-				       c->name);
-	}
+	if (pick_two(mem, "name", &name_el, "value", &val_el, err))
+		return -1;
 	if (!name_el)
 		return sm_fail(err, SME_BAD_REQUEST, "member without <name>");
 	if (text_of(name_el, &name, err))
@@ -726,21 +741,10 @@ static int check_root(xmlDocPtr xdoc, const char *want, xmlNode **root,
 static int parse_call_tree(xmlNode *root, char **method, struct xr_value **params,
 			   struct sm_error *err)
 {
-	xmlNode *c, *name_el = NULL, *params_el = NULL;
+	xmlNode *name_el, *params_el;
 
-	for (c = root->children; ; c = c->next) {
-		if (next_element(c, &c, root, err))
-			return -1;
-		if (!c)
-			break;
-		if (is_named(c, "methodName") && !name_el)
-			name_el = c;
-		else if (is_named(c, "params") && !params_el)
-			params_el = c;
-		else
-			return sm_fail(err, SME_BAD_REQUEST, "unexpected <%s> inside <methodCall>",
-				       c->name);
-	}
+	if (pick_two(root, "methodName", &name_el, "params", &params_el, err))
+		return -1;
 	if (!name_el)
 		return sm_fail(err, SME_BAD_REQUEST, "<methodCall> without <methodName>");
 	if (text_of(name_el, method, err))
