@@ -448,7 +448,7 @@ static int nfs_sr_delete(struct sm_ctx *ctx)
 		return 0;   /* idempotent: already deleted */
 	if (fsr_sr_empty(ctx) < 0)
 		return -1;
-	(&SR(ctx)->fs)->ops->unlink((&SR(ctx)->fs), FSR_MARKER);
+	SR(ctx)->fs.ops->unlink(&SR(ctx)->fs, FSR_MARKER);
 	fsr_release_fs(SR(ctx));
 	if (is_mountpoint(nfs.mnt))
 		return sm_fail(&ctx->err, SME_SR_IN_USE, "%s is still mounted: sr_detach first",
@@ -467,7 +467,7 @@ static int nfs_sr_delete(struct sm_ctx *ctx)
 /* A write test, as the Python SM's _check_writable. */
 static int check_writable(struct sm_ctx *ctx)
 {
-	struct srfs *fs = (&SR(ctx)->fs);
+	struct srfs *fs = &SR(ctx)->fs;
 	char name[64], uuid[SM_UUID_LEN + 1];
 	int rc;
 
