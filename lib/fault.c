@@ -2,6 +2,7 @@
 #include "csm/fault.h"
 
 #ifdef CSM_TEST_BUILD
+#include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -31,6 +32,59 @@ void sm_fault_point(const char *name)
 
 		usleep((useconds_t)(ms ? atoi(ms) : 2000) * 1000);
 	}
+}
+
+/* Calls counted per class, in this process. */
+static const char *const io_classes[] = { "open", "read", "stat", "list" };
+static unsigned io_counts[sizeof(io_classes) / sizeof(io_classes[0])];
+
+static int io_class_index(const char *cls)
+{
+	for (size_t i = 0; i < sizeof(io_classes) / sizeof(io_classes[0]); i++)
+		if (strcmp(io_classes[i], cls) == 0)
+			return (int)i;
+	return -1;
+}
+
+/* Does "<cls>:<n>" appear in the comma-separated list spec? */
+static int io_spec_matches(const char *spec, const char *cls, unsigned n)
+{
+	size_t len = strlen(cls);
+
+	while (spec && *spec) {
+		if (strncmp(spec, cls, len) == 0 && spec[len] == ':' &&
+		    strtoul(spec + len + 1, NULL, 10) == n)
+			return 1;
+		spec = strchr(spec, ',');
+		if (spec)
+			spec++;
+	}
+	return 0;
+}
+
+int sm_fault_io(const char *cls, const char *what)
+{
+	const char *spec = getenv("CSM_FAULT_IO"), *log = getenv("CSM_FAULT_IO_LOG");
+	int idx = io_class_index(cls);
+	unsigned n;
+
+	if (idx < 0)
+		return 0;
+	n = ++io_counts[idx];
+	if (log && *log) {
+		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+
+		if (fd >= 0) {
+			dprintf(fd, "%s %u %s\n", cls, n, what ? what : "");
+			close(fd);
+		}
+	}
+	if (io_spec_matches(spec, cls, n)) {
+		const char *e = getenv("CSM_FAULT_IO_ERRNO");
+
+		return -(e && atoi(e) > 0 ? atoi(e) : EIO);
+	}
+	return 0;
 }
 #else
 /* Keep the translation unit non-empty for -Wpedantic compilers. */

@@ -22,6 +22,7 @@
 #include <nfsc/libnfs-raw.h>
 #include <nfsc/libnfs-raw-mount.h>
 
+#include "csm/fault.h"
 #include "csm/srfs_nfs.h"
 #include "nfs_conn.h"
 #include "srfs_internal.h"
@@ -85,6 +86,8 @@ static int nfsfs_stat(struct srfs *fs, const char *rel, struct srfs_stat *st)
 	int rc = path_args_init(&a, rel, NULL);
 
 	if (rc == 0)
+		rc = sm_fault_io("stat", rel);
+	if (rc == 0)
 		rc = run_path(fs, stat_issue, &a, stat_done);
 	if (rc < 0)
 		return rc;
@@ -101,12 +104,17 @@ static int nfsfs_open(struct srfs *fs, const char *rel, int flags, struct vhd_io
 		      struct sm_error *err)
 {
 	char name[4096];
+	int rc;
 
 	memset(io, 0, sizeof(*io));
 	srfs_describe(fs, rel, name, sizeof(name));
 	if (srfs_check_rel(rel) < 0) {
 		sm_fail(err, SME_VDI_LOAD, "%s: not a name inside the SR", rel);
 		return -EINVAL;
+	}
+	if ((rc = sm_fault_io("open", rel)) < 0) {
+		sm_fail_errno(err, SME_VDI_LOAD, -rc, "%s", name);
+		return rc;
 	}
 	return vhd_io_open_nfs(io, conn_of(fs), rel, flags, name, err);
 }
@@ -209,6 +217,8 @@ static int nfsfs_list(struct srfs *fs, const char *rel, srfs_list_fn fn, void *a
 	struct path_args a;
 	int rc = path_args_init(&a, rel, NULL);
 
+	if (rc == 0)
+		rc = sm_fault_io("list", rel);
 	if (rc == 0)
 		rc = run_path(fs, opendir_issue, &a, opendir_done);
 	if (rc < 0)

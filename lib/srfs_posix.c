@@ -14,6 +14,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include "csm/fault.h"
 #include "csm/srfs.h"
 #include "srfs_internal.h"
 
@@ -35,9 +36,12 @@ static const char *at_name(const char *rel)
 static int posix_stat(struct srfs *fs, const char *rel, struct srfs_stat *st)
 {
 	struct stat sb;
+	int rc;
 
 	if (srfs_check_rel(rel) < 0)
 		return -EINVAL;
+	if ((rc = sm_fault_io("stat", rel)) < 0)
+		return rc;
 	if (fstatat(root_fd(fs), at_name(rel), &sb, AT_SYMLINK_NOFOLLOW) < 0)
 		return -errno;
 	st->size = (uint64_t)sb.st_size;
@@ -76,6 +80,10 @@ static int posix_open(struct srfs *fs, const char *rel, int flags, struct vhd_io
 	if (snprintf(path, sizeof(path), "%s/%s", fs->root, rel) >= (int)sizeof(path)) {
 		sm_fail(err, SME_VDI_LOAD, "%s/%s: path too long", fs->root, rel);
 		return -ENAMETOOLONG;
+	}
+	if ((saved = sm_fault_io("open", rel)) < 0) {
+		sm_fail_errno(err, SME_VDI_LOAD, -saved, "%s", path);
+		return saved;
 	}
 	errno = 0;
 	if (vhd_io_open_file(io, path, flags, &e) == 0)
@@ -128,6 +136,8 @@ static int posix_list(struct srfs *fs, const char *rel, srfs_list_fn fn, void *a
 
 	if (srfs_check_rel(rel) < 0)
 		return -EINVAL;
+	if ((rc = sm_fault_io("list", rel)) < 0)
+		return rc;
 	fd = openat(root_fd(fs), at_name(rel), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;

@@ -15,6 +15,7 @@
 #include <unistd.h>
 #include <linux/fs.h>
 
+#include "csm/fault.h"
 #include "csm/vhdio.h"
 
 struct file_priv {
@@ -29,7 +30,10 @@ static int file_fd(struct vhd_io *io)
 static int file_pread(struct vhd_io *io, void *buf, size_t len, uint64_t off)
 {
 	char *p = buf;
+	int rc = sm_fault_io("read", io->name);
 
+	if (rc < 0)
+		return rc;
 	while (len > 0) {
 		ssize_t n = pread(file_fd(io), p, len, (off_t)off);
 

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "csm/fault.h"
 #include "csm/vhdio.h"
 #include "nfs_conn.h"
 
@@ -200,6 +201,10 @@ static int nfs_io_xfer(struct vhd_io *io, void *buf, size_t len, uint64_t off, b
 
 static int nfs_io_pread(struct vhd_io *io, void *buf, size_t len, uint64_t off)
 {
+	int rc = sm_fault_io("read", io->name);
+
+	if (rc < 0)
+		return rc;
 	return nfs_io_xfer(io, buf, len, off, false);
 }
 

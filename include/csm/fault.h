@@ -8,18 +8,34 @@
  *   CSM_FAULT_PAUSE=<name>     sleep CSM_FAULT_PAUSE_MS (2000) there, so a test
  *                              can take the storage away mid-operation
  *
+ *   CSM_FAULT_IO=<class>:<n>[,<class>:<n>...]
+ *                              the n-th I/O call (1-based) of that class in
+ *                              this process fails with EIO (or
+ *                              CSM_FAULT_IO_ERRNO, a number); classes:
+ *                              open, read, stat, list
+ *   CSM_FAULT_IO_LOG=<file>    append "<class> <n> <what>" for every such call
+ *
  * The log lets a test discover every step of an operation and then kill
- * the operation at each one in turn.
+ * the operation at each one in turn; the I/O log likewise lists every
+ * open, read, stat and listing, so a test can fail each one in turn.
  */
 #ifndef CSM_FAULT_H
 #define CSM_FAULT_H
 
 #ifdef CSM_TEST_BUILD
 void sm_fault_point(const char *name);
+/* 0, or the -errno this call must fail with (what: the file, for the log). */
+int sm_fault_io(const char *cls, const char *what);
 #else
 static inline void sm_fault_point(const char *name)
 {
 	(void)name;
+}
+static inline int sm_fault_io(const char *cls, const char *what)
+{
+	(void)cls;
+	(void)what;
+	return 0;
 }
 #endif
 
