@@ -246,6 +246,7 @@ static int sr_sizes(const struct file_sr *sr, struct scan_sr *out, struct sm_err
 static int scan_fill_vdi(const struct file_sr *sr, const struct fsr_node *n, struct scan_vdi *v)
 {
 	struct vdi_meta m;
+	int rc;
 
 	memcpy(v->uuid, n->uuid, 37);
 	snprintf(v->location, sizeof(v->location), "%s", n->uuid);
@@ -256,11 +257,19 @@ static int scan_fill_vdi(const struct file_sr *sr, const struct fsr_node *n, str
 	v->managed = !n->info.hidden;
 	v->type = n->kind == VK_RAW ? "raw" : "vhd";
 	v->locked = n->sidecars & FSR_HAS_LOCK;
-	if ((n->sidecars & FSR_HAS_META) && fsr_meta_read(sr, n->uuid, &m) == 0) {
+	rc = (n->sidecars & FSR_HAS_META) ? fsr_meta_read(sr, n->uuid, &m) : -ENOENT;
+	if (rc == 0) {
 		v->label = m.label;
 		v->description = m.description;
 		v->read_only = m.read_only;
 		m.label = m.description = NULL;
+	} else if (rc != -ENOENT && !n->error[0]) {
+		/* Not "no label": the toolstack must not take an empty one for the truth. */
+		char why[256];
+
+		snprintf(why, sizeof(why), "cannot read %s.meta: %s", n->uuid, strerror(-rc));
+		sm_log(LOG_ERR, "scan: %s", why);
+		v->error = strdup(why);
 	}
 	/* A parent must never be written again: its children depend on it. */
 	if (n->nchildren > 0)
@@ -345,6 +354,17 @@ static int drop_record(void *arg, const char *op, const char *id, const char *te
 	return 0;
 }
 
+static int drop_active_record(void *arg, const char *name)
+{
+	const struct file_sr *sr = arg;
+	char rel[PATH_MAX];
+
+	snprintf(rel, sizeof(rel), "%s/%s", FSR_ACTIVE_DIR, name);
+	sm_log(LOG_INFO, "sr_delete: dropping stale activation record %s", name);
+	fsr_unlink(sr, rel);
+	return 0;
+}
+
 int fsr_sr_empty(struct sm_ctx *ctx)
 {
 	struct file_sr *sr = FSR(ctx);
@@ -376,6 +396,9 @@ int fsr_sr_empty(struct sm_ctx *ctx)
 	if (journal_replay(fsr_fs(sr), drop_record, NULL, &ctx->err) < 0)
 		return -1;
 	fsr_fs(sr)->ops->rmdir(fsr_fs(sr), JOURNAL_DIR);
+	/* Activation records of VDIs that are gone say nothing any more. */
+	fsr_fs(sr)->ops->list(fsr_fs(sr), FSR_ACTIVE_DIR, drop_active_record, sr);
+	fsr_fs(sr)->ops->rmdir(fsr_fs(sr), FSR_ACTIVE_DIR);
 	return 0;
 }
 
@@ -524,7 +547,7 @@ int fsr_vdi_create(struct sm_ctx *ctx)
 	const char *uuid = call_vdi_uuid(c);
 	struct create_args a;
 	struct vdi_meta m = { 0 };
-	enum fsr_kind kind;
+	enum fsr_kind kind, found;
 	char jtext[128];
 	uint64_t size;
 	int rc;
@@ -537,9 +560,10 @@ int fsr_vdi_create(struct sm_ctx *ctx)
 	} else {
 		size = (a.size + 511) / 512 * 512;
 	}
-	if (fsr_dir_check(sr, &ctx->err) < 0)
+	if (fsr_dir_check(sr, &ctx->err) < 0 ||
+	    fsr_find(sr, uuid, &found, SME_VDI_CREATE, &ctx->err) < 0)
 		return -1;
-	if (fsr_find(sr, uuid) != VK_NONE)
+	if (found != VK_NONE)
 		return sm_fail(&ctx->err, SME_VDI_EXISTS, "%s", uuid);
 	snprintf(jtext, sizeof(jtext), "vdi=%s\next=%s\n", uuid, fsr_ext(kind));
 	if (journal_begin(fsr_fs(sr), "create", uuid, jtext, &ctx->err) < 0)
@@ -572,17 +596,44 @@ int fsr_vdi_create(struct sm_ctx *ctx)
 
 /* ---- delete, attach, activate ------------------------------------------ */
 
-static int vdi_children(const struct file_sr *sr, const char *uuid, int *n,
+/*
+ * How many images hang directly below uuid.  An image whose header
+ * cannot be read could be one of them: then the count is not known, and
+ * nothing that needs it (delete, resize) may go ahead.
+ */
+static int vdi_children(const struct file_sr *sr, const char *uuid, int *n, int code,
 			struct sm_error *err)
 {
 	struct fsr_forest f;
 	struct fsr_node *me;
+	int rc = 0;
 
 	if (fsr_forest_load(&f, sr, false, err) < 0)
 		return -1;
 	me = fsr_forest_find(&f, uuid);
 	*n = me ? me->nchildren : 0;
+	if (f.unknown_parents)
+		rc = sm_fail(err, code, "cannot tell what depends on %s: %s is unreadable (%s)",
+			     uuid, f.first_unknown->uuid, f.first_unknown->error);
 	fsr_forest_free(&f);
+	return rc;
+}
+
+/* Refuse to delete what someone holds: a vdi_lock, or an activation on any host. */
+static int vdi_check_unused(const struct file_sr *sr, const char *uuid, struct sm_error *err)
+{
+	char holder[128];
+	int rc = fsr_is_locked(sr, uuid);
+
+	if (rc < 0)
+		return sm_fail_errno(err, SME_VDI_DELETE, -rc, "cannot tell whether %s holds a vdi_lock", uuid);
+	if (rc)
+		return sm_fail(err, SME_VDI_IN_USE, "%s holds a vdi_lock", uuid);
+	rc = fsr_active_lookup(sr, uuid, holder);
+	if (rc < 0)
+		return sm_fail_errno(err, SME_VDI_DELETE, -rc, "cannot tell whether %s is activated", uuid);
+	if (rc)
+		return sm_fail(err, SME_VDI_IN_USE, "%s is activated on host %s", uuid, holder);
 	return 0;
 }
 
@@ -590,22 +641,21 @@ int fsr_vdi_delete(struct sm_ctx *ctx)
 {
 	struct file_sr *sr = FSR(ctx);
 	const char *uuid = ctx->call->vdi_uuid;
-	enum fsr_kind kind = fsr_find(sr, uuid);
+	enum fsr_kind kind;
 	char path[PATH_MAX];
 	int children, rc;
 
-	if (fsr_dir_check(sr, &ctx->err) < 0)
+	if (fsr_dir_check(sr, &ctx->err) < 0 ||
+	    fsr_find(sr, uuid, &kind, SME_VDI_DELETE, &ctx->err) < 0)
 		return -1;
 	if (kind == VK_NONE) {
 		/* Idempotent: a repeated delete succeeds, and tidies what is left. */
 		fsr_unlink_sidecars(sr, uuid);
 		return 0;
 	}
-	if (fsr_is_locked(sr, uuid))
-		return sm_fail(&ctx->err, SME_VDI_IN_USE, "%s holds a vdi_lock", uuid);
-	if (fsr_is_active(uuid))
-		return sm_fail(&ctx->err, SME_VDI_IN_USE, "%s is activated on this host", uuid);
-	if (kind == VK_VHD && vdi_children(sr, uuid, &children, &ctx->err) < 0)
+	if (vdi_check_unused(sr, uuid, &ctx->err) < 0)
+		return -1;
+	if (kind == VK_VHD && vdi_children(sr, uuid, &children, SME_VDI_DELETE, &ctx->err) < 0)
 		return -1;
 	if (kind == VK_VHD && children > 0)
 		return sm_fail(&ctx->err, SME_VDI_DELETE,
@@ -638,10 +688,12 @@ static int parse_writable(const struct sm_call *c, bool *rw, struct sm_error *er
 static int vdi_usable(const struct file_sr *sr, const char *uuid, bool writable,
 		      enum fsr_kind *kind_out, struct sm_error *err)
 {
-	enum fsr_kind kind = fsr_find(sr, uuid);
+	enum fsr_kind kind;
 	struct vhd_info info;
 	char path[PATH_MAX];
 
+	if (fsr_find(sr, uuid, &kind, SME_VDI_UNAVAILABLE, err) < 0)
+		return -1;
 	if (kind == VK_NONE)
 		return sm_fail(err, SME_VDI_UNAVAILABLE, "VDI %s is not in SR %s", uuid, sr->sr_uuid);
 	if (kind_out)
@@ -749,31 +801,104 @@ int fsr_vdi_detach_from_config(struct sm_ctx *ctx)
 	return 0;
 }
 
-int fsr_vdi_activate(struct sm_ctx *ctx)
+static double mono_now(void)
 {
-	const char *uuid = ctx->call->vdi_uuid;
-	char path[PATH_MAX], text[64];
-	bool rw;
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/*
+ * A leaf-coalesce record nobody works on any more (its GC died) is
+ * finished or undone here, on the master: the GC holds the SR lock for
+ * the whole of a leaf-coalesce, so getting the lock proves it dead.
+ * 1: recovered, 0: the lock is busy (a live GC), -1: recovery failed.
+ */
+static int recover_if_unowned(struct sm_ctx *ctx)
+{
+	struct sm_lock lk = SM_LOCK_INIT;
+	struct sm_error busy = { 0 };
 	int rc;
 
+	if (lock_acquire(&lk, ctx->call->sr_uuid, "sr", 0, SME_SR_UNAVAILABLE, &busy) < 0)
+		return 0;
+	rc = ctx->drv->recover ? ctx->drv->recover(ctx) : fsr_recover(ctx);
+	lock_release(&lk);
+	return rc < 0 ? -1 : 1;
+}
+
+/*
+ * Our activation record is durable: a GC that starts merging this leaf
+ * from now on sees it and leaves the leaf alone.  One that started
+ * before (its record leaf-<vdi> exists) either sees ours before it
+ * commits and backs off, or commits first: wait until it is done either
+ * way, so the image we hand out is the one that stays.
+ */
+static int wait_for_leaf_coalesce(struct sm_ctx *ctx, const char *uuid)
+{
+	struct file_sr *sr = FSR(ctx);
+	double until = mono_now() + FSR_ACTIVATE_GC_WAIT;
+
+	for (;;) {
+		int rc = journal_lookup(fsr_fs(sr), "leaf", uuid);
+
+		if (rc == 0)
+			return 0;
+		if (rc < 0)
+			return sm_fail_errno(&ctx->err, rc == -ETIMEDOUT ? SME_SR_UNAVAILABLE :
+					     SME_VDI_UNAVAILABLE, -rc,
+					     "cannot tell whether the GC is merging %s", uuid);
+		if (sr->repair && (rc = recover_if_unowned(ctx)) != 0) {
+			if (rc < 0)
+				return -1;
+			continue;
+		}
+		if (mono_now() > until)
+			return sm_fail(&ctx->err, SME_VDI_UNAVAILABLE,
+				       "the GC has been merging %s into its parent for %d s (or died "
+				       "doing so: the master's next sr_scan recovers it); try again",
+				       uuid, FSR_ACTIVATE_GC_WAIT);
+		usleep(100 * 1000);
+	}
+}
+
+int fsr_vdi_activate(struct sm_ctx *ctx)
+{
+	struct file_sr *sr = FSR(ctx);
+	const char *uuid = ctx->call->vdi_uuid;
+	enum fsr_kind kind;
+	bool rw;
+
 	if (parse_writable(ctx->call, &rw, &ctx->err) < 0 ||
-	    vdi_usable(FSR(ctx), uuid, rw, NULL, &ctx->err) < 0)
+	    fsr_find(sr, uuid, &kind, SME_VDI_UNAVAILABLE, &ctx->err) < 0)
 		return -1;
-	fsr_active_path(uuid, path);
-	snprintf(text, sizeof(text), "%s\n", rw ? "RW" : "RO");
-	rc = sm_write_file_atomic(path, text, strlen(text));
-	if (rc < 0)
-		return sm_fail_errno(&ctx->err, SME_VDI_UNAVAILABLE, -rc, "%s", path);
+	if (kind == VK_NONE)
+		return sm_fail(&ctx->err, SME_VDI_UNAVAILABLE, "VDI %s is not in SR %s", uuid, sr->sr_uuid);
+	if (fsr_active_set(sr, uuid, rw, SME_VDI_UNAVAILABLE, &ctx->err) < 0)
+		return -1;
+	sm_fault_point("activate:recorded");
+	/* Checked once no merge can change the image any more. */
+	if (wait_for_leaf_coalesce(ctx, uuid) < 0 || vdi_usable(sr, uuid, rw, NULL, &ctx->err) < 0) {
+		fsr_active_clear(sr, uuid);
+		return -1;
+	}
 	return 0;
 }
 
+/*
+ * A VM must always be able to shut down: a record we cannot remove (a
+ * lost server) only keeps the GC off this leaf and vdi_delete refusing
+ * it, which is safe; it goes with the next deactivation here.
+ */
 int fsr_vdi_deactivate(struct sm_ctx *ctx)
 {
-	char path[PATH_MAX];
+	int rc = fsr_active_clear(FSR(ctx), ctx->call->vdi_uuid);
 
-	fsr_active_path(ctx->call->vdi_uuid, path);
-	if (unlink(path) < 0 && errno != ENOENT)
-		return sm_fail_errno(&ctx->err, SME_VDI_UNAVAILABLE, errno, "%s", path);
+	if (rc < 0)
+		sm_log(LOG_WARNING, "vdi_deactivate: cannot remove the activation record of %s on "
+		       "host %s (%s); the GC leaves this VDI alone until it is gone",
+		       ctx->call->vdi_uuid, fsr_host_id(), strerror(-rc));
 	return 0;
 }
 
@@ -840,9 +965,11 @@ static int snap_check_reuse(const struct file_sr *sr, struct snap *s)
 static int snap_prepare(const struct file_sr *sr, struct snap *s, int code, struct sm_error *err)
 {
 	char path[PATH_MAX];
-	enum fsr_kind kind = fsr_find(sr, s->src);
-	int depth;
+	enum fsr_kind kind;
+	int depth, rc;
 
+	if (fsr_find(sr, s->src, &kind, code, err) < 0)
+		return -1;
 	if (kind == VK_NONE)
 		return sm_fail(err, SME_VDI_MISSING, "VDI %s is not in SR %s", s->src, sr->sr_uuid);
 	if (kind == VK_RAW)
@@ -865,9 +992,15 @@ static int snap_prepare(const struct file_sr *sr, struct snap *s, int code, stru
 	if (depth >= VHD_MAX_CHAIN)
 		return sm_fail(err, SME_SNAPSHOT_CHAIN_TOO_LONG,
 			       "%s is %d links deep (limit %d)", s->src, depth, VHD_MAX_CHAIN);
-	if (fsr_is_locked(sr, s->src))
+	rc = fsr_is_locked(sr, s->src);
+	if (rc < 0)
+		return sm_fail_errno(err, code, -rc, "cannot tell whether %s holds a vdi_lock", s->src);
+	if (rc)
 		return sm_fail(err, SME_VDI_IN_USE, "%s holds a vdi_lock", s->src);
-	fsr_meta_read(sr, s->src, &s->meta);
+	/* The new VDI inherits the label: one we cannot read is not "no label". */
+	rc = fsr_meta_read(sr, s->src, &s->meta);
+	if (rc < 0 && rc != -ENOENT)
+		return sm_fail_errno(err, code, -rc, "cannot read the metadata of %s", s->src);
 	sm_uuid_generate(s->base);
 	memcpy(s->parent, s->base, sizeof(s->parent));
 	if (s->info.type == VHD_TYPE_DIFF && s->info.allocated_blocks == 0)
@@ -1073,9 +1206,17 @@ static int recover_resize(const struct file_sr *sr, const char *id, const char *
 	char path[PATH_MAX], upath[PATH_MAX];
 	int rc = -1;
 
+	int have_undo, have_image;
+
 	fsr_path(sr, id, "vhd", path);
 	undo_path(sr, id, upath);
-	if (!fsr_exists(sr, upath) || !fsr_exists(sr, path)) {
+	have_undo = fsr_lookup(sr, upath);
+	have_image = have_undo == 1 ? fsr_lookup(sr, path) : 1;
+	/* The undo record is all that can put the image back: never drop it on a guess. */
+	if (have_undo < 0 || have_image < 0)
+		return fail_at(sr, err, SME_SR_UNAVAILABLE, have_undo < 0 ? have_undo : have_image,
+			       "resize recovery: cannot look at", have_undo < 0 ? upath : path);
+	if (!have_undo || !have_image) {
 		fsr_unlink(sr, upath);
 		return 0;
 	}
@@ -1116,7 +1257,7 @@ static int recover_one(void *arg, const char *op, const char *id, const char *te
 		journal_get(text, "parent", parent, sizeof(parent));
 		if (!sm_uuid_valid(parent))
 			return sm_fail(err, SME_SR_UNAVAILABLE, "leaf journal of %s is damaged", id);
-		return fsr_recover_leaf(sr, id, parent);
+		return fsr_recover_leaf(sr, id, parent, err);
 	}
 	if (strcmp(op, "create") == 0) {
 		create_undo(sr, id);
@@ -1220,12 +1361,13 @@ int fsr_vdi_resize(struct sm_ctx *ctx)
 {
 	struct file_sr *sr = FSR(ctx);
 	const char *uuid = ctx->call->vdi_uuid, *arg;
-	enum fsr_kind kind = fsr_find(sr, uuid);
+	enum fsr_kind kind;
 	char path[PATH_MAX], jtext[128];
 	uint64_t size;
 	int children, rc;
 
-	if (call_arg(ctx->call, 0, &arg, &ctx->err) < 0)
+	if (call_arg(ctx->call, 0, &arg, &ctx->err) < 0 ||
+	    fsr_find(sr, uuid, &kind, SME_VDI_RESIZE, &ctx->err) < 0)
 		return -1;
 	if (sm_parse_u64(arg, &size) < 0)
 		return sm_fail(&ctx->err, SME_VDI_SIZE, "size '%.40s' is not a decimal number of bytes", arg);
@@ -1234,7 +1376,7 @@ int fsr_vdi_resize(struct sm_ctx *ctx)
 	fsr_path(sr, uuid, fsr_ext(kind), path);
 	if (kind == VK_RAW)
 		return resize_raw(sr, path, size, &ctx->err) < 0 ? -1 : set_result_vdi(ctx, uuid);
-	if (vdi_children(sr, uuid, &children, &ctx->err) < 0)
+	if (vdi_children(sr, uuid, &children, SME_VDI_RESIZE, &ctx->err) < 0)
 		return -1;
 	if (children > 0)
 		return sm_fail(&ctx->err, SME_VDI_RESIZE, "%s is a parent of other images", uuid);
@@ -1271,14 +1413,18 @@ int fsr_vdi_introduce(struct sm_ctx *ctx)
 	if (!c->vdi_location || strcmp(c->vdi_location, c->new_uuid) != 0)
 		return sm_fail(&ctx->err, SME_INVALID_ARG,
 			       "vdi_location must equal new_uuid: file SRs name VDIs <uuid>.vhd");
-	kind = fsr_find(sr, c->new_uuid);
+	if (fsr_find(sr, c->new_uuid, &kind, SME_VDI_LOAD, &ctx->err) < 0)
+		return -1;
 	if (kind == VK_NONE)
 		return sm_fail(&ctx->err, SME_VDI_MISSING, "no %s.vhd or %s.raw in %s",
 			       c->new_uuid, c->new_uuid, fsr_fs(sr)->root);
 	if (kind == VK_VHD && chain_check(sr, c->new_uuid, NULL, &ctx->err, SME_VDI_LOAD) < 0)
 		return -1;
 	fsr_path(sr, c->new_uuid, "meta", path);
-	if (!fsr_exists(sr, path)) {
+	rc = fsr_lookup(sr, path);
+	if (rc < 0)
+		return fail_at(sr, &ctx->err, SME_VDI_LOAD, rc, "cannot look at", path);
+	if (rc == 0) {
 		m.label = (char *)"";
 		m.description = (char *)"";
 		snprintf(m.vdi_type, sizeof(m.vdi_type), "user");
@@ -1294,10 +1440,12 @@ int fsr_vdi_update(struct sm_ctx *ctx)
 {
 	struct file_sr *sr = FSR(ctx);
 	const char *uuid = ctx->call->vdi_uuid;
-	enum fsr_kind kind = fsr_find(sr, uuid);
+	enum fsr_kind kind;
 	struct vdi_meta m;
 	int rc = 0;
 
+	if (fsr_find(sr, uuid, &kind, SME_VDI_LOAD, &ctx->err) < 0)
+		return -1;
 	if (kind == VK_NONE)
 		return sm_fail(&ctx->err, SME_VDI_MISSING, "VDI %s is not in SR %s", uuid, sr->sr_uuid);
 	if (kind == VK_VHD && chain_check(sr, uuid, NULL, &ctx->err, SME_VDI_LOAD) < 0)
@@ -1317,9 +1465,12 @@ int fsr_vdi_generate_config(struct sm_ctx *ctx)
 	const struct sm_call *c = ctx->call;
 	struct xr_value *params = xr_array(), *st = xr_struct(), *dconf = xr_struct();
 	char *doc = NULL;
+	enum fsr_kind kind;
 	int rc = -1;
 
-	if (fsr_find(FSR(ctx), c->vdi_uuid) == VK_NONE) {
+	if (fsr_find(FSR(ctx), c->vdi_uuid, &kind, SME_VDI_UNAVAILABLE, &ctx->err) < 0)
+		goto out;
+	if (kind == VK_NONE) {
 		sm_fail(&ctx->err, SME_VDI_MISSING, "VDI %s is not in SR %s", c->vdi_uuid, c->sr_uuid);
 		goto out;
 	}
@@ -1437,6 +1588,7 @@ int fsr_vdi_lock(struct sm_ctx *ctx)
 	const char *force_s, *user;
 	struct lock_record r;
 	char path[PATH_MAX];
+	enum fsr_kind kind;
 	bool force;
 
 	if (call_arg(c, 0, &force_s, &ctx->err) < 0 || call_arg(c, 1, &user, &ctx->err) < 0)
@@ -1445,7 +1597,9 @@ int fsr_vdi_lock(struct sm_ctx *ctx)
 		return sm_fail(&ctx->err, SME_BAD_REQUEST, "vdi_lock: force must be true or false");
 	if (!lock_user_valid(user))
 		return sm_fail(&ctx->err, SME_BAD_REQUEST, "vdi_lock: the user string must be 1-255 printable characters");
-	if (fsr_find(sr, c->vdi_uuid) == VK_NONE)
+	if (fsr_find(sr, c->vdi_uuid, &kind, SME_LOCK_ERR, &ctx->err) < 0)
+		return -1;
+	if (kind == VK_NONE)
 		return sm_fail(&ctx->err, SME_VDI_MISSING, "VDI %s is not in SR %s", c->vdi_uuid, sr->sr_uuid);
 	fsr_path(sr, c->vdi_uuid, "lock", path);
 	if (lock_read(sr, path, &r) == 0) {
@@ -1467,16 +1621,22 @@ int fsr_vdi_unlock(struct sm_ctx *ctx)
 	const struct sm_call *c = ctx->call;
 	struct lock_record r;
 	char path[PATH_MAX];
+	enum fsr_kind kind;
 	const char *user;
 	int rc;
 
 	if (call_arg(c, 0, &user, &ctx->err) < 0)
 		return -1;
-	if (fsr_find(sr, c->vdi_uuid) == VK_NONE)
+	if (fsr_find(sr, c->vdi_uuid, &kind, SME_LOCK_ERR, &ctx->err) < 0)
+		return -1;
+	if (kind == VK_NONE)
 		return sm_fail(&ctx->err, SME_VDI_MISSING, "VDI %s is not in SR %s", c->vdi_uuid, sr->sr_uuid);
 	fsr_path(sr, c->vdi_uuid, "lock", path);
-	if (lock_read(sr, path, &r) < 0)
+	rc = lock_read(sr, path, &r);
+	if (rc == -ENOENT)
 		return 0;   /* unlocking an unlocked VDI succeeds */
+	if (rc < 0)
+		return fail_at(sr, &ctx->err, SME_LOCK_ERR, rc, "cannot read the lock", path);
 	if (strcmp(r.user, user) != 0)
 		return sm_fail(&ctx->err, SME_LOCK_ERR, "%s is locked by '%s', not '%s'",
 			       c->vdi_uuid, r.user, user);

@@ -62,6 +62,12 @@ void fsr_remove_leftovers(const struct file_sr *sr);
 void fsr_gc_stop_begin(const char *sr_uuid, char flag[PATH_MAX]);
 void fsr_gc_stop_end(const char *flag);
 
+/*
+ * How long vdi_activate waits for a GC leaf-coalesce of the VDI to finish
+ * or back off (a leaf-coalesce moves at most --leaf-max bytes: seconds).
+ */
+#define FSR_ACTIVATE_GC_WAIT 30
+
 /* Start the garbage collector for this SR in the background. */
 void fsr_kick_gc(const struct file_sr *sr);
 

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "csm/log.h"
@@ -112,9 +113,9 @@ int fsr_stat(const struct file_sr *sr, const char *rel, struct srfs_stat *st)
 	return fsr_fs(sr)->ops->stat(fsr_fs(sr), rel, st);
 }
 
-bool fsr_exists(const struct file_sr *sr, const char *rel)
+int fsr_lookup(const struct file_sr *sr, const char *rel)
 {
-	return srfs_exists(fsr_fs(sr), rel);
+	return srfs_lookup(fsr_fs(sr), rel);
 }
 
 int fsr_open(const struct file_sr *sr, const char *rel, int flags, struct vhd_io *io,
@@ -175,17 +176,31 @@ int fsr_vhd_set_hidden(const struct file_sr *sr, const char *rel, bool hidden,
 	return rc;
 }
 
-enum fsr_kind fsr_find(const struct file_sr *sr, const char *uuid)
+int fsr_find(const struct file_sr *sr, const char *uuid, enum fsr_kind *kind, int code,
+	     struct sm_error *err)
 {
-	char rel[PATH_MAX];
+	static const enum fsr_kind kinds[] = { VK_VHD, VK_RAW };
+	char rel[PATH_MAX], where[PATH_MAX];
 
-	fsr_path(sr, uuid, "vhd", rel);
-	if (fsr_exists(sr, rel))
-		return VK_VHD;
-	fsr_path(sr, uuid, "raw", rel);
-	if (fsr_exists(sr, rel))
-		return VK_RAW;
-	return VK_NONE;
+	*kind = VK_NONE;
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+		struct srfs_stat st;
+		int rc;
+
+		fsr_path(sr, uuid, fsr_ext(kinds[i]), rel);
+		rc = fsr_stat(sr, rel, &st);
+		if (rc == -ENOENT)
+			continue;
+		fsr_describe(sr, rel, where, sizeof(where));
+		if (rc < 0)
+			return sm_fail_errno(err, rc == -ETIMEDOUT ? SME_SR_UNAVAILABLE : code, -rc,
+					     "cannot tell whether %s exists", where);
+		if (!st.is_reg)
+			return sm_fail(err, code, "%s is not a regular file; it is left alone", where);
+		*kind = kinds[i];
+		return 0;
+	}
+	return 0;
 }
 
 int fsr_dir_check(const struct file_sr *sr, struct sm_error *err)
@@ -293,6 +308,7 @@ static int fsr_forest_add(struct fsr_forest *f, const struct file_sr *sr, const 
 	struct sm_error e = { 0 };
 	struct vhd_io io = { 0 };
 	struct fsr_node *n;
+	int rc;
 
 	if (f->count == f->cap) {
 		size_t cap = f->cap ? f->cap * 2 : 128;
@@ -308,30 +324,66 @@ static int fsr_forest_add(struct fsr_forest *f, const struct file_sr *sr, const 
 	memcpy(n->uuid, uuid, 37);
 	n->kind = kind;
 	if (kind == VK_RAW) {
-		if (fsr_stat(sr, name, &n->st) < 0)
+		rc = fsr_stat(sr, name, &n->st);
+		if (rc == -ENOENT)
 			return 0;   /* vanished under us: not part of the SR any more */
 		f->count++;
 		n->info.virtual_size = n->st.size;
+		if (rc < 0)
+			snprintf(n->error, sizeof(n->error), "cannot stat %.200s: %s", name, strerror(-rc));
+		else if (!n->st.is_reg)
+			snprintf(n->error, sizeof(n->error), "%.200s is not a regular file", name);
 		return 0;
 	}
 	/* One open per image: its size comes from the same descriptor. */
-	if (fsr_open(sr, name, VHD_IO_RDONLY, &io, &e) < 0) {
-		if (e.code == SME_VDI_MISSING)
-			return 0;   /* vanished under us */
-		f->count++;
+	rc = fsr_open(sr, name, VHD_IO_RDONLY, &io, &e);
+	if (rc == -ENOENT)
+		return 0;   /* vanished under us */
+	f->count++;
+	if (rc < 0) {
 		snprintf(n->error, sizeof(n->error), "%.255s", e.detail);
+		n->parent_unknown = true;
 		return 0;
 	}
-	f->count++;
 	n->st.is_reg = true;
 	if (io.ops->get_size(&io, &n->st.size) < 0 ||
-	    (full ? vhd_query(&io, &n->info, &e) : vhd_query_fast(&io, &n->info, &e)) < 0)
+	    (full ? vhd_query(&io, &n->info, &e) : vhd_query_fast(&io, &n->info, &e)) < 0) {
 		snprintf(n->error, sizeof(n->error), "%.255s",
 			 e.detail[0] ? e.detail : "cannot read the image size");
-	else
+		/* The header alone may still say who the parent is. */
+		memset(&n->info, 0, sizeof(n->info));
+		if (!full || vhd_query_fast(&io, &n->info, NULL) < 0)
+			n->parent_unknown = true;
+	}
+	if (!n->parent_unknown)
 		fsr_parent_uuid(&n->info, n->parent);
 	vhd_io_close(&io);
 	return 0;
+}
+
+/*
+ * What could not be read stops the GC's work where it could matter: an
+ * image of unknown parent may hang below any image (nothing is known to
+ * be childless); one of known parent blocks its own chain upwards.
+ */
+static void fsr_forest_mark_blocked(struct fsr_forest *f)
+{
+	for (size_t i = 0; i < f->count; i++) {
+		struct fsr_node *n = &f->nodes[i];
+		size_t hops = 0;
+
+		if (!n->error[0])
+			continue;
+		if (n->parent_unknown) {
+			f->unknown_parents++;
+			if (!f->first_unknown)
+				f->first_unknown = n;
+		}
+		for (; n && !(n->blocked && hops) && hops <= f->count; hops++) {
+			n->blocked = true;
+			n = fsr_forest_find(f, n->parent);
+		}
+	}
 }
 
 /*
@@ -448,6 +500,7 @@ int fsr_forest_load(struct fsr_forest *f, const struct file_sr *sr, bool full,
 			p->nchildren++;
 	}
 	fsr_forest_mark_live(f);
+	fsr_forest_mark_blocked(f);
 	return 0;
 }
 
@@ -457,12 +510,12 @@ void fsr_forest_free(struct fsr_forest *f)
 	memset(f, 0, sizeof(*f));
 }
 
-bool fsr_is_locked(const struct file_sr *sr, const char *uuid)
+int fsr_is_locked(const struct file_sr *sr, const char *uuid)
 {
 	char path[PATH_MAX];
 
 	fsr_path(sr, uuid, "lock", path);
-	return fsr_exists(sr, path);
+	return fsr_lookup(sr, path);
 }
 
 void fsr_unlink_sidecars(const struct file_sr *sr, const char *uuid)
@@ -476,18 +529,128 @@ void fsr_unlink_sidecars(const struct file_sr *sr, const char *uuid)
 	}
 }
 
+/* ---- activation records on the SR --------------------------------------- */
 
-void fsr_active_path(const char *uuid, char out[PATH_MAX])
+/* Keep what is safe in a file name: letters, digits, '-', '_' and '.'. */
+static void host_id_clean(const char *in, char *out, size_t cap)
 {
-	snprintf(out, PATH_MAX, "%s/%s/active", sm_lock_dir(), uuid);
+	size_t n = 0;
+
+	for (; *in && n + 1 < cap; in++) {
+		char c = *in;
+
+		out[n++] = (char)((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+				  (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.' ? c : '_');
+	}
+	out[n] = '\0';
+	if (n == 0 || out[0] == '.')
+		snprintf(out, cap, "host-%.60s", in);
 }
 
-bool fsr_is_active(const char *uuid)
+/* INSTALLATION_UUID='<uuid>' in /etc/xensource-inventory: xapi's name for this host. */
+static int inventory_host_uuid(char out[37])
 {
-	char path[PATH_MAX];
+	char *text = NULL, *p;
+	int rc = -1;
 
-	fsr_active_path(uuid, path);
-	return access(path, F_OK) == 0;
+	if (sm_read_file("/etc/xensource-inventory", 64 * 1024, &text) < 0)
+		return -1;
+	p = strstr(text, "INSTALLATION_UUID=");
+	if (p) {
+		p += strlen("INSTALLATION_UUID=");
+		if (*p == '\'' || *p == '"')
+			p++;
+		snprintf(out, 37, "%.36s", p);
+		rc = sm_uuid_valid(out) ? 0 : -1;
+	}
+	free(text);
+	return rc;
+}
+
+const char *fsr_host_id(void)
+{
+	static char id[72];
+	char raw[256] = "";
+	const char *env = getenv("SM_HOST_ID");
+
+	if (id[0])
+		return id;
+	if (env && *env)
+		snprintf(raw, sizeof(raw), "%s", env);
+	else if (inventory_host_uuid(raw) < 0 && gethostname(raw, sizeof(raw) - 1) < 0)
+		snprintf(raw, sizeof(raw), "localhost");
+	host_id_clean(raw, id, sizeof(id));
+	return id;
+}
+
+static void active_rel(const char *uuid, const char *host, char out[PATH_MAX])
+{
+	snprintf(out, PATH_MAX, "%s/%s@%s", FSR_ACTIVE_DIR, uuid, host);
+}
+
+int fsr_active_set(const struct file_sr *sr, const char *uuid, bool rw, int code,
+		   struct sm_error *err)
+{
+	char rel[PATH_MAX], text[128], where[PATH_MAX];
+	int rc = fsr_fs(sr)->ops->mkdir(fsr_fs(sr), FSR_ACTIVE_DIR, 0755);
+
+	if (rc == 0)
+		rc = fsr_sync_dir(sr);
+	if (rc == -EEXIST)
+		rc = 0;
+	active_rel(uuid, fsr_host_id(), rel);
+	snprintf(text, sizeof(text), "mode=%s\nsince=%lld\n", rw ? "RW" : "RO",
+		 (long long)time(NULL));
+	/* Written, synced and renamed into place, then the directory synced. */
+	if (rc == 0)
+		rc = srfs_write_file_atomic(fsr_fs(sr), rel, text, strlen(text));
+	if (rc == 0)
+		return 0;
+	fsr_describe(sr, rel, where, sizeof(where));
+	return sm_fail_errno(err, rc == -ETIMEDOUT ? SME_SR_UNAVAILABLE : code, -rc,
+			     "cannot record the activation in %s", where);
+}
+
+int fsr_active_clear(const struct file_sr *sr, const char *uuid)
+{
+	char rel[PATH_MAX];
+	int rc;
+
+	active_rel(uuid, fsr_host_id(), rel);
+	rc = fsr_unlink(sr, rel);
+	if (rc == -ENOENT)
+		return 0;
+	if (rc == 0)
+		rc = fsr_fs(sr)->ops->sync_dir(fsr_fs(sr), FSR_ACTIVE_DIR);
+	return rc;
+}
+
+struct active_scan {
+	const char *uuid;
+	char *holder;
+	int found;
+};
+
+static int active_entry(void *arg, const char *name)
+{
+	struct active_scan *a = arg;
+
+	if (strncmp(name, a->uuid, 36) != 0 || name[36] != '@' || strstr(name, ".tmp."))
+		return 0;
+	a->found = 1;
+	if (a->holder)
+		snprintf(a->holder, 128, "%s", name + 37);
+	return 1;
+}
+
+int fsr_active_lookup(const struct file_sr *sr, const char *uuid, char holder[128])
+{
+	struct active_scan a = { .uuid = uuid, .holder = holder };
+	int rc = fsr_fs(sr)->ops->list(fsr_fs(sr), FSR_ACTIVE_DIR, active_entry, &a);
+
+	if (rc == -ENOENT)
+		return 0;   /* nothing was ever activated */
+	return rc < 0 ? rc : a.found;
 }
 
 /*
@@ -496,13 +659,23 @@ bool fsr_is_active(const char *uuid)
  * its own name the leaf is intact (P may have been un-hidden: hide it
  * again); otherwise P already replaced L and only P's metadata is left.
  */
-int fsr_recover_leaf(const struct file_sr *sr, const char *l_uuid, const char *p_uuid)
+int fsr_recover_leaf(const struct file_sr *sr, const char *l_uuid, const char *p_uuid,
+		     struct sm_error *err)
 {
-	char path[PATH_MAX];
+	char path[PATH_MAX], where[PATH_MAX];
+	int there;
 
 	fsr_path(sr, p_uuid, "vhd", path);
-	if (fsr_exists(sr, path)) {
-		fsr_vhd_set_hidden(sr, path, true, NULL);
+	there = fsr_lookup(sr, path);
+	if (there < 0) {
+		fsr_describe(sr, path, where, sizeof(where));
+		return sm_fail_errno(err, SME_SR_UNAVAILABLE, -there, "leaf-coalesce recovery of %s: "
+				     "cannot tell whether %s exists", l_uuid, where);
+	}
+	if (there) {
+		/* P may be visible again: it must not look like a VDI of its own. */
+		if (fsr_vhd_set_hidden(sr, path, true, err) < 0)
+			return -1;
 		sm_log(LOG_WARNING, "recovery: undid the interrupted leaf-coalesce of %s", l_uuid);
 	} else {
 		fsr_unlink_sidecars(sr, p_uuid);

@@ -18,6 +18,12 @@
  * The long copy of a non-leaf coalesce runs without the SR lock (nothing
  * writes a hidden image with one child); every change of names or
  * parents happens under it.  Each step is journaled and safe to resume.
+ *
+ * Only positive knowledge moves it: an image that cannot be read holds
+ * back all work on its chain, and one whose parent cannot be read (it
+ * could hang below any image) all deletion and coalescing in the SR;
+ * --status and the exit status (3) say what was held back and why.  A
+ * leaf active on any host (its record in .csm-active) is never merged.
  * An abort request (flag file, or csm-gc --abort, which sr_detach and
  * sr_delete use) stops the copy within a block; the next run resumes.
  */
@@ -44,6 +50,8 @@
 #include "fsr_store.h"
 
 #define MIB (1024.0 * 1024.0)
+/* The code lock_acquire gives when gc_active is held: anything else is an error. */
+#define GC_BUSY SME_SR_UNAVAILABLE
 
 struct gc {
 	struct file_sr sr;
@@ -56,6 +64,8 @@ struct gc {
 	const char *state;
 	char current[160];
 	char waiting[200];
+	char held_back[300];           /* why work was left undone ("" if none) */
+	char backed_off[37];           /* a leaf whose merge we gave up this run */
 	unsigned q_garbage, q_coalesce, q_leaf;
 	uint64_t total, done;
 	double started, copy_started, last_status;
@@ -106,11 +116,11 @@ static void status_write(struct gc *g, bool force)
 		     "pid=%d\nstate=%s\ncurrent=%s\nwaiting_for=%s\nqueued_garbage=%u\n"
 		     "queued_coalesce=%u\nqueued_leaf_coalesce=%u\nbytes_total=%" PRIu64 "\n"
 		     "bytes_done=%" PRIu64 "\nbytes_left=%" PRIu64 "\nrate_mib_s=%.1f\n"
-		     "deleted=%u\ncoalesced=%u\nleaf_coalesced=%u\nupdated=%lld\n",
+		     "deleted=%u\ncoalesced=%u\nleaf_coalesced=%u\nheld_back=%s\nupdated=%lld\n",
 		     (int)getpid(), g->state, g->current, g->waiting, g->q_garbage,
 		     g->q_coalesce, g->q_leaf, g->total, g->done,
 		     g->total > g->done ? g->total - g->done : 0, rate, g->deleted,
-		     g->coalesced, g->leaf_coalesced, (long long)time(NULL));
+		     g->coalesced, g->leaf_coalesced, g->held_back, (long long)time(NULL));
 	status_path(g->sr_uuid, "gc.status", path);
 	sm_write_file_atomic(path, text, (size_t)n);
 }
@@ -190,18 +200,86 @@ static bool coalesceable(const struct fsr_forest *f, const struct fsr_node *n)
 {
 	const struct fsr_node *p = fsr_forest_find(f, n->parent);
 
-	return node_ok(n) && n->info.hidden && n->live && n->nchildren > 0 &&
-	       node_ok(p) && p->info.hidden && p->nchildren == 1;
+	return node_ok(n) && !n->blocked && n->info.hidden && n->live && n->nchildren > 0 &&
+	       node_ok(p) && !p->blocked && p->info.hidden && p->nchildren == 1;
 }
 
-static bool leaf_coalesceable(struct gc *g, const struct fsr_forest *f, const struct fsr_node *n)
+/* The VDIs active on some host, from one listing of the SR's records. */
+struct active_set {
+	char (*uuid)[37];
+	size_t count, cap;
+	int rc;                        /* the listing's: < 0, nothing is known */
+};
+
+static int active_set_add(void *arg, const char *name)
+{
+	struct active_set *a = arg;
+
+	if (strlen(name) < 38 || name[36] != '@' || strstr(name, ".tmp."))
+		return 0;
+	if (a->count == a->cap) {
+		size_t cap = a->cap ? a->cap * 2 : 64;
+		void *p = realloc(a->uuid, cap * sizeof(a->uuid[0]));
+
+		if (!p)
+			return -ENOMEM;
+		a->uuid = p;
+		a->cap = cap;
+	}
+	memcpy(a->uuid[a->count], name, 36);
+	a->uuid[a->count++][36] = '\0';
+	return 0;
+}
+
+static void active_set_load(struct gc *g, struct active_set *a)
+{
+	memset(a, 0, sizeof(*a));
+	a->rc = fsr_fs(&g->sr)->ops->list(fsr_fs(&g->sr), FSR_ACTIVE_DIR, active_set_add, a);
+	if (a->rc == -ENOENT)
+		a->rc = 0;     /* nothing was ever activated */
+}
+
+static bool active_set_has(const struct active_set *a, const char *uuid)
+{
+	for (size_t i = 0; i < a->count; i++)
+		if (strcmp(a->uuid[i], uuid) == 0)
+			return true;
+	return false;
+}
+
+static void hold_back(struct gc *g, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Remember (the first) reason work was left undone, for --status and the exit status. */
+static void hold_back(struct gc *g, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (g->held_back[0])
+		return;
+	va_start(ap, fmt);
+	vsnprintf(g->held_back, sizeof(g->held_back), fmt, ap);
+	va_end(ap);
+	say(g, "held back: %s", g->held_back);
+}
+
+static bool leaf_coalesceable(struct gc *g, const struct fsr_forest *f, const struct fsr_node *n,
+			      const struct active_set *active)
 {
 	const struct fsr_node *p = fsr_forest_find(f, n->parent);
 
-	return node_ok(n) && !n->info.hidden && n->nchildren == 0 &&
-	       (uint64_t)n->info.allocated_blocks * VHD_BLOCK_SIZE <= g->leaf_max &&
-	       node_ok(p) && p->info.hidden && p->nchildren == 1 &&
-	       !fsr_is_locked(&g->sr, n->uuid) && !fsr_is_active(n->uuid);
+	if (!(node_ok(n) && !n->blocked && !n->info.hidden && n->nchildren == 0 &&
+	      (uint64_t)n->info.allocated_blocks * VHD_BLOCK_SIZE <= g->leaf_max &&
+	      node_ok(p) && !p->blocked && p->info.hidden && p->nchildren == 1 &&
+	      !(n->sidecars & FSR_HAS_LOCK)))
+		return false;
+	if (strcmp(n->uuid, g->backed_off) == 0)
+		return false;
+	if (active->rc < 0) {
+		hold_back(g, "leaf-coalesce of %s: cannot read the activation records (%s)",
+			  n->uuid, strerror(-active->rc));
+		return false;
+	}
+	return !active_set_has(active, n->uuid);
 }
 
 struct plan {
@@ -213,14 +291,22 @@ struct plan {
 
 static void plan_work(struct gc *g, const struct fsr_forest *f, struct plan *pl)
 {
+	struct active_set active;
 	int best = -1;
 
 	memset(pl, 0, sizeof(*pl));
 	g->q_garbage = g->q_coalesce = g->q_leaf = 0;
+	for (size_t i = 0; i < f->count; i++)
+		if (f->nodes[i].error[0])
+			hold_back(g, "%s cannot be read (%s)", f->nodes[i].uuid, f->nodes[i].error);
+	/* Any image could be the parent of one we cannot read: none is known childless. */
+	if (f->unknown_parents)
+		return;
+	active_set_load(g, &active);
 	for (size_t i = 0; i < f->count; i++) {
 		const struct fsr_node *n = &f->nodes[i];
 
-		if (!n->live && !n->error[0]) {
+		if (!n->live && !n->error[0] && !n->blocked) {
 			g->q_garbage++;
 			if (pl->ngarbage < sizeof(pl->garbage) / sizeof(pl->garbage[0]))
 				pl->garbage[pl->ngarbage++] = n;
@@ -232,12 +318,13 @@ static void plan_work(struct gc *g, const struct fsr_forest *f, struct plan *pl)
 				best = d;
 				pl->coalesce = n;
 			}
-		} else if (leaf_coalesceable(g, f, n)) {
+		} else if (leaf_coalesceable(g, f, n, &active)) {
 			g->q_leaf++;
 			if (!pl->leaf)
 				pl->leaf = n;
 		}
 	}
+	free(active.uuid);
 }
 
 /* ---- the work -------------------------------------------------------------- */
@@ -271,6 +358,13 @@ static int relink_and_remove(struct gc *g, const char *n_uuid, const char *p_uui
 
 	if (fsr_forest_load(&f, &g->sr, true, err) < 0)
 		return -1;
+	/* A child we cannot see would be orphaned when n goes: keep n. */
+	if (f.unknown_parents) {
+		sm_fail(err, SME_SR_UNAVAILABLE, "relink of %s's children held back: %s cannot be read (%s)",
+			n_uuid, f.first_unknown->uuid, f.first_unknown->error);
+		fsr_forest_free(&f);
+		return -1;
+	}
 	fsr_path(&g->sr, p_uuid, "vhd", ppath);
 	g->state = "relinking";
 	for (size_t i = 0; i < f.count && rc == 0; i++) {
@@ -334,6 +428,39 @@ static int coalesce_one(struct gc *g, const char *n_uuid, const char *p_uuid,
 	return journal_end(fsr_fs(&g->sr), "coalesce", n_uuid, err);
 }
 
+/*
+ * Is L free to be renamed over?  Asked after our journal record (the
+ * claim vdi_activate looks for) is durable; see fsr_store.h.  Anything
+ * but a clear "no activation record" is a reason to leave L alone.
+ */
+static bool leaf_still_idle(struct gc *g, const char *l_uuid)
+{
+	char holder[128] = "";
+	int rc = fsr_active_lookup(&g->sr, l_uuid, holder);
+
+	if (rc == 0)
+		return true;
+	if (rc > 0)
+		say(g, "leaf-coalesce of %s stopped: activated on host %s", l_uuid, holder);
+	else
+		hold_back(g, "leaf-coalesce of %s: cannot read its activation records (%s)",
+			  l_uuid, strerror(-rc));
+	return false;
+}
+
+/*
+ * Give up a leaf-coalesce before its commit: L untouched, P hidden again
+ * (it holds L's data too, which is harmless in a hidden base copy).
+ */
+static int leaf_back_off(struct gc *g, const char *l_uuid, const char *p_uuid,
+			 struct sm_error *err)
+{
+	memcpy(g->backed_off, l_uuid, sizeof(g->backed_off));
+	if (fsr_recover_leaf(&g->sr, l_uuid, p_uuid, err) < 0)
+		return -1;   /* the record stays: recovery runs again */
+	return journal_end(fsr_fs(&g->sr), "leaf", l_uuid, err);
+}
+
 /* Leaf L into P; P then takes L's name.  SR lock held throughout. */
 static int leaf_coalesce_one(struct gc *g, const char *l_uuid, const char *p_uuid,
 			     struct sm_error *err)
@@ -346,6 +473,8 @@ static int leaf_coalesce_one(struct gc *g, const char *l_uuid, const char *p_uui
 	if (journal_begin(fsr_fs(&g->sr), "leaf", l_uuid, jtext, err) < 0)
 		return -1;
 	sm_fault_point("gc:leaf-journal");
+	if (!leaf_still_idle(g, l_uuid))
+		return leaf_back_off(g, l_uuid, p_uuid, err);
 	fsr_path(&g->sr, l_uuid, "vhd", lpath);
 	fsr_path(&g->sr, p_uuid, "vhd", ppath);
 	snprintf(g->current, sizeof(g->current), "leaf-coalesce %s into %s", l_uuid, p_uuid);
@@ -357,6 +486,9 @@ static int leaf_coalesce_one(struct gc *g, const char *l_uuid, const char *p_uui
 	if (fsr_vhd_set_hidden(&g->sr, ppath, false, err) < 0)
 		return -1;
 	sm_fault_point("gc:leaf-unhidden");
+	/* The protocol makes this redundant; the rename is the one step that cannot be undone. */
+	if (!leaf_still_idle(g, l_uuid))
+		return leaf_back_off(g, l_uuid, p_uuid, err);
 	/* One atomic step: the merged image replaces the leaf under its name. */
 	rc = fsr_fs(&g->sr)->ops->rename(fsr_fs(&g->sr), ppath, lpath);
 	if (rc < 0)
@@ -386,8 +518,12 @@ static int undo_parent_grow(struct gc *g, const char *p_uuid, struct sm_error *e
 
 	fsr_path(&g->sr, p_uuid, "vhd", ppath);
 	snprintf(upath, sizeof(upath), "%s.undo", ppath);
-	if (!fsr_exists(&g->sr, upath))
+	rc = fsr_lookup(&g->sr, upath);
+	if (rc < 0)
+		return sm_fail_errno(err, SME_SR_UNAVAILABLE, -rc, "cannot tell whether %s exists", upath);
+	if (rc == 0)
 		return 0;
+	rc = -1;
 	if (fsr_open(&g->sr, ppath, VHD_IO_RDWR, &io, err) < 0)
 		return -1;
 	if (fsr_open(&g->sr, upath, VHD_IO_RDWR, &undo, err) < 0)
@@ -410,13 +546,18 @@ static int resume_one(void *arg, const char *op, const char *id, const char *tex
 {
 	struct gc *g = arg;
 	char parent[37], path[PATH_MAX];
+	int there;
 
 	journal_get(text, "parent", parent, sizeof(parent));
 	if (!sm_uuid_valid(id) || !sm_uuid_valid(parent))
 		return 1;   /* not ours, or damaged: leave it for a person */
 	if (strcmp(op, "coalesce") == 0) {
 		fsr_path(&g->sr, id, "vhd", path);
-		if (!fsr_exists(&g->sr, path))
+		there = fsr_lookup(&g->sr, path);
+		if (there < 0)
+			return sm_fail_errno(err, SME_SR_UNAVAILABLE, -there,
+					     "resuming the coalesce of %s: cannot look at it", id);
+		if (!there)
 			return 0;   /* finished before the crash */
 		if (undo_parent_grow(g, parent, err) < 0)
 			return -1;
@@ -426,7 +567,7 @@ static int resume_one(void *arg, const char *op, const char *id, const char *tex
 		return 0;
 	}
 	if (strcmp(op, "leaf") == 0)
-		return fsr_recover_leaf(&g->sr, id, parent);
+		return fsr_recover_leaf(&g->sr, id, parent, err);
 	return 1;
 }
 
@@ -504,13 +645,16 @@ static int show_status(const char *sr_uuid)
 	char path[PATH_MAX], *text = NULL;
 	struct sm_lock probe = SM_LOCK_INIT;
 	struct sm_error e = { 0 };
-	bool running;
 
-	running = lock_acquire(&probe, sr_uuid, "gc_active", 0, SME_SR_UNAVAILABLE, &e) < 0;
+	if (lock_acquire(&probe, sr_uuid, "gc_active", 0, GC_BUSY, &e) == 0) {
+		printf("running=no\n");
+	} else if (e.code == GC_BUSY) {
+		printf("running=yes\nholder=%s\n", e.detail);
+	} else {
+		/* Not "running": a lock we cannot open says nothing about a GC. */
+		printf("running=unknown\nlock_error=%s\n", e.detail);
+	}
 	lock_release(&probe);
-	printf("running=%s\n", running ? "yes" : "no");
-	if (running)
-		printf("holder=%s\n", e.detail);
 	status_path(sr_uuid, "gc.status", path);
 	if (sm_read_file(path, 4096, &text) == 0) {
 		printf("%s", text);
@@ -543,6 +687,36 @@ static int request_abort(const char *sr_uuid, int timeout_s)
 		return 1;
 	}
 	return 0;
+}
+
+/*
+ * The lock we take is named by --sr: working on another SR's directory
+ * under it would be working unprotected.  The directory must say it is
+ * this SR: its marker (sr_create writes it), or else its own name (NFS
+ * and EXT SRs live in a directory named by the SR's uuid).
+ */
+static int check_identity(struct gc *g, struct sm_error *err)
+{
+	char *text = NULL, found[37] = "";
+	const char *base = strrchr(g->sr.fs.root, '/');
+	int rc = srfs_read_file(fsr_fs(&g->sr), FSR_MARKER, 256, &text);
+
+	if (rc == 0) {
+		if (strncmp(text, "uuid=", 5) == 0)
+			snprintf(found, sizeof(found), "%.36s", text + 5);
+		free(text);
+		if (strcmp(found, g->sr_uuid) == 0)
+			return 0;
+		return sm_fail(err, SME_SR_UNAVAILABLE, "%s belongs to SR %s, not %s: refusing to touch it",
+			       g->sr.fs.root, found[0] ? found : "(unreadable marker)", g->sr_uuid);
+	}
+	if (rc != -ENOENT)
+		return sm_fail_errno(err, SME_SR_UNAVAILABLE, -rc, "cannot read %s/%s to check the SR",
+				     g->sr.fs.root, FSR_MARKER);
+	if (base && strcmp(base + 1, g->sr_uuid) == 0)
+		return 0;
+	return sm_fail(err, SME_SR_UNAVAILABLE, "%s has no %s and is not named %s: not SR %s, "
+		       "refusing to touch it", g->sr.fs.root, FSR_MARKER, g->sr_uuid, g->sr_uuid);
 }
 
 /* The SR's directory: a local path, or "server:/path" over libnfs. */
@@ -646,12 +820,23 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	g.started = now();
-	/* One GC per SR; a second one has nothing to add. */
-	if (lock_acquire(&g.active, sr_uuid, "gc_active", 0, SME_SR_UNAVAILABLE, &err) < 0) {
-		if (g.verbose)
-			fprintf(stderr, "csm-gc: already running (%s)\n", err.detail);
+	if (check_identity(&g, &err) < 0) {
+		fprintf(stderr, "csm-gc: %s\n", err.detail);
+		sm_log(LOG_ERR, "gc %s: %s", g.sr_uuid, err.detail);
 		srfs_close(&g.sr.fs);
-		return 0;
+		return 2;
+	}
+	/* One GC per SR; a second one has nothing to add. */
+	if (lock_acquire(&g.active, sr_uuid, "gc_active", 0, GC_BUSY, &err) < 0) {
+		bool busy = err.code == GC_BUSY;
+
+		if (g.verbose || !busy)
+			fprintf(stderr, "csm-gc: %s (%s)\n",
+				busy ? "already running" : "cannot take the GC lock", err.detail);
+		if (!busy)
+			sm_log(LOG_ERR, "gc %s: cannot take the GC lock: %s", g.sr_uuid, err.detail);
+		srfs_close(&g.sr.fs);
+		return busy ? 0 : 1;
 	}
 	rc = gc_loop(&g, &err);
 	g.state = rc < 0 ? (abort_requested(&g) ? "aborted" : "failed") : "idle";
@@ -662,5 +847,12 @@ int main(int argc, char **argv)
 	    g.coalesced, g.leaf_coalesced, rc < 0 ? ": " : "", rc < 0 ? err.detail : "");
 	lock_release(&g.active);
 	srfs_close(&g.sr.fs);
-	return rc < 0 && !abort_requested(&g) ? 1 : 0;
+	if (rc < 0)
+		return abort_requested(&g) ? 0 : 1;
+	if (g.held_back[0]) {
+		if (g.verbose)
+			fprintf(stderr, "csm-gc: work held back: %s\n", g.held_back);
+		return 3;
+	}
+	return 0;
 }

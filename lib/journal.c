@@ -52,6 +52,15 @@ int journal_begin(struct srfs *fs, const char *op, const char *id, const char *t
 	return 0;
 }
 
+int journal_lookup(struct srfs *fs, const char *op, const char *id)
+{
+	char rel[PATH_MAX];
+
+	if (journal_rel(op, id, rel) < 0)
+		return -ENAMETOOLONG;
+	return srfs_lookup(fs, rel);
+}
+
 int journal_end(struct srfs *fs, const char *op, const char *id, struct sm_error *err)
 {
 	char rel[PATH_MAX];
@@ -117,11 +126,19 @@ static int replay_one(struct srfs *fs, const char *name, journal_fn fn, void *ar
 		fs->ops->unlink(fs, rel);   /* a record never completed: no step ran */
 		return 0;
 	}
-	if (split_name(name, op, sizeof(op), &id) < 0 ||
-	    srfs_read_file(fs, rel, 64 * 1024, &text) < 0) {
-		sm_log(LOG_ERR, "journal: ignoring unreadable record %s", rel);
+	if (split_name(name, op, sizeof(op), &id) < 0) {
+		sm_log(LOG_ERR, "journal: ignoring record %s (not <op>-<id>)", rel);
 		return 0;
 	}
+	r = srfs_read_file(fs, rel, 64 * 1024, &text);
+	if (r == -ENOENT)
+		return 0;   /* its owner finished it meanwhile */
+	/*
+	 * A record we cannot read is a change we cannot finish or undo: going
+	 * on as if there were none would build on a half-made state.
+	 */
+	if (r < 0)
+		return fail_rc(err, r, fs, rel, "cannot read journal record");
 	r = fn(arg, op, id, text, err);
 	free(text);
 	if (r < 0)

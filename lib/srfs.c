@@ -31,11 +31,14 @@ void srfs_describe(const struct srfs *fs, const char *rel, char *out, size_t cap
 		snprintf(out, cap, "%s/%s", fs->root, rel);
 }
 
-bool srfs_exists(struct srfs *fs, const char *rel)
+int srfs_lookup(struct srfs *fs, const char *rel)
 {
 	struct srfs_stat st;
+	int rc = fs->ops->stat(fs, rel, &st);
 
-	return fs->ops->stat(fs, rel, &st) == 0;
+	if (rc == -ENOENT)
+		return 0;
+	return rc < 0 ? rc : 1;
 }
 
 /* The directory part of rel ("" for a name in the root). */

@@ -18,6 +18,8 @@
 /* Write and sync .csm-journal/<op>-<id> holding text. */
 int journal_begin(struct srfs *fs, const char *op, const char *id, const char *text,
 		  struct sm_error *err);
+/* Is there a record <op>-<id>?  1, 0, or -errno (srfs_lookup). */
+int journal_lookup(struct srfs *fs, const char *op, const char *id);
 /* Remove it durably. */
 int journal_end(struct srfs *fs, const char *op, const char *id, struct sm_error *err);
 

@@ -82,8 +82,14 @@ void srfs_close(struct srfs *fs);
 /* "<root>/<rel>" for messages (and the local path, for posix). */
 void srfs_describe(const struct srfs *fs, const char *rel, char *out, size_t cap);
 
-/* Helpers over the ops, the same for every backend. */
-bool srfs_exists(struct srfs *fs, const char *rel);
+/*
+ * Helpers over the ops, the same for every backend.
+ *
+ * Is rel there?  1 yes, 0 no (the filesystem said ENOENT), or -errno when
+ * we could not look (EIO, a timeout, ...).  "Could not look" is never
+ * "absent": a destructive step acts only on positive knowledge.
+ */
+int srfs_lookup(struct srfs *fs, const char *rel);
 /* The whole file, NUL-terminated, malloc'd into *out; -EFBIG if larger than max. */
 int srfs_read_file(struct srfs *fs, const char *rel, size_t max, char **out);
 /* Write rel.tmp.<pid>, sync it, rename over rel, sync rel's directory. */
