@@ -7,6 +7,8 @@
  *   <uuid>.meta  label, description and snapshot facts (lib/vdimeta.c)
  *   <uuid>.lock  the persistent vdi_lock record
  *   .csm-sr      the SR uuid, written by sr_create
+ *   .csm-journal/<op>-<uuid>   intent records of changes in flight
+ *   .csm-active/<uuid>@<host>  activation records (fsr_store.h)
  * A snapshot keeps the original uuid as the writable leaf: its data moves
  * to a hidden read-only "base copy" and the call returns the new VDI.
  */
@@ -279,9 +281,16 @@ static int scan_fill_vdi(const struct file_sr *sr, const struct fsr_node *n, str
 		v->read_only = true;
 	}
 	if (n->error[0]) {
-		/* Still listed, so the toolstack does not forget a damaged VDI. */
+		/*
+		 * Still listed, so the toolstack does not forget a damaged VDI.
+		 * Whether it is hidden is in the part we could not read: every
+		 * VDI the toolstack knows has a metadata record and a base copy
+		 * has none, so that says which it was.
+		 */
 		sm_log(LOG_ERR, "scan: %s: %s", n->uuid, n->error);
 		v->error = strdup(n->error);
+		v->hidden = !(n->sidecars & FSR_HAS_META);
+		v->managed = !v->hidden;
 	}
 	return 0;
 }
