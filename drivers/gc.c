@@ -469,6 +469,8 @@ static int leaf_coalesce_one(struct gc *g, const char *l_uuid, const char *p_uui
 	uint64_t copied = 0;
 	int rc;
 
+	/* Planned with an older view of the activation records: one may come now. */
+	sm_fault_point("gc:leaf-planned");
 	snprintf(jtext, sizeof(jtext), "parent=%s\n", p_uuid);
 	if (journal_begin(fsr_fs(&g->sr), "leaf", l_uuid, jtext, err) < 0)
 		return -1;

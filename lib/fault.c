@@ -10,6 +10,17 @@
 #include <string.h>
 #include <unistd.h>
 
+/* Is name one of the comma-separated names in list? */
+static int name_listed(const char *list, const char *name)
+{
+	size_t len = strlen(name);
+
+	for (const char *p = list; p && *p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL)
+		if (strncmp(p, name, len) == 0 && (p[len] == ',' || p[len] == '\0'))
+			return 1;
+	return 0;
+}
+
 void sm_fault_point(const char *name)
 {
 	const char *log = getenv("CSM_FAULT_LOG");
@@ -27,7 +38,7 @@ void sm_fault_point(const char *name)
 	if (kill_at && strcmp(kill_at, name) == 0)
 		kill(getpid(), SIGKILL);
 	/* A pause at a step lets a test pull the storage away mid-operation. */
-	if (pause_at && strcmp(pause_at, name) == 0) {
+	if (pause_at && name_listed(pause_at, name)) {
 		const char *ms = getenv("CSM_FAULT_PAUSE_MS");
 
 		usleep((useconds_t)(ms ? atoi(ms) : 2000) * 1000);

@@ -5,8 +5,10 @@
  *
  *   CSM_FAULT_POINT=<name>     die with SIGKILL on reaching that point
  *   CSM_FAULT_LOG=<file>       append the name of every point reached
- *   CSM_FAULT_PAUSE=<name>     sleep CSM_FAULT_PAUSE_MS (2000) there, so a test
- *                              can take the storage away mid-operation
+ *   CSM_FAULT_PAUSE=<name>[,<name>...]
+ *                              sleep CSM_FAULT_PAUSE_MS (2000) at each, so a
+ *                              test can take the storage away, or race another
+ *                              call, mid-operation
  *
  *   CSM_FAULT_IO=<class>:<n>[,<class>:<n>...]
  *                              the n-th I/O call (1-based) of that class in

@@ -126,8 +126,11 @@ done
 pass "GC killed at each of its ${#points[@]} steps: every VDI intact, the next run finishes"
 
 # --- an activation at each step of the GC ---------------------------------------------
-# The guest writes to A as soon as vdi_activate returns; whatever the GC
-# does with A afterwards, those bytes must be in A.
+# The GC stands at step p while A is activated; the guest writes to A once
+# vdi_activate has returned and the GC has copied a leaf (it also stands
+# there, so the write lands between the copy and the rename that would
+# commit it) or has finished.  Whatever the GC does with A, those bytes
+# must be in A.
 head -c $((64 * 1024)) /dev/urandom >"$T/guest"
 python3 "$READ" --raw "$T/golden/$A.vhd" >"$T/A.raw"
 dd if="$T/guest" of="$T/A.raw" bs=512 seek=$((3 * MiB / 512)) conv=notrunc status=none
@@ -135,11 +138,15 @@ want_A=$(sha1sum <"$T/A.raw" | cut -c1-40)
 for p in "${points[@]}"; do
 	restore
 	: >"$T/reached"
-	( CSM_FAULT_LOG="$T/reached" CSM_FAULT_PAUSE="$p" CSM_FAULT_PAUSE_MS=1500 \
+	( CSM_FAULT_LOG="$T/reached" CSM_FAULT_PAUSE="$p,gc:leaf-copied" CSM_FAULT_PAUSE_MS=1500 \
 		"$GC" --sr "$SR_UUID" --dir "$FILE_SR_DIR" --quiet; echo $? >"$T/gc.rc" ) 2>/dev/null &
 	gcpid=$!
 	for i in $(seq 100); do grep -qx "$p" "$T/reached" && break; sleep 0.05; done
 	call unit "$D" "$C" vdi_activate --vdi "$A" true >/dev/null || fail "activate at $p refused"
+	for i in $(seq 100); do
+		grep -qx gc:leaf-copied "$T/reached" || ! kill -0 "$gcpid" 2>/dev/null && break
+		sleep 0.05
+	done
 	"$VHDTOOL" write "$FILE_SR_DIR/$A.vhd" $((3 * MiB)) "$T/guest"
 	wait "$gcpid"
 	got=$(python3 "$READ" "$FILE_SR_DIR/$A.vhd" 2>&1)
