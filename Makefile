@@ -50,6 +50,9 @@ else
 DRIVER_OBJS :=
 DRIVER_LIBS := $(LIBS)
 endif
+# make install strips the executables (the debug info is a fifth of a
+# driver); INSTALL_STRIP= keeps it, for packagers who split it off.
+INSTALL_STRIP ?= -s
 
 LIB_SRCS := $(wildcard lib/*.c)
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
@@ -170,9 +173,9 @@ bench: all $(BENCH_BINS)
 
 install: all
 	install -d $(DESTDIR)$(LIBEXECDIR) $(DESTDIR)$(BINDIR)
-	for d in $(DRIVERS) csm-gc; do install -m 0755 $(BUILD)/$$d $(DESTDIR)$(LIBEXECDIR)/$$d; done
+	for d in $(DRIVERS) csm-gc; do install $(INSTALL_STRIP) -m 0755 $(BUILD)/$$d $(DESTDIR)$(LIBEXECDIR)/$$d; done
 	ln -sf $(LIBEXECDIR)/csm-gc $(DESTDIR)$(BINDIR)/csm-gc
-	for t in $(TOOL_BINS); do install -m 0755 $$t $(DESTDIR)$(BINDIR)/; done
+	for t in $(TOOL_BINS); do install $(INSTALL_STRIP) -m 0755 $$t $(DESTDIR)$(BINDIR)/; done
 	if [ -n "$(SMDIR)" ]; then \
 	  install -d $(DESTDIR)$(SMDIR); \
 	  for d in $(DRIVERS); do ln -sf $(LIBEXECDIR)/$$d $(DESTDIR)$(SMDIR)/$$d; done; \
