@@ -31,17 +31,28 @@ ifeq ($(TEST_BUILD),1)
 ALL_CFLAGS += -DCSM_TEST_BUILD
 endif
 LIBS    := $(PKG_LIBS) -luuid -lnfs
-# The drivers link libxml2 and what it drags in (ICU, libstdc++, zlib,
-# lzma) statically: loading and relocating those shared objects cost
-# ~1.5 ms of every call, more than the driver's own work (see
-# docs/performance.md).  libnfs (the NFS srfs backend, needs only libc)
-# likewise.  libc stays dynamic.  DRIVER_LINK=dynamic undoes it.
+# The drivers link libxml2 and what its file I/O drags in (zlib, lzma)
+# statically: loading and relocating those shared objects cost ~1.5 ms of
+# every call, more than the driver's own work (see docs/performance.md).
+# libnfs (the NFS srfs backend, needs only libc) likewise.  libc stays
+# dynamic.  Not ICU: libxml2 falls back to it only for encoding names
+# that neither libxml2 nor libc's iconv knows, and it would bring 31 MB
+# of tables and libstdc++ into every driver; lib/static/no_icu.c stands
+# in for the few ICU functions libxml2 calls and knows no encoding, so
+# such a request gets a parse fault.  DRIVER_LINK=dynamic undoes it all.
 DRIVER_LINK ?= static
+NO_ICU_OBJ := $(BUILD)/lib/static/no_icu.o
+XML_STATIC_LIBS := -Wl,-Bstatic -lxml2 -lz -llzma -Wl,-Bdynamic -lm
 ifeq ($(DRIVER_LINK),static)
-DRIVER_LIBS := -Wl,-Bstatic -lxml2 -licuuc -licudata -lz -llzma -luuid -lnfs -lstdc++ -Wl,-Bdynamic -lm
+DRIVER_OBJS := $(NO_ICU_OBJ)
+DRIVER_LIBS := -Wl,-Bstatic -lxml2 -lz -llzma -luuid -lnfs -Wl,-Bdynamic -lm
 else
+DRIVER_OBJS :=
 DRIVER_LIBS := $(LIBS)
 endif
+# make install strips the executables (the debug info is a fifth of a
+# driver); INSTALL_STRIP= keeps it, for packagers who split it off.
+INSTALL_STRIP ?= -s
 
 LIB_SRCS := $(wildcard lib/*.c)
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
@@ -92,7 +103,7 @@ $(BUILD)/drivers/main-%.o: drivers/main.c $(wildcard include/csm/*.h)
 # Keep objects between runs (they are intermediates of the pattern rules).
 .SECONDARY:
 .SECONDEXPANSION:
-$(BUILD)/%SR: $(BUILD)/drivers/main-%SR.o $$(BUILD)/drivers/$$(DRIVER_%SR).o $(BUILD)/drivers/filebased.o $(BUILD)/drivers/fsr_store.o $(LIBCSM)
+$(BUILD)/%SR: $(BUILD)/drivers/main-%SR.o $$(BUILD)/drivers/$$(DRIVER_%SR).o $(BUILD)/drivers/filebased.o $(BUILD)/drivers/fsr_store.o $(LIBCSM) $(DRIVER_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(DRIVER_LIBS) $(EXTRA_LIBS_$*SR)
 
 # The garbage collector the file-based drivers start (installed beside them).
@@ -105,6 +116,10 @@ $(BUILD)/%: $(BUILD)/tools/%.o $(LIBCSM)
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIBCSM)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) $(CMOCKA_LIBS)
+
+# lib/static/no_icu.c is tested as the drivers use it: with libxml2 static.
+$(BUILD)/tests/test_no_icu: $(BUILD)/tests/unit/test_no_icu.o $(LIBCSM) $(NO_ICU_OBJ)
+	$(CC) $(LDFLAGS) -o $@ $^ $(XML_STATIC_LIBS) -luuid -lnfs $(CMOCKA_LIBS)
 
 $(BUILD)/tests/%: $(BUILD)/tests/tools/%.o $(LIBCSM)
 	@mkdir -p $(dir $@)
@@ -158,9 +173,9 @@ bench: all $(BENCH_BINS)
 
 install: all
 	install -d $(DESTDIR)$(LIBEXECDIR) $(DESTDIR)$(BINDIR)
-	for d in $(DRIVERS) csm-gc; do install -m 0755 $(BUILD)/$$d $(DESTDIR)$(LIBEXECDIR)/$$d; done
+	for d in $(DRIVERS) csm-gc; do install $(INSTALL_STRIP) -m 0755 $(BUILD)/$$d $(DESTDIR)$(LIBEXECDIR)/$$d; done
 	ln -sf $(LIBEXECDIR)/csm-gc $(DESTDIR)$(BINDIR)/csm-gc
-	for t in $(TOOL_BINS); do install -m 0755 $$t $(DESTDIR)$(BINDIR)/; done
+	for t in $(TOOL_BINS); do install $(INSTALL_STRIP) -m 0755 $$t $(DESTDIR)$(BINDIR)/; done
 	if [ -n "$(SMDIR)" ]; then \
 	  install -d $(DESTDIR)$(SMDIR); \
 	  for d in $(DRIVERS); do ln -sf $(LIBEXECDIR)/$$d $(DESTDIR)$(SMDIR)/$$d; done; \
