@@ -749,7 +749,8 @@ static void usage(void)
 		"usage: csm-gc --sr UUID --dir PATH [--background] [--quiet] [--leaf-max BYTES]\n"
 		"       csm-gc --sr UUID --nfs SERVER:/PATH [--nfs-version 3|4] [--nfs-timeout MS] [...]\n"
 		"       csm-gc --sr UUID --status\n"
-		"       csm-gc --sr UUID --abort\n");
+		"       csm-gc --sr UUID --abort\n"
+		"exit status: 0 done, 1 failed, 2 refused, 3 work held back (see --status)\n");
 	exit(2);
 }
 

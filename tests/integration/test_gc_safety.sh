@@ -130,13 +130,15 @@ pass "GC killed at each of its ${#points[@]} steps: every VDI intact, the next r
 # vdi_activate has returned and the GC has copied a leaf (it also stands
 # there, so the write lands between the copy and the rename that would
 # commit it) or has finished.  Whatever the GC does with A, those bytes
-# must be in A.
+# must be in A.  X holds a vdi_lock, so that A is the only leaf the GC may
+# merge: each pause is then in A's leaf-coalesce.
 head -c $((64 * 1024)) /dev/urandom >"$T/guest"
 python3 "$READ" --raw "$T/golden/$A.vhd" >"$T/A.raw"
 dd if="$T/guest" of="$T/A.raw" bs=512 seek=$((3 * MiB / 512)) conv=notrunc status=none
 want_A=$(sha1sum <"$T/A.raw" | cut -c1-40)
 for p in "${points[@]}"; do
 	restore
+	call unit "$D" "$C" vdi_lock --vdi "$X" false race-test >/dev/null
 	: >"$T/reached"
 	( CSM_FAULT_LOG="$T/reached" CSM_FAULT_PAUSE="$p,gc:leaf-copied" CSM_FAULT_PAUSE_MS=1500 \
 		"$GC" --sr "$SR_UUID" --dir "$FILE_SR_DIR" --quiet; echo $? >"$T/gc.rc" ) 2>/dev/null &
