@@ -12,8 +12,7 @@ NFSW="$T/nfs"
 BOUND=2000
 
 if [ "$(id -u)" -ne 0 ] || ! command -v ganesha.nfsd >/dev/null; then
-	echo "$TESTNAME: skipped (needs root and nfs-ganesha: tests/setup-deps.sh)"
-	exit 0
+	skip "needs root and nfs-ganesha (tests/setup-deps.sh test)"
 fi
 # Whatever happens below, the servers go (by PID) before the directory does.
 trap '"$SERVER" stop "$NFSW" || true; rm -rf "$T"' EXIT
