@@ -31,6 +31,18 @@ need() {
 }
 need_root() { [ "$(id -u)" -eq 0 ] || skip "needs root ($*)"; }
 
+# A test that talks to the private NFS server (tests/nfs/server.sh) sets
+# NFS_NETNS=1 before sourcing this file: it then runs again inside
+# tests/nfs/netns.sh, in network and mount namespaces of its own, before
+# anything else happens here (so the server's ports and /run/rpcbind.sock
+# are the test's, whatever the machine runs).
+if [ "${NFS_NETNS:-0}" = 1 ] && [ "${CSM_NFS_NETNS:-}" != 1 ]; then
+	source "$REPO/tests/nfs/netns.sh"
+	why=$(csm_netns_check) || skip "$why"
+	why=$("$REPO/tests/nfs/server.sh" check) || skip "$why"
+	csm_netns_reexec "$0" "$@"
+fi
+
 T=$(mktemp -d /tmp/csm-it.XXXXXX)
 export SM_LOCK_DIR="$T/lock" SM_MOUNT_BASE="$T/mnt" FILE_SR_DIR="$T/sr"
 export SR_UUID=${SR_UUID:-3f1c0d9e-5d2a-4b7e-9c61-0e8a2b4f7a10}
