@@ -131,18 +131,19 @@ start_all() {
 	done
 	mkdir -p "$W/export" "$W/recov" "$W/logs"
 	write_conf
+	# A start that fails (die exits) leaves nothing running.
+	trap stop_all EXIT
 	python3 "$HERE/rpcbind-launch.py" >"$W/logs/rpcbind.log" 2>&1 </dev/null &
 	echo $! >"$W/rpcbind.pid"	# the launcher execs rpcbind: same PID
 	wait_port 111 "$W/rpcbind.pid" rpcbind
-	if ! start_ganesha; then
-		stop_all
-		exit 1
-	fi
+	start_ganesha
+	trap - EXIT
 	echo "$EXPORT_PSEUDO"
 }
 
 stop_all() {
-	[ -f "$W/ganesha.pid" ] && kill -CONT "$(cat "$W/ganesha.pid")" 2>/dev/null
+	# (|| true: under set -e a dead ganesha must not end the stop before rpcbind's.)
+	[ -f "$W/ganesha.pid" ] && kill -CONT "$(cat "$W/ganesha.pid")" 2>/dev/null || true
 	stop_pid "$W/ganesha.pid" ganesha
 	if [ -f "$W/rpcbind.pid" ]; then
 		stop_pid "$W/rpcbind.pid" rpcbind
