@@ -1,8 +1,11 @@
 # Build, test and install the C storage-manager drivers.
 #   make            build the library, drivers and tools into $(BUILD)
-#   make check      install test dependencies, run unit, integration,
-#                   sanitizer and fuzz-smoke tests
-#   make demo       run a FileSR lifecycle in a temporary directory
+#   make check      install build and test dependencies, run unit,
+#                   integration, sanitizer, fuzz-smoke and VM tests
+#   make demo       install build dependencies, build, run a FileSR
+#                   lifecycle in a temporary directory
+#   make deps       install build and test dependencies (make build-deps:
+#                   only what the build needs); tests/setup-deps.sh lists them
 #   make install    PREFIX=/usr DESTDIR=... [SMDIR=/opt/xensource/sm]
 
 PREFIX  ?= /usr/local
@@ -79,7 +82,7 @@ TESTTOOL_BINS := $(TESTTOOL_SRCS:tests/tools/%.c=$(BUILD)/tests/%)
 BENCH_SRCS := $(wildcard bench/*.c)
 BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all check check-unit check-integration check-asan check-fuzz deps \
+.PHONY: all check check-unit check-integration check-asan check-fuzz deps build-deps \
         demo bench install clean
 all: $(LIBCSM) $(DRIVER_BINS) $(TOOL_BINS)
 
@@ -137,11 +140,19 @@ build-fuzz/%: tests/fuzz/%.c $(LIB_SRCS) $(wildcard include/csm/*.h)
 	clang -std=gnu11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
 	  -Iinclude $(PKG_CFLAGS) -o $@ $< $(FUZZ_LIB_SRCS) $(LIBS)
 
+# Packages are installed by groups (tests/setup-deps.sh): build, test, vm.
+# Targets that install run the build in a sub-make, whose pkg-config
+# look-ups then see the packages just installed.
+build-deps:
+	tests/setup-deps.sh build
+
 deps:
-	tests/setup-deps.sh
+	tests/setup-deps.sh build test
 
 # Tests run on builds of their own: build-test has the fault-injection
 # points compiled in (never in $(BUILD), which is what gets installed).
+# make check has installed everything, so a skipped test fails it.
+check: export CSM_REQUIRE_ALL := 1
 check: deps
 	$(MAKE) BUILD=build-test TEST_BUILD=1 all-tests
 	$(MAKE) BUILD=build-test TEST_BUILD=1 check-unit check-integration
@@ -165,10 +176,12 @@ check-asan:
 check-fuzz: $(FUZZ_BINS)
 	tests/fuzz/run.sh build-fuzz
 
-demo: all
+demo: build-deps
+	$(MAKE) all
 	tools/demo.sh $(BUILD)
 
-bench: all $(BENCH_BINS)
+bench: deps
+	$(MAKE) all $(BENCH_BINS)
 	bench/run.sh $(BUILD)
 
 install: all

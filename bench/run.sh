@@ -19,7 +19,8 @@
 #      4 blocks written, against the same for a 1 GiB VDI;
 #   7. nfs: NFSSR vdi_create and sr_scan (1000 VDIs) over a private
 #      nfs-ganesha on 127.0.0.1 (tests/nfs/server.sh), v3 and v4, beside
-#      FileSR on local disk (root only; skipped otherwise).
+#      FileSR on local disk (root only; skipped otherwise).  This part runs
+#      again inside tests/nfs/netns.sh: the server's namespaces.
 # Environment: DRIVER (default <build-dir>/FileSR), TMPDIR (where the
 # temporary SRs and images live; default /tmp), PARTS (default
 # "calls coalesce scan snapshot nfs": which of 1-3, 4, 5, 6, 7 to run),
@@ -43,6 +44,8 @@ CONF=$REPO/examples/dconf/file.conf
 T=$(mktemp -d "${TMPDIR:-/tmp}/csm-bench-run.XXXXXX")
 trap 'rm -rf "$T"' EXIT
 
+# BENCH_NFS_INNER=1: this is part 7 run again in the NFS server's namespaces.
+if [ "${BENCH_NFS_INNER:-0}" != 1 ]; then
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1)
 fs=$(df -PT "${TMPDIR:-/tmp}" | awk 'NR == 2 { print $2 }')
 echo "date:    $(date -u '+%Y-%m-%d %H:%M UTC')"
@@ -56,8 +59,11 @@ fi
 echo "driver:  $DRIVER"
 echo "load:    $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15 min) before the run"
 echo
+fi
 
 PARTS=${PARTS:-calls coalesce scan snapshot nfs}
+# shellcheck source=../tests/nfs/netns.sh
+source "$REPO/tests/nfs/netns.sh"
 part() { [[ " $PARTS " == *" $1 "* ]]; }
 TIME=$BUILD/bench/bench_time
 VHDTOOL=$BUILD/vhdtool
@@ -201,12 +207,17 @@ fi
 # 7. NFSSR over a private ganesha, beside FileSR on local disk.
 if part nfs; then
 	NV=${NFS_VDIS:-1000}
-	echo
-	echo "== nfs: NFSSR vdi_create and sr_scan ($NV VDIs) through libnfs, v3 and v4, vs FileSR =="
+	if [ "${BENCH_NFS_INNER:-0}" != 1 ]; then
+		echo
+		echo "== nfs: NFSSR vdi_create and sr_scan ($NV VDIs) through libnfs, v3 and v4, vs FileSR =="
+	fi
 	if [ "$ROOT" != yes ]; then
-		echo "SKIPPED: needs root (the private nfs-ganesha + rpcbind listen on ports 111/2049)"
-	elif ! command -v ganesha.nfsd >/dev/null || ! command -v rpcbind >/dev/null; then
-		echo "SKIPPED: nfs-ganesha or rpcbind not installed (tests/setup-deps.sh installs them)"
+		echo "SKIPPED: needs root (the private nfs-ganesha + rpcbind, in namespaces of their own)"
+	elif ! why=$("$REPO/tests/nfs/server.sh" check) || ! why=$(csm_netns_check); then
+		echo "SKIPPED: $why"
+	elif [ "${CSM_NFS_NETNS:-}" != 1 ]; then
+		# The server's ports are those of a network namespace of its own.
+		PARTS=nfs BENCH_NFS_INNER=1 "$REPO/tests/nfs/netns.sh" bash "$0" "$BUILD"
 	else
 		W=$T/nfs
 		SERVER=$REPO/tests/nfs/server.sh

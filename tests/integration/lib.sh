@@ -9,6 +9,39 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 SMCALL="$BUILD/smcall"
 XAPI_CHECK="$BUILD/tests/xapi_check"
 VHDTOOL="$BUILD/vhdtool"
+TESTNAME=$(basename "$0" .sh)
+
+# skip <reason>: this test cannot run here. Exit status 77, which
+# tests/integration/run.sh reports as a skip (never as a pass), with the
+# reason (also written to $CSM_SKIP_FILE, where run.sh reads it).
+skip() {
+	echo "SKIP [$TESTNAME]: $*"
+	[ -z "${CSM_SKIP_FILE:-}" ] || echo "$*" >>"$CSM_SKIP_FILE"
+	exit 77
+}
+
+# need <command>=<Debian package>...: skip, naming the packages, unless
+# every command is installed (tests/setup-deps.sh installs them all).
+need() {
+	local c missing=()
+	for c in "$@"; do
+		command -v "${c%%=*}" >/dev/null 2>&1 || missing+=("${c%%=*} (Debian package ${c#*=})")
+	done
+	[ ${#missing[@]} -eq 0 ] || skip "missing ${missing[*]}; tests/setup-deps.sh test installs them"
+}
+need_root() { [ "$(id -u)" -eq 0 ] || skip "needs root ($*)"; }
+
+# A test that talks to the private NFS server (tests/nfs/server.sh) sets
+# NFS_NETNS=1 before sourcing this file: it then runs again inside
+# tests/nfs/netns.sh, in network and mount namespaces of its own, before
+# anything else happens here (so the server's ports and /run/rpcbind.sock
+# are the test's, whatever the machine runs).
+if [ "${NFS_NETNS:-0}" = 1 ] && [ "${CSM_NFS_NETNS:-}" != 1 ]; then
+	source "$REPO/tests/nfs/netns.sh"
+	why=$(csm_netns_check) || skip "$why"
+	why=$("$REPO/tests/nfs/server.sh" check) || skip "$why"
+	csm_netns_reexec "$0" "$@"
+fi
 
 T=$(mktemp -d /tmp/csm-it.XXXXXX)
 export SM_LOCK_DIR="$T/lock" SM_MOUNT_BASE="$T/mnt" FILE_SR_DIR="$T/sr"
@@ -19,13 +52,19 @@ cleanup() { rm -rf "$T"; }
 trap cleanup EXIT
 
 FAILS=0
-TESTNAME=$(basename "$0" .sh)
 fail() { echo "FAIL [$TESTNAME]: $*" >&2; FAILS=$((FAILS + 1)); }
 pass() { echo "ok   [$TESTNAME]: $*"; }
+SKIPPED_PARTS=()
+# skip_part <reason>: a part of the test that cannot run here; the rest goes
+# on, and unless something fails the test ends as a skip (77), not a pass.
+skip_part() { echo "SKIP [$TESTNAME]: $*"; SKIPPED_PARTS+=("$*"); }
 finish() {
 	if [ "$FAILS" -ne 0 ]; then
 		echo "$TESTNAME: $FAILS failure(s)" >&2
 		exit 1
+	fi
+	if [ ${#SKIPPED_PARTS[@]} -ne 0 ]; then
+		skip "the rest passed, but ${#SKIPPED_PARTS[@]} part(s) did not run: ${SKIPPED_PARTS[*]}"
 	fi
 	echo "$TESTNAME: all passed"
 }

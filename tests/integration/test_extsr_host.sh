@@ -11,6 +11,9 @@ source "$(dirname "$0")/lib.sh"
 D="$BUILD/EXTSR"
 C="$REPO/examples/dconf/ext.conf"
 export CSM_LVM_BACKUP=off
+need_root "loop devices, mount, LVM"
+need losetup=mount truncate=coreutils mkfs.ext4=e2fsprogs blkid=util-linux mount=mount \
+	pvcreate=lvm2 vgcreate=lvm2 vgs=lvm2 vgremove=lvm2 pvremove=lvm2
 
 # Loop devices are this test's storage: no loop device is a failure, not a skip.
 LOOPS=()

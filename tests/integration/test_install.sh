@@ -2,6 +2,7 @@
 # make install honours PREFIX, DESTDIR and SMDIR, and the installed driver
 # answers where xapi looks for it.
 source "$(dirname "$0")/lib.sh"
+need make=make install=coreutils
 make -s -C "$REPO" install BUILD="$BUILD" PREFIX=/usr DESTDIR="$T/root" SMDIR=/opt/xensource/sm >/dev/null
 [ -x "$T/root/usr/libexec/csm/FileSR" ] && pass "driver in PREFIX/libexec/csm" || fail "no installed driver"
 [ -x "$T/root/usr/bin/smcall" ] && [ -x "$T/root/usr/bin/vhdtool" ] && pass "tools in PREFIX/bin" || fail "tools"

@@ -5,16 +5,14 @@
 # gives, and the time bound: with the server stopped (refused) or frozen
 # (no reply) a call must fail within the bound + 2 s, and work again
 # once the server is back.
+# It runs in network and mount namespaces of its own (lib.sh,
+# tests/nfs/netns.sh): 127.0.0.1 and 127.0.0.2 are its private loopback.
+NFS_NETNS=1
 source "$(dirname "$0")/lib.sh"
 PROBE="$BUILD/tests/srfs_probe"
 SERVER="$REPO/tests/nfs/server.sh"
 NFSW="$T/nfs"
 BOUND=2000
-
-if [ "$(id -u)" -ne 0 ] || ! command -v ganesha.nfsd >/dev/null; then
-	echo "$TESTNAME: skipped (needs root and nfs-ganesha: tests/setup-deps.sh)"
-	exit 0
-fi
 # Whatever happens below, the servers go (by PID) before the directory does.
 trap '"$SERVER" stop "$NFSW" || true; rm -rf "$T"' EXIT
 

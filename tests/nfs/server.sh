@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# A private nfs-ganesha (FSAL_VFS) on 127.0.0.1 exporting <workdir>/export
-# as /export, NFSv3 + NFSv4, with rpcbind on loopback only (v3 needs it).
+# A private nfs-ganesha (FSAL_VFS) exporting <workdir>/export as /export,
+# NFSv3 + NFSv4 on 127.0.0.1, with rpcbind (v3 needs it).
 #
 #   server.sh start <workdir>          start both; prints the export path
 #   server.sh stop <workdir>           stop both by PID, wait, clean up
@@ -8,10 +8,14 @@
 #   server.sh start-ganesha <workdir>  bring it back
 #   server.sh freeze-ganesha|thaw-ganesha <workdir>
 #                                      SIGSTOP/SIGCONT: a server that hangs
+#   server.sh check                    what is missing to run it (naming the
+#                                      Debian packages); exit 1 if anything
 #
-# PIDs, config and logs live under <workdir>.  Ports 111, 2049 and 20048
-# must be free: a second run (or a system NFS server) is refused clearly
-# rather than half-shared.  Needs root (ports below 1024, /run/rpcbind.sock).
+# It runs only inside tests/nfs/netns.sh (network and mount namespaces of
+# the test's own): there ports 111, 2049 and 20048 are the test's, whatever
+# the machine runs on its own (Debian starts rpcbind and nfs-ganesha when
+# they are installed), and /run/rpcbind.sock is the private rpcbind's.
+# PIDs, config and logs live under <workdir>.  Needs root.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -99,29 +103,47 @@ start_ganesha() {
 	wait_port 2049 "$W/ganesha.pid" ganesha
 }
 
-start_all() {
-	local p
-	command -v ganesha.nfsd >/dev/null || die "ganesha.nfsd not installed (tests/setup-deps.sh)"
-	command -v rpcbind >/dev/null || die "rpcbind not installed (tests/setup-deps.sh)"
-	for p in "${PORTS[@]}"; do
-		port_busy "$p" && die "port $p is in use (another NFS server or test run?)"
+# Prints, on one line, what this machine lacks to run the server (naming
+# the Debian packages) and fails; silent when nothing is missing.
+check() {
+	local m=() c
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "needs root"
+		return 1
+	fi
+	for c in ganesha.nfsd=nfs-ganesha rpcbind=rpcbind python3=python3 ss=iproute2; do
+		command -v "${c%%=*}" >/dev/null || m+=("${c%%=*} (Debian package ${c#*=})")
 	done
-	[ -e /run/rpcbind.sock ] && [ ! -f "$W/rpcbind.pid" ] && pgrep -x rpcbind >/dev/null &&
-		die "an rpcbind is already running"
+	compgen -G '/usr/lib/*/ganesha/libfsalvfs.so*' >/dev/null ||
+		m+=("ganesha's VFS FSAL (Debian package nfs-ganesha-vfs)")
+	[ ${#m[@]} -eq 0 ] && return 0
+	echo "missing ${m[*]}; tests/setup-deps.sh test installs them"
+	return 1
+}
+
+start_all() {
+	local p why
+	[ "${CSM_NFS_NETNS:-}" = 1 ] ||
+		die "run me inside tests/nfs/netns.sh (network and mount namespaces of the test's own)"
+	why=$(check) || die "$why"
+	for p in "${PORTS[@]}"; do
+		port_busy "$p" && die "port $p is in use in this namespace (a server.sh start without a stop?)"
+	done
 	mkdir -p "$W/export" "$W/recov" "$W/logs"
 	write_conf
+	# A start that fails (die exits) leaves nothing running.
+	trap stop_all EXIT
 	python3 "$HERE/rpcbind-launch.py" >"$W/logs/rpcbind.log" 2>&1 </dev/null &
 	echo $! >"$W/rpcbind.pid"	# the launcher execs rpcbind: same PID
 	wait_port 111 "$W/rpcbind.pid" rpcbind
-	if ! start_ganesha; then
-		stop_all
-		exit 1
-	fi
+	start_ganesha
+	trap - EXIT
 	echo "$EXPORT_PSEUDO"
 }
 
 stop_all() {
-	[ -f "$W/ganesha.pid" ] && kill -CONT "$(cat "$W/ganesha.pid")" 2>/dev/null
+	# (|| true: under set -e a dead ganesha must not end the stop before rpcbind's.)
+	[ -f "$W/ganesha.pid" ] && kill -CONT "$(cat "$W/ganesha.pid")" 2>/dev/null || true
 	stop_pid "$W/ganesha.pid" ganesha
 	if [ -f "$W/rpcbind.pid" ]; then
 		stop_pid "$W/rpcbind.pid" rpcbind
@@ -141,7 +163,11 @@ freeze() {
 	die "ganesha ($1) did not stop"
 }
 
-[ $# -eq 2 ] || die "usage: $0 start|stop|stop-ganesha|start-ganesha <workdir>"
+if [ "${1:-}" = check ] && [ $# -eq 1 ]; then
+	check
+	exit
+fi
+[ $# -eq 2 ] || die "usage: $0 start|stop|stop-ganesha|start-ganesha|freeze-ganesha|thaw-ganesha <workdir>, or $0 check"
 mkdir -p "$2"
 W=$(cd "$2" && pwd)
 case $1 in

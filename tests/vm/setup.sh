@@ -14,26 +14,14 @@ OUT=$(cd "$OUT" && pwd)
 log() { echo "vm-setup: $*"; }
 
 # ---- 1. host packages ------------------------------------------------------------
-# qemu + initramfs tools, then what the guest runs (the guest's userspace is the host's).
-PKGS=(qemu-system-x86 busybox-static kmod cpio
-      lvm2 e2fsprogs util-linux iproute2 procps
-      nfs-common rpcbind nfs-ganesha nfs-ganesha-vfs
-      open-iscsi tgt)
-missing=()
-for p in "${PKGS[@]}"; do
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-done
+# qemu + initramfs tools, then what the guest runs (the guest's userspace is the
+# host's): the "vm" group of tests/setup-deps.sh, which lists every package.
+"$REPO/tests/setup-deps.sh" vm
 SUDO=
 [ "$(id -u)" -eq 0 ] || SUDO=sudo
 APT=(-o DPkg::Lock::Timeout=600 -o Acquire::Retries=3)
 updated=0
 apt_update() { [ $updated = 1 ] || { $SUDO apt-get "${APT[@]}" update -qq; updated=1; }; }
-export DEBIAN_FRONTEND=noninteractive
-if [ ${#missing[@]} -gt 0 ]; then
-	log "installing: ${missing[*]}"
-	apt_update
-	$SUDO apt-get "${APT[@]}" install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
 
 # ---- 2. guest kernel -------------------------------------------------------------
 # The generic flavour: it has 9p (the -cloud- flavour lacks it), dm-mod, iscsi_tcp,

@@ -1,7 +1,7 @@
 # Helpers for the guest tests (tests/vm/guest/tests/test_*.sh); source it with
 #   . "$VMT_REPO/tests/vm/guest/lib.sh"
 # A test runs as root inside the VM, in its own directory $VMT_WORK (tmpfs), and
-# passes by exiting 0. Everything a test sets up is undone by the cleanup stack
+# passes by exiting 0 (vmt_skip exits 77: skipped). Everything a test sets up is undone by the cleanup stack
 # (vmt_on_exit), in reverse order, when the test exits for any reason.
 set -euo pipefail
 : "${VMT_WORK:=$(mktemp -d /tmp/vmt.XXXXXX)}"
@@ -15,6 +15,13 @@ PS4='+ [$((${EPOCHREALTIME/./} / 1000 - _VMT_T0))ms] '
 
 vmt_log() { echo "[$(cut -d' ' -f1 /proc/uptime)] $*"; }
 vmt_fail() { echo "FAILED: $*" >&2; exit 1; }
+# vmt_skip REASON: the test cannot run here; exit status 77, which run-tests.sh
+# reports as "SKIP <test>: REASON", never as a pass.
+vmt_skip() {
+	echo "SKIPPED: $*" >&2
+	echo "$*" >> "$VMT_WORK/.skip-reason"
+	exit 77
+}
 
 # Daemons are started with setsid, in a process group of their own: iscsid, for
 # one, signals its whole process group when it stops.

@@ -2,10 +2,12 @@
 # Runs inside the test VM (started by stage2): runs tests/vm/guest/tests/test_*.sh
 # in name order, or only the ones named as arguments (test_nfs, test_nfs.sh or nfs),
 # each in its own directory /tmp/vmt/<name> with a time limit. Prints one
-# "PASS <name> (<s>s)" or "FAIL <name> ..." line per test (a failed test's output
-# follows, indented), then a summary. Each test's full output is kept in
-# /xfer/results/<name>.log (build-vm/last-run/results/ on the host).
-# Exit status: 0 if every test passed.
+# "PASS <name> (<s>s)", "SKIP <name>: <reason>" (the test exited 77, see
+# vmt_skip) or "FAIL <name> ..." line per test (a failed test's output follows,
+# indented), then "vm-tests: N passed, N failed, N skipped". Each test's full
+# output is kept in /xfer/results/<name>.log (build-vm/last-run/results/ on the
+# host). Exit status: 0 if no test failed and, when CSM_REQUIRE_ALL=1 (make
+# check), none was skipped.
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 export VMT_REPO=${VMT_REPO:-$(cd "$HERE/../../.." && pwd)}
@@ -45,7 +47,7 @@ reap_new() {   # $1 = file with the PIDs that existed before the test
 	[ -z "$left" ] || echo "    (killed processes left behind:$left)"
 }
 
-pass=0 fail=0 failed=""
+pass=0 fail=0 failed="" skip=0
 for t in "${tests[@]}"; do
 	name=$(basename "$t" .sh)
 	log=$RESULTS/$name.log
@@ -63,6 +65,9 @@ for t in "${tests[@]}"; do
 	if [ $rc -eq 0 ]; then
 		echo "PASS $name (${secs}s)"
 		pass=$((pass + 1))
+	elif [ $rc -eq 77 ]; then
+		echo "SKIP $name: $(tail -n 1 "$work/.skip-reason" 2>/dev/null || echo "no reason given")"
+		skip=$((skip + 1))
 	else
 		why="exit status $rc"
 		[ $rc -eq 124 ] || [ $rc -eq 137 ] && why="timed out after ${TEST_TIMEOUT}s"
@@ -72,5 +77,11 @@ for t in "${tests[@]}"; do
 	fi
 	reap_new /tmp/vmt/.pids-before
 done
-echo "vm-tests: $pass passed, $fail failed${failed:+ (failed:$failed)}"
-[ $fail -eq 0 ]
+[ -z "$failed" ] || echo "vm-tests: failed:$failed"
+echo "vm-tests: $pass passed, $fail failed, $skip skipped"
+[ $fail -eq 0 ] || exit 1
+if [ $skip -ne 0 ] && [ "${CSM_REQUIRE_ALL:-0}" = 1 ]; then
+	echo "vm-tests: CSM_REQUIRE_ALL=1 and $skip test(s) skipped"
+	exit 1
+fi
+exit 0
