@@ -17,7 +17,7 @@ C="$REPO/examples/dconf/file.conf"
 GC="$BUILD/csm-gc"
 READ="$REPO/tests/tools/vhd_read.py"
 MiB=1048576
-command -v python3 >/dev/null || { echo "SKIP [$TESTNAME]: python3 missing (package python3)"; exit 77; }
+need python3=python3
 
 vdi_new() { call vdi_info "$D" "$C" vdi_create "$@" >/dev/null && member uuid; }
 snap() { call vdi_info "$D" "$C" vdi_snapshot --vdi "$1" >/dev/null && member uuid; }
