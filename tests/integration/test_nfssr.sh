@@ -4,7 +4,8 @@
 # requests exactly like xapi's from examples/dconf/nfs.conf; the server
 # stopped in the middle of vdi_create and of vdi_snapshot (fault, time
 # taken, clean SR once it is back); a frozen server does not block another
-# SR; two hosts (master and slave) on one export.
+# SR; two hosts (master and slave) on one export; vdi_resize leaves no
+# undo record behind, and an empty or garbage one is harmless.
 source "$(dirname "$0")/lib.sh"
 D="$BUILD/NFSSR"
 C="$REPO/examples/dconf/nfs.conf"
@@ -78,6 +79,38 @@ after_links=$("$VHDTOOL" query --chain "$(DIR)/$G.vhd" | grep -c '^link')
 	fail "csm-gc over NFS: $links -> $after_links links: $(cat "$T/gc.log")"
 call unit "$D" "$C" vdi_delete --vdi "$G" >/dev/null
 call unit "$D" "$C" sr_delete >/dev/null
+
+# --- vdi_resize leaves no undo record behind -------------------------------------
+export NFS_VERSION=3
+undo_files() { find "$(DIR)" -maxdepth 1 -name '.*.vhd.undo' | wc -l; }
+call unit "$D" "$C" sr_create 0 >/dev/null
+call vdi_info "$D" "$C" vdi_create 64M >/dev/null && R=$(member uuid)
+"$VHDTOOL" write "$(DIR)/$R.vhd" 0 "$T/data"
+call vdi_info "$D" "$C" vdi_resize --vdi "$R" 128M >/dev/null &&
+	call vdi_info "$D" "$C" vdi_resize --vdi "$R" 100G >/dev/null &&
+	"$VHDTOOL" query "$(DIR)/$R.vhd" | grep -qx 'virtual_size=107374182400' &&
+	[ "$(undo_files)" = 0 ] && pass "vdi_resize in place and past the BAT: no undo file left" ||
+	fail "vdi_resize over NFS: $(ls -A "$(DIR)")"
+fault 79 "$D" "$C" vdi_resize --vdi "$R" 32M >/dev/null &&
+	[ "$(undo_files)" = 0 ] && pass "a refused shrink (79) leaves no undo file either" ||
+	fail "refused shrink left: $(ls -A "$(DIR)")"
+"$VHDTOOL" read "$(DIR)/$R.vhd" 0 3145728 | cmp -s - "$T/data" || fail "resized image lost its data"
+img=$(sha1sum <"$(DIR)/$R.vhd")
+# Recovery meets an interrupted resize whose record is empty, or garbage.
+mkdir -p "$(DIR)/.csm-journal"
+for rec in empty garbage; do
+	printf 'vdi=%s\nsize=1\n' "$R" >"$(DIR)/.csm-journal/resize-$R"
+	if [ $rec = empty ]; then : >"$(DIR)/.$R.vhd.undo"; else head -c 4096 /dev/urandom >"$(DIR)/.$R.vhd.undo"; fi
+	call string "$D" "$C" sr_scan >/dev/null && [ "$(undo_files)" = 0 ] &&
+		[ ! -e "$(DIR)/.csm-journal/resize-$R" ] && [ "$img" = "$(sha1sum <"$(DIR)/$R.vhd")" ] &&
+		pass "recovery of a resize whose undo record is $rec: nothing undone, record and journal gone" ||
+		fail "recovery with a $rec undo record: $(ls -A "$(DIR)" "$(DIR)/.csm-journal")"
+done
+# A stray empty record (no journal) does not keep sr_delete from removing the SR.
+: >"$(DIR)/.$R.vhd.undo"
+call unit "$D" "$C" vdi_delete --vdi "$R" >/dev/null
+call unit "$D" "$C" sr_delete && { [ ! -e "$(DIR)" ] && pass "sr_delete with a stray empty undo file" ||
+	fail "sr_delete left $(ls -A "$(DIR)")"; }
 
 # --- bad input -----------------------------------------------------------------
 export NFS_VERSION=3
