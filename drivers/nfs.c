@@ -52,6 +52,8 @@ static struct nfs_state {
 	int timeo;                  /* deciseconds */
 	int retrans;
 	const char *options;
+	int nfs_port;               /* options port=, mountport= (0: the usual) */
+	int mount_port;
 	char mnt[FSR_PATH_MAX - 64];
 	bool gone;                  /* sr_delete: the SR directory is not there */
 	char gc_target[PATH_MAX + 300];   /* csm-gc --nfs server:/serverpath/<sr> */
@@ -162,6 +164,32 @@ static int bool_key(const struct sm_call *c, const char *key, bool *out, struct 
 	return 0;
 }
 
+/*
+ * port= and mountport= in the mount options say where the server's NFS
+ * and MOUNT services listen; the libnfs control calls go there too.
+ */
+static int option_ports(const char *opt, struct sm_error *err)
+{
+	char buf[512], *save = NULL, *tok;
+
+	if (!opt)
+		return 0;
+	snprintf(buf, sizeof(buf), "%s", opt);
+	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		int *port = strncmp(tok, "port=", 5) == 0 ? &nfs.nfs_port :
+			    strncmp(tok, "mountport=", 10) == 0 ? &nfs.mount_port : NULL;
+		const char *v = strchr(tok, '=') + 1;
+		uint64_t n;
+
+		if (!port)
+			continue;
+		if (sm_parse_u64(v, &n) < 0 || n > 65535)
+			return sm_fail(err, SME_INVALID_ARG, "options: '%.40s' is not a port number", tok);
+		*port = (int)n;
+	}
+	return 0;
+}
+
 static int srfs_opts(struct srfs_nfs_opts *o, const char *export_path)
 {
 	memset(o, 0, sizeof(*o));
@@ -170,7 +198,15 @@ static int srfs_opts(struct srfs_nfs_opts *o, const char *export_path)
 	o->version = nfs.version;
 	o->timeout_ms = nfs.timeo * 100;
 	o->hard = nfs.hard;
+	o->nfs_port = nfs.nfs_port;
+	o->mount_port = nfs.mount_port;
 	return 0;
+}
+
+/* The fault for a failed call on the export: the server lost, or what it said. */
+static int lost_or(int rc, int code)
+{
+	return srfs_nfs_lost(rc) ? SME_NFS_TARGET : code;
 }
 
 static int nfs_load(struct sm_ctx *ctx)
@@ -196,6 +232,8 @@ static int nfs_load(struct sm_ctx *ctx)
 	if (opt && (strpbrk(opt, " \t\n\"'\\") || sm_has_illegal_xml_char(opt)))
 		return sm_fail(err, SME_INVALID_ARG, "options must be a comma-separated mount option list");
 	nfs.options = opt && *opt ? opt : NULL;
+	if (option_ports(nfs.options, err) < 0)
+		return -1;
 	/* sr_probe may come without serverpath: it then lists the exports. */
 	if (!sp || !*sp) {
 		if (c->op == SM_OP_SR_PROBE)
@@ -429,10 +467,8 @@ static int nfs_sr_create(struct sm_ctx *ctx)
 	if (rc == -EROFS)
 		return sm_fail(&ctx->err, SME_SHARED_FS_NO_WRITE, "%s:%s is read-only", nfs.server,
 			       nfs.serverpath);
-	if (rc == -ETIMEDOUT)
-		return sm_fail(&ctx->err, SME_NFS_TARGET, "%s did not answer", nfs.server);
 	if (rc < 0)
-		return sm_fail(&ctx->err, SME_NFS_CREATE,
+		return sm_fail(&ctx->err, lost_or(rc, SME_NFS_CREATE),
 			       "remote directory creation error is %d (%s)", -rc, strerror(-rc));
 	return 0;
 }
@@ -459,8 +495,8 @@ static int nfs_sr_delete(struct sm_ctx *ctx)
 	rc = base.ops->rmdir(&base, c->sr_uuid);
 	srfs_close(&base);
 	if (rc < 0 && rc != -ENOENT)
-		return sm_fail(&ctx->err, SME_NFS_DELETE, "rmdir %s:%s: %s", nfs.server, nfs.srpath,
-			       strerror(-rc));
+		return sm_fail(&ctx->err, lost_or(rc, SME_NFS_DELETE), "rmdir %s:%s: %s", nfs.server,
+			       nfs.srpath, strerror(-rc));
 	return 0;
 }
 
@@ -476,7 +512,7 @@ static int check_writable(struct sm_ctx *ctx)
 	rc = srfs_write_file_atomic(fs, name, "x", 1);
 	fs->ops->unlink(fs, name);
 	if (rc < 0)
-		return sm_fail(&ctx->err, rc == -ETIMEDOUT ? SME_NFS_TARGET : SME_SHARED_FS_NO_WRITE,
+		return sm_fail(&ctx->err, lost_or(rc, SME_SHARED_FS_NO_WRITE),
 			       "%s:%s: %s", nfs.server, nfs.srpath, strerror(-rc));
 	return 0;
 }
@@ -585,7 +621,7 @@ static int nfs_sr_probe(struct sm_ctx *ctx)
 	doc = buf_steal(&b);
 	if (rc < 0) {
 		free(doc);
-		return sm_fail(&ctx->err, rc == -ETIMEDOUT ? SME_NFS_TARGET : SME_NFS_MOUNT,
+		return sm_fail(&ctx->err, lost_or(rc, SME_NFS_MOUNT),
 			       "cannot list %s:%s: %s", nfs.server, nfs.serverpath, strerror(-rc));
 	}
 	ctx->result = doc ? xr_string(doc) : NULL;
@@ -603,7 +639,7 @@ static int nfs_sr_probe(struct sm_ctx *ctx)
 static int nfs_vdi_attach(struct sm_ctx *ctx)
 {
 	struct xr_value *xs;
-	char url[PATH_MAX + 400];
+	char url[PATH_MAX + 400], ports[64] = "";
 	bool mounted = is_mountpoint(nfs.mnt);
 
 	if (fsr_vdi_attach(ctx) < 0)
@@ -612,8 +648,14 @@ static int nfs_vdi_attach(struct sm_ctx *ctx)
 	if (mounted)
 		return xr_struct_set_string(xs, "nfs-access", "kernel-mount") < 0 ?
 			sm_fail(&ctx->err, SME_GENERIC, "out of memory") : 0;
-	snprintf(url, sizeof(url), "nfs://%s%s/%s.vhd?version=%d", nfs.server, nfs.srpath,
-		 ctx->call->vdi_uuid, nfs.version);
+	/* libnfs's URL arguments for the ports a port= or mountport= option gave. */
+	if (nfs.nfs_port)
+		snprintf(ports, sizeof(ports), "&nfsport=%d", nfs.nfs_port);
+	if (nfs.mount_port)
+		snprintf(ports + strlen(ports), sizeof(ports) - strlen(ports), "&mountport=%d",
+			 nfs.mount_port);
+	snprintf(url, sizeof(url), "nfs://%s%s/%s.vhd?version=%d%s", nfs.server, nfs.srpath,
+		 ctx->call->vdi_uuid, nfs.version, ports);
 	if (xr_struct_set_string(ctx->result, "params", url) < 0 ||
 	    xr_struct_set_string(xs, "nfs-access",
 				 "libnfs: no kernel NFS client on this host, params is an nfs:// URL") < 0)

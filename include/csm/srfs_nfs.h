@@ -26,15 +26,26 @@ struct srfs_nfs_opts {
 	 * Either way it returns within timeout_ms.
 	 */
 	bool hard;
+	/* 0: the usual (2049 for NFS; the portmapper's answer for v3 MOUNT). */
+	int nfs_port;
+	int mount_port;
 };
 
 /*
- * Connect and mount server:export_path.  Errors: SME_NFS_TARGET when
- * nothing answers on the server's NFS port, SME_NFS_VERSION when the
- * server does not offer the version, SME_NFS_MOUNT when it refuses the
- * export; the detail says which and why.
+ * Connect and mount server:export_path.  Errors: SME_NFS_TARGET when the
+ * server is not there or is lost (nothing listens on its NFS port, the
+ * connection is reset or closed, no answer within the bound, a reply that
+ * does not decode), SME_NFS_VERSION when the server does not offer the
+ * version, SME_NFS_MOUNT when it refuses the export; the detail says which
+ * and why.
  */
 int srfs_open_nfs(struct srfs *fs, const struct srfs_nfs_opts *o, struct sm_error *err);
+
+/*
+ * An -errno from an srfs call on NFS says the server was lost (see
+ * SME_NFS_TARGET above), rather than that it answered with an error.
+ */
+bool srfs_nfs_lost(int rc);
 
 /*
  * The server's exports (MOUNT protocol EXPORT call), for sr_probe; a

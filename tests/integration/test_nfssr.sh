@@ -80,6 +80,20 @@ after_links=$("$VHDTOOL" query --chain "$(DIR)/$G.vhd" | grep -c '^link')
 call unit "$D" "$C" vdi_delete --vdi "$G" >/dev/null
 call unit "$D" "$C" sr_delete >/dev/null
 
+# --- the server's ports from the port= and mountport= options ------------------------
+for v in 3 4; do
+	export NFS_VERSION=$v
+	P=(--dconf options=port=2049,mountport=20048)
+	call unit "$D" "$C" sr_create 0 "${P[@]}" >/dev/null && call vdi_info "$D" "$C" vdi_create 8M "${P[@]}" &&
+		Q=$(member uuid) && call attach "$D" "$C" vdi_attach --vdi "$Q" true "${P[@]}" &&
+		{ grep -q 'nfs://' <<<"$OUT" || pass "v$v: kernel mount (the URL is not used)"; } &&
+		{ ! grep -q 'nfs://' <<<"$OUT" || grep -q "version=$v&amp;nfsport=2049&amp;mountport=20048<" <<<"$OUT"; } &&
+		call unit "$D" "$C" vdi_delete --vdi "$Q" "${P[@]}" && call unit "$D" "$C" sr_delete "${P[@]}" &&
+		pass "v$v: port=2049,mountport=20048 in options: the control calls go there, the nfs:// URL carries them" ||
+		fail "v$v with port options: $OUT"
+done
+fault 108 "$D" "$C" sr_scan --dconf options=port=2050 >/dev/null && pass "port= where no server listens is 108"
+
 # --- vdi_resize leaves no undo record behind -------------------------------------
 export NFS_VERSION=3
 undo_files() { find "$(DIR)" -maxdepth 1 -name '.*.vhd.undo' | wc -l; }

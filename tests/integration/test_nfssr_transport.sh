@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# NFSSR against servers that fail at the transport level: nothing
+# listening (refused), a connection reset at once, closed before any
+# reply, a reply that does not decode, unframed noise
+# (tests/nfs/fake-server.py on a port of its choosing, given to the
+# driver as the port= and mountport= mount options).  Every such failure
+# is the documented NFSTarget (108), whichever call meets it, over NFSv3
+# and v4, well within the bound.  No NFS server, no fixed ports: needs
+# neither root nor the heavy lock.
+source "$(dirname "$0")/lib.sh"
+D="$BUILD/NFSSR"
+C="$REPO/examples/dconf/nfs.conf"
+FAKE="$REPO/tests/nfs/fake-server.py"
+export NFS_SERVER=127.0.0.1 NFS_SERVERPATH=/export NFS_TIMEOUT=30
+BOUND_MS=3000	# nfs-timeout 30 deciseconds
+FAKE_PID=
+stop_fake() { [ -z "$FAKE_PID" ] || { kill "$FAKE_PID" 2>/dev/null; wait "$FAKE_PID" 2>/dev/null || true; FAKE_PID=; }; return 0; }
+trap 'stop_fake; rm -rf "$T"' EXIT
+
+# start_fake <mode>: sets PORT
+start_fake() {
+	python3 "$FAKE" "$1" >"$T/port" 2>"$T/fake.err" &
+	FAKE_PID=$!
+	for _ in $(seq 100); do [ -s "$T/port" ] && break; sleep 0.05; done
+	PORT=$(head -1 "$T/port")
+	[ -n "$PORT" ] || { fail "fake server ($1) did not start: $(cat "$T/fake.err")"; return 1; }
+}
+
+# expect_lost <what> <smcall args...>: fault 108 within the bound.
+expect_lost() {
+	local what=$1 start ms; shift
+	start=$(date +%s%N)
+	fault 108 "$D" "$C" "$@" --dconf "options=port=$PORT,mountport=$PORT" >/dev/null || return 0
+	ms=$(( ($(date +%s%N) - start) / 1000000 ))
+	if [ "$ms" -lt "$BOUND_MS" ]; then
+		pass "$what: $1 is 108 in ${ms} ms ($(sed -n 's/.*\[opterr=\(.*\)\].*/\1/p' <<<"$OUT" | sed 's/.*(NFSv[34]): //' | cut -c1-90))"
+	else
+		fail "$what: $1 took ${ms} ms"
+	fi
+}
+
+# Nothing listens: a port the kernel just handed out and that was closed again.
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+for v in 3 4; do
+	export NFS_VERSION=$v
+	expect_lost "refused v$v" sr_scan
+	expect_lost "refused v$v" sr_create 0
+done
+
+for mode in reset eof junk noise; do
+	start_fake "$mode" || continue
+	for v in 3 4; do
+		export NFS_VERSION=$v
+		expect_lost "$mode v$v" sr_scan
+		expect_lost "$mode v$v" sr_create 0
+		expect_lost "$mode v$v" sr_probe
+		expect_lost "$mode v$v" sr_attach
+		expect_lost "$mode v$v" vdi_create 8M
+	done
+	stop_fake
+done
+
+fault 1 "$D" "$C" sr_scan --dconf options=port=notaport >/dev/null && pass "a port= option that is not a number is 1"
+finish
