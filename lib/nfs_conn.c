@@ -27,7 +27,9 @@ static int64_t now_ms(void)
 
 int64_t nfs_conn_deadline(const struct nfs_conn *c)
 {
-	return now_ms() + c->timeout_ms;
+	int64_t d = now_ms() + c->timeout_ms;
+
+	return c->end_ms && c->end_ms < d ? c->end_ms : d;
 }
 
 void nfs_conn_cb(int status, struct nfs_context *nfs, void *data, void *private_data)
@@ -174,6 +176,12 @@ int nfs_conn_connect(struct nfs_conn *c, int64_t deadline)
 
 	if (c->nfs)
 		return 0;
+	/* The whole budget is spent: no new connection, no new wait. */
+	if (c->end_ms && now_ms() >= c->end_ms) {
+		c->breaks++;
+		snprintf(c->last_error, sizeof(c->last_error), "no time left for the server");
+		return -ETIMEDOUT;
+	}
 	c->nfs = nfs_init_context();
 	if (!c->nfs) {
 		snprintf(c->last_error, sizeof(c->last_error), "nfs_init_context failed");

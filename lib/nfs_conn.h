@@ -23,6 +23,7 @@ struct nfs_conn {
 	int mount_port;            /* 0: the portmapper's answer (v3 MOUNT) */
 	int timeout_ms;
 	bool hard;
+	int64_t end_ms;            /* every call ends by then (monotonic ms); 0: no such bound */
 	unsigned gen;              /* bumped at every connect */
 	unsigned breaks;           /* transport failures: server lost, timed out */
 	int refs;                  /* the srfs + every open file */

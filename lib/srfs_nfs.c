@@ -456,6 +456,10 @@ int srfs_open_nfs(struct srfs *fs, const struct srfs_nfs_opts *o, struct sm_erro
 	snprintf(fs->root, sizeof(fs->root), "nfs://%s%s", c->server, c->export_path);
 
 	start = mono_ms();
+	if (o->budget_ms > 0)
+		c->end_ms = start + o->budget_ms;
+	if (o->lazy)
+		goto ready;
 	port = c->nfs_port ? c->nfs_port : NFS_PORT;
 	rc = probe_tcp(c->server, port, c->timeout_ms);
 	if (rc < 0) {
@@ -468,6 +472,7 @@ int srfs_open_nfs(struct srfs *fs, const struct srfs_nfs_opts *o, struct sm_erro
 	rc = nfs_conn_connect(c, start + c->timeout_ms);
 	if (rc < 0)
 		return open_fail(fs, c, rc, err);
+ready:
 	fs->priv = c;
 	fs->ops = &nfs_ops;
 	srfs_init_opener(fs);

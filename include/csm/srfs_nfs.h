@@ -29,6 +29,15 @@ struct srfs_nfs_opts {
 	/* 0: the usual (2049 for NFS; the portmapper's answer for v3 MOUNT). */
 	int nfs_port;
 	int mount_port;
+	/*
+	 * lazy: do not reach the server now; the first call connects, and a
+	 * server that is not there fails that call, not the open.
+	 * budget_ms > 0: all calls together end within budget_ms of the open
+	 * (after that every call fails at once with -ETIMEDOUT), so a dead
+	 * server costs one bound, however many calls try.
+	 */
+	bool lazy;
+	int budget_ms;
 };
 
 /*
