@@ -172,6 +172,11 @@ void fsr_kick_gc(const struct file_sr *sr)
  */
 void fsr_gc_stop_begin(const char *sr_uuid, char flag[PATH_MAX])
 {
+	fsr_gc_stop_begin_within(sr_uuid, flag, FSR_GC_STOP_TIMEOUT);
+}
+
+void fsr_gc_stop_begin_within(const char *sr_uuid, char flag[PATH_MAX], int timeout_s)
+{
 	struct sm_lock active = SM_LOCK_INIT;
 	struct sm_error e = { 0 };
 	int fd;
@@ -182,8 +187,7 @@ void fsr_gc_stop_begin(const char *sr_uuid, char flag[PATH_MAX])
 	fd = open(flag, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
 	if (fd >= 0)
 		close(fd);
-	if (lock_acquire(&active, sr_uuid, "gc_active", FSR_GC_STOP_TIMEOUT, SME_SR_UNAVAILABLE,
-			 &e) < 0)
+	if (lock_acquire(&active, sr_uuid, "gc_active", timeout_s, SME_SR_UNAVAILABLE, &e) < 0)
 		sm_log(LOG_WARNING, "the GC of %s did not stop: %s", sr_uuid, e.detail);
 	lock_release(&active);
 }

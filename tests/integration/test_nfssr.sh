@@ -184,6 +184,37 @@ ms=$(( ($(date +%s%N) - start) / 1000000 ))
 "$SERVER" thaw-ganesha "$W" >/dev/null
 wait "$hung" || true
 
+# --- teardown needs no server ---------------------------------------------------------
+# With the server stopped (refused) or frozen (silent), a host must still
+# be able to shut its VMs down and unplug the SR: vdi_deactivate,
+# vdi_detach and sr_detach succeed, each within one nfs-timeout.
+BOUND_MS=$((NFS_TIMEOUT * 100 + 700))
+for v in 3 4; do
+	export NFS_VERSION=$v
+	call vdi_info "$D" "$C" vdi_create 8M >/dev/null && TV=$(member uuid)
+	for how in stop freeze; do
+		back=$([ $how = stop ] && echo start || echo thaw)
+		call unit "$D" "$C" sr_attach >/dev/null && call attach "$D" "$C" vdi_attach --vdi "$TV" true >/dev/null &&
+			call unit "$D" "$C" vdi_activate --vdi "$TV" true >/dev/null || continue
+		"$SERVER" $how-ganesha "$W" >/dev/null
+		times=()
+		for cmd in "vdi_deactivate --vdi $TV" "vdi_detach --vdi $TV" sr_detach; do
+			start=$(date +%s%N)
+			# shellcheck disable=SC2086
+			call unit "$D" "$C" $cmd || continue
+			ms=$(( ($(date +%s%N) - start) / 1000000 ))
+			times+=("${cmd%% *} ${ms} ms")
+			[ "$ms" -lt "$BOUND_MS" ] || fail "v$v, server ${how}: ${cmd%% *} took ${ms} ms"
+		done
+		[ ${#times[@]} = 3 ] && pass "v$v, server $([ $how = stop ] && echo stopped || echo frozen): $(IFS=,; echo "${times[*]}")"
+		"$SERVER" $back-ganesha "$W" >/dev/null
+	done
+	# The server back: whatever deactivation left there is overwritten and removed as usual.
+	call unit "$D" "$C" vdi_activate --vdi "$TV" true >/dev/null && call unit "$D" "$C" vdi_deactivate --vdi "$TV" >/dev/null &&
+		call unit "$D" "$C" vdi_delete --vdi "$TV" >/dev/null && pass "v$v: the VDI is used and deleted once the server is back"
+done
+export NFS_VERSION=3
+
 # --- two hosts on one export ------------------------------------------------------
 MASTER_LOCK="$T/hostA-lock" SLAVE_LOCK="$T/hostB-lock"
 as_slave() { SM_LOCK_DIR="$SLAVE_LOCK" SM_MOUNT_BASE="$T/hostB-mnt" "$@"; }

@@ -5,8 +5,9 @@
 # (tests/nfs/fake-server.py on a port of its choosing, given to the
 # driver as the port= and mountport= mount options).  Every such failure
 # is the documented NFSTarget (108), whichever call meets it, over NFSv3
-# and v4, well within the bound.  No NFS server, no fixed ports: needs
-# neither root nor the heavy lock.
+# and v4, well within the bound; teardown (vdi_deactivate, vdi_detach,
+# sr_detach, its unmount) succeeds without a server.  No NFS server, no
+# fixed ports: needs neither ganesha nor the heavy lock.
 source "$(dirname "$0")/lib.sh"
 D="$BUILD/NFSSR"
 C="$REPO/examples/dconf/nfs.conf"
@@ -56,9 +57,29 @@ for mode in reset eof junk noise; do
 		expect_lost "$mode v$v" sr_probe
 		expect_lost "$mode v$v" sr_attach
 		expect_lost "$mode v$v" vdi_create 8M
+		# Teardown asks nothing of the server.
+		opts="options=port=$PORT,mountport=$PORT"
+		call unit "$D" "$C" vdi_deactivate --vdi "$SR_UUID" --dconf "$opts" &&
+			call unit "$D" "$C" vdi_detach --vdi "$SR_UUID" --dconf "$opts" &&
+			call unit "$D" "$C" sr_detach --dconf "$opts" && pass "$mode v$v: vdi_deactivate, vdi_detach, sr_detach succeed"
 	done
 	stop_fake
 done
+
+# sr_detach unmounts what is mounted at the SR's mount point without the
+# server (a tmpfs stands in for the kernel NFS mount: the mount point is
+# found in mountinfo, not by a stat that would wait for the server).
+MNT="$SM_MOUNT_BASE/$SR_UUID"
+mkdir -p "$MNT"
+if mount -t tmpfs csm-test "$MNT" 2>/dev/null; then
+	call unit "$D" "$C" sr_detach --dconf "options=port=$PORT" &&
+		{ ! grep -q " $MNT " /proc/self/mountinfo && [ ! -e "$MNT" ] &&
+			pass "sr_detach with no server: the mount is gone, and its directory" ||
+			fail "sr_detach left $MNT mounted or in place"; }
+	umount "$MNT" 2>/dev/null || true
+else
+	echo "$TESTNAME: mount test skipped (cannot mount a tmpfs here)"
+fi
 
 fault 1 "$D" "$C" sr_scan --dconf options=port=notaport >/dev/null && pass "a port= option that is not a number is 1"
 finish
