@@ -61,6 +61,7 @@ static struct nfs_state {
 	char gc_target[PATH_MAX + 300];   /* csm-gc --nfs server:/serverpath/<sr> */
 	char gc_version[8];
 	char gc_timeout[16];
+	char gc_ports[16];
 } nfs;
 
 static struct file_sr *SR(struct sm_ctx *ctx)
@@ -285,6 +286,12 @@ static int nfs_load(struct sm_ctx *ctx)
 		sr->gc_reach[3] = nfs.gc_version;
 		sr->gc_reach[4] = "--nfs-timeout";
 		sr->gc_reach[5] = nfs.gc_timeout;
+		if (nfs.nfs_port || nfs.mount_port) {
+			snprintf(nfs.gc_ports, sizeof(nfs.gc_ports), "%d,%d", nfs.nfs_port,
+				 nfs.mount_port);
+			sr->gc_reach[6] = "--nfs-ports";
+			sr->gc_reach[7] = nfs.gc_ports;
+		}
 	}
 	if (c->op == SM_OP_SR_CREATE)
 		return 0;

@@ -71,7 +71,7 @@ call vdi_info "$D" "$C" vdi_snapshot --vdi "$G" >/dev/null && GS=$(member uuid)
 before=$("$VHDTOOL" read "$(DIR)/$G.vhd" 0 67108864 | sha1sum)
 call unit "$D" "$C" vdi_delete --vdi "$GS" >/dev/null
 links=$("$VHDTOOL" query --chain "$(DIR)/$G.vhd" | grep -c '^link')
-"$BUILD/csm-gc" --sr "$SR_UUID" --nfs "127.0.0.1:/export/$SR_UUID" --nfs-version 3 2>"$T/gc.log" ||
+"$BUILD/csm-gc" --sr "$SR_UUID" --nfs "127.0.0.1:/export/$SR_UUID" --nfs-version 3 --nfs-ports 2049,20048 2>"$T/gc.log" ||
 	fail "csm-gc over NFS: $(cat "$T/gc.log")"
 after_links=$("$VHDTOOL" query --chain "$(DIR)/$G.vhd" | grep -c '^link')
 [ "$before" = "$("$VHDTOOL" read "$(DIR)/$G.vhd" 0 67108864 | sha1sum)" ] && [ "$after_links" -lt "$links" ] &&
