@@ -20,11 +20,11 @@ trap 'stop_fake; rm -rf "$T"' EXIT
 
 # start_fake <mode>: sets PORT
 start_fake() {
-	python3 "$FAKE" "$1" >"$T/port" 2>"$T/fake.err" &
+	python3 "$FAKE" "$1" >"$T/port.$1" 2>"$T/fake.err" &
 	FAKE_PID=$!
-	for _ in $(seq 100); do [ -s "$T/port" ] && break; sleep 0.05; done
-	PORT=$(head -1 "$T/port")
-	[ -n "$PORT" ] || { fail "fake server ($1) did not start: $(cat "$T/fake.err")"; return 1; }
+	for _ in $(seq 300); do [ -s "$T/port.$1" ] && break; sleep 0.1; done
+	PORT=$(head -1 "$T/port.$1")
+	[ -n "$PORT" ] || { stop_fake; fail "fake server ($1) did not start: $(cat "$T/fake.err")"; return 1; }
 }
 
 # expect_lost <what> <smcall args...>: fault 108 within the bound.
