@@ -215,6 +215,13 @@ static int srfs_opts(struct srfs_nfs_opts *o, const char *export_path)
 	o->hard = nfs.hard;
 	o->nfs_port = nfs.nfs_port;
 	o->mount_port = nfs.mount_port;
+	/*
+	 * A server that freezes in the middle of a call costs the call one
+	 * bound: the steps after it (a rollback, say) do not wait again, the
+	 * journal puts the SR right on the next call, and the SR lock is not
+	 * held for a bound per step (teardown may be waiting for it).
+	 */
+	o->one_timeout = true;
 	return 0;
 }
 

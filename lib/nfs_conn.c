@@ -70,6 +70,14 @@ static void conn_break(struct nfs_conn *c, const char *why)
 	conn_drop(c, why, true);
 }
 
+/* The server let a call wait out its bound: with one_timeout, it is given up. */
+static void conn_timed_out(struct nfs_conn *c, const char *why)
+{
+	conn_break(c, why);
+	if (c->one_timeout)
+		c->end_ms = now_ms();
+}
+
 /*
  * libnfs gives -EFAULT for every RPC-level failure.  Its text tells a
  * well-formed refusal from the server (rpc_process_reply's "Server
@@ -106,7 +114,7 @@ static int conn_wait(struct nfs_conn *c, struct nfs_call *call, int64_t deadline
 		int n;
 
 		if (left <= 0) {
-			conn_break(c, "timed out");
+			conn_timed_out(c, "timed out");
 			return -ETIMEDOUT;
 		}
 		pfd.fd = nfs_get_fd(c->nfs);
@@ -140,7 +148,7 @@ static int conn_wait(struct nfs_conn *c, struct nfs_call *call, int64_t deadline
 		return rc;
 	}
 	if (call->status == -EINTR) {
-		conn_break(c, "RPC timed out");
+		conn_timed_out(c, "RPC timed out");
 		return -ETIMEDOUT;
 	}
 	return call->status;

@@ -24,6 +24,7 @@ struct nfs_conn {
 	int timeout_ms;
 	bool hard;
 	int64_t end_ms;            /* every call ends by then (monotonic ms); 0: no such bound */
+	bool one_timeout;          /* a call that waits out its bound spends the budget too */
 	unsigned gen;              /* bumped at every connect */
 	unsigned breaks;           /* transport failures: server lost, timed out */
 	int refs;                  /* the srfs + every open file */

@@ -458,6 +458,7 @@ int srfs_open_nfs(struct srfs *fs, const struct srfs_nfs_opts *o, struct sm_erro
 	start = mono_ms();
 	if (o->budget_ms > 0)
 		c->end_ms = start + o->budget_ms;
+	c->one_timeout = o->one_timeout;
 	if (o->lazy)
 		goto ready;
 	port = c->nfs_port ? c->nfs_port : NFS_PORT;

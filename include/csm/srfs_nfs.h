@@ -38,6 +38,13 @@ struct srfs_nfs_opts {
 	 */
 	bool lazy;
 	int budget_ms;
+	/*
+	 * one_timeout: once a call has waited out its bound, the server counts
+	 * as gone for the rest of this srfs (later calls fail at once), so a
+	 * server that freezes costs a caller one bound, not one per step of
+	 * its rollback.  For short-lived callers (the drivers), not the GC.
+	 */
+	bool one_timeout;
 };
 
 /*
