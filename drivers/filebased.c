@@ -174,6 +174,11 @@ void fsr_kick_gc(const struct file_sr *sr)
  */
 void fsr_gc_stop_begin(const char *sr_uuid, char flag[PATH_MAX])
 {
+	fsr_gc_stop_begin_within(sr_uuid, flag, FSR_GC_STOP_TIMEOUT);
+}
+
+void fsr_gc_stop_begin_within(const char *sr_uuid, char flag[PATH_MAX], int timeout_s)
+{
 	struct sm_lock active = SM_LOCK_INIT;
 	struct sm_error e = { 0 };
 	int fd;
@@ -184,8 +189,7 @@ void fsr_gc_stop_begin(const char *sr_uuid, char flag[PATH_MAX])
 	fd = open(flag, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
 	if (fd >= 0)
 		close(fd);
-	if (lock_acquire(&active, sr_uuid, "gc_active", FSR_GC_STOP_TIMEOUT, SME_SR_UNAVAILABLE,
-			 &e) < 0)
+	if (lock_acquire(&active, sr_uuid, "gc_active", timeout_s, SME_SR_UNAVAILABLE, &e) < 0)
 		sm_log(LOG_WARNING, "the GC of %s did not stop: %s", sr_uuid, e.detail);
 	lock_release(&active);
 }
@@ -397,6 +401,8 @@ int fsr_sr_empty(struct sm_ctx *ctx)
 		fsr_unlink_sidecars(sr, f.nodes[i].uuid);
 	}
 	fsr_forest_free(&f);
+	/* Our temporary files (journals were replayed first: none is needed). */
+	fsr_remove_leftovers(sr);
 	/*
 	 * A GC stopped in the middle of a coalesce leaves its record for its
 	 * next run; the driver's own were replayed before this call, and the
@@ -1340,14 +1346,22 @@ static int resize_raw(const struct file_sr *sr, const char *path, uint64_t size,
 	return rc < 0 ? fail_at(sr, err, SME_VDI_RESIZE, rc, "cannot resize", path) : 0;
 }
 
-/* Grow with an undo record beside the image (vhd_grow_journaled). */
+/*
+ * Grow with an undo record beside the image (vhd_grow_journaled).  The
+ * record file goes whenever the image is known to be whole, grown or as it
+ * was, failure or not (a refused grow, a shrink say, never wrote it: an
+ * empty file left behind would keep sr_delete from removing the SR
+ * directory).  *pending: a failed grow could not be undone here, so the
+ * record and the journal that leads recovery to it must stay.
+ */
 static int grow_vhd(const struct file_sr *sr, const char *uuid, uint64_t size,
-		    struct sm_error *err)
+		    bool *pending, struct sm_error *err)
 {
 	struct vhd_io io = { 0 }, undo = { 0 };
 	char path[PATH_MAX], upath[PATH_MAX];
 	int rc = -1;
 
+	*pending = false;
 	fsr_path(sr, uuid, "vhd", path);
 	undo_path(sr, uuid, upath);
 	fsr_unlink(sr, upath);
@@ -1358,10 +1372,18 @@ static int grow_vhd(const struct file_sr *sr, const char *uuid, uint64_t size,
 	rc = vhd_grow_journaled(&io, size, &undo, err);
 	if (rc == 0 && io.ops->sync(&io) < 0)
 		rc = fail_at(sr, err, SME_VDI_RESIZE, -EIO, "cannot sync", path);
+	if (rc < 0) {
+		struct sm_error e = { 0 };
+
+		/* A no-op on an empty or emptied record; else it restores the image. */
+		*pending = vhd_grow_undo(&io, &undo, &e) < 0;
+		if (*pending)
+			sm_log(LOG_WARNING, "vdi_resize: %s stays for recovery: %s", upath, e.detail);
+	}
 out:
 	vhd_io_close(&undo);
 	vhd_io_close(&io);
-	if (rc == 0)
+	if (!*pending)
 		fsr_unlink(sr, upath);
 	return rc;
 }
@@ -1373,6 +1395,7 @@ int fsr_vdi_resize(struct sm_ctx *ctx)
 	enum fsr_kind kind;
 	char path[PATH_MAX], jtext[128];
 	uint64_t size;
+	bool pending;
 	int children, rc;
 
 	if (call_arg(ctx->call, 0, &arg, &ctx->err) < 0 ||
@@ -1393,11 +1416,11 @@ int fsr_vdi_resize(struct sm_ctx *ctx)
 	if (journal_begin(fsr_fs(sr), "resize", uuid, jtext, &ctx->err) < 0)
 		return -1;
 	sm_fault_point("resize:journal");
-	rc = grow_vhd(sr, uuid, size, &ctx->err);
+	rc = grow_vhd(sr, uuid, size, &pending, &ctx->err);
 	if (rc == 0) {
 		sm_fault_point("resize:grown");
 		rc = journal_end(fsr_fs(sr), "resize", uuid, &ctx->err);
-	} else {
+	} else if (!pending) {
 		/* grow_vhd put the image back as it was (or never touched it). */
 		journal_end(fsr_fs(sr), "resize", uuid, NULL);
 	}

@@ -60,6 +60,8 @@ void fsr_remove_leftovers(const struct file_sr *sr);
  */
 #define FSR_GC_STOP_TIMEOUT 30
 void fsr_gc_stop_begin(const char *sr_uuid, char flag[PATH_MAX]);
+/* The same, waiting timeout_s (> 0) at most. */
+void fsr_gc_stop_begin_within(const char *sr_uuid, char flag[PATH_MAX], int timeout_s);
 void fsr_gc_stop_end(const char *flag);
 
 /*

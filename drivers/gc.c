@@ -5,7 +5,7 @@
  *   csm-gc --sr UUID --dir PATH            run in the foreground, with progress
  *   csm-gc --sr UUID --dir PATH --background   (what the driver starts)
  *   csm-gc --sr UUID --nfs SERVER:PATH [--nfs-version 3|4] [--nfs-timeout MS]
- *                                          an NFS SR through libnfs, no mount
+ *          [--nfs-ports NFS,MOUNT]         an NFS SR through libnfs, no mount
  *   csm-gc --sr UUID --status              what it is doing, or why it waits
  *   csm-gc --sr UUID --abort               ask a running GC to stop; waits for it
  *
@@ -747,7 +747,8 @@ static void usage(void)
 {
 	fprintf(stderr,
 		"usage: csm-gc --sr UUID --dir PATH [--background] [--quiet] [--leaf-max BYTES]\n"
-		"       csm-gc --sr UUID --nfs SERVER:/PATH [--nfs-version 3|4] [--nfs-timeout MS] [...]\n"
+		"       csm-gc --sr UUID --nfs SERVER:/PATH [--nfs-version 3|4] [--nfs-timeout MS]\n"
+		"              [--nfs-ports NFS,MOUNT] [...]\n"
 		"       csm-gc --sr UUID --status\n"
 		"       csm-gc --sr UUID --abort\n"
 		"exit status: 0 done, 1 failed, 2 refused, 3 work held back (see --status)\n");
@@ -767,6 +768,7 @@ int main(int argc, char **argv)
 		{ "nfs", required_argument, NULL, 'n' },
 		{ "nfs-version", required_argument, NULL, 'V' },
 		{ "nfs-timeout", required_argument, NULL, 'T' },
+		{ "nfs-ports", required_argument, NULL, 'P' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct gc g = { .verbose = true, .state = "starting", .leaf_max = 20ull << 20 };
@@ -799,6 +801,10 @@ int main(int argc, char **argv)
 			if (sm_parse_u64(optarg, &n) < 0 || n < 100 || n > 600000)
 				usage();
 			nfs_opts.timeout_ms = (int)n;
+			break;
+		case 'P':	/* the driver's port= and mountport= options; 0: the usual */
+			if (sscanf(optarg, "%d,%d", &nfs_opts.nfs_port, &nfs_opts.mount_port) != 2)
+				usage();
 			break;
 		default: usage();
 		}

@@ -24,7 +24,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "csm/buf.h"
@@ -52,11 +54,14 @@ static struct nfs_state {
 	int timeo;                  /* deciseconds */
 	int retrans;
 	const char *options;
+	int nfs_port;               /* options port=, mountport= (0: the usual) */
+	int mount_port;
 	char mnt[FSR_PATH_MAX - 64];
 	bool gone;                  /* sr_delete: the SR directory is not there */
 	char gc_target[PATH_MAX + 300];   /* csm-gc --nfs server:/serverpath/<sr> */
 	char gc_version[8];
 	char gc_timeout[16];
+	char gc_ports[16];
 } nfs;
 
 static struct file_sr *SR(struct sm_ctx *ctx)
@@ -66,6 +71,18 @@ static struct file_sr *SR(struct sm_ctx *ctx)
 
 static bool is_mountpoint(const char *path);
 static int open_sr_fs(struct sm_ctx *ctx);
+
+/*
+ * Taking a VDI or the SR out of use must work with the server gone (a host
+ * must be able to shut its VMs down and unplug the SR): these calls need
+ * nothing from the server, and what they would do there is best effort,
+ * bounded by one nfs-timeout in all.
+ */
+static bool is_teardown(enum sm_op op)
+{
+	return op == SM_OP_SR_DETACH || op == SM_OP_VDI_DETACH || op == SM_OP_VDI_DEACTIVATE ||
+	       op == SM_OP_VDI_DETACH_FROM_CONFIG;
+}
 
 /*
  * On a shared SR several hosts act at once but only the master's SR lock
@@ -162,6 +179,32 @@ static int bool_key(const struct sm_call *c, const char *key, bool *out, struct 
 	return 0;
 }
 
+/*
+ * port= and mountport= in the mount options say where the server's NFS
+ * and MOUNT services listen; the libnfs control calls go there too.
+ */
+static int option_ports(const char *opt, struct sm_error *err)
+{
+	char buf[512], *save = NULL, *tok;
+
+	if (!opt)
+		return 0;
+	snprintf(buf, sizeof(buf), "%s", opt);
+	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		int *port = strncmp(tok, "port=", 5) == 0 ? &nfs.nfs_port :
+			    strncmp(tok, "mountport=", 10) == 0 ? &nfs.mount_port : NULL;
+		const char *v = strchr(tok, '=') + 1;
+		uint64_t n;
+
+		if (!port)
+			continue;
+		if (sm_parse_u64(v, &n) < 0 || n > 65535)
+			return sm_fail(err, SME_INVALID_ARG, "options: '%.40s' is not a port number", tok);
+		*port = (int)n;
+	}
+	return 0;
+}
+
 static int srfs_opts(struct srfs_nfs_opts *o, const char *export_path)
 {
 	memset(o, 0, sizeof(*o));
@@ -170,7 +213,22 @@ static int srfs_opts(struct srfs_nfs_opts *o, const char *export_path)
 	o->version = nfs.version;
 	o->timeout_ms = nfs.timeo * 100;
 	o->hard = nfs.hard;
+	o->nfs_port = nfs.nfs_port;
+	o->mount_port = nfs.mount_port;
+	/*
+	 * A server that freezes in the middle of a call costs the call one
+	 * bound: the steps after it (a rollback, say) do not wait again, the
+	 * journal puts the SR right on the next call, and the SR lock is not
+	 * held for a bound per step (teardown may be waiting for it).
+	 */
+	o->one_timeout = true;
 	return 0;
+}
+
+/* The fault for a failed call on the export: the server lost, or what it said. */
+static int lost_or(int rc, int code)
+{
+	return srfs_nfs_lost(rc) ? SME_NFS_TARGET : code;
 }
 
 static int nfs_load(struct sm_ctx *ctx)
@@ -196,6 +254,8 @@ static int nfs_load(struct sm_ctx *ctx)
 	if (opt && (strpbrk(opt, " \t\n\"'\\") || sm_has_illegal_xml_char(opt)))
 		return sm_fail(err, SME_INVALID_ARG, "options must be a comma-separated mount option list");
 	nfs.options = opt && *opt ? opt : NULL;
+	if (option_ports(nfs.options, err) < 0)
+		return -1;
 	/* sr_probe may come without serverpath: it then lists the exports. */
 	if (!sp || !*sp) {
 		if (c->op == SM_OP_SR_PROBE)
@@ -233,6 +293,12 @@ static int nfs_load(struct sm_ctx *ctx)
 		sr->gc_reach[3] = nfs.gc_version;
 		sr->gc_reach[4] = "--nfs-timeout";
 		sr->gc_reach[5] = nfs.gc_timeout;
+		if (nfs.nfs_port || nfs.mount_port) {
+			snprintf(nfs.gc_ports, sizeof(nfs.gc_ports), "%d,%d", nfs.nfs_port,
+				 nfs.mount_port);
+			sr->gc_reach[6] = "--nfs-ports";
+			sr->gc_reach[7] = nfs.gc_ports;
+		}
 	}
 	if (c->op == SM_OP_SR_CREATE)
 		return 0;
@@ -281,6 +347,12 @@ static int open_sr_fs(struct sm_ctx *ctx)
 	if (sr->fs.ops)
 		return 0;
 	srfs_opts(&o, nfs.srpath);
+	if (is_teardown(ctx->call->op)) {
+		/* Nothing is asked of the server now; whatever is, costs one bound at most. */
+		o.lazy = true;
+		o.hard = false;
+		o.budget_ms = o.timeout_ms;
+	}
 	if (srfs_open_nfs(&sr->fs, &o, &ctx->err) < 0) {
 		memset(&sr->fs, 0, sizeof(sr->fs));
 		/* sr_delete of an SR whose directory is gone already succeeds. */
@@ -309,10 +381,13 @@ static void nfs_unload(struct sm_ctx *ctx)
 	fsr_unload(ctx);
 }
 
-/* Before sr_create there is nothing to recover; after sr_delete, nothing left. */
+/*
+ * Before sr_create there is nothing to recover; after sr_delete, nothing
+ * left; teardown leaves it to the next call (it must not need the server).
+ */
 static int nfs_recover(struct sm_ctx *ctx)
 {
-	if (ctx->call->op == SM_OP_SR_CREATE || nfs.gone)
+	if (ctx->call->op == SM_OP_SR_CREATE || nfs.gone || is_teardown(ctx->call->op))
 		return 0;
 	return fsr_recover(ctx);
 }
@@ -340,18 +415,58 @@ static bool kernel_has_nfs(void)
 	return found;
 }
 
-/* Is path a mount point (a different device than its parent)? */
+/* The mount point field of a /proc/self/mountinfo line, its \ooo escapes undone. */
+static int mountinfo_point(const char *line, char *out, size_t cap)
+{
+	const char *p = line;
+	size_t n = 0;
+
+	for (int field = 0; field < 4; field++) {
+		p = strchr(p, ' ');
+		if (!p)
+			return -1;
+		p++;
+	}
+	for (; *p && *p != ' ' && *p != '\n' && n + 1 < cap; p++) {
+		if (p[0] == '\\' && p[1] >= '0' && p[1] <= '3' && p[2] >= '0' && p[2] <= '7' &&
+		    p[3] >= '0' && p[3] <= '7') {
+			out[n++] = (char)((p[1] - '0') * 64 + (p[2] - '0') * 8 + (p[3] - '0'));
+			p += 3;
+		} else {
+			out[n++] = *p;
+		}
+	}
+	out[n] = '\0';
+	return 0;
+}
+
+/*
+ * Is path a mount point?  Asked of /proc/self/mountinfo, never by a stat
+ * of the path: that waits for the server (for ever on a hard mount), and
+ * sr_detach must work when the server is gone.  Only the parent, a local
+ * directory, is resolved.
+ */
 static bool is_mountpoint(const char *path)
 {
-	char parent[PATH_MAX + 4];
-	struct stat a, b;
+	char parent[PATH_MAX], real[PATH_MAX], want[PATH_MAX + 64], line[4096], mp[PATH_MAX];
+	const char *base = strrchr(path, '/');
+	bool found = false;
+	FILE *f;
 
-	if (stat(path, &a) < 0)
+	if (!base || base == path || (size_t)(base - path) >= sizeof(parent))
 		return false;
-	snprintf(parent, sizeof(parent), "%s/..", path);
-	if (stat(parent, &b) < 0)
+	memcpy(parent, path, (size_t)(base - path));
+	parent[base - path] = '\0';
+	if (!realpath(parent, real))
 		return false;
-	return a.st_dev != b.st_dev || a.st_ino == b.st_ino;
+	snprintf(want, sizeof(want), "%s%s", strcmp(real, "/") ? real : "", base);
+	f = fopen("/proc/self/mountinfo", "re");
+	if (!f)
+		return false;
+	while (!found && fgets(line, sizeof(line), f))
+		found = mountinfo_point(line, mp, sizeof(mp)) == 0 && strcmp(mp, want) == 0;
+	fclose(f);
+	return found;
 }
 
 /* The Python SM's options: soft,proto,vers,acdirmin=0,acdirmax=0,timeo,retrans[,options]. */
@@ -429,10 +544,8 @@ static int nfs_sr_create(struct sm_ctx *ctx)
 	if (rc == -EROFS)
 		return sm_fail(&ctx->err, SME_SHARED_FS_NO_WRITE, "%s:%s is read-only", nfs.server,
 			       nfs.serverpath);
-	if (rc == -ETIMEDOUT)
-		return sm_fail(&ctx->err, SME_NFS_TARGET, "%s did not answer", nfs.server);
 	if (rc < 0)
-		return sm_fail(&ctx->err, SME_NFS_CREATE,
+		return sm_fail(&ctx->err, lost_or(rc, SME_NFS_CREATE),
 			       "remote directory creation error is %d (%s)", -rc, strerror(-rc));
 	return 0;
 }
@@ -459,8 +572,8 @@ static int nfs_sr_delete(struct sm_ctx *ctx)
 	rc = base.ops->rmdir(&base, c->sr_uuid);
 	srfs_close(&base);
 	if (rc < 0 && rc != -ENOENT)
-		return sm_fail(&ctx->err, SME_NFS_DELETE, "rmdir %s:%s: %s", nfs.server, nfs.srpath,
-			       strerror(-rc));
+		return sm_fail(&ctx->err, lost_or(rc, SME_NFS_DELETE), "rmdir %s:%s: %s", nfs.server,
+			       nfs.srpath, strerror(-rc));
 	return 0;
 }
 
@@ -476,7 +589,7 @@ static int check_writable(struct sm_ctx *ctx)
 	rc = srfs_write_file_atomic(fs, name, "x", 1);
 	fs->ops->unlink(fs, name);
 	if (rc < 0)
-		return sm_fail(&ctx->err, rc == -ETIMEDOUT ? SME_NFS_TARGET : SME_SHARED_FS_NO_WRITE,
+		return sm_fail(&ctx->err, lost_or(rc, SME_SHARED_FS_NO_WRITE),
 			       "%s:%s: %s", nfs.server, nfs.srpath, strerror(-rc));
 	return 0;
 }
@@ -495,25 +608,61 @@ static int nfs_sr_attach(struct sm_ctx *ctx)
 	return kernel_mount(&ctx->err);
 }
 
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Whole seconds left until deadline (ms), 0 when it has passed. */
+static int seconds_left(int64_t deadline)
+{
+	int64_t left = deadline - mono_ms();
+
+	return left > 0 ? (int)((left + 999) / 1000) : 0;
+}
+
+/*
+ * As the Python NFSSR: stop the GC, unmount, and nothing asked of the
+ * server, so a host can unplug an SR whose server is gone.  One
+ * nfs-timeout bounds it all: a GC stuck on a frozen server is not waited
+ * for longer, and an unmount that cannot finish (it hangs on the server)
+ * detaches the mount lazily instead.
+ */
 static int nfs_sr_detach(struct sm_ctx *ctx)
 {
 	const char *argv[] = { "umount", nfs.mnt, NULL };
-	struct sm_exec_result r;
+	int64_t deadline = mono_ms() + (int64_t)nfs.timeo * 100;
+	struct sm_exec_result r = { 0 };
 	char flag[PATH_MAX];
-	int rc, i;
+	int rc = 0, i;
 
+	/* A GC over libnfs holds nothing here but should stop too; one on the mount keeps it busy. */
+	fsr_gc_stop_begin_within(ctx->call->sr_uuid, flag, seconds_left(deadline));
 	if (!is_mountpoint(nfs.mnt)) {
+		fsr_gc_stop_end(flag);
 		rmdir(nfs.mnt);
 		return 0;
 	}
 	/* Busy: a GC that is still exiting, or was only starting, may hold it a moment longer. */
 	for (i = 0; i < NFS_UMOUNT_TRIES; i++) {
-		if (i > 0)
+		if (i > 0) {
+			if (seconds_left(deadline) < 2)
+				break;
 			sleep(1);
-		fsr_gc_stop_begin(ctx->call->sr_uuid, flag);
-		rc = sm_exec(argv, NFS_MOUNT_TIMEOUT, &r);
+			fsr_gc_stop_begin_within(ctx->call->sr_uuid, flag, 0);
+		}
+		rc = sm_exec(argv, seconds_left(deadline) ? seconds_left(deadline) : 1, &r);
 		if (rc < 0 || r.status == 0 || r.timed_out || !strstr(r.output, "busy"))
 			break;
+	}
+	if (rc == 0 && r.timed_out && umount2(nfs.mnt, MNT_DETACH) == 0) {
+		sm_log(LOG_WARNING, "sr_detach: umount %s did not finish within nfs-timeout (the "
+		       "server does not answer): detached lazily", nfs.mnt);
+		r.status = 0;
+		r.timed_out = false;
 	}
 	fsr_gc_stop_end(flag);
 	if (rc < 0 || r.status != 0)
@@ -585,7 +734,7 @@ static int nfs_sr_probe(struct sm_ctx *ctx)
 	doc = buf_steal(&b);
 	if (rc < 0) {
 		free(doc);
-		return sm_fail(&ctx->err, rc == -ETIMEDOUT ? SME_NFS_TARGET : SME_NFS_MOUNT,
+		return sm_fail(&ctx->err, lost_or(rc, SME_NFS_MOUNT),
 			       "cannot list %s:%s: %s", nfs.server, nfs.serverpath, strerror(-rc));
 	}
 	ctx->result = doc ? xr_string(doc) : NULL;
@@ -603,7 +752,7 @@ static int nfs_sr_probe(struct sm_ctx *ctx)
 static int nfs_vdi_attach(struct sm_ctx *ctx)
 {
 	struct xr_value *xs;
-	char url[PATH_MAX + 400];
+	char url[PATH_MAX + 400], ports[64] = "";
 	bool mounted = is_mountpoint(nfs.mnt);
 
 	if (fsr_vdi_attach(ctx) < 0)
@@ -612,13 +761,54 @@ static int nfs_vdi_attach(struct sm_ctx *ctx)
 	if (mounted)
 		return xr_struct_set_string(xs, "nfs-access", "kernel-mount") < 0 ?
 			sm_fail(&ctx->err, SME_GENERIC, "out of memory") : 0;
-	snprintf(url, sizeof(url), "nfs://%s%s/%s.vhd?version=%d", nfs.server, nfs.srpath,
-		 ctx->call->vdi_uuid, nfs.version);
+	/* libnfs's URL arguments for the ports a port= or mountport= option gave. */
+	if (nfs.nfs_port)
+		snprintf(ports, sizeof(ports), "&nfsport=%d", nfs.nfs_port);
+	if (nfs.mount_port)
+		snprintf(ports + strlen(ports), sizeof(ports) - strlen(ports), "&mountport=%d",
+			 nfs.mount_port);
+	snprintf(url, sizeof(url), "nfs://%s%s/%s.vhd?version=%d%s", nfs.server, nfs.srpath,
+		 ctx->call->vdi_uuid, nfs.version, ports);
 	if (xr_struct_set_string(ctx->result, "params", url) < 0 ||
 	    xr_struct_set_string(xs, "nfs-access",
 				 "libnfs: no kernel NFS client on this host, params is an nfs:// URL") < 0)
 		return sm_fail(&ctx->err, SME_GENERIC, "out of memory");
 	return 0;
+}
+
+/*
+ * A failure here is the server's (the file-based code does nothing else on
+ * these paths that can fail): logged and left, never a fault; an
+ * activation record left on the export is overwritten by the next
+ * vdi_activate.  load() opened the SR lazily with a one-bound budget.
+ */
+static int best_effort(struct sm_ctx *ctx, sm_op_fn fn)
+{
+	char *why;
+
+	if (fn(ctx) == 0)
+		return 0;
+	why = sm_error_fault_string(&ctx->err);
+	sm_log(LOG_WARNING, "%s of VDI %s: left undone on %s: %s", ctx->call->method,
+	       ctx->call->vdi_uuid ? ctx->call->vdi_uuid : "?", nfs.server, why ? why : "");
+	free(why);
+	sm_error_clear(&ctx->err);
+	return 0;
+}
+
+static int nfs_vdi_deactivate(struct sm_ctx *ctx)
+{
+	return best_effort(ctx, fsr_vdi_deactivate);
+}
+
+static int nfs_vdi_detach(struct sm_ctx *ctx)
+{
+	return best_effort(ctx, fsr_vdi_detach);
+}
+
+static int nfs_vdi_detach_from_config(struct sm_ctx *ctx)
+{
+	return best_effort(ctx, fsr_vdi_detach_from_config);
 }
 
 static const struct sm_config_key nfs_config[] = {
@@ -659,16 +849,16 @@ const struct sm_driver sm_nfs_driver = {
 		[SM_OP_VDI_CREATE] = fsr_vdi_create,
 		[SM_OP_VDI_DELETE] = fsr_vdi_delete,
 		[SM_OP_VDI_ATTACH] = nfs_vdi_attach,
-		[SM_OP_VDI_DETACH] = fsr_vdi_detach,
+		[SM_OP_VDI_DETACH] = nfs_vdi_detach,
 		[SM_OP_VDI_ACTIVATE] = fsr_vdi_activate,
-		[SM_OP_VDI_DEACTIVATE] = fsr_vdi_deactivate,
+		[SM_OP_VDI_DEACTIVATE] = nfs_vdi_deactivate,
 		[SM_OP_VDI_SNAPSHOT] = fsr_vdi_snapshot,
 		[SM_OP_VDI_CLONE] = fsr_vdi_clone,
 		[SM_OP_VDI_RESIZE] = fsr_vdi_resize,
 		[SM_OP_VDI_UPDATE] = fsr_vdi_update,
 		[SM_OP_VDI_GENERATE_CONFIG] = fsr_vdi_generate_config,
 		[SM_OP_VDI_ATTACH_FROM_CONFIG] = fsr_vdi_attach_from_config,
-		[SM_OP_VDI_DETACH_FROM_CONFIG] = fsr_vdi_detach_from_config,
+		[SM_OP_VDI_DETACH_FROM_CONFIG] = nfs_vdi_detach_from_config,
 		[SM_OP_VDI_LOCK] = fsr_vdi_lock,
 		[SM_OP_VDI_UNLOCK] = fsr_vdi_unlock,
 	},

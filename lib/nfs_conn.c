@@ -27,7 +27,9 @@ static int64_t now_ms(void)
 
 int64_t nfs_conn_deadline(const struct nfs_conn *c)
 {
-	return now_ms() + c->timeout_ms;
+	int64_t d = now_ms() + c->timeout_ms;
+
+	return c->end_ms && c->end_ms < d ? c->end_ms : d;
 }
 
 void nfs_conn_cb(int status, struct nfs_context *nfs, void *data, void *private_data)
@@ -35,6 +37,9 @@ void nfs_conn_cb(int status, struct nfs_context *nfs, void *data, void *private_
 	struct nfs_call *call = private_data;
 
 	call->status = status;
+	/* libnfs: a negative status comes with its error text as data. */
+	if (status < 0 && data)
+		snprintf(call->error, sizeof(call->error), "%s", (const char *)data);
 	if (call->on_done)
 		call->on_done(call, status, data);
 	call->done = true;
@@ -48,14 +53,56 @@ static void conn_note(struct nfs_conn *c, const char *what)
 		 e && e[0] ? ": " : "", e ? e : "");
 }
 
-static void conn_break(struct nfs_conn *c, const char *why)
+/* Tear the context down; a transport failure is counted (see srfs transport_failures). */
+static void conn_drop(struct nfs_conn *c, const char *why, bool transport)
 {
 	if (!c->nfs)
 		return;
-	c->breaks++;
+	if (transport)
+		c->breaks++;
 	conn_note(c, why);
 	nfs_destroy_context(c->nfs);
 	c->nfs = NULL;
+}
+
+static void conn_break(struct nfs_conn *c, const char *why)
+{
+	conn_drop(c, why, true);
+}
+
+/* The server let a call wait out its bound: with one_timeout, it is given up. */
+static void conn_timed_out(struct nfs_conn *c, const char *why)
+{
+	conn_break(c, why);
+	if (c->one_timeout)
+		c->end_ms = now_ms();
+}
+
+/*
+ * libnfs gives -EFAULT for every RPC-level failure.  Its text tells a
+ * well-formed refusal from the server (rpc_process_reply's "Server
+ * responded: ..." and "not accepted by the server") from a transport
+ * failure ("Failed to reconnect", a reply that does not decode, ...).
+ */
+static int rpc_refusal(const char *e)
+{
+	if (strstr(e, "version mismatch") || strstr(e, "Program not available"))
+		return -EPROTONOSUPPORT;
+	if (strstr(e, "Server responded") || strstr(e, "not accepted by the server"))
+		return -EREMOTEIO;
+	return 0;
+}
+
+/* A transport failure: a reply that does not decode is -EPROTO, the rest -ECONNRESET. */
+static int lost_errno(struct nfs_conn *c, const char *e)
+{
+	const char *ctx_e = c->nfs ? nfs_get_error(c->nfs) : NULL;
+
+	if (strstr(e, "rejected") || strstr(e, "garbage") || strstr(e, "decode") ||
+	    (ctx_e && (strstr(ctx_e, "garbage") || strstr(ctx_e, "decode") ||
+		       strstr(ctx_e, "exceeds limit"))))
+		return -EPROTO;
+	return -ECONNRESET;
 }
 
 /* Service c until call is done or the deadline passes. */
@@ -67,7 +114,7 @@ static int conn_wait(struct nfs_conn *c, struct nfs_call *call, int64_t deadline
 		int n;
 
 		if (left <= 0) {
-			conn_break(c, "timed out");
+			conn_timed_out(c, "timed out");
 			return -ETIMEDOUT;
 		}
 		pfd.fd = nfs_get_fd(c->nfs);
@@ -80,8 +127,10 @@ static int conn_wait(struct nfs_conn *c, struct nfs_call *call, int64_t deadline
 			return -EIO;
 		}
 		if (nfs_service(c->nfs, n > 0 ? pfd.revents : 0) < 0) {
+			int rc = lost_errno(c, call->error);
+
 			conn_break(c, "connection lost");
-			return -ECONNRESET;
+			return rc;
 		}
 	}
 	/*
@@ -89,11 +138,17 @@ static int conn_wait(struct nfs_conn *c, struct nfs_call *call, int64_t deadline
 	 * -EINTR (cancelled, or its own timeout): the context is no use after them.
 	 */
 	if (call->status == -EFAULT) {
-		conn_break(c, "RPC error");
-		return -ECONNRESET;
+		char why[256];
+		int rc = rpc_refusal(call->error);
+
+		if (rc == 0)
+			rc = lost_errno(c, call->error);
+		snprintf(why, sizeof(why), "RPC failed: %s", call->error);
+		conn_drop(c, why, rpc_refusal(call->error) == 0);
+		return rc;
 	}
 	if (call->status == -EINTR) {
-		conn_break(c, "RPC timed out");
+		conn_timed_out(c, "RPC timed out");
 		return -ETIMEDOUT;
 	}
 	return call->status;
@@ -106,6 +161,22 @@ static int mount_issue(struct nfs_context *nfs, struct nfs_call *call)
 	return nfs_mount_async(nfs, c->server, c->export_path, nfs_conn_cb, call);
 }
 
+/* libnfs 4 has no setters for the ports; its URL arguments set them. */
+static int set_ports(struct nfs_conn *c)
+{
+	char url[96];
+	struct nfs_url *u;
+
+	if (!c->nfs_port && !c->mount_port)
+		return 0;
+	snprintf(url, sizeof(url), "nfs://?nfsport=%d&mountport=%d", c->nfs_port, c->mount_port);
+	u = nfs_parse_url_incomplete(c->nfs, url);
+	if (!u)
+		return -1;
+	nfs_destroy_url(u);
+	return 0;
+}
+
 int nfs_conn_connect(struct nfs_conn *c, int64_t deadline)
 {
 	struct nfs_call call = { .arg = c };
@@ -113,6 +184,12 @@ int nfs_conn_connect(struct nfs_conn *c, int64_t deadline)
 
 	if (c->nfs)
 		return 0;
+	/* The whole budget is spent: no new connection, no new wait. */
+	if (c->end_ms && now_ms() >= c->end_ms) {
+		c->breaks++;
+		snprintf(c->last_error, sizeof(c->last_error), "no time left for the server");
+		return -ETIMEDOUT;
+	}
 	c->nfs = nfs_init_context();
 	if (!c->nfs) {
 		snprintf(c->last_error, sizeof(c->last_error), "nfs_init_context failed");
@@ -126,12 +203,17 @@ int nfs_conn_connect(struct nfs_conn *c, int64_t deadline)
 	 */
 	nfs_set_dircache(c->nfs, 0);
 	if (nfs_set_version(c->nfs, c->version) < 0) {
-		conn_break(c, "version");
+		conn_drop(c, "version", false);
 		return -EPROTONOSUPPORT;
 	}
+	if (set_ports(c) < 0) {
+		conn_drop(c, "ports", false);
+		return -EINVAL;
+	}
 	if (mount_issue(c->nfs, &call) < 0) {
+		/* Not even a connection started. */
 		conn_break(c, "mount");
-		return -EIO;
+		return -ECONNREFUSED;
 	}
 	rc = conn_wait(c, &call, deadline);
 	if (rc < 0) {
@@ -162,10 +244,16 @@ int nfs_conn_call_once(struct nfs_conn *c, nfs_issue_fn issue, struct nfs_call *
 	return rc;
 }
 
+bool nfs_conn_lost(int rc)
+{
+	return rc == -ETIMEDOUT || rc == -ECONNRESET || rc == -ECONNREFUSED || rc == -EPIPE ||
+	       rc == -EPROTO || rc == -ENOTCONN || rc == -ECONNABORTED || rc == -EHOSTUNREACH ||
+	       rc == -ENETUNREACH;
+}
+
 static bool transport_error(int rc)
 {
-	return rc == -ETIMEDOUT || rc == -ECONNRESET || rc == -ECONNREFUSED ||
-	       rc == -EPIPE || rc == -EIO || rc == -ENOTCONN;
+	return nfs_conn_lost(rc) || rc == -EIO;
 }
 
 bool nfs_conn_retry(struct nfs_conn *c, int rc, int64_t deadline)

@@ -19,8 +19,12 @@ struct nfs_conn {
 	char server[256];
 	char export_path[1024];
 	int version;
+	int nfs_port;              /* 0: 2049 (v4) or the portmapper's answer (v3) */
+	int mount_port;            /* 0: the portmapper's answer (v3 MOUNT) */
 	int timeout_ms;
 	bool hard;
+	int64_t end_ms;            /* every call ends by then (monotonic ms); 0: no such bound */
+	bool one_timeout;          /* a call that waits out its bound spends the budget too */
 	unsigned gen;              /* bumped at every connect */
 	unsigned breaks;           /* transport failures: server lost, timed out */
 	int refs;                  /* the srfs + every open file */
@@ -37,6 +41,7 @@ struct nfs_call {
 	void *arg;                 /* the issuer's arguments */
 	/* Copy results out of the callback's data (valid only inside it); may be NULL. */
 	void (*on_done)(struct nfs_call *call, int status, void *data);
+	char error[200];           /* libnfs's text for a failed call */
 };
 
 void nfs_conn_cb(int status, struct nfs_context *nfs, void *data, void *private_data);
@@ -52,6 +57,14 @@ int nfs_conn_call(struct nfs_conn *c, nfs_issue_fn issue, struct nfs_call *call)
 /* Connect now (srfs_open_nfs uses it to classify failures). */
 int nfs_conn_connect(struct nfs_conn *c, int64_t deadline);
 void nfs_conn_put(struct nfs_conn *c);
+
+/*
+ * rc says the server was lost or said nothing we could use: refused,
+ * reset, closed, timed out, or a reply that does not decode.  A server
+ * that answers "no" (an NFS or MOUNT error, an RPC-level refusal such as
+ * PROG_MISMATCH) is not lost.
+ */
+bool nfs_conn_lost(int rc);
 
 /* "/<rel>": libnfs paths are absolute from the export root. */
 int nfs_conn_path(const char *rel, char *out, size_t cap);

@@ -379,6 +379,11 @@ static bool version_failure(const struct nfs_conn *c, int rc)
 {
 	const char *e = c->last_error;
 
+	if (rc == -EPROTONOSUPPORT)
+		return true;
+	/* Lost on the way: whatever the text says, the server never answered. */
+	if (nfs_conn_lost(rc) && rc != -ECONNREFUSED)
+		return false;
 	if (strstr(e, "MISMATCH") || strstr(e, "mismatch") || strstr(e, "PROG_UNAVAIL") ||
 	    strstr(e, "version"))
 		return true;
@@ -388,15 +393,22 @@ static bool version_failure(const struct nfs_conn *c, int rc)
 
 static int open_fail(struct srfs *fs, struct nfs_conn *c, int rc, struct sm_error *err)
 {
-	int code = version_failure(c, rc) ? SME_NFS_VERSION : SME_NFS_MOUNT;
+	int code = SME_NFS_MOUNT;
 
-	if (rc == -ETIMEDOUT)
+	if (version_failure(c, rc))
+		code = SME_NFS_VERSION;
+	else if (nfs_conn_lost(rc))
 		code = SME_NFS_TARGET;
 	sm_fail(err, code, "%s (NFSv%d): %s (%s)", fs->root, c->version, strerror(-rc),
 		c->last_error);
 	nfs_conn_put(c);
 	memset(fs, 0, sizeof(*fs));
 	return -1;
+}
+
+bool srfs_nfs_lost(int rc)
+{
+	return nfs_conn_lost(rc);
 }
 
 static int check_opts(const struct srfs_nfs_opts *o, struct sm_error *err)
@@ -410,6 +422,9 @@ static int check_opts(const struct srfs_nfs_opts *o, struct sm_error *err)
 	if (o->version != 3 && o->version != 4)
 		return sm_fail(err, SME_NFS_VERSION, "NFSv%d: only 3 and 4 are supported",
 			       o->version);
+	if (o->nfs_port < 0 || o->nfs_port > 65535 || o->mount_port < 0 || o->mount_port > 65535)
+		return sm_fail(err, SME_INVALID_ARG, "NFS port %d / MOUNT port %d out of range",
+			       o->nfs_port, o->mount_port);
 	return 0;
 }
 
@@ -417,7 +432,7 @@ int srfs_open_nfs(struct srfs *fs, const struct srfs_nfs_opts *o, struct sm_erro
 {
 	struct nfs_conn *c;
 	int64_t start;
-	int rc;
+	int rc, port;
 
 	memset(fs, 0, sizeof(*fs));
 	if (check_opts(o, err) < 0)
@@ -433,15 +448,23 @@ int srfs_open_nfs(struct srfs *fs, const struct srfs_nfs_opts *o, struct sm_erro
 			       o->export_path);
 	}
 	c->version = o->version;
+	c->nfs_port = o->nfs_port;
+	c->mount_port = o->mount_port;
 	c->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : NFS_TIMEOUT_DEFAULT_MS;
 	c->hard = o->hard;
 	c->refs = 1;
 	snprintf(fs->root, sizeof(fs->root), "nfs://%s%s", c->server, c->export_path);
 
 	start = mono_ms();
-	rc = probe_tcp(c->server, NFS_PORT, c->timeout_ms);
+	if (o->budget_ms > 0)
+		c->end_ms = start + o->budget_ms;
+	c->one_timeout = o->one_timeout;
+	if (o->lazy)
+		goto ready;
+	port = c->nfs_port ? c->nfs_port : NFS_PORT;
+	rc = probe_tcp(c->server, port, c->timeout_ms);
 	if (rc < 0) {
-		sm_fail(err, SME_NFS_TARGET, "%s:%d: %s", c->server, NFS_PORT, strerror(-rc));
+		sm_fail(err, SME_NFS_TARGET, "%s:%d: %s", c->server, port, strerror(-rc));
 		nfs_conn_put(c);
 		memset(fs, 0, sizeof(*fs));
 		return -1;
@@ -450,6 +473,7 @@ int srfs_open_nfs(struct srfs *fs, const struct srfs_nfs_opts *o, struct sm_erro
 	rc = nfs_conn_connect(c, start + c->timeout_ms);
 	if (rc < 0)
 		return open_fail(fs, c, rc, err);
+ready:
 	fs->priv = c;
 	fs->ops = &nfs_ops;
 	srfs_init_opener(fs);

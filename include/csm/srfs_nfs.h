@@ -26,15 +26,42 @@ struct srfs_nfs_opts {
 	 * Either way it returns within timeout_ms.
 	 */
 	bool hard;
+	/* 0: the usual (2049 for NFS; the portmapper's answer for v3 MOUNT). */
+	int nfs_port;
+	int mount_port;
+	/*
+	 * lazy: do not reach the server now; the first call connects, and a
+	 * server that is not there fails that call, not the open.
+	 * budget_ms > 0: all calls together end within budget_ms of the open
+	 * (after that every call fails at once with -ETIMEDOUT), so a dead
+	 * server costs one bound, however many calls try.
+	 */
+	bool lazy;
+	int budget_ms;
+	/*
+	 * one_timeout: once a call has waited out its bound, the server counts
+	 * as gone for the rest of this srfs (later calls fail at once), so a
+	 * server that freezes costs a caller one bound, not one per step of
+	 * its rollback.  For short-lived callers (the drivers), not the GC.
+	 */
+	bool one_timeout;
 };
 
 /*
- * Connect and mount server:export_path.  Errors: SME_NFS_TARGET when
- * nothing answers on the server's NFS port, SME_NFS_VERSION when the
- * server does not offer the version, SME_NFS_MOUNT when it refuses the
- * export; the detail says which and why.
+ * Connect and mount server:export_path.  Errors: SME_NFS_TARGET when the
+ * server is not there or is lost (nothing listens on its NFS port, the
+ * connection is reset or closed, no answer within the bound, a reply that
+ * does not decode), SME_NFS_VERSION when the server does not offer the
+ * version, SME_NFS_MOUNT when it refuses the export; the detail says which
+ * and why.
  */
 int srfs_open_nfs(struct srfs *fs, const struct srfs_nfs_opts *o, struct sm_error *err);
+
+/*
+ * An -errno from an srfs call on NFS says the server was lost (see
+ * SME_NFS_TARGET above), rather than that it answered with an error.
+ */
+bool srfs_nfs_lost(int rc);
 
 /*
  * The server's exports (MOUNT protocol EXPORT call), for sr_probe; a

@@ -2,9 +2,11 @@
 # NFSSR over a private nfs-ganesha on 127.0.0.1 (started here, stopped by
 # PID): the file-SR lifecycle over NFS v3 and v4 through libnfs, with
 # requests exactly like xapi's from examples/dconf/nfs.conf; the server
-# stopped in the middle of vdi_create and of vdi_snapshot (fault, time
-# taken, clean SR once it is back); a frozen server does not block another
-# SR; two hosts (master and slave) on one export.
+# stopped or frozen in the middle of vdi_create and of vdi_snapshot (fault,
+# time taken, clean SR once it is back); teardown with the server stopped
+# or frozen; a frozen server does not block another SR; two hosts (master
+# and slave) on one export; vdi_resize leaves no undo record behind, and
+# an empty or garbage one is harmless.
 # The test runs in network and mount namespaces of its own (lib.sh,
 # tests/nfs/netns.sh): 127.0.0.1 below is its private loopback.
 NFS_NETNS=1
@@ -70,7 +72,7 @@ call vdi_info "$D" "$C" vdi_snapshot --vdi "$G" >/dev/null && GS=$(member uuid)
 before=$("$VHDTOOL" read "$(DIR)/$G.vhd" 0 67108864 | sha1sum)
 call unit "$D" "$C" vdi_delete --vdi "$GS" >/dev/null
 links=$("$VHDTOOL" query --chain "$(DIR)/$G.vhd" | grep -c '^link')
-"$BUILD/csm-gc" --sr "$SR_UUID" --nfs "127.0.0.1:/export/$SR_UUID" --nfs-version 3 2>"$T/gc.log" ||
+"$BUILD/csm-gc" --sr "$SR_UUID" --nfs "127.0.0.1:/export/$SR_UUID" --nfs-version 3 --nfs-ports 2049,20048 2>"$T/gc.log" ||
 	fail "csm-gc over NFS: $(cat "$T/gc.log")"
 after_links=$("$VHDTOOL" query --chain "$(DIR)/$G.vhd" | grep -c '^link')
 [ "$before" = "$("$VHDTOOL" read "$(DIR)/$G.vhd" 0 67108864 | sha1sum)" ] && [ "$after_links" -lt "$links" ] &&
@@ -78,6 +80,52 @@ after_links=$("$VHDTOOL" query --chain "$(DIR)/$G.vhd" | grep -c '^link')
 	fail "csm-gc over NFS: $links -> $after_links links: $(cat "$T/gc.log")"
 call unit "$D" "$C" vdi_delete --vdi "$G" >/dev/null
 call unit "$D" "$C" sr_delete >/dev/null
+
+# --- the server's ports from the port= and mountport= options ------------------------
+for v in 3 4; do
+	export NFS_VERSION=$v
+	P=(--dconf options=port=2049,mountport=20048)
+	call unit "$D" "$C" sr_create 0 "${P[@]}" >/dev/null && call vdi_info "$D" "$C" vdi_create 8M "${P[@]}" &&
+		Q=$(member uuid) && call attach "$D" "$C" vdi_attach --vdi "$Q" true "${P[@]}" &&
+		{ grep -q 'nfs://' <<<"$OUT" || pass "v$v: kernel mount (the URL is not used)"; } &&
+		{ ! grep -q 'nfs://' <<<"$OUT" || grep -q "version=$v&amp;nfsport=2049&amp;mountport=20048<" <<<"$OUT"; } &&
+		call unit "$D" "$C" vdi_delete --vdi "$Q" "${P[@]}" && call unit "$D" "$C" sr_delete "${P[@]}" &&
+		pass "v$v: port=2049,mountport=20048 in options: the control calls go there, the nfs:// URL carries them" ||
+		fail "v$v with port options: $OUT"
+done
+fault 108 "$D" "$C" sr_scan --dconf options=port=2050 >/dev/null && pass "port= where no server listens is 108"
+
+# --- vdi_resize leaves no undo record behind -------------------------------------
+export NFS_VERSION=3
+undo_files() { find "$(DIR)" -maxdepth 1 -name '.*.vhd.undo' | wc -l; }
+call unit "$D" "$C" sr_create 0 >/dev/null
+call vdi_info "$D" "$C" vdi_create 64M >/dev/null && R=$(member uuid)
+"$VHDTOOL" write "$(DIR)/$R.vhd" 0 "$T/data"
+call vdi_info "$D" "$C" vdi_resize --vdi "$R" 128M >/dev/null &&
+	call vdi_info "$D" "$C" vdi_resize --vdi "$R" 100G >/dev/null &&
+	"$VHDTOOL" query "$(DIR)/$R.vhd" | grep -qx 'virtual_size=107374182400' &&
+	[ "$(undo_files)" = 0 ] && pass "vdi_resize in place and past the BAT: no undo file left" ||
+	fail "vdi_resize over NFS: $(ls -A "$(DIR)")"
+fault 79 "$D" "$C" vdi_resize --vdi "$R" 32M >/dev/null &&
+	[ "$(undo_files)" = 0 ] && pass "a refused shrink (79) leaves no undo file either" ||
+	fail "refused shrink left: $(ls -A "$(DIR)")"
+"$VHDTOOL" read "$(DIR)/$R.vhd" 0 3145728 | cmp -s - "$T/data" || fail "resized image lost its data"
+img=$(sha1sum <"$(DIR)/$R.vhd")
+# Recovery meets an interrupted resize whose record is empty, or garbage.
+mkdir -p "$(DIR)/.csm-journal"
+for rec in empty garbage; do
+	printf 'vdi=%s\nsize=1\n' "$R" >"$(DIR)/.csm-journal/resize-$R"
+	if [ $rec = empty ]; then : >"$(DIR)/.$R.vhd.undo"; else head -c 4096 /dev/urandom >"$(DIR)/.$R.vhd.undo"; fi
+	call string "$D" "$C" sr_scan >/dev/null && [ "$(undo_files)" = 0 ] &&
+		[ ! -e "$(DIR)/.csm-journal/resize-$R" ] && [ "$img" = "$(sha1sum <"$(DIR)/$R.vhd")" ] &&
+		pass "recovery of a resize whose undo record is $rec: nothing undone, record and journal gone" ||
+		fail "recovery with a $rec undo record: $(ls -A "$(DIR)" "$(DIR)/.csm-journal")"
+done
+# A stray empty record (no journal) does not keep sr_delete from removing the SR.
+: >"$(DIR)/.$R.vhd.undo"
+call unit "$D" "$C" vdi_delete --vdi "$R" >/dev/null
+call unit "$D" "$C" sr_delete && { [ ! -e "$(DIR)" ] && pass "sr_delete with a stray empty undo file" ||
+	fail "sr_delete left $(ls -A "$(DIR)")"; }
 
 # --- bad input -----------------------------------------------------------------
 export NFS_VERSION=3
@@ -95,30 +143,36 @@ call unit "$D" "$C" sr_create 0 >/dev/null
 call vdi_info "$D" "$C" vdi_create 64M >/dev/null && V=$(member uuid)
 "$VHDTOOL" write "$(DIR)/$V.vhd" 0 "$T/data"
 before=$(cd "$(DIR)" && ls | sort)
-for step in "vdi_create 64M|create:journal" "vdi_snapshot --vdi $V|snapshot:child"; do
-	IFS='|' read -r cmd point <<<"$step"
+# Stopped, the calls after the failure are refused at once; frozen, the
+# first one that waits out nfs-timeout gives the server up for the rest of
+# the call (its rollback does not wait again: the journal repairs later).
+MID_BOUND_MS=$((1500 + NFS_TIMEOUT * 100 + 1500))
+for step in "stop|vdi_create 64M|create:journal" "stop|vdi_snapshot --vdi $V|snapshot:child" \
+	    "freeze|vdi_create 64M|create:journal" "freeze|vdi_snapshot --vdi $V|snapshot:child"; do
+	IFS='|' read -r how cmd point <<<"$step"
+	gone=$([ "$how" = stop ] && echo stopped || echo frozen)
 	# shellcheck disable=SC2086
 	req=$("$SMCALL" --print-request "$D" "$C" $cmd)
 	start=$(date +%s%N)
 	( CSM_FAULT_PAUSE="$point" CSM_FAULT_PAUSE_MS=1500 "$D" "$req" >"$T/mid.out" 2>/dev/null ) &
 	pid=$!
 	sleep 0.7
-	"$SERVER" stop-ganesha "$W" >/dev/null
+	"$SERVER" $how-ganesha "$W" >/dev/null
 	wait "$pid"; rc=$?
 	ms=$(( ($(date +%s%N) - start) / 1000000 ))
 	OUT=$(cat "$T/mid.out")
 	[ "$rc" -eq 0 ] || fail "${cmd%% *}: exit $rc"
 	code=$(sed -n '/faultCode/{n;s/.*<int>\([0-9]*\)<\/int>.*/\1/p}' <<<"$OUT")
-	if [ -n "$code" ] && [ "$ms" -lt 9000 ]; then
-		pass "server stopped mid-${cmd%% *} (at $point): fault $code after ${ms} ms ($(sed -n 's/.*<string>\(.*\)<\/string>.*/\1/p' <<<"$OUT" | tail -1 | cut -c1-100))"
+	if [ -n "$code" ] && [ "$ms" -lt "$MID_BOUND_MS" ]; then
+		pass "server $gone mid-${cmd%% *} (at $point): fault $code after ${ms} ms ($(sed -n 's/.*<string>\(.*\)<\/string>.*/\1/p' <<<"$OUT" | tail -1 | cut -c1-100))"
 	else
-		fail "${cmd%% *} with the server stopped: no fault within bound (${ms} ms): $OUT"
+		fail "${cmd%% *} with the server $gone: no fault within ${MID_BOUND_MS} ms (${ms} ms): $OUT"
 	fi
 	[ "$code" = 108 ] || fail "a dead server should be fault 108 (NFSTarget), got $code"
-	"$SERVER" start-ganesha "$W" >/dev/null
+	"$SERVER" "$([ "$how" = stop ] && echo start || echo thaw)-ganesha" "$W" >/dev/null
 	call string "$D" "$C" sr_scan >/dev/null   # the next call repairs
 	after=$(cd "$(DIR)" && ls | sort)
-	[ "$before" = "$after" ] && pass "clean SR after the server returned (${cmd%% *} rolled back)" ||
+	[ "$before" = "$after" ] && pass "clean SR after the $gone server returned (${cmd%% *} rolled back)" ||
 		fail "SR not clean after ${cmd%% *}:"$'\n'"$before"$'\n---\n'"$after"
 	ls -A "$(DIR)/.csm-journal" 2>/dev/null | grep -q . && fail "journal left after ${cmd%% *}"
 done
@@ -136,6 +190,37 @@ ms=$(( ($(date +%s%N) - start) / 1000000 ))
 [ "$ms" -lt 1500 ] && pass "another SR works while the NFS server hangs (${ms} ms)" || fail "other SR took ${ms} ms"
 "$SERVER" thaw-ganesha "$W" >/dev/null
 wait "$hung" || true
+
+# --- teardown needs no server ---------------------------------------------------------
+# With the server stopped (refused) or frozen (silent), a host must still
+# be able to shut its VMs down and unplug the SR: vdi_deactivate,
+# vdi_detach and sr_detach succeed, each within one nfs-timeout.
+BOUND_MS=$((NFS_TIMEOUT * 100 + 700))
+for v in 3 4; do
+	export NFS_VERSION=$v
+	call vdi_info "$D" "$C" vdi_create 8M >/dev/null && TV=$(member uuid)
+	for how in stop freeze; do
+		back=$([ $how = stop ] && echo start || echo thaw)
+		call unit "$D" "$C" sr_attach >/dev/null && call attach "$D" "$C" vdi_attach --vdi "$TV" true >/dev/null &&
+			call unit "$D" "$C" vdi_activate --vdi "$TV" true >/dev/null || continue
+		"$SERVER" $how-ganesha "$W" >/dev/null
+		times=()
+		for cmd in "vdi_deactivate --vdi $TV" "vdi_detach --vdi $TV" sr_detach; do
+			start=$(date +%s%N)
+			# shellcheck disable=SC2086
+			call unit "$D" "$C" $cmd || continue
+			ms=$(( ($(date +%s%N) - start) / 1000000 ))
+			times+=("${cmd%% *} ${ms} ms")
+			[ "$ms" -lt "$BOUND_MS" ] || fail "v$v, server ${how}: ${cmd%% *} took ${ms} ms"
+		done
+		[ ${#times[@]} = 3 ] && pass "v$v, server $([ $how = stop ] && echo stopped || echo frozen): $(IFS=,; echo "${times[*]}")"
+		"$SERVER" $back-ganesha "$W" >/dev/null
+	done
+	# The server back: whatever deactivation left there is overwritten and removed as usual.
+	call unit "$D" "$C" vdi_activate --vdi "$TV" true >/dev/null && call unit "$D" "$C" vdi_deactivate --vdi "$TV" >/dev/null &&
+		call unit "$D" "$C" vdi_delete --vdi "$TV" >/dev/null && pass "v$v: the VDI is used and deleted once the server is back"
+done
+export NFS_VERSION=3
 
 # --- two hosts on one export ------------------------------------------------------
 MASTER_LOCK="$T/hostA-lock" SLAVE_LOCK="$T/hostB-lock"

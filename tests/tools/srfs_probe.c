@@ -6,6 +6,9 @@
  *   srfs_probe ops <server> <export> <version>
  *   srfs_probe outage|hang <server> <export> <version> <timeout_ms> <server.sh> <workdir>
  *       outage: ganesha stopped then restarted; hang: frozen (SIGSTOP) then thawed
+ *   srfs_probe budget <server> <export> <version> <timeout_ms> <server.sh> <workdir>
+ *       a lazy open with a budget of timeout_ms, ganesha frozen: the open
+ *       costs nothing, three calls together one bound; thawed: it works
  *   srfs_probe open <server> <export> <version> <timeout_ms>   (prints the error code)
  *   srfs_probe exports <server> <timeout_ms>
  *
@@ -266,6 +269,41 @@ static int cmd_exports(char **argv)
 	return 0;
 }
 
+static int cmd_budget(char **argv)
+{
+	struct srfs_nfs_opts o = {
+		.server = argv[0], .export_path = argv[1], .version = atoi(argv[2]),
+		.timeout_ms = atoi(argv[3]), .hard = true, .lazy = true, .budget_ms = atoi(argv[3]),
+	};
+	struct sm_error err = { 0 };
+	struct srfs_stat st;
+	struct srfs fs;
+	size_t n = 0;
+	int64_t t0, dt;
+
+	run(argv[4], "freeze-ganesha", argv[5]);
+	t0 = now_ms();
+	CHECK(srfs_open_nfs(&fs, &o, &err) == 0, "lazy open: %s", err.detail);
+	dt = now_ms() - t0;
+	CHECK(dt < 200, "a lazy open took %lld ms", (long long)dt);
+	t0 = now_ms();
+	CHECK(fs.ops->stat(&fs, "x", &st) == -ETIMEDOUT, "stat on a frozen server");
+	CHECK(fs.ops->unlink(&fs, "x") < 0, "unlink on a frozen server");
+	CHECK(fs.ops->list(&fs, "", count_fn, &n) < 0, "list on a frozen server");
+	dt = now_ms() - t0;
+	printf("frozen server: lazy open free, three calls failed in %lld ms (budget %s ms)\n",
+	       (long long)dt, argv[3]);
+	CHECK(dt < o.budget_ms + 1000, "three calls took %lld ms", (long long)dt);
+	srfs_close(&fs);
+	run(argv[4], "thaw-ganesha", argv[5]);
+	CHECK(srfs_open_nfs(&fs, &o, &err) == 0, "lazy open: %s", err.detail);
+	CHECK_RC(srfs_write_file_atomic(&fs, "budget", "x", 1), 0);
+	CHECK_RC(fs.ops->unlink(&fs, "budget"), 0);
+	srfs_close(&fs);
+	printf("thawed: a lazy open connects at its first call\n");
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 5 && !strcmp(argv[1], "ops"))
@@ -274,6 +312,8 @@ int main(int argc, char **argv)
 		return cmd_outage(argv + 2, false);
 	if (argc == 8 && !strcmp(argv[1], "hang"))
 		return cmd_outage(argv + 2, true);
+	if (argc == 8 && !strcmp(argv[1], "budget"))
+		return cmd_budget(argv + 2);
 	if (argc == 6 && !strcmp(argv[1], "open"))
 		return cmd_open(argv + 2);
 	if (argc == 4 && !strcmp(argv[1], "exports"))
