@@ -245,4 +245,24 @@ wait "$slave" && pass "slave scans while the master changes the SR" || fail "sla
 run_raw "$D" "$("$SMCALL" --print-request "$D" "$C" sr_scan --slave)"
 for u in "${kept[@]}"; do grep -q "&lt;uuid&gt;$u&lt;/uuid&gt;" <<<"$OUT" || fail "slave's scan lacks $u"; done
 pass "the slave sees all ${#kept[@]} VDIs the master made"
+
+# A leaf active on the slave: the master's GC sees it (the record is on the
+# export) and leaves it alone until the slave deactivates it.
+call vdi_info "$D" "$C" vdi_create 8M >/dev/null && L=$(member uuid)
+"$VHDTOOL" write "$(DIR)/$L.vhd" 0 <(head -c 65536 /dev/urandom)
+call vdi_info "$D" "$C" vdi_snapshot --vdi "$L" >/dev/null && call unit "$D" "$C" vdi_delete --vdi "$(member uuid)" >/dev/null
+slave_call() { local req; req=$("$SMCALL" --print-request "$D" "$C" "$@" --slave); SM_HOST_ID=host-b as_slave "$D" "$req"; }
+gc_master() { "$BUILD/csm-gc" --sr "$SR_UUID" --nfs "127.0.0.1:/export/$SR_UUID" --nfs-version 3 --quiet; }
+out=$(slave_call vdi_activate --vdi "$L" true)
+grep -q '<fault>' <<<"$out" && fail "vdi_activate on the slave: $out"
+ls "$(DIR)/.csm-active" | grep -qx "$L@host-b" || fail "no activation record of host-b on the export"
+sum=$(sha1sum <"$(DIR)/$L.vhd"); links=$("$VHDTOOL" query --chain "$(DIR)/$L.vhd" | grep -c '^link')
+gc_master || true
+[ "$(sha1sum <"$(DIR)/$L.vhd")" = "$sum" ] && pass "the master's GC leaves alone a leaf active on the slave" ||
+	fail "the master's GC merged a leaf active on the slave"
+out=$(slave_call vdi_deactivate --vdi "$L")
+grep -q '<fault>' <<<"$out" && fail "vdi_deactivate on the slave: $out"
+gc_master || fail "csm-gc after the slave deactivated"
+[ "$("$VHDTOOL" query --chain "$(DIR)/$L.vhd" | grep -c '^link')" -lt "$links" ] &&
+	pass "once the slave deactivated it, the GC merges the leaf" || fail "leaf not merged after deactivation"
 finish
