@@ -621,14 +621,40 @@ int vhd_ctx_write_footers(struct vhd_ctx *c, int code, struct sm_error *err)
 	return vhd_ctx_write(c, c->ftr, FOOTER_SIZE, 0, code, "footer copy", err);
 }
 
+/*
+ * The batmap's checksum lives in its header sector and covers the map:
+ * the two must reach the disk together.  Written one after the other, a
+ * process killed in between leaves a map its checksum does not match,
+ * which blktap's tapdisk refuses to open for writing and `check` fails.
+ * In the layout blktap and this library create, the map starts right
+ * after its header, so one write carries both and a kill leaves either
+ * the old batmap or the new one.  A foreign layout with the map
+ * elsewhere takes two writes, the map first; what a kill between them
+ * leaves is mended by vhd_repair and by the next open for writing
+ * (vhd_ctx_heal).
+ */
 int vhd_ctx_write_batmap(struct vhd_ctx *c, int code, struct sm_error *err)
 {
 	uint64_t map_bytes = (uint64_t)c->batmap_secs * SECTOR;
+	uint8_t *buf;
+	int rc;
 
 	put_be32(c->bmh + B_CHECKSUM, checksum_plain(c->batmap, vhd_batmap_sum_len(c)));
-	if (vhd_ctx_write(c, c->batmap, map_bytes, c->batmap_off, code, "batmap", err) < 0)
-		return -1;
-	return vhd_ctx_write(c, c->bmh, SECTOR, c->bmh_off, code, "batmap header", err);
+	if (c->batmap_off != c->bmh_off + SECTOR) {
+		if (vhd_ctx_write(c, c->batmap, map_bytes, c->batmap_off, code, "batmap",
+				  err) < 0)
+			return -1;
+		return vhd_ctx_write(c, c->bmh, SECTOR, c->bmh_off, code, "batmap header",
+				     err);
+	}
+	buf = malloc(SECTOR + map_bytes);
+	if (!buf)
+		return sm_fail_errno(err, code, ENOMEM, "%s: batmap", c->io->name);
+	memcpy(buf, c->bmh, SECTOR);
+	memcpy(buf + SECTOR, c->batmap, map_bytes);
+	rc = vhd_ctx_write(c, buf, SECTOR + map_bytes, c->bmh_off, code, "batmap", err);
+	free(buf);
+	return rc;
 }
 
 /* Write the BAT sectors holding entries first..last. */
@@ -794,6 +820,16 @@ static int allocate_block(struct vhd_ctx *c, uint32_t blk, uint64_t boff,
 	if (sec >= BAT_UNUSED || (c->io->is_block && end > c->size - FOOTER_SIZE))
 		return sm_fail(err, SME_SR_NO_SPACE, "%s: no room for block %u",
 			       c->io->name, blk);
+	/*
+	 * A file gets the footer at its new end before the old one (at the
+	 * old end of data) is zeroed: killed after any of these writes, it
+	 * still ends in a valid footer.
+	 */
+	if (!c->io->is_block && c->io->ops->truncate) {
+		if (vhd_ctx_write(c, c->ftr, FOOTER_SIZE, end, SME_EIO, "footer", err) < 0)
+			return -1;
+		c->size = max_u64(c->size, end + FOOTER_SIZE);
+	}
 	if (vhd_ctx_zero(c, data - c->eod, c->eod, SME_EIO, err) < 0 ||
 	    vhd_ctx_zero(c, boff, data, SME_EIO, err) < 0 ||
 	    vhd_ctx_zero(c, c->block_size - boff - n, data + boff + n, SME_EIO, err) < 0)

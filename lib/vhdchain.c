@@ -514,12 +514,42 @@ static void mark_bat_dirty(struct chain_priv *p, uint32_t blk)
 }
 
 /*
+ * A file grows to end + footer with the footer at its new end, and what
+ * lay between the old end of data and 'end' (the old footer, leftovers
+ * of an allocation a crash cut short) becomes zeros.  Every step leaves
+ * a valid footer at EOF-512, so a process killed between any two of
+ * them leaves an image blktap, this library and `check` accept: the
+ * footer goes first (writing past EOF extends the file with a hole that
+ * reads as zeros); a file that was longer is cut after the footer is in
+ * place; the old bytes are zeroed last.  (Cutting the file back to the
+ * end of data first, the obvious way, leaves it without a primary
+ * footer until the footer is written.)
+ */
+static int extend_file(struct vhd_ctx *c, uint64_t end, struct sm_error *err)
+{
+	uint64_t old = c->size;
+	int rc;
+
+	if (vhd_ctx_write(c, c->ftr, FOOTER_SIZE, end, SME_EIO, "footer", err) < 0)
+		return -1;
+	if (old > end + FOOTER_SIZE) {
+		rc = c->io->ops->truncate(c->io, end + FOOTER_SIZE);
+		if (rc < 0)
+			return sm_fail_errno(err, SME_EIO, -rc, "%s: truncate", c->io->name);
+	}
+	c->size = end + FOOTER_SIZE;
+	if (old > c->eod)
+		return vhd_ctx_zero(c, (old < end ? old : end) - c->eod, c->eod, SME_EIO, err);
+	return 0;
+}
+
+/*
  * Place a new block at the end of data, as blktap: the data part starts
  * on a 4 KiB boundary.  Every byte of the new block must read as zero
- * where its bitmap is clear: on a file we cut it back to the end of data
- * and extend it (the hole reads as zeros, no 2 MiB of zeros written); on
- * a block device the block is zeroed unless 'whole' says the caller
- * writes all of it.  Only the in-memory BAT learns of the block here.
+ * where its bitmap is clear: a file is extended past it (the hole reads
+ * as zeros, no 2 MiB of zeros written); on a block device the block is
+ * zeroed unless 'whole' says the caller writes all of it.  Only the
+ * in-memory BAT learns of the block here.
  */
 static int alloc_block(struct chain_priv *p, uint32_t blk, bool whole,
 		       struct sm_error *err)
@@ -527,7 +557,6 @@ static int alloc_block(struct chain_priv *p, uint32_t blk, bool whole,
 	struct img *im = &p->img[0];
 	struct vhd_ctx *c = &im->c;
 	uint64_t sec = (c->eod + SECTOR - 1) / SECTOR, end;
-	int rc;
 
 	while ((sec + c->bm_secs) % 8)
 		sec++;
@@ -536,14 +565,8 @@ static int alloc_block(struct chain_priv *p, uint32_t blk, bool whole,
 		return sm_fail(err, SME_SR_NO_SPACE, "%s: no room for block %u",
 			       c->io->name, blk);
 	if (!c->io->is_block && c->io->ops->truncate) {
-		rc = c->io->ops->truncate(c->io, c->eod);
-		if (rc == 0)
-			rc = c->io->ops->truncate(c->io, end);
-		if (rc < 0)
-			return sm_fail_errno(err, SME_EIO, -rc, "%s: extend", c->io->name);
-		if (vhd_ctx_write(c, c->ftr, FOOTER_SIZE, end, SME_EIO, "footer", err) < 0)
+		if (extend_file(c, end, err) < 0)
 			return -1;
-		c->size = end + FOOTER_SIZE;
 	} else if (vhd_ctx_zero(c, (whole ? sec * SECTOR : end) - c->eod, c->eod,
 				SME_EIO, err) < 0) {
 		return -1;
@@ -798,9 +821,7 @@ static int put_whole_block(struct coalesce *co, uint32_t blk, struct sm_error *e
 			       c->io->name, blk);
 	start = c->eod;
 	if (sec * SECTOR - start + bm_bytes > co->head)
-		start = sec * SECTOR;       /* odd end of data: zero the rest apart */
-	if (vhd_ctx_zero(c, start - c->eod, c->eod, SME_EIO, err) < 0)
-		return -1;
+		start = sec * SECTOR;       /* odd end of data: zero the rest apart, below */
 	memset(data - (sec * SECTOR - start) - bm_bytes, 0, sec * SECTOR - start);
 	memset(data - bm_bytes, 0, bm_bytes);
 	memset(data - bm_bytes, 0xFF, c->spb / 8);
@@ -810,6 +831,9 @@ static int put_whole_block(struct coalesce *co, uint32_t blk, struct sm_error *e
 	if (vhd_ctx_write(c, data - bm_bytes - (sec * SECTOR - start),
 			  (sec * SECTOR - start) + bm_bytes + c->block_size + tail, start,
 			  SME_EIO, "block", err) < 0)
+		return -1;
+	/* After the new footer is in place: the old one is never the last to go. */
+	if (vhd_ctx_zero(c, start - c->eod, c->eod, SME_EIO, err) < 0)
 		return -1;
 	bat_set(c, blk, (uint32_t)sec);
 	c->eod = (sec + c->bm_secs + c->spb) * SECTOR;

@@ -172,6 +172,150 @@ static uint8_t *build_chain(void)
 	return model;
 }
 
+
+/* ---- a process killed after its n-th write ----------------------------- */
+
+/*
+ * An opener whose images stop changing after a budget of mutating calls
+ * (pwrite, truncate, file creation, unlink): what is on disk is then
+ * exactly what a process killed right after that call leaves (the page
+ * cache survives a kill, so syncs need no modelling).  Every later
+ * mutation fails with EIO and touches nothing, as if the process were
+ * gone; reads still work, so the library's error paths run but cannot
+ * change the outcome.  Stepping the budget from 0 up until the operation
+ * completes kills it after every write it makes, in turn.
+ */
+static struct {
+	long budget;            /* mutations allowed; < 0: unlimited */
+	long used;
+	bool dead;
+} kill_sim;
+
+static void kill_after(long n)
+{
+	kill_sim.budget = n;
+	kill_sim.used = 0;
+	kill_sim.dead = false;
+}
+
+static bool sim_may_mutate(void)
+{
+	if (kill_sim.dead)
+		return false;
+	if (kill_sim.budget >= 0 && kill_sim.used >= kill_sim.budget) {
+		kill_sim.dead = true;
+		return false;
+	}
+	kill_sim.used++;
+	return true;
+}
+
+static struct vhd_io *sim_inner(struct vhd_io *io)
+{
+	return io->priv;
+}
+
+static int sim_pread(struct vhd_io *io, void *buf, size_t len, uint64_t off)
+{
+	return sim_inner(io)->ops->pread(sim_inner(io), buf, len, off);
+}
+
+static int sim_pwrite(struct vhd_io *io, const void *buf, size_t len, uint64_t off)
+{
+	if (!sim_may_mutate())
+		return -EIO;
+	return sim_inner(io)->ops->pwrite(sim_inner(io), buf, len, off);
+}
+
+static int sim_get_size(struct vhd_io *io, uint64_t *size)
+{
+	return sim_inner(io)->ops->get_size(sim_inner(io), size);
+}
+
+static int sim_truncate(struct vhd_io *io, uint64_t size)
+{
+	if (!sim_may_mutate())
+		return -EIO;
+	return sim_inner(io)->ops->truncate(sim_inner(io), size);
+}
+
+static int sim_sync(struct vhd_io *io)
+{
+	return kill_sim.dead ? -EIO : sim_inner(io)->ops->sync(sim_inner(io));
+}
+
+static int sim_get_mtime(struct vhd_io *io, int64_t *mtime)
+{
+	return sim_inner(io)->ops->get_mtime(sim_inner(io), mtime);
+}
+
+static void sim_close(struct vhd_io *io)
+{
+	vhd_io_close(sim_inner(io));
+	free(io->priv);
+	io->priv = NULL;
+}
+
+static const struct vhd_io_ops sim_ops = {
+	.pread = sim_pread,
+	.pwrite = sim_pwrite,
+	.get_size = sim_get_size,
+	.truncate = sim_truncate,
+	.sync = sim_sync,
+	.get_mtime = sim_get_mtime,
+	.close = sim_close,
+};
+
+static int sim_open(void *arg, const char *path, int flags, struct vhd_io *io,
+		    struct sm_error *err)
+{
+	struct vhd_io *inner = calloc(1, sizeof(*inner));
+
+	assert_non_null(inner);
+	memset(io, 0, sizeof(*io));
+	if ((flags & VHD_IO_CREATE) && !sim_may_mutate()) {
+		free(inner);
+		return sm_fail_errno(err, SME_EIO, EIO, "%s: killed", path);
+	}
+	if (vhd_io_open_file(inner, path, flags, err) < 0) {
+		free(inner);
+		return -1;
+	}
+	io->ops = &sim_ops;
+	io->priv = inner;
+	io->is_block = inner->is_block;
+	snprintf(io->name, sizeof(io->name), "%s", inner->name);
+	return 0;
+}
+
+static int sim_unlink(void *arg, const char *path)
+{
+	if (!sim_may_mutate())
+		return -EIO;
+	return unlink(path) < 0 ? -errno : 0;
+}
+
+static const struct vhd_opener sim_opener = { .open = sim_open, .unlink = sim_unlink };
+
+/* What the GC does first after a crash: roll back a grow cut short. */
+static void undo_leftover_grow(const char *parent)
+{
+	struct sm_error err = { 0 };
+	struct vhd_io io, undo;
+	char upath[600];
+
+	snprintf(upath, sizeof(upath), "%s.undo", parent);
+	if (access(upath, F_OK) != 0)
+		return;
+	assert_int_equal(vhd_io_open_file(&undo, upath, VHD_IO_RDWR, &err), 0);
+	assert_int_equal(vhd_io_open_file(&io, parent, VHD_IO_RDWR, &err), 0);
+	if (vhd_grow_undo(&io, &undo, &err) != 0)
+		fail_msg("grow undo %s: %s", parent, err.detail);
+	vhd_io_close(&undo);
+	vhd_io_close(&io);
+	unlink(upath);
+}
+
 /* ---- tests ----------------------------------------------------------- */
 
 static void test_blktap_chain(void **state)
@@ -363,6 +507,138 @@ static void test_coalesce_abort(void **state)
 				      NULL, NULL, &err), 0);
 	compare_chain(tmp_path("mid.vhd"), model, DISK);
 	free(model);
+}
+
+
+/*
+ * Coalesce child into parent, killed after each of its writes in turn.
+ * Whatever a kill leaves, the parent passes the full check as it is (no
+ * repair: the batmap's map and checksum reach the disk in one write, so
+ * a kill can never leave them disagreeing), the child's chain reads the
+ * model, and running the coalesce again completes the job.
+ */
+static void coalesce_killed_everywhere(const char *child, const char *parent,
+				       const char *leaf, const uint8_t *model, uint64_t size,
+				       long *kills)
+{
+	struct sm_error err = { 0 };
+	uint8_t *view = malloc(size);
+	struct vhd_chain ch;
+	char golden[600];
+	long n;
+
+	/* What the parent alone must read once the child is in it. */
+	assert_non_null(view);
+	assert_int_equal(vhd_chain_open(&ch, child, false, &err), 0);
+	assert_int_equal(vhd_chain_read(&ch, view, size, 0, &err), 0);
+	vhd_chain_close(&ch);
+	snprintf(golden, sizeof(golden), "%s.golden", parent);
+	copy_file(parent, golden);
+	for (n = 0;; n++) {
+		int rc;
+
+		copy_file(golden, parent);
+		kill_after(n);
+		sm_error_clear(&err);
+		rc = vhd_coalesce_with(&sim_opener, child, parent, NULL, NULL, NULL, &err);
+		if (!kill_sim.dead) {
+			if (rc != 0)
+				fail_msg("coalesce without a kill: %s", err.detail);
+			break;
+		}
+		undo_leftover_grow(parent);
+		check_ok(parent, true);
+		check_ok(child, true);
+		compare_chain(leaf, model, size);
+		compare_chain(child, view, size);
+		sm_error_clear(&err);
+		if (vhd_coalesce(child, parent, NULL, NULL, NULL, &err) != 0)
+			fail_msg("coalesce after a kill after write %ld: %s", n, err.detail);
+		check_ok(parent, true);
+		compare_chain(leaf, model, size);
+		compare_chain(parent, view, size);
+	}
+	check_ok(parent, true);
+	compare_chain(parent, view, size);
+	unlink(golden);
+	free(view);
+	*kills = n;
+}
+
+static void test_coalesce_killed_at_every_write(void **state)
+{
+	uint8_t *model = build_chain();
+	long kills = 0;
+
+	/* mid into base (non-leaf coalesce), leaf untouched */
+	coalesce_killed_everywhere(tmp_path("mid.vhd"), tmp_path("base.vhd"),
+				   tmp_path("leaf.vhd"), model, DISK, &kills);
+	assert_true(kills > 5);
+	/* leaf into mid (the leaf coalesce of the GC) */
+	coalesce_killed_everywhere(tmp_path("leaf.vhd"), tmp_path("mid.vhd"),
+				   tmp_path("leaf.vhd"), model, DISK, &kills);
+	assert_true(kills > 5);
+	free(model);
+}
+
+
+/*
+ * vhd_write (one image) killed after each of its writes: the image
+ * passes the check, and every sector reads its old or its new content.
+ */
+static void test_write_killed_at_every_write(void **state)
+{
+	struct sm_error err = { 0 };
+	uint64_t off = 3 * MiB + 700, len = 5 * MiB + 1000;
+	uint8_t *old = calloc(1, DISK), *new_data = malloc(len), *got = malloc(DISK);
+	const char *img = tmp_path("w.vhd"), *golden = tmp_path("w.golden");
+	long n;
+
+	assert_non_null(old);
+	assert_non_null(new_data);
+	assert_non_null(got);
+	create_base(img, DISK);
+	chain_write(img, old, 2 * MiB, 2 * MiB, 40);      /* a full block in the way */
+	chain_write(img, old, 9 * MiB + 5, 1000, 41);     /* a partial one */
+	for (uint64_t i = 0; i < len; i++)
+		new_data[i] = (uint8_t)(i * 13 + 5);
+	copy_file(img, golden);
+	for (n = 0;; n++) {
+		struct vhd_io io;
+		int rc;
+
+		copy_file(golden, img);
+		kill_after(n);
+		assert_int_equal(sim_open(NULL, img, VHD_IO_RDWR, &io, &err), 0);
+		rc = vhd_write(&io, new_data, len, off, &err);
+		vhd_io_close(&io);
+		if (!kill_sim.dead) {
+			assert_int_equal(rc, 0);
+			break;
+		}
+		check_ok(img, false);
+		assert_int_equal(vhd_io_open_file(&io, img, VHD_IO_RDONLY, &err), 0);
+		assert_int_equal(vhd_read(&io, got, DISK, 0, &err), 0);
+		vhd_io_close(&io);
+		for (uint64_t s = 0; s < DISK / 512; s++) {
+			const uint8_t *g = got + s * 512;
+			uint8_t want_new[512];
+
+			memcpy(want_new, old + s * 512, 512);
+			for (uint64_t i = s * 512; i < s * 512 + 512; i++)
+				if (i >= off && i < off + len)
+					want_new[i - s * 512] = new_data[i - off];
+			if (memcmp(g, old + s * 512, 512) != 0 && memcmp(g, want_new, 512) != 0)
+				fail_msg("killed after write %ld: sector %llu is neither old nor new",
+					 n, (unsigned long long)s);
+		}
+	}
+	assert_true(n > 5);
+	check_ok(img, false);
+	unlink(golden);
+	free(old);
+	free(new_data);
+	free(got);
 }
 
 static void test_coalesce_refused(void **state)
@@ -609,6 +885,8 @@ int main(void)
 		cmocka_unit_test(test_coalesce_and_reparent),
 		cmocka_unit_test(test_coalesce_grows_parent),
 		cmocka_unit_test(test_coalesce_abort),
+		cmocka_unit_test(test_coalesce_killed_at_every_write),
+		cmocka_unit_test(test_write_killed_at_every_write),
 		cmocka_unit_test(test_coalesce_refused),
 		cmocka_unit_test(test_check_corruptions),
 		cmocka_unit_test(test_set_parent_errors),
