@@ -685,6 +685,150 @@ out:
 	return rc;
 }
 
+/* ---- healing and repair ---------------------------------------------- */
+
+/* The early td-util kept 'hidden' in the copy at 0 only: its footers may differ. */
+static bool legacy_hidden_quirk(const uint8_t *ftr)
+{
+	uint32_t ver = get_be32(ftr + F_CRTR_VER);
+
+	return is_tap(ftr) && (ver == 0x00000001 || ver == 0x00010001);
+}
+
+/*
+ * vhd_ctx_load reads through a bad primary footer to the copy at 0 (as
+ * blktap does), so readers never notice; a writer puts the primary back.
+ * A valid primary and a copy that differs from it: the primary is what
+ * everyone reads, the copy follows it.
+ */
+static int heal_footers(struct vhd_ctx *c, unsigned *fixed, int code, struct sm_error *err)
+{
+	uint8_t copy[FOOTER_SIZE];
+
+	if (c->backup_footer) {
+		if (vhd_ctx_write_footers(c, code, err) < 0)
+			return -1;
+		c->backup_footer = false;
+		c->limit = c->size - FOOTER_SIZE;
+		*fixed |= VHD_FIXED_FOOTER;
+		return 0;
+	}
+	if (vhd_ctx_read(c, copy, FOOTER_SIZE, 0, code, "footer copy", err) < 0)
+		return -1;
+	if (memcmp(copy, c->ftr, FOOTER_SIZE) == 0 || legacy_hidden_quirk(c->ftr))
+		return 0;
+	if (vhd_ctx_write(c, c->ftr, FOOTER_SIZE, 0, code, "footer copy", err) < 0)
+		return -1;
+	*fixed |= VHD_FIXED_FOOTER;
+	return 0;
+}
+
+/*
+ * A batmap whose checksum does not match its map: the bits cannot be
+ * trusted as they are (vhd_ctx_load ignores them), but every writer
+ * here sets a bit only after the block's data and full bitmap are
+ * durable and its BAT entry written (write_dynamic, chain_flush), so a
+ * map newer than its checksum claims nothing false.  Each set bit is
+ * checked all the same (BAT entry, full bitmap: one read per bit, and
+ * only on this rare path), cleared unless true; then the checksum is
+ * recomputed and map and header written together.
+ */
+static int heal_batmap(struct vhd_ctx *c, unsigned *fixed, int code, struct sm_error *err)
+{
+	uint64_t bits = (uint64_t)c->batmap_secs * SECTOR * 8;
+	uint8_t *bm;
+	int rc = -1;
+
+	if (!c->batmap_found || c->has_batmap ||
+	    get_be32(c->bmh + B_VERSION) != BATMAP_VERSION)
+		return 0;
+	bm = malloc((size_t)c->bm_secs * SECTOR);
+	if (!bm)
+		return sm_fail_errno(err, code, ENOMEM, "%s: bitmap", c->io->name);
+	for (uint64_t i = 0; i < bits; i++) {
+		if (!test_bit(c->batmap, i))
+			continue;
+		if (i < c->blocks && bat_get(c, (uint32_t)i) != BAT_UNUSED) {
+			if (vhd_ctx_read(c, bm, (uint64_t)c->bm_secs * SECTOR,
+					 (uint64_t)bat_get(c, (uint32_t)i) * SECTOR, code,
+					 "block bitmap", err) < 0)
+				goto out;
+			if (vhd_bitmap_full(c, bm))
+				continue;
+		}
+		c->batmap[i >> 3] &= (uint8_t)~(0x80 >> (i & 7));
+	}
+	if (vhd_ctx_write_batmap(c, code, err) < 0)
+		goto out;
+	c->has_batmap = true;
+	*fixed |= VHD_FIXED_BATMAP;
+	rc = 0;
+out:
+	free(bm);
+	return rc;
+}
+
+int vhd_ctx_heal(struct vhd_ctx *c, unsigned *fixed, int code, struct sm_error *err)
+{
+	unsigned mine = 0;
+
+	if (c->type == VHD_TYPE_FIXED)
+		return 0;
+	if (heal_footers(c, &mine, code, err) < 0 || heal_batmap(c, &mine, code, err) < 0)
+		return -1;
+	if (mine && vhd_ctx_sync(c, code, err) < 0)
+		return -1;
+	if (fixed)
+		*fixed |= mine;
+	return 0;
+}
+
+int vhd_repair(struct vhd_io *io, unsigned *fixed, struct sm_error *err)
+{
+	struct vhd_ctx c;
+	unsigned mine = 0;
+	int rc = -1;
+
+	if (fixed)
+		*fixed = 0;
+	if (vhd_ctx_load(&c, io, err) < 0)
+		goto out;
+	if (vhd_ctx_heal(&c, &mine, SME_VDI_LOAD, err) < 0)
+		goto out;
+	rc = 0;
+out:
+	if (fixed)
+		*fixed = mine;
+	vhd_ctx_free(&c);
+	return rc;
+}
+
+void vhd_repair_describe(unsigned fixed, char *out, size_t cap)
+{
+	static const struct {
+		unsigned bit;
+		const char *name;
+	} names[] = {
+		{ VHD_FIXED_FOOTER, "footer" },
+		{ VHD_FIXED_BATMAP, "batmap" },
+	};
+	size_t pos = 0;
+
+	if (!cap)
+		return;
+	out[0] = '\0';
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (!(fixed & names[i].bit))
+			continue;
+		pos += (size_t)snprintf(out + pos, pos < cap ? cap - pos : 0, "%s%s",
+					pos ? ", " : "", names[i].name);
+		if (pos >= cap)
+			return;
+	}
+	if (!pos)
+		snprintf(out, cap, "nothing");
+}
+
 /* ---- read ------------------------------------------------------------ */
 
 static int check_range(struct vhd_ctx *c, uint64_t len, uint64_t off,
@@ -967,6 +1111,8 @@ int vhd_write(struct vhd_io *io, const void *buf, uint64_t len, uint64_t off,
 		rc = 0;
 		goto out;
 	}
+	if (vhd_ctx_heal(&c, NULL, SME_EIO, err) < 0)
+		goto out;
 	rc = write_dynamic(&c, buf, len, off, err);
 out:
 	vhd_ctx_free(&c);
@@ -1727,6 +1873,8 @@ int vhd_grow_journaled(struct vhd_io *io, uint64_t new_size, struct vhd_io *undo
 		sm_fail(err, SME_VDI_RESIZE, "%s: cannot resize a fixed VHD", io->name);
 		goto out;
 	}
+	if (vhd_ctx_heal(&c, NULL, SME_VDI_RESIZE, err) < 0)
+		goto out;
 	if (new_size > VHD_MAX_SIZE) {
 		sm_fail(err, SME_VDI_SIZE, "%s: size %llu too large", io->name,
 			(unsigned long long)new_size);

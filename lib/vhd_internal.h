@@ -215,6 +215,13 @@ int vhd_ctx_zero(struct vhd_ctx *c, uint64_t len, uint64_t off, int code,
 int vhd_ctx_write_footers(struct vhd_ctx *c, int code, struct sm_error *err);
 /* Whole batmap and its header (checksum updated). */
 int vhd_ctx_write_batmap(struct vhd_ctx *c, int code, struct sm_error *err);
+/*
+ * For a writer, right after vhd_ctx_load: put right what a killed writer
+ * can leave in the footers and the batmap (vhd_repair's first two
+ * repairs), so the writes that follow keep a sound image.  ORs
+ * VHD_FIXED_* into *fixed (may be NULL).
+ */
+int vhd_ctx_heal(struct vhd_ctx *c, unsigned *fixed, int code, struct sm_error *err);
 /* The BAT sectors holding entries first..last. */
 int vhd_ctx_write_bat_range(struct vhd_ctx *c, uint32_t first, uint32_t last,
 			    int code, struct sm_error *err);

@@ -219,6 +219,9 @@ static int prepare_writer(struct chain_priv *p, struct sm_error *err)
 
 	if (c->type == VHD_TYPE_FIXED)
 		return 0;
+	/* A killed writer's leftovers first, so what we write keeps a sound image. */
+	if (vhd_ctx_heal(c, NULL, SME_EIO, err) < 0)
+		return -1;
 	p->bat_dirty = calloc(secs ? secs : 1, 1);
 	if (!p->bat_dirty)
 		return sm_fail_errno(err, SME_VDI_LOAD, ENOMEM, "%s: BAT", c->io->name);

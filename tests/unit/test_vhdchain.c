@@ -510,6 +510,20 @@ static void test_coalesce_abort(void **state)
 }
 
 
+/* vhd_repair on a file: what it fixed. */
+static unsigned repair_path(const char *path)
+{
+	struct sm_error err = { 0 };
+	struct vhd_io io;
+	unsigned fixed = ~0u;
+
+	assert_int_equal(vhd_io_open_file(&io, path, VHD_IO_RDWR, &err), 0);
+	if (vhd_repair(&io, &fixed, &err) != 0)
+		fail_msg("vhd_repair %s: %s", path, err.detail);
+	vhd_io_close(&io);
+	return fixed;
+}
+
 /*
  * Coalesce child into parent, killed after each of its writes in turn.
  * Whatever a kill leaves, the parent passes the full check as it is (no
@@ -519,7 +533,7 @@ static void test_coalesce_abort(void **state)
  */
 static void coalesce_killed_everywhere(const char *child, const char *parent,
 				       const char *leaf, const uint8_t *model, uint64_t size,
-				       long *kills)
+				       long *kills, unsigned *repaired)
 {
 	struct sm_error err = { 0 };
 	uint8_t *view = malloc(size);
@@ -547,6 +561,8 @@ static void coalesce_killed_everywhere(const char *child, const char *parent,
 			break;
 		}
 		undo_leftover_grow(parent);
+		if (repaired)
+			*repaired |= repair_path(parent);
 		check_ok(parent, true);
 		check_ok(child, true);
 		compare_chain(leaf, model, size);
@@ -572,11 +588,11 @@ static void test_coalesce_killed_at_every_write(void **state)
 
 	/* mid into base (non-leaf coalesce), leaf untouched */
 	coalesce_killed_everywhere(tmp_path("mid.vhd"), tmp_path("base.vhd"),
-				   tmp_path("leaf.vhd"), model, DISK, &kills);
+				   tmp_path("leaf.vhd"), model, DISK, &kills, NULL);
 	assert_true(kills > 5);
 	/* leaf into mid (the leaf coalesce of the GC) */
 	coalesce_killed_everywhere(tmp_path("leaf.vhd"), tmp_path("mid.vhd"),
-				   tmp_path("leaf.vhd"), model, DISK, &kills);
+				   tmp_path("leaf.vhd"), model, DISK, &kills, NULL);
 	assert_true(kills > 5);
 	free(model);
 }
@@ -639,6 +655,51 @@ static void test_write_killed_at_every_write(void **state)
 	free(old);
 	free(new_data);
 	free(got);
+}
+
+
+/*
+ * A parent smaller than its child grows during the coalesce: in place
+ * (BAT preallocated) or by moving blocks (undo record).  Killed after
+ * each write, then recovered as the GC does (roll back a grow cut short,
+ * vhd_repair): the parent passes the check, the chain reads right.  A
+ * kill between the grown footer and its copy at 0 is what the repair
+ * is there for.
+ */
+static void test_coalesce_grow_killed_at_every_write(void **state)
+{
+	struct sm_error err = { 0 };
+	uint64_t big = 2 * DISK;
+	uint8_t *model = calloc(1, big);
+	const char *p = tmp_path("gp.vhd"), *c = tmp_path("gc.vhd");
+	unsigned repaired = 0;
+	struct vhd_io io;
+	long kills = 0;
+
+	assert_non_null(model);
+	/* in place: the parent's BAT has room for 4 * DISK */
+	unlink(p);
+	assert_int_equal(vhd_io_open_file(&io, p, VHD_IO_CREATE, &err), 0);
+	assert_int_equal(vhd_create_dynamic_prealloc(&io, DISK, 4 * DISK, &err), 0);
+	vhd_io_close(&io);
+	chain_write(p, model, 1 * MiB, 3 * MiB, 50);
+	snapshot(c, p, big);
+	chain_write(c, model, DISK - 1000, 2 * MiB, 51);
+	chain_write(c, model, big - 2 * MiB, 2 * MiB, 52);
+	coalesce_killed_everywhere(c, p, c, model, big, &kills, &repaired);
+	assert_true(kills > 5);
+	assert_true(repaired & VHD_FIXED_FOOTER);
+
+	/* beyond the BAT: blocks move, an undo record covers it */
+	memset(model, 0, big);
+	create_base(p, DISK);
+	chain_write(p, model, 0, 5 * MiB, 53);
+	snapshot(c, p, big);
+	chain_write(c, model, 3 * MiB, 2 * MiB + 7, 54);
+	chain_write(c, model, big - 3 * MiB, 2 * MiB, 55);
+	coalesce_killed_everywhere(c, p, c, model, big, &kills, &repaired);
+	assert_true(kills > 5);
+	free(model);
 }
 
 static void test_coalesce_refused(void **state)
@@ -767,6 +828,233 @@ static void test_check_corruptions(void **state)
 	free(model);
 }
 
+
+/* ---- repair of what a killed writer leaves ---------------------------- */
+
+/* The 16 MiB test images: 8-entry BAT at 1536, batmap header, then its map. */
+#define BMH_OFF 2048u
+#define MAP_OFF (BMH_OFF + 512u)
+
+static bool map_bit(const char *path, unsigned blk)
+{
+	size_t len;
+	uint8_t *b = slurp(path, &len);
+	bool on = b[MAP_OFF + blk / 8] & (0x80 >> (blk % 8));
+
+	free(b);
+	return on;
+}
+
+/*
+ * The batmap as a kill between the map's write and its header's leaves
+ * it (blktap writes them apart): the bits in 'set' on and in 'clear' off,
+ * the checksum still that of the map before, which lacked the 'set' bits.
+ */
+static void batmap_torn(const char *path, const unsigned *set, size_t nset,
+			const unsigned *clear, size_t nclear)
+{
+	size_t len;
+	uint8_t *b = slurp(path, &len);
+	uint8_t before[512];
+	uint32_t sum = 0;
+
+	memcpy(before, b + MAP_OFF, 512);
+	for (size_t i = 0; i < nset; i++)
+		before[set[i] / 8] &= (uint8_t)~(0x80 >> (set[i] % 8));
+	for (int i = 0; i < 512; i++)
+		sum += before[i];
+	put32(b + BMH_OFF + 24, ~sum);
+	for (size_t i = 0; i < nset; i++)
+		b[MAP_OFF + set[i] / 8] |= (uint8_t)(0x80 >> (set[i] % 8));
+	for (size_t i = 0; i < nclear; i++)
+		b[MAP_OFF + clear[i] / 8] &= (uint8_t)~(0x80 >> (clear[i] % 8));
+	spew(path, b, len);
+	free(b);
+}
+
+static void expect_image(const char *path, const uint8_t *model, uint64_t size)
+{
+	struct sm_error err = { 0 };
+	uint8_t *buf = malloc(size);
+	struct vhd_io io;
+
+	assert_non_null(buf);
+	assert_int_equal(vhd_io_open_file(&io, path, VHD_IO_RDONLY, &err), 0);
+	assert_int_equal(vhd_read(&io, buf, size, 0, &err), 0);
+	vhd_io_close(&io);
+	assert_memory_equal(buf, model, size);
+	free(buf);
+}
+
+static void test_repair_batmap(void **state)
+{
+	static const unsigned blk0[] = { 0 }, lies[] = { 2, 5 };
+	struct sm_error err = { 0 };
+	const char *img = tmp_path("bm.vhd");
+	uint8_t *model = calloc(1, DISK), *chain_model;
+	struct vhd_info info;
+	struct vhd_chain ch;
+	struct vhd_io io;
+	uint8_t buf[4096];
+
+	assert_non_null(model);
+	create_base(img, DISK);
+	chain_write(img, model, 0, 2 * MiB, 60);              /* block 0 full */
+	chain_write(img, model, 4 * MiB + 512, 1000, 61);     /* block 2 partly */
+	assert_true(map_bit(img, 0));
+	assert_false(map_bit(img, 2));
+
+	/* A true bit the header's checksum does not know of yet. */
+	batmap_torn(img, blk0, 1, NULL, 0);
+	check_bad(img, false, "batmap");
+	assert_int_equal(vhd_query_path(img, &info, &err), 0);
+	assert_false(info.has_batmap);
+	expect_image(img, model, DISK);          /* readers were never wrong */
+	assert_int_equal(repair_path(img), VHD_FIXED_BATMAP);
+	check_ok(img, false);
+	assert_true(map_bit(img, 0));            /* verified full: kept */
+	assert_int_equal(vhd_query_path(img, &info, &err), 0);
+	assert_true(info.has_batmap);
+	assert_int_equal(repair_path(img), 0);   /* sound now: nothing to do */
+	expect_image(img, model, DISK);
+
+	/* Bits that lie (a partly written block, an unallocated one): cleared. */
+	batmap_torn(img, lies, 2, NULL, 0);
+	check_bad(img, false, "batmap");
+	assert_int_equal(repair_path(img), VHD_FIXED_BATMAP);
+	check_ok(img, false);
+	assert_true(map_bit(img, 0));
+	assert_false(map_bit(img, 2));
+	assert_false(map_bit(img, 5));
+	expect_image(img, model, DISK);
+
+	/* Writers heal it on open: a writable chain, vhd_write. */
+	batmap_torn(img, blk0, 1, NULL, 0);
+	chain_write(img, model, 6 * MiB + 100, 3000, 62);
+	check_ok(img, false);
+	expect_image(img, model, DISK);
+	batmap_torn(img, blk0, 1, NULL, 0);
+	memset(buf, 0x77, sizeof(buf));
+	assert_int_equal(vhd_io_open_file(&io, img, VHD_IO_RDWR, &err), 0);
+	assert_int_equal(vhd_write(&io, buf, sizeof(buf), 10 * MiB, &err), 0);
+	vhd_io_close(&io);
+	memcpy(model + 10 * MiB, buf, sizeof(buf));
+	check_ok(img, false);
+	expect_image(img, model, DISK);
+	/* Even a chain opened for writing but not written to. */
+	batmap_torn(img, blk0, 1, NULL, 0);
+	assert_int_equal(vhd_chain_open(&ch, img, true, &err), 0);
+	vhd_chain_close(&ch);
+	check_ok(img, false);
+
+	/*
+	 * The trial's case: a coalesce into a parent whose batmap a kill
+	 * left torn; that parent is what a leaf coalesce later hands to the
+	 * user's VDI.  The coalesce heals it first.
+	 */
+	chain_model = build_chain();
+	batmap_torn(tmp_path("mid.vhd"), (const unsigned[]){ 4 }, 1, NULL, 0);
+	check_bad(tmp_path("mid.vhd"), false, "batmap");
+	assert_int_equal(vhd_coalesce(tmp_path("leaf.vhd"), tmp_path("mid.vhd"), NULL, NULL,
+				      NULL, &err), 0);
+	check_ok(tmp_path("mid.vhd"), true);
+	compare_chain(tmp_path("mid.vhd"), chain_model, DISK);
+	free(chain_model);
+	free(model);
+}
+
+static void test_repair_footer(void **state)
+{
+	struct sm_error err = { 0 };
+	const char *img = tmp_path("ft.vhd");
+	uint8_t *model = calloc(1, DISK), *b, *again;
+	size_t len, len2;
+	struct vhd_info info;
+	struct vhd_io io;
+	unsigned fixed;
+
+	assert_non_null(model);
+	create_base(img, DISK);
+	chain_write(img, model, 3 * MiB, 2 * MiB + 3, 70);
+
+	/* Sound: nothing fixed, not a byte written, even through a read-only handle. */
+	b = slurp(img, &len);
+	assert_int_equal(repair_path(img), 0);
+	assert_int_equal(vhd_io_open_file(&io, img, VHD_IO_RDONLY, &err), 0);
+	assert_int_equal(vhd_repair(&io, &fixed, &err), 0);
+	assert_int_equal(fixed, 0);
+	vhd_io_close(&io);
+	again = slurp(img, &len2);
+	assert_int_equal(len, len2);
+	assert_memory_equal(b, again, len);
+	free(again);
+
+	/* set_hidden killed between the primary footer and its copy: the primary wins. */
+	b[len - 512 + 85] = 1;
+	fix_checksum(b + len - 512, 512, 64);
+	spew(img, b, len);
+	check_bad(img, false, "copy");
+	assert_int_equal(repair_path(img), VHD_FIXED_FOOTER);
+	check_ok(img, false);
+	assert_int_equal(vhd_query_path(img, &info, &err), 0);
+	assert_true(info.hidden);
+	expect_image(img, model, DISK);
+	free(b);
+
+	/* A file extended, its footer not yet written: the copy at 0 rebuilds it. */
+	b = slurp(img, &len);
+	again = calloc(1, len + 4096);
+	assert_non_null(again);
+	memcpy(again, b, len);
+	spew(img, again, len + 4096);
+	check_bad(img, false, "primary footer");
+	assert_int_equal(repair_path(img), VHD_FIXED_FOOTER);
+	check_ok(img, false);
+	free(again);
+	again = slurp(img, &len2);
+	assert_int_equal(len2, len);
+	assert_memory_equal(again, b, len);
+	free(again);
+	free(b);
+
+	/* Not a VHD: an error, nothing written. */
+	spew(img, (const uint8_t *)"not a vhd at all", 16);
+	assert_int_equal(vhd_io_open_file(&io, img, VHD_IO_RDWR, &err), 0);
+	assert_int_equal(vhd_repair(&io, &fixed, &err), -1);
+	assert_int_equal(err.code, SME_VDI_LOAD);
+	assert_int_equal(fixed, 0);
+	vhd_io_close(&io);
+	free(model);
+}
+
+/* blktap's own images are sound: the repair leaves them byte for byte. */
+static void test_repair_vectors_untouched(void **state)
+{
+	static const char *const names[] = { "dyn-empty-64M.vhd", "dyn-data-64M.vhd",
+					     "base.vhd", "leaf.vhd", "qemu-dyn-64M.vhd" };
+	char src[256];
+	char what[64];
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		size_t a, b;
+		uint8_t *x, *y;
+
+		snprintf(src, sizeof(src), VEC "%s", names[i]);
+		copy_file(src, tmp_path("v.vhd"));
+		assert_int_equal(repair_path(tmp_path("v.vhd")), 0);
+		x = slurp(src, &a);
+		y = slurp(tmp_path("v.vhd"), &b);
+		assert_int_equal(a, b);
+		assert_memory_equal(x, y, a);
+		free(x);
+		free(y);
+	}
+	vhd_repair_describe(0, what, sizeof(what));
+	assert_string_equal(what, "nothing");
+	vhd_repair_describe(VHD_FIXED_FOOTER | VHD_FIXED_BATMAP, what, sizeof(what));
+	assert_string_equal(what, "footer, batmap");
+}
+
 static void test_set_parent_errors(void **state)
 {
 	struct sm_error err = { 0 };
@@ -887,8 +1175,12 @@ int main(void)
 		cmocka_unit_test(test_coalesce_abort),
 		cmocka_unit_test(test_coalesce_killed_at_every_write),
 		cmocka_unit_test(test_write_killed_at_every_write),
+		cmocka_unit_test(test_coalesce_grow_killed_at_every_write),
 		cmocka_unit_test(test_coalesce_refused),
 		cmocka_unit_test(test_check_corruptions),
+		cmocka_unit_test(test_repair_batmap),
+		cmocka_unit_test(test_repair_footer),
+		cmocka_unit_test(test_repair_vectors_untouched),
 		cmocka_unit_test(test_set_parent_errors),
 		cmocka_unit_test(test_open_io_single),
 		cmocka_unit_test(test_chain_through_srfs_opener),
