@@ -488,6 +488,30 @@ int vhd_ctx_decode_locator(struct vhd_ctx *c, const uint8_t *loc, char *out,
 	return 0;
 }
 
+int vhd_encode_locator(const uint8_t *loc, const char *rel, uint8_t *buf, uint32_t *len)
+{
+	uint32_t code = get_be32(loc);
+	uint64_t space = vhd_locator_space(loc);
+	int n;
+
+	memset(buf, 0, LOC_BUF);
+	if (space > LOC_BUF)
+		return -1;
+	if (code == PLAT_MACX) {
+		n = snprintf((char *)buf, (size_t)space, "file://%s", rel);
+		if (n < 0 || (uint64_t)n >= space)
+			return -1;
+	} else if (code == PLAT_W2KU || code == PLAT_W2RU) {
+		n = vhd_utf8_to_utf16(rel, false, true, buf, (size_t)space);
+		if (n < 0)
+			return -1;
+	} else {
+		return -1;
+	}
+	*len = (uint32_t)n;
+	return 0;
+}
+
 static int query_parent(struct vhd_ctx *c, struct vhd_info *info,
 			struct sm_error *err)
 {
@@ -783,6 +807,134 @@ int vhd_ctx_heal(struct vhd_ctx *c, unsigned *fixed, int code, struct sm_error *
 	return 0;
 }
 
+static bool usable_loc(const uint8_t *loc)
+{
+	uint32_t code = get_be32(loc);
+
+	return code == PLAT_MACX || code == PLAT_W2KU || code == PLAT_W2RU;
+}
+
+static const char *last_part(const char *p)
+{
+	const char *slash = strrchr(p, '/');
+
+	return slash ? slash + 1 : p;
+}
+
+/* The entries in use, in data-offset order over the slots they hold (blktap's layout). */
+static void sort_locators(uint8_t *hdr)
+{
+	uint8_t ent[NUM_LOCATORS][LOC_SIZE];
+	int slot[NUM_LOCATORS], n = 0;
+
+	for (int i = 0; i < NUM_LOCATORS; i++) {
+		const uint8_t *loc = hdr + H_LOCATORS + i * LOC_SIZE;
+
+		if (get_be32(loc) == 0)
+			continue;
+		memcpy(ent[n], loc, LOC_SIZE);
+		slot[n++] = i;
+	}
+	for (int i = 1; i < n; i++) {
+		for (int j = i; j > 0 && get_be64(ent[j - 1] + 16) > get_be64(ent[j] + 16); j--) {
+			uint8_t t[LOC_SIZE];
+
+			memcpy(t, ent[j], LOC_SIZE);
+			memcpy(ent[j], ent[j - 1], LOC_SIZE);
+			memcpy(ent[j - 1], t, LOC_SIZE);
+		}
+	}
+	for (int i = 0; i < n; i++)
+		memcpy(hdr + H_LOCATORS + slot[i] * LOC_SIZE, ent[i], LOC_SIZE);
+}
+
+/*
+ * The header's parent uuid and name are the commit point of a
+ * re-parenting (vhd_set_parent; vhd-util modify -p writes the locators
+ * first and the header last): locators that name another file are what a
+ * kill before, or during, the header's turn leaves.  They are rewritten
+ * to name the header's parent: by the path of a locator that already
+ * does, else by the first one's directory and the header's name.  Only
+ * locators blktap does not read first change before the header, which
+ * then goes back to blktap's data-offset order (vhd_set_parent rotates
+ * it for a moment).
+ */
+static int repair_locators(struct vhd_ctx *c, unsigned *fixed, int code, struct sm_error *err)
+{
+	char pname[1024], dec[NUM_LOCATORS][1024], rel[1200];
+	uint8_t hdr[HEADER_SIZE], *buf = NULL;
+	bool stale[NUM_LOCATORS] = { false }, any = false;
+	int from = -1, first = -1, rc = -1;
+
+	if (c->type != VHD_TYPE_DIFF)
+		return 0;
+	vhd_utf16_to_utf8(c->hdr + H_PRT_NAME, H_PRT_NAME_LEN, true, pname, sizeof(pname));
+	if (!pname[0])
+		return 0;
+	for (int i = 0; i < NUM_LOCATORS; i++) {
+		const uint8_t *loc = c->hdr + H_LOCATORS + i * LOC_SIZE;
+
+		if (!usable_loc(loc))
+			continue;
+		if (vhd_ctx_decode_locator(c, loc, dec[i], sizeof(dec[i]), err) < 0)
+			return -1;
+		if (dec[i][0] && first < 0)
+			first = i;
+		if (dec[i][0] && strcmp(last_part(dec[i]), pname) == 0) {
+			if (from < 0)
+				from = i;
+		} else {
+			stale[i] = any = true;
+		}
+	}
+	if (from >= 0)
+		snprintf(rel, sizeof(rel), "%s", dec[from]);
+	else if (first >= 0)
+		snprintf(rel, sizeof(rel), "%.*s%s", (int)(last_part(dec[first]) - dec[first]),
+			 dec[first], pname);
+	else
+		return 0;       /* nothing to go by; check reports it */
+	if (!strchr(rel, '/'))
+		snprintf(rel, sizeof(rel), "./%s", pname);
+	memcpy(hdr, c->hdr, HEADER_SIZE);
+	buf = malloc(LOC_BUF);
+	if (!buf)
+		return sm_fail_errno(err, code, ENOMEM, "%s: locators", c->io->name);
+	for (int i = 0; i < NUM_LOCATORS; i++) {
+		uint8_t *loc = hdr + H_LOCATORS + i * LOC_SIZE;
+		uint32_t len;
+
+		if (!stale[i])
+			continue;
+		if (vhd_encode_locator(loc, rel, buf, &len) < 0) {
+			sm_fail_errno(err, code, ENAMETOOLONG, "%s: '%s' does not fit locator %d",
+				      c->io->name, rel, i);
+			goto out;
+		}
+		if (vhd_ctx_write(c, buf, vhd_locator_space(loc), get_be64(loc + 16), code,
+				  "parent locator", err) < 0)
+			goto out;
+		put_be32(loc + 8, len);
+	}
+	if (any && vhd_ctx_sync(c, code, err) < 0)
+		goto out;
+	sort_locators(hdr);
+	if (memcmp(hdr, c->hdr, HEADER_SIZE) != 0) {
+		any = true;
+		put_be32(hdr + H_CHECKSUM, checksum(hdr, HEADER_SIZE, H_CHECKSUM));
+		if (vhd_ctx_write(c, hdr, HEADER_SIZE, c->hdr_off, code, "header", err) < 0 ||
+		    vhd_ctx_sync(c, code, err) < 0)
+			goto out;
+		memcpy(c->hdr, hdr, HEADER_SIZE);
+	}
+	if (any)
+		*fixed |= VHD_FIXED_LOCATORS;
+	rc = 0;
+out:
+	free(buf);
+	return rc;
+}
+
 int vhd_repair(struct vhd_io *io, unsigned *fixed, struct sm_error *err)
 {
 	struct vhd_ctx c;
@@ -793,7 +945,8 @@ int vhd_repair(struct vhd_io *io, unsigned *fixed, struct sm_error *err)
 		*fixed = 0;
 	if (vhd_ctx_load(&c, io, err) < 0)
 		goto out;
-	if (vhd_ctx_heal(&c, &mine, SME_VDI_LOAD, err) < 0)
+	if (vhd_ctx_heal(&c, &mine, SME_VDI_LOAD, err) < 0 ||
+	    repair_locators(&c, &mine, SME_VDI_LOAD, err) < 0)
 		goto out;
 	rc = 0;
 out:
@@ -811,6 +964,7 @@ void vhd_repair_describe(unsigned fixed, char *out, size_t cap)
 	} names[] = {
 		{ VHD_FIXED_FOOTER, "footer" },
 		{ VHD_FIXED_BATMAP, "batmap" },
+		{ VHD_FIXED_LOCATORS, "locators" },
 	};
 	size_t pos = 0;
 

@@ -159,6 +159,7 @@ int vhd_write(struct vhd_io *io, const void *buf, uint64_t len, uint64_t off,
 /* What vhd_repair put right (bits of *fixed). */
 #define VHD_FIXED_FOOTER   0x1u   /* footer at the end, or its copy at 0, rewritten */
 #define VHD_FIXED_BATMAP   0x2u   /* batmap checksum recomputed, untrue bits cleared */
+#define VHD_FIXED_LOCATORS 0x4u   /* parent locators rewritten to the header's parent */
 
 /*
  * Put right, in place, what a writer killed between two of its writes
@@ -178,6 +179,13 @@ int vhd_write(struct vhd_io *io, const void *buf, uint64_t len, uint64_t off,
  *   full; every set bit is verified against the BAT and the block's
  *   bitmap first, and cleared unless true (a clear bit is always safe:
  *   it means "consult the block bitmap").
+ * - Parent locators (differencing disks): the header's parent uuid and
+ *   name are the commit point of a re-parenting (vhd_set_parent, vhd-util
+ *   modify -p); a MACX/W2KU/W2RU locator that names another file is
+ *   rewritten to name the header's parent, and the locator table goes
+ *   back to blktap's data-offset order (vhd_set_parent rotates it for a
+ *   moment).  Readers are right before the repair too (see
+ *   vhd_chain_open); it is `check` that wants them consistent.
  *
  * The same footer and batmap repairs happen by themselves whenever an
  * image is opened for writing by this library (vhd_write, vhd_grow*,
@@ -186,7 +194,7 @@ int vhd_write(struct vhd_io *io, const void *buf, uint64_t len, uint64_t off,
  * nothing is written.
  */
 int vhd_repair(struct vhd_io *io, unsigned *fixed, struct sm_error *err);
-/* "footer, batmap" etc. for messages; "nothing" for 0. */
+/* "footer, batmap, locators" for messages; "nothing" for 0. */
 void vhd_repair_describe(unsigned fixed, char *out, size_t cap);
 
 /* Convenience wrappers over a local path. */

@@ -14,7 +14,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -1055,6 +1057,326 @@ static void test_repair_vectors_untouched(void **state)
 	assert_string_equal(what, "footer, batmap");
 }
 
+
+/* ---- an independent reader with blktap's rules --------------------------- */
+
+/*
+ * Written from the format and tapdisk's behaviour, sharing no code with
+ * the library: an image is read whole into memory; a sector is in an
+ * image when its BAT entry is in use and its bitmap bit set (the batmap
+ * is not consulted); the parent is the first MACX/W2KU/W2RU locator, in
+ * slot order, whose file exists (vhd_parent_locator_get), and tapdisk
+ * refuses the chain unless that file's footer uuid is the child's parent
+ * uuid (vhd_validate_parent).  No fallback to prt_name, none to another
+ * locator once one exists.
+ */
+struct bt_img {
+	uint8_t *b;
+	size_t len;
+	const uint8_t *ftr, *hdr;
+	uint64_t secs;
+	uint32_t spb, bm_secs;
+};
+
+static void bt_load(const char *path, struct bt_img *im)
+{
+	im->b = slurp(path, &im->len);
+	assert_true(im->len >= 1536);
+	im->ftr = im->b + im->len - 512;
+	if (memcmp(im->ftr, "conectix", 8) != 0)
+		im->ftr = im->b;                /* the copy, as blktap falls back */
+	im->secs = be64(im->ftr + 48) / 512;
+	im->hdr = im->b + be64(im->ftr + 16);
+	im->spb = be32(im->hdr + 32) / 512;
+	im->bm_secs = (im->spb / 8 + 511) / 512;
+}
+
+static const uint8_t *bt_sector(const struct bt_img *im, uint64_t s)
+{
+	uint32_t e;
+	uint64_t i = s % im->spb;
+
+	if (s >= im->secs)
+		return NULL;
+	e = be32(im->b + be64(im->hdr + 16) + s / im->spb * 4);
+	if (e == 0xFFFFFFFFu || !(im->b[(uint64_t)e * 512 + i / 8] & (0x80 >> (i % 8))))
+		return NULL;
+	return im->b + ((uint64_t)e + im->bm_secs + i) * 512;
+}
+
+static bool bt_parent(const char *child, const struct bt_img *im, char *out, size_t cap)
+{
+	const char *slash = strrchr(child, '/');
+	int dlen = slash ? (int)(slash - child) : 1;
+	const char *dir = slash ? child : ".";
+
+	for (int i = 0; i < 8; i++) {
+		const uint8_t *loc = im->hdr + 576 + i * 24;
+		uint32_t code = be32(loc), len = be32(loc + 8);
+		const uint8_t *d = im->b + be64(loc + 16);
+		char name[600] = "";
+		size_t n = 0;
+
+		if (len > 512)
+			continue;
+		if (code == 0x4D616358) {                      /* MACX: file:// URL */
+			n = len > 7 && !memcmp(d, "file://", 7) ? len - 7 : len;
+			memcpy(name, d + (len - n), n);
+			name[n] = '\0';
+		} else if (code == 0x57326B75 || code == 0x57327275) {  /* W2KU, W2RU */
+			for (uint32_t j = 0; j + 1 < len && d[j]; j += 2)
+				name[n++] = d[j] == '\\' ? '/' : (char)d[j];
+			name[n] = '\0';
+		} else {
+			continue;
+		}
+		if (name[0] == '/')
+			snprintf(out, cap, "%s", name);
+		else
+			snprintf(out, cap, "%.*s/%s", dlen, dir,
+				 strncmp(name, "./", 2) == 0 ? name + 2 : name);
+		if (access(out, R_OK) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* 0 and the guest view in buf, or -1 where tapdisk would refuse the chain. */
+static int blktap_read(const char *path, uint8_t *buf, uint64_t size)
+{
+	struct bt_img im[8];
+	char cur[600], next[600];
+	int n = 0, rc = -1;
+
+	snprintf(cur, sizeof(cur), "%s", path);
+	for (;;) {
+		bt_load(cur, &im[n]);
+		n++;
+		if (n > 1 && memcmp(im[n - 2].hdr + 40, im[n - 1].ftr + 68, 16) != 0)
+			goto out;               /* parent uuid has changed: refused */
+		if (be32(im[n - 1].ftr + 60) != 4)
+			break;
+		if (n == 8 || !bt_parent(cur, &im[n - 1], next, sizeof(next)))
+			goto out;
+		memcpy(cur, next, sizeof(cur));
+	}
+	for (uint64_t s = 0; s < size / 512; s++) {
+		const uint8_t *d = NULL;
+
+		for (int i = 0; i < n && !d; i++)
+			d = bt_sector(&im[i], s);
+		if (d)
+			memcpy(buf + s * 512, d, 512);
+		else
+			memset(buf + s * 512, 0, 512);
+	}
+	rc = 0;
+out:
+	for (int i = 0; i < n; i++)
+		free(im[i].b);
+	return rc;
+}
+
+static void blktap_expect(const char *path, const uint8_t *model, uint64_t size,
+			  const char *when)
+{
+	uint8_t *buf = malloc(size);
+
+	assert_non_null(buf);
+	if (blktap_read(path, buf, size) != 0)
+		fail_msg("%s: blktap's rules refuse the chain of %s", when, path);
+	if (memcmp(buf, model, size) != 0)
+		fail_msg("%s: blktap's rules read other data through %s", when, path);
+	free(buf);
+}
+
+/* The drivers find a parent by the header's name: that file has the uuid asked for. */
+static void header_name_expect(const char *child, const char *when)
+{
+	struct sm_error err = { 0 };
+	struct vhd_info info, pinfo;
+	char ppath[600];
+
+	assert_int_equal(vhd_query_path(child, &info, &err), 0);
+	snprintf(ppath, sizeof(ppath), "%s/%s", scratch, info.parent_name);
+	if (vhd_query_path(ppath, &pinfo, &err) != 0 ||
+	    memcmp(pinfo.uuid, info.parent_uuid, 16) != 0)
+		fail_msg("%s: the header names %s, which is not the parent it asks for", when,
+			 info.parent_name);
+}
+
+/*
+ * pp <- nn <- cc with data at every level, nn coalesced into pp: the
+ * GC's state before it re-points cc from nn to pp.  The names are of
+ * equal length, as the SR's uuid names are, so a locator rewritten for
+ * one decodes whole to the other.
+ */
+static uint8_t *build_relink(void)
+{
+	struct sm_error err = { 0 };
+	uint8_t *model = calloc(1, DISK);
+
+	assert_non_null(model);
+	create_base(tmp_path("pp.vhd"), DISK);
+	chain_write(tmp_path("pp.vhd"), model, 0, 3 * MiB, 80);
+	snapshot(tmp_path("nn.vhd"), tmp_path("pp.vhd"), 0);
+	chain_write(tmp_path("nn.vhd"), model, 2 * MiB + 512, 2 * MiB, 81);
+	snapshot(tmp_path("cc.vhd"), tmp_path("nn.vhd"), 0);
+	chain_write(tmp_path("cc.vhd"), model, 5 * MiB + 3, 4000, 82);
+	assert_int_equal(vhd_coalesce(tmp_path("nn.vhd"), tmp_path("pp.vhd"), NULL, NULL, NULL,
+				      &err), 0);
+	blktap_expect(tmp_path("cc.vhd"), model, DISK, "before");
+	return model;
+}
+
+/*
+ * vhd_set_parent killed after each of its writes.  Readers must be right
+ * at every moment: blktap's rules and vhd_chain_open read the model
+ * through cc, and the file cc's header names is the one it asks for.
+ * Then the GC's recovery (vhd_repair; a second re-pointing if cc still
+ * hangs under nn) leaves cc passing the check.
+ */
+static void test_set_parent_killed_at_every_write(void **state)
+{
+	struct sm_error err = { 0 };
+	uint8_t *model = build_relink();
+	const char *cc = tmp_path("cc.vhd"), *pp = tmp_path("pp.vhd");
+	char golden[600], when[64];
+	unsigned repaired = 0;
+	struct vhd_info info;
+	long n;
+
+	snprintf(golden, sizeof(golden), "%s", tmp_path("cc.golden"));
+	copy_file(cc, golden);
+	for (n = 0;; n++) {
+		int rc;
+
+		copy_file(golden, cc);
+		kill_after(n);
+		rc = vhd_set_parent_with(&sim_opener, cc, pp, &err);
+		if (!kill_sim.dead) {
+			assert_int_equal(rc, 0);
+			break;
+		}
+		snprintf(when, sizeof(when), "killed after write %ld", n);
+		blktap_expect(cc, model, DISK, when);
+		compare_chain(cc, model, DISK);
+		header_name_expect(cc, when);
+		repaired |= repair_path(cc);
+		check_ok(cc, true);
+		blktap_expect(cc, model, DISK, when);
+		assert_int_equal(vhd_query_path(cc, &info, &err), 0);
+		if (strcmp(info.parent_name, "nn.vhd") == 0)
+			assert_int_equal(vhd_set_parent(cc, pp, &err), 0);
+		check_ok(cc, true);
+		blktap_expect(cc, model, DISK, when);
+	}
+	assert_true(n >= 5);            /* three locators, two headers */
+	assert_true(repaired & VHD_FIXED_LOCATORS);
+	check_ok(cc, true);
+	blktap_expect(cc, model, DISK, "after");
+	assert_int_equal(vhd_query_path(cc, &info, &err), 0);
+	assert_string_equal(info.parent_name, "pp.vhd");
+	assert_string_equal(info.parent_locator, "./pp.vhd");
+	/* Done, it is blktap's layout again: nothing for the repair. */
+	assert_int_equal(repair_path(cc), 0);
+	unlink(golden);
+	free(model);
+}
+
+/* The same kills through the library's fault points, in a child process killed by SIGKILL. */
+static void test_set_parent_fault_points(void **state)
+{
+#ifdef CSM_TEST_BUILD
+	static const char *const points[] = { "vhd-set-parent:locators", "vhd-set-parent:header",
+					      "vhd-set-parent:first-locator" };
+	uint8_t *model = build_relink();
+	const char *cc = tmp_path("cc.vhd"), *pp = tmp_path("pp.vhd");
+	char golden[600];
+
+	snprintf(golden, sizeof(golden), "%s", tmp_path("cc.golden"));
+	copy_file(cc, golden);
+	for (size_t i = 0; i < sizeof(points) / sizeof(points[0]); i++) {
+		int status;
+		pid_t pid;
+
+		copy_file(golden, cc);
+		pid = fork();
+		assert_true(pid >= 0);
+		if (pid == 0) {
+			struct sm_error err = { 0 };
+
+			setenv("CSM_FAULT_POINT", points[i], 1);
+			vhd_set_parent(cc, pp, &err);
+			_exit(0);
+		}
+		assert_int_equal(waitpid(pid, &status, 0), pid);
+		if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGKILL)
+			fail_msg("not killed at %s", points[i]);
+		blktap_expect(cc, model, DISK, points[i]);
+		compare_chain(cc, model, DISK);
+		header_name_expect(cc, points[i]);
+	}
+	unlink(golden);
+	free(model);
+#else
+	skip();
+#endif
+}
+
+/*
+ * What the old order (all locators, then the header) left when killed
+ * in between: every locator names pp, the header still nn.  blktap's
+ * rules refuse it; vhd_chain_open and the check of the parent find nn by
+ * the header's uuid; the repair rolls the locators back to the header.
+ */
+static void test_chain_open_names_disagree(void **state)
+{
+	struct sm_error err = { 0 };
+	uint8_t *model = build_relink(), *old, *cur, *buf = malloc(DISK);
+	const char *cc = tmp_path("cc.vhd");
+	struct vhd_chain ch;
+	size_t len, len2;
+
+	assert_non_null(buf);
+	old = slurp(cc, &len);
+	assert_int_equal(vhd_set_parent(cc, tmp_path("pp.vhd"), &err), 0);
+	cur = slurp(cc, &len2);
+	assert_int_equal(len, len2);
+	memcpy(cur + 512, old + 512, 1024);     /* the old header back */
+	spew(cc, cur, len);
+	assert_int_equal(blktap_read(cc, buf, DISK), -1);
+	assert_int_equal(vhd_chain_open(&ch, cc, false, &err), 0);
+	assert_int_equal(ch.depth, 3);
+	assert_non_null(strstr(ch.path[1], "nn.vhd"));
+	vhd_chain_close(&ch);
+	compare_chain(cc, model, DISK);
+	check_bad(cc, true, "locator");
+	assert_int_equal(repair_path(cc), VHD_FIXED_LOCATORS);
+	check_ok(cc, true);
+	blktap_expect(cc, model, DISK, "after the repair");
+	/* The other way: the header names pp, the locators nn; nn still exists. */
+	assert_int_equal(vhd_set_parent(cc, tmp_path("pp.vhd"), &err), 0);
+	free(cur);
+	cur = slurp(cc, &len2);
+	memcpy(old + 512, cur + 512, 1024);
+	spew(cc, old, len);
+	compare_chain(cc, model, DISK);
+	assert_int_equal(repair_path(cc), VHD_FIXED_LOCATORS);
+	check_ok(cc, true);
+	blktap_expect(cc, model, DISK, "after the second repair");
+	/* No name with the right uuid: the error is blktap's, naming the uuids. */
+	unlink(tmp_path("pp.vhd"));
+	copy_file(tmp_path("nn.vhd"), tmp_path("pp.vhd"));
+	assert_int_equal(vhd_chain_open(&ch, cc, false, &err), -1);
+	assert_int_equal(err.code, SME_VDI_LOAD);
+	assert_non_null(strstr(err.detail, "uuid"));
+	free(old);
+	free(cur);
+	free(buf);
+	free(model);
+}
+
 static void test_set_parent_errors(void **state)
 {
 	struct sm_error err = { 0 };
@@ -1181,6 +1503,9 @@ int main(void)
 		cmocka_unit_test(test_repair_batmap),
 		cmocka_unit_test(test_repair_footer),
 		cmocka_unit_test(test_repair_vectors_untouched),
+		cmocka_unit_test(test_set_parent_killed_at_every_write),
+		cmocka_unit_test(test_set_parent_fault_points),
+		cmocka_unit_test(test_chain_open_names_disagree),
 		cmocka_unit_test(test_set_parent_errors),
 		cmocka_unit_test(test_open_io_single),
 		cmocka_unit_test(test_chain_through_srfs_opener),
