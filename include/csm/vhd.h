@@ -191,7 +191,8 @@ int vhd_write(struct vhd_io *io, const void *buf, uint64_t len, uint64_t off,
  * image is opened for writing by this library (vhd_write, vhd_grow*,
  * a writable chain, the parent of a coalesce).  An image whose footer,
  * header or BAT cannot be loaded at all is an error (SME_VDI_LOAD), and
- * nothing is written.
+ * nothing is written.  A grow cut short is not this function's: roll it
+ * back first with vhd_grow_undo if its undo record is left.
  */
 int vhd_repair(struct vhd_io *io, unsigned *fixed, struct sm_error *err);
 /* "footer, batmap, locators" for messages; "nothing" for 0. */
