@@ -1131,11 +1131,11 @@ static bool bt_parent(const char *child, const struct bt_img *im, char *out, siz
 			continue;
 		}
 		if (name[0] == '/')
-			snprintf(out, cap, "%s", name);
+			n = (size_t)snprintf(out, cap, "%s", name);
 		else
-			snprintf(out, cap, "%.*s/%s", dlen, dir,
-				 strncmp(name, "./", 2) == 0 ? name + 2 : name);
-		if (access(out, R_OK) == 0)
+			n = (size_t)snprintf(out, cap, "%.*s/%s", dlen, dir,
+					     strncmp(name, "./", 2) == 0 ? name + 2 : name);
+		if (n < cap && access(out, R_OK) == 0)
 			return true;
 	}
 	return false;
