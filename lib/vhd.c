@@ -488,6 +488,30 @@ int vhd_ctx_decode_locator(struct vhd_ctx *c, const uint8_t *loc, char *out,
 	return 0;
 }
 
+int vhd_encode_locator(const uint8_t *loc, const char *rel, uint8_t *buf, uint32_t *len)
+{
+	uint32_t code = get_be32(loc);
+	uint64_t space = vhd_locator_space(loc);
+	int n;
+
+	memset(buf, 0, LOC_BUF);
+	if (space > LOC_BUF)
+		return -1;
+	if (code == PLAT_MACX) {
+		n = snprintf((char *)buf, (size_t)space, "file://%s", rel);
+		if (n < 0 || (uint64_t)n >= space)
+			return -1;
+	} else if (code == PLAT_W2KU || code == PLAT_W2RU) {
+		n = vhd_utf8_to_utf16(rel, false, true, buf, (size_t)space);
+		if (n < 0)
+			return -1;
+	} else {
+		return -1;
+	}
+	*len = (uint32_t)n;
+	return 0;
+}
+
 static int query_parent(struct vhd_ctx *c, struct vhd_info *info,
 			struct sm_error *err)
 {
@@ -621,14 +645,40 @@ int vhd_ctx_write_footers(struct vhd_ctx *c, int code, struct sm_error *err)
 	return vhd_ctx_write(c, c->ftr, FOOTER_SIZE, 0, code, "footer copy", err);
 }
 
+/*
+ * The batmap's checksum lives in its header sector and covers the map:
+ * the two must reach the disk together.  Written one after the other, a
+ * process killed in between leaves a map its checksum does not match,
+ * which blktap's tapdisk refuses to open for writing and `check` fails.
+ * In the layout blktap and this library create, the map starts right
+ * after its header, so one write carries both and a kill leaves either
+ * the old batmap or the new one.  A foreign layout with the map
+ * elsewhere takes two writes, the map first; what a kill between them
+ * leaves is mended by vhd_repair and by the next open for writing
+ * (vhd_ctx_heal).
+ */
 int vhd_ctx_write_batmap(struct vhd_ctx *c, int code, struct sm_error *err)
 {
 	uint64_t map_bytes = (uint64_t)c->batmap_secs * SECTOR;
+	uint8_t *buf;
+	int rc;
 
 	put_be32(c->bmh + B_CHECKSUM, checksum_plain(c->batmap, vhd_batmap_sum_len(c)));
-	if (vhd_ctx_write(c, c->batmap, map_bytes, c->batmap_off, code, "batmap", err) < 0)
-		return -1;
-	return vhd_ctx_write(c, c->bmh, SECTOR, c->bmh_off, code, "batmap header", err);
+	if (c->batmap_off != c->bmh_off + SECTOR) {
+		if (vhd_ctx_write(c, c->batmap, map_bytes, c->batmap_off, code, "batmap",
+				  err) < 0)
+			return -1;
+		return vhd_ctx_write(c, c->bmh, SECTOR, c->bmh_off, code, "batmap header",
+				     err);
+	}
+	buf = malloc(SECTOR + map_bytes);
+	if (!buf)
+		return sm_fail_errno(err, code, ENOMEM, "%s: batmap", c->io->name);
+	memcpy(buf, c->bmh, SECTOR);
+	memcpy(buf + SECTOR, c->batmap, map_bytes);
+	rc = vhd_ctx_write(c, buf, SECTOR + map_bytes, c->bmh_off, code, "batmap", err);
+	free(buf);
+	return rc;
 }
 
 /* Write the BAT sectors holding entries first..last. */
@@ -657,6 +707,280 @@ int vhd_set_hidden(struct vhd_io *io, bool hidden, struct sm_error *err)
 out:
 	vhd_ctx_free(&c);
 	return rc;
+}
+
+/* ---- healing and repair ---------------------------------------------- */
+
+/* The early td-util kept 'hidden' in the copy at 0 only: its footers may differ. */
+static bool legacy_hidden_quirk(const uint8_t *ftr)
+{
+	uint32_t ver = get_be32(ftr + F_CRTR_VER);
+
+	return is_tap(ftr) && (ver == 0x00000001 || ver == 0x00010001);
+}
+
+/*
+ * vhd_ctx_load reads through a bad primary footer to the copy at 0 (as
+ * blktap does), so readers never notice; a writer puts the primary back.
+ * A valid primary and a copy that differs from it: the primary is what
+ * everyone reads, the copy follows it.
+ */
+static int heal_footers(struct vhd_ctx *c, unsigned *fixed, int code, struct sm_error *err)
+{
+	uint8_t copy[FOOTER_SIZE];
+
+	if (c->backup_footer) {
+		if (vhd_ctx_write_footers(c, code, err) < 0)
+			return -1;
+		c->backup_footer = false;
+		c->limit = c->size - FOOTER_SIZE;
+		*fixed |= VHD_FIXED_FOOTER;
+		return 0;
+	}
+	if (vhd_ctx_read(c, copy, FOOTER_SIZE, 0, code, "footer copy", err) < 0)
+		return -1;
+	if (memcmp(copy, c->ftr, FOOTER_SIZE) == 0 || legacy_hidden_quirk(c->ftr))
+		return 0;
+	if (vhd_ctx_write(c, c->ftr, FOOTER_SIZE, 0, code, "footer copy", err) < 0)
+		return -1;
+	*fixed |= VHD_FIXED_FOOTER;
+	return 0;
+}
+
+/*
+ * A batmap whose checksum does not match its map: the bits cannot be
+ * trusted as they are (vhd_ctx_load ignores them), but every writer
+ * here sets a bit only after the block's data and full bitmap are
+ * durable and its BAT entry written (write_dynamic, chain_flush), so a
+ * map newer than its checksum claims nothing false.  Each set bit is
+ * checked all the same (BAT entry, full bitmap: one read per bit, and
+ * only on this rare path), cleared unless true; then the checksum is
+ * recomputed and map and header written together.
+ */
+static int heal_batmap(struct vhd_ctx *c, unsigned *fixed, int code, struct sm_error *err)
+{
+	uint64_t bits = (uint64_t)c->batmap_secs * SECTOR * 8;
+	uint8_t *bm;
+	int rc = -1;
+
+	if (!c->batmap_found || c->has_batmap ||
+	    get_be32(c->bmh + B_VERSION) != BATMAP_VERSION)
+		return 0;
+	bm = malloc((size_t)c->bm_secs * SECTOR);
+	if (!bm)
+		return sm_fail_errno(err, code, ENOMEM, "%s: bitmap", c->io->name);
+	for (uint64_t i = 0; i < bits; i++) {
+		if (!test_bit(c->batmap, i))
+			continue;
+		if (i < c->blocks && bat_get(c, (uint32_t)i) != BAT_UNUSED) {
+			if (vhd_ctx_read(c, bm, (uint64_t)c->bm_secs * SECTOR,
+					 (uint64_t)bat_get(c, (uint32_t)i) * SECTOR, code,
+					 "block bitmap", err) < 0)
+				goto out;
+			if (vhd_bitmap_full(c, bm))
+				continue;
+		}
+		c->batmap[i >> 3] &= (uint8_t)~(0x80 >> (i & 7));
+	}
+	if (vhd_ctx_write_batmap(c, code, err) < 0)
+		goto out;
+	c->has_batmap = true;
+	*fixed |= VHD_FIXED_BATMAP;
+	rc = 0;
+out:
+	free(bm);
+	return rc;
+}
+
+int vhd_ctx_heal(struct vhd_ctx *c, unsigned *fixed, int code, struct sm_error *err)
+{
+	unsigned mine = 0;
+
+	if (c->type == VHD_TYPE_FIXED)
+		return 0;
+	if (heal_footers(c, &mine, code, err) < 0 || heal_batmap(c, &mine, code, err) < 0)
+		return -1;
+	if (mine && vhd_ctx_sync(c, code, err) < 0)
+		return -1;
+	if (fixed)
+		*fixed |= mine;
+	return 0;
+}
+
+static bool usable_loc(const uint8_t *loc)
+{
+	uint32_t code = get_be32(loc);
+
+	return code == PLAT_MACX || code == PLAT_W2KU || code == PLAT_W2RU;
+}
+
+static const char *last_part(const char *p)
+{
+	const char *slash = strrchr(p, '/');
+
+	return slash ? slash + 1 : p;
+}
+
+/* The entries in use, in data-offset order over the slots they hold (blktap's layout). */
+static void sort_locators(uint8_t *hdr)
+{
+	uint8_t ent[NUM_LOCATORS][LOC_SIZE];
+	int slot[NUM_LOCATORS], n = 0;
+
+	for (int i = 0; i < NUM_LOCATORS; i++) {
+		const uint8_t *loc = hdr + H_LOCATORS + i * LOC_SIZE;
+
+		if (get_be32(loc) == 0)
+			continue;
+		memcpy(ent[n], loc, LOC_SIZE);
+		slot[n++] = i;
+	}
+	for (int i = 1; i < n; i++) {
+		for (int j = i; j > 0 && get_be64(ent[j - 1] + 16) > get_be64(ent[j] + 16); j--) {
+			uint8_t t[LOC_SIZE];
+
+			memcpy(t, ent[j], LOC_SIZE);
+			memcpy(ent[j], ent[j - 1], LOC_SIZE);
+			memcpy(ent[j - 1], t, LOC_SIZE);
+		}
+	}
+	for (int i = 0; i < n; i++)
+		memcpy(hdr + H_LOCATORS + slot[i] * LOC_SIZE, ent[i], LOC_SIZE);
+}
+
+/*
+ * The header's parent uuid and name are the commit point of a
+ * re-parenting (vhd_set_parent; vhd-util modify -p writes the locators
+ * first and the header last): locators that name another file are what a
+ * kill before, or during, the header's turn leaves.  They are rewritten
+ * to name the header's parent: by the path of a locator that already
+ * does, else by the first one's directory and the header's name.  Only
+ * locators blktap does not read first change before the header, which
+ * then goes back to blktap's data-offset order (vhd_set_parent rotates
+ * it for a moment).
+ */
+static int repair_locators(struct vhd_ctx *c, unsigned *fixed, int code, struct sm_error *err)
+{
+	char pname[1024], dec[NUM_LOCATORS][1024], rel[1200];
+	uint8_t hdr[HEADER_SIZE], *buf = NULL;
+	bool stale[NUM_LOCATORS] = { false }, any = false;
+	int from = -1, first = -1, rc = -1;
+
+	if (c->type != VHD_TYPE_DIFF)
+		return 0;
+	vhd_utf16_to_utf8(c->hdr + H_PRT_NAME, H_PRT_NAME_LEN, true, pname, sizeof(pname));
+	if (!pname[0])
+		return 0;
+	for (int i = 0; i < NUM_LOCATORS; i++) {
+		const uint8_t *loc = c->hdr + H_LOCATORS + i * LOC_SIZE;
+
+		if (!usable_loc(loc))
+			continue;
+		if (vhd_ctx_decode_locator(c, loc, dec[i], sizeof(dec[i]), err) < 0)
+			return -1;
+		if (dec[i][0] && first < 0)
+			first = i;
+		if (dec[i][0] && strcmp(last_part(dec[i]), pname) == 0) {
+			if (from < 0)
+				from = i;
+		} else {
+			stale[i] = any = true;
+		}
+	}
+	if (from >= 0)
+		snprintf(rel, sizeof(rel), "%s", dec[from]);
+	else if (first >= 0)
+		snprintf(rel, sizeof(rel), "%.*s%s", (int)(last_part(dec[first]) - dec[first]),
+			 dec[first], pname);
+	else
+		return 0;       /* nothing to go by; check reports it */
+	if (!strchr(rel, '/'))
+		snprintf(rel, sizeof(rel), "./%s", pname);
+	memcpy(hdr, c->hdr, HEADER_SIZE);
+	buf = malloc(LOC_BUF);
+	if (!buf)
+		return sm_fail_errno(err, code, ENOMEM, "%s: locators", c->io->name);
+	for (int i = 0; i < NUM_LOCATORS; i++) {
+		uint8_t *loc = hdr + H_LOCATORS + i * LOC_SIZE;
+		uint32_t len;
+
+		if (!stale[i])
+			continue;
+		if (vhd_encode_locator(loc, rel, buf, &len) < 0) {
+			sm_fail_errno(err, code, ENAMETOOLONG, "%s: '%s' does not fit locator %d",
+				      c->io->name, rel, i);
+			goto out;
+		}
+		if (vhd_ctx_write(c, buf, vhd_locator_space(loc), get_be64(loc + 16), code,
+				  "parent locator", err) < 0)
+			goto out;
+		put_be32(loc + 8, len);
+	}
+	if (any && vhd_ctx_sync(c, code, err) < 0)
+		goto out;
+	sort_locators(hdr);
+	if (memcmp(hdr, c->hdr, HEADER_SIZE) != 0) {
+		any = true;
+		put_be32(hdr + H_CHECKSUM, checksum(hdr, HEADER_SIZE, H_CHECKSUM));
+		if (vhd_ctx_write(c, hdr, HEADER_SIZE, c->hdr_off, code, "header", err) < 0 ||
+		    vhd_ctx_sync(c, code, err) < 0)
+			goto out;
+		memcpy(c->hdr, hdr, HEADER_SIZE);
+	}
+	if (any)
+		*fixed |= VHD_FIXED_LOCATORS;
+	rc = 0;
+out:
+	free(buf);
+	return rc;
+}
+
+int vhd_repair(struct vhd_io *io, unsigned *fixed, struct sm_error *err)
+{
+	struct vhd_ctx c;
+	unsigned mine = 0;
+	int rc = -1;
+
+	if (fixed)
+		*fixed = 0;
+	if (vhd_ctx_load(&c, io, err) < 0)
+		goto out;
+	if (vhd_ctx_heal(&c, &mine, SME_VDI_LOAD, err) < 0 ||
+	    repair_locators(&c, &mine, SME_VDI_LOAD, err) < 0)
+		goto out;
+	rc = 0;
+out:
+	if (fixed)
+		*fixed = mine;
+	vhd_ctx_free(&c);
+	return rc;
+}
+
+void vhd_repair_describe(unsigned fixed, char *out, size_t cap)
+{
+	static const struct {
+		unsigned bit;
+		const char *name;
+	} names[] = {
+		{ VHD_FIXED_FOOTER, "footer" },
+		{ VHD_FIXED_BATMAP, "batmap" },
+		{ VHD_FIXED_LOCATORS, "locators" },
+	};
+	size_t pos = 0;
+
+	if (!cap)
+		return;
+	out[0] = '\0';
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (!(fixed & names[i].bit))
+			continue;
+		pos += (size_t)snprintf(out + pos, pos < cap ? cap - pos : 0, "%s%s",
+					pos ? ", " : "", names[i].name);
+		if (pos >= cap)
+			return;
+	}
+	if (!pos)
+		snprintf(out, cap, "nothing");
 }
 
 /* ---- read ------------------------------------------------------------ */
@@ -794,6 +1118,16 @@ static int allocate_block(struct vhd_ctx *c, uint32_t blk, uint64_t boff,
 	if (sec >= BAT_UNUSED || (c->io->is_block && end > c->size - FOOTER_SIZE))
 		return sm_fail(err, SME_SR_NO_SPACE, "%s: no room for block %u",
 			       c->io->name, blk);
+	/*
+	 * A file gets the footer at its new end before the old one (at the
+	 * old end of data) is zeroed: killed after any of these writes, it
+	 * still ends in a valid footer.
+	 */
+	if (!c->io->is_block && c->io->ops->truncate) {
+		if (vhd_ctx_write(c, c->ftr, FOOTER_SIZE, end, SME_EIO, "footer", err) < 0)
+			return -1;
+		c->size = max_u64(c->size, end + FOOTER_SIZE);
+	}
 	if (vhd_ctx_zero(c, data - c->eod, c->eod, SME_EIO, err) < 0 ||
 	    vhd_ctx_zero(c, boff, data, SME_EIO, err) < 0 ||
 	    vhd_ctx_zero(c, c->block_size - boff - n, data + boff + n, SME_EIO, err) < 0)
@@ -931,6 +1265,8 @@ int vhd_write(struct vhd_io *io, const void *buf, uint64_t len, uint64_t off,
 		rc = 0;
 		goto out;
 	}
+	if (vhd_ctx_heal(&c, NULL, SME_EIO, err) < 0)
+		goto out;
 	rc = write_dynamic(&c, buf, len, off, err);
 out:
 	vhd_ctx_free(&c);
@@ -1691,6 +2027,8 @@ int vhd_grow_journaled(struct vhd_io *io, uint64_t new_size, struct vhd_io *undo
 		sm_fail(err, SME_VDI_RESIZE, "%s: cannot resize a fixed VHD", io->name);
 		goto out;
 	}
+	if (vhd_ctx_heal(&c, NULL, SME_VDI_RESIZE, err) < 0)
+		goto out;
 	if (new_size > VHD_MAX_SIZE) {
 		sm_fail(err, SME_VDI_SIZE, "%s: size %llu too large", io->name,
 			(unsigned long long)new_size);

@@ -215,9 +215,25 @@ int vhd_ctx_zero(struct vhd_ctx *c, uint64_t len, uint64_t off, int code,
 int vhd_ctx_write_footers(struct vhd_ctx *c, int code, struct sm_error *err);
 /* Whole batmap and its header (checksum updated). */
 int vhd_ctx_write_batmap(struct vhd_ctx *c, int code, struct sm_error *err);
+/*
+ * For a writer, right after vhd_ctx_load: put right what a killed writer
+ * can leave in the footers and the batmap (vhd_repair's first two
+ * repairs), so the writes that follow keep a sound image.  ORs
+ * VHD_FIXED_* into *fixed (may be NULL).
+ */
+int vhd_ctx_heal(struct vhd_ctx *c, unsigned *fixed, int code, struct sm_error *err);
 /* The BAT sectors holding entries first..last. */
 int vhd_ctx_write_bat_range(struct vhd_ctx *c, uint32_t first, uint32_t last,
 			    int code, struct sm_error *err);
+/* Room for one locator's data when encoding (blktap gives each 512 bytes). */
+#define LOC_BUF           4096u
+/*
+ * rel ("./<name>" or an absolute path) in the encoding of locator entry
+ * loc (MACX: "file://" URL; W2KU/W2RU: UTF-16LE, backslashes) into buf,
+ * LOC_BUF bytes, zero-padded; *len = the data length.  -1 if it does not
+ * fit the entry's data space (or LOC_BUF), or the code is none of these.
+ */
+int vhd_encode_locator(const uint8_t *loc, const char *rel, uint8_t *buf, uint32_t *len);
 /* A MACX/W2KU/W2RU locator as a POSIX path ("" for other codes). */
 int vhd_ctx_decode_locator(struct vhd_ctx *c, const uint8_t *loc, char *out,
 			   size_t cap, struct sm_error *err);

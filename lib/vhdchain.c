@@ -83,19 +83,30 @@ static void img_free(struct img *im)
 	im->bm = NULL;
 }
 
-static int img_load(struct img *im, struct vhd_io *io, struct sm_error *err)
+static void img_init(struct img *im)
 {
 	memset(im, 0, sizeof(*im));
 	im->bm_blk = NO_BLOCK;
-	if (vhd_ctx_load(&im->c, io, err) < 0)
-		return -1;
+}
+
+/* The rest of an image once its metadata is loaded into im->c. */
+static int img_ready(struct img *im, struct sm_error *err)
+{
 	im->secs = im->c.curr_size / SECTOR;
 	if (im->c.type == VHD_TYPE_FIXED)
 		return 0;
 	im->bm = malloc((size_t)im->c.bm_secs * SECTOR);
 	if (!im->bm)
-		return sm_fail_errno(err, SME_VDI_LOAD, ENOMEM, "%s: bitmap", io->name);
+		return sm_fail_errno(err, SME_VDI_LOAD, ENOMEM, "%s: bitmap", im->c.io->name);
 	return 0;
+}
+
+static int img_load(struct img *im, struct vhd_io *io, struct sm_error *err)
+{
+	img_init(im);
+	if (vhd_ctx_load(&im->c, io, err) < 0)
+		return -1;
+	return img_ready(im, err);
 }
 
 /* dirname of path into out ("." when there is no slash). */
@@ -109,21 +120,6 @@ static void dir_of(const char *path, char *out, size_t cap)
 		snprintf(out, cap, "/");
 	else
 		snprintf(out, cap, "%.*s", (int)(slash - path), path);
-}
-
-/* Local files by stat; through another opener, by opening (it is all an opener can do). */
-static bool exists(const struct vhd_opener *op, const char *path)
-{
-	struct sm_error scratch = { 0 };
-	struct vhd_io io;
-	struct stat st;
-
-	if (op == &vhd_opener_local)
-		return stat(path, &st) == 0;
-	if (op->open(op->arg, path, VHD_IO_RDONLY, &io, &scratch) < 0)
-		return false;
-	vhd_io_close(&io);
-	return true;
 }
 
 /* name relative to the directory of child (absolute names as they are). */
@@ -142,42 +138,6 @@ static int join_child_dir(const char *child, const char *name, char *out, size_t
 	return snprintf(out, cap, "%s/%s", dir, name) < (int)cap ? 0 : -1;
 }
 
-/*
- * Find the parent file of a differencing image the way blktap does: each
- * MACX/W2KU/W2RU locator in slot order, relative to the child's
- * directory; then the header's prt_name (a basename) in that directory.
- * The first candidate that exists wins; if none does, the error names
- * the first candidate.
- */
-static int resolve_parent(const struct vhd_opener *op, struct vhd_ctx *c,
-			  const char *child_path, char *out, size_t cap, struct sm_error *err)
-{
-	char name[1024], cand[PATH_MAX], first[PATH_MAX] = "";
-
-	for (int i = 0; i <= NUM_LOCATORS; i++) {
-		if (i < NUM_LOCATORS) {
-			if (vhd_ctx_decode_locator(c, c->hdr + H_LOCATORS + i * LOC_SIZE,
-						   name, sizeof(name), err) < 0)
-				return -1;
-		} else {
-			vhd_utf16_to_utf8(c->hdr + H_PRT_NAME, H_PRT_NAME_LEN, true,
-					  name, sizeof(name));
-		}
-		if (!name[0] || join_child_dir(child_path, name, cand, sizeof(cand)) < 0)
-			continue;
-		if (!first[0])
-			snprintf(first, sizeof(first), "%s", cand);
-		if (exists(op, cand)) {
-			snprintf(out, cap, "%s", cand);
-			return 0;
-		}
-	}
-	if (!first[0])
-		return sm_fail(err, SME_VDI_LOAD, "%s: differencing disk names no parent",
-			       child_path);
-	return sm_fail(err, SME_VDI_MISSING, "%s: parent %s missing", child_path, first);
-}
-
 static int check_parent_uuid(const struct vhd_ctx *child, const struct vhd_ctx *parent,
 			     const char *child_path, const char *parent_path,
 			     struct sm_error *err)
@@ -191,6 +151,107 @@ static int check_parent_uuid(const struct vhd_ctx *child, const struct vhd_ctx *
 	return sm_fail(err, SME_VDI_LOAD,
 		       "%s: parent %s has uuid %s, the child expects %s",
 		       child_path, parent_path, got, want);
+}
+
+/* The names a differencing header gives its parent, as paths. */
+struct parent_names {
+	int n;
+	char path[NUM_LOCATORS + 1][PATH_MAX];
+};
+
+/*
+ * blktap's order: each MACX/W2KU/W2RU locator in slot order, then the
+ * header's prt_name (a basename); relative names are joined to the
+ * child's directory; a name given twice is tried once.
+ */
+static int parent_names(struct vhd_ctx *c, const char *child_path, struct parent_names *pn,
+			struct sm_error *err)
+{
+	char name[1024];
+
+	pn->n = 0;
+	for (int i = 0; i <= NUM_LOCATORS; i++) {
+		char *cand = pn->path[pn->n];
+		bool dup = false;
+
+		if (i < NUM_LOCATORS) {
+			if (vhd_ctx_decode_locator(c, c->hdr + H_LOCATORS + i * LOC_SIZE,
+						   name, sizeof(name), err) < 0)
+				return -1;
+		} else {
+			vhd_utf16_to_utf8(c->hdr + H_PRT_NAME, H_PRT_NAME_LEN, true,
+					  name, sizeof(name));
+		}
+		if (!name[0] || join_child_dir(child_path, name, cand, PATH_MAX) < 0)
+			continue;
+		for (int j = 0; j < pn->n && !dup; j++)
+			dup = strcmp(pn->path[j], cand) == 0;
+		if (!dup)
+			pn->n++;
+	}
+	return 0;
+}
+
+/*
+ * Open and load the parent of the differencing image c (at child_path)
+ * into io and pc; its name goes to ppath.
+ *
+ * blktap opens the first name whose file exists and refuses the chain
+ * unless that file's footer uuid is the header's parent uuid.  A
+ * re-parenting cut short can leave the names disagreeing with the
+ * header for a moment (vhd-util modify -p writes the locators, then the
+ * header; vhd_set_parent keeps blktap's first name in step with the
+ * header, but not every locator); the GC re-points a child of N at P
+ * only after copying N into P, so both files exist and read the same.
+ * The header's parent uuid is what identifies the parent: every name
+ * is tried in turn and the first whose file carries that uuid wins.  If
+ * none does, the error is the one blktap would meet, that of the first
+ * name whose file exists (a uuid mismatch, a file that does not load);
+ * if none exists, "missing", naming the first.
+ */
+static int open_parent(const struct vhd_opener *op, struct vhd_ctx *c, const char *child_path,
+		       struct vhd_io *io, struct vhd_ctx *pc, char *ppath, size_t cap,
+		       struct sm_error *err)
+{
+	struct parent_names *pn = malloc(sizeof(*pn));
+	struct sm_error first = { 0 };
+	int rc = -1;
+
+	if (!pn)
+		return sm_fail_errno(err, SME_VDI_LOAD, ENOMEM, "%s: parent", child_path);
+	if (parent_names(c, child_path, pn, err) < 0)
+		goto out;
+	for (int i = 0; i < pn->n; i++) {
+		struct sm_error e = { 0 };
+
+		memset(io, 0, sizeof(*io));
+		if (op->open(op->arg, pn->path[i], VHD_IO_RDONLY, io, &e) < 0) {
+			if (e.code != SME_VDI_MISSING && !first.code)
+				first = e;
+			continue;
+		}
+		if (vhd_ctx_load(pc, io, &e) == 0 &&
+		    check_parent_uuid(c, pc, child_path, pn->path[i], &e) == 0) {
+			if (snprintf(ppath, cap, "%s", pn->path[i]) < (int)cap) {
+				rc = 0;
+				goto out;
+			}
+			sm_fail(&e, SME_VDI_LOAD, "path too long: %s", pn->path[i]);
+		}
+		if (!first.code)
+			first = e;
+		vhd_ctx_free(pc);
+		vhd_io_close(io);
+	}
+	if (first.code)
+		sm_fail(err, first.code, "%s", first.detail);
+	else if (!pn->n)
+		sm_fail(err, SME_VDI_LOAD, "%s: differencing disk names no parent", child_path);
+	else
+		sm_fail(err, SME_VDI_MISSING, "%s: parent %s missing", child_path, pn->path[0]);
+out:
+	free(pn);
+	return rc;
 }
 
 static struct chain_priv *priv_alloc(size_t n, struct sm_error *err)
@@ -219,6 +280,9 @@ static int prepare_writer(struct chain_priv *p, struct sm_error *err)
 
 	if (c->type == VHD_TYPE_FIXED)
 		return 0;
+	/* A killed writer's leftovers first, so what we write keeps a sound image. */
+	if (vhd_ctx_heal(c, NULL, SME_EIO, err) < 0)
+		return -1;
 	p->bat_dirty = calloc(secs ? secs : 1, 1);
 	if (!p->bat_dirty)
 		return sm_fail_errno(err, SME_VDI_LOAD, ENOMEM, "%s: BAT", c->io->name);
@@ -269,7 +333,6 @@ static int chain_open(const struct vhd_opener *op, struct vhd_chain *ch, const c
 		      bool writable, bool follow, struct sm_error *err)
 {
 	struct chain_priv *p;
-	char ppath[PATH_MAX];
 
 	memset(ch, 0, sizeof(*ch));
 	p = priv_alloc(follow ? VHD_CHAIN_MAX : 1, err);
@@ -282,23 +345,24 @@ static int chain_open(const struct vhd_opener *op, struct vhd_chain *ch, const c
 	while (follow && p->img[ch->depth - 1].c.type == VHD_TYPE_DIFF) {
 		size_t i = ch->depth;
 
-		if (resolve_parent(op, &p->img[i - 1].c, ch->path[i - 1], ppath,
-				   sizeof(ppath), err) < 0)
-			goto fail;
-		if (in_chain(op, ch, i, ppath)) {
-			sm_fail(err, SME_VDI_LOAD, "%s: parent %s is already in the chain (loop)",
-				ch->path[i - 1], ppath);
-			goto fail;
-		}
 		if (i >= VHD_CHAIN_MAX) {
 			sm_fail(err, SME_VDI_LOAD, "%s: chain deeper than %d images",
 				path, VHD_CHAIN_MAX);
 			goto fail;
 		}
-		if (open_link(op, ch, p, i, ppath, false, err) < 0 ||
-		    check_parent_uuid(&p->img[i - 1].c, &p->img[i].c, ch->path[i - 1],
-				      ppath, err) < 0)
+		img_init(&p->img[i]);
+		if (open_parent(op, &p->img[i - 1].c, ch->path[i - 1], &ch->io[i], &p->img[i].c,
+				ch->path[i], sizeof(ch->path[i]), err) < 0)
 			goto fail;
+		ch->depth = i + 1;
+		p->nimg = i + 1;
+		if (img_ready(&p->img[i], err) < 0)
+			goto fail;
+		if (in_chain(op, ch, i, ch->path[i])) {
+			sm_fail(err, SME_VDI_LOAD, "%s: parent %s is already in the chain (loop)",
+				ch->path[i - 1], ch->path[i]);
+			goto fail;
+		}
 	}
 	if (writable && prepare_writer(p, err) < 0)
 		goto fail;
@@ -514,12 +578,42 @@ static void mark_bat_dirty(struct chain_priv *p, uint32_t blk)
 }
 
 /*
+ * A file grows to end + footer with the footer at its new end, and what
+ * lay between the old end of data and 'end' (the old footer, leftovers
+ * of an allocation a crash cut short) becomes zeros.  Every step leaves
+ * a valid footer at EOF-512, so a process killed between any two of
+ * them leaves an image blktap, this library and `check` accept: the
+ * footer goes first (writing past EOF extends the file with a hole that
+ * reads as zeros); a file that was longer is cut after the footer is in
+ * place; the old bytes are zeroed last.  (Cutting the file back to the
+ * end of data first, the obvious way, leaves it without a primary
+ * footer until the footer is written.)
+ */
+static int extend_file(struct vhd_ctx *c, uint64_t end, struct sm_error *err)
+{
+	uint64_t old = c->size;
+	int rc;
+
+	if (vhd_ctx_write(c, c->ftr, FOOTER_SIZE, end, SME_EIO, "footer", err) < 0)
+		return -1;
+	if (old > end + FOOTER_SIZE) {
+		rc = c->io->ops->truncate(c->io, end + FOOTER_SIZE);
+		if (rc < 0)
+			return sm_fail_errno(err, SME_EIO, -rc, "%s: truncate", c->io->name);
+	}
+	c->size = end + FOOTER_SIZE;
+	if (old > c->eod)
+		return vhd_ctx_zero(c, (old < end ? old : end) - c->eod, c->eod, SME_EIO, err);
+	return 0;
+}
+
+/*
  * Place a new block at the end of data, as blktap: the data part starts
  * on a 4 KiB boundary.  Every byte of the new block must read as zero
- * where its bitmap is clear: on a file we cut it back to the end of data
- * and extend it (the hole reads as zeros, no 2 MiB of zeros written); on
- * a block device the block is zeroed unless 'whole' says the caller
- * writes all of it.  Only the in-memory BAT learns of the block here.
+ * where its bitmap is clear: a file is extended past it (the hole reads
+ * as zeros, no 2 MiB of zeros written); on a block device the block is
+ * zeroed unless 'whole' says the caller writes all of it.  Only the
+ * in-memory BAT learns of the block here.
  */
 static int alloc_block(struct chain_priv *p, uint32_t blk, bool whole,
 		       struct sm_error *err)
@@ -527,7 +621,6 @@ static int alloc_block(struct chain_priv *p, uint32_t blk, bool whole,
 	struct img *im = &p->img[0];
 	struct vhd_ctx *c = &im->c;
 	uint64_t sec = (c->eod + SECTOR - 1) / SECTOR, end;
-	int rc;
 
 	while ((sec + c->bm_secs) % 8)
 		sec++;
@@ -536,14 +629,8 @@ static int alloc_block(struct chain_priv *p, uint32_t blk, bool whole,
 		return sm_fail(err, SME_SR_NO_SPACE, "%s: no room for block %u",
 			       c->io->name, blk);
 	if (!c->io->is_block && c->io->ops->truncate) {
-		rc = c->io->ops->truncate(c->io, c->eod);
-		if (rc == 0)
-			rc = c->io->ops->truncate(c->io, end);
-		if (rc < 0)
-			return sm_fail_errno(err, SME_EIO, -rc, "%s: extend", c->io->name);
-		if (vhd_ctx_write(c, c->ftr, FOOTER_SIZE, end, SME_EIO, "footer", err) < 0)
+		if (extend_file(c, end, err) < 0)
 			return -1;
-		c->size = end + FOOTER_SIZE;
 	} else if (vhd_ctx_zero(c, (whole ? sec * SECTOR : end) - c->eod, c->eod,
 				SME_EIO, err) < 0) {
 		return -1;
@@ -798,9 +885,7 @@ static int put_whole_block(struct coalesce *co, uint32_t blk, struct sm_error *e
 			       c->io->name, blk);
 	start = c->eod;
 	if (sec * SECTOR - start + bm_bytes > co->head)
-		start = sec * SECTOR;       /* odd end of data: zero the rest apart */
-	if (vhd_ctx_zero(c, start - c->eod, c->eod, SME_EIO, err) < 0)
-		return -1;
+		start = sec * SECTOR;       /* odd end of data: zero the rest apart, below */
 	memset(data - (sec * SECTOR - start) - bm_bytes, 0, sec * SECTOR - start);
 	memset(data - bm_bytes, 0, bm_bytes);
 	memset(data - bm_bytes, 0xFF, c->spb / 8);
@@ -810,6 +895,9 @@ static int put_whole_block(struct coalesce *co, uint32_t blk, struct sm_error *e
 	if (vhd_ctx_write(c, data - bm_bytes - (sec * SECTOR - start),
 			  (sec * SECTOR - start) + bm_bytes + c->block_size + tail, start,
 			  SME_EIO, "block", err) < 0)
+		return -1;
+	/* After the new footer is in place: the old one is never the last to go. */
+	if (vhd_ctx_zero(c, start - c->eod, c->eod, SME_EIO, err) < 0)
 		return -1;
 	bat_set(c, blk, (uint32_t)sec);
 	c->eod = (sec + c->bm_secs + c->spb) * SECTOR;
@@ -1115,104 +1203,139 @@ static int locator_path_with(const struct vhd_opener *op, const char *child,
 	       sm_fail(err, SME_INVALID_ARG, "parent path too long");
 }
 
-/* Encode rel for locator 'loc' (MACX URL or W2*U UTF-16LE) into buf. */
-static int encode_locator(const uint8_t *loc, const char *rel, uint8_t *buf,
-			  size_t cap, uint32_t *len)
+/* Locators this library reads and writes (the others are left alone). */
+static bool usable_locator(const uint8_t *loc)
 {
-	int n;
+	uint32_t code = get_be32(loc);
 
-	if (get_be32(loc) == PLAT_MACX) {
-		n = snprintf((char *)buf, cap, "file://%s", rel);
-		if (n < 0 || (size_t)n >= cap)
-			return -1;
-		*len = (uint32_t)n;
-		return 0;
-	}
-	n = vhd_utf8_to_utf16(rel, false, true, buf, cap);
-	if (n < 0)
-		return -1;
-	*len = (uint32_t)n;
-	return 0;
+	return code == PLAT_MACX || code == PLAT_W2KU || code == PLAT_W2RU;
 }
 
-/*
- * Rewrite every MACX/W2KU/W2RU locator's data in place and update their
- * lengths in hdr.  All are encoded before any is written, so a path that
- * does not fit one of them leaves the image untouched.
- */
-static int rewrite_locators(struct vhd_ctx *c, uint8_t *hdr, const char *rel,
-			    struct sm_error *err)
+static uint8_t *loc_entry(uint8_t *hdr, int slot)
 {
-	uint8_t *buf = calloc(NUM_LOCATORS, 4096);
-	uint32_t len[NUM_LOCATORS];
-	int rc = -1;
-
-	if (!buf)
-		return sm_fail_errno(err, SME_EIO, ENOMEM, "%s: locators", c->io->name);
-	for (int i = 0; i < NUM_LOCATORS; i++) {
-		uint8_t *loc = hdr + H_LOCATORS + i * LOC_SIZE;
-		uint32_t code = get_be32(loc);
-		uint64_t space = vhd_locator_space(loc);
-
-		if (code != PLAT_MACX && code != PLAT_W2KU && code != PLAT_W2RU)
-			continue;
-		if (space > 4096 ||
-		    encode_locator(loc, rel, buf + i * 4096, (size_t)space, &len[i]) < 0) {
-			sm_fail_errno(err, SME_VDI_LOAD, ENAMETOOLONG,
-				      "%s: parent path '%s' does not fit locator %d (%llu bytes)",
-				      c->io->name, rel, i, (unsigned long long)space);
-			goto out;
-		}
-	}
-	for (int i = 0; i < NUM_LOCATORS; i++) {
-		uint8_t *loc = hdr + H_LOCATORS + i * LOC_SIZE;
-		uint32_t code = get_be32(loc);
-
-		if (code != PLAT_MACX && code != PLAT_W2KU && code != PLAT_W2RU)
-			continue;
-		if (vhd_ctx_write(c, buf + i * 4096, vhd_locator_space(loc), get_be64(loc + 16),
-				  SME_EIO, "parent locator", err) < 0)
-			goto out;
-		put_be32(loc + 8, len[i]);
-	}
-	rc = 0;
-out:
-	free(buf);
-	return rc;
+	return hdr + H_LOCATORS + slot * LOC_SIZE;
 }
 
-static int set_parent_io(struct vhd_ctx *c, struct vhd_io *pio, const char *rel,
-			 struct sm_error *err)
+static int write_header(struct vhd_ctx *c, uint8_t *hdr, struct sm_error *err)
 {
-	struct vhd_ctx pc;
-	uint8_t hdr[HEADER_SIZE];
-	const char *base = strrchr(rel, '/');
-	int64_t mtime = 0;
-	int rc = -1;
-
-	if (vhd_ctx_load(&pc, pio, err) < 0)
-		goto out;
-	memcpy(hdr, c->hdr, HEADER_SIZE);
-	memcpy(hdr + H_PRT_UUID, pc.ftr + F_UUID, 16);
-	if (pio->ops->get_mtime && pio->ops->get_mtime(pio, &mtime) < 0)
-		mtime = 0;
-	put_be32(hdr + H_PRT_TS, mtime > VHD_EPOCH ? (uint32_t)(mtime - VHD_EPOCH) : 0);
-	memset(hdr + H_PRT_NAME, 0, H_PRT_NAME_LEN);
-	base = base ? base + 1 : rel;
-	if (vhd_utf8_to_utf16(base, true, false, hdr + H_PRT_NAME, H_PRT_NAME_LEN) < 0) {
-		sm_fail_errno(err, SME_VDI_LOAD, ENAMETOOLONG, "parent name '%s' too long", base);
-		goto out;
-	}
-	/* Locator data first, durable; then the header, the commit point. */
-	if (rewrite_locators(c, hdr, rel, err) < 0 || vhd_ctx_sync(c, SME_EIO, err) < 0)
-		goto out;
 	put_be32(hdr + H_CHECKSUM, checksum(hdr, HEADER_SIZE, H_CHECKSUM));
 	if (vhd_ctx_write(c, hdr, HEADER_SIZE, c->hdr_off, SME_EIO, "header", err) < 0 ||
 	    vhd_ctx_sync(c, SME_EIO, err) < 0)
-		goto out;
+		return -1;
 	memcpy(c->hdr, hdr, HEADER_SIZE);
+	return 0;
+}
+
+static int write_locator(struct vhd_ctx *c, const uint8_t *hdr, int slot, const uint8_t *bufs,
+			 struct sm_error *err)
+{
+	const uint8_t *loc = hdr + H_LOCATORS + slot * LOC_SIZE;
+
+	return vhd_ctx_write(c, bufs + (size_t)slot * LOC_BUF, vhd_locator_space(loc),
+			     get_be64(loc + 16), SME_EIO, "parent locator", err);
+}
+
+/*
+ * Re-pointing a child is several writes: the locators' data, and the
+ * header (parent uuid, name, the locators' lengths).  blktap's tapdisk
+ * opens the first locator whose file exists and refuses the chain
+ * unless that file's footer uuid is the header's parent uuid; the GC
+ * re-points a child of N at P after copying N into P, so both files
+ * exist and read the same, and a reader is right as long as the first
+ * locator and the header name the same one.  The header write that
+ * switches the uuid must therefore switch the first locator too, and
+ * the locator table is part of the header.  So, with k >= 2 locators:
+ *
+ *   1. the data of locators 2..k, naming P (blktap reads locator 1: N);
+ *   2. the header: P's uuid and name, new lengths, the table rotated so
+ *      the first slot holds locator 2, already naming P; locator 1 moves
+ *      last with its old length (commit point);
+ *   3. the data of locator 1, naming P;
+ *   4. the header with the table in its own order again.
+ *
+ * Each step is durable before the next.  Killed anywhere, blktap,
+ * vhd_chain_open and the drivers' lookups by header name read the same,
+ * right, chain.  What `check` sees until step 4 (or 3) is a locator that
+ * names another file than the header; vhd_repair puts that right, and
+ * the GC, finding the child still under N after a kill before step 2,
+ * re-points it again.  A child with one locator has no spare to commit
+ * through: data then header, as vhd-util does; vhd_chain_open still
+ * reads it right in between, since it tries the header's name too.
+ */
+static int set_parent_io(struct vhd_ctx *c, struct vhd_io *pio, const char *rel,
+			 struct sm_error *err)
+{
+	uint8_t next[HEADER_SIZE], rot[HEADER_SIZE], *bufs = NULL;
+	const char *base = strrchr(rel, '/');
+	int slot[NUM_LOCATORS], k = 0;
+	struct vhd_ctx pc;
+	int64_t mtime = 0;
+	int rc = -1;
+
+	memset(&pc, 0, sizeof(pc));
+	if (vhd_ctx_load(&pc, pio, err) < 0)
+		goto out;
+	memcpy(next, c->hdr, HEADER_SIZE);
+	memcpy(next + H_PRT_UUID, pc.ftr + F_UUID, 16);
+	if (pio->ops->get_mtime && pio->ops->get_mtime(pio, &mtime) < 0)
+		mtime = 0;
+	put_be32(next + H_PRT_TS, mtime > VHD_EPOCH ? (uint32_t)(mtime - VHD_EPOCH) : 0);
+	memset(next + H_PRT_NAME, 0, H_PRT_NAME_LEN);
+	base = base ? base + 1 : rel;
+	if (vhd_utf8_to_utf16(base, true, false, next + H_PRT_NAME, H_PRT_NAME_LEN) < 0) {
+		sm_fail_errno(err, SME_VDI_LOAD, ENAMETOOLONG, "parent name '%s' too long", base);
+		goto out;
+	}
+	/* Every locator encoded before any is written: one that does not fit changes nothing. */
+	bufs = calloc(NUM_LOCATORS, LOC_BUF);
+	if (!bufs) {
+		sm_fail_errno(err, SME_EIO, ENOMEM, "%s: locators", c->io->name);
+		goto out;
+	}
+	for (int i = 0; i < NUM_LOCATORS; i++) {
+		uint8_t *loc = loc_entry(next, i);
+		uint32_t len;
+
+		if (!usable_locator(loc))
+			continue;
+		if (vhd_encode_locator(loc, rel, bufs + (size_t)i * LOC_BUF, &len) < 0) {
+			sm_fail_errno(err, SME_VDI_LOAD, ENAMETOOLONG,
+				      "%s: parent path '%s' does not fit locator %d (%llu bytes)",
+				      c->io->name, rel, i,
+				      (unsigned long long)vhd_locator_space(loc));
+			goto out;
+		}
+		put_be32(loc + 8, len);
+		slot[k++] = i;
+	}
+	for (int j = k > 1 ? 1 : 0; j < k; j++)
+		if (write_locator(c, next, slot[j], bufs, err) < 0)
+			goto out;
+	if (vhd_ctx_sync(c, SME_EIO, err) < 0)
+		goto out;
+	sm_fault_point("vhd-set-parent:locators");
+	if (k > 1) {
+		memcpy(rot, next, HEADER_SIZE);
+		for (int j = 0; j < k; j++) {
+			int from = slot[(j + 1) % k];
+
+			memcpy(loc_entry(rot, slot[j]),
+			       from == slot[0] ? loc_entry(c->hdr, from) : loc_entry(next, from),
+			       LOC_SIZE);
+		}
+		if (write_header(c, rot, err) < 0)
+			goto out;
+		sm_fault_point("vhd-set-parent:header");
+		if (write_locator(c, next, slot[0], bufs, err) < 0 ||
+		    vhd_ctx_sync(c, SME_EIO, err) < 0)
+			goto out;
+		sm_fault_point("vhd-set-parent:first-locator");
+	}
+	if (write_header(c, next, err) < 0)
+		goto out;
 	rc = 0;
 out:
+	free(bufs);
 	vhd_ctx_free(&pc);
 	return rc;
 }
@@ -1485,30 +1608,22 @@ static int check_locators_decode(struct vhd_ctx *c, struct sm_error *err)
 	return 0;
 }
 
+/* The parent is found and carries the uuid the header asks for, as a chain open finds it. */
 static int check_parent_file(const struct vhd_opener *op, struct vhd_ctx *c,
 			     const char *path, struct sm_error *err)
 {
 	char ppath[PATH_MAX];
 	struct vhd_io pio;
 	struct vhd_ctx pc;
-	int rc;
 
-	if (resolve_parent(op, c, path, ppath, sizeof(ppath), err) < 0) {
-		if (err && err->code == SME_VDI_MISSING)
-			err->code = SME_VDI_LOAD;
-		return -1;
-	}
-	if (op->open(op->arg, ppath, VHD_IO_RDONLY, &pio, err) < 0) {
+	if (open_parent(op, c, path, &pio, &pc, ppath, sizeof(ppath), err) < 0) {
 		if (err)
 			err->code = SME_VDI_LOAD;
 		return -1;
 	}
-	rc = vhd_ctx_load(&pc, &pio, err);
-	if (rc == 0)
-		rc = check_parent_uuid(c, &pc, path, ppath, err);
 	vhd_ctx_free(&pc);
 	vhd_io_close(&pio);
-	return rc;
+	return 0;
 }
 
 static int check_io(const struct vhd_opener *op, struct vhd_io *io, const char *path,

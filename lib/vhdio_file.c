@@ -186,36 +186,78 @@ static int open_errcode(int errnum, int flags)
 	return SME_VDI_LOAD;
 }
 
-int vhd_io_open_file(struct vhd_io *io, const char *path, int flags,
-		     struct sm_error *err)
+/* For messages: what a file that is not a regular file is. */
+const char *vhd_io_file_kind(unsigned mode)
+{
+	switch (mode & S_IFMT) {
+	case S_IFREG:
+		return "regular file";
+	case S_IFDIR:
+		return "directory";
+	case S_IFLNK:
+		return "symbolic link";
+	case S_IFIFO:
+		return "FIFO";
+	case S_IFSOCK:
+		return "socket";
+	case S_IFCHR:
+		return "character device";
+	case S_IFBLK:
+		return "block device";
+	}
+	return "special file";
+}
+
+int vhd_io_open_fd(struct vhd_io *io, int fd, const char *name, struct sm_error *err)
 {
 	struct file_priv *fp;
 	struct stat st;
-	int fd, errnum;
+	int errnum, fl;
 
 	memset(io, 0, sizeof(*io));
-	fd = open(path, open_mode(flags) | O_CLOEXEC, 0644);
-	if (fd < 0) {
-		errnum = errno;
-		return sm_fail_errno(err, open_errcode(errnum, flags), errnum,
-				     "%s", path);
-	}
 	if (fstat(fd, &st) < 0) {
 		errnum = errno;
 		close(fd);
-		return sm_fail_errno(err, SME_VDI_LOAD, errnum, "%s", path);
+		return sm_fail_errno(err, SME_VDI_LOAD, errnum, "%s", name);
 	}
+	if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) {
+		close(fd);
+		return sm_fail(err, SME_VDI_LOAD, "%s: not a regular file (a %s)", name,
+			       vhd_io_file_kind(st.st_mode));
+	}
+	/* Opened non-blocking so a FIFO could not hang the open; I/O blocks as usual. */
+	fl = fcntl(fd, F_GETFL);
+	if (fl >= 0 && (fl & O_NONBLOCK))
+		fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
 	fp = malloc(sizeof(*fp));
 	if (!fp) {
 		close(fd);
-		return sm_fail_errno(err, SME_VDI_LOAD, ENOMEM, "%s", path);
+		return sm_fail_errno(err, SME_VDI_LOAD, ENOMEM, "%s", name);
 	}
 	fp->fd = fd;
 	io->priv = fp;
 	io->is_block = S_ISBLK(st.st_mode);
 	io->ops = io->is_block ? &blk_ops : &file_ops;
-	snprintf(io->name, sizeof(io->name), "%s", path);
+	snprintf(io->name, sizeof(io->name), "%s", name);
 	return 0;
+}
+
+int vhd_io_open_file(struct vhd_io *io, const char *path, int flags,
+		     struct sm_error *err)
+{
+	int fd, errnum;
+
+	memset(io, 0, sizeof(*io));
+	/* O_NONBLOCK: a FIFO under an image's name must not hang us in open(). */
+	fd = open(path, open_mode(flags) | O_NONBLOCK | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		errnum = errno;
+		if (errnum == ENXIO)        /* a socket, or a FIFO opened for writing */
+			return sm_fail(err, SME_VDI_LOAD, "%s: not a regular file", path);
+		return sm_fail_errno(err, open_errcode(errnum, flags), errnum,
+				     "%s", path);
+	}
+	return vhd_io_open_fd(io, fd, path, err);
 }
 
 void vhd_io_close(struct vhd_io *io)

@@ -7,7 +7,11 @@
  *
  *   vhdtool create <path> <size>          size in bytes or with K/M/G/T suffix
  *   vhdtool query [--chain] <path>        key=value lines; --chain: one line per link
- *   vhdtool check [--no-parent] <path>... every structure; "<path> is valid"
+ *   vhdtool check [--no-parent] [--repair] <path>...
+ *                                         every structure; "<path> is valid";
+ *                                         --repair first puts right what a
+ *                                         killed writer leaves (vhd_repair)
+ *                                         and says "<path>: repaired <what>"
  *   vhdtool snapshot <child> <parent>     differencing child of parent
  *   vhdtool set-hidden <path> 0|1
  *   vhdtool set-parent <child> <parent>   re-point child (vhd-util modify -p)
@@ -47,7 +51,7 @@ static int usage(void)
 	fprintf(stderr,
 		"usage: vhdtool create <path> <size>\n"
 		"       vhdtool query [--chain] <path>\n"
-		"       vhdtool check [--no-parent] <path>...\n"
+		"       vhdtool check [--no-parent] [--repair] <path>...\n"
 		"       vhdtool snapshot <child> <parent>\n"
 		"       vhdtool set-hidden <path> 0|1\n"
 		"       vhdtool set-parent <child> <parent>\n"
@@ -342,7 +346,7 @@ static int query_chain(const char *path)
 /* ---- option handling ------------------------------------------------- */
 
 struct opts {
-	bool chain, no_parent, single, sectors, phys;
+	bool chain, no_parent, single, sectors, phys, repair;
 	int argc;               /* positional arguments left */
 	char **argv;
 };
@@ -370,6 +374,7 @@ static int parse_opts(int argc, char **argv, const char *allowed, struct opts *o
 		o->single |= !strcmp(a, "--single");
 		o->sectors |= !strcmp(a, "--sectors");
 		o->phys |= !strcmp(a, "--phys");
+		o->repair |= !strcmp(a, "--repair");
 	}
 	return 0;
 }
@@ -383,6 +388,32 @@ static int cmd_query(const struct opts *o)
 
 /* ---- check ----------------------------------------------------------- */
 
+/* vhd_repair on one image; 0, or -1 after printing why not. */
+static int repair_one(const char *path)
+{
+	struct sm_error err = { 0 };
+	struct vhd_io io;
+	unsigned fixed = 0;
+	char what[64];
+	int rc;
+
+	if (vhd_io_open_file(&io, path, VHD_IO_RDWR, &err) < 0) {
+		fail(&err);
+		return -1;
+	}
+	rc = vhd_repair(&io, &fixed, &err);
+	vhd_io_close(&io);
+	if (rc < 0) {
+		fprintf(stderr, "vhdtool: cannot repair %s: %s\n", path, err.detail);
+		return -1;
+	}
+	if (fixed) {
+		vhd_repair_describe(fixed, what, sizeof(what));
+		printf("%s: repaired %s\n", path, what);
+	}
+	return 0;
+}
+
 static int cmd_check(const struct opts *o)
 {
 	int rc = 0;
@@ -392,6 +423,10 @@ static int cmd_check(const struct opts *o)
 	for (int i = 0; i < o->argc; i++) {
 		struct sm_error err = { 0 };
 
+		if (o->repair && repair_one(o->argv[i]) < 0) {
+			rc = 1;
+			continue;
+		}
 		if (vhd_check(o->argv[i], !o->no_parent, &err) < 0) {
 			/* The detail names the file (or its parent) already. */
 			fprintf(stderr, "vhdtool: %s\n",
@@ -804,7 +839,7 @@ int main(int argc, char **argv)
 {
 	static const struct command cmds[] = {
 		{ "query", "--chain", run_query },
-		{ "check", "--no-parent", cmd_check },
+		{ "check", "--no-parent --repair", cmd_check },
 		{ "read", "--single --sectors", cmd_read },
 		{ "write", "--single --sectors", cmd_write },
 		{ "coalesce", "", cmd_coalesce },

@@ -17,6 +17,10 @@
  *                              open, read, stat, list
  *   CSM_FAULT_IO_LOG=<file>    append "<class> <n> <what>" for every such call
  *
+ *   CSM_SRFS_NO_OPENAT2=1      the posix srfs resolves names inside the SR one
+ *                              component at a time, as on kernels without
+ *                              openat2 (before 5.6), instead of with openat2
+ *
  * The log lets a test discover every step of an operation and then kill
  * the operation at each one in turn; the I/O log likewise lists every
  * open, read, stat and listing, so a test can fail each one in turn.

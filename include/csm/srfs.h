@@ -41,6 +41,10 @@ struct srfs_ops {
 	 * flags: VHD_IO_RDONLY / VHD_IO_RDWR / VHD_IO_CREATE (exclusive).
 	 * Returns -errno (-ENOENT, -EEXIST, ...) and fills err as
 	 * vhd_io_open_file does (SME_VDI_MISSING / SME_VDI_EXISTS / SME_VDI_LOAD).
+	 * Only a regular file opens, and never through a symbolic link: a
+	 * name that is one (or has one on the way) is -ELOOP, a directory
+	 * -EISDIR, a FIFO, socket or device -EINVAL, all SME_VDI_LOAD with
+	 * "not a regular file" in the detail, at once (a FIFO does not block).
 	 */
 	int (*open)(struct srfs *fs, const char *rel, int flags, struct vhd_io *io,
 		    struct sm_error *err);
@@ -74,7 +78,10 @@ struct srfs {
  * A local directory (also a kernel mount).  SME_SR_UNAVAILABLE if root is
  * not an openable directory.  fs->opener points into fs: do not copy or
  * move an open srfs.  Names with a leading '/' or a ".." component are
- * refused with -EINVAL by every op.
+ * refused with -EINVAL by every op.  Every op stays beneath the root's
+ * descriptor and follows no symbolic link, at any component (-ELOOP):
+ * stat reports a link as neither file nor directory, unlink, rename and
+ * link act on the link itself.
  */
 int srfs_open_posix(struct srfs *fs, const char *root, struct sm_error *err);
 void srfs_close(struct srfs *fs);

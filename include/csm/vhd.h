@@ -156,6 +156,48 @@ int vhd_read(struct vhd_io *io, void *buf, uint64_t len, uint64_t off,
 int vhd_write(struct vhd_io *io, const void *buf, uint64_t len, uint64_t off,
 	      struct sm_error *err);
 
+/* What vhd_repair put right (bits of *fixed). */
+#define VHD_FIXED_FOOTER   0x1u   /* footer at the end, or its copy at 0, rewritten */
+#define VHD_FIXED_BATMAP   0x2u   /* batmap checksum recomputed, untrue bits cleared */
+#define VHD_FIXED_LOCATORS 0x4u   /* parent locators rewritten to the header's parent */
+
+/*
+ * Put right, in place, what a writer killed between two of its writes
+ * can leave behind (this library's, blktap's or vhd-util's); for the GC's
+ * and the drivers' recovery, and `vhdtool check --repair`.  io must be
+ * open for writing.  *fixed (may be NULL) gets the VHD_FIXED_* bits of
+ * what was wrong and is now right; 0 when the image was sound.
+ *
+ * - Footer: a primary footer that is missing or invalid (the copy at 0
+ *   is what everyone reads then) is rewritten from the copy; a copy that
+ *   differs from a valid primary (the primary wins, as when reading) is
+ *   rewritten from it.
+ * - Batmap: a checksum that does not match the map (blktap writes the
+ *   map and its header apart; this library, in its layout, in one
+ *   write) is recomputed.
+ *   A set bit only claims that the block is allocated and its bitmap
+ *   full; every set bit is verified against the BAT and the block's
+ *   bitmap first, and cleared unless true (a clear bit is always safe:
+ *   it means "consult the block bitmap").
+ * - Parent locators (differencing disks): the header's parent uuid and
+ *   name are the commit point of a re-parenting (vhd_set_parent, vhd-util
+ *   modify -p); a MACX/W2KU/W2RU locator that names another file is
+ *   rewritten to name the header's parent, and the locator table goes
+ *   back to blktap's data-offset order (vhd_set_parent rotates it for a
+ *   moment).  Readers are right before the repair too (see
+ *   vhd_chain_open); it is `check` that wants them consistent.
+ *
+ * The same footer and batmap repairs happen by themselves whenever an
+ * image is opened for writing by this library (vhd_write, vhd_grow*,
+ * a writable chain, the parent of a coalesce).  An image whose footer,
+ * header or BAT cannot be loaded at all is an error (SME_VDI_LOAD), and
+ * nothing is written.  A grow cut short is not this function's: roll it
+ * back first with vhd_grow_undo if its undo record is left.
+ */
+int vhd_repair(struct vhd_io *io, unsigned *fixed, struct sm_error *err);
+/* "footer, batmap, locators" for messages; "nothing" for 0. */
+void vhd_repair_describe(unsigned fixed, char *out, size_t cap);
+
 /* Convenience wrappers over a local path. */
 int vhd_query_path(const char *path, struct vhd_info *info, struct sm_error *err);
 int vhd_set_hidden_path(const char *path, bool hidden, struct sm_error *err);

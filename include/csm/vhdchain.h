@@ -25,9 +25,16 @@ struct vhd_chain {
 };
 
 /*
- * Open path and every ancestor (resolved like blktap: prt_name / locators
- * relative to the child's directory), checking each parent's footer uuid
- * against its child's parent uuid.  writable opens only the leaf RDWR.
+ * Open path and every ancestor.  A child's parent is the first of the
+ * names its header gives (the MACX/W2KU/W2RU locators in slot order, as
+ * blktap tries them, then prt_name; relative to the child's directory)
+ * whose file carries the footer uuid the header's parent uuid asks for.
+ * blktap stops at the first name that exists and fails if its uuid
+ * differs; trying the others keeps a child readable while a re-parenting
+ * cut short leaves names and header disagreeing (see vhd_set_parent).
+ * When no name fits, the error is that of the first file that exists
+ * (SME_VDI_LOAD, naming both uuids) or SME_VDI_MISSING if none does.
+ * writable opens only the leaf RDWR (and heals it first, see vhd_repair).
  */
 int vhd_chain_open(struct vhd_chain *ch, const char *path, bool writable, struct sm_error *err);
 void vhd_chain_close(struct vhd_chain *ch);
@@ -76,7 +83,15 @@ int vhd_coalesce_with(const struct vhd_opener *op, const char *child_path,
 /*
  * Point child_path at a new parent (header prt_uuid, prt_ts, prt_name and
  * the MACX/W2KU/W2RU locators rewritten), like `vhd-util modify -p`.
- * The locator data is written before the header that refers to it.
+ * The writes are ordered so that blktap's tapdisk, which reads the first
+ * locator and insists on the header's parent uuid, reads the old parent
+ * or the new one, never neither, if the call is killed between any two
+ * of them (the GC re-points a child only at a parent holding the same
+ * data).  The header is the commit point; until the call returns,
+ * `check` may find locators naming the other file, which vhd_repair
+ * mends.  Test builds have fault points after each step:
+ * vhd-set-parent:locators, :header, :first-locator.  The order and why
+ * are in lib/vhdchain.c.
  */
 int vhd_set_parent(const char *child_path, const char *parent_path, struct sm_error *err);
 /* Through an opener other than the local one the parent must be the child's sibling. */
@@ -86,9 +101,11 @@ int vhd_set_parent_with(const struct vhd_opener *op, const char *child_path,
 /*
  * Check every structure (footer and copy, header, BAT bounds, overlaps
  * between blocks and with metadata, batmap against bitmaps, locators
- * decode to the header's parent name, parent uuid and existence when
- * check_parent).  The first problem found is returned as SME_VDI_LOAD
- * with a detail naming it; 0 when the image is sound.
+ * decode to the header's parent name; with check_parent, the parent is
+ * found with the uuid the header asks for, as vhd_chain_open finds it).
+ * The first problem found is returned as SME_VDI_LOAD with a detail
+ * naming it; 0 when the image is sound.  Read-only: vhd_repair mends
+ * what a killed writer leaves.
  */
 int vhd_check(const char *path, bool check_parent, struct sm_error *err);
 int vhd_check_with(const struct vhd_opener *op, const char *path, bool check_parent,

@@ -50,10 +50,26 @@ struct vhd_io {
 /*
  * Open a local file (or block device).  Errors: SME_VDI_MISSING for ENOENT,
  * SME_VDI_EXISTS for EEXIST with VHD_IO_CREATE, SME_VDI_LOAD otherwise;
- * the detail names the path and strerror.
+ * the detail names the path and strerror.  Anything but a regular file or
+ * a block device (a FIFO, socket, directory, character device) is
+ * SME_VDI_LOAD "not a regular file"; the open never blocks on a FIFO.
+ * The path is followed as given, symbolic links included: for names
+ * inside an SR, srfs opens them confined and hands over the descriptor.
  */
 int vhd_io_open_file(struct vhd_io *io, const char *path, int flags,
 		     struct sm_error *err);
+
+/*
+ * The same over a descriptor the caller opened (e.g. relative to an SR
+ * directory's descriptor, see srfs_open_posix); the io takes it over and
+ * closes it, on failure too.  name is for messages.  A regular file or a
+ * block device (the footer at the device end); anything else is refused
+ * as above.  O_NONBLOCK, if the caller opened with it, is cleared.
+ */
+int vhd_io_open_fd(struct vhd_io *io, int fd, const char *name, struct sm_error *err);
+
+/* "directory", "FIFO", "symbolic link"... for a stat st_mode, for messages. */
+const char *vhd_io_file_kind(unsigned mode);
 /* Close (calls ops->close); safe on a zeroed or already-closed io. */
 void vhd_io_close(struct vhd_io *io);
 
