@@ -176,6 +176,26 @@ int fsr_vhd_set_hidden(const struct file_sr *sr, const char *rel, bool hidden,
 	return rc;
 }
 
+int fsr_vhd_repair(const struct file_sr *sr, const char *rel, struct sm_error *err)
+{
+	struct vhd_io io = { 0 };
+	unsigned fixed = 0;
+	char what[64];
+	int rc;
+
+	if (fsr_open(sr, rel, VHD_IO_RDWR, &io, err) < 0)
+		return -1;
+	rc = vhd_repair(&io, &fixed, err);
+	if (rc == 0 && fixed && io.ops->sync(&io) < 0)
+		rc = sm_fail(err, SME_SM_GENERAL, "cannot sync %s", io.name);
+	vhd_io_close(&io);
+	if (rc == 0 && fixed) {
+		vhd_repair_describe(fixed, what, sizeof(what));
+		sm_log(LOG_WARNING, "recovery: %s: repaired %s", rel, what);
+	}
+	return rc;
+}
+
 int fsr_find(const struct file_sr *sr, const char *uuid, enum fsr_kind *kind, int code,
 	     struct sm_error *err)
 {
@@ -673,8 +693,12 @@ int fsr_recover_leaf(const struct file_sr *sr, const char *l_uuid, const char *p
 				     "cannot tell whether %s exists", l_uuid, where);
 	}
 	if (there) {
-		/* P may be visible again: it must not look like a VDI of its own. */
-		if (fsr_vhd_set_hidden(sr, path, true, err) < 0)
+		/*
+		 * P may be visible again: it must not look like a VDI of its own;
+		 * and the copy may have stopped between two writes of its
+		 * metadata: P is someone's parent, it must pass the check.
+		 */
+		if (fsr_vhd_set_hidden(sr, path, true, err) < 0 || fsr_vhd_repair(sr, path, err) < 0)
 			return -1;
 		sm_log(LOG_WARNING, "recovery: undid the interrupted leaf-coalesce of %s", l_uuid);
 	} else {

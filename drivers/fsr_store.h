@@ -38,6 +38,8 @@ int fsr_vhd_query_fast(const struct file_sr *sr, const char *rel, struct vhd_inf
 		       struct sm_error *err);
 int fsr_vhd_set_hidden(const struct file_sr *sr, const char *rel, bool hidden,
 		       struct sm_error *err);
+/* vhd_repair on rel (what a killed writer left: footer, batmap, locators), logged. */
+int fsr_vhd_repair(const struct file_sr *sr, const char *rel, struct sm_error *err);
 /*
  * Which image holds uuid: 0 with *kind (VK_NONE only when the SR said
  * neither name exists), or -1 with err (code, or SR_UNAVAILABLE for a

@@ -561,7 +561,8 @@ static int resume_one(void *arg, const char *op, const char *id, const char *tex
 					     "resuming the coalesce of %s: cannot look at it", id);
 		if (!there)
 			return 0;   /* finished before the crash */
-		if (undo_parent_grow(g, parent, err) < 0)
+		fsr_path(&g->sr, parent, "vhd", path);
+		if (undo_parent_grow(g, parent, err) < 0 || fsr_vhd_repair(&g->sr, path, err) < 0)
 			return -1;
 		say(g, "resuming the coalesce of %s into %s", id, parent);
 		if (coalesce_one(g, id, parent, err) < 0)
