@@ -6,8 +6,8 @@
 
 Reads a fixed, dynamic or differencing VHD (the Microsoft VHD format
 specification, as blktap writes it) through its chain.  A parent is found
-the way blktap's tapdisk finds it, through the parent locators (relative
-W2ru first, then absolute W2ku, then MacX), and must carry the uuid the
+the way blktap's tapdisk finds it, through the parent locators in slot
+order (the first that names an existing file), and must carry the uuid the
 child's header names: a chain that tapdisk would read wrongly fails here
 too.  Checksums of the footer and header are verified.  Exit status 1 with
 a message on stderr for anything that does not hold.
@@ -80,29 +80,33 @@ class Image:
         return data
 
     def open_parent(self, hdr, depth):
+        """As tapdisk's vhd_parent_locator_get: the locators in slot order,
+        the first whose name leads to a file; it must carry the uuid the
+        header names."""
         want = hdr[40:56]
         here = os.path.dirname(os.path.abspath(self.path))
-        names = {}
+        tried = []
         for i in range(8):
             code, space, length, _, off = struct.unpack_from(">4sIIIQ", hdr, 576 + 24 * i)
-            if code in (b"W2ru", b"W2ku") and length:
-                names[code] = self.pread(off, length).decode("utf-16-le").rstrip("\0")
-            elif code == b"MacX" and length:
-                url = self.pread(off, length).decode("utf-8").rstrip("\0")
-                names[code] = url[len("file://"):] if url.startswith("file://") else url
-        for code in (b"W2ru", b"W2ku", b"MacX"):
-            if code not in names:
+            if not length or code not in (b"W2ru", b"W2ku", b"MacX"):
                 continue
-            name = names[code].replace("\\", "/")
+            data = self.pread(off, length)
+            if code == b"MacX":
+                name = data.decode("utf-8").rstrip("\0")
+                name = name[len("file://"):] if name.startswith("file://") else name
+            else:
+                name = data.decode("utf-16-le").rstrip("\0").replace("\\", "/")
+                name = name[2:] if name.startswith("C:") else name
             path = name if name.startswith("/") else os.path.join(here, name)
+            tried.append(f"{code.decode()}:{name}")
             if not os.path.exists(path):
                 continue
             parent = Image(path, depth + 1)
             if parent.uuid != want:
-                raise VhdError(f"{self.path}: locator {code.decode()} names {path}, "
+                raise VhdError(f"{self.path}: locator {i} ({code.decode()}) leads to {path}, "
                                f"whose uuid is not the parent's")
             return parent
-        raise VhdError(f"{self.path}: no parent locator leads to a file ({names})")
+        raise VhdError(f"{self.path}: no parent locator leads to a file ({tried})")
 
     def read_block(self, b):
         """The guest's view of block b (self.block bytes) of a dynamic or differencing image."""
