@@ -9,6 +9,7 @@
 
 #include "csm/log.h"
 #include "csm/lvm.h"
+#include "lvm_internal.h"
 
 /*
  * liblvm2cmd has one process-global log callback; a command's output is
@@ -67,62 +68,46 @@ static void on_log(int level, const char *file, int line, int dm_errno, const ch
 	}
 }
 
-/*
- * Characters a device path may have here: LVM's command line splits on
- * quotes, and the filter is a regular expression in a quoted string.
- */
-static bool path_ok(const char *p)
-{
-	if (p[0] != '/' || strlen(p) > 512)
-		return false;
-	for (; *p; p++)
-		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-		      strchr("/_.:+-=@,", *p)))
-			return false;
-	return true;
-}
+/* filter and global_filter, plus the rest of the line. */
+_Static_assert(sizeof(((struct lvm *)0)->config) > 2 * LVM_FILTER_MAX + 256, "lvm config too small");
 
-/* Append the anchored, escaped regex accepting path to the filter list. */
-static void filter_add(char *buf, size_t cap, size_t *off, const char *path)
+/* Every path fits on its own: it is the sum of them that did not. */
+static int filter_full(struct sm_error *err, const char *path)
 {
-	*off += snprintf(buf + *off, cap - *off, "\"a|^");
-	for (const char *p = path; *p && *off < cap; p++) {
-		if (*p == '.' || *p == '+')
-			*off += snprintf(buf + *off, cap - *off, "[%c]", *p);
-		else
-			*off += snprintf(buf + *off, cap - *off, "%c", *p);
-	}
-	*off += snprintf(buf + *off, cap - *off, "$|\",");
+	return sm_fail(err, SME_SM_GENERAL,
+		       "the device paths do not fit in LVM's device filter (%d bytes) at '%.200s'; "
+		       "use shorter names (/dev/disk/by-id/... or /dev/sdX)",
+		       LVM_FILTER_MAX, path);
 }
 
 int lvm_open(struct lvm *l, const char *const *devices, size_t ndev, struct sm_error *err)
 {
-	char list[3000], real[PATH_MAX];
 	const char *backup = getenv("CSM_LVM_BACKUP");
-	size_t off = 0;
+	struct lvm_filter filter;
+	char real[PATH_MAX];
+	int n;
 
 	memset(l, 0, sizeof(*l));
+	lvm_filter_init(&filter);
 	for (size_t i = 0; i < ndev; i++) {
-		if (!path_ok(devices[i]))
+		if (!lvm_path_ok(devices[i]))
 			return sm_fail(err, SME_SM_GENERAL, "device path '%.200s' cannot be passed to LVM",
 				       devices[i]);
-		filter_add(list, sizeof(list), &off, devices[i]);
+		if (lvm_filter_add(&filter, devices[i]) < 0)
+			return filter_full(err, devices[i]);
 		/* LVM names a device by its node; accept that name as well as the link. */
-		if (realpath(devices[i], real) && strcmp(real, devices[i]) && path_ok(real))
-			filter_add(list, sizeof(list), &off, real);
-		if (off >= sizeof(list) - 16)
-			return sm_fail(err, SME_SM_GENERAL, "too many devices for the LVM filter");
+		if (realpath(devices[i], real) && strcmp(real, devices[i]) && lvm_path_ok(real) &&
+		    lvm_filter_add(&filter, real) < 0)
+			return filter_full(err, real);
 	}
-	snprintf(list + off, sizeof(list) - off, "\"r|.*|\"");
-	/*
-	 * global_filter too: a site lvm.conf may accept more there; no devices
-	 * file, which would override the filter; scan /dev ourselves, as udev
-	 * may not be running (early boot, the test VM).
-	 */
-	snprintf(l->config, sizeof(l->config),
-		 "devices{filter=[%s] global_filter=[%s] use_devicesfile=0 "
-		 "obtain_device_list_from_udev=0}%s",
-		 list, list, backup && strcmp(backup, "off") == 0 ? " backup{backup=0 archive=0}" : "");
+	lvm_filter_finish(&filter);
+	n = snprintf(l->config, sizeof(l->config),
+		     "devices{filter=[%s] global_filter=[%s] use_devicesfile=0 "
+		     "obtain_device_list_from_udev=0}%s",
+		     filter.text, filter.text,
+		     backup && strcmp(backup, "off") == 0 ? " backup{backup=0 archive=0}" : "");
+	if (n < 0 || (size_t)n >= sizeof(l->config))
+		return sm_fail(err, SME_SM_GENERAL, "the LVM configuration does not fit");
 	lvm2_log_fn(on_log);
 	l->handle = lvm2_init();
 	if (!l->handle)
@@ -147,28 +132,6 @@ void lvm_rows_free(struct lvm_rows *rows)
 	free(rows->row);
 	rows->row = NULL;
 	rows->n = 0;
-}
-
-size_t lvm_row_split(char *row, char **fields, size_t max)
-{
-	size_t n = 0;
-	char *p = row;
-
-	while (n < max) {
-		char *end = strchr(p, '|');
-
-		if (end)
-			*end = '\0';
-		while (*p == ' ' || *p == '\t')
-			p++;
-		for (char *t = p + strlen(p); t > p && (t[-1] == ' ' || t[-1] == '\t'); t--)
-			t[-1] = '\0';
-		fields[n++] = p;
-		if (!end)
-			break;
-		p = end + 1;
-	}
-	return n;
 }
 
 /* lvm2_run splits the line itself; every argument goes in single quotes. */
@@ -247,11 +210,16 @@ int lvm_pv_vg(struct lvm *l, const char *dev, bool *is_pv, char vg[LVM_NAME_MAX]
 	for (size_t i = 0; i < rows.n; i++) {
 		char *f[2];
 
-		if (lvm_row_split(rows.row[i], f, 2) == 2 && same_device(f[0], dev)) {
-			*is_pv = true;
-			snprintf(vg, LVM_NAME_MAX, "%s", f[1]);
-			break;
+		if (lvm_row_parse(rows.row[i], f, 2) < 0 || !same_device(f[0], dev))
+			continue;
+		if (strlen(f[1]) >= LVM_NAME_MAX) {
+			lvm_rows_free(&rows);
+			return sm_fail(err, SME_SM_GENERAL, "%s: VG name longer than %d characters",
+				       dev, LVM_NAME_MAX - 1);
 		}
+		*is_pv = true;
+		memcpy(vg, f[1], strlen(f[1]) + 1);
+		break;
 	}
 	lvm_rows_free(&rows);
 	return 0;
@@ -270,14 +238,23 @@ int lvm_vg_info(struct lvm *l, const char *vg, bool *exists, uint64_t *size, uin
 	for (size_t i = 0; i < rows.n; i++) {
 		char *f[3];
 
-		if (lvm_row_split(rows.row[i], f, 3) == 3 && strcmp(f[0], vg) == 0) {
-			*exists = true;
-			if (size)
-				*size = strtoull(f[1], NULL, 10);
-			if (free_b)
-				*free_b = strtoull(f[2], NULL, 10);
-			break;
+		uint64_t sz, fr;
+
+		if (lvm_row_parse(rows.row[i], f, 3) < 0 || strcmp(f[0], vg) != 0)
+			continue;
+		/* A size we cannot read must not become 0 bytes free. */
+		if (lvm_field_u64(f[1], &sz) < 0 || lvm_field_u64(f[2], &fr) < 0) {
+			sm_fail(err, SME_SM_GENERAL, "vgs: size '%.40s' or free '%.40s' of %s is not a number",
+				f[1], f[2], vg);
+			lvm_rows_free(&rows);
+			return -1;
 		}
+		*exists = true;
+		if (size)
+			*size = sz;
+		if (free_b)
+			*free_b = fr;
+		break;
 	}
 	lvm_rows_free(&rows);
 	return 0;
@@ -295,7 +272,7 @@ int lvm_lv_exists(struct lvm *l, const char *vg, const char *lv, bool *exists,
 	for (size_t i = 0; i < rows.n && !*exists; i++) {
 		char *f[2];
 
-		*exists = lvm_row_split(rows.row[i], f, 2) == 2 && strcmp(f[0], vg) == 0 &&
+		*exists = lvm_row_parse(rows.row[i], f, 2) == 0 && strcmp(f[0], vg) == 0 &&
 			  strcmp(f[1], lv) == 0;
 	}
 	lvm_rows_free(&rows);
@@ -312,7 +289,7 @@ int lvm_vg_pvs(struct lvm *l, const char *vg, struct lvm_rows *pvs, struct sm_er
 	for (size_t i = 0; i < pvs->n; i++) {
 		char *f[2];
 
-		if (lvm_row_split(pvs->row[i], f, 2) == 2 && strcmp(f[1], vg) == 0) {
+		if (lvm_row_parse(pvs->row[i], f, 2) == 0 && strcmp(f[1], vg) == 0) {
 			memmove(pvs->row[i], f[0], strlen(f[0]) + 1);
 			pvs->row[keep++] = pvs->row[i];
 		} else {

@@ -36,7 +36,8 @@ struct lvm_rows {
 /*
  * Open liblvm2cmd for commands restricted to devices (absolute paths;
  * their resolved names are allowed too).  SME_SM_GENERAL if a path has
- * characters LVM's command line cannot carry.
+ * characters LVM's command line cannot carry, is longer than 512
+ * characters, or the paths together do not fit in the device filter.
  */
 int lvm_open(struct lvm *l, const char *const *devices, size_t ndev, struct sm_error *err);
 void lvm_close(struct lvm *l);
@@ -49,8 +50,6 @@ void lvm_close(struct lvm *l);
 int lvm_run(struct lvm *l, const char *const argv[], struct lvm_rows *rows,
 	    int code, struct sm_error *err);
 void lvm_rows_free(struct lvm_rows *rows);
-/* Split a row in place at '|' into at most max fields (trimmed); returns the count. */
-size_t lvm_row_split(char *row, char **fields, size_t max);
 
 /* ---- queries (SME_SM_GENERAL on failure) ---- */
 

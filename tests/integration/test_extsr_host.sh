@@ -108,6 +108,31 @@ pvremove -q -y --config "$(lvm_cfg)" "$PV" >/dev/null 2>&1
 
 call string "$D" none sr_probe --dconf "device=$FS" && grep -q '&lt;SRlist/&gt;' <<<"$OUT" &&
 	pass "sr_probe of a device with no SR is an empty list"
+# Device paths of the longest length the dconf check allows (512): LVM's
+# device filter holds two of them; two whose every '.' the filter escapes
+# as "[.]" do not fit (they overflowed a stack buffer once) and are refused
+# saying why.
+# long_link TARGET CHAR N: a symlink to TARGET at a 512-character path whose
+# two names under $T are CHAR repeated (N tells such paths apart); sets LINK.
+long_link() {
+	local dir
+	dir="$T/$(printf "%0$((250 - $3))d" 0 | tr 0 "$2")"
+	mkdir -p "$dir"
+	LINK="$dir/$(printf "%0$((512 - ${#dir} - 1))d" 0 | tr 0 "$2")"
+	ln -s "$1" "$LINK"
+	[ ${#LINK} -eq 512 ] || fail "long_link made a path of ${#LINK} characters"
+}
+long_link "$BLANK" x 1; L1=$LINK
+long_link "$FS" x 2; L2=$LINK
+call string "$D" none sr_probe --dconf "device=$L1,$L2" && grep -q '&lt;SRlist/&gt;' <<<"$OUT" &&
+	pass "sr_probe with two 512-character device paths"
+long_link "$BLANK" . 1; L1=$LINK
+long_link "$FS" . 2; L2=$LINK
+if fault 202 "$D" none sr_probe --dconf "device=$L1,$L2"; then
+	grep -q "do not fit in LVM's device filter" <<<"$OUT" &&
+		pass "two 512-character paths of dots do not fit LVM's filter: 202 saying why" ||
+		fail "the refusal does not say why: $OUT"
+fi
 call unit "$D" none sr_detach --dconf "device=$BLANK" && pass "sr_detach of an absent SR is a no-op"
 call unit "$D" none sr_delete --dconf "device=$BLANK" && pass "sr_delete of an absent SR is a no-op"
 

@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: LGPL-2.1-only */
+/*
+ * The text lib/lvm.c exchanges with liblvm2cmd: the device filter of each
+ * command's --config and the rows of pvs/vgs/lvs reports.  Kept in
+ * lib/lvm_text.c, apart from the library calls, so the unit tests reach
+ * it without linking liblvm2cmd.
+ */
+#ifndef CSM_LVM_INTERNAL_H
+#define CSM_LVM_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Longest device path passed to LVM (the EXT driver's dconf check agrees). */
+#define LVM_PATH_MAX 512
+/*
+ * The filter list, twice in struct lvm's config (filter and
+ * global_filter) with room for the rest of the config line.
+ */
+#define LVM_FILTER_MAX 3000
+
+/* "\"a|^<path>$|\",..." then "\"r|.*|\"" to refuse every other device. */
+struct lvm_filter {
+	char text[LVM_FILTER_MAX];
+	size_t len;
+};
+
+/*
+ * An absolute path of at most LVM_PATH_MAX characters from [A-Za-z0-9]
+ * and "/_.:+-=@,": LVM's command line splits at quotes and the filter is
+ * a regular expression between '|' delimiters, so nothing else can be
+ * carried safely.
+ */
+bool lvm_path_ok(const char *path);
+
+void lvm_filter_init(struct lvm_filter *f);
+/*
+ * Accept path (its regex special characters escaped, anchored at both
+ * ends).  -EINVAL if !lvm_path_ok(path), -E2BIG if it does not fit with
+ * room left for lvm_filter_finish; the filter is unchanged on failure.
+ */
+int lvm_filter_add(struct lvm_filter *f, const char *path);
+/* Refuse every device not accepted before; always fits after _add. */
+void lvm_filter_finish(struct lvm_filter *f);
+
+/*
+ * Split a report row in place at '|' into exactly n fields, each without
+ * the blanks LVM pads with.  0, or -1 if the row has fewer or more
+ * fields than n (not the report that was asked for); an empty field is
+ * a field ("" is an orphan PV's VG name).
+ */
+int lvm_row_parse(char *row, char **fields, size_t n);
+/* A --units b --nosuffix number: decimal digits only; 0 or -1. */
+int lvm_field_u64(const char *field, uint64_t *out);
+
+#endif
