@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "csm/buf.h"
 #include "csm/log.h"
 #include "csm/util.h"
 #include "filebased.h"
@@ -199,27 +200,39 @@ static int file_sr_delete(struct sm_ctx *ctx)
 	return 0;
 }
 
-static int file_sr_probe(struct sm_ctx *ctx)
+/* The marker's SR uuid, or "" when there is none (not an SR, or not ours). */
+static void marker_uuid(const struct file_sr *sr, char uuid[37])
 {
-	struct file_sr *sr = SR(ctx);
-	char marker[PATH_MAX], *text = NULL, uuid[37] = "";
-	char *doc = NULL;
-	struct stat st;
+	char marker[PATH_MAX], *text = NULL;
 
+	uuid[0] = '\0';
 	snprintf(marker, sizeof(marker), "%s/%s", sr->path, FSR_MARKER);
 	if (sm_read_file(marker, 256, &text) == 0 && strncmp(text, "uuid=", 5) == 0) {
-		snprintf(uuid, sizeof(uuid), "%.36s", text + 5);
+		snprintf(uuid, 37, "%.36s", text + 5);
 		if (!sm_uuid_valid(uuid))
 			uuid[0] = '\0';
 	}
 	free(text);
+}
+
+static int file_sr_probe(struct sm_ctx *ctx)
+{
+	struct file_sr *sr = SR(ctx);
+	struct sm_buf b = SM_BUF_INIT;
+	char uuid[37], *doc;
+	struct stat st;
+
+	marker_uuid(sr, uuid);
 	if (stat(sr->path, &st) == 0 && S_ISDIR(st.st_mode) && uuid[0]) {
-		if (asprintf(&doc, "<?xml version=\"1.0\" ?>\n<SRlist>\n\t<SR>\n\t\t<UUID>%s</UUID>\n"
-			     "\t\t<Location>%s</Location>\n\t</SR>\n</SRlist>\n", uuid, sr->path) < 0)
-			doc = NULL;
+		buf_printf(&b, "<?xml version=\"1.0\" ?>\n<SRlist>\n\t<SR>\n\t\t<UUID>%s</UUID>\n"
+			   "\t\t<Location>", uuid);
+		/* A directory name may hold '&' and '<': as minidom writes a text node. */
+		buf_put_xml_escaped(&b, sr->path, true);
+		buf_puts(&b, "</Location>\n\t</SR>\n</SRlist>\n");
 	} else {
-		doc = strdup("<?xml version=\"1.0\" ?>\n<SRlist/>\n");
+		buf_puts(&b, "<?xml version=\"1.0\" ?>\n<SRlist/>\n");
 	}
+	doc = buf_steal(&b);
 	ctx->result = doc ? xr_string(doc) : NULL;
 	free(doc);
 	return ctx->result ? 0 : sm_fail(&ctx->err, SME_GENERIC, "out of memory");

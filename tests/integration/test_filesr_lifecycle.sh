@@ -17,6 +17,23 @@ call unit "$D" "$C" sr_attach && pass "sr_attach"
 call unit "$D" "$C" sr_attach && pass "sr_attach is idempotent"
 [ "$(readlink "$SM_MOUNT_BASE/$SR_UUID")" = "$FILE_SR_DIR" ] || fail "attach link"
 call string "$D" "$C" sr_probe && grep -q "$SR_UUID" <<<"$OUT" && pass "sr_probe finds the SR"
+# A location with XML's special characters: the probe document parses and
+# gives the location back exactly (it was pasted in unescaped).
+ODD="$T/odd &<>\"' dir" ODD_UUID=0d5d8e3c-7a39-4c61-b0a4-6f4a3b1e2c77
+if ! command -v python3 >/dev/null; then
+	skip_part "sr_probe of a location with XML specials: no python3 to parse it (Debian package python3)"
+elif SR_UUID=$ODD_UUID FILE_SR_DIR=$ODD call unit "$D" "$C" sr_create 0 &&
+	SR_UUID=$ODD_UUID FILE_SR_DIR=$ODD call string "$D" "$C" sr_probe; then
+	LOC=$(string_result | python3 -c 'import sys, xml.dom.minidom as m
+d = m.parseString(sys.stdin.buffer.read())
+print(d.getElementsByTagName("Location")[0].firstChild.data, end="")' 2>&1) || true
+	[ "$LOC" = "$ODD" ] && pass "sr_probe escapes a location with &<>\"'" ||
+		fail "sr_probe of $ODD: $LOC"$'\n'"$(string_result)"
+fi
+if [ -e "$ODD" ]; then
+	SR_UUID=$ODD_UUID FILE_SR_DIR=$ODD call unit "$D" "$C" sr_delete || true
+	[ ! -e "$ODD" ] || fail "sr_delete left $ODD"
+fi
 call string "$D" "$C" sr_content_type && grep -q '&lt;type&gt;vhd&lt;/type&gt;' <<<"$OUT" && pass "sr_content_type"
 
 # vdi_create: 8 args as xapi sends them; label with XML specials.
