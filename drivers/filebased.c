@@ -460,6 +460,25 @@ static int parse_create_args(const struct sm_call *c, struct create_args *a,
 	return 0;
 }
 
+/*
+ * A raw VDI is one sparse file: no format limit, but the file system's.
+ * 16 TiB less one 4 KiB block is the largest file ext4 holds with its
+ * usual block size (EXTSR's file system, and the common one under a
+ * FileSR), 8 times VHD's 2040 GiB; a file system that holds less answers
+ * EFBIG, which is VDISize too.  The bound also keeps the rounding to
+ * whole sectors from wrapping.
+ */
+#define FSR_RAW_MAX_SIZE ((16ull << 40) - 4096)
+
+static int raw_validate_size(uint64_t requested, uint64_t *rounded, struct sm_error *err)
+{
+	if (requested > FSR_RAW_MAX_SIZE)
+		return sm_fail(err, SME_VDI_SIZE, "size %" PRIu64 " exceeds the raw VDI maximum %llu",
+			       requested, FSR_RAW_MAX_SIZE);
+	*rounded = (requested + 511) / 512 * 512;
+	return 0;
+}
+
 /* "vhd" (default) or "raw", from vdi_sm_config type. */
 static int requested_kind(const struct sm_call *c, enum fsr_kind *kind, struct sm_error *err)
 {
@@ -494,7 +513,7 @@ static int create_image(const struct file_sr *sr, const char *uuid, enum fsr_kin
 	if (kind == VK_RAW) {
 		rc = io.ops->truncate ? io.ops->truncate(&io, size) : -ENOTSUP;
 		if (rc < 0) {
-			fail_at(sr, err, SME_VDI_CREATE, rc, "cannot size", tmp);
+			fail_at(sr, err, rc == -EFBIG ? SME_VDI_SIZE : SME_VDI_CREATE, rc, "cannot size", tmp);
 			rc = -1;
 			goto out;
 		}
@@ -572,8 +591,8 @@ int fsr_vdi_create(struct sm_ctx *ctx)
 	if (kind == VK_VHD) {
 		if (vhd_validate_size(a.size, &size, &ctx->err) < 0)
 			return -1;
-	} else {
-		size = (a.size + 511) / 512 * 512;
+	} else if (raw_validate_size(a.size, &size, &ctx->err) < 0) {
+		return -1;
 	}
 	if (fsr_dir_check(sr, &ctx->err) < 0 ||
 	    fsr_find(sr, uuid, &found, SME_VDI_CREATE, &ctx->err) < 0)
@@ -1330,6 +1349,8 @@ static int resize_raw(const struct file_sr *sr, const char *path, uint64_t size,
 	uint64_t cur;
 	int rc;
 
+	if (raw_validate_size(size, &size, err) < 0)
+		return -1;
 	if (fsr_open(sr, path, VHD_IO_RDWR, &io, err) < 0)
 		return -1;
 	rc = io.ops->get_size(&io, &cur);
@@ -1343,7 +1364,9 @@ static int resize_raw(const struct file_sr *sr, const char *path, uint64_t size,
 	if (rc == 0)
 		rc = io.ops->sync(&io);
 	vhd_io_close(&io);
-	return rc < 0 ? fail_at(sr, err, SME_VDI_RESIZE, rc, "cannot resize", path) : 0;
+	if (rc < 0)
+		return fail_at(sr, err, rc == -EFBIG ? SME_VDI_SIZE : SME_VDI_RESIZE, rc, "cannot resize", path);
+	return 0;
 }
 
 /*
@@ -1370,8 +1393,8 @@ static int grow_vhd(const struct file_sr *sr, const char *uuid, uint64_t size,
 	if (fsr_open(sr, upath, VHD_IO_RDWR | VHD_IO_CREATE, &undo, err) < 0)
 		goto out;
 	rc = vhd_grow_journaled(&io, size, &undo, err);
-	if (rc == 0 && io.ops->sync(&io) < 0)
-		rc = fail_at(sr, err, SME_VDI_RESIZE, -EIO, "cannot sync", path);
+	if (rc == 0 && (rc = io.ops->sync(&io)) < 0)
+		rc = fail_at(sr, err, SME_VDI_RESIZE, rc, "cannot sync", path);
 	if (rc < 0) {
 		struct sm_error e = { 0 };
 
@@ -1387,6 +1410,7 @@ out:
 		fsr_unlink(sr, upath);
 	return rc;
 }
+
 
 int fsr_vdi_resize(struct sm_ctx *ctx)
 {
