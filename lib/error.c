@@ -121,6 +121,18 @@ int sm_fail(struct sm_error *err, int code, const char *fmt, ...)
 	return -1;
 }
 
+/*
+ * A full file system is the one cause the caller can act on whatever step
+ * met it (a journal record, a header, a hard link, a lock file): every
+ * ENOSPC and EDQUOT is SRNoSpace, as the seed API asks of every operation.
+ */
+static int errno_code(int code, int errnum)
+{
+	if (errnum == ENOSPC || errnum == EDQUOT)
+		return SME_SR_NO_SPACE;
+	return code;
+}
+
 int sm_fail_errno(struct sm_error *err, int code, int errnum, const char *fmt, ...)
 {
 	va_list ap;
@@ -129,13 +141,21 @@ int sm_fail_errno(struct sm_error *err, int code, int errnum, const char *fmt, .
 	if (!err || err->code != SM_OK)
 		return -1;
 	va_start(ap, fmt);
-	sm_vfail(err, code, fmt, ap);
+	sm_vfail(err, errno_code(code, errnum), fmt, ap);
 	va_end(ap);
 	len = strlen(err->detail);
 	if (len < sizeof(err->detail))
 		snprintf(err->detail + len, sizeof(err->detail) - len, ": %s",
 			 strerror(errnum));
 	return -1;
+}
+
+void sm_error_recode(struct sm_error *err, int code)
+{
+	if (!err || err->code == SM_OK || err->code == SME_SR_NO_SPACE ||
+	    err->code == SME_SR_UNAVAILABLE)
+		return;
+	err->code = code;
 }
 
 void sm_error_clear(struct sm_error *err)

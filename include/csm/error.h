@@ -89,9 +89,23 @@ int sm_fail(struct sm_error *err, int code, const char *fmt, ...)
 int sm_vfail(struct sm_error *err, int code, const char *fmt, va_list ap)
 	__attribute__((format(printf, 3, 0)));
 
-/* As sm_fail, with ": <strerror(errnum)>" appended to the detail. */
+/*
+ * As sm_fail, with ": <strerror(errnum)>" appended to the detail.  ENOSPC
+ * and EDQUOT record SME_SR_NO_SPACE whatever code is given: a full SR is
+ * what the caller must hear, not the step that found it.
+ */
 int sm_fail_errno(struct sm_error *err, int code, int errnum,
 		  const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/*
+ * Give a recorded failure the code of the operation that failed
+ * (VDISnapshot for a snapshot whose child could not be written), as the
+ * Python SM names a failed command after the command: the step's own
+ * code (VDILoad, EIO, SMGeneral) tells the caller less.  SME_SR_NO_SPACE
+ * and SME_SR_UNAVAILABLE stay, and so does the detail.  No-op without an
+ * error.
+ */
+void sm_error_recode(struct sm_error *err, int code);
 
 void sm_error_clear(struct sm_error *err);
 

@@ -142,6 +142,53 @@ static void test_fail_errno(void **state)
 	assert_string_equal(err.detail, want);
 }
 
+/* A full SR is SRNoSpace whatever step met it; the errno text stays in the detail. */
+static void test_fail_errno_no_space(void **state)
+{
+	struct sm_error err = { 0 };
+	char want[256];
+
+	sm_fail_errno(&err, SME_SM_GENERAL, ENOSPC, "cannot write journal %s", "/sr/j");
+	assert_int_equal(err.code, SME_SR_NO_SPACE);
+	snprintf(want, sizeof(want), "cannot write journal /sr/j: %s", strerror(ENOSPC));
+	assert_string_equal(err.detail, want);
+	sm_error_clear(&err);
+	sm_fail_errno(&err, SME_LOCK_ERR, EDQUOT, "lock");
+	assert_int_equal(err.code, SME_SR_NO_SPACE);
+	sm_error_clear(&err);
+	sm_fail_errno(&err, SME_VDI_CREATE, EIO, "x");
+	assert_int_equal(err.code, SME_VDI_CREATE);
+	/* ...and it is still the first error that wins. */
+	sm_fail_errno(&err, SME_VDI_CREATE, ENOSPC, "later");
+	assert_int_equal(err.code, SME_VDI_CREATE);
+}
+
+static void test_recode(void **state)
+{
+	static const int kept[] = { SME_SR_NO_SPACE, SME_SR_UNAVAILABLE };
+	static const int renamed[] = { SME_VDI_LOAD, SME_EIO, SME_SM_GENERAL, SME_VDI_CREATE,
+				       SME_VDI_MISSING };
+	struct sm_error err = { 0 };
+
+	sm_error_recode(&err, SME_VDI_SNAPSHOT);
+	assert_int_equal(err.code, SM_OK);
+	sm_error_recode(NULL, SME_VDI_SNAPSHOT);
+	for (size_t i = 0; i < sizeof(renamed) / sizeof(renamed[0]); i++) {
+		sm_error_clear(&err);
+		sm_fail(&err, renamed[i], "step %zu", i);
+		sm_error_recode(&err, SME_VDI_SNAPSHOT);
+		assert_int_equal(err.code, SME_VDI_SNAPSHOT);
+		assert_non_null(strstr(err.detail, "step"));
+	}
+	for (size_t i = 0; i < sizeof(kept) / sizeof(kept[0]); i++) {
+		sm_error_clear(&err);
+		sm_fail(&err, kept[i], "why");
+		sm_error_recode(&err, SME_VDI_CLONE);
+		assert_int_equal(err.code, kept[i]);
+		assert_string_equal(err.detail, "why");
+	}
+}
+
 static void test_fault_string(void **state)
 {
 	struct sm_error err = { 0 };
@@ -183,7 +230,7 @@ static void test_long_detail_truncated(void **state)
 	sm_fail(&err, SME_EIO, "%s", big);
 	assert_int_equal(strlen(err.detail), SM_ERROR_DETAIL_MAX - 1);
 	sm_error_clear(&err);
-	sm_fail_errno(&err, SME_EIO, ENOSPC, "%s", big);
+	sm_fail_errno(&err, SME_EIO, EIO, "%s", big);
 	assert_int_equal(strlen(err.detail), SM_ERROR_DETAIL_MAX - 1);
 	fs = sm_error_fault_string(&err);
 	assert_non_null(fs);
@@ -262,6 +309,8 @@ int main(void)
 		cmocka_unit_test(test_fail_returns_minus_one_and_records),
 		cmocka_unit_test(test_first_error_wins),
 		cmocka_unit_test(test_fail_errno),
+		cmocka_unit_test(test_fail_errno_no_space),
+		cmocka_unit_test(test_recode),
 		cmocka_unit_test(test_fault_string),
 		cmocka_unit_test(test_long_detail_truncated),
 		cmocka_unit_test(test_table_matches_reference),
