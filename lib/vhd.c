@@ -2121,6 +2121,22 @@ static int undo_check(struct vhd_io *undo, uint8_t *hdr, bool *valid,
 	return 0;
 }
 
+/*
+ * Put saved bytes back only where the image differs: a range the grow
+ * never reached (it failed before, say, on a full file system) is left
+ * alone, so undoing needs no new blocks where holes read back as the
+ * zeros that were saved.  cur is scratch space of len bytes.
+ */
+static int restore_range(struct vhd_io *io, const uint8_t *saved, uint8_t *cur, uint64_t len,
+			 uint64_t off, struct sm_error *err)
+{
+	struct sm_error e = { 0 };
+
+	if (dev_io(io, false, cur, len, off, "image", &e) == 0 && memcmp(cur, saved, len) == 0)
+		return 0;
+	return dev_io(io, true, (void *)saved, len, off, "saved bytes", err);
+}
+
 int vhd_grow_undo(struct vhd_io *io, struct vhd_io *undo, struct sm_error *err)
 {
 	uint8_t hdr[UNDO_HDR];
@@ -2171,7 +2187,7 @@ int vhd_grow_undo(struct vhd_io *io, struct vhd_io *undo, struct sm_error *err)
 		if (rc < 0)
 			return sm_fail_errno(err, SME_VDI_RESIZE, -rc, "%s: truncate", io->name);
 	}
-	buf = malloc(COPY_CHUNK);
+	buf = malloc(2 * COPY_CHUNK);
 	if (!buf)
 		return sm_fail_errno(err, SME_VDI_RESIZE, ENOMEM, "%s: undo", undo->name);
 	for (uint32_t i = 0; i < n; i++) {
@@ -2182,7 +2198,7 @@ int vhd_grow_undo(struct vhd_io *io, struct vhd_io *undo, struct sm_error *err)
 			uint64_t k = len - done < COPY_CHUNK ? len - done : COPY_CHUNK;
 
 			if (dev_io(undo, false, buf, k, rpos, "undo data", err) < 0 ||
-			    dev_io(io, true, buf, k, off + done, "saved bytes", err) < 0) {
+			    restore_range(io, buf, buf + COPY_CHUNK, k, off + done, err) < 0) {
 				free(buf);
 				return -1;
 			}

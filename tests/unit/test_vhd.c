@@ -945,6 +945,133 @@ static void test_grow_io_error_rolls_back(void **state)
 	grow_errors_roll_back(40 * MiB);
 }
 
+/*
+ * A file system with no room left, as ext4 is once full: bytes already
+ * stored can be rewritten, but a sector never written (a hole, read back
+ * as zeros) or past the end cannot be.  struct mem comes first, so the
+ * mem_* calls work on it.
+ */
+struct full_fs {
+	struct mem m;
+	uint8_t *stored;        /* one flag per 512-byte sector: holds data */
+	size_t nsect;
+	int full_from;          /* from this write on (1-based), nothing new fits */
+};
+
+static void full_map_resize(struct full_fs *f, size_t len)
+{
+	size_t n = (len + 511) / 512;
+	uint8_t *map = realloc(f->stored, n ? n : 1);
+
+	assert_non_null(map);
+	if (n > f->nsect)
+		memset(map + f->nsect, 0, n - f->nsect);
+	f->stored = map;
+	f->nsect = n;
+}
+
+static int full_pwrite(struct vhd_io *io, const void *buf, size_t len, uint64_t off)
+{
+	struct full_fs *f = io->priv;
+	size_t first = (size_t)(off / 512), end = (size_t)((off + len + 511) / 512);
+	int rc;
+
+	if (f->full_from && ++f->m.writes >= f->full_from)
+		for (size_t s = first; s < end; s++)
+			if (s >= f->nsect || !f->stored[s])
+				return -ENOSPC;
+	rc = mem_pwrite(io, buf, len, off);
+	if (rc == 0) {
+		if (end > f->nsect)
+			full_map_resize(f, (size_t)(off + len));
+		memset(f->stored + first, 1, end - first);
+	}
+	return rc;
+}
+
+static int full_truncate(struct vhd_io *io, uint64_t size)
+{
+	struct full_fs *f = io->priv;
+	int rc = mem_truncate(io, size);
+
+	if (rc == 0) {
+		if ((size + 511) / 512 < f->nsect)
+			f->nsect = (size_t)((size + 511) / 512);
+		full_map_resize(f, (size_t)size);
+	}
+	return rc;
+}
+
+static const struct vhd_io_ops full_ops = {
+	.pread = mem_pread,
+	.pwrite = full_pwrite,
+	.get_size = mem_size,
+	.truncate = full_truncate,
+	.sync = mem_sync,
+};
+
+/* The image of mem_image, its never-written sectors (all zeros) as holes. */
+static void full_fs_image(struct vhd_io *io, struct full_fs *f)
+{
+	f->stored = NULL;
+	f->nsect = 0;
+	f->full_from = 0;
+	mem_image(io, &f->m, 0, 16 * MiB, 3);
+	full_map_resize(f, f->m.len);
+	for (size_t s = 0; s < f->nsect; s++)
+		for (size_t i = s * 512; i < (s + 1) * 512 && i < f->m.len && !f->stored[s]; i++)
+			f->stored[s] = f->m.buf[i] != 0;
+	io->ops = &full_ops;
+	io->priv = f;
+}
+
+/*
+ * The file system fills up at each write of a grow in turn: the grow is
+ * SRNoSpace and puts the image back, byte for byte, without needing a
+ * byte of new space (it writes back only what it changed: the zeros it
+ * saved from holes stay holes), and the record is spent.
+ */
+static void test_grow_full_fs_rolls_back(void **state)
+{
+	struct sm_error err = { 0 };
+	struct vhd_io io, undo;
+	struct full_fs f;
+	struct mem mu;
+	uint8_t *before;
+	size_t bl;
+	int n;
+
+	for (n = 1; n < 200; n++) {
+		full_fs_image(&io, &f);
+		bl = f.m.len;
+		before = malloc(bl);
+		assert_non_null(before);
+		memcpy(before, f.m.buf, bl);
+		mem_io(&undo, &mu, NULL, 0);
+		f.full_from = n;
+		f.m.writes = 0;
+		sm_error_clear(&err);
+		if (vhd_grow_journaled(&io, 1024 * MiB, &undo, &err) == 0) {
+			free(before);
+			free(mu.buf);
+			free(f.m.buf);
+			free(f.stored);
+			break;
+		}
+		assert_int_equal(err.code, SME_SR_NO_SPACE);
+		assert_int_equal(f.m.len, bl);
+		assert_memory_equal(f.m.buf, before, bl);
+		assert_int_equal(mu.len, 0);        /* record spent */
+		f.full_from = 0;
+		mem_check_data(&io, 16 * MiB, 3);
+		free(before);
+		free(mu.buf);
+		free(f.m.buf);
+		free(f.stored);
+	}
+	assert_true(n > 3 && n < 200);
+}
+
 /* A block device keeps its size and its footer at the end. */
 static void test_grow_block_device(void **state)
 {
@@ -1494,6 +1621,7 @@ int main(void)
 		cmocka_unit_test(test_grow_crash_undo),
 		cmocka_unit_test(test_grow_undo_incomplete),
 		cmocka_unit_test(test_grow_io_error_rolls_back),
+		cmocka_unit_test(test_grow_full_fs_rolls_back),
 		cmocka_unit_test(test_grow_block_device),
 		cmocka_unit_test(test_write_layout),
 		cmocka_unit_test(test_batmap_full_block),
