@@ -103,6 +103,7 @@ static int file_sr_create(struct sm_ctx *ctx)
 	uint64_t size;
 	struct stat st;
 	int empty = 0, rc;
+	bool made = false;
 
 	if (call_arg(ctx->call, 0, &size_s, &ctx->err) < 0)
 		return -1;
@@ -120,8 +121,15 @@ static int file_sr_create(struct sm_ctx *ctx)
 		rc = sm_mkdir_p(sr->path, 0700);
 		if (rc < 0)
 			return sm_fail_errno(&ctx->err, SME_FILE_SR_CREATE, -rc, "mkdir %s", sr->path);
+		made = true;
 	}
-	return write_marker(sr, &ctx->err);
+	if (write_marker(sr, &ctx->err) < 0) {
+		/* A failed create leaves no SR directory behind (an adopted one stays). */
+		if (made)
+			rmdir(sr->path);
+		return -1;
+	}
+	return 0;
 }
 
 static void mount_link(const struct file_sr *sr, char out[PATH_MAX])

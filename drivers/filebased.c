@@ -217,7 +217,7 @@ static int chain_check(const struct file_sr *sr, const char *uuid, int *depth,
 	for (;;) {
 		fsr_path(sr, cur, "vhd", path);
 		if (fsr_vhd_query_fast(sr, path, &info, err) < 0) {
-			err->code = code;
+			sm_error_recode(err, code);
 			return -1;
 		}
 		if (n > 0 && memcmp(info.uuid, child.parent_uuid, 16) != 0)
@@ -506,8 +506,7 @@ static int create_image(const struct file_sr *sr, const char *uuid, enum fsr_kin
 	fsr_path(sr, uuid, fsr_ext(kind), path);
 	fsr_unlink(sr, tmp);   /* a leftover of a killed create */
 	if (fsr_open(sr, tmp, VHD_IO_RDWR | VHD_IO_CREATE, &io, err) < 0) {
-		if (err->code != SME_SR_UNAVAILABLE)
-			err->code = SME_VDI_CREATE;
+		sm_error_recode(err, SME_VDI_CREATE);
 		return -1;
 	}
 	if (kind == VK_RAW) {
@@ -517,13 +516,15 @@ static int create_image(const struct file_sr *sr, const char *uuid, enum fsr_kin
 			rc = -1;
 			goto out;
 		}
-		rc = -1;
 	} else if (vhd_create_dynamic(&io, size, err) < 0) {
-		err->code = SME_VDI_CREATE;
+		sm_error_recode(err, SME_VDI_CREATE);
+		rc = -1;
 		goto out;
 	}
-	if (io.ops->sync(&io) < 0) {
-		fail_at(sr, err, SME_VDI_CREATE, -EIO, "cannot sync", tmp);
+	rc = io.ops->sync(&io);
+	if (rc < 0) {
+		fail_at(sr, err, SME_VDI_CREATE, rc, "cannot sync", tmp);
+		rc = -1;
 		goto out;
 	}
 	/* link() fails on an existing name, so a racing create cannot be clobbered. */
@@ -600,8 +601,10 @@ int fsr_vdi_create(struct sm_ctx *ctx)
 	if (found != VK_NONE)
 		return sm_fail(&ctx->err, SME_VDI_EXISTS, "%s", uuid);
 	snprintf(jtext, sizeof(jtext), "vdi=%s\next=%s\n", uuid, fsr_ext(kind));
-	if (journal_begin(fsr_fs(sr), "create", uuid, jtext, &ctx->err) < 0)
+	if (journal_begin(fsr_fs(sr), "create", uuid, jtext, &ctx->err) < 0) {
+		sm_error_recode(&ctx->err, SME_VDI_CREATE);
 		return -1;
+	}
 	sm_fault_point("create:journal");
 	if (create_image(sr, uuid, kind, size, &ctx->err) < 0) {
 		journal_end(fsr_fs(sr), "create", uuid, NULL);
@@ -619,6 +622,7 @@ int fsr_vdi_create(struct sm_ctx *ctx)
 	if (rc == 0)
 		sm_fault_point("create:meta");
 	if (rc < 0 || journal_end(fsr_fs(sr), "create", uuid, &ctx->err) < 0) {
+		sm_error_recode(&ctx->err, SME_VDI_CREATE);
 		create_undo(sr, uuid);
 		journal_end(fsr_fs(sr), "create", uuid, NULL);
 		return -1;
@@ -952,13 +956,16 @@ static int make_child(const struct file_sr *sr, const char *child_path,
 		return -1;
 	if (fsr_open(sr, child_path, VHD_IO_RDWR | VHD_IO_CREATE, &child, err) < 0)
 		goto out;
-	if (vhd_create_diff(&child, &parent, rel, size, err) < 0 || child.ops->sync(&child) < 0) {
-		fail_at(sr, err, SME_VDI_SNAPSHOT, -EIO, "cannot create", child_path);
+	if (vhd_create_diff(&child, &parent, rel, size, err) == 0) {
+		rc = child.ops->sync(&child);
+		if (rc < 0)
+			fail_at(sr, err, SME_VDI_SNAPSHOT, rc, "cannot sync", child_path);
+	}
+	if (rc < 0) {
+		rc = -1;
 		vhd_io_close(&child);
 		fsr_unlink(sr, child_path);
-		goto out;
 	}
-	rc = 0;
 out:
 	vhd_io_close(&child);
 	vhd_io_close(&parent);
@@ -1016,7 +1023,7 @@ static int snap_prepare(const struct file_sr *sr, struct snap *s, int code, stru
 	 */
 	if ((fsr_vhd_query_fast(sr, path, &s->info, err) < 0) ||
 	    (s->info.type == VHD_TYPE_DIFF && fsr_vhd_query(sr, path, &s->info, err) < 0)) {
-		err->code = code;
+		sm_error_recode(err, code);
 		return -1;
 	}
 	if (s->info.hidden)
@@ -1168,8 +1175,10 @@ static int snapshot_common(struct sm_ctx *ctx, bool is_snapshot, int code)
 	if (!single)
 		sm_uuid_generate(s.clone);
 	snap_journal_text(&s, jtext, sizeof(jtext));
-	if (journal_begin(fsr_fs(sr), "snapshot", s.src, jtext, &ctx->err) < 0)
+	if (journal_begin(fsr_fs(sr), "snapshot", s.src, jtext, &ctx->err) < 0) {
+		sm_error_recode(&ctx->err, code);
 		goto out;
+	}
 	sm_fault_point("snapshot:journal");
 	if (snap_do(sr, &s, code, &ctx->err) < 0 ||
 	    snap_write_meta(sr, c, &s, is_snapshot, &ctx->err, code) < 0)
@@ -1182,6 +1191,8 @@ static int snapshot_common(struct sm_ctx *ctx, bool is_snapshot, int code)
 	rc = set_result_vdi(ctx, single ? s.base : s.clone);
 	goto out;
 undo:
+	/* Whichever step failed, the caller asked for a snapshot (or clone). */
+	sm_error_recode(&ctx->err, code);
 	snap_rollback(sr, &s);
 	journal_end(fsr_fs(sr), "snapshot", s.src, NULL);
 out:
@@ -1259,8 +1270,8 @@ static int recover_resize(const struct file_sr *sr, const char *id, const char *
 	if (fsr_open(sr, upath, VHD_IO_RDWR, &undo, err) < 0)
 		goto out;
 	rc = vhd_grow_undo(&io, &undo, err);
-	if (rc == 0 && io.ops->sync(&io) < 0)
-		rc = fail_at(sr, err, SME_VDI_RESIZE, -EIO, "cannot sync", path);
+	if (rc == 0 && (rc = io.ops->sync(&io)) < 0)
+		rc = fail_at(sr, err, SME_VDI_RESIZE, rc, "cannot sync", path);
 out:
 	vhd_io_close(&undo);
 	vhd_io_close(&io);
@@ -1337,7 +1348,12 @@ int fsr_recover(struct sm_ctx *ctx)
 
 	if (!sr->repair || fsr_stat(sr, "", &st) < 0 || !st.is_dir)
 		return 0;   /* nothing to repair; the operation reports what is missing */
-	return journal_replay(fsr_fs(sr), recover_one, sr, &ctx->err);
+	if (journal_replay(fsr_fs(sr), recover_one, sr, &ctx->err) < 0) {
+		/* Whatever was asked cannot go ahead over an unfinished change. */
+		sm_error_recode(&ctx->err, SME_SR_UNAVAILABLE);
+		return -1;
+	}
+	return 0;
 }
 
 /* ---- resize, introduce, update, config ---------------------------------- */
@@ -1411,6 +1427,13 @@ out:
 	return rc;
 }
 
+/* A size refused stays VDISize; whichever step failed, a resize failed. */
+static int resize_failed(struct sm_ctx *ctx)
+{
+	if (ctx->err.code != SME_VDI_SIZE)
+		sm_error_recode(&ctx->err, SME_VDI_RESIZE);
+	return -1;
+}
 
 int fsr_vdi_resize(struct sm_ctx *ctx)
 {
@@ -1431,14 +1454,14 @@ int fsr_vdi_resize(struct sm_ctx *ctx)
 		return sm_fail(&ctx->err, SME_VDI_MISSING, "VDI %s is not in SR %s", uuid, sr->sr_uuid);
 	fsr_path(sr, uuid, fsr_ext(kind), path);
 	if (kind == VK_RAW)
-		return resize_raw(sr, path, size, &ctx->err) < 0 ? -1 : set_result_vdi(ctx, uuid);
+		return resize_raw(sr, path, size, &ctx->err) < 0 ? resize_failed(ctx) : set_result_vdi(ctx, uuid);
 	if (vdi_children(sr, uuid, &children, SME_VDI_RESIZE, &ctx->err) < 0)
 		return -1;
 	if (children > 0)
 		return sm_fail(&ctx->err, SME_VDI_RESIZE, "%s is a parent of other images", uuid);
 	snprintf(jtext, sizeof(jtext), "vdi=%s\nsize=%" PRIu64 "\n", uuid, size);
 	if (journal_begin(fsr_fs(sr), "resize", uuid, jtext, &ctx->err) < 0)
-		return -1;
+		return resize_failed(ctx);
 	sm_fault_point("resize:journal");
 	rc = grow_vhd(sr, uuid, size, &pending, &ctx->err);
 	if (rc == 0) {
@@ -1448,11 +1471,8 @@ int fsr_vdi_resize(struct sm_ctx *ctx)
 		/* grow_vhd put the image back as it was (or never touched it). */
 		journal_end(fsr_fs(sr), "resize", uuid, NULL);
 	}
-	if (rc < 0) {
-		if (ctx->err.code != SME_VDI_SIZE)
-			ctx->err.code = SME_VDI_RESIZE;
-		return -1;
-	}
+	if (rc < 0)
+		return resize_failed(ctx);
 	return set_result_vdi(ctx, uuid);
 }
 
@@ -1622,7 +1642,7 @@ static int lock_write(const struct file_sr *sr, const char *path, const char *us
 	snprintf(tmp, sizeof(tmp), "%s.%d.tmp", path, (int)getpid());
 	fs->ops->unlink(fs, tmp);
 	if (fsr_open(sr, tmp, VHD_IO_RDWR | VHD_IO_CREATE, &io, err) < 0) {
-		err->code = SME_LOCK_ERR;
+		sm_error_recode(err, SME_LOCK_ERR);
 		return -1;
 	}
 	rc = io.ops->pwrite(&io, text, (size_t)n, 0);
