@@ -1345,9 +1345,17 @@ int fsr_recover(struct sm_ctx *ctx)
 {
 	struct file_sr *sr = FSR(ctx);
 	struct srfs_stat st;
+	int rc;
 
-	if (!sr->repair || fsr_stat(sr, "", &st) < 0 || !st.is_dir)
+	if (!sr->repair)
+		return 0;
+	rc = fsr_stat(sr, "", &st);
+	if (rc == -ENOENT || rc == -ENOTDIR || (rc == 0 && !st.is_dir))
 		return 0;   /* nothing to repair; the operation reports what is missing */
+	/* Not knowing whether a change is unfinished is not knowing there is none. */
+	if (rc < 0)
+		return fail_at(sr, &ctx->err, SME_SR_UNAVAILABLE, rc,
+			       "cannot look for unfinished changes in", "");
 	if (journal_replay(fsr_fs(sr), recover_one, sr, &ctx->err) < 0) {
 		/* Whatever was asked cannot go ahead over an unfinished change. */
 		sm_error_recode(&ctx->err, SME_SR_UNAVAILABLE);

@@ -170,8 +170,8 @@ int fsr_vhd_set_hidden(const struct file_sr *sr, const char *rel, bool hidden,
 	if (fsr_open(sr, rel, VHD_IO_RDWR, &io, err) < 0)
 		return -1;
 	rc = vhd_set_hidden(&io, hidden, err);
-	if (rc == 0 && io.ops->sync(&io) < 0)
-		rc = sm_fail(err, SME_EIO, "cannot sync %s", io.name);
+	if (rc == 0 && (rc = io.ops->sync(&io)) < 0)
+		rc = sm_fail_errno(err, SME_EIO, -rc, "cannot sync %s", io.name);
 	vhd_io_close(&io);
 	return rc;
 }
@@ -186,8 +186,8 @@ int fsr_vhd_repair(const struct file_sr *sr, const char *rel, struct sm_error *e
 	if (fsr_open(sr, rel, VHD_IO_RDWR, &io, err) < 0)
 		return -1;
 	rc = vhd_repair(&io, &fixed, err);
-	if (rc == 0 && fixed && io.ops->sync(&io) < 0)
-		rc = sm_fail(err, SME_SM_GENERAL, "cannot sync %s", io.name);
+	if (rc == 0 && fixed && (rc = io.ops->sync(&io)) < 0)
+		rc = sm_fail_errno(err, SME_SM_GENERAL, -rc, "cannot sync %s", io.name);
 	vhd_io_close(&io);
 	if (rc == 0 && fixed) {
 		vhd_repair_describe(fixed, what, sizeof(what));

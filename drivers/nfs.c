@@ -555,11 +555,16 @@ static int nfs_sr_delete(struct sm_ctx *ctx)
 	const struct sm_call *c = ctx->call;
 	struct srfs base = { 0 };
 	struct srfs_nfs_opts o;
+	char gcflag[PATH_MAX];
 	int rc;
 
 	if (nfs.gone)
 		return 0;   /* idempotent: already deleted */
-	if (fsr_sr_empty(ctx) < 0)
+	/* A GC still at work would race the removal (as FileSR's sr_delete). */
+	fsr_gc_stop_begin(c->sr_uuid, gcflag);
+	rc = fsr_sr_empty(ctx);
+	fsr_gc_stop_end(gcflag);
+	if (rc < 0)
 		return -1;
 	SR(ctx)->fs.ops->unlink(&SR(ctx)->fs, FSR_MARKER);
 	fsr_release_fs(SR(ctx));
