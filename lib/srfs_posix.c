@@ -234,15 +234,6 @@ static int posix_stat(struct srfs *fs, const char *rel, struct srfs_stat *st)
 	return 0;
 }
 
-static int open_mode(int flags)
-{
-	if (flags & VHD_IO_CREATE)
-		return O_RDWR | O_CREAT | O_EXCL;
-	if (flags & VHD_IO_RDWR)
-		return O_RDWR;
-	return O_RDONLY;
-}
-
 static int open_fail(struct sm_error *err, int code, int errnum, const char *path)
 {
 	sm_fail_errno(err, code, errnum, "%s", path);
@@ -277,7 +268,7 @@ static int posix_open(struct srfs *fs, const char *rel, int flags, struct vhd_io
 	}
 	if ((rc = sm_fault_io("open", rel)) < 0)
 		return open_fail(err, SME_VDI_LOAD, -rc, path);
-	fd = open_beneath(root_fd(fs), rel, open_mode(flags) | O_NONBLOCK, 0644);
+	fd = open_beneath(root_fd(fs), rel, vhd_io_open_flags(flags) | O_NONBLOCK, 0644);
 	if (fd < 0) {
 		int e = errno;
 

@@ -168,7 +168,7 @@ static const struct vhd_io_ops blk_ops = {
 	.close = file_close,
 };
 
-static int open_mode(int flags)
+int vhd_io_open_flags(int flags)
 {
 	if (flags & VHD_IO_CREATE)
 		return O_RDWR | O_CREAT | O_EXCL;
@@ -249,7 +249,7 @@ int vhd_io_open_file(struct vhd_io *io, const char *path, int flags,
 
 	memset(io, 0, sizeof(*io));
 	/* O_NONBLOCK: a FIFO under an image's name must not hang us in open(). */
-	fd = open(path, open_mode(flags) | O_NONBLOCK | O_CLOEXEC, 0644);
+	fd = open(path, vhd_io_open_flags(flags) | O_NONBLOCK | O_CLOEXEC, 0644);
 	if (fd < 0) {
 		errnum = errno;
 		if (errnum == ENXIO)        /* a socket, or a FIFO opened for writing */

@@ -68,6 +68,9 @@ int vhd_io_open_file(struct vhd_io *io, const char *path, int flags,
  */
 int vhd_io_open_fd(struct vhd_io *io, int fd, const char *name, struct sm_error *err);
 
+/* The open(2) access flags (O_RDONLY, O_RDWR, O_CREAT|O_EXCL) for VHD_IO_* flags. */
+int vhd_io_open_flags(int flags);
+
 /* "directory", "FIFO", "symbolic link"... for a stat st_mode, for messages. */
 const char *vhd_io_file_kind(unsigned mode);
 /* Close (calls ops->close); safe on a zeroed or already-closed io. */
