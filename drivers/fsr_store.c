@@ -645,31 +645,55 @@ int fsr_active_clear(const struct file_sr *sr, const char *uuid)
 	return rc;
 }
 
-struct active_scan {
+struct active_each {
+	fsr_active_fn fn;
+	void *arg;
+};
+
+/* "<uuid>@<host>"; a record still being written (".tmp.") is not one yet. */
+static int active_entry(void *arg, const char *name)
+{
+	struct active_each *e = arg;
+	char uuid[37];
+
+	if (strlen(name) < 38 || name[36] != '@' || strstr(name, ".tmp."))
+		return 0;
+	memcpy(uuid, name, 36);
+	uuid[36] = '\0';
+	return sm_uuid_valid(uuid) ? e->fn(e->arg, uuid, name + 37) : 0;
+}
+
+int fsr_active_each(const struct file_sr *sr, fsr_active_fn fn, void *arg)
+{
+	struct active_each e = { .fn = fn, .arg = arg };
+	int rc = fsr_fs(sr)->ops->list(fsr_fs(sr), FSR_ACTIVE_DIR, active_entry, &e);
+
+	return rc == -ENOENT ? 0 : rc;   /* no directory: nothing was ever activated */
+}
+
+struct active_find {
 	const char *uuid;
 	char *holder;
 	int found;
 };
 
-static int active_entry(void *arg, const char *name)
+static int active_match(void *arg, const char *uuid, const char *host)
 {
-	struct active_scan *a = arg;
+	struct active_find *a = arg;
 
-	if (strncmp(name, a->uuid, 36) != 0 || name[36] != '@' || strstr(name, ".tmp."))
+	if (strcmp(uuid, a->uuid) != 0)
 		return 0;
 	a->found = 1;
 	if (a->holder)
-		snprintf(a->holder, 128, "%s", name + 37);
+		snprintf(a->holder, 128, "%s", host);
 	return 1;
 }
 
 int fsr_active_lookup(const struct file_sr *sr, const char *uuid, char holder[128])
 {
-	struct active_scan a = { .uuid = uuid, .holder = holder };
-	int rc = fsr_fs(sr)->ops->list(fsr_fs(sr), FSR_ACTIVE_DIR, active_entry, &a);
+	struct active_find a = { .uuid = uuid, .holder = holder };
+	int rc = fsr_active_each(sr, active_match, &a);
 
-	if (rc == -ENOENT)
-		return 0;   /* nothing was ever activated */
 	return rc < 0 ? rc : a.found;
 }
 

@@ -78,6 +78,12 @@ int fsr_active_set(const struct file_sr *sr, const char *uuid, bool rw, int code
 /* Remove this host's record (absent is fine): 0 or -errno. */
 int fsr_active_clear(const struct file_sr *sr, const char *uuid);
 /*
+ * Every activation record: fn(arg, vdi, host), non-zero stops.  0, or
+ * -errno when the records could not be read.
+ */
+typedef int (*fsr_active_fn)(void *arg, const char *uuid, const char *host);
+int fsr_active_each(const struct file_sr *sr, fsr_active_fn fn, void *arg);
+/*
  * Active on any host?  1 (holder gets the host, if not NULL), 0, or
  * -errno when the records could not be read.
  */

@@ -211,12 +211,10 @@ struct active_set {
 	int rc;                        /* the listing's: < 0, nothing is known */
 };
 
-static int active_set_add(void *arg, const char *name)
+static int active_set_add(void *arg, const char *uuid, const char *host)
 {
 	struct active_set *a = arg;
 
-	if (strlen(name) < 38 || name[36] != '@' || strstr(name, ".tmp."))
-		return 0;
 	if (a->count == a->cap) {
 		size_t cap = a->cap ? a->cap * 2 : 64;
 		void *p = realloc(a->uuid, cap * sizeof(a->uuid[0]));
@@ -226,17 +224,14 @@ static int active_set_add(void *arg, const char *name)
 		a->uuid = p;
 		a->cap = cap;
 	}
-	memcpy(a->uuid[a->count], name, 36);
-	a->uuid[a->count++][36] = '\0';
+	memcpy(a->uuid[a->count++], uuid, 37);
 	return 0;
 }
 
 static void active_set_load(struct gc *g, struct active_set *a)
 {
 	memset(a, 0, sizeof(*a));
-	a->rc = fsr_fs(&g->sr)->ops->list(fsr_fs(&g->sr), FSR_ACTIVE_DIR, active_set_add, a);
-	if (a->rc == -ENOENT)
-		a->rc = 0;     /* nothing was ever activated */
+	a->rc = fsr_active_each(&g->sr, active_set_add, a);
 }
 
 static bool active_set_has(const struct active_set *a, const char *uuid)
