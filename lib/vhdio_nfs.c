@@ -62,7 +62,8 @@ static int open_issue(struct nfs_context *nfs, struct nfs_call *call)
 
 	if (a->create)
 		return nfs_create_async(nfs, a->path, O_RDWR | O_EXCL, 0644, nfs_conn_cb, call);
-	return nfs_open_async(nfs, a->path, a->oflags, nfs_conn_cb, call);
+	/* A symbolic link under an image's name is not followed (it may lead out of the SR). */
+	return nfs_open_async(nfs, a->path, a->oflags | O_NOFOLLOW, nfs_conn_cb, call);
 }
 
 static int close_issue(struct nfs_context *nfs, struct nfs_call *call);

@@ -81,6 +81,42 @@ after_links=$("$VHDTOOL" query --chain "$(DIR)/$G.vhd" | grep -c '^link')
 call unit "$D" "$C" vdi_delete --vdi "$G" >/dev/null
 call unit "$D" "$C" sr_delete >/dev/null
 
+# --- odd names on the export: a link out of the SR, a FIFO, a directory --------------
+# An SR of its own: ganesha caches the directory, so the odd names made
+# behind its back are left there (the export goes with $T).
+odd_names() {
+export NFS_VERSION=3 SR_UUID=0dd0dd00-5555-4555-8555-555555555555
+call unit "$D" "$C" sr_create 0 >/dev/null
+call vdi_info "$D" "$C" vdi_create 8M >/dev/null && OK=$(member uuid)
+LNK=aaaaaaaa-1111-4111-8111-111111111111 FIFO=cccccccc-3333-4333-8333-333333333333 SUB=dddddddd-4444-4444-8444-444444444444
+"$VHDTOOL" create "$EXPORT/victim.vhd" 8M
+victim=$(sha1sum <"$EXPORT/victim.vhd")
+ln -s ../victim.vhd "$(DIR)/$LNK.vhd"
+mkfifo "$(DIR)/$FIFO.vhd"
+mkdir "$(DIR)/$SUB.vhd"
+req=$("$SMCALL" --print-request "$D" "$C" sr_scan)
+set +e; timeout 60 "$D" "$req" >"$T/scan.out" 2>/dev/null; rc=$?; set -e
+OUT=$(cat "$T/scan.out")
+if [ "$rc" -ne 0 ]; then
+	fail "sr_scan with odd names on the export: exit $rc"
+else
+	doc=$(string_result)
+	for u in "$LNK" "$FIFO" "$SUB"; do
+		awk -v u="$u" '/<vdi>/{r=""} {r=r $0} /<\/vdi>/ && index(r, u) {print r}' <<<"$doc" | grep -q '<error>' ||
+			fail "sr_scan lists $u on the export as a sound VDI (or not at all)"
+	done
+	grep -q "$OK" <<<"$doc" && pass "sr_scan over libnfs answers with a link, a FIFO and a directory under image names, listing each as damaged"
+fi
+for op in "vdi_resize --vdi $LNK 16M" "vdi_snapshot --vdi $LNK"; do
+	# shellcheck disable=SC2086
+	req=$("$SMCALL" --print-request "$D" "$C" $op); run_raw "$D" "$req"
+	grep -q '<fault>' <<<"$OUT" || fail "$op over libnfs was not refused"
+done
+[ "$(sha1sum <"$EXPORT/victim.vhd")" = "$victim" ] && pass "a link out of the SR is never followed over libnfs" ||
+	fail "the file a link on the export points at changed"
+}
+( odd_names; exit "$FAILS" ) || FAILS=$((FAILS + $?))
+
 # --- the server's ports from the port= and mountport= options ------------------------
 for v in 3 4; do
 	export NFS_VERSION=$v
