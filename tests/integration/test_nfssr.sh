@@ -95,10 +95,10 @@ ln -s ../victim.vhd "$(DIR)/$LNK.vhd"
 mkfifo "$(DIR)/$FIFO.vhd"
 mkdir "$(DIR)/$SUB.vhd"
 req=$("$SMCALL" --print-request "$D" "$C" sr_scan)
-set +e; timeout 60 "$D" "$req" >"$T/scan.out" 2>/dev/null; rc=$?; set -e
+set +e; timeout 60 "$D" "$req" >"$T/scan.out" 2>"$T/scan.err"; rc=$?; set -e
 OUT=$(cat "$T/scan.out")
 if [ "$rc" -ne 0 ]; then
-	fail "sr_scan with odd names on the export: exit $rc"
+	fail "sr_scan with odd names on the export: exit $rc: $(tail -30 "$T/scan.err")"
 else
 	doc=$(string_result)
 	for u in "$LNK" "$FIFO" "$SUB"; do
