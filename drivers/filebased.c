@@ -839,14 +839,6 @@ int fsr_vdi_detach_from_config(struct sm_ctx *ctx)
 	return 0;
 }
 
-static double mono_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /*
  * A leaf-coalesce record nobody works on any more (its GC died) is
  * finished or undone here, on the master: the GC holds the SR lock for
@@ -876,7 +868,7 @@ static int recover_if_unowned(struct sm_ctx *ctx)
 static int wait_for_leaf_coalesce(struct sm_ctx *ctx, const char *uuid)
 {
 	struct file_sr *sr = FSR(ctx);
-	double until = mono_now() + FSR_ACTIVATE_GC_WAIT;
+	int64_t until = sm_monotonic_ms() + FSR_ACTIVATE_GC_WAIT * 1000;
 
 	for (;;) {
 		int rc = journal_lookup(fsr_fs(sr), "leaf", uuid);
@@ -892,7 +884,7 @@ static int wait_for_leaf_coalesce(struct sm_ctx *ctx, const char *uuid)
 				return -1;
 			continue;
 		}
-		if (mono_now() > until)
+		if (sm_monotonic_ms() > until)
 			return sm_fail(&ctx->err, SME_VDI_UNAVAILABLE,
 				       "the GC has been merging %s into its parent for %d s (or died "
 				       "doing so: the master's next sr_scan recovers it); try again",

@@ -72,12 +72,10 @@ struct gc {
 	unsigned deleted, coalesced, leaf_coalesced;
 };
 
+/* Seconds on the monotonic clock, for the status file's rates and waits. */
 static double now(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	return (double)sm_monotonic_ms() / 1000.0;
 }
 
 static void say(struct gc *g, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -613,18 +613,10 @@ static int nfs_sr_attach(struct sm_ctx *ctx)
 	return kernel_mount(&ctx->err);
 }
 
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Whole seconds left until deadline (ms), 0 when it has passed. */
 static int seconds_left(int64_t deadline)
 {
-	int64_t left = deadline - mono_ms();
+	int64_t left = deadline - sm_monotonic_ms();
 
 	return left > 0 ? (int)((left + 999) / 1000) : 0;
 }
@@ -639,7 +631,7 @@ static int seconds_left(int64_t deadline)
 static int nfs_sr_detach(struct sm_ctx *ctx)
 {
 	const char *argv[] = { "umount", nfs.mnt, NULL };
-	int64_t deadline = mono_ms() + (int64_t)nfs.timeo * 100;
+	int64_t deadline = sm_monotonic_ms() + (int64_t)nfs.timeo * 100;
 	struct sm_exec_result r = { 0 };
 	char flag[PATH_MAX];
 	int rc = 0, i;

@@ -12,14 +12,7 @@
 
 #include "csm/exec.h"
 #include "csm/log.h"
-
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+#include "csm/util.h"
 
 /* Keep the tail of the output: the end of a tool's message says what failed. */
 static void keep_tail(struct sm_exec_result *res, size_t *len, const char *buf, size_t n)
@@ -72,7 +65,7 @@ static void child(const char *const argv[], int out_fd)
 
 int sm_exec(const char *const argv[], int timeout_s, struct sm_exec_result *res)
 {
-	long long deadline = now_ms() + (long long)timeout_s * 1000;
+	long long deadline = sm_monotonic_ms() + (long long)timeout_s * 1000;
 	int fds[2], wstatus = 0;
 	size_t len = 0;
 	pid_t pid;
@@ -94,7 +87,7 @@ int sm_exec(const char *const argv[], int timeout_s, struct sm_exec_result *res)
 	close(fds[1]);
 	for (;;) {
 		struct pollfd p = { .fd = fds[0], .events = POLLIN };
-		long long left = deadline - now_ms();
+		long long left = deadline - sm_monotonic_ms();
 		char buf[4096];
 		ssize_t n;
 

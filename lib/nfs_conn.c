@@ -15,19 +15,12 @@
 #include <string.h>
 #include <time.h>
 
+#include "csm/util.h"
 #include "nfs_conn.h"
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 int64_t nfs_conn_deadline(const struct nfs_conn *c)
 {
-	int64_t d = now_ms() + c->timeout_ms;
+	int64_t d = sm_monotonic_ms() + c->timeout_ms;
 
 	return c->end_ms && c->end_ms < d ? c->end_ms : d;
 }
@@ -75,7 +68,7 @@ static void conn_timed_out(struct nfs_conn *c, const char *why)
 {
 	conn_break(c, why);
 	if (c->one_timeout)
-		c->end_ms = now_ms();
+		c->end_ms = sm_monotonic_ms();
 }
 
 /*
@@ -109,7 +102,7 @@ static int lost_errno(struct nfs_conn *c, const char *e)
 static int conn_wait(struct nfs_conn *c, struct nfs_call *call, int64_t deadline)
 {
 	while (!call->done) {
-		int64_t left = deadline - now_ms();
+		int64_t left = deadline - sm_monotonic_ms();
 		struct pollfd pfd;
 		int n;
 
@@ -185,7 +178,7 @@ int nfs_conn_connect(struct nfs_conn *c, int64_t deadline)
 	if (c->nfs)
 		return 0;
 	/* The whole budget is spent: no new connection, no new wait. */
-	if (c->end_ms && now_ms() >= c->end_ms) {
+	if (c->end_ms && sm_monotonic_ms() >= c->end_ms) {
 		c->breaks++;
 		snprintf(c->last_error, sizeof(c->last_error), "no time left for the server");
 		return -ETIMEDOUT;
@@ -260,7 +253,7 @@ bool nfs_conn_retry(struct nfs_conn *c, int rc, int64_t deadline)
 {
 	if (!c->hard || c->nfs || !transport_error(rc))
 		return false;
-	if (now_ms() + 250 >= deadline)
+	if (sm_monotonic_ms() + 250 >= deadline)
 		return false;
 	poll(NULL, 0, 200);
 	return true;

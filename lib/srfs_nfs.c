@@ -24,6 +24,7 @@
 
 #include "csm/fault.h"
 #include "csm/srfs_nfs.h"
+#include "csm/util.h"
 #include "nfs_conn.h"
 #include "srfs_internal.h"
 
@@ -301,14 +302,6 @@ static const struct srfs_ops nfs_ops = {
 
 /* ---- reaching the server ------------------------------------------------ */
 
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* One non-blocking connect to ai, bounded: 0 or -errno. */
 static int connect_one(const struct addrinfo *ai, int timeout_ms)
 {
@@ -455,7 +448,7 @@ int srfs_open_nfs(struct srfs *fs, const struct srfs_nfs_opts *o, struct sm_erro
 	c->refs = 1;
 	snprintf(fs->root, sizeof(fs->root), "nfs://%s%s", c->server, c->export_path);
 
-	start = mono_ms();
+	start = sm_monotonic_ms();
 	if (o->budget_ms > 0)
 		c->end_ms = start + o->budget_ms;
 	c->one_timeout = o->one_timeout;
@@ -536,7 +529,7 @@ static int exports_v3(const char *server, int64_t deadline, struct exports_call 
 		goto out;
 	}
 	while (!x->done) {
-		int64_t left = deadline - mono_ms();
+		int64_t left = deadline - sm_monotonic_ms();
 		struct pollfd pfd;
 		int n;
 
@@ -603,7 +596,7 @@ int nfs_list_exports(const char *server, int timeout_ms, char ***paths, size_t *
 		     struct sm_error *err)
 {
 	struct exports_call x = { 0 };
-	int64_t start = mono_ms();
+	int64_t start = sm_monotonic_ms();
 	int rc;
 
 	*paths = NULL;
@@ -619,7 +612,7 @@ int nfs_list_exports(const char *server, int timeout_ms, char ***paths, size_t *
 	if (rc < 0 && rc != -ENOMEM) {
 		nfs_free_exports(x.paths, x.count);
 		x = (struct exports_call){ 0 };
-		rc = exports_v4(server, (int)(start + timeout_ms - mono_ms()), &x);
+		rc = exports_v4(server, (int)(start + timeout_ms - sm_monotonic_ms()), &x);
 	}
 	if (rc < 0) {
 		nfs_free_exports(x.paths, x.count);

@@ -23,6 +23,9 @@ int sm_parse_u64(const char *s, uint64_t *out);
 int sm_parse_bool(const char *s, bool *out);
 
 /* Directory overrides for tests: SM_MOUNT_BASE, SM_LOCK_DIR. */
+/* Milliseconds on the monotonic clock: for deadlines and rates, never dates. */
+int64_t sm_monotonic_ms(void);
+
 const char *sm_mount_base(void);   /* default /run/sr-mount */
 const char *sm_lock_dir(void);     /* default /var/lock/sm */
 
