@@ -307,7 +307,8 @@ int refcount_reset_ns(const char *ns, struct sm_error *err)
 	while ((de = readdir(d)) != NULL) {
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 			continue;
-		snprintf(file, sizeof(file), "%s/%s", dir, de->d_name);
+		if (snprintf(file, sizeof(file), "%s/%s", dir, de->d_name) >= (int)sizeof(file))
+			continue;
 		if (unlink(file) < 0 && errno != ENOENT)
 			rc = sm_fail_errno(err, SME_SM_GENERAL, errno, "cannot remove %s", file);
 	}
