@@ -973,6 +973,15 @@ fail:
 	return -1;
 }
 
+/* The offset key srmetadata.py writes into every slot it rewrites. */
+static int set_offset(struct mgt_slot *s, uint64_t offset, struct sm_error *err)
+{
+	char off[32];
+
+	snprintf(off, sizeof(off), "%llu", (unsigned long long)offset);
+	return mgt_slot_set(s, MGT_OFFSET, off, err);
+}
+
 /* The slot an add takes: the last deleted one (srmetadata.py's loop), or -1 to append. */
 static long reusable_slot(const struct mgt *m)
 {
@@ -998,6 +1007,7 @@ int mgt_add(struct vhd_io *io, struct mgt *m, const struct mgt_slot *rec, struct
 	if (slot_copy(&copy, rec, err) < 0)
 		return -1;
 	if (mgt_slot_set(&copy, MGT_DELETED, "0", err) < 0 ||
+	    (reuse >= 0 && set_offset(&copy, offset, err) < 0) ||
 	    write_slot(io, &copy, offset, &written, err) < 0) {
 		mgt_slot_free(&copy);
 		return -1;
@@ -1027,11 +1037,12 @@ static int rewrite_slot(struct vhd_io *io, struct mgt *m, size_t i, struct mgt_s
 			struct sm_error *err)
 {
 	struct mgt_slot written;
-	char off[32];
 
-	/* Python writes the slot's offset back when the key is there; keep it true. */
-	snprintf(off, sizeof(off), "%llu", (unsigned long long)m->slots[i].offset);
-	if ((mgt_slot_get(rec, MGT_OFFSET) && mgt_slot_set(rec, MGT_OFFSET, off, err) < 0) ||
+	/*
+	 * srmetadata.py writes the in-memory offset back into every slot it
+	 * rewrites (it reads it as a key); so do we, to write what it writes.
+	 */
+	if (set_offset(rec, m->slots[i].offset, err) < 0 ||
 	    write_slot(io, rec, m->slots[i].offset, &written, err) < 0)
 		return -1;
 	mgt_slot_free(&m->slots[i]);

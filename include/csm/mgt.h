@@ -21,6 +21,10 @@
  * never rewritten) instead of failing the SR, and only a bad header or SR
  * record fails the whole volume (SME_METADATA_ERROR with the reason).
  *
+ * Rewriting a slot (update, delete, reuse) writes <offset>N</offset> as
+ * srmetadata.py does (it reads the offset in as a key and writes it back);
+ * a fresh slot has none.  Reading ignores it.
+ *
  * Where the Python writer would produce XML it cannot read back itself
  * (a label cut inside an "&amp;", '<' in a sector-2 value, a record
  * longer than its sector) this one does not: it cuts before the entity,
@@ -143,8 +147,9 @@ int mgt_format(struct vhd_io *io, struct mgt *m, const char *sr_uuid, const char
 	       const char *label, const char *description, struct sm_error *err);
 /*
  * Add a VDI: the last deleted slot is rewritten (as a fresh record, not
- * carrying the deleted VDI's keys), else a slot is appended and then the
- * header grows.  A VDI that already has a live slot is SME_VDI_EXISTS.
+ * carrying the deleted VDI's keys as Python's would), else a slot is
+ * appended and then the header grows (the slot is durable first, so a
+ * crash between the two leaves it unseen).  A VDI that already has a live slot is SME_VDI_EXISTS.
  */
 int mgt_add(struct vhd_io *io, struct mgt *m, const struct mgt_slot *rec, struct sm_error *err);
 /*
