@@ -39,19 +39,28 @@ static bool bad_component(const char *s)
  * '_'), in the namespace's directory.  ns is used as given, so it must be
  * one path component.
  */
-static int count_paths(const char *ns, const char *obj, char *dir, size_t dcap, char *file,
-		       size_t fcap, struct sm_error *err)
+static int safe_name(const char *ns, const char *obj, char safe[NAME_MAX + 1],
+		     struct sm_error *err)
 {
-	char safe[NAME_MAX + 1];
 	size_t n = obj ? strlen(obj) : 0;
 
-	if (bad_component(ns) || n == 0 || n >= sizeof(safe))
+	if (bad_component(ns) || n == 0 || n > NAME_MAX)
 		return sm_fail(err, SME_INVALID_ARG, "bad refcount name %s/%s", ns ? ns : "",
 			       obj ? obj : "");
 	for (size_t i = 0; i <= n; i++)
 		safe[i] = strchr("/*?\\", obj[i]) && obj[i] ? '_' : obj[i];
 	if (bad_component(safe))
 		return sm_fail(err, SME_INVALID_ARG, "bad refcount name %s/%s", ns, obj);
+	return 0;
+}
+
+static int count_paths(const char *ns, const char *obj, char *dir, size_t dcap, char *file,
+		       size_t fcap, struct sm_error *err)
+{
+	char safe[NAME_MAX + 1];
+
+	if (safe_name(ns, obj, safe, err) < 0)
+		return -1;
 	if (snprintf(dir, dcap, "%s/%s", refcount_base_dir(), ns) >= (int)dcap ||
 	    snprintf(file, fcap, "%s/%s", dir, safe) >= (int)fcap)
 		return sm_fail(err, SME_SM_GENERAL, "refcount path too long for %s/%s", ns, obj);
@@ -124,10 +133,12 @@ int refcount_read(const char *ns, const char *obj, struct refcount *out, struct 
 
 int refcount_lock(struct sm_lock *lk, const char *ns, const char *obj, struct sm_error *err)
 {
-	if (bad_component(ns) || bad_component(obj))
-		return sm_fail(err, SME_INVALID_ARG, "bad lock name %s/%s", ns ? ns : "",
-			       obj ? obj : "");
-	return lock_acquire(lk, ns, obj, -1, SME_LOCK_ERR, err);
+	char safe[NAME_MAX + 1];
+
+	/* Our objects are uuids, where this is the name Python locks too. */
+	if (safe_name(ns, obj, safe, err) < 0)
+		return -1;
+	return lock_acquire(lk, ns, safe, -1, SME_LOCK_ERR, err);
 }
 
 static int write_fd_all(int fd, const char *data, size_t len)
