@@ -1118,16 +1118,25 @@ int mgt_update_sr(struct vhd_io *io, struct mgt *m, const char *label, const cha
 	mgt_encode_header(MGT_SR_INFO_SIZE, next.major, next.minor, buf);
 	if (mgt_decode(buf, sizeof(buf), &back, err) != 0)
 		goto out;
-	if (io_write(io, buf + 2 * MGT_SECTOR, 2 * MGT_SECTOR, 2 * MGT_SECTOR, err) < 0 ||
+	/*
+	 * srmetadata.py rewrites sectors 2-3; we rewrite 1 too (the same bytes
+	 * for any volume it wrote), so a sector-1 record that ran on into
+	 * sector 2 cannot make the SR record unreadable.
+	 */
+	if (io_write(io, buf + MGT_SECTOR, 3 * MGT_SECTOR, MGT_SECTOR, err) < 0 ||
 	    io_sync(io, err) < 0) {
 		mgt_free(&back);
 		goto out;
 	}
+	free(m->sr_uuid);
+	free(m->allocation);
 	free(m->sr_label);
 	free(m->sr_description);
+	m->sr_uuid = back.sr_uuid;
+	m->allocation = back.allocation;
 	m->sr_label = back.sr_label;
 	m->sr_description = back.sr_description;
-	back.sr_label = back.sr_description = NULL;
+	back.sr_uuid = back.allocation = back.sr_label = back.sr_description = NULL;
 	mgt_free(&back);
 	rc = 0;
 out:
