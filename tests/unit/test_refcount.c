@@ -50,6 +50,8 @@ static int teardown(void **state)
 	return system(cmd) == 0 ? 0 : -1;
 }
 
+/* Each test gets its own base and lock directories (setup), removed after it. */
+
 /* The count file's whole content, or NULL when there is none. */
 static char *content(const char *ns, const char *obj)
 {
@@ -284,6 +286,7 @@ static void test_lock_excludes(void **state)
 		struct sm_lock lk = SM_LOCK_INIT;
 
 		close(ready[0]);
+		alarm(30);   /* never outlive a parent that failed before killing us */
 		if (refcount_lock(&lk, NS, U, NULL) < 0)
 			_exit(1);
 		if (write(ready[1], "x", 1) != 1)
@@ -315,13 +318,13 @@ static void test_lock_excludes(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_get_put_contents),
-		cmocka_unit_test(test_namespace_kept_while_used),
-		cmocka_unit_test(test_set_and_adjust),
-		cmocka_unit_test(test_read_files),
-		cmocka_unit_test(test_names),
-		cmocka_unit_test(test_lock_excludes),
+		cmocka_unit_test_setup_teardown(test_get_put_contents, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_namespace_kept_while_used, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_set_and_adjust, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_read_files, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_names, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lock_excludes, setup, teardown),
 	};
 
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, NULL, NULL);
 }
