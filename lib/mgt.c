@@ -315,10 +315,10 @@ static int append_stripped(char **buf, size_t *len, const char *text)
  * Parse <?xml?><SRMetadata>frag (NULs dropped)</SRMetadata>.  NULL with a
  * message in why on failure.
  */
-static xmlDocPtr parse_fragment(const uint8_t *frag, size_t len, char *why, size_t why_cap)
+static xmlDocPtr parse_fragment(xmlParserCtxtPtr ctxt, const uint8_t *frag, size_t len,
+				char *why, size_t why_cap)
 {
 	size_t cap = sizeof(WRAP_OPEN) + len + sizeof(WRAP_CLOSE), n = 0;
-	xmlParserCtxtPtr ctxt;
 	xmlDocPtr doc = NULL;
 	char *buf = malloc(cap);
 
@@ -334,23 +334,17 @@ static xmlDocPtr parse_fragment(const uint8_t *frag, size_t len, char *why, size
 	memcpy(buf + n, WRAP_CLOSE, sizeof(WRAP_CLOSE) - 1);
 	n += sizeof(WRAP_CLOSE) - 1;
 
-	ctxt = xmlNewParserCtxt();
-	if (ctxt) {
-		doc = xmlCtxtReadMemory(ctxt, buf, (int)n, NULL, "UTF-8",
-					XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
-		if (!doc) {
-			const xmlError *e = xmlCtxtGetLastError(ctxt);
-			size_t l;
+	/* xmlCtxtReadMemory resets the context: one serves every record. */
+	doc = xmlCtxtReadMemory(ctxt, buf, (int)n, NULL, "UTF-8",
+				XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+	if (!doc) {
+		const xmlError *e = xmlCtxtGetLastError(ctxt);
+		size_t l;
 
-			snprintf(why, why_cap, "not XML: %s",
-				 e && e->message ? e->message : "parse error");
-			l = strlen(why);
-			while (l > 0 && (why[l - 1] == '\n' || why[l - 1] == ' '))
-				why[--l] = '\0';
-		}
-		xmlFreeParserCtxt(ctxt);
-	} else {
-		snprintf(why, why_cap, "out of memory");
+		snprintf(why, why_cap, "not XML: %s", e && e->message ? e->message : "parse error");
+		l = strlen(why);
+		while (l > 0 && (why[l - 1] == '\n' || why[l - 1] == ' '))
+			why[--l] = '\0';
 	}
 	free(buf);
 	return doc;
@@ -386,7 +380,8 @@ oom:
 	return -1;
 }
 
-static int decode_sr_info(const uint8_t *buf, struct mgt *m, struct sm_error *err)
+static int decode_sr_info(xmlParserCtxtPtr ctxt, const uint8_t *buf, struct mgt *m,
+			  struct sm_error *err)
 {
 	char why[160] = "";
 	xmlDocPtr doc;
@@ -395,7 +390,7 @@ static int decode_sr_info(const uint8_t *buf, struct mgt *m, struct sm_error *er
 
 	if (memcmp(buf + MGT_SECTOR, XML_DECL, XML_DECL_LEN) != 0)
 		return mgt_fail(err, "SR record (sector 1) does not start with %s", XML_DECL);
-	doc = parse_fragment(buf + MGT_SECTOR + XML_DECL_LEN,
+	doc = parse_fragment(ctxt, buf + MGT_SECTOR + XML_DECL_LEN,
 			     MGT_SR_INFO_SIZE - MGT_SECTOR - XML_DECL_LEN, why, sizeof(why));
 	if (!doc)
 		return mgt_fail(err, "SR record (sectors 1-3): %s", why);
@@ -443,7 +438,8 @@ static int slot_damaged(struct mgt_slot *s, const char *why)
 	return 0;
 }
 
-static int decode_slot(const uint8_t *buf, uint64_t offset, struct mgt_slot *s)
+static int decode_slot(xmlParserCtxtPtr ctxt, const uint8_t *buf, uint64_t offset,
+		       struct mgt_slot *s)
 {
 	char why[160] = "";
 	xmlNodePtr root, vdi = NULL;
@@ -452,7 +448,7 @@ static int decode_slot(const uint8_t *buf, uint64_t offset, struct mgt_slot *s)
 
 	memset(s, 0, sizeof(*s));
 	s->offset = offset;
-	doc = parse_fragment(buf, MGT_SLOT_SIZE, why, sizeof(why));
+	doc = parse_fragment(ctxt, buf, MGT_SLOT_SIZE, why, sizeof(why));
 	if (!doc)
 		return slot_damaged(s, why);
 	root = xmlDocGetRootElement(doc);
@@ -552,6 +548,7 @@ static int decode_header(const uint8_t *sector, struct mgt *m, struct sm_error *
 int mgt_decode(const void *data, size_t len, struct mgt *m, struct sm_error *err)
 {
 	const uint8_t *buf = data;
+	xmlParserCtxtPtr ctxt = NULL;
 	size_t nslots;
 
 	memset(m, 0, sizeof(*m));
@@ -561,12 +558,17 @@ int mgt_decode(const void *data, size_t len, struct mgt *m, struct sm_error *err
 		return 1;
 	if (decode_header(buf, m, err) < 0)
 		goto fail;
+	ctxt = xmlNewParserCtxt();
+	if (!ctxt) {
+		mgt_fail(err, "out of memory");
+		goto fail;
+	}
 	if (m->length > len) {
 		mgt_fail(err, "header says %llu bytes in use, the volume holds %zu",
 			 (unsigned long long)m->length, len);
 		goto fail;
 	}
-	if (decode_sr_info(buf, m, err) < 0)
+	if (decode_sr_info(ctxt, buf, m, err) < 0)
 		goto fail;
 	nslots = (size_t)((m->length - MGT_SR_INFO_SIZE) / MGT_SLOT_SIZE);
 	if (nslots) {
@@ -579,11 +581,14 @@ int mgt_decode(const void *data, size_t len, struct mgt *m, struct sm_error *err
 	for (size_t i = 0; i < nslots; i++) {
 		uint64_t off = MGT_SR_INFO_SIZE + (uint64_t)i * MGT_SLOT_SIZE;
 
-		decode_slot(buf + off, off, &m->slots[i]);
+		decode_slot(ctxt, buf + off, off, &m->slots[i]);
 		m->nslots++;
 	}
+	xmlFreeParserCtxt(ctxt);
 	return 0;
 fail:
+	if (ctxt)
+		xmlFreeParserCtxt(ctxt);
 	mgt_free(m);
 	return -1;
 }
@@ -918,6 +923,7 @@ static int write_slot(struct vhd_io *io, const struct mgt_slot *rec, uint64_t of
 		      struct mgt_slot *written, struct sm_error *err)
 {
 	uint8_t buf[MGT_SLOT_SIZE];
+	xmlParserCtxtPtr ctxt;
 	uint64_t size;
 
 	if (io_size(io, &size, err) < 0)
@@ -927,7 +933,11 @@ static int write_slot(struct vhd_io *io, const struct mgt_slot *rec, uint64_t of
 				(unsigned long long)size);
 	if (mgt_encode_slot(rec, buf, err) < 0)
 		return -1;
-	decode_slot(buf, offset, written);
+	ctxt = xmlNewParserCtxt();
+	if (!ctxt)
+		return mgt_fail(err, "out of memory");
+	decode_slot(ctxt, buf, offset, written);
+	xmlFreeParserCtxt(ctxt);
 	if (written->damaged) {
 		mgt_fail(err, "VDI record does not read back: %s", written->error);
 		mgt_slot_free(written);
