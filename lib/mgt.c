@@ -432,7 +432,10 @@ static int decode_sr_info(xmlParserCtxtPtr ctxt, const uint8_t *buf, struct mgt 
 /* Why a slot is damaged; 0 for a slot parsed, -1 only when out of memory. */
 static int slot_damaged(struct mgt_slot *s, const char *why)
 {
+	uint64_t offset = s->offset;
+
 	mgt_slot_free(s);
+	s->offset = offset;
 	s->damaged = true;
 	snprintf(s->error, sizeof(s->error), "%s", why);
 	return 0;

@@ -512,6 +512,8 @@ static void one_bad_slot(const char *s1, const char *s2, const char *want_error)
 	assert_int_equal(m.nslots, 2);
 	assert_false(m.slots[0].damaged);
 	assert_true(m.slots[1].damaged);
+	assert_int_equal(m.slots[1].offset, 3072);
+	assert_null(m.slots[1].label);
 	if (!strstr(m.slots[1].error, want_error))
 		fail_msg("error '%s' does not say '%s'", m.slots[1].error, want_error);
 	assert_false(mgt_slot_live(&m.slots[1]));
