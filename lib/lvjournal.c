@@ -237,6 +237,40 @@ int lvjournal_data_decode(const uint8_t *data, size_t len, char *value, size_t c
 	return 0;
 }
 
+int lvjournal_clone_value(const char *base, const char *clone, char *out, size_t cap,
+			  struct sm_error *err)
+{
+	int n;
+
+	if (!sm_uuid_valid(base) || (clone && *clone && !sm_uuid_valid(clone)))
+		return sm_fail(err, SME_INVALID_ARG, "clone journal needs uuids, not '%s' and '%s'",
+			       base ? base : "", clone ? clone : "");
+	n = snprintf(out, cap, "%s_%s", base, clone ? clone : "");
+	if (n < 0 || (size_t)n >= cap)
+		return sm_fail(err, SME_INVALID_ARG, "clone journal value does not fit %zu bytes", cap);
+	return 0;
+}
+
+int lvjournal_clone_parse(const char *value, char base[37], char clone[37], struct sm_error *err)
+{
+	const char *sep = value ? strchr(value, SEP) : NULL;
+
+	base[0] = clone[0] = '\0';
+	if (!sep || strchr(sep + 1, SEP) || sep - value != SM_UUID_LEN ||
+	    (sep[1] && !sm_uuid_valid(sep + 1)))
+		goto bad;
+	memcpy(base, value, SM_UUID_LEN);
+	base[SM_UUID_LEN] = '\0';
+	if (!sm_uuid_valid(base))
+		goto bad;
+	strcpy(clone, sep + 1);
+	return 0;
+bad:
+	base[0] = clone[0] = '\0';
+	return sm_fail(err, SME_LVM_READ, "clone journal value '%.80s' is not <base>_<clone>",
+		       value ? value : "");
+}
+
 int lvjournal_csm_name(const char *vg, const char *op, const char *id, char *out, size_t cap,
 		       struct sm_error *err)
 {

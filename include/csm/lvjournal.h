@@ -92,6 +92,16 @@ int lvjournal_data_decode(const uint8_t *data, size_t len, char *value, size_t c
 			  struct sm_error *err);
 
 /*
+ * The clone journal's value, "<base>_<clone>" ("<base>_" for a single
+ * snapshot), as LVHDVDI._snapshot writes it and _handleInterruptedCloneOp
+ * splits it (at the one '_').  Parsing: base must be a uuid, clone a uuid
+ * or empty; anything else is SME_LVM_READ.
+ */
+int lvjournal_clone_value(const char *base, const char *clone, char *out, size_t cap,
+			  struct sm_error *err);
+int lvjournal_clone_parse(const char *value, char base[37], char clone[37], struct sm_error *err);
+
+/*
  * This project's own records: "csm_<op>_<id>" (tag LVJ_CSM_TAG), text in
  * the LV.  op: LV-name characters without '_'; the dm name must fit 127.
  */

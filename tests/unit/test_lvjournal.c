@@ -237,6 +237,42 @@ static void test_data_hostile(void **state)
 	assert_int_equal(lvjournal_data_encode(NULL, sector, &err), -1);
 }
 
+static void test_clone_value(void **state)
+{
+	static const char *const bad[] = {
+		"", "_", BASE, "_" CLONE, BASE "_" CLONE "_", BASE "_x", "x_" CLONE,
+		BASE "__" CLONE, "BBBBBBBB-0000-4000-8000-000000000002_",
+	};
+	char value[LVJ_VALUE_MAX], base[37], clone[37];
+	struct sm_error err = { 0 };
+
+	assert_int_equal(lvjournal_clone_value(BASE, CLONE, value, sizeof(value), &err), 0);
+	assert_string_equal(value, BASE "_" CLONE);
+	assert_int_equal(lvjournal_clone_parse(value, base, clone, &err), 0);
+	assert_string_equal(base, BASE);
+	assert_string_equal(clone, CLONE);
+	/* A single snapshot has no clone. */
+	assert_int_equal(lvjournal_clone_value(BASE, "", value, sizeof(value), &err), 0);
+	assert_string_equal(value, BASE "_");
+	assert_int_equal(lvjournal_clone_value(BASE, NULL, value, sizeof(value), &err), 0);
+	assert_string_equal(value, BASE "_");
+	assert_int_equal(lvjournal_clone_parse(value, base, clone, &err), 0);
+	assert_string_equal(base, BASE);
+	assert_string_equal(clone, "");
+
+	assert_int_equal(lvjournal_clone_value("x", CLONE, value, sizeof(value), &err), -1);
+	assert_int_equal(lvjournal_clone_value(BASE, "y", value, sizeof(value), &err), -1);
+	assert_int_equal(lvjournal_clone_value(BASE, CLONE, value, 40, &err), -1);
+	sm_error_clear(&err);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		if (lvjournal_clone_parse(bad[i], base, clone, &err) != -1)
+			fail_msg("'%s' parsed", bad[i]);
+		assert_int_equal(err.code, SME_LVM_READ);
+		assert_string_equal(base, "");
+	}
+	assert_int_equal(lvjournal_clone_parse(NULL, base, clone, &err), -1);
+}
+
 static void test_csm_records(void **state)
 {
 	char name[LVJ_NAME_MAX], op[32], id[64], big[64];
@@ -274,6 +310,7 @@ int main(void)
 		cmocka_unit_test(test_parse_name),
 		cmocka_unit_test(test_data_format),
 		cmocka_unit_test(test_data_hostile),
+		cmocka_unit_test(test_clone_value),
 		cmocka_unit_test(test_csm_records),
 	};
 
