@@ -198,16 +198,14 @@ static bool driver_shared(const struct sm_driver *drv)
 /*
  * On a shared SR several hosts act at once but only the master's SR lock
  * orders metadata changes, so a non-master must not make them (xapi sends
- * them to the master anyway; this guards everything else), nor repair:
- * it would roll back the master's operations in flight.
+ * them to the master anyway; this guards everything else), nor repair
+ * (ctx->repair): it would roll back the master's operations in flight.
  */
-static int shared_sr_policy(struct sm_ctx *ctx)
+static int refuse_on_non_master(struct sm_ctx *ctx)
 {
 	const struct sm_call *c = ctx->call;
-	bool shared = driver_shared(ctx->drv);
 
-	ctx->repair = !shared || c->sr_master;
-	if (shared && !c->sr_master && sm_op_changes_metadata(c->op))
+	if (!ctx->repair && sm_op_changes_metadata(c->op))
 		return sm_fail(&ctx->err, SME_LVM_MASTER,
 			       "%s changes a shared SR and runs only on the SR master (SRmaster=true)",
 			       c->method);
@@ -315,14 +313,15 @@ static int run_op(struct sm_ctx *ctx)
 	sm_op_fn fn = sm_driver_op(ctx->drv, c->op);
 	int rc = -1;
 
-	/* Before anything reaches the storage, a non-master is refused what it may not do. */
-	if (shared_sr_policy(ctx) < 0)
-		return -1;
+	ctx->repair = !driver_shared(ctx->drv) || c->sr_master;
 	if (c->op == SM_OP_VDI_EPOCH_BEGIN || c->op == SM_OP_VDI_EPOCH_END)
 		return epoch(ctx);
 	if (!fn)
 		return sm_fail(&ctx->err, SME_UNIMPLEMENTED, "%s is not supported by SR type %s",
 			       c->method, ctx->drv->type);
+	/* Before anything reaches the storage, a non-master is refused what it may not do. */
+	if (refuse_on_non_master(ctx) < 0)
+		return -1;
 	if (layers_alloc(ctx) < 0)
 		goto out_free;
 	/* A failed load may have set up part of its state: unload sees to it. */

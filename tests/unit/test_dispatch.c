@@ -894,9 +894,17 @@ static const struct sm_driver shared_base = {
 	.shared = true,
 	.recover = shared_recover,
 	.ops = {
+		[SM_OP_SR_CREATE] = shared_report,
+		[SM_OP_SR_DELETE] = shared_report,
 		[SM_OP_SR_SCAN] = shared_report,
 		[SM_OP_VDI_CREATE] = shared_report,
+		[SM_OP_VDI_DELETE] = shared_report,
 		[SM_OP_VDI_ACTIVATE] = shared_report,
+		[SM_OP_VDI_SNAPSHOT] = shared_report,
+		[SM_OP_VDI_CLONE] = shared_report,
+		[SM_OP_VDI_RESIZE] = shared_report,
+		[SM_OP_VDI_INTRODUCE] = shared_report,
+		[SM_OP_VDI_UPDATE] = shared_report,
 	},
 };
 
