@@ -62,7 +62,7 @@ bool sm_op_changes_metadata(enum sm_op op)
 
 /*
  * Walks below stop after SM_MAX_LAYERS tables, so a table that names
- * itself (a loop) cannot hang a lookup; run_op refuses such a driver.
+ * itself (a loop) cannot hang a lookup; layers_alloc refuses such a driver.
  */
 #define FOR_EACH_LAYER(d, i, top) \
 	for ((d) = (top), (i) = 0; (d) && (i) < SM_MAX_LAYERS; (d) = (d)->base, (i)++)
@@ -73,7 +73,7 @@ int sm_op_none(struct sm_ctx *ctx)
 		       ctx->call->method, ctx->drv->type);
 }
 
-/* The slot serving op from table d down: the first filled one. */
+/* The slot serving op from table top down: the first filled one. */
 static sm_op_fn op_from(const struct sm_driver *top, enum sm_op op)
 {
 	const struct sm_driver *d;
