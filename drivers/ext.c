@@ -439,7 +439,8 @@ static int ext_sr_create(struct sm_ctx *ctx)
 	if (exists)
 		return sm_fail(&ctx->err, SME_SR_EXISTS, "volume group %s already exists", e->vg);
 	for (size_t i = 0; i < e->ndev; i++)
-		if (device_not_pv(e, l, e->dev[i], &ctx->err) < 0 || device_blank(e->dev[i], &ctx->err) < 0)
+		if (device_not_pv(e, l, e->dev[i], &ctx->err) < 0 ||
+		    device_blank(e->dev[i], &ctx->err) < 0)
 			return -1;
 
 	if (lvm_pvcreate(l, e->dev, e->ndev, &ctx->err) < 0) {
@@ -498,7 +499,8 @@ static int attach_fs(struct sm_ctx *ctx)
 	if (rc < 0)
 		return sm_fail_errno(&ctx->err, SME_LVM_MOUNT, -rc, "mkdir %s", e->mnt);
 	if (mount(e->lv_dev, e->mnt, "ext4", 0, NULL) < 0)
-		return sm_fail_errno(&ctx->err, SME_LVM_MOUNT, errno, "mount %s on %s", e->lv_dev, e->mnt);
+		return sm_fail_errno(&ctx->err, SME_LVM_MOUNT, errno, "mount %s on %s", e->lv_dev,
+				     e->mnt);
 	fs_forget(ctx);
 	return 0;
 }

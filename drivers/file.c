@@ -254,7 +254,7 @@ static const struct sm_config_key file_config[] = {
 
 static const char *const file_traits[] = { "THIN_PROVISIONING", NULL };
 
-/* Everything VDI-shaped is the file store's (sm_file_base): only how the directory is reached is here. */
+/* Everything VDI-shaped is the file store's (sm_file_base); here, how the directory is reached. */
 const struct sm_driver sm_file_driver = {
 	.type = "file",
 	.name = "Local Path VHD",

@@ -234,7 +234,8 @@ static int nfs_load(struct sm_ctx *ctx)
 	if (version_check(nfs, call_dconf(c, "nfsversion"), err) < 0 ||
 	    number_key(c, "nfs-timeout", NFS_DEFAULT_TIMEO, 1, 6000, &nfs->timeo, err) < 0 ||
 	    number_key(c, "nfs-retrans", NFS_DEFAULT_RETRANS, 0, 100, &nfs->retrans, err) < 0 ||
-	    bool_key(c, "hardmount", &nfs->hard, err) < 0 || bool_key(c, "useUDP", &nfs->udp, err) < 0)
+	    bool_key(c, "hardmount", &nfs->hard, err) < 0 ||
+	    bool_key(c, "useUDP", &nfs->udp, err) < 0)
 		return -1;
 	opt = call_dconf(c, "options");
 	if (opt && (strpbrk(opt, " \t\n\"'\\") || sm_has_illegal_xml_char(opt)))
@@ -565,8 +566,8 @@ static int nfs_sr_delete(struct sm_ctx *ctx)
 	rc = base.ops->rmdir(&base, c->sr_uuid);
 	srfs_close(&base);
 	if (rc < 0 && rc != -ENOENT)
-		return sm_fail(&ctx->err, lost_or(rc, SME_NFS_DELETE), "rmdir %s:%s: %s", nfs->server,
-			       nfs->srpath, strerror(-rc));
+		return sm_fail(&ctx->err, lost_or(rc, SME_NFS_DELETE), "rmdir %s:%s: %s",
+			       nfs->server, nfs->srpath, strerror(-rc));
 	return 0;
 }
 

@@ -211,7 +211,7 @@ void *sm_priv(struct sm_ctx *ctx, const struct sm_driver *layer);
  */
 int sm_call_lower(struct sm_ctx *ctx, const struct sm_driver *self);
 
-/* From layer self's recover: the recover of the nearest base below self that has one (0 if none). */
+/* From layer self's recover: that of the nearest base below self that has one (0 if none). */
 int sm_recover_lower(struct sm_ctx *ctx, const struct sm_driver *self);
 
 /*
