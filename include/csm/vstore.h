@@ -143,6 +143,19 @@ struct vstore_ops {
 		    struct sm_error *err);
 	/* The store is there and usable (SME_SR_UNAVAILABLE otherwise). */
 	int (*check)(struct vstore *vs, struct sm_error *err);
+	/*
+	 * Is the store there at all: 1, 0 (positively not: not made yet, or
+	 * deleted; recovery then has nothing to do), or -errno (could not look:
+	 * recovery must fail the call, not skip).
+	 */
+	int (*exists)(struct vstore *vs);
+	/*
+	 * For sr_delete, once no image is left: drop every journal record (the
+	 * GC's included: its images are gone) and every activation record, and
+	 * whatever held them, so the store can go.  -1 when the journals could
+	 * not be read.
+	 */
+	int (*clear)(struct vstore *vs, struct sm_error *err);
 
 	/* ---- create, publish, abandon ------------------------------------ */
 	/*
@@ -420,6 +433,14 @@ int vstore_vhd_repair(struct vstore *vs, const char *uuid, struct sm_error *err)
 /* Footer and header of uuid's VHD (fast: one read) or with the BAT. */
 int vstore_vhd_query(struct vstore *vs, const char *uuid, bool fast, struct vhd_info *info,
 		     struct sm_error *err);
+
+/*
+ * Finish or undo a leaf-coalesce of l into p that died (SR lock held, the
+ * "leaf" record left): take_over_recover, then, when p still has its own
+ * name, p hidden again and repaired (it is l's parent again).  Used by the
+ * driver's recovery and by the GC (recovery, and backing off).
+ */
+int vstore_leaf_recover(struct vstore *vs, const char *l, const char *p, struct sm_error *err);
 
 /*
  * The one grow with an undo record, over the store: grow uuid's VHD to
