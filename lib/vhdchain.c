@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "csm/fault.h"
+#include "csm/log.h"
 #include "csm/vhdchain.h"
 #include "vhd_internal.h"
 
@@ -971,43 +972,102 @@ static void undo_name(const char *parent, char *out, size_t cap)
 	snprintf(out, cap, "%s.undo", parent);
 }
 
+static int opener_remove(const struct vhd_opener *op, const char *path)
+{
+	if (op->unlink)
+		return op->unlink(op->arg, path);
+	return unlink(path) < 0 ? -errno : 0;
+}
+
+int vhd_grow_with_undo(const struct vhd_opener *op, const char *path, const char *undo_path,
+		       uint64_t size, bool *pending, struct sm_error *err)
+{
+	struct sm_error err2 = { 0 };
+	struct vhd_io io = { 0 }, undo = { 0 };
+	int rc;
+
+	*pending = false;
+	if (op != &vhd_opener_local && !op->unlink)
+		return sm_fail(err, SME_VDI_LOAD, "%s: cannot grow it here: its undo record "
+			       "could not be removed", path);
+	if (op->open(op->arg, path, VHD_IO_RDWR, &io, err) < 0)
+		return -1;
+	/* Exclusive: an existing record is a grow cut short, to be undone first. */
+	if (op->open(op->arg, undo_path, VHD_IO_CREATE, &undo, err) < 0) {
+		vhd_io_close(&io);
+		return -1;
+	}
+	rc = vhd_grow_journaled(&io, size, &undo, err);
+	if (rc == 0 && (rc = io.ops->sync(&io)) < 0)
+		rc = sm_fail_errno(err, SME_EIO, -rc, "cannot sync %s", io.name);
+	/* A no-op on an empty or emptied record; else it restores the image. */
+	if (rc < 0 && vhd_grow_undo(&io, &undo, &err2) < 0) {
+		*pending = true;
+		sm_log(LOG_WARNING, "grow of %s: %s stays for recovery: %s", path, undo_path,
+		       err2.detail);
+	}
+	vhd_io_close(&undo);
+	vhd_io_close(&io);
+	if (!*pending)
+		opener_remove(op, undo_path);
+	return rc < 0 ? -1 : 0;
+}
+
+int vhd_grow_recover(const struct vhd_opener *op, const char *path, const char *undo_path,
+		     bool *undone, struct sm_error *err)
+{
+	struct sm_error e = { 0 };
+	struct vhd_io io = { 0 }, undo = { 0 };
+	int rc;
+
+	if (undone)
+		*undone = false;
+	if (op->open(op->arg, undo_path, VHD_IO_RDWR, &undo, &e) < 0) {
+		if (e.code == SME_VDI_MISSING)
+			return 0;   /* no grow was cut short */
+		/* The record is all that can put the image back: never drop it on a guess. */
+		sm_fail(err, e.code == SME_SR_NO_SPACE ? e.code : SME_SR_UNAVAILABLE,
+			"grow recovery: cannot look at %s (%s)", undo_path, e.detail);
+		return -1;
+	}
+	if (op->open(op->arg, path, VHD_IO_RDWR, &io, &e) < 0) {
+		vhd_io_close(&undo);
+		if (e.code != SME_VDI_MISSING) {
+			sm_fail(err, SME_SR_UNAVAILABLE, "grow recovery: cannot open %s (%s)", path,
+				e.detail);
+			return -1;
+		}
+		opener_remove(op, undo_path);   /* the image is gone: nothing to put back */
+		return 0;
+	}
+	rc = vhd_grow_undo(&io, &undo, err);
+	if (rc == 0 && (rc = io.ops->sync(&io)) < 0)
+		rc = sm_fail_errno(err, SME_EIO, -rc, "cannot sync %s", io.name);
+	vhd_io_close(&undo);
+	vhd_io_close(&io);
+	if (rc < 0)
+		return -1;
+	opener_remove(op, undo_path);
+	if (undone)
+		*undone = true;
+	return 0;
+}
+
 /*
  * The parent must cover the child's virtual size.  Growing beyond the BAT
  * moves blocks, so it runs with an undo record at "<parent>.undo", removed
  * once the grow succeeded.  A caller recovering from a crash must run
- * vhd_grow_undo on a leftover "<parent>.undo" before anything else opens
+ * vhd_grow_recover on a leftover "<parent>.undo" before anything else opens
  * the parent (vhdtool grow-undo does that).
  */
 static int grow_parent(const struct vhd_opener *op, const char *parent_path, uint64_t size,
 		       struct sm_error *err)
 {
-	struct sm_error err2 = { 0 };
-	struct vhd_io io, undo;
 	char upath[PATH_MAX + 8];
-	int rc;
+	bool pending;
 
-	if (op != &vhd_opener_local && !op->unlink)
-		return sm_fail(err, SME_VDI_LOAD, "%s: parent smaller than the child, and "
-			       "its undo record could not be removed here", parent_path);
 	undo_name(parent_path, upath, sizeof(upath));
-	if (op->open(op->arg, parent_path, VHD_IO_RDWR, &io, err) < 0)
-		return -1;
-	/* An existing record is a grow cut short: it must be undone first. */
-	if (op->open(op->arg, upath, VHD_IO_CREATE, &undo, err) < 0) {
-		vhd_io_close(&io);
-		return -1;
-	}
-	rc = vhd_grow_journaled(&io, size, &undo, err);
-	/* The grow restores the parent on failure; make sure before dropping the record. */
-	if (rc == 0 || vhd_grow_undo(&io, &undo, &err2) == 0) {
-		if (op->unlink)
-			op->unlink(op->arg, upath);
-		else
-			unlink(upath);
-	}
-	vhd_io_close(&undo);
-	vhd_io_close(&io);
-	return rc;
+	return vhd_grow_with_undo(op, parent_path, upath, size, &pending, err);
 }
 
 static int coalesce_setup(const struct vhd_opener *op, struct coalesce *co,

@@ -258,60 +258,34 @@ static int undo_path(const char *path, char *out, size_t cap)
  */
 static int cmd_grow(const char *path, const char *size_s)
 {
-	struct sm_error err = { 0 }, err2 = { 0 };
-	struct vhd_io io, undo;
+	struct sm_error err = { 0 };
 	char upath[4096];
 	uint64_t size;
-	int rc;
+	bool pending;
 
 	if (parse_size(size_s, &size) < 0)
 		return bad_number(size_s);
 	if (undo_path(path, upath, sizeof(upath)) < 0)
 		return 1;
-	if (vhd_io_open_file(&io, path, VHD_IO_RDWR, &err) < 0)
-		return fail(&err);
-	if (vhd_io_open_file(&undo, upath, VHD_IO_CREATE, &err) < 0) {
-		vhd_io_close(&io);
-		if (err.code == SME_VDI_EXISTS)
-			fprintf(stderr, "vhdtool: %s exists: an earlier grow was cut short; "
-				"run 'vhdtool grow-undo %s' first\n", upath, path);
-		return fail(&err);
-	}
-	rc = vhd_grow_journaled(&io, size, &undo, &err);
-	/* On failure the library already rolled back when it could. */
-	if (rc == 0 || vhd_grow_undo(&io, &undo, &err2) == 0)
-		unlink(upath);
-	else
+	if (vhd_grow_with_undo(&vhd_opener_local, path, upath, size, &pending, &err) == 0)
+		return 0;
+	if (err.code == SME_VDI_EXISTS && strstr(err.detail, upath))
+		fprintf(stderr, "vhdtool: %s exists: an earlier grow was cut short; "
+			"run 'vhdtool grow-undo %s' first\n", upath, path);
+	if (pending)
 		fprintf(stderr, "vhdtool: kept %s: run 'vhdtool grow-undo %s'\n", upath, path);
-	vhd_io_close(&undo);
-	vhd_io_close(&io);
-	return rc < 0 ? fail(&err) : 0;
+	return fail(&err);
 }
 
 static int cmd_grow_undo(const char *path)
 {
 	struct sm_error err = { 0 };
-	struct vhd_io io, undo;
 	char upath[4096];
-	int rc;
 
 	if (undo_path(path, upath, sizeof(upath)) < 0)
 		return 1;
-	if (vhd_io_open_file(&undo, upath, VHD_IO_RDWR, &err) < 0) {
-		if (err.code == SME_VDI_MISSING)
-			return 0;       /* no grow was interrupted */
+	if (vhd_grow_recover(&vhd_opener_local, path, upath, NULL, &err) < 0)
 		return fail(&err);
-	}
-	if (vhd_io_open_file(&io, path, VHD_IO_RDWR, &err) < 0) {
-		vhd_io_close(&undo);
-		return fail(&err);
-	}
-	rc = vhd_grow_undo(&io, &undo, &err);
-	vhd_io_close(&io);
-	vhd_io_close(&undo);
-	if (rc < 0)
-		return fail(&err);
-	unlink(upath);
 	return 0;
 }
 

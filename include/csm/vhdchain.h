@@ -81,6 +81,28 @@ int vhd_coalesce_with(const struct vhd_opener *op, const char *child_path,
 		      void *arg, struct sm_error *err);
 
 /*
+ * The one grow with an undo record, through an opener: grow the VHD at
+ * path to size with vhd_grow_journaled, its undo record created
+ * exclusively at undo_path (an existing one is a grow cut short: fails
+ * SME_VDI_EXISTS; vhd_grow_recover first), the image synced.  On failure
+ * the image is put back from the record when it can be; the record is
+ * removed unless *pending (it could not be put back: the record must stay
+ * for vhd_grow_recover).  Used by vdi_resize, the GC's parent grow (and
+ * coalesce's own), and vhdtool grow.
+ */
+int vhd_grow_with_undo(const struct vhd_opener *op, const char *path, const char *undo_path,
+		       uint64_t size, bool *pending, struct sm_error *err);
+/*
+ * Undo a grow a crash cut short: if undo_path exists, put path back as it
+ * was before the grow (safe to repeat), sync it and remove the record
+ * (*undone = true).  No record: 0, nothing done.  A record whose image is
+ * gone is removed.  A record that cannot be looked at, or an undo that
+ * fails, is -1 and the record stays.
+ */
+int vhd_grow_recover(const struct vhd_opener *op, const char *path, const char *undo_path,
+		     bool *undone, struct sm_error *err);
+
+/*
  * Point child_path at a new parent (header prt_uuid, prt_ts, prt_name and
  * the MACX/W2KU/W2RU locators rewritten), like `vhd-util modify -p`.
  * The writes are ordered so that blktap's tapdisk, which reads the first
