@@ -131,9 +131,14 @@ static uint64_t round_up(uint64_t v, uint64_t to)
 
 /* ---- files --------------------------------------------------------------- */
 
+/* A new file, with one reference: the caller's. */
 static struct mfile *file_new(void)
 {
-	return calloc(1, sizeof(struct mfile));
+	struct mfile *f = calloc(1, sizeof(struct mfile));
+
+	if (f)
+		f->refs = 1;
+	return f;
 }
 
 static void file_ref(struct mfile *f)
