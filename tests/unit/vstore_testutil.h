@@ -101,10 +101,16 @@ static inline void vs_chain_close(struct vhd_chain *ch)
 static inline int vs_fill(struct vstore *vs, const char *uuid, uint64_t off, size_t len,
 			  int fill, struct sm_error *err)
 {
-	struct vhd_chain *ch = vs_chain_open(vs, uuid, true, err);
+	struct vhd_chain *ch = NULL;
 	uint8_t *buf = malloc(len);
 	int rc = -1;
+	struct vhd_info info;
 
+	/* Room first, as vdi_attach RW gives it (a no-op where images grow by themselves). */
+	if (vstore_vhd_query(vs, uuid, true, &info, err) == 0 &&
+	    vstore_inflate(vs, uuid, vstore_room_for(vs, info.virtual_size, VSTORE_FIT_FULL, 0),
+			   err) == 0)
+		ch = vs_chain_open(vs, uuid, true, err);
 	if (ch && buf) {
 		memset(buf, fill, len);
 		rc = vhd_chain_write(ch, buf, len, off, err);
