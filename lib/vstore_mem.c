@@ -1941,10 +1941,18 @@ void vstore_mem_crash(struct vstore_mem *m, enum vstore_mem_crash how)
 	m->gen++;
 	m->dead = m->limited = false;
 	vstore_mem_fail_clear(m);
-	if (how != VSTORE_MEM_CRASH_HOST)
+	if (how == VSTORE_MEM_CRASH_PROCESS)
 		return;
-	m->nact = 0;
-	ns_copy(&m->cur, &m->dur);
+	m->nact = 0;   /* activations are the host's */
+	if (how != VSTORE_MEM_CRASH_HOST_NAMES)
+		ns_copy(&m->cur, &m->dur);
+	else
+		ns_copy(&m->dur, &m->cur);
+	if (how == VSTORE_MEM_CRASH_HOST_BYTES) {
+		for (size_t i = 0; i < m->cur.n; i++)
+			file_sync(m->cur.v[i].f);   /* what was written is what is on disk now */
+		return;
+	}
 	for (size_t i = 0; i < m->cur.n; i++) {
 		struct mfile *f = m->cur.v[i].f;
 

@@ -67,9 +67,16 @@ enum vstore_mem_op {
 	VMEM_OP_COUNT
 };
 
+/*
+ * What survives.  A real host crash keeps what was durable and any part
+ * of the rest; the last two are the corners: every unsynced write made it
+ * to disk but no unsynced name change did, or the other way round.
+ */
 enum vstore_mem_crash {
 	VSTORE_MEM_CRASH_PROCESS,   /* the process died: everything done so far stays */
 	VSTORE_MEM_CRASH_HOST,      /* the host died: only what was durable stays */
+	VSTORE_MEM_CRASH_HOST_BYTES,   /* durable names, every file's current bytes */
+	VSTORE_MEM_CRASH_HOST_NAMES,   /* current names, every file's synced bytes */
 };
 
 struct vstore_mem;
@@ -114,8 +121,8 @@ bool vstore_mem_dead(const struct vstore_mem *m);
 /*
  * Come back after a crash: every open io of the store goes stale (fails
  * -ESTALE; close it), activation refcounts go (host), the kill limit and
- * fault rules are cleared, and with VSTORE_MEM_CRASH_HOST every name and
- * every file's bytes go back to their durable state.
+ * fault rules are cleared, and after a host crash every name and every
+ * file's bytes go back to their durable state (see enum vstore_mem_crash).
  */
 void vstore_mem_crash(struct vstore_mem *m, enum vstore_mem_crash how);
 
