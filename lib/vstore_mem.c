@@ -1259,6 +1259,27 @@ static void restore_base(struct vstore_mem *m, const char *s, const char *b, int
 		*rc = do_rename(m, b, s, true);
 }
 
+/*
+ * src visible, whatever state the crash left: the base's hidden flag is
+ * written into the original's bytes (both footers, one after the other),
+ * which may outlive the names that made it a base (host crash before
+ * snap_commit).  Both footers are rewritten: one may be torn.
+ */
+static void unhide(struct vstore_mem *m, const char *s, int *rc)
+{
+	struct mentry *e = ns_get(&m->cur, s);
+	struct vhd_io io = { 0 };
+	struct vhd_info info;
+	bool vhd;
+
+	if (*rc < 0 || !e || (e->flags & F_ODD) || io_attach(m, e->f, s, false, &io) < 0)
+		return;
+	vhd = vhd_query_fast(&io, &info, NULL) == 0;
+	vhd_io_close(&io);
+	if (vhd && set_vhd_hidden(m, e->f, s, false) < 0)
+		*rc = -EIO;
+}
+
 static void mem_snap_undo(struct vstore *vs, const char *src, const char *base, const char *clone)
 {
 	struct vstore_mem *m = MEM(vs);
@@ -1287,6 +1308,7 @@ static void mem_snap_undo(struct vstore *vs, const char *src, const char *base, 
 			forget_records(m, base, false);
 		}
 	}
+	unhide(m, s, &rc);
 	if (rc == 0)
 		do_commit_all(m);
 }

@@ -482,6 +482,85 @@ static void test_leaf_recover_could_not_look(void **state)
 	}
 }
 
+/* ---- snapshot steps killed anywhere, then undone or kept ---------------------- */
+
+/* The steps of a snapshot of leaf 1 to base 2 with clone 3; 0 when all ran. */
+static int snapshot_steps(struct vstore *vs, struct sm_error *err)
+{
+	if (vs->ops->snap_keep(vs, U(1), U(2), SME_VDI_SNAPSHOT, err) < 0 ||
+	    vs->ops->snap_child(vs, U(1), U(2), 0, true, SME_VDI_SNAPSHOT, err) < 0 ||
+	    vs->ops->snap_child(vs, U(3), U(2), 0, false, SME_VDI_SNAPSHOT, err) < 0 ||
+	    vstore_vhd_set_hidden(vs, U(2), true, err) < 0 ||
+	    vstore_set_read_only(vs, U(2), true, err) < 0)
+		return -1;
+	return vs->ops->snap_commit(vs, SME_VDI_SNAPSHOT, err);
+}
+
+static void snapshot_killed(bool lvm, enum vstore_mem_crash how)
+{
+	bool finished = false;
+	unsigned long k;
+
+	for (k = 0; !finished; k++) {
+		struct vstore_mem *m = new_store(lvm);
+		struct vstore *vs = vstore_mem_vs(m);
+		struct sm_error err = { 0 };
+		struct vhd_info info;
+		struct vhd_io io = { 0 };
+
+		make_leaf(vs, 1);
+		assert_int_equal(vs->ops->journal_begin(vs, "snapshot", U(1), "", &err), 0);
+		vstore_mem_kill_after(m, k);
+		finished = snapshot_steps(vs, &err) == 0;
+		vstore_mem_crash(m, how);
+		sm_error_clear(&err);
+		if (finished) {
+			/* committed: every step survives the crash */
+			assert_int_equal(vs_query(vs, U(1), &info), 0);
+			assert_int_equal(info.type, VHD_TYPE_DIFF);
+			assert_int_equal(vs_kind(vs, U(3)), VSTORE_VHD);
+			assert_int_equal(vs_query(vs, U(2), &info), 0);
+			assert_true(info.hidden);
+			assert_int_equal(vs_holds(vs, U(3), 0, MiB, 'a', &err), 1);
+		}
+		/* recovery of an unfinished snapshot undoes it (a finished one too, if asked) */
+		assert_int_equal(vs->ops->journal_lookup(vs, "snapshot", U(1)), 1);
+		vs->ops->snap_undo(vs, U(1), U(2), U(3));
+		vs->ops->sweep(vs);
+		assert_int_equal(vs_kind(vs, U(1)), VSTORE_VHD);
+		assert_int_equal(vs_kind(vs, U(2)), VSTORE_NONE);
+		assert_int_equal(vs_kind(vs, U(3)), VSTORE_NONE);
+		assert_int_equal(vs_query(vs, U(1), &info), 0);
+		assert_int_equal(info.type, VHD_TYPE_DYNAMIC);
+		assert_false(info.hidden);
+		assert_int_equal(vs_holds(vs, U(1), 0, MiB, 'a', &err), 1);
+		assert_int_equal(vs->ops->open(vs, U(1), VSTORE_VHD, VHD_IO_RDWR, &io, &err), 0);
+		vhd_io_close(&io);
+		assert_int_equal(vhd_check_with(vs->ops->opener(vs), img(U(1)), true, &err), 0);
+		assert_int_equal(image_count(vs), 1);
+		assert_int_equal(names_with(m, ".new") + names_with(m, ".tmp"), 0);
+		/* and the undo was durable */
+		vstore_mem_crash(m, VSTORE_MEM_CRASH_HOST);
+		assert_int_equal(vs_kind(vs, U(2)), VSTORE_NONE);
+		assert_int_equal(vs_holds(vs, U(1), 0, MiB, 'a', &err), 1);
+		vstore_mem_free(m);
+		assert_true(k < 1000);
+	}
+	assert_true(k > 5);
+}
+
+static void test_snapshot_killed_dir_like(void **state)
+{
+	for (size_t i = 0; i < NCRASHES; i++)
+		snapshot_killed(false, crashes[i]);
+}
+
+static void test_snapshot_killed_lvm_like(void **state)
+{
+	for (size_t i = 0; i < NCRASHES; i++)
+		snapshot_killed(true, crashes[i]);
+}
+
 /* ---- hidden, repair, query, activation ---------------------------------------- */
 
 static void test_hidden_and_repair(void **state)
@@ -688,6 +767,8 @@ int main(void)
 		cmocka_unit_test(test_leaf_recover_killed_dir_like),
 		cmocka_unit_test(test_leaf_recover_killed_lvm_like),
 		cmocka_unit_test(test_leaf_recover_could_not_look),
+		cmocka_unit_test(test_snapshot_killed_dir_like),
+		cmocka_unit_test(test_snapshot_killed_lvm_like),
 		cmocka_unit_test(test_hidden_and_repair),
 		cmocka_unit_test(test_active_lookup_could_not_look),
 		cmocka_unit_test(test_optional_ops_absent),

@@ -452,6 +452,26 @@ static void test_snap_undo_half_made_child(void **state)
 	assert_false(fx_has(fx, name));
 }
 
+/*
+ * A host crash between the base's hidden flag (written into the original's
+ * bytes and synced) and snap_commit (the names) leaves the original under
+ * its own name, hidden, and no base: the undo must still leave it visible.
+ */
+static void test_snap_undo_hidden_original(void **state)
+{
+	struct fx *fx = *state;
+	struct vstore *vs = fx->vs;
+	struct sm_error err = { 0 };
+
+	snapshot_upto(vs, 1, 2, 3, 0);
+	assert_int_equal(vstore_vhd_set_hidden(vs, U(1), true, &err), 0);
+	vs->ops->snap_undo(vs, U(1), U(2), U(3));
+	if (known_dir_deviation(fx, "snap_undo leaves the original hidden when the crash kept its "
+				"hidden flag but not the base's name (a hidden leaf is garbage to the GC)"))
+		return;
+	check_undone(fx, 1, 2, 3);
+}
+
 static void test_snap_refusals(void **state)
 {
 	struct fx *fx = *state;
@@ -858,7 +878,7 @@ static void test_store_gone(void **state)
 	X(test_create_invisible_until_publish), X(test_publish_never_replaces), \
 	X(test_create_after_killed_create), X(test_abandon), X(test_find_kinds), \
 	X(test_open_and_remove), X(test_snapshot), X(test_snap_undo_every_state), \
-	X(test_snap_undo_half_made_child), X(test_snap_refusals), X(test_take_over), \
+	X(test_snap_undo_half_made_child), X(test_snap_undo_hidden_original), X(test_snap_refusals), X(test_take_over), \
 	X(test_leaf_recover_not_started), X(test_meta_records), X(test_lock_records), \
 	X(test_list_record_flags), X(test_journals), X(test_activation_records), \
 	X(test_grow), X(test_sweep), X(test_store_there), X(test_store_gone)
