@@ -12,6 +12,7 @@
 
 #include "csm/driver.h"
 #include "csm/srfs.h"
+#include "csm/vstore_dir.h"
 
 /* Room for "/<uuid>.vhd.new" and friends after the SR path in PATH_MAX. */
 #define FSR_PATH_MAX (PATH_MAX - 256)
@@ -34,7 +35,12 @@ struct file_sr {
 	 * ("--dir <path>"): NFSSR without a kernel mount passes --nfs etc.
 	 */
 	const char *gc_reach[8];
+	/* The VDI store over fs (and path): what the VDI operations use. */
+	struct vstore_dir store;
 };
+
+/* The SR's VDI store. */
+struct vstore *fsr_store(struct file_sr *sr);
 
 /* Allocate ctx->sr as a struct file_sr; the caller fills path. */
 struct file_sr *fsr_new(struct sm_ctx *ctx);
@@ -102,6 +108,6 @@ int fsr_vdi_lock(struct sm_ctx *ctx);
 int fsr_vdi_unlock(struct sm_ctx *ctx);
 
 /* The SR marker file written by sr_create (holds the SR uuid). */
-#define FSR_MARKER ".csm-sr"
+#define FSR_MARKER VSTORE_DIR_MARKER
 
 #endif

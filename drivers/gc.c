@@ -46,15 +46,18 @@
 #include "csm/srfs_nfs.h"
 #include "csm/log.h"
 #include "csm/util.h"
+#include "csm/vdiforest.h"
 #include "csm/vhdchain.h"
-#include "fsr_store.h"
+#include "csm/vstore_dir.h"
+#include "filebased.h"
 
 #define MIB (1024.0 * 1024.0)
 /* The code lock_acquire gives when gc_active is held: anything else is an error. */
 #define GC_BUSY SME_SR_UNAVAILABLE
 
 struct gc {
-	struct file_sr sr;
+	struct file_sr sr;             /* how the SR is reached (its directory) */
+	struct vstore *vs;             /* what the work goes through */
 	char sr_uuid[37];
 	bool verbose;
 	uint64_t leaf_max;             /* leaf coalesce only below this many bytes of data */
@@ -177,29 +180,18 @@ static int progress(void *arg, uint64_t done, uint64_t total)
 
 /* ---- choosing work -------------------------------------------------------- */
 
-static bool node_ok(const struct fsr_node *n)
+static bool node_ok(const struct vdi_node *n)
 {
-	return n && n->kind == VK_VHD && !n->error[0];
-}
-
-static int depth_of(const struct fsr_forest *f, const struct fsr_node *n)
-{
-	int d = 0;
-
-	while (n && d <= VHD_CHAIN_MAX) {
-		n = fsr_forest_find(f, n->parent);
-		d++;
-	}
-	return d;
+	return n && n->img.kind == VSTORE_VHD && !n->img.error[0];
 }
 
 /* Hidden N with children, whose hidden parent has N as its only child. */
-static bool coalesceable(const struct fsr_forest *f, const struct fsr_node *n)
+static bool coalesceable(const struct vdi_forest *f, const struct vdi_node *n)
 {
-	const struct fsr_node *p = fsr_forest_find(f, n->parent);
+	const struct vdi_node *p = vdi_forest_find(f, n->img.parent);
 
-	return node_ok(n) && !n->blocked && n->info.hidden && n->live && n->nchildren > 0 &&
-	       node_ok(p) && !p->blocked && p->info.hidden && p->nchildren == 1;
+	return node_ok(n) && !n->blocked && n->img.hidden && n->live && n->nchildren > 0 &&
+	       node_ok(p) && !p->blocked && p->img.hidden && p->nchildren == 1;
 }
 
 /* The VDIs active on some host, from one listing of the SR's records. */
@@ -229,7 +221,7 @@ static int active_set_add(void *arg, const char *uuid, const char *host)
 static void active_set_load(struct gc *g, struct active_set *a)
 {
 	memset(a, 0, sizeof(*a));
-	a->rc = fsr_active_each(&g->sr, active_set_add, a);
+	a->rc = g->vs->ops->active_each(g->vs, active_set_add, a);
 }
 
 static bool active_set_has(const struct active_set *a, const char *uuid)
@@ -255,34 +247,34 @@ static void hold_back(struct gc *g, const char *fmt, ...)
 	say(g, "held back: %s", g->held_back);
 }
 
-static bool leaf_coalesceable(struct gc *g, const struct fsr_forest *f, const struct fsr_node *n,
+static bool leaf_coalesceable(struct gc *g, const struct vdi_forest *f, const struct vdi_node *n,
 			      const struct active_set *active)
 {
-	const struct fsr_node *p = fsr_forest_find(f, n->parent);
+	const struct vdi_node *p = vdi_forest_find(f, n->img.parent);
 
-	if (!(node_ok(n) && !n->blocked && !n->info.hidden && n->nchildren == 0 &&
-	      (uint64_t)n->info.allocated_blocks * VHD_BLOCK_SIZE <= g->leaf_max &&
-	      node_ok(p) && !p->blocked && p->info.hidden && p->nchildren == 1 &&
-	      !(n->sidecars & FSR_HAS_LOCK)))
+	if (!(node_ok(n) && !n->blocked && !n->img.hidden && n->nchildren == 0 &&
+	      n->img.allocated <= g->leaf_max &&
+	      node_ok(p) && !p->blocked && p->img.hidden && p->nchildren == 1 &&
+	      !(n->img.records & VSTORE_HAS_LOCK)))
 		return false;
-	if (strcmp(n->uuid, g->backed_off) == 0)
+	if (strcmp(n->img.uuid, g->backed_off) == 0)
 		return false;
 	if (active->rc < 0) {
 		hold_back(g, "leaf-coalesce of %s: cannot read the activation records (%s)",
-			  n->uuid, strerror(-active->rc));
+			  n->img.uuid, strerror(-active->rc));
 		return false;
 	}
-	return !active_set_has(active, n->uuid);
+	return !active_set_has(active, n->img.uuid);
 }
 
 struct plan {
-	const struct fsr_node *garbage[1024];
+	const struct vdi_node *garbage[1024];
 	unsigned ngarbage;
-	const struct fsr_node *coalesce;   /* the deepest candidate */
-	const struct fsr_node *leaf;
+	const struct vdi_node *coalesce;   /* the deepest candidate */
+	const struct vdi_node *leaf;
 };
 
-static void plan_work(struct gc *g, const struct fsr_forest *f, struct plan *pl)
+static void plan_work(struct gc *g, const struct vdi_forest *f, struct plan *pl)
 {
 	struct active_set active;
 	int best = -1;
@@ -290,21 +282,21 @@ static void plan_work(struct gc *g, const struct fsr_forest *f, struct plan *pl)
 	memset(pl, 0, sizeof(*pl));
 	g->q_garbage = g->q_coalesce = g->q_leaf = 0;
 	for (size_t i = 0; i < f->count; i++)
-		if (f->nodes[i].error[0])
-			hold_back(g, "%s cannot be read (%s)", f->nodes[i].uuid, f->nodes[i].error);
+		if (f->nodes[i].img.error[0])
+			hold_back(g, "%s cannot be read (%s)", f->nodes[i].img.uuid, f->nodes[i].img.error);
 	/* Any image could be the parent of one we cannot read: none is known childless. */
 	if (f->unknown_parents)
 		return;
 	active_set_load(g, &active);
 	for (size_t i = 0; i < f->count; i++) {
-		const struct fsr_node *n = &f->nodes[i];
+		const struct vdi_node *n = &f->nodes[i];
 
-		if (!n->live && !n->error[0] && !n->blocked) {
+		if (!n->live && !n->img.error[0] && !n->blocked) {
 			g->q_garbage++;
 			if (pl->ngarbage < sizeof(pl->garbage) / sizeof(pl->garbage[0]))
 				pl->garbage[pl->ngarbage++] = n;
 		} else if (coalesceable(f, n)) {
-			int d = depth_of(f, n);
+			int d = vdi_forest_depth(f, n);
 
 			g->q_coalesce++;
 			if (d > best) {
@@ -322,64 +314,82 @@ static void plan_work(struct gc *g, const struct fsr_forest *f, struct plan *pl)
 
 /* ---- the work -------------------------------------------------------------- */
 
-/* The chain code opens images (and their parents) by SR-relative name. */
-static const struct vhd_opener *opener(struct gc *g)
+/* The store's name of uuid's VHD: what its chain opener opens. */
+static void vhd_name(struct gc *g, const char *uuid, char out[128])
 {
-	return srfs_opener(fsr_fs(&g->sr));
+	g->vs->ops->image_name(g->vs, uuid, VSTORE_VHD, out, 128);
 }
 
-static void delete_image(struct gc *g, const struct fsr_node *n)
+static void delete_image(struct gc *g, const struct vdi_node *n)
 {
-	char path[PATH_MAX];
-
-	fsr_path(&g->sr, n->uuid, fsr_ext(n->kind), path);
-	if (fsr_unlink(&g->sr, path) == 0) {
-		say(g, "deleted garbage %s", n->uuid);
+	if (g->vs->ops->remove(g->vs, n->img.uuid, n->img.kind, true, NULL) == 0) {
+		say(g, "deleted garbage %s", n->img.uuid);
 		g->deleted++;
 	}
-	fsr_unlink_sidecars(&g->sr, n->uuid);
-	lock_cleanup_namespace(n->uuid);
+	lock_cleanup_namespace(n->img.uuid);
 }
 
 /* Re-point every child of n at parent, then remove n (SR lock held). */
 static int relink_and_remove(struct gc *g, const char *n_uuid, const char *p_uuid,
 			     struct sm_error *err)
 {
-	char ppath[PATH_MAX], cpath[PATH_MAX], npath[PATH_MAX];
-	struct fsr_forest f;
+	char pname[128], cname[128];
+	struct vdi_forest f;
 	int rc = 0;
 
-	if (fsr_forest_load(&f, &g->sr, true, err) < 0)
+	if (vdi_forest_load(&f, g->vs, true, err) < 0)
 		return -1;
 	/* A child we cannot see would be orphaned when n goes: keep n. */
 	if (f.unknown_parents) {
 		sm_fail(err, SME_SR_UNAVAILABLE, "relink of %s's children held back: %s cannot be read (%s)",
-			n_uuid, f.first_unknown->uuid, f.first_unknown->error);
-		fsr_forest_free(&f);
+			n_uuid, f.first_unknown->img.uuid, f.first_unknown->img.error);
+		vdi_forest_free(&f);
 		return -1;
 	}
-	fsr_path(&g->sr, p_uuid, "vhd", ppath);
+	vhd_name(g, p_uuid, pname);
 	g->state = "relinking";
 	for (size_t i = 0; i < f.count && rc == 0; i++) {
-		if (strcmp(f.nodes[i].parent, n_uuid) != 0)
+		if (strcmp(f.nodes[i].img.parent, n_uuid) != 0)
 			continue;
-		fsr_path(&g->sr, f.nodes[i].uuid, "vhd", cpath);
-		rc = vhd_set_parent_with(opener(g), cpath, ppath, err);
+		vhd_name(g, f.nodes[i].img.uuid, cname);
+		rc = vhd_set_parent_with(g->vs->ops->opener(g->vs), cname, pname, err);
 		if (rc == 0) {
-			say(g, "re-pointed %s at %s", f.nodes[i].uuid, p_uuid);
+			say(g, "re-pointed %s at %s", f.nodes[i].img.uuid, p_uuid);
 			sm_fault_point("gc:relinked-one");
 		}
 	}
-	fsr_forest_free(&f);
+	vdi_forest_free(&f);
 	if (rc < 0)
 		return -1;
-	fsr_path(&g->sr, n_uuid, "vhd", npath);
-	fsr_unlink(&g->sr, npath);
-	fsr_unlink_sidecars(&g->sr, n_uuid);
+	if (g->vs->ops->remove(g->vs, n_uuid, VSTORE_VHD, false, err) < 0)
+		return -1;
 	lock_cleanup_namespace(n_uuid);
-	fsr_sync_dir(&g->sr);
 	sm_fault_point("gc:removed");
 	return 0;
+}
+
+/*
+ * The parent must cover the child's virtual size before the copy: the one
+ * grow with an undo record (the GC's own, kept while the copy runs
+ * without the SR lock), after the store made room for the child's data.
+ */
+static int grow_parent(struct gc *g, const char *c_uuid, const char *p_uuid,
+		       struct sm_error *err)
+{
+	struct vhd_info ci, pi;
+	bool pending;
+
+	if (vstore_vhd_query(g->vs, c_uuid, true, &ci, err) < 0 ||
+	    vstore_vhd_query(g->vs, p_uuid, false, &pi, err) < 0)
+		return -1;
+	if (vstore_inflate(g->vs, p_uuid,
+			   vstore_room_for(g->vs, ci.virtual_size, VSTORE_FIT_DATA,
+					   (uint64_t)pi.allocated_blocks * VHD_BLOCK_SIZE +
+					   (uint64_t)ci.blocks * VHD_BLOCK_SIZE), err) < 0)
+		return -1;
+	if (pi.virtual_size >= ci.virtual_size)
+		return 0;
+	return vstore_grow(g->vs, p_uuid, ci.virtual_size, VSTORE_UNDO_GC, &pending, err);
 }
 
 /*
@@ -390,23 +400,26 @@ static int relink_and_remove(struct gc *g, const char *n_uuid, const char *p_uui
 static int coalesce_one(struct gc *g, const char *n_uuid, const char *p_uuid,
 			struct sm_error *err)
 {
-	char npath[PATH_MAX], ppath[PATH_MAX], jtext[64];
+	char nname[128], pname[128], jtext[64];
 	uint64_t copied = 0;
 	int rc;
 
 	snprintf(jtext, sizeof(jtext), "parent=%s\n", p_uuid);
-	if (journal_begin(fsr_fs(&g->sr), "coalesce", n_uuid, jtext, err) < 0)
+	if (g->vs->ops->journal_begin(g->vs, "coalesce", n_uuid, jtext, err) < 0)
 		return -1;
 	sm_fault_point("gc:coalesce-journal");
-	fsr_path(&g->sr, n_uuid, "vhd", npath);
-	fsr_path(&g->sr, p_uuid, "vhd", ppath);
+	vhd_name(g, n_uuid, nname);
+	vhd_name(g, p_uuid, pname);
 	snprintf(g->current, sizeof(g->current), "coalesce %s into %s", n_uuid, p_uuid);
 	g->state = "copying";
 	g->done = g->total = 0;
 	g->copy_started = now();
 	say(g, "coalescing %s into its parent %s", n_uuid, p_uuid);
 	sr_unlock(g);
-	rc = vhd_coalesce_with(opener(g), npath, ppath, &copied, progress, g, err);
+	rc = grow_parent(g, n_uuid, p_uuid, err);
+	if (rc == 0)
+		rc = vhd_coalesce_with(g->vs->ops->opener(g->vs), nname, pname, &copied, progress, g,
+				       err);
 	if (g->verbose)
 		fprintf(stderr, "\n");
 	if (sr_lock(g, rc < 0 ? NULL : err) < 0 && rc == 0)
@@ -417,19 +430,21 @@ static int coalesce_one(struct gc *g, const char *n_uuid, const char *p_uuid,
 	say(g, "copied %" PRIu64 " bytes in %.2f s", copied, now() - g->copy_started);
 	if (relink_and_remove(g, n_uuid, p_uuid, err) < 0)
 		return -1;
+	if (vstore_deflate(g->vs, p_uuid, err) < 0)
+		return -1;
 	g->coalesced++;
-	return journal_end(fsr_fs(&g->sr), "coalesce", n_uuid, err);
+	return g->vs->ops->journal_end(g->vs, "coalesce", n_uuid, err);
 }
 
 /*
  * Is L free to be renamed over?  Asked after our journal record (the
- * claim vdi_activate looks for) is durable; see fsr_store.h.  Anything
+ * claim vdi_activate looks for) is durable; see vstore_dir.h.  Anything
  * but a clear "no activation record" is a reason to leave L alone.
  */
 static bool leaf_still_idle(struct gc *g, const char *l_uuid)
 {
 	char holder[128] = "";
-	int rc = fsr_active_lookup(&g->sr, l_uuid, holder);
+	int rc = vstore_active_lookup(g->vs, l_uuid, holder);
 
 	if (rc == 0)
 		return true;
@@ -449,113 +464,88 @@ static int leaf_back_off(struct gc *g, const char *l_uuid, const char *p_uuid,
 			 struct sm_error *err)
 {
 	memcpy(g->backed_off, l_uuid, sizeof(g->backed_off));
-	if (fsr_recover_leaf(&g->sr, l_uuid, p_uuid, err) < 0)
+	if (vstore_leaf_recover(g->vs, l_uuid, p_uuid, err) < 0)
 		return -1;   /* the record stays: recovery runs again */
-	return journal_end(fsr_fs(&g->sr), "leaf", l_uuid, err);
+	return g->vs->ops->journal_end(g->vs, "leaf", l_uuid, err);
 }
 
 /* Leaf L into P; P then takes L's name.  SR lock held throughout. */
 static int leaf_coalesce_one(struct gc *g, const char *l_uuid, const char *p_uuid,
 			     struct sm_error *err)
 {
-	char lpath[PATH_MAX], ppath[PATH_MAX], jtext[64];
+	char lname[128], pname[128], jtext[64];
 	uint64_t copied = 0;
-	int rc;
 
 	/* Planned with an older view of the activation records: one may come now. */
 	sm_fault_point("gc:leaf-planned");
 	snprintf(jtext, sizeof(jtext), "parent=%s\n", p_uuid);
-	if (journal_begin(fsr_fs(&g->sr), "leaf", l_uuid, jtext, err) < 0)
+	if (g->vs->ops->journal_begin(g->vs, "leaf", l_uuid, jtext, err) < 0)
 		return -1;
 	sm_fault_point("gc:leaf-journal");
 	if (!leaf_still_idle(g, l_uuid))
 		return leaf_back_off(g, l_uuid, p_uuid, err);
-	fsr_path(&g->sr, l_uuid, "vhd", lpath);
-	fsr_path(&g->sr, p_uuid, "vhd", ppath);
+	vhd_name(g, l_uuid, lname);
+	vhd_name(g, p_uuid, pname);
 	snprintf(g->current, sizeof(g->current), "leaf-coalesce %s into %s", l_uuid, p_uuid);
 	g->state = "copying";
 	g->copy_started = now();
-	if (vhd_coalesce_with(opener(g), lpath, ppath, &copied, progress, g, err) < 0)
+	if (vstore_deflate(g->vs, l_uuid, err) < 0 || grow_parent(g, l_uuid, p_uuid, err) < 0 ||
+	    vhd_coalesce_with(g->vs->ops->opener(g->vs), lname, pname, &copied, progress, g,
+			      err) < 0)
 		return -1;
 	sm_fault_point("gc:leaf-copied");
-	if (fsr_vhd_set_hidden(&g->sr, ppath, false, err) < 0)
+	if (vstore_vhd_set_hidden(g->vs, p_uuid, false, err) < 0)
 		return -1;
 	sm_fault_point("gc:leaf-unhidden");
-	/* The protocol makes this redundant; the rename is the one step that cannot be undone. */
+	/* The protocol makes this redundant; the take-over is the one step that cannot be undone. */
 	if (!leaf_still_idle(g, l_uuid))
 		return leaf_back_off(g, l_uuid, p_uuid, err);
-	/* One atomic step: the merged image replaces the leaf under its name. */
-	rc = fsr_fs(&g->sr)->ops->rename(fsr_fs(&g->sr), ppath, lpath);
-	if (rc < 0)
-		return sm_fail_errno(err, SME_SM_GENERAL, -rc, "rename %s", ppath);
-	sm_fault_point("gc:leaf-renamed");
-	fsr_unlink_sidecars(&g->sr, p_uuid);
+	/* One step the store can recover: the merged image takes the leaf's name. */
+	if (g->vs->ops->take_over(g->vs, l_uuid, p_uuid, err) < 0)
+		return -1;
 	lock_cleanup_namespace(p_uuid);
-	fsr_sync_dir(&g->sr);
 	say(g, "leaf %s merged into its parent (%" PRIu64 " bytes); parent %s gone",
 	    l_uuid, copied, p_uuid);
 	g->leaf_coalesced++;
-	return journal_end(fsr_fs(&g->sr), "leaf", l_uuid, err);
+	return g->vs->ops->journal_end(g->vs, "leaf", l_uuid, err);
 }
 
 /* ---- resuming after a crash or abort ---------------------------------------- */
 
 /*
- * vhd_coalesce grows a smaller parent first, with an undo record at
- * "<parent>.vhd.undo"; a GC killed mid-grow leaves it, and the parent
- * must be put back before anything reads or writes it again.
+ * The parent grow before a copy keeps an undo record (VSTORE_UNDO_GC); a
+ * GC killed mid-grow leaves it, and the parent must be put back before
+ * anything reads or writes it again.
  */
 static int undo_parent_grow(struct gc *g, const char *p_uuid, struct sm_error *err)
 {
-	struct vhd_io io = { 0 }, undo = { 0 };
-	char ppath[PATH_MAX], upath[PATH_MAX + 8];
-	int rc = -1;
+	bool undone;
 
-	fsr_path(&g->sr, p_uuid, "vhd", ppath);
-	snprintf(upath, sizeof(upath), "%s.undo", ppath);
-	rc = fsr_lookup(&g->sr, upath);
-	if (rc < 0)
-		return sm_fail_errno(err, SME_SR_UNAVAILABLE, -rc, "cannot tell whether %s exists", upath);
-	if (rc == 0)
-		return 0;
-	rc = -1;
-	if (fsr_open(&g->sr, ppath, VHD_IO_RDWR, &io, err) < 0)
+	if (vstore_grow_recover(g->vs, p_uuid, VSTORE_UNDO_GC, &undone, err) < 0)
 		return -1;
-	if (fsr_open(&g->sr, upath, VHD_IO_RDWR, &undo, err) < 0)
-		goto out;
-	rc = vhd_grow_undo(&io, &undo, err);
-	if (rc == 0 && io.ops->sync(&io) < 0)
-		rc = sm_fail(err, SME_SM_GENERAL, "cannot sync %s", ppath);
-out:
-	vhd_io_close(&undo);
-	vhd_io_close(&io);
-	if (rc == 0) {
-		fsr_unlink(&g->sr, upath);
+	if (undone)
 		say(g, "rolled back the interrupted grow of %s", p_uuid);
-	}
-	return rc;
+	return 0;
 }
 
 static int resume_one(void *arg, const char *op, const char *id, const char *text,
 		      struct sm_error *err)
 {
 	struct gc *g = arg;
-	char parent[37], path[PATH_MAX];
-	int there;
+	enum vstore_kind kind;
+	char parent[37];
 
 	journal_get(text, "parent", parent, sizeof(parent));
 	if (!sm_uuid_valid(id) || !sm_uuid_valid(parent))
 		return 1;   /* not ours, or damaged: leave it for a person */
 	if (strcmp(op, "coalesce") == 0) {
-		fsr_path(&g->sr, id, "vhd", path);
-		there = fsr_lookup(&g->sr, path);
-		if (there < 0)
-			return sm_fail_errno(err, SME_SR_UNAVAILABLE, -there,
-					     "resuming the coalesce of %s: cannot look at it", id);
-		if (!there)
+		if (g->vs->ops->find(g->vs, id, &kind, SME_SR_UNAVAILABLE, err) < 0) {
+			sm_error_recode(err, SME_SR_UNAVAILABLE);
+			return -1;
+		}
+		if (kind == VSTORE_NONE)
 			return 0;   /* finished before the crash */
-		fsr_path(&g->sr, parent, "vhd", path);
-		if (undo_parent_grow(g, parent, err) < 0 || fsr_vhd_repair(&g->sr, path, err) < 0)
+		if (undo_parent_grow(g, parent, err) < 0 || vstore_vhd_repair(g->vs, parent, err) < 0)
 			return -1;
 		say(g, "resuming the coalesce of %s into %s", id, parent);
 		if (coalesce_one(g, id, parent, err) < 0)
@@ -563,7 +553,7 @@ static int resume_one(void *arg, const char *op, const char *id, const char *tex
 		return 0;
 	}
 	if (strcmp(op, "leaf") == 0)
-		return fsr_recover_leaf(&g->sr, id, parent, err);
+		return vstore_leaf_recover(g->vs, id, parent, err);
 	return 1;
 }
 
@@ -572,7 +562,7 @@ static int resume_one(void *arg, const char *op, const char *id, const char *tex
 static int gc_loop(struct gc *g, struct sm_error *err)
 {
 	for (;;) {
-		struct fsr_forest f;
+		struct vdi_forest f;
 		struct plan pl;
 		char n_uuid[37], p_uuid[37];
 		int rc = 0;
@@ -581,8 +571,8 @@ static int gc_loop(struct gc *g, struct sm_error *err)
 			return sm_fail(err, SME_SR_UNAVAILABLE, "aborted on request");
 		if (sr_lock(g, err) < 0)
 			return -1;
-		if (journal_replay(fsr_fs(&g->sr), resume_one, g, err) < 0 ||
-		    fsr_forest_load(&f, &g->sr, true, err) < 0) {
+		if (g->vs->ops->journal_replay(g->vs, resume_one, g, err) < 0 ||
+		    vdi_forest_load(&f, g->vs, true, err) < 0) {
 			sr_unlock(g);
 			return -1;
 		}
@@ -592,20 +582,20 @@ static int gc_loop(struct gc *g, struct sm_error *err)
 		for (unsigned i = 0; i < pl.ngarbage; i++)
 			delete_image(g, pl.garbage[i]);
 		if (pl.ngarbage)
-			fsr_sync_dir(&g->sr);
+			g->vs->ops->sync(g->vs);
 		n_uuid[0] = p_uuid[0] = '\0';
 		if (pl.coalesce) {
-			memcpy(n_uuid, pl.coalesce->uuid, 37);
-			memcpy(p_uuid, pl.coalesce->parent, 37);
-			fsr_forest_free(&f);
+			memcpy(n_uuid, pl.coalesce->img.uuid, 37);
+			memcpy(p_uuid, pl.coalesce->img.parent, 37);
+			vdi_forest_free(&f);
 			rc = coalesce_one(g, n_uuid, p_uuid, err);
 		} else if (pl.leaf) {
-			memcpy(n_uuid, pl.leaf->uuid, 37);
-			memcpy(p_uuid, pl.leaf->parent, 37);
-			fsr_forest_free(&f);
+			memcpy(n_uuid, pl.leaf->img.uuid, 37);
+			memcpy(p_uuid, pl.leaf->img.parent, 37);
+			vdi_forest_free(&f);
 			rc = leaf_coalesce_one(g, n_uuid, p_uuid, err);
 		} else {
-			fsr_forest_free(&f);
+			vdi_forest_free(&f);
 		}
 		sr_unlock(g);
 		if (rc < 0)
@@ -695,7 +685,7 @@ static int check_identity(struct gc *g, struct sm_error *err)
 {
 	char *text = NULL, found[37] = "";
 	const char *base = strrchr(g->sr.fs.root, '/');
-	int rc = srfs_read_file(fsr_fs(&g->sr), FSR_MARKER, 256, &text);
+	int rc = srfs_read_file(&g->sr.fs, FSR_MARKER, 256, &text);
 
 	if (rc == 0) {
 		if (strncmp(text, "uuid=", 5) == 0)
@@ -818,6 +808,8 @@ int main(int argc, char **argv)
 		daemonize();
 	snprintf(g.sr_uuid, sizeof(g.sr_uuid), "%s", sr_uuid);
 	g.sr.sr_uuid = g.sr_uuid;
+	vstore_dir_init(&g.sr.store, &g.sr.fs, g.sr.path, g.sr_uuid);
+	g.vs = &g.sr.store.vs;
 	if (open_sr(&g, dir, nfs, &nfs_opts, &err) < 0) {
 		fprintf(stderr, "csm-gc: %s\n", err.detail);
 		return 1;

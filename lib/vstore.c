@@ -124,11 +124,13 @@ int vstore_leaf_recover(struct vstore *vs, const char *l, const char *p, struct 
 		return 0;
 	}
 	/*
-	 * P may be visible again: it must not look like a VDI of its own; and
-	 * the copy may have stopped between two writes of its metadata: P is
-	 * someone's parent, it must pass the check.
+	 * A grow of P the copy needed may have been cut short: P back as it
+	 * was first.  P may be visible again: it must not look like a VDI of
+	 * its own; and the copy may have stopped between two writes of its
+	 * metadata: P is someone's parent, it must pass the check.
 	 */
-	if (vstore_vhd_set_hidden(vs, p, true, err) < 0 || vstore_vhd_repair(vs, p, err) < 0)
+	if (vstore_grow_recover(vs, p, VSTORE_UNDO_GC, NULL, err) < 0 ||
+	    vstore_vhd_set_hidden(vs, p, true, err) < 0 || vstore_vhd_repair(vs, p, err) < 0)
 		return -1;
 	sm_log(LOG_WARNING, "recovery: undid the interrupted leaf-coalesce of %s", l);
 	return 0;
