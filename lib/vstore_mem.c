@@ -1133,6 +1133,12 @@ static int mem_deflate(struct vstore *vs, const char *uuid, struct sm_error *err
 
 /* ---- snapshot steps ------------------------------------------------------------------------- */
 
+/* Where an LVM-like store parks a leaf while another image takes its name. */
+static void old_of(const char *l, char out[NAME_MAX_LEN])
+{
+	snprintf(out, NAME_MAX_LEN, "OLD_%s.vhd", l);
+}
+
 static int mem_snap_keep(struct vstore *vs, const char *src, const char *base, int code,
 			 struct sm_error *err)
 {
@@ -1199,6 +1205,27 @@ fail:
 	return -1;
 }
 
+/*
+ * LVM-like, the leaf still named (a clone of an empty leaf reuses its
+ * parent: no snap_keep moved it away): the child is made aside, the leaf
+ * parked as OLD_<uuid>, the child renamed in, the leaf removed.  snap_undo
+ * puts a parked leaf back.
+ */
+static int replace_lvm(struct vstore_mem *m, const char *name, const char *tmp, const char *uuid,
+		       int code, struct sm_error *err)
+{
+	char old[NAME_MAX_LEN];
+	int rc;
+
+	old_of(uuid, old);
+	rc = do_rename(m, name, old, false);
+	if (rc == 0)
+		rc = do_rename(m, tmp, name, false);
+	if (rc == 0)
+		rc = do_unbind(m, old);
+	return rc < 0 ? mem_fail(m, err, code, rc, "cannot replace", name) : 0;
+}
+
 static int mem_snap_child(struct vstore *vs, const char *uuid, const char *parent,
 			  uint64_t size, bool replace, int code, struct sm_error *err)
 {
@@ -1210,13 +1237,15 @@ static int mem_snap_child(struct vstore *vs, const char *uuid, const char *paren
 	if (rc < 0)
 		return mem_fail(m, err, code, rc, "cannot create", name);
 	/* LVM-like names are never replaced: snap_keep moved the leaf's away. */
-	if (!replace || m->lvm)
+	if (!replace || (m->lvm && !bound(m, name)))
 		return make_child(m, name, parent, size, code, err);
 	snprintf(tmp, sizeof(tmp), "%s.vhd.new", uuid);
 	if (bound(m, tmp) && (rc = do_unbind(m, tmp)) < 0)
 		return mem_fail(m, err, code, rc, "cannot remove", tmp);
 	if (make_child(m, tmp, parent, size, code, err) < 0)
 		return -1;
+	if (m->lvm)
+		return replace_lvm(m, name, tmp, uuid, code, err);
 	rc = do_rename(m, tmp, name, true);
 	return rc < 0 ? mem_fail(m, err, code, rc, "cannot rename", tmp) : 0;
 }
@@ -1291,6 +1320,13 @@ static void mem_snap_undo(struct vstore *vs, const char *src, const char *base, 
 	image_of(src, VSTORE_VHD, s);
 	snprintf(name, sizeof(name), "%s.vhd.new", src);
 	drop(m, name, false, &rc);
+	old_of(src, name);
+	if (bound(m, name) && rc == 0) {
+		/* LVM-like: killed while a replacing child took the leaf's name */
+		drop(m, s, false, &rc);
+		if (rc == 0)
+			rc = do_rename(m, name, s, false);
+	}
 	if (clone && clone[0]) {
 		image_of(clone, VSTORE_VHD, name);
 		drop(m, name, false, &rc);
@@ -1314,11 +1350,6 @@ static void mem_snap_undo(struct vstore *vs, const char *src, const char *base, 
 }
 
 /* ---- leaf-coalesce take-over ------------------------------------------------------------- */
-
-static void old_of(const char *l, char out[NAME_MAX_LEN])
-{
-	snprintf(out, NAME_MAX_LEN, "OLD_%s.vhd", l);
-}
 
 static int mem_take_over(struct vstore *vs, const char *l, const char *p, struct sm_error *err)
 {

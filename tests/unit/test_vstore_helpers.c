@@ -701,18 +701,38 @@ static void test_lvm_names_not_replaceable(void **state)
 	struct vstore_mem *m = new_store(true);
 	struct vstore *vs = vstore_mem_vs(m);
 	struct sm_error err = { 0 };
+	bool finished = false;
+	unsigned long k;
 
 	make_leaf(vs, 1);
-	/* a replacing child needs the leaf's name free: snap_keep renames it away */
-	assert_int_equal(vs->ops->snap_child(vs, U(1), U(1), 0, true, SME_VDI_SNAPSHOT, &err), -1);
-	assert_int_equal(err.code, SME_VDI_SNAPSHOT);
-	sm_error_clear(&err);
-	assert_int_equal(vs_holds(vs, U(1), 0, MiB, 'a', &err), 1);
+	/* snap_keep renames the leaf away, so the replacing child takes a free name */
 	assert_int_equal(vs->ops->snap_keep(vs, U(1), U(2), SME_VDI_SNAPSHOT, &err), 0);
 	assert_int_equal(vs_kind(vs, U(1)), VSTORE_NONE);
 	assert_true(vstore_mem_room(m, U(2)) <= vstore_room_for(vs, 8 * MiB, VSTORE_FIT_DATA, MiB));
 	assert_int_equal(vs->ops->snap_child(vs, U(1), U(2), 0, true, SME_VDI_SNAPSHOT, &err), 0);
 	assert_int_equal(vs_holds(vs, U(1), 0, MiB, 'a', &err), 1);
+	assert_int_equal(vs->ops->snap_commit(vs, SME_VDI_SNAPSHOT, &err), 0);
+	/* a clone of that empty leaf reuses its parent: the leaf is replaced while named */
+	for (k = 0; !finished; k++) {
+		struct vhd_info info;
+		char parent[37];
+
+		vstore_mem_kill_after(m, k);
+		finished = vs->ops->snap_child(vs, U(1), U(2), 0, true, SME_VDI_CLONE, &err) == 0;
+		vstore_mem_crash(m, VSTORE_MEM_CRASH_HOST);
+		sm_error_clear(&err);
+		if (!finished)
+			vs->ops->snap_undo(vs, U(1), "", "");
+		/* never without the leaf's name, always a child of 2 */
+		assert_int_equal(vs_query(vs, U(1), &info), 0);
+		vs->ops->parent_uuid(vs, &info, parent);
+		assert_string_equal(parent, U(2));
+		assert_int_equal(vs_holds(vs, U(1), 0, MiB, 'a', &err), 1);
+		assert_int_equal(names_with(m, "OLD_") + names_with(m, ".new"), 0);
+		assert_int_equal(image_count(vs), 2);
+		assert_true(k < 100);
+	}
+	assert_true(k > 3);
 	vstore_mem_free(m);
 }
 
