@@ -236,7 +236,7 @@ static void test_snapshot_clone_resize(void **state)
 		struct env e;
 		struct sm_error err = { 0 };
 		struct vhd_info info;
-		char snap[37], clone[37];
+		char snap[37], clone[37], base[37];
 
 		env_init(&e, lvm);
 		make_vdi(&e, U(1));
@@ -266,6 +266,13 @@ static void test_snapshot_clone_resize(void **state)
 		assert_int_equal(e.err.code, SME_VDI_SIZE);
 		/* visible VDIs: the leaf, the snapshot, the clone; the rest are hidden bases */
 		assert_true(visible(&e, U(1)) && visible(&e, snap) && visible(&e, clone));
+		/* a base copy others hang below is not deleted */
+		assert_int_equal(vs_query(e.vs, U(1), &info), 0);
+		e.vs->ops->parent_uuid(e.vs, &info, base);
+		assert_true(sm_uuid_valid(base));
+		assert_int_equal(delete_vdi(&e, base), -1);
+		assert_int_equal(e.err.code, SME_VDI_DELETE);
+		assert_data(&e, snap);
 		/* deleting everything leaves only garbage for the GC, no VDI */
 		assert_int_equal(delete_vdi(&e, snap), 0);
 		assert_int_equal(delete_vdi(&e, clone), 0);
