@@ -552,6 +552,19 @@ static void test_take_over(void **state)
 	assert_int_equal(vs->ops->journal_end(vs, "leaf", U(1), &err), 0);
 }
 
+static void test_take_over_without_parent(void **state)
+{
+	struct fx *fx = *state;
+	struct vstore *vs = fx->vs;
+	struct sm_error err = { 0 };
+
+	snapshot_upto(vs, 1, 2, 3, 0);
+	assert_int_equal(vs->ops->take_over(vs, U(1), U(2), &err), -1);
+	assert_int_not_equal(err.code, 0);
+	assert_int_equal(vs_holds(vs, U(1), 0, MiB, 'a', &err), 1);
+	assert_int_equal(list_count(vs), 1);
+}
+
 static void test_leaf_recover_not_started(void **state)
 {
 	struct fx *fx = *state;
@@ -878,7 +891,7 @@ static void test_store_gone(void **state)
 	X(test_create_invisible_until_publish), X(test_publish_never_replaces), \
 	X(test_create_after_killed_create), X(test_abandon), X(test_find_kinds), \
 	X(test_open_and_remove), X(test_snapshot), X(test_snap_undo_every_state), \
-	X(test_snap_undo_half_made_child), X(test_snap_undo_hidden_original), X(test_snap_refusals), X(test_take_over), \
+	X(test_snap_undo_half_made_child), X(test_snap_undo_hidden_original), X(test_snap_refusals), X(test_take_over), X(test_take_over_without_parent), \
 	X(test_leaf_recover_not_started), X(test_meta_records), X(test_lock_records), \
 	X(test_list_record_flags), X(test_journals), X(test_activation_records), \
 	X(test_grow), X(test_sweep), X(test_store_there), X(test_store_gone)
