@@ -41,6 +41,7 @@
 #include <unistd.h>
 
 #include "csm/fault.h"
+#include "csm/gc_plan.h"
 #include "csm/journal.h"
 #include "csm/lock.h"
 #include "csm/srfs_nfs.h"
@@ -178,59 +179,7 @@ static int progress(void *arg, uint64_t done, uint64_t total)
 	return abort_requested(g);
 }
 
-/* ---- choosing work -------------------------------------------------------- */
-
-static bool node_ok(const struct vdi_node *n)
-{
-	return n && n->img.kind == VSTORE_VHD && !n->img.error[0];
-}
-
-/* Hidden N with children, whose hidden parent has N as its only child. */
-static bool coalesceable(const struct vdi_forest *f, const struct vdi_node *n)
-{
-	const struct vdi_node *p = vdi_forest_find(f, n->img.parent);
-
-	return node_ok(n) && !n->blocked && n->img.hidden && n->live && n->nchildren > 0 &&
-	       node_ok(p) && !p->blocked && p->img.hidden && p->nchildren == 1;
-}
-
-/* The VDIs active on some host, from one listing of the SR's records. */
-struct active_set {
-	char (*uuid)[37];
-	size_t count, cap;
-	int rc;                        /* the listing's: < 0, nothing is known */
-};
-
-static int active_set_add(void *arg, const char *uuid, const char *host)
-{
-	struct active_set *a = arg;
-
-	if (a->count == a->cap) {
-		size_t cap = a->cap ? a->cap * 2 : 64;
-		void *p = realloc(a->uuid, cap * sizeof(a->uuid[0]));
-
-		if (!p)
-			return -ENOMEM;
-		a->uuid = p;
-		a->cap = cap;
-	}
-	memcpy(a->uuid[a->count++], uuid, 37);
-	return 0;
-}
-
-static void active_set_load(struct gc *g, struct active_set *a)
-{
-	memset(a, 0, sizeof(*a));
-	a->rc = g->vs->ops->active_each(g->vs, active_set_add, a);
-}
-
-static bool active_set_has(const struct active_set *a, const char *uuid)
-{
-	for (size_t i = 0; i < a->count; i++)
-		if (strcmp(a->uuid[i], uuid) == 0)
-			return true;
-	return false;
-}
+/* ---- choosing work (lib/gc_plan.c) ---------------------------------------- */
 
 static void hold_back(struct gc *g, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -247,69 +196,24 @@ static void hold_back(struct gc *g, const char *fmt, ...)
 	say(g, "held back: %s", g->held_back);
 }
 
-static bool leaf_coalesceable(struct gc *g, const struct vdi_forest *f, const struct vdi_node *n,
-			      const struct active_set *active)
+/* The plan's only I/O, done here: the activation records, when they can matter. */
+static void plan_work(struct gc *g, const struct vdi_forest *f, struct gc_plan *pl)
 {
-	const struct vdi_node *p = vdi_forest_find(f, n->img.parent);
+	struct gc_active_set active = { 0 };
+	struct gc_plan_input in = { .forest = f, .leaf_max = g->leaf_max,
+				    .backed_off = g->backed_off };
 
-	if (!(node_ok(n) && !n->blocked && !n->img.hidden && n->nchildren == 0 &&
-	      n->img.allocated <= g->leaf_max &&
-	      node_ok(p) && !p->blocked && p->img.hidden && p->nchildren == 1 &&
-	      !(n->img.records & VSTORE_HAS_LOCK)))
-		return false;
-	if (strcmp(n->img.uuid, g->backed_off) == 0)
-		return false;
-	if (active->rc < 0) {
-		hold_back(g, "leaf-coalesce of %s: cannot read the activation records (%s)",
-			  n->img.uuid, strerror(-active->rc));
-		return false;
+	if (gc_plan_needs_active(f)) {
+		active.rc = g->vs->ops->active_each(g->vs, gc_active_set_add, &active);
+		in.active = &active;
 	}
-	return !active_set_has(active, n->img.uuid);
-}
-
-struct plan {
-	const struct vdi_node *garbage[1024];
-	unsigned ngarbage;
-	const struct vdi_node *coalesce;   /* the deepest candidate */
-	const struct vdi_node *leaf;
-};
-
-static void plan_work(struct gc *g, const struct vdi_forest *f, struct plan *pl)
-{
-	struct active_set active;
-	int best = -1;
-
-	memset(pl, 0, sizeof(*pl));
-	g->q_garbage = g->q_coalesce = g->q_leaf = 0;
-	for (size_t i = 0; i < f->count; i++)
-		if (f->nodes[i].img.error[0])
-			hold_back(g, "%s cannot be read (%s)", f->nodes[i].img.uuid, f->nodes[i].img.error);
-	/* Any image could be the parent of one we cannot read: none is known childless. */
-	if (f->unknown_parents)
-		return;
-	active_set_load(g, &active);
-	for (size_t i = 0; i < f->count; i++) {
-		const struct vdi_node *n = &f->nodes[i];
-
-		if (!n->live && !n->img.error[0] && !n->blocked) {
-			g->q_garbage++;
-			if (pl->ngarbage < sizeof(pl->garbage) / sizeof(pl->garbage[0]))
-				pl->garbage[pl->ngarbage++] = n;
-		} else if (coalesceable(f, n)) {
-			int d = vdi_forest_depth(f, n);
-
-			g->q_coalesce++;
-			if (d > best) {
-				best = d;
-				pl->coalesce = n;
-			}
-		} else if (leaf_coalesceable(g, f, n, &active)) {
-			g->q_leaf++;
-			if (!pl->leaf)
-				pl->leaf = n;
-		}
-	}
-	free(active.uuid);
+	gc_plan_make(&in, pl);
+	gc_active_set_free(&active);
+	g->q_garbage = pl->q_garbage;
+	g->q_coalesce = pl->q_coalesce;
+	g->q_leaf = pl->q_leaf;
+	if (pl->held_back[0])
+		hold_back(g, "%s", pl->held_back);
 }
 
 /* ---- the work -------------------------------------------------------------- */
@@ -563,7 +467,7 @@ static int gc_loop(struct gc *g, struct sm_error *err)
 {
 	for (;;) {
 		struct vdi_forest f;
-		struct plan pl;
+		struct gc_plan pl;
 		char n_uuid[37], p_uuid[37];
 		int rc = 0;
 

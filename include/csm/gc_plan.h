@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: LGPL-2.1-only */
+/*
+ * The garbage collector's planning, pure: from the forest of a store and
+ * the set of VDIs active on some host, what to do next.  No I/O; csm-gc
+ * runs the plan (drivers/gc.c) and unit tests check it over forests they
+ * build by hand (tests/unit/test_gc_plan.c).
+ *
+ * Work, by kind:
+ *   garbage        hidden images no visible image depends on (all of them,
+ *                  up to GC_PLAN_MAX_GARBAGE per plan);
+ *   coalesce       a hidden image N with children whose hidden parent has N
+ *                  as its only child (the deepest such N first);
+ *   leaf coalesce  a visible leaf L holding at most leaf_max bytes of data
+ *                  whose hidden parent has L as its only child, L neither
+ *                  vdi_locked nor active on any host (the first such L).
+ * Only positive knowledge moves it: an image that could not be read holds
+ * back all work on its chain, one whose parent is unknown all work in the
+ * store, activation records that could not be read every leaf coalesce.
+ */
+#ifndef CSM_GC_PLAN_H
+#define CSM_GC_PLAN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "csm/vdiforest.h"
+
+#define GC_PLAN_MAX_GARBAGE 1024
+
+/* The VDIs active on some host, from one listing of the activation records. */
+struct gc_active_set {
+	char (*uuid)[37];
+	size_t count, cap;
+	int rc;                 /* the listing's: < 0, nothing is known */
+};
+
+/* vstore_active_fn that adds uuid to the set (arg: struct gc_active_set). */
+int gc_active_set_add(void *arg, const char *uuid, const char *host);
+void gc_active_set_free(struct gc_active_set *a);
+
+struct gc_plan_input {
+	const struct vdi_forest *forest;
+	const struct gc_active_set *active;  /* NULL: not loaded (unknown parents) */
+	uint64_t leaf_max;                   /* leaf coalesce only up to this much data */
+	const char *backed_off;              /* a leaf whose merge was given up this run, or "" */
+};
+
+struct gc_plan {
+	const struct vdi_node *garbage[GC_PLAN_MAX_GARBAGE];
+	unsigned ngarbage;
+	const struct vdi_node *coalesce;     /* NULL: none */
+	const struct vdi_node *leaf;         /* NULL: none (only planned without a coalesce) */
+	unsigned q_garbage, q_coalesce, q_leaf;   /* how many of each were found */
+	char held_back[300];                 /* the first reason work was left undone, or "" */
+};
+
+/* Whether the plan needs the active set: false when nothing may be done at all. */
+bool gc_plan_needs_active(const struct vdi_forest *f);
+void gc_plan_make(const struct gc_plan_input *in, struct gc_plan *out);
+
+#endif

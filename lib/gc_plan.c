@@ -1,0 +1,128 @@
+/* SPDX-License-Identifier: LGPL-2.1-only */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "csm/gc_plan.h"
+
+int gc_active_set_add(void *arg, const char *uuid, const char *host)
+{
+	struct gc_active_set *a = arg;
+
+	if (a->count == a->cap) {
+		size_t cap = a->cap ? a->cap * 2 : 64;
+		void *p = realloc(a->uuid, cap * sizeof(a->uuid[0]));
+
+		if (!p)
+			return -ENOMEM;
+		a->uuid = p;
+		a->cap = cap;
+	}
+	memcpy(a->uuid[a->count++], uuid, 37);
+	return 0;
+}
+
+void gc_active_set_free(struct gc_active_set *a)
+{
+	free(a->uuid);
+	memset(a, 0, sizeof(*a));
+}
+
+static bool active_set_has(const struct gc_active_set *a, const char *uuid)
+{
+	for (size_t i = 0; i < a->count; i++)
+		if (strcmp(a->uuid[i], uuid) == 0)
+			return true;
+	return false;
+}
+
+static void hold_back(struct gc_plan *pl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Remember the first reason work was left undone. */
+static void hold_back(struct gc_plan *pl, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (pl->held_back[0])
+		return;
+	va_start(ap, fmt);
+	vsnprintf(pl->held_back, sizeof(pl->held_back), fmt, ap);
+	va_end(ap);
+}
+
+static bool node_ok(const struct vdi_node *n)
+{
+	return n && n->img.kind == VSTORE_VHD && !n->img.error[0];
+}
+
+/* Hidden N with children, whose hidden parent has N as its only child. */
+static bool coalesceable(const struct vdi_forest *f, const struct vdi_node *n)
+{
+	const struct vdi_node *p = vdi_forest_find(f, n->img.parent);
+
+	return node_ok(n) && !n->blocked && n->img.hidden && n->live && n->nchildren > 0 &&
+	       node_ok(p) && !p->blocked && p->img.hidden && p->nchildren == 1;
+}
+
+static bool leaf_coalesceable(const struct gc_plan_input *in, struct gc_plan *pl,
+			      const struct vdi_node *n)
+{
+	const struct vdi_node *p = vdi_forest_find(in->forest, n->img.parent);
+
+	if (!(node_ok(n) && !n->blocked && !n->img.hidden && n->nchildren == 0 &&
+	      n->img.allocated <= in->leaf_max &&
+	      node_ok(p) && !p->blocked && p->img.hidden && p->nchildren == 1 &&
+	      !(n->img.records & VSTORE_HAS_LOCK)))
+		return false;
+	if (in->backed_off && strcmp(n->img.uuid, in->backed_off) == 0)
+		return false;
+	if (!in->active || in->active->rc < 0) {
+		hold_back(pl, "leaf-coalesce of %s: cannot read the activation records (%s)",
+			  n->img.uuid, strerror(in->active ? -in->active->rc : EIO));
+		return false;
+	}
+	return !active_set_has(in->active, n->img.uuid);
+}
+
+bool gc_plan_needs_active(const struct vdi_forest *f)
+{
+	return f->unknown_parents == 0;
+}
+
+void gc_plan_make(const struct gc_plan_input *in, struct gc_plan *pl)
+{
+	const struct vdi_forest *f = in->forest;
+	int best = -1;
+
+	memset(pl, 0, sizeof(*pl));
+	for (size_t i = 0; i < f->count; i++)
+		if (f->nodes[i].img.error[0])
+			hold_back(pl, "%s cannot be read (%s)", f->nodes[i].img.uuid, f->nodes[i].img.error);
+	/* Any image could be the parent of one we cannot read: none is known childless. */
+	if (!gc_plan_needs_active(f))
+		return;
+	for (size_t i = 0; i < f->count; i++) {
+		const struct vdi_node *n = &f->nodes[i];
+
+		if (!n->live && !n->img.error[0] && !n->blocked) {
+			pl->q_garbage++;
+			if (pl->ngarbage < GC_PLAN_MAX_GARBAGE)
+				pl->garbage[pl->ngarbage++] = n;
+		} else if (coalesceable(f, n)) {
+			int d = vdi_forest_depth(f, n);
+
+			pl->q_coalesce++;
+			if (d > best) {
+				best = d;
+				pl->coalesce = n;
+			}
+		} else if (leaf_coalesceable(in, pl, n)) {
+			pl->q_leaf++;
+			if (!pl->leaf)
+				pl->leaf = n;
+		}
+	}
+}
