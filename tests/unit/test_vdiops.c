@@ -27,6 +27,7 @@
 
 #include "../../drivers/filebased.h"
 #include "csm/vdiforest.h"
+#include "csm/gc_plan.h"
 #include "csm/util.h"
 #include "csm/vstore_mem.h"
 
@@ -564,6 +565,157 @@ static void test_resize_killed(void **state)
 		}
 }
 
+/* ---- the GC's planning over what the VDI operations leave ---------------------- */
+
+/* Load the forest and the activation records as csm-gc does, and plan. */
+static void plan(struct env *e, struct vdi_forest *f, struct gc_plan *pl)
+{
+	struct sm_error err = { 0 };
+	struct gc_active_set active = { 0 };
+	struct gc_plan_input in = { .forest = f, .leaf_max = 64 * MiB, .backed_off = "" };
+
+	assert_int_equal(vdi_forest_load(f, e->vs, true, &err), 0);
+	if (gc_plan_needs_active(f)) {
+		active.rc = e->vs->ops->active_each(e->vs, gc_active_set_add, &active);
+		in.active = &active;
+	}
+	memset(pl, 0, sizeof(*pl));
+	gc_plan_make(&in, pl);
+	gc_active_set_free(&active);
+}
+
+static bool planned_garbage(const struct gc_plan *pl, const char *uuid)
+{
+	for (unsigned i = 0; i < pl->ngarbage; i++)
+		if (strcmp(pl->garbage[i]->img.uuid, uuid) == 0)
+			return true;
+	return false;
+}
+
+/* The hidden base the snapshot of uuid made (uuid's parent). */
+static void parent_of(struct env *e, const char *uuid, char out[37])
+{
+	struct vhd_info info;
+
+	assert_int_equal(vs_query(e->vs, uuid, &info), 0);
+	e->vs->ops->parent_uuid(e->vs, &info, out);
+	assert_true(sm_uuid_valid(out));
+}
+
+static void test_plan_after_snapshots(void **state)
+{
+	for (int lvm = 0; lvm < 2; lvm++) {
+		struct env e;
+		struct vdi_forest f;
+		struct gc_plan pl;
+		char snap1[37], snap2[37], base1[37], base2[37];
+
+		env_init(&e, lvm);
+		make_vdi(&e, U(1));
+		/* nothing to do on a lone VDI */
+		plan(&e, &f, &pl);
+		assert_int_equal(pl.ngarbage + pl.q_coalesce + pl.q_leaf, 0);
+		assert_string_equal(pl.held_back, "");
+		vdi_forest_free(&f);
+		/* two snapshots: base1 <- base2 <- leaf, with a snapshot VDI below each base */
+		assert_int_equal(snapshot_vdi(&e, U(1)), 0);
+		snprintf(snap1, sizeof(snap1), "%s", e.result);
+		parent_of(&e, U(1), base1);
+		assert_int_equal(vs_fill(e.vs, U(1), 4 * MiB, MiB, 'c', &(struct sm_error){ 0 }), 0);
+		assert_int_equal(snapshot_vdi(&e, U(1)), 0);
+		snprintf(snap2, sizeof(snap2), "%s", e.result);
+		parent_of(&e, U(1), base2);
+		plan(&e, &f, &pl);
+		assert_int_equal(pl.ngarbage, 0);
+		assert_null(pl.coalesce);   /* every base has two children */
+		vdi_forest_free(&f);
+		/* the first snapshot goes: base1 has base2 as its only child, base2 two children */
+		assert_int_equal(delete_vdi(&e, snap1), 0);
+		plan(&e, &f, &pl);
+		assert_int_equal(pl.ngarbage, 0);
+		assert_non_null(pl.coalesce);
+		assert_string_equal(pl.coalesce->img.uuid, base2);
+		assert_string_equal(pl.coalesce->img.parent, base1);
+		vdi_forest_free(&f);
+		/* the second goes: base2 only has the leaf; the leaf may merge into it */
+		assert_int_equal(delete_vdi(&e, snap2), 0);
+		plan(&e, &f, &pl);
+		assert_non_null(pl.coalesce);   /* base2 into base1 first: deepest coalesce */
+		assert_string_equal(pl.coalesce->img.uuid, base2);
+		/* the leaf could merge into base2 too; the runner does the coalesce first */
+		assert_non_null(pl.leaf);
+		assert_string_equal(pl.leaf->img.uuid, U(1));
+		vdi_forest_free(&f);
+		assert_false(planned_garbage(&pl, U(1)));
+		assert_data(&e, U(1));
+		env_free(&e);
+	}
+}
+
+static void test_plan_garbage_and_refusals(void **state)
+{
+	struct env e;
+	struct vdi_forest f;
+	struct gc_plan pl;
+	struct sm_error err = { 0 };
+	struct vstore_lock lk = { .user = "u", .host = "h", .since = 1 };
+	char snap[37], base[37], name[64];
+
+	env_init(&e, false);
+	make_vdi(&e, U(1));
+	assert_int_equal(snapshot_vdi(&e, U(1)), 0);
+	snprintf(snap, sizeof(snap), "%s", e.result);
+	parent_of(&e, U(1), base);
+	/* the leaf and the base go: the base is garbage once nothing visible needs it */
+	assert_int_equal(delete_vdi(&e, snap), 0);
+	plan(&e, &f, &pl);
+	assert_int_equal(pl.ngarbage, 0);
+	assert_non_null(pl.leaf);   /* the leaf is the base's only child */
+	assert_string_equal(pl.leaf->img.uuid, U(1));
+	vdi_forest_free(&f);
+	/* refused while the leaf is active on any host */
+	vstore_mem_set_host(e.m, "other-host");
+	assert_int_equal(e.vs->ops->active_set(e.vs, U(1), true, SME_VDI_UNAVAILABLE, &err), 0);
+	plan(&e, &f, &pl);
+	assert_null(pl.leaf);
+	assert_int_equal(pl.q_leaf, 0);
+	vdi_forest_free(&f);
+	assert_int_equal(e.vs->ops->active_clear(e.vs, U(1)), 0);
+	/* refused when the activation records cannot be read */
+	vstore_mem_fail(e.m, VMEM_ACTIVE_EACH, 0, EIO);
+	plan(&e, &f, &pl);
+	assert_null(pl.leaf);
+	assert_non_null(strstr(pl.held_back, "activation records"));
+	vdi_forest_free(&f);
+	vstore_mem_fail_clear(e.m);
+	/* refused while it holds a vdi_lock */
+	assert_int_equal(e.vs->ops->lock_write(e.vs, U(1), &lk, false, &err), 0);
+	plan(&e, &f, &pl);
+	assert_null(pl.leaf);
+	vdi_forest_free(&f);
+	assert_int_equal(e.vs->ops->lock_remove(e.vs, U(1)), 0);
+	/* an unreadable image of unknown parent holds every piece of work back */
+	snprintf(name, sizeof(name), "%s.vhd", U(9));
+	assert_int_equal(vstore_mem_put(e.m, name, "torn", 4), 0);
+	plan(&e, &f, &pl);
+	assert_null(pl.leaf);
+	assert_null(pl.coalesce);
+	assert_int_equal(pl.ngarbage, 0);
+	assert_non_null(strstr(pl.held_back, U(9)));
+	vdi_forest_free(&f);
+	assert_int_equal(e.vs->ops->remove(e.vs, U(9), VSTORE_VHD, false, &err), 0);
+	plan(&e, &f, &pl);
+	assert_non_null(pl.leaf);   /* and once it is gone, the leaf may merge again */
+	vdi_forest_free(&f);
+	/* the leaf deleted: the base is garbage */
+	assert_int_equal(delete_vdi(&e, U(1)), 0);
+	plan(&e, &f, &pl);
+	assert_int_equal(pl.ngarbage, 1);
+	assert_true(planned_garbage(&pl, base));
+	vdi_forest_free(&f);
+	env_free(&e);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -575,6 +727,8 @@ int main(void)
 		cmocka_unit_test(test_snapshot_killed),
 		cmocka_unit_test(test_clone_killed),
 		cmocka_unit_test(test_resize_killed),
+		cmocka_unit_test(test_plan_after_snapshots),
+		cmocka_unit_test(test_plan_garbage_and_refusals),
 	};
 
 	setenv("SM_LOCK_DIR", "/tmp/csm-test-vdiops-locks", 1);
