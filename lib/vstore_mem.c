@@ -95,6 +95,7 @@ static const char *const op_names[VMEM_OP_COUNT] = {
 	"lock_read", "lock_write", "lock_remove", "is_locked",
 	"active_set", "active_clear", "active_each",
 	"journal_begin", "journal_end", "journal_lookup", "journal_replay",
+	"sweep",
 	"opener_open", "opener_unlink",
 	"io_read", "io_write", "io_truncate", "io_sync",
 };
@@ -1852,7 +1853,7 @@ static void mem_sweep(struct vstore *vs)
 	char (*v)[NAME_MAX_LEN];
 	int rc = 0;
 
-	if (enter(m, VMEM_SYNC) < 0 || !(v = names_under(m, "", &n)))
+	if (enter(m, VMEM_SWEEP) < 0 || !(v = names_under(m, "", &n)))
 		return;
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		struct mentry *e = ns_get(&m->cur, v[i]);

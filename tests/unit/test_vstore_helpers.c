@@ -89,6 +89,12 @@ static void test_mem_fault_nth(void **state)
 	vstore_mem_fail_clear(m);
 	assert_int_equal(vs->ops->journal_lookup(vs, "x", U(1)), 0);
 	assert_string_equal(vstore_mem_op_name(VMEM_TAKE_OVER_RECOVER), "take_over_recover");
+	assert_string_equal(vstore_mem_op_name(VMEM_IO_SYNC), "io_sync");
+	for (int op = 0; op < VMEM_OP_COUNT; op++) {   /* every op named, once */
+		assert_non_null(vstore_mem_op_name(op));
+		for (int o = 0; o < op; o++)
+			assert_string_not_equal(vstore_mem_op_name(o), vstore_mem_op_name(op));
+	}
 	vstore_mem_free(m);
 }
 
