@@ -442,7 +442,8 @@ static int read_record(struct vstore_mem *m, const char *name, char **text)
 	*text = malloc(e->f->len + 1);
 	if (!*text)
 		return -ENOMEM;
-	memcpy(*text, e->f->data, e->f->len);
+	if (e->f->len)
+		memcpy(*text, e->f->data, e->f->len);
 	(*text)[e->f->len] = '\0';
 	return 0;
 }
@@ -501,7 +502,8 @@ static int mio_pread(struct vhd_io *io, void *buf, size_t len, uint64_t off)
 		return rc;
 	if (off > p->f->len || len > p->f->len - off)
 		return -EIO;
-	memcpy(buf, p->f->data + off, len);
+	if (len)
+		memcpy(buf, p->f->data + off, len);
 	return 0;
 }
 
@@ -522,7 +524,8 @@ static int mio_pwrite(struct vhd_io *io, const void *buf, size_t len, uint64_t o
 		rc = file_set_len(p->f, off + len);
 	if (rc < 0)
 		return rc;
-	memcpy(p->f->data + off, buf, len);
+	if (len)
+		memcpy(p->f->data + off, buf, len);
 	p->f->mtime = ++p->m->clock;
 	return 0;
 }
@@ -2032,7 +2035,8 @@ int vstore_mem_get(const struct vstore_mem *m, const char *name, uint8_t **data,
 	*data = malloc(e->f->len + 1);
 	if (!*data)
 		return -ENOMEM;
-	memcpy(*data, e->f->data, e->f->len);
+	if (e->f->len)
+		memcpy(*data, e->f->data, e->f->len);
 	*len = e->f->len;
 	return 0;
 }

@@ -321,6 +321,46 @@ static void test_delete_could_not_look(void **state)
 	env_free(&e);
 }
 
+/*
+ * Known, reported: vstore_ops.snap_undo returns nothing, so recovery of
+ * an interrupted snapshot cannot learn that the undo could not run; the
+ * journal record is dropped and the half-made snapshot stays.  Checked
+ * with CSM_VSTORE_STRICT=1 until the contract lets snap_undo fail.
+ */
+static void test_snapshot_undo_could_not_run(void **state)
+{
+	struct env e;
+	const char *s = getenv("CSM_VSTORE_STRICT");
+
+	env_init(&e, false);
+	make_vdi(&e, U(1));
+	/* killed right after the journal record and the first step */
+	for (unsigned long k = 1; ; k++) {
+		unsigned long start = vstore_mem_steps(e.m);
+
+		vstore_mem_kill_after(e.m, k);
+		assert_int_equal(snapshot_vdi(&e, U(1)), -1);
+		vstore_mem_crash(e.m, VSTORE_MEM_CRASH_PROCESS);
+		if (vstore_mem_steps(e.m) - start >= 4 && image_count(&e) > 1)
+			break;
+		assert_int_equal(recover(&e), 0);
+		assert_true(k < 50);
+	}
+	vstore_mem_fail(e.m, VMEM_SNAP_UNDO, 1, EIO);
+	if (recover(&e) == 0 && !(s && strcmp(s, "1") == 0)) {
+		print_message("[ KNOWN    ] snap_undo cannot fail: recovery dropped the snapshot "
+			      "record though the undo did not run\n");
+	} else {
+		/* what the contract should give: the record stays, and the next call undoes */
+		assert_int_equal(e.vs->ops->journal_lookup(e.vs, "snapshot", U(1)), 1);
+		assert_int_equal(recover(&e), 0);
+		assert_int_equal(image_count(&e), 1);
+	}
+	vstore_mem_fail_clear(e.m);
+	assert_data(&e, U(1));
+	env_free(&e);
+}
+
 /* ---- killed at every step ---------------------------------------------------- */
 
 static const enum vstore_mem_crash crashes[] = {
@@ -722,6 +762,7 @@ int main(void)
 		cmocka_unit_test(test_create_delete),
 		cmocka_unit_test(test_snapshot_clone_resize),
 		cmocka_unit_test(test_delete_could_not_look),
+		cmocka_unit_test(test_snapshot_undo_could_not_run),
 		cmocka_unit_test(test_create_killed),
 		cmocka_unit_test(test_delete_killed),
 		cmocka_unit_test(test_snapshot_killed),
