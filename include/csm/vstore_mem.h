@@ -10,7 +10,9 @@
  *   <uuid>.meta, <uuid>.lock   records
  *   .<uuid>.<ext>.tmp          an image being created (directory mode)
  *   <uuid>.vhd.new             a snapshot child before it replaces the leaf
- *   OLD_<uuid>.vhd             the leaf during an LVM-like take-over
+ *   OLD_<uuid>.vhd             LVM-like: the leaf parked while another image
+ *                              takes its name (take-over, or a snapshot child
+ *                              replacing a leaf that kept its name)
  *   .<uuid>.vhd.undo, <uuid>.vhd.undo   grow undo records
  *   journal/<op>-<id>, active/<uuid>@<host>
  *
@@ -20,7 +22,8 @@
  * others (snap_keep, snap_child, remove with nosync, names made or removed
  * through the chain opener) stay pending until snap_commit or sync.  So a
  * caller that relies on durability the contract does not promise is
- * caught by vstore_mem_crash(VSTORE_MEM_CRASH_HOST).
+ * caught by vstore_mem_crash(VSTORE_MEM_CRASH_HOST).  Records, journals
+ * and activation records are written whole and committed (old or new).
  *
  * Killing at every step.  Every change (a name bound, unbound or
  * committed, a write, a truncate, a sync, a room change) is one step.
@@ -34,8 +37,9 @@
  * Modes.  Directory-like (the default): names replace by rename, images
  * grow by themselves up to the capacity, room_for/inflate/deflate are
  * NULL.  LVM-like (vstore_mem_set_lvm): no name is ever replaced (snapshot
- * renames the leaf away first, take-over goes through OLD_<l>), create
- * gives an image its room up front (visible only once published), writes
+ * renames the leaf away first, take-over and a replacing child go through
+ * OLD_<uuid>), create gives an image its room up front under its final
+ * name (visible only once published), writes
  * beyond an image's room fail with ENOSPC until it is inflated, names are
  * durable as soon as they change (LVM metadata commits), read-only is the
  * store's flag, raw images can be hidden, activation is refcounted.
