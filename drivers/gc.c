@@ -486,7 +486,7 @@ static int gc_loop(struct gc *g, struct sm_error *err)
 		for (unsigned i = 0; i < pl.ngarbage; i++)
 			delete_image(g, pl.garbage[i]);
 		if (pl.ngarbage)
-			g->vs->ops->sync(g->vs);
+			g->vs->ops->sync(g->vs, NULL);
 		n_uuid[0] = p_uuid[0] = '\0';
 		if (pl.coalesce) {
 			memcpy(n_uuid, pl.coalesce->img.uuid, 37);

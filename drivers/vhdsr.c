@@ -348,7 +348,7 @@ static int create_image(struct vstore *vs, const char *uuid, enum vstore_kind ki
 	return vs->ops->publish(vs, uuid, kind, &io, err);
 fail:
 	vhd_io_close(&io);
-	vs->ops->abandon(vs, uuid);
+	vs->ops->abandon(vs, uuid, NULL);
 	return -1;
 }
 
@@ -418,8 +418,9 @@ int fsr_vdi_create(struct sm_ctx *ctx)
 		sm_fault_point("create:meta");
 	if (rc < 0 || vs->ops->journal_end(vs, "create", uuid, &ctx->err) < 0) {
 		sm_error_recode(&ctx->err, SME_VDI_CREATE);
-		vs->ops->abandon(vs, uuid);
-		vs->ops->journal_end(vs, "create", uuid, NULL);
+		/* A record the undo could not finish stays for recovery. */
+		if (vs->ops->abandon(vs, uuid, NULL) == 0)
+			vs->ops->journal_end(vs, "create", uuid, NULL);
 		return -1;
 	}
 	vs->ops->image_name(vs, uuid, kind, name, sizeof(name));
@@ -484,7 +485,7 @@ int fsr_vdi_delete(struct sm_ctx *ctx)
 		return -1;
 	if (kind == VSTORE_NONE) {
 		/* Idempotent: a repeated delete succeeds, and tidies what is left. */
-		vs->ops->forget(vs, uuid);
+		vs->ops->forget(vs, uuid, NULL);
 		return 0;
 	}
 	if (vdi_check_unused(vs, uuid, &ctx->err) < 0)
@@ -899,8 +900,9 @@ static int snapshot_common(struct sm_ctx *ctx, bool is_snapshot, int code)
 undo:
 	/* Whichever step failed, the caller asked for a snapshot (or clone). */
 	sm_error_recode(&ctx->err, code);
-	vs->ops->snap_undo(vs, s.src, s.base, s.clone);
-	vs->ops->journal_end(vs, "snapshot", s.src, NULL);
+	/* An undo that could not finish leaves the record: recovery finishes it. */
+	if (vs->ops->snap_undo(vs, s.src, s.base, s.clone, NULL) == 0)
+		vs->ops->journal_end(vs, "snapshot", s.src, NULL);
 out:
 	vdimeta_free(&s.meta);
 	return rc;
@@ -932,7 +934,8 @@ static int recover_snapshot(struct vstore *vs, const char *id, const char *text,
 	 * the original's data is back under its own name and nothing new
 	 * is left.  Every step of the undo is safe to repeat.
 	 */
-	vs->ops->snap_undo(vs, id, base, clone);
+	if (vs->ops->snap_undo(vs, id, base, clone, err) < 0)
+		return -1;   /* the record stays: the next call tries again */
 	sm_log(LOG_WARNING, "recovery: rolled back the interrupted snapshot of %s", id);
 	return 0;
 }
@@ -976,7 +979,8 @@ static int recover_one(void *arg, const char *op, const char *id, const char *te
 		return vstore_leaf_recover(vs, id, parent, err);
 	}
 	if (strcmp(op, "create") == 0) {
-		vs->ops->abandon(vs, id);
+		if (vs->ops->abandon(vs, id, err) < 0)
+			return -1;
 		sm_log(LOG_WARNING, "recovery: removed the half-made VDI %s", id);
 		return 0;
 	}

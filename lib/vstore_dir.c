@@ -154,9 +154,26 @@ static int dir_unlink(const struct vstore *vs, const char *rel)
 	return FS(vs)->ops->unlink(FS(vs), rel);
 }
 
-static int dir_sync(struct vstore *vs)
+static int dir_sync_dir(const struct vstore *vs)
 {
 	return FS(vs)->ops->sync_dir(FS(vs), "");
+}
+
+static int dir_sync(struct vstore *vs, struct sm_error *err)
+{
+	int rc = dir_sync_dir(vs);
+
+	return rc < 0 ? fail_at(vs, err, SME_SM_GENERAL, rc, "cannot sync", "") : 0;
+}
+
+/* Remove rel; absent is fine.  0, or -1 with err naming it. */
+static int remove_rel(const struct vstore *vs, const char *rel, struct sm_error *err)
+{
+	int rc = dir_unlink(vs, rel);
+
+	if (rc < 0 && rc != -ENOENT)
+		return fail_at(vs, err, SME_SM_GENERAL, rc, "cannot remove", rel);
+	return 0;
 }
 
 /* ---- names -------------------------------------------------------------- */
@@ -492,7 +509,7 @@ static int dir_publish(struct vstore *vs, const char *uuid, enum vstore_kind kin
 		goto fail;
 	}
 	dir_unlink(vs, tmp);
-	rc = dir_sync(vs);
+	rc = dir_sync_dir(vs);
 	if (rc < 0)
 		return fail_at(vs, err, SME_VDI_CREATE, rc, "cannot sync", "");
 	return 0;
@@ -501,32 +518,35 @@ fail:
 	return -1;
 }
 
-static void dir_forget(struct vstore *vs, const char *uuid)
+/* Every step is tried; the first failure is what err says. */
+static int dir_forget(struct vstore *vs, const char *uuid, struct sm_error *err)
 {
 	static const char *const exts[] = { "meta", "lock" };
 	char path[PATH_MAX];
+	int rc = 0;
 
 	for (size_t i = 0; i < sizeof(exts) / sizeof(exts[0]); i++) {
 		rel_of(uuid, exts[i], path);
-		dir_unlink(vs, path);
+		rc |= remove_rel(vs, path, err);
 	}
+	return rc;
 }
 
-static void dir_abandon(struct vstore *vs, const char *uuid)
+static int dir_abandon(struct vstore *vs, const char *uuid, struct sm_error *err)
 {
 	static const enum vstore_kind kinds[] = { VSTORE_VHD, VSTORE_RAW };
 	char path[PATH_MAX];
+	int rc = 0;
 
 	for (size_t i = 0; i < 2; i++) {
 		rel_of(uuid, ext_of(kinds[i]), path);
-		dir_unlink(vs, path);
-	}
-	for (size_t i = 0; i < 2; i++) {
+		rc |= remove_rel(vs, path, err);
 		tmp_of(uuid, kinds[i], path);
-		dir_unlink(vs, path);
+		rc |= remove_rel(vs, path, err);
 	}
-	dir_forget(vs, uuid);
-	dir_sync(vs);
+	rc |= dir_forget(vs, uuid, err);
+	rc |= dir_sync(vs, err);
+	return rc ? -1 : 0;
 }
 
 /* ---- open, remove ------------------------------------------------------------ */
@@ -550,9 +570,9 @@ static int dir_remove(struct vstore *vs, const char *uuid, enum vstore_kind kind
 	rc = dir_unlink(vs, rel);
 	if (rc < 0 && rc != -ENOENT)
 		return fail_at(vs, err, SME_VDI_DELETE, rc, "", rel);
-	dir_forget(vs, uuid);
+	dir_forget(vs, uuid, NULL);
 	if (!nosync)
-		dir_sync(vs);
+		dir_sync_dir(vs);
 	return 0;
 }
 
@@ -625,56 +645,71 @@ static int dir_snap_child(struct vstore *vs, const char *uuid, const char *paren
 
 static int dir_snap_commit(struct vstore *vs, int code, struct sm_error *err)
 {
-	int rc = dir_sync(vs);
+	int rc = dir_sync_dir(vs);
 
 	return rc < 0 ? fail_at(vs, err, code, rc, "cannot sync", "") : 0;
 }
 
-static int set_hidden_rel(struct vstore *vs, const char *rel, bool hidden)
+static int set_hidden_rel(struct vstore *vs, const char *rel, bool hidden, struct sm_error *err)
 {
 	struct vhd_io io = { 0 };
 	int rc;
 
-	if (FS(vs)->ops->open(FS(vs), rel, VHD_IO_RDWR, &io, NULL) < 0)
+	if (FS(vs)->ops->open(FS(vs), rel, VHD_IO_RDWR, &io, err) < 0)
 		return -1;
-	rc = vhd_set_hidden(&io, hidden, NULL);
-	if (rc == 0)
-		rc = io.ops->sync(&io);
+	rc = vhd_set_hidden(&io, hidden, err);
+	if (rc == 0 && (rc = io.ops->sync(&io)) < 0)
+		rc = fail_at(vs, err, SME_SM_GENERAL, rc, "cannot sync", rel);
 	vhd_io_close(&io);
-	return rc;
+	return rc < 0 ? -1 : 0;
 }
 
-/* Whether base is still a second name of src is told by the files' identities. */
-static void dir_snap_undo(struct vstore *vs, const char *src_uuid, const char *base_uuid,
-			  const char *clone_uuid)
+/* Put the original back under src's name from base (the leaf's data). */
+static int undo_keep(struct vstore *vs, const char *src, const char *base, struct sm_error *err)
+{
+	struct srfs_stat st_src, st_base;
+	int rc = FS(vs)->ops->stat(FS(vs), base, &st_base);
+
+	if (rc == -ENOENT)
+		return 0;   /* never made, or already back under src's name */
+	if (rc < 0)
+		return fail_at(vs, err, SME_SR_UNAVAILABLE, rc, "cannot look at", base);
+	/* Whether base is still a second name of src is told by the files' identities. */
+	rc = FS(vs)->ops->stat(FS(vs), src, &st_src);
+	if (rc < 0 && rc != -ENOENT)
+		return fail_at(vs, err, SME_SR_UNAVAILABLE, rc, "cannot look at", src);
+	if (rc == 0 && st_src.ino == st_base.ino)
+		return remove_rel(vs, base, err);
+	if (set_hidden_rel(vs, base, false, err) < 0)
+		return -1;
+	/* the original data back under its name */
+	rc = FS(vs)->ops->rename(FS(vs), base, src);
+	return rc < 0 ? fail_at(vs, err, SME_SM_GENERAL, rc, "cannot rename", base) : 0;
+}
+
+static int dir_snap_undo(struct vstore *vs, const char *src_uuid, const char *base_uuid,
+			 const char *clone_uuid, struct sm_error *err)
 {
 	char src[PATH_MAX], base[PATH_MAX], tmp[PATH_MAX];
-	struct srfs_stat st_src, st_base;
+	int rc = 0;
 
 	rel_of(src_uuid, "vhd", src);
 	rel_of(src_uuid, "vhd.new", tmp);
-	dir_unlink(vs, tmp);
+	rc |= remove_rel(vs, tmp, err);
 	if (clone_uuid && clone_uuid[0]) {
 		char clone[PATH_MAX];
 
 		rel_of(clone_uuid, "vhd", clone);
-		dir_unlink(vs, clone);
-		dir_forget(vs, clone_uuid);
+		rc |= remove_rel(vs, clone, err);
+		rc |= dir_forget(vs, clone_uuid, err);
 	}
 	if (base_uuid && base_uuid[0]) {
 		rel_of(base_uuid, "vhd", base);
-		if (FS(vs)->ops->stat(FS(vs), base, &st_base) == 0) {
-			if (FS(vs)->ops->stat(FS(vs), src, &st_src) == 0 && st_src.ino == st_base.ino) {
-				dir_unlink(vs, base);  /* still a second name of the original */
-			} else {
-				set_hidden_rel(vs, base, false);
-				/* the original data back under its name */
-				FS(vs)->ops->rename(FS(vs), base, src);
-			}
-			dir_forget(vs, base_uuid);
-		}
+		rc |= undo_keep(vs, src, base, err);
+		rc |= dir_forget(vs, base_uuid, err);
 	}
-	dir_sync(vs);
+	rc |= dir_sync(vs, err);
+	return rc ? -1 : 0;
 }
 
 /* ---- leaf-coalesce take-over ------------------------------------------------------- */
@@ -691,8 +726,8 @@ static int dir_take_over(struct vstore *vs, const char *l, const char *p, struct
 	if (rc < 0)
 		return sm_fail_errno(err, SME_SM_GENERAL, -rc, "rename %s", ppath);
 	sm_fault_point("gc:leaf-renamed");
-	dir_forget(vs, p);
-	dir_sync(vs);
+	dir_forget(vs, p, NULL);
+	dir_sync_dir(vs);
 	return 0;
 }
 
@@ -715,8 +750,7 @@ static int dir_take_over_recover(struct vstore *vs, const char *l, const char *p
 	}
 	if (there)
 		return 0;
-	dir_forget(vs, p);
-	return 1;
+	return dir_forget(vs, p, err) < 0 ? -1 : 1;
 }
 
 /* ---- space, data path --------------------------------------------------------------- */
@@ -924,7 +958,7 @@ static int dir_active_set(struct vstore *vs, const char *uuid, bool rw, int code
 	int rc = FS(vs)->ops->mkdir(FS(vs), VSTORE_DIR_ACTIVE, 0755);
 
 	if (rc == 0)
-		rc = dir_sync(vs);
+		rc = dir_sync_dir(vs);
 	if (rc == -EEXIST)
 		rc = 0;
 	active_rel(uuid, vstore_dir_host_id(), rel);

@@ -12,10 +12,15 @@
  * tests are meant to follow this contract.
  *
  * Conventions, for every op:
- *  - An op that can fail takes struct sm_error * and returns 0 or -1 with
- *    err filled (the code given as `code` where there is one, but a full
- *    store is always SME_SR_NO_SPACE and an unreachable one (a timeout, a
- *    lost server) SME_SR_UNAVAILABLE).  Ops without err return 0 or -errno.
+ *  - An op that changes the store takes struct sm_error * and returns 0 or
+ *    -1 with err filled (the code given as `code` where there is one, but a
+ *    full store is always SME_SR_NO_SPACE and an unreachable one (a timeout,
+ *    a lost server) SME_SR_UNAVAILABLE).  err may be NULL where the caller
+ *    goes on whatever happens (best-effort cleanup).
+ *  - Lookups and record reads (find excepted) return 1/0 or -errno
+ *    (-ENOENT: no such record) instead of filling err: the caller names
+ *    the failure after its own operation.  Pure ops (names, room_for,
+ *    data_path) cannot fail.
  *  - Lookups are tri-state: present, absent, or could not look.  "Could not
  *    look" is never "absent": nothing destructive may follow from it.
  *  - "Durable" means a crash (of the process or the host) after the op
@@ -181,9 +186,10 @@ struct vstore_ops {
 	/*
 	 * Remove everything of uuid, of either kind, published or not, and its
 	 * records: the undo of an unfinished create (the caller never learnt
-	 * the VDI).  Best effort, safe to repeat; durable on return.
+	 * the VDI).  Safe to repeat; durable on return.  -1 when something
+	 * could not be removed (recovery then keeps its journal record).
 	 */
-	void (*abandon)(struct vstore *vs, const char *uuid);
+	int (*abandon)(struct vstore *vs, const char *uuid, struct sm_error *err);
 
 	/* ---- open and remove ---------------------------------------------- */
 	/* flags: VHD_IO_RDONLY / VHD_IO_RDWR.  SME_VDI_MISSING when absent. */
@@ -198,10 +204,10 @@ struct vstore_ops {
 	 */
 	int (*remove)(struct vstore *vs, const char *uuid, enum vstore_kind kind, bool nosync,
 		      struct sm_error *err);
-	/* Remove uuid's records (metadata, vdi_lock) only; best effort. */
-	void (*forget)(struct vstore *vs, const char *uuid);
-	/* Make removals and renames so far durable (0 or -errno). */
-	int (*sync)(struct vstore *vs);
+	/* Remove uuid's records (metadata, vdi_lock) only (absent ones are fine). */
+	int (*forget)(struct vstore *vs, const char *uuid, struct sm_error *err);
+	/* Make removals and renames so far durable. */
+	int (*sync)(struct vstore *vs, struct sm_error *err);
 
 	/* ---- snapshot steps ----------------------------------------------- */
 	/*
@@ -229,10 +235,14 @@ struct vstore_ops {
 	 * record survived a crash: afterwards src names the original data
 	 * (visible), and neither base nor clone ("" when none) nor any
 	 * temporary exists.  Every step is safe to repeat; durable on return.
+	 * -1 when a step failed: the snapshot's journal record must then stay,
+	 * so the next recovery finishes the undo (dropping it would leave the
+	 * original's data under the hidden base's name, for the GC to delete).
 	 * dir: compares the names' identities to tell whether base is still a
 	 * second name of src or already the only one.
 	 */
-	void (*snap_undo)(struct vstore *vs, const char *src, const char *base, const char *clone);
+	int (*snap_undo)(struct vstore *vs, const char *src, const char *base, const char *clone,
+			 struct sm_error *err);
 
 	/* ---- leaf-coalesce take-over -------------------------------------- */
 	/*
