@@ -991,22 +991,25 @@ static int forget_records(struct vstore_mem *m, const char *uuid, bool commit)
 	return rc;
 }
 
-static void mem_abandon(struct vstore *vs, const char *uuid)
+/* Every step is tried; the first failure is the one reported. */
+static int mem_abandon(struct vstore *vs, const char *uuid, struct sm_error *err)
 {
 	static const enum vstore_kind kinds[] = { VSTORE_VHD, VSTORE_RAW };
 	struct vstore_mem *m = MEM(vs);
 	char name[NAME_MAX_LEN];
-	int rc = enter(m, VMEM_ABANDON);
+	int rc = enter(m, VMEM_ABANDON), r;
 
 	if (rc < 0)
-		return;
+		return mem_fail(m, err, SME_VDI_DELETE, rc, "cannot abandon", uuid);
 	for (size_t i = 0; i < 2; i++) {
 		image_of(uuid, kinds[i], name);
 		drop(m, name, true, &rc);
 		tmp_of(uuid, kinds[i], name);
 		drop(m, name, true, &rc);
 	}
-	forget_records(m, uuid, true);
+	if ((r = forget_records(m, uuid, true)) < 0 && rc == 0)
+		rc = r;
+	return rc < 0 ? mem_fail(m, err, SME_VDI_DELETE, rc, "cannot abandon", uuid) : 0;
 }
 
 /* ---- open, remove --------------------------------------------------------------------- */
@@ -1048,20 +1051,25 @@ static int mem_remove(struct vstore *vs, const char *uuid, enum vstore_kind kind
 	return rc < 0 ? mem_fail(m, err, SME_VDI_DELETE, rc, "cannot remove", name) : 0;
 }
 
-static void mem_forget(struct vstore *vs, const char *uuid)
+static int mem_forget(struct vstore *vs, const char *uuid, struct sm_error *err)
 {
 	struct vstore_mem *m = MEM(vs);
+	int rc = enter(m, VMEM_FORGET);
 
-	if (enter(m, VMEM_FORGET) == 0)
-		forget_records(m, uuid, false);
+	if (rc == 0)
+		rc = forget_records(m, uuid, false);
+	return rc < 0 ? mem_fail(m, err, SME_VDI_DELETE, rc, "cannot remove the records of", uuid)
+		      : 0;
 }
 
-static int mem_sync(struct vstore *vs)
+static int mem_sync(struct vstore *vs, struct sm_error *err)
 {
 	struct vstore_mem *m = MEM(vs);
 	int rc = enter(m, VMEM_SYNC);
 
-	return rc < 0 ? rc : do_commit_all(m);
+	if (rc == 0)
+		rc = do_commit_all(m);
+	return rc < 0 ? mem_fail(m, err, SME_SR_UNAVAILABLE, rc, "cannot sync", "") : 0;
 }
 
 /* ---- room (LVM-like) ------------------------------------------------------------------------ */
@@ -1313,14 +1321,15 @@ static void unhide(struct vstore_mem *m, const char *s, int *rc)
 		*rc = -EIO;
 }
 
-static void mem_snap_undo(struct vstore *vs, const char *src, const char *base, const char *clone)
+static int mem_snap_undo(struct vstore *vs, const char *src, const char *base,
+			 const char *clone, struct sm_error *err)
 {
 	struct vstore_mem *m = MEM(vs);
 	char s[NAME_MAX_LEN], b[NAME_MAX_LEN], name[NAME_MAX_LEN];
-	int rc = enter(m, VMEM_SNAP_UNDO);
+	int rc = enter(m, VMEM_SNAP_UNDO), r;
 
 	if (rc < 0)
-		return;
+		return mem_fail(m, err, SME_VDI_SNAPSHOT, rc, "cannot undo the snapshot of", src);
 	image_of(src, VSTORE_VHD, s);
 	snprintf(name, sizeof(name), "%s.vhd.new", src);
 	drop(m, name, false, &rc);
@@ -1334,7 +1343,8 @@ static void mem_snap_undo(struct vstore *vs, const char *src, const char *base, 
 	if (clone && clone[0]) {
 		image_of(clone, VSTORE_VHD, name);
 		drop(m, name, false, &rc);
-		forget_records(m, clone, false);
+		if ((r = forget_records(m, clone, false)) < 0 && rc == 0)
+			rc = r;
 	}
 	if (base && base[0]) {
 		image_of(base, VSTORE_VHD, b);
@@ -1345,12 +1355,15 @@ static void mem_snap_undo(struct vstore *vs, const char *src, const char *base, 
 				drop(m, b, false, &rc);   /* still a second name of the original */
 			else
 				restore_base(m, s, b, &rc);
-			forget_records(m, base, false);
+			if ((r = forget_records(m, base, false)) < 0 && rc == 0)
+				rc = r;
 		}
 	}
 	unhide(m, s, &rc);
 	if (rc == 0)
-		do_commit_all(m);
+		rc = do_commit_all(m);
+	return rc < 0 ? mem_fail(m, err, SME_VDI_SNAPSHOT, rc, "cannot undo the snapshot of", src)
+		      : 0;
 }
 
 /* ---- leaf-coalesce take-over ------------------------------------------------------------- */

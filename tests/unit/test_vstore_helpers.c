@@ -200,7 +200,7 @@ static void test_mem_publish_killed_every_step(void **state)
 				assert_false(finished);
 				assert_int_equal(image_count(vs), 0);
 			}
-			vs->ops->abandon(vs, U(1));
+			vs->ops->abandon(vs, U(1), NULL);
 			vs->ops->sweep(vs);
 			assert_int_equal(vstore_mem_count(m), 0);
 			vstore_mem_free(m);
@@ -382,7 +382,7 @@ static void leaf_chain(struct vstore *vs, int l, int p)
 								 VSTORE_FIT_FULL, 0), &err), 0);
 	assert_int_equal(vhd_coalesce_with(vs->ops->opener(vs), img(U(l)), img(U(p)), &copied,
 					   NULL, NULL, &err), 0);
-	assert_int_equal(vs->ops->sync(vs), 0);
+	assert_int_equal(vs->ops->sync(vs, NULL), 0);
 	assert_int_equal(vs->ops->journal_begin(vs, "leaf", U(l), "", &err), 0);
 	assert_int_equal(vstore_vhd_set_hidden(vs, U(p), false, &err), 0);
 }
@@ -531,7 +531,7 @@ static void snapshot_killed(bool lvm, enum vstore_mem_crash how)
 		}
 		/* recovery of an unfinished snapshot undoes it (a finished one too, if asked) */
 		assert_int_equal(vs->ops->journal_lookup(vs, "snapshot", U(1)), 1);
-		vs->ops->snap_undo(vs, U(1), U(2), U(3));
+		assert_int_equal(vs->ops->snap_undo(vs, U(1), U(2), U(3), NULL), 0);
 		vs->ops->sweep(vs);
 		assert_int_equal(vs_kind(vs, U(1)), VSTORE_VHD);
 		assert_int_equal(vs_kind(vs, U(2)), VSTORE_NONE);
@@ -728,7 +728,7 @@ static void test_lvm_names_not_replaceable(void **state)
 		vstore_mem_crash(m, VSTORE_MEM_CRASH_HOST);
 		sm_error_clear(&err);
 		if (!finished)
-			vs->ops->snap_undo(vs, U(1), "", "");
+			assert_int_equal(vs->ops->snap_undo(vs, U(1), "", "", NULL), 0);
 		/* never without the leaf's name, always a child of 2 */
 		assert_int_equal(vs_query(vs, U(1), &info), 0);
 		vs->ops->parent_uuid(vs, &info, parent);

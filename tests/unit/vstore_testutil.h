@@ -43,7 +43,7 @@ static inline int vs_make_vhd(struct vstore *vs, const char *uuid, uint64_t size
 		return -1;
 	if (vhd_create_dynamic(&io, size, err) < 0) {
 		vhd_io_close(&io);
-		vs->ops->abandon(vs, uuid);
+		vs->ops->abandon(vs, uuid, NULL);
 		return -1;
 	}
 	return vs->ops->publish(vs, uuid, VSTORE_VHD, &io, err);
@@ -68,7 +68,7 @@ static inline int vs_make_raw(struct vstore *vs, const char *uuid, size_t len, i
 	free(buf);
 	if (rc < 0) {
 		vhd_io_close(&io);
-		vs->ops->abandon(vs, uuid);
+		vs->ops->abandon(vs, uuid, NULL);
 		return sm_fail_errno(err, SME_VDI_CREATE, -rc, "write");
 	}
 	return vs->ops->publish(vs, uuid, VSTORE_RAW, &io, err);
