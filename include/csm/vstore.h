@@ -266,7 +266,10 @@ struct vstore_ops {
 	/*
 	 * Bytes an image of virtual size `virt` needs for `fit` (data: the
 	 * bytes of data for VSTORE_FIT_DATA).  NULL: 0 (grows by itself).
-	 * When the generic code calls the three (block-family §A.5):
+	 * When the generic code calls the three (block-family §A.5; wired
+	 * today: vdi_create, vdi_resize and both GC coalesces; the attach,
+	 * detach and snapshot calls are to be added with the first store that
+	 * implements inflate, as no store can test them before):
 	 *   vdi_create    create(room_for(EMPTY or FULL by the SR's allocation))
 	 *   vdi_attach RW inflate(vdi, room_for(FULL)) before answering
 	 *   vdi_detach    deflate(vdi) for a snapshot, or on a thin SR
@@ -309,8 +312,9 @@ struct vstore_ops {
 	/* ---- host-local activation and the data path ----------------------- */
 	/*
 	 * Make uuid usable on this host (lvm: refcounted lvchange -ay; the
-	 * generic code activates a chain from the root down, leaf last).
-	 * Optional: NULL for files, which are always usable.
+	 * generic code is to activate a chain from the root down, leaf last,
+	 * at vdi_activate, and deactivate it at vdi_deactivate; not wired yet,
+	 * as above).  Optional: NULL for files, which are always usable.
 	 */
 	int (*activate)(struct vstore *vs, const char *uuid, bool leaf, struct sm_error *err);
 	int (*deactivate)(struct vstore *vs, const char *uuid, bool leaf, struct sm_error *err);
