@@ -120,6 +120,12 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIBCSM)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) $(CMOCKA_LIBS)
 
+# The VDI operations (drivers/vhdsr.c) over the in-memory store: the test
+# gives vhdsr.c its store in place of drivers/filebased.c.
+$(BUILD)/tests/test_vdiops: $(BUILD)/tests/unit/test_vdiops.o $(BUILD)/drivers/vhdsr.o $(LIBCSM)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) $(CMOCKA_LIBS)
+
 # lib/static/no_icu.c is tested as the drivers use it: with libxml2 static.
 $(BUILD)/tests/test_no_icu: $(BUILD)/tests/unit/test_no_icu.o $(LIBCSM) $(NO_ICU_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(XML_STATIC_LIBS) -luuid -lnfs $(CMOCKA_LIBS)
