@@ -467,7 +467,7 @@ static int run_in_child(struct lvm *l, const char *cmd, char *line, struct captu
 		give_up_child(l, pid);
 		if (rc == -ETIMEDOUT)
 			return sm_fail(err, code,
-				       "%s did not finish in %d ms (a device not answering?); abandoned",
+				       "%s did not finish in %d ms (a device not answering?); the LVM command was killed",
 				       cmd, l->timeout_ms);
 		if (rc == -EFBIG)
 			return sm_fail(err, code, "%s: more than %u bytes of output", cmd,
@@ -477,6 +477,27 @@ static int run_in_child(struct lvm *l, const char *cmd, char *line, struct captu
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != LVM2_COMMAND_SUCCEEDED)
 		return child_failed(status, cmd, cap, code, err);
 	return 0;
+}
+
+/*
+ * What a non-master may run: reports, and (de)activation.  LVM 2.03.16
+ * ignores global/metadata_read_only from --config and from lvm.conf
+ * alike (its file locking reads it as 0), so the rule is kept here.
+ */
+static bool changes_nothing(const char *const argv[])
+{
+	static const char *const reports[] = { "lvs", "vgs", "pvs", "version" };
+
+	for (size_t i = 0; i < sizeof(reports) / sizeof(reports[0]); i++)
+		if (strcmp(argv[0], reports[i]) == 0)
+			return true;
+	if (strcmp(argv[0], "lvchange") && strcmp(argv[0], "vgchange"))
+		return false;
+	for (size_t i = 1; argv[i]; i++)
+		if (argv[i][0] == '-' && strcmp(argv[i], "-ay") && strcmp(argv[i], "-an") &&
+		    strcmp(argv[i], "--refresh"))
+			return false;
+	return true;
 }
 
 int lvm_run(struct lvm *l, const char *const argv[], struct lvm_rows *rows,
@@ -490,6 +511,10 @@ int lvm_run(struct lvm *l, const char *const argv[], struct lvm_rows *rows,
 		memset(rows, 0, sizeof(*rows));
 	if (l->nabandoned)
 		reap_abandoned(l, 0);
+	if (l->read_only && !changes_nothing(argv))
+		return sm_fail(err, SME_LVM_MASTER,
+			       "%s would change LVM metadata, which only the SR master does "
+			       "(SRmaster is not true)", argv[0]);
 	rc = build_cmdline(l, argv, &line);
 	if (rc < 0)
 		return sm_fail(err, code, "%s: cannot build the LVM command line", argv[0]);
@@ -722,6 +747,15 @@ int lvm_pvresize(struct lvm *l, const char *dev, struct sm_error *err)
 
 /* ---- LVs -------------------------------------------------------------- */
 
+/* "<bytes>b", rounded up to whole sectors (LVM refuses others; it rounds up to extents). */
+static int size_arg(uint64_t size, char out[32], int code, struct sm_error *err)
+{
+	if (size == 0 || size > UINT64_MAX - 511)
+		return sm_fail(err, code, "LV size %llu out of range", (unsigned long long)size);
+	snprintf(out, 32, "%llub", (unsigned long long)((size + 511) / 512 * 512));
+	return 0;
+}
+
 static int check_names(const char *vg, const char *lv, int code, struct sm_error *err)
 {
 	if (!lvm_name_ok(vg))
@@ -782,7 +816,8 @@ int lvm_lvcreate(struct lvm *l, const char *vg, const char *lv, uint64_t size,
 		return -1;
 	if (ntags > LVM_MAX_TAGS)
 		return sm_fail(err, SME_LVM_CREATE, "more than %d tags", LVM_MAX_TAGS);
-	snprintf(bytes, sizeof(bytes), "%llub", (unsigned long long)size);
+	if (size_arg(size, bytes, SME_LVM_CREATE, err) < 0)
+		return -1;
 	argv[n++] = "lvcreate";
 	argv[n++] = "-n";
 	argv[n++] = lv;
@@ -831,9 +866,9 @@ int lvm_lvresize(struct lvm *l, const char *vg, const char *lv, uint64_t size,
 	char path[2 * LVM_NAME_MAX + 2], bytes[32];
 	const char *argv[] = { "lvresize", "-f", "-L", bytes, path, NULL };
 
-	if (check_names(vg, lv, SME_SM_GENERAL, err) < 0)
+	if (check_names(vg, lv, SME_SM_GENERAL, err) < 0 ||
+	    size_arg(size, bytes, SME_SM_GENERAL, err) < 0)
 		return -1;
-	snprintf(bytes, sizeof(bytes), "%llub", (unsigned long long)size);
 	lv_path(path, vg, lv);
 	return lvm_run(l, argv, NULL, SME_SM_GENERAL, err);
 }

@@ -70,8 +70,10 @@ int lvm_open(struct lvm *l, const char *const *devices, size_t ndev, struct sm_e
 /*
  * As lvm_open, for the LVM store: activation off (global{activation=0})
  * when /dev/mapper/control cannot be opened or CSM_LVM_ACTIVATION=off;
- * metadata_read_only=1 unless o->master; backups off unless
- * o->keep_backups.  On a master with LVM_SYSTEM_DIR unset it is set to
+ * backups off unless o->keep_backups.  Unless o->master, the config says
+ * metadata_read_only=1 and lvm_run itself refuses (SME_LVM_MASTER) every
+ * command but the reports (lvs, vgs, pvs) and lvchange/vgchange -ay, -an,
+ * --refresh: LVM 2.03.16 does not honour that setting.  On a master with LVM_SYSTEM_DIR unset it is set to
  * /etc/lvm/master when that exists (XenServer's split, SR.py).
  * lvm_open keeps the EXT driver's settings (activation on, backups
  * unless CSM_LVM_BACKUP=off, metadata writable).
@@ -85,7 +87,8 @@ size_t lvm_abandoned(const struct lvm *l);
 void lvm_close(struct lvm *l);
 
 /*
- * Run "argv[0] --config ... argv[1..]" (argv NULL-terminated).  Rows are
+ * Run "argv[0] --config ... argv[1..]" (argv NULL-terminated) in a child,
+ * within the deadline.  Rows are
  * collected into rows when it is not NULL.  On failure: code, detail =
  * "<command>: <LVM's error lines>".
  */
