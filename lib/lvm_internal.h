@@ -59,7 +59,7 @@ int lvm_field_u64(const char *field, uint64_t *out);
 /* The lvs and vgs reports lib/lvm.c asks for and lib/lvm_text.c parses. */
 #define LVM_LVS_FIELDS "lv_name,lv_size,lv_attr,lv_tags,segtype,seg_start,seg_size,seg_pe_ranges"
 #define LVM_LVS_NFIELDS 8
-#define LVM_VGS_FIELDS "vg_name,vg_size,vg_free,vg_extent_size,pv_name,pe_start,pv_size"
+#define LVM_VGS_FIELDS "vg_name,vg_size,vg_free,vg_extent_size,pv_name,pe_start,pv_pe_count"
 #define LVM_VGS_NFIELDS 7
 /* Segments of one LV we accept (LVM allows many; LVHD has a handful). */
 #define LVM_SEGS_MAX 4096

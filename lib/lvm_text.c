@@ -411,7 +411,7 @@ int lvm_vgs_parse(char **rows, size_t n, const char *vg, bool *found, struct lvm
 			return why_fail(why, whylen, "VG %.128s has too many PVs", vg);
 		pv = &st->pv[st->npv];
 		if (f[4][0] != '/' || copy_field(pv->name, sizeof(pv->name), f[4]) < 0 ||
-		    sm_parse_u64(f[5], &pv->pe_start) < 0 || sm_parse_u64(f[6], &pv->size) < 0 ||
+		    sm_parse_u64(f[5], &pv->pe_start) < 0 || sm_parse_u64(f[6], &pv->pe_count) < 0 ||
 		    pv->pe_start % 512)
 			return why_fail(why, whylen, "a PV row of VG %.128s is not a PV", vg);
 		st->npv++;
@@ -442,10 +442,9 @@ int lvm_lv_extents(const struct lvm_lv *lv, const struct lvm_vg_stats *vg,
 				       lv->name, i, s->pv);
 		/* The range must be what the segment says, and lie on the PV. */
 		if (s->pe_count > UINT64_MAX / vg->extent_size ||
-		    s->pe_count * vg->extent_size != s->size ||
-		    s->pe_first > (UINT64_MAX - pv->pe_start) / vg->extent_size ||
-		    pv->pe_start + s->pe_first * vg->extent_size > pv->size ||
-		    s->size > pv->size - (pv->pe_start + s->pe_first * vg->extent_size))
+		    s->pe_count * vg->extent_size != s->size || s->pe_first > pv->pe_count ||
+		    s->pe_count > pv->pe_count - s->pe_first ||
+		    s->pe_first > (UINT64_MAX - pv->pe_start) / vg->extent_size)
 			return sm_fail(err, SME_VDI_LOAD, "%s: segment %zu does not fit %s", lv->name, i,
 				       s->pv);
 		ext[i].dev = s->pv;

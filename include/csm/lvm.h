@@ -148,7 +148,7 @@ struct lvm_lv_list {
 struct lvm_pv_info {
 	char name[LVM_DEV_MAX];
 	uint64_t pe_start;        /* bytes from the PV start to extent 0 */
-	uint64_t size;            /* bytes */
+	uint64_t pe_count;        /* extents on it */
 };
 
 struct lvm_vg_stats {

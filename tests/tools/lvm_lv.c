@@ -13,7 +13,7 @@
  *   perm VG LV r|rw | addtag VG LV TAG | deltag VG LV TAG
  *   activate VG LV on|off|refresh   prints "noop" when activation is off
  *   lvs VG      one line per LV: name|size|attr|tags|ro|pv:first:count,...
- *   vgs VG      size free extent_size then pv:pe_start:size per PV
+ *   vgs VG      size free extent_size then pv:pe_start:pe_count per PV
  *   vhd-create VG LV VSIZE          dynamic, preallocated for 2 TiB
  *   vhd-snap VG PARENT CHILD        child of PARENT, locator ./<dm name>, 2 TiB
  *   vhd-write VG LV OFF FILE | vhd-read VG LV OFF LEN (to stdout), through the chain
@@ -231,7 +231,7 @@ static int print_vgs(const char *vg)
 	       (unsigned long long)st.extent_size);
 	for (size_t i = 0; i < st.npv; i++)
 		printf(" %s:%llu:%llu", st.pv[i].name, (unsigned long long)st.pv[i].pe_start,
-		       (unsigned long long)st.pv[i].size);
+		       (unsigned long long)st.pv[i].pe_count);
 	printf("\n");
 	return 0;
 }
