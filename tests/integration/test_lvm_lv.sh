@@ -15,7 +15,8 @@
 #     preallocated VHD over a two-segment LV, inflated (footer moved), a
 #     snapshot child with a dm-name locator, read back and checked, then the
 #     same bytes taken off the PV with dd and read by vhdtool, vhd_read.py
-#     and qemu-img.
+#     and qemu-img.  The PV has 4 KiB logical sectors, so the VHD code's
+#     512-byte writes are read-modify-writes of whole device blocks.
 source "$(dirname "$0")/lib.sh"
 TOOL="$BUILD/tests/lvm_lv"
 need_root "loop devices, LVM"
@@ -48,9 +49,10 @@ lvm_cleanup() {
 	cleanup
 }
 trap lvm_cleanup EXIT
+# new_loop NAME SIZE [SECTOR]: a sparse file in $T on a loop device; sets LOOP.
 new_loop() {
 	truncate -s "$2" "$T/$1.img"
-	LOOP=$(losetup -f --show "$T/$1.img" 2>"$T/losetup.err") || {
+	LOOP=$(losetup -f --show ${3:+--sector-size "$3"} "$T/$1.img" 2>"$T/losetup.err") || {
 		fail "no loop device for $1: $(cat "$T/losetup.err")"
 		finish
 	}
@@ -78,7 +80,9 @@ ok() { t "$@"; [ "$RC" -eq 0 ] || { fail "$*: exit $RC: $OUT $ERR"; return 1; };
 lv_field() { t lvs "$VG"; awk -F'|' -v n="$1" -v f="$2" '$1 == n { print $f }' <<<"$OUT"; }
 uuid() { cat /proc/sys/kernel/random/uuid; }
 
-new_loop pv1 1G; PV1=$LOOP
+# 4 KiB logical sectors: the VHD code's 512-byte writes take the extent
+# io's read-modify-write path, with O_DIRECT on a real block device.
+new_loop pv1 1G 4096; PV1=$LOOP
 
 # --- PV and VG --------------------------------------------------------------
 ok pvcreate && ok vgcreate "$VG" && pass "pvcreate/vgcreate --metadatasize 10M"
@@ -258,7 +262,7 @@ ok pvresize "$PV1"
 ok vgs "$VG"
 read -r VSIZE2 _ <<<"$OUT"
 [ "$VSIZE2" -gt "$VSIZE" ] && pass "pvresize: VG grew from $VSIZE to $VSIZE2" || fail "VG size $VSIZE2 after pvresize"
-new_loop pv2 256M; PV2=$LOOP
+new_loop pv2 256M 4096; PV2=$LOOP   # LVM wants one logical block size per VG
 ok vgextend "$VG" "$PV2"
 ok vgs "$VG"
 [ "$(wc -w <<<"$OUT")" = 5 ] && pass "vgextend: two PVs" || fail "vgs after vgextend: $OUT"
