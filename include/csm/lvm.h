@@ -13,6 +13,11 @@
  *
  * Failures come back as sm_error with the code the caller names and
  * LVM's own error lines as the detail.
+ *
+ * Test builds: the child reaches the fault point "lvm-<command>" (e.g.
+ * lvm-lvs) before it runs the command; CSM_FAULT_PAUSE there makes it
+ * hang as on a dead path, CSM_FAULT_POINT kills the child only (the
+ * caller then gets a fault, the driver lives on).
  */
 #ifndef CSM_LVM_H
 #define CSM_LVM_H
