@@ -511,6 +511,8 @@ int lvm_run(struct lvm *l, const char *const argv[], struct lvm_rows *rows,
 		memset(rows, 0, sizeof(*rows));
 	if (l->nabandoned)
 		reap_abandoned(l, 0);
+	if (!l->handle)
+		return sm_fail(err, code, "%s: LVM is not open", argv[0]);
 	if (l->read_only && !changes_nothing(argv))
 		return sm_fail(err, SME_LVM_MASTER,
 			       "%s would change LVM metadata, which only the SR master does "
