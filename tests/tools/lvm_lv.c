@@ -19,6 +19,8 @@
  *   vhd-write VG LV OFF FILE | vhd-read VG LV OFF LEN (to stdout), through the chain
  *   vhd-check VG LV                 the chain, parents found by the locators
  *   vhd-query VG LV | vhd-hide VG LV | vhd-phys VG LV BYTES
+ *   dev-query PATH | dev-write PATH OFF FILE | dev-read PATH OFF LEN
+ *                                   one image through an active LV's node (O_DIRECT)
  *
  * A failure prints "FAULT <code> <detail>" and exits 1; after every
  * command the tool reports on stderr a child process that it still has
@@ -193,6 +195,46 @@ static int vhd_cmd(const char *cmd, char **a, int n)
 	return rc;
 }
 
+/* One image through a device node (vhd_io_open_direct). */
+static int dev_cmd(const char *cmd, char **a, int n)
+{
+	struct vhd_info info;
+	struct vhd_io io;
+	int rc = -1;
+
+	if (n < 1 || vhd_io_open_direct(&io, a[0],
+					strcmp(cmd, "dev-write") == 0 ? VHD_IO_RDWR : VHD_IO_RDONLY,
+					&err) < 0)
+		return -1;
+	if (strcmp(cmd, "dev-query") == 0 && n == 1) {
+		rc = vhd_query(&io, &info, &err);
+		if (rc == 0)
+			printf("type=%d virtual=%llu phys=%llu max_bat=%u hidden=%d\n", info.type,
+			       (unsigned long long)info.virtual_size,
+			       (unsigned long long)info.phys_size, info.max_bat_entries, info.hidden);
+	} else if (strcmp(cmd, "dev-write") == 0 && n == 3) {
+		static char buf[16 << 20];
+		FILE *f = fopen(a[2], "rb");
+		size_t len = f ? fread(buf, 1, sizeof(buf), f) : 0;
+
+		if (f)
+			fclose(f);
+		rc = vhd_write(&io, buf, len, num(a[1]), &err);
+	} else if (strcmp(cmd, "dev-read") == 0 && n == 3) {
+		uint64_t len = num(a[2]);
+		char *buf = malloc(len ? len : 1);
+
+		if (buf && (rc = vhd_read(&io, buf, len, num(a[1]), &err)) == 0)
+			fwrite(buf, 1, len, stdout);
+		free(buf);
+	} else {
+		vhd_io_close(&io);
+		usage();
+	}
+	vhd_io_close(&io);
+	return rc;
+}
+
 /* ---- LVM -------------------------------------------------------------- */
 
 static int print_lvs(const char *vg)
@@ -289,6 +331,8 @@ static int lvm_cmd(const char *cmd, char **a, int n, const char *const *devs, si
 		return print_vgs(a[0]);
 	if (strncmp(cmd, "vhd-", 4) == 0)
 		return vhd_cmd(cmd, a, n);
+	if (strncmp(cmd, "dev-", 4) == 0)
+		return dev_cmd(cmd, a, n);
 	usage();
 }
 
