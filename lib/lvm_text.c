@@ -289,8 +289,6 @@ static struct lvm_lv *lv_for_row(struct lvm_lv_list *out, const char *name, size
 
 	if (out->n && strcmp(out->lv[out->n - 1].name, name) == 0)
 		return &out->lv[out->n - 1];
-	if (lvm_lv_find(out, name))
-		return NULL;   /* its rows are not together: not a report of ours */
 	if (out->n == *cap) {
 		size_t ncap = *cap ? *cap * 2 : 16;
 
@@ -342,6 +340,36 @@ static int new_lv(struct lvm_lv *lv, char **f, char *why, size_t whylen)
 	return 0;
 }
 
+static int cmp_name(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/*
+ * An LV's rows come together: a name seen again after another LV's rows
+ * means the report is not ours.  Sorted, not searched row by row: a VG of
+ * a thousand LVs is scanned on every sr_scan.
+ */
+static int names_unique(const struct lvm_lv_list *out, char *why, size_t whylen)
+{
+	const char **names;
+	int rc = 0;
+
+	if (out->n < 2)
+		return 0;
+	names = malloc(out->n * sizeof(*names));
+	if (!names)
+		return why_fail(why, whylen, "%s", "out of memory");
+	for (size_t i = 0; i < out->n; i++)
+		names[i] = out->lv[i].name;
+	qsort(names, out->n, sizeof(*names), cmp_name);
+	for (size_t i = 1; i < out->n && rc == 0; i++)
+		if (strcmp(names[i - 1], names[i]) == 0)
+			rc = why_fail(why, whylen, "rows of LV '%.128s' not together", names[i]);
+	free(names);
+	return rc;
+}
+
 int lvm_lvs_parse(char **rows, size_t n, struct lvm_lv_list *out, char *why, size_t whylen)
 {
 	size_t cap = 0;
@@ -358,7 +386,7 @@ int lvm_lvs_parse(char **rows, size_t n, struct lvm_lv_list *out, char *why, siz
 		}
 		lv = lv_for_row(out, f[0], &cap);
 		if (!lv) {
-			why_fail(why, whylen, "rows of LV '%.128s' not together (or out of memory)", f[0]);
+			why_fail(why, whylen, "%s", "out of memory");
 			goto bad;
 		}
 		if (out->n != before && new_lv(lv, f, why, whylen) < 0)
@@ -370,6 +398,8 @@ int lvm_lvs_parse(char **rows, size_t n, struct lvm_lv_list *out, char *why, siz
 		if (add_segment(lv, f, why, whylen) < 0)
 			goto bad;
 	}
+	if (names_unique(out, why, whylen) < 0)
+		goto bad;
 	for (size_t i = 0; i < out->n; i++) {
 		const struct lvm_seg *last = &out->lv[i].seg[out->lv[i].nseg - 1];
 

@@ -477,7 +477,16 @@ static void test_lvs_hostile(void **state)
 			"a|8388608|-wi-XX----||linear|4194304|4194304|/dev/l:2-2",
 		};
 
+		const char *const twice[] = {
+			"a|4194304|-wi-XX----||linear|0|4194304|/dev/l:0-0",
+			"b|4194304|-wi-XX----||linear|0|4194304|/dev/l:1-1",
+			"a|4194304|-wi-XX----||linear|0|4194304|/dev/l:2-2",
+		};
+
 		assert_int_equal(parse_lvs(apart, 3, &l, why), -1);
+		/* Each row a whole LV: only the name says that a is there twice. */
+		assert_int_equal(parse_lvs(twice, 3, &l, why), -1);
+		assert_non_null(strstr(why, "not together"));
 	}
 	/* A name of 128 characters, tags of 2000. */
 	{
