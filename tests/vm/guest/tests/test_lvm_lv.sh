@@ -4,7 +4,10 @@
 # activation and deactivation through lib/lvm.c (the device node appears and
 # goes), a VHD written through the extent map and read through the active
 # LV's node with O_DIRECT (vhd_io_open_direct), and back, a refresh after
-# lvresize, a non-master that may activate but not change metadata.
+# lvresize, a non-master that may activate but not change metadata; and a
+# dead path for real: the PV on a suspended device-mapper device, where LVM's
+# I/O sleeps in D state and SIGKILL cannot end it, answered within the
+# deadline with the child left behind, and that child gone once I/O resumes.
 . "$VMT_REPO/tests/vm/guest/lib.sh"
 TOOL=$VMT_BUILD/tests/lvm_lv
 [ -x "$TOOL" ] || vmt_fail "no $TOOL (make check-vm builds build-test/)"
@@ -58,3 +61,35 @@ grep -q '^FAULT 58 ' <<<"$out" || vmt_fail "slave addtag: $out"
 t vgremove "$VG" >/dev/null
 t pvremove >/dev/null
 vmt_log "lvm_lv: activation, device node and extent map agree"
+
+# --- a dead path ----------------------------------------------------------------
+# The PV is a linear device over a "path" device; suspending the path makes
+# I/O to the PV queue as on a dead path with queue_if_no_path (LVM skips a PV
+# that is itself suspended, not one whose path is).
+DEAD=$(vmt_loop 64M dead)
+SECTORS=$(blockdev --getsz "$DEAD")
+dmsetup create csm_path --table "0 $SECTORS linear $DEAD 0"
+vmt_on_exit "dmsetup resume csm_path 2>/dev/null; dmsetup remove csm_path"
+PMIN=$(dmsetup info -c --noheadings -o minor csm_path | tr -d ' ')
+dmsetup create csm_dead --table "0 $SECTORS linear /dev/dm-$PMIN 0"
+vmt_on_exit "vgremove -q -f vg_dead >/dev/null 2>&1; dmsetup remove csm_dead"
+# No udev here, so no /dev/mapper/csm_dead: devtmpfs gives /dev/dm-N.
+MIN=$(dmsetup info -c --noheadings -o minor csm_dead | tr -d ' ')
+DD=/dev/dm-$MIN
+[ -b "$DD" ] || vmt_fail "no $DD"
+"$TOOL" "$DD" pvcreate 2>/dev/null || vmt_fail "pvcreate on $DD"
+"$TOOL" "$DD" vgcreate vg_dead 2>/dev/null || vmt_fail "vgcreate on $DD"
+dmsetup suspend csm_path
+start=$(date +%s%N)
+out=$("$TOOL" --timeout 2000 "$DD" lvs vg_dead 2>"$VMT_WORK/dead.err") &&
+	vmt_fail "lvs on a suspended PV succeeded: $out"
+ms=$(( ($(date +%s%N) - start) / 1000000 ))
+grep -q '^FAULT 202 lvs did not finish in 2000 ms' <<<"$out" || vmt_fail "dead path: $out"
+[ "$ms" -lt 4000 ] || vmt_fail "the dead path took $ms ms to answer"
+# The child sleeps in the kernel: killed, not dead, left behind.
+grep -q '^children: 1 abandoned: 1$' "$VMT_WORK/dead.err" || vmt_fail "dead path: $(cat "$VMT_WORK/dead.err")"
+pgrep -x lvm_lv >/dev/null || vmt_fail "the stuck LVM child is not there"
+dmsetup resume csm_path
+vmt_wait 20 bash -c '! pgrep -x lvm_lv' || vmt_fail "the LVM child did not die when its I/O came back"
+"$TOOL" "$DD" lvs vg_dead >/dev/null 2>&1 || vmt_fail "lvs after resume"
+vmt_log "lvm_lv: a dead path answered in $ms ms; the stuck child died when I/O resumed"
