@@ -414,16 +414,20 @@ static int wait_child(pid_t pid, int64_t deadline, int *status)
 	}
 }
 
-/* Kill the child; reap it if it dies at once, else keep it for later (it sleeps in D state). */
-static void give_up_child(struct lvm *l, pid_t pid)
+/*
+ * Kill the child; reap it if it dies at once, else keep it for later (it
+ * sleeps in D state).  Whether it was left behind.
+ */
+static bool give_up_child(struct lvm *l, pid_t pid)
 {
 	kill(pid, SIGKILL);
 	if (wait_child(pid, sm_monotonic_ms() + 200, &(int){ 0 }) == 0)
-		return;
+		return false;
 	if (l->nabandoned < sizeof(l->abandoned) / sizeof(l->abandoned[0]))
 		l->abandoned[l->nabandoned++] = pid;
 	sm_log(LOG_ERR, "lvm: child %d did not die when killed (I/O hung in the kernel); left behind",
 	       (int)pid);
+	return true;
 }
 
 static int child_failed(int status, const char *cmd, const struct capture *cap, int code,
@@ -464,11 +468,14 @@ static int run_in_child(struct lvm *l, const char *cmd, char *line, struct captu
 	if (rc == 0)
 		rc = wait_child(pid, deadline, &status);
 	if (rc < 0) {
-		give_up_child(l, pid);
+		bool stuck = give_up_child(l, pid);
+
 		if (rc == -ETIMEDOUT)
 			return sm_fail(err, code,
-				       "%s did not finish in %d ms (a device not answering?); the LVM command was killed",
-				       cmd, l->timeout_ms);
+				       "%s did not finish in %d ms (a device not answering?); %s", cmd,
+				       l->timeout_ms,
+				       stuck ? "the LVM command is stuck in the kernel and was left behind"
+					     : "the LVM command was killed");
 		if (rc == -EFBIG)
 			return sm_fail(err, code, "%s: more than %u bytes of output", cmd,
 				       LVM_OUTPUT_MAX);
