@@ -328,8 +328,8 @@ static int step(struct vstore_mem *m)
 static int mem_fail(struct vstore_mem *m, struct sm_error *err, int code, int rc,
 		    const char *what, const char *name)
 {
-	if (m->dead || rc == -ETIMEDOUT)
-		code = SME_SR_UNAVAILABLE;
+	if (m->dead || m->gone || rc == -ETIMEDOUT)
+		code = SME_SR_UNAVAILABLE;   /* the store, not the step, is what failed */
 	return sm_fail_errno(err, code, -rc, "%s mem://%s/%s", what, m->sr_uuid, name);
 }
 
