@@ -926,7 +926,12 @@ static int dir_lock_write(struct vstore *vs, const char *uuid, const struct vsto
 		return fail_at(vs, err, SME_LOCK_ERR, rc, "cannot write the lock", path);
 	/* Durable on return, as the contract says: the record's name too. */
 	rc = dir_sync_dir(vs);
-	return rc < 0 ? fail_at(vs, err, SME_LOCK_ERR, rc, "cannot sync the lock", path) : 0;
+	if (rc == 0)
+		return 0;
+	/* A taker that failed holds nothing: its record goes (a replaced one cannot come back). */
+	if (!replace)
+		fs->ops->unlink(fs, path);
+	return fail_at(vs, err, SME_LOCK_ERR, rc, "cannot sync the lock", path);
 }
 
 static int dir_lock_remove(struct vstore *vs, const char *uuid)

@@ -947,6 +947,55 @@ static void test_dir_could_not_look(void **state)
 	assert_int_equal(vs_kind(vs, U(5)), VSTORE_VHD);
 }
 
+/*
+ * What must be durable syncs the directory, and says when it could not:
+ * a lock record's name (lock_write), a grow's undo record's name before
+ * the image changes (the opener's sync_name).
+ */
+static void test_dir_sync_fails(void **state)
+{
+	struct fx *fx = *state;
+	struct vstore *vs = fx->vs;
+	struct sm_error err = { 0 };
+	struct vstore_lock a = { .user = "alice", .host = "h1", .since = 1 };
+	struct vhd_info info;
+	char undo[128];
+	bool pending = true;
+
+	if (fx->kind != FX_DIR)
+		return;
+#ifndef CSM_TEST_BUILD
+	skip();
+#endif
+	dir_fail_next("syncdir", EIO);
+	assert_int_equal(vs->ops->lock_write(vs, U(1), &a, false, &err), -1);
+	assert_int_equal(err.code, SME_LOCK_ERR);
+	sm_error_clear(&err);
+	dir_fail_none();
+	assert_int_equal(vs->ops->is_locked(vs, U(1)), 0);   /* the failed taker holds nothing */
+	assert_int_equal(vs->ops->lock_write(vs, U(1), &a, false, &err), 0);
+	dir_fail_next("syncdir", EIO);
+	assert_int_equal(vs->ops->lock_write(vs, U(1), &a, true, &err), -1);
+	assert_int_equal(err.code, SME_LOCK_ERR);
+	sm_error_clear(&err);
+	dir_fail_none();
+
+	assert_int_equal(vs_make_vhd(vs, U(2), 8 * MiB, &err), 0);
+	assert_int_equal(vs_fill(vs, U(2), 0, MiB, 'g', &err), 0);
+	vs->ops->undo_name(vs, U(2), VSTORE_UNDO_RESIZE, undo, sizeof(undo));
+	dir_fail_next("syncdir", EIO);
+	assert_int_equal(vstore_grow(vs, U(2), 64 * MiB, VSTORE_UNDO_RESIZE, &pending, &err), -1);
+	assert_false(pending);
+	sm_error_clear(&err);
+	dir_fail_none();
+	/* the image was never touched, and no record is left */
+	assert_int_equal(vs_query(vs, U(2), &info), 0);
+	assert_int_equal(info.virtual_size, 8 * MiB);
+	assert_int_equal(vs_holds(vs, U(2), 0, MiB, 'g', &err), 1);
+	assert_false(fx_has(fx, undo));
+	assert_int_equal(vstore_grow(vs, U(2), 64 * MiB, VSTORE_UNDO_RESIZE, &pending, &err), 0);
+}
+
 #define CASES(X) \
 	X(test_create_invisible_until_publish), X(test_publish_never_replaces), \
 	X(test_create_after_killed_create), X(test_abandon), X(test_find_kinds), \
@@ -955,7 +1004,7 @@ static void test_dir_could_not_look(void **state)
 	X(test_leaf_recover_not_started), X(test_meta_records), X(test_lock_records), \
 	X(test_list_record_flags), X(test_journals), X(test_activation_records), \
 	X(test_grow), X(test_sweep), X(test_store_there), X(test_store_gone), \
-	X(test_dir_could_not_look)
+	X(test_dir_could_not_look), X(test_dir_sync_fails)
 
 #define CASE(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
