@@ -823,7 +823,11 @@ static int snap_write_meta(struct vstore *vs, const struct sm_call *c, struct sn
 /*
  * The Python FileSR's steps, each the store's: keep the leaf's data as
  * the base, give the leaf's name an empty child of it, make the second
- * child, then hide the base once its children exist, and commit.
+ * child, commit, then hide the base once its children durably exist.
+ * Committing first matters: the hidden flag is a synced write into the
+ * original's bytes, and a host crash that kept it but lost the names
+ * would leave the original hidden under its own name, a childless hidden
+ * leaf the GC deletes (snap_undo unhides it too, should it ever happen).
  */
 static int snap_do(struct vstore *vs, struct snap *s, int code, struct sm_error *err)
 {
@@ -841,10 +845,13 @@ static int snap_do(struct vstore *vs, struct snap *s, int code, struct sm_error 
 			return -1;
 		sm_fault_point("snapshot:clone");
 	}
+	if (vs->ops->snap_commit(vs, code, err) < 0)
+		return -1;
+	sm_fault_point("snapshot:commit");
 	if (s->base[0] && vstore_vhd_set_hidden(vs, s->base, true, err) < 0)
 		return -1;
 	sm_fault_point("snapshot:hide");
-	return vs->ops->snap_commit(vs, code, err);
+	return 0;
 }
 
 static void snap_journal_text(const struct snap *s, char *out, size_t cap)

@@ -46,7 +46,7 @@ void sm_fault_point(const char *name)
 }
 
 /* Calls counted per class, in this process. */
-static const char *const io_classes[] = { "open", "read", "stat", "list" };
+static const char *const io_classes[] = { "open", "read", "stat", "list", "syncdir" };
 static unsigned io_counts[sizeof(io_classes) / sizeof(io_classes[0])];
 
 static int io_class_index(const char *cls)

@@ -170,10 +170,21 @@ static int opener_unlink(void *arg, const char *path)
 	return fs->ops->unlink(fs, strip_dot_slash(path));
 }
 
+/* Sync the directory holding path (rel_dir: "" for the root). */
+static int opener_sync_name(void *arg, const char *path)
+{
+	struct srfs *fs = arg;
+	char dir[4096];
+
+	rel_dir(strip_dot_slash(path), dir, sizeof(dir));
+	return fs->ops->sync_dir(fs, dir);
+}
+
 void srfs_init_opener(struct srfs *fs)
 {
 	fs->opener.open = opener_open;
 	fs->opener.unlink = opener_unlink;
+	fs->opener.sync_name = opener_sync_name;
 	fs->opener.arg = fs;
 }
 

@@ -423,6 +423,8 @@ static int posix_sync_dir(struct srfs *fs, const char *rel)
 
 	if (srfs_check_rel(rel) < 0)
 		return -EINVAL;
+	if ((rc = sm_fault_io("syncdir", rel)) < 0)
+		return rc;
 	fd = open_beneath(root_fd(fs), rel, O_RDONLY | O_DIRECTORY, 0);
 	if (fd < 0)
 		return -errno;

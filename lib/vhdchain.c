@@ -997,7 +997,17 @@ int vhd_grow_with_undo(const struct vhd_opener *op, const char *path, const char
 		vhd_io_close(&io);
 		return -1;
 	}
-	rc = vhd_grow_journaled(&io, size, &undo, err);
+	/*
+	 * The record's name durable before the image changes: its bytes are
+	 * synced by vhd_grow_journaled, but a host crash could otherwise keep
+	 * the image's new bytes and lose the name, and with it the undo.
+	 */
+	rc = op->sync_name ? op->sync_name(op->arg, undo_path) : 0;
+	if (rc < 0)
+		rc = sm_fail_errno(err, SME_VDI_RESIZE, -rc, "cannot sync the name of %s",
+				   undo_path);
+	else
+		rc = vhd_grow_journaled(&io, size, &undo, err);
 	if (rc == 0 && (rc = io.ops->sync(&io)) < 0)
 		rc = sm_fail_errno(err, SME_EIO, -rc, "cannot sync %s", io.name);
 	/* A no-op on an empty or emptied record; else it restores the image. */

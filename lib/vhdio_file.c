@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -277,4 +278,29 @@ static int opener_local_open(void *arg, const char *path, int flags, struct vhd_
 	return vhd_io_open_file(io, path, flags, err);
 }
 
-const struct vhd_opener vhd_opener_local = { .open = opener_local_open, .arg = NULL };
+/* fsync(2) of path's directory. */
+static int opener_local_sync_name(void *arg, const char *path)
+{
+	char dir[PATH_MAX];
+	const char *slash = strrchr(path, '/');
+	int fd, rc = 0;
+
+	(void)arg;
+	if (!slash)
+		snprintf(dir, sizeof(dir), ".");
+	else if (slash == path)
+		snprintf(dir, sizeof(dir), "/");
+	else
+		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fsync(fd) < 0)
+		rc = -errno;
+	close(fd);
+	return rc;
+}
+
+const struct vhd_opener vhd_opener_local = {
+	.open = opener_local_open, .sync_name = opener_local_sync_name, .arg = NULL,
+};

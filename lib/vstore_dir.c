@@ -20,6 +20,7 @@
 #include "csm/log.h"
 #include "csm/util.h"
 #include "csm/vstore_dir.h"
+#include "srfs_internal.h"
 
 static const struct vstore_ops dir_ops;
 
@@ -51,14 +52,27 @@ static void rel_of(const char *uuid, const char *ext, char out[PATH_MAX])
  * more: sr_delete, a missing mount) answers every call with the error it
  * gave, so callers report it like any other failure instead of crashing.
  */
-static int gone_errno(struct srfs *fs)
+static int root_errno(struct srfs *fs)
 {
 	return (int)(intptr_t)fs->priv;
 }
 
+/*
+ * What a name inside the missing root answers: never -ENOENT, which every
+ * caller reads as "absent" (no such image, record, journal), a fact about
+ * the SR's contents nobody could look at.  ENODEV: the SR is not there.
+ */
+static int gone_errno(struct srfs *fs)
+{
+	int rc = root_errno(fs);
+
+	return rc == -ENOENT ? -ENODEV : rc;
+}
+
+/* The root itself says what it is (exists/check tell "missing" from "broken"). */
 static int gone_stat(struct srfs *fs, const char *rel, struct srfs_stat *st)
 {
-	return gone_errno(fs);
+	return rel[0] ? gone_errno(fs) : root_errno(fs);
 }
 
 static int gone_open(struct srfs *fs, const char *rel, int flags, struct vhd_io *io,
@@ -120,6 +134,7 @@ struct srfs *vstore_dir_fs(struct vstore_dir *d)
 	snprintf(d->fs->root, sizeof(d->fs->root), "%s", d->path);
 	d->fs->ops = &gone_ops;
 	d->fs->priv = (void *)(intptr_t)(stat(d->path, &st) < 0 ? -errno : -ENOTDIR);
+	srfs_init_opener(d->fs);   /* the chain code opens through it: it fails, cleanly */
 	return d->fs;
 }
 
@@ -137,6 +152,12 @@ void vstore_dir_init(struct vstore_dir *d, struct srfs *fs, const char *path,
 	d->path = path;
 }
 
+/* The SR itself could not be reached: a timeout, or its directory is not there. */
+static bool sr_unreachable(int rc)
+{
+	return rc == -ETIMEDOUT || rc == -ENODEV;
+}
+
 /* An -errno from the directory as a fault naming the file. */
 static int fail_at(const struct vstore *vs, struct sm_error *err, int code, int rc,
 		   const char *what, const char *rel)
@@ -144,7 +165,7 @@ static int fail_at(const struct vstore *vs, struct sm_error *err, int code, int 
 	char where[PATH_MAX];
 
 	srfs_describe(FS(vs), rel, where, sizeof(where));
-	if (rc == -ETIMEDOUT)
+	if (sr_unreachable(rc))
 		code = SME_SR_UNAVAILABLE;
 	return sm_fail_errno(err, code, -rc, "%s%s%s", what, *what ? " " : "", where);
 }
@@ -404,7 +425,7 @@ static int dir_find(struct vstore *vs, const char *uuid, enum vstore_kind *kind,
 			continue;
 		srfs_describe(FS(vs), rel, where, sizeof(where));
 		if (rc < 0)
-			return sm_fail_errno(err, rc == -ETIMEDOUT ? SME_SR_UNAVAILABLE : code, -rc,
+			return sm_fail_errno(err, sr_unreachable(rc) ? SME_SR_UNAVAILABLE : code, -rc,
 					     "cannot tell whether %s exists", where);
 		if (!st.is_reg)
 			return sm_fail(err, code, "%s is not a regular file; it is left alone", where);
@@ -600,10 +621,15 @@ static int make_child(struct vstore *vs, const char *child_rel, const char *pare
 
 	rel_of(parent_uuid, "vhd", parent_rel);
 	dir_locator(vs, parent_uuid, loc, sizeof(loc));
-	if (FS(vs)->ops->open(FS(vs), parent_rel, VHD_IO_RDONLY, &parent, err) < 0)
+	/* The caller's code whatever failed; the detail says what (missing, exists). */
+	if (FS(vs)->ops->open(FS(vs), parent_rel, VHD_IO_RDONLY, &parent, err) < 0) {
+		sm_error_recode(err, code);
 		return -1;
-	if (FS(vs)->ops->open(FS(vs), child_rel, VHD_IO_RDWR | VHD_IO_CREATE, &child, err) < 0)
+	}
+	if (FS(vs)->ops->open(FS(vs), child_rel, VHD_IO_RDWR | VHD_IO_CREATE, &child, err) < 0) {
+		sm_error_recode(err, code);
 		goto out;
+	}
 	if (vhd_create_diff(&child, &parent, loc, size, err) == 0) {
 		rc = child.ops->sync(&child);
 		if (rc < 0)
@@ -664,6 +690,32 @@ static int set_hidden_rel(struct vstore *vs, const char *rel, bool hidden, struc
 	return rc < 0 ? -1 : 0;
 }
 
+/*
+ * src visible, if it is there: a host crash can keep the base's hidden
+ * flag (a synced write into the original's bytes, which src may still
+ * name) and lose the names, and a hidden childless leaf is garbage to the
+ * GC.  Only written when set, so a repeated undo changes nothing.
+ */
+static int unhide_src(struct vstore *vs, const char *src, struct sm_error *err)
+{
+	struct sm_error e = { 0 };
+	struct vhd_io io = { 0 };
+	struct vhd_info info;
+	int rc;
+
+	rc = FS(vs)->ops->open(FS(vs), src, VHD_IO_RDONLY, &io, &e);
+	if (rc == -ENOENT)
+		return 0;
+	if (rc < 0)
+		return fail_at(vs, err, SME_SR_UNAVAILABLE, rc, "cannot look at", src);
+	rc = vhd_query_fast(&io, &info, &e);
+	vhd_io_close(&io);
+	if (rc < 0)
+		return sm_fail(err, SME_SR_UNAVAILABLE, "cannot tell whether %s is hidden: %s", src,
+			       e.detail);
+	return info.hidden ? set_hidden_rel(vs, src, false, err) : 0;
+}
+
 /* Put the original back under src's name from base (the leaf's data). */
 static int undo_keep(struct vstore *vs, const char *src, const char *base, struct sm_error *err)
 {
@@ -708,6 +760,7 @@ static int dir_snap_undo(struct vstore *vs, const char *src_uuid, const char *ba
 		rc |= undo_keep(vs, src, base, err);
 		rc |= dir_forget(vs, base_uuid, err);
 	}
+	rc |= unhide_src(vs, src, err);
 	rc |= dir_sync(vs, err);
 	return rc ? -1 : 0;
 }
@@ -871,7 +924,14 @@ static int dir_lock_write(struct vstore *vs, const char *uuid, const struct vsto
 	fs->ops->unlink(fs, tmp);
 	if (rc < 0)
 		return fail_at(vs, err, SME_LOCK_ERR, rc, "cannot write the lock", path);
-	return 0;
+	/* Durable on return, as the contract says: the record's name too. */
+	rc = dir_sync_dir(vs);
+	if (rc == 0)
+		return 0;
+	/* A taker that failed holds nothing: its record goes (a replaced one cannot come back). */
+	if (!replace)
+		fs->ops->unlink(fs, path);
+	return fail_at(vs, err, SME_LOCK_ERR, rc, "cannot sync the lock", path);
 }
 
 static int dir_lock_remove(struct vstore *vs, const char *uuid)
@@ -970,7 +1030,7 @@ static int dir_active_set(struct vstore *vs, const char *uuid, bool rw, int code
 	if (rc == 0)
 		return 0;
 	srfs_describe(FS(vs), rel, where, sizeof(where));
-	return sm_fail_errno(err, rc == -ETIMEDOUT ? SME_SR_UNAVAILABLE : code, -rc,
+	return sm_fail_errno(err, sr_unreachable(rc) ? SME_SR_UNAVAILABLE : code, -rc,
 			     "cannot record the activation in %s", where);
 }
 

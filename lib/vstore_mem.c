@@ -96,7 +96,7 @@ static const char *const op_names[VMEM_OP_COUNT] = {
 	"active_set", "active_clear", "active_each",
 	"journal_begin", "journal_end", "journal_lookup", "journal_replay",
 	"sweep",
-	"opener_open", "opener_unlink",
+	"opener_open", "opener_unlink", "opener_sync_name",
 	"io_read", "io_write", "io_truncate", "io_sync",
 };
 
@@ -328,8 +328,8 @@ static int step(struct vstore_mem *m)
 static int mem_fail(struct vstore_mem *m, struct sm_error *err, int code, int rc,
 		    const char *what, const char *name)
 {
-	if (m->dead || rc == -ETIMEDOUT)
-		code = SME_SR_UNAVAILABLE;
+	if (m->dead || m->gone || rc == -ETIMEDOUT)
+		code = SME_SR_UNAVAILABLE;   /* the store, not the step, is what failed */
 	return sm_fail_errno(err, code, -rc, "%s mem://%s/%s", what, m->sr_uuid, name);
 }
 
@@ -1845,6 +1845,15 @@ static int opener_unlink(void *arg, const char *path)
 	return rc < 0 ? rc : do_unbind(m, strip_dot_slash(path));
 }
 
+/* The name made durable (only it: nothing else gets durable by chance here). */
+static int opener_sync_name(void *arg, const char *path)
+{
+	struct vstore_mem *m = arg;
+	int rc = enter(m, VMEM_OPENER_SYNC_NAME);
+
+	return rc < 0 ? rc : do_commit(m, strip_dot_slash(path));
+}
+
 static const struct vhd_opener *mem_opener(struct vstore *vs)
 {
 	return &MEM(vs)->opener;
@@ -1936,6 +1945,7 @@ struct vstore_mem *vstore_mem_new(const char *sr_uuid)
 	m->capacity = 64ull << 30;
 	m->opener.open = opener_open;
 	m->opener.unlink = opener_unlink;
+	m->opener.sync_name = opener_sync_name;
 	m->opener.arg = m;
 	return m;
 }

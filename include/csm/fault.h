@@ -14,7 +14,8 @@
  *                              the n-th I/O call (1-based) of that class in
  *                              this process fails with EIO (or
  *                              CSM_FAULT_IO_ERRNO, a number); classes:
- *                              open, read, stat, list
+ *                              open, read, stat, list, syncdir (the posix
+ *                              srfs's directory sync)
  *   CSM_FAULT_IO_LOG=<file>    append "<class> <n> <what>" for every such call
  *
  *   CSM_SRFS_NO_OPENAT2=1      the posix srfs resolves names inside the SR one

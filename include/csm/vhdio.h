@@ -119,6 +119,13 @@ struct vhd_opener {
 		    struct sm_error *err);
 	/* Remove a file (0 or -errno); NULL: the local unlink(2) for vhd_opener_local. */
 	int (*unlink)(void *arg, const char *path);
+	/*
+	 * Make the name at path durable: sync the directory that holds it, so
+	 * a host crash cannot lose a file just created (0 or -errno).  NULL:
+	 * names need no sync there (a store whose names are its own durable
+	 * metadata), and callers skip the step.
+	 */
+	int (*sync_name)(void *arg, const char *path);
 	void *arg;
 };
 

@@ -141,7 +141,8 @@ struct vstore_ops {
 	/*
 	 * Which image holds uuid: 0 with *kind (VSTORE_NONE only when the store
 	 * positively said neither exists), or -1 with err (code, or
-	 * SME_SR_UNAVAILABLE for a timeout) when it could not tell, or when the
+	 * SME_SR_UNAVAILABLE for a timeout or a store that is not there: a
+	 * missing SR directory is never "absent") when it could not tell, or when the
 	 * name exists but is not an image (a directory, a link: left alone).
 	 */
 	int (*find)(struct vstore *vs, const char *uuid, enum vstore_kind *kind, int code,
@@ -225,6 +226,15 @@ struct vstore_ops {
 	 * (dir: the child is built as <uuid>.vhd.new and renamed over the leaf,
 	 * so the name never points at a half-made file; fault points
 	 * "snapshot:child" between the two); otherwise the name must be free.
+	 * replace on a store whose names cannot be replaced in one step (lvm:
+	 * no LV is renamed over another): if snap_keep moved the leaf away,
+	 * the name is free and the child is made under it; if the leaf is
+	 * still named (a clone reusing the parent), the child is made under a
+	 * temporary name, the leaf parked under a second one (OLD_<uuid>), the
+	 * child renamed in and the parked leaf removed, as vstore_mem's
+	 * LVM-like mode does; snap_undo puts a parked leaf back and removes
+	 * both temporaries.  Fails with `code` whatever step failed (the
+	 * detail says which: parent missing, name taken).
 	 */
 	int (*snap_child)(struct vstore *vs, const char *uuid, const char *parent, uint64_t size,
 			  bool replace, int code, struct sm_error *err);

@@ -249,7 +249,9 @@ static void test_store_gone(void **state)
 	assert_int_equal(d.vs.ops->check(&d.vs, &err), -1);
 	assert_int_equal(err.code, SME_SR_UNAVAILABLE);
 	sm_error_clear(&err);
-	assert_int_equal(d.vs.ops->find(&d.vs, U_A, &kind, SME_VDI_LOAD, &err), 0);
+	/* "could not look", never "absent": the SR itself is not there */
+	assert_int_equal(d.vs.ops->find(&d.vs, U_A, &kind, SME_VDI_LOAD, &err), -1);
+	assert_int_equal(err.code, SME_SR_UNAVAILABLE);
 	assert_int_equal(kind, VSTORE_NONE);
 	d.vs.ops->close(&d.vs);
 }

@@ -142,21 +142,6 @@ static int fx_count(struct fx *fx, const char *part)
 	return c.n;
 }
 
-/*
- * A deviation of the directory store from the contract, reported to its
- * owner (lib/vstore_dir.c is not ours to change): the check is made only
- * with CSM_VSTORE_STRICT=1 until it is fixed, and named on every run.
- */
-static bool known_dir_deviation(const struct fx *fx, const char *what)
-{
-	const char *strict = getenv("CSM_VSTORE_STRICT");
-
-	if (fx->kind != FX_DIR || (strict && strcmp(strict, "1") == 0))
-		return false;
-	print_message("[ KNOWN    ] directory store: %s\n", what);
-	return true;
-}
-
 static const char *img(const char *uuid)
 {
 	static char buf[4][64];
@@ -466,9 +451,6 @@ static void test_snap_undo_hidden_original(void **state)
 	snapshot_upto(vs, 1, 2, 3, 0);
 	assert_int_equal(vstore_vhd_set_hidden(vs, U(1), true, &err), 0);
 	assert_int_equal(vs->ops->snap_undo(vs, U(1), U(2), U(3), NULL), 0);
-	if (known_dir_deviation(fx, "snap_undo leaves the original hidden when the crash kept its "
-				"hidden flag but not the base's name (a hidden leaf is garbage to the GC)"))
-		return;
 	check_undone(fx, 1, 2, 3);
 }
 
@@ -487,14 +469,12 @@ static void test_snap_refusals(void **state)
 	assert_int_equal(vs_holds(vs, U(1), 0, MiB, 'a', &err), 1);
 	/* a new child's name must be free */
 	assert_int_equal(vs->ops->snap_child(vs, U(2), U(1), 0, false, SME_VDI_CLONE, &err), -1);
-	if (!known_dir_deviation(fx, "snap_child fails with the open's code (VDIExists), not the code given"))
-		assert_int_equal(err.code, SME_VDI_CLONE);
+	assert_int_equal(err.code, SME_VDI_CLONE);
 	sm_error_clear(&err);
 	assert_int_equal(vs_holds(vs, U(2), 0, MiB, 0, &err), 1);   /* untouched */
 	/* and its parent must exist */
 	assert_int_equal(vs->ops->snap_child(vs, U(5), U(4), 0, false, SME_VDI_CLONE, &err), -1);
-	if (!known_dir_deviation(fx, "snap_child fails with the open's code (VDIMissing), not the code given"))
-		assert_int_equal(err.code, SME_VDI_CLONE);
+	assert_int_equal(err.code, SME_VDI_CLONE);
 	assert_int_equal(vs_kind(vs, U(5)), VSTORE_NONE);
 }
 
@@ -868,24 +848,17 @@ static void test_store_gone(void **state)
 	assert_int_equal(vs->ops->list(vs, false, count_image, &l, &err), -1);
 	assert_int_equal(err.code, SME_SR_UNAVAILABLE);
 	sm_error_clear(&err);
-	if (!known_dir_deviation(fx, "find, meta_lookup, is_locked, journal_lookup answer "
-				 "'absent' when the SR directory itself is missing")) {
-		assert_int_equal(vs->ops->find(vs, U(1), &k, SME_VDI_DELETE, &err), -1);
-		assert_true(vs->ops->meta_lookup(vs, U(1)) < 0);
-		assert_true(vs->ops->is_locked(vs, U(1)) < 0);
-		assert_true(vs->ops->journal_lookup(vs, "leaf", U(1)) < 0);
-	}
+	assert_int_equal(vs->ops->find(vs, U(1), &k, SME_VDI_DELETE, &err), -1);
+	assert_int_equal(err.code, SME_SR_UNAVAILABLE);
+	assert_true(vs->ops->meta_lookup(vs, U(1)) < 0);
+	assert_true(vs->ops->is_locked(vs, U(1)) < 0);
+	assert_true(vs->ops->journal_lookup(vs, "leaf", U(1)) < 0);
 	sm_error_clear(&err);
-	if (!known_dir_deviation(fx, "take_over_recover answers 1 (the take-over finished) "
-				 "when the SR directory is missing"))
-		assert_int_equal(vs->ops->take_over_recover(vs, U(1), U(2), &err), -1);
+	assert_int_equal(vs->ops->take_over_recover(vs, U(1), U(2), &err), -1);
 	sm_error_clear(&err);
-	if (!known_dir_deviation(fx, "a missing SR directory leaves the opener's functions NULL "
-				 "(vstore_dir_fs installs gone_ops without srfs_init_opener): "
-				 "vstore_grow_recover crashes")) {
-		assert_int_equal(vstore_grow_recover(vs, U(1), VSTORE_UNDO_RESIZE, &undone, &err), -1);
-		assert_int_equal(err.code, SME_SR_UNAVAILABLE);
-	}
+	/* the chain code's opener too: a clean failure, not a crash */
+	assert_int_equal(vstore_grow_recover(vs, U(1), VSTORE_UNDO_RESIZE, &undone, &err), -1);
+	assert_int_equal(err.code, SME_SR_UNAVAILABLE);
 }
 
 /* ---- the directory store when a stat or a listing fails ---------------------- */
@@ -974,6 +947,55 @@ static void test_dir_could_not_look(void **state)
 	assert_int_equal(vs_kind(vs, U(5)), VSTORE_VHD);
 }
 
+/*
+ * What must be durable syncs the directory, and says when it could not:
+ * a lock record's name (lock_write), a grow's undo record's name before
+ * the image changes (the opener's sync_name).
+ */
+static void test_dir_sync_fails(void **state)
+{
+	struct fx *fx = *state;
+	struct vstore *vs = fx->vs;
+	struct sm_error err = { 0 };
+	struct vstore_lock a = { .user = "alice", .host = "h1", .since = 1 };
+	struct vhd_info info;
+	char undo[128];
+	bool pending = true;
+
+	if (fx->kind != FX_DIR)
+		return;
+#ifndef CSM_TEST_BUILD
+	skip();
+#endif
+	dir_fail_next("syncdir", EIO);
+	assert_int_equal(vs->ops->lock_write(vs, U(1), &a, false, &err), -1);
+	assert_int_equal(err.code, SME_LOCK_ERR);
+	sm_error_clear(&err);
+	dir_fail_none();
+	assert_int_equal(vs->ops->is_locked(vs, U(1)), 0);   /* the failed taker holds nothing */
+	assert_int_equal(vs->ops->lock_write(vs, U(1), &a, false, &err), 0);
+	dir_fail_next("syncdir", EIO);
+	assert_int_equal(vs->ops->lock_write(vs, U(1), &a, true, &err), -1);
+	assert_int_equal(err.code, SME_LOCK_ERR);
+	sm_error_clear(&err);
+	dir_fail_none();
+
+	assert_int_equal(vs_make_vhd(vs, U(2), 8 * MiB, &err), 0);
+	assert_int_equal(vs_fill(vs, U(2), 0, MiB, 'g', &err), 0);
+	vs->ops->undo_name(vs, U(2), VSTORE_UNDO_RESIZE, undo, sizeof(undo));
+	dir_fail_next("syncdir", EIO);
+	assert_int_equal(vstore_grow(vs, U(2), 64 * MiB, VSTORE_UNDO_RESIZE, &pending, &err), -1);
+	assert_false(pending);
+	sm_error_clear(&err);
+	dir_fail_none();
+	/* the image was never touched, and no record is left */
+	assert_int_equal(vs_query(vs, U(2), &info), 0);
+	assert_int_equal(info.virtual_size, 8 * MiB);
+	assert_int_equal(vs_holds(vs, U(2), 0, MiB, 'g', &err), 1);
+	assert_false(fx_has(fx, undo));
+	assert_int_equal(vstore_grow(vs, U(2), 64 * MiB, VSTORE_UNDO_RESIZE, &pending, &err), 0);
+}
+
 #define CASES(X) \
 	X(test_create_invisible_until_publish), X(test_publish_never_replaces), \
 	X(test_create_after_killed_create), X(test_abandon), X(test_find_kinds), \
@@ -982,7 +1004,7 @@ static void test_dir_could_not_look(void **state)
 	X(test_leaf_recover_not_started), X(test_meta_records), X(test_lock_records), \
 	X(test_list_record_flags), X(test_journals), X(test_activation_records), \
 	X(test_grow), X(test_sweep), X(test_store_there), X(test_store_gone), \
-	X(test_dir_could_not_look)
+	X(test_dir_could_not_look), X(test_dir_sync_fails)
 
 #define CASE(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 

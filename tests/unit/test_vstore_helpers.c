@@ -293,24 +293,14 @@ static void grow_killed_every_step(enum vstore_mem_crash how)
 }
 
 /*
- * Known, reported: vhd_grow_with_undo (lib/vhdchain.c) makes the undo
- * record's data durable but not its name (no sync of the directory)
- * before it changes the image; a host crash that wrote the image's bytes
- * back but not the new name leaves a half-grown image and no record.
- * Checked with CSM_VSTORE_STRICT=1 until fixed.
+ * Every crash, at every step: a host crash that writes the image's bytes
+ * back but not the names needs the undo record's name synced before the
+ * image changes (vhd_opener.sync_name).
  */
 static void test_grow_killed_every_step(void **state)
 {
-	const char *strict = getenv("CSM_VSTORE_STRICT");
-
-	for (size_t i = 0; i < NCRASHES; i++) {
-		if (crashes[i] == VSTORE_MEM_CRASH_HOST_BYTES && !(strict && strcmp(strict, "1") == 0)) {
-			print_message("[ KNOWN    ] vhd_grow_with_undo: the undo record's name is not "
-				      "durable before the image changes\n");
-			continue;
-		}
+	for (size_t i = 0; i < NCRASHES; i++)
 		grow_killed_every_step(crashes[i]);
-	}
 }
 
 /* A record that cannot be looked at, or an image that cannot be opened: nothing changes. */
