@@ -29,17 +29,15 @@
 #include "csm/log.h"
 #include "csm/lvm.h"
 #include "csm/util.h"
+#include "file_base.h"
 #include "filebased.h"
 
 #define EXT_VG_PREFIX "XSLocalEXT-"
 /* mkfs.ext4 and fsck of a large disk take minutes; a hung one must not hang xapi. */
 #define EXT_TOOL_TIMEOUT 1800
 
-/*
- * What EXT keeps beside the file_sr (ctx->sr belongs to filebased.c): one
- * driver process serves one call, so one instance.
- */
-static struct ext_state {
+/* What EXT keeps beside the file store's state (ctx->sr): its layer's priv. */
+struct ext_state {
 	char *devbuf;                          /* dconf device, split at commas */
 	const char *dev[LVM_MAX_DEVICES];
 	size_t ndev;
@@ -49,7 +47,14 @@ static struct ext_state {
 	char mnt[PATH_MAX];
 	struct lvm lvm;
 	bool lvm_open;
-} ext;
+};
+
+extern const struct sm_driver sm_ext_driver;
+
+static struct ext_state *EXT(struct sm_ctx *ctx)
+{
+	return sm_priv(ctx, &sm_ext_driver);
+}
 
 static struct file_sr *SR(struct sm_ctx *ctx)
 {
@@ -94,41 +99,42 @@ static int ext_load(struct sm_ctx *ctx)
 {
 	const char *device = call_dconf(ctx->call, "device");
 	const char *uuid = ctx->call->sr_uuid;
+	struct ext_state *e = EXT(ctx);
 	struct file_sr *sr;
 	char *save = NULL, *tok;
 
 	if (!device || !*device)
 		return sm_fail(&ctx->err, SME_CONFIG_DEVICE_MISSING, NULL);
-	ext.devbuf = strdup(device);
-	if (!ext.devbuf)
+	e->devbuf = strdup(device);
+	if (!e->devbuf)
 		return sm_fail(&ctx->err, SME_GENERIC, "out of memory");
 	/* strtok would skip empty entries; "a,,b" is a typo to report. */
-	for (tok = strtok_r(ext.devbuf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-		if (ext.ndev == LVM_MAX_DEVICES)
+	for (tok = strtok_r(e->devbuf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		if (e->ndev == LVM_MAX_DEVICES)
 			return sm_fail(&ctx->err, SME_CONFIG_DEVICE_INVALID, "more than %d devices",
 				       LVM_MAX_DEVICES);
 		if (device_check(tok, &ctx->err) < 0)
 			return -1;
-		for (size_t i = 0; i < ext.ndev; i++)
-			if (same_rdev(ext.dev[i], tok))
+		for (size_t i = 0; i < e->ndev; i++)
+			if (same_rdev(e->dev[i], tok))
 				return sm_fail(&ctx->err, SME_CONFIG_DEVICE_INVALID,
-					       "%s and %s are the same device", ext.dev[i], tok);
-		ext.dev[ext.ndev++] = tok;
+					       "%s and %s are the same device", e->dev[i], tok);
+		e->dev[e->ndev++] = tok;
 	}
-	if (ext.ndev == 0 || strstr(device, ",,") || device[0] == ',' ||
+	if (e->ndev == 0 || strstr(device, ",,") || device[0] == ',' ||
 	    device[strlen(device) - 1] == ',')
 		return sm_fail(&ctx->err, SME_CONFIG_DEVICE_INVALID, "empty entry in device list '%.200s'",
 			       device);
 	/* sr_probe carries no sr_uuid: it needs the devices only. */
 	if (uuid) {
-		snprintf(ext.vg, sizeof(ext.vg), EXT_VG_PREFIX "%s", uuid);
-		snprintf(ext.lv, sizeof(ext.lv), "%s", uuid);
-		snprintf(ext.lv_dev, sizeof(ext.lv_dev), "/dev/%s/%s", ext.vg, uuid);
-		snprintf(ext.mnt, sizeof(ext.mnt), "%s/%s", sm_mount_base(), uuid);
+		snprintf(e->vg, sizeof(e->vg), EXT_VG_PREFIX "%s", uuid);
+		snprintf(e->lv, sizeof(e->lv), "%s", uuid);
+		snprintf(e->lv_dev, sizeof(e->lv_dev), "/dev/%s/%s", e->vg, uuid);
+		snprintf(e->mnt, sizeof(e->mnt), "%s/%s", sm_mount_base(), uuid);
 	} else {
-		snprintf(ext.mnt, sizeof(ext.mnt), "%s", sm_mount_base());
+		snprintf(e->mnt, sizeof(e->mnt), "%s", sm_mount_base());
 	}
-	sr = fsr_new_local(ctx, ext.mnt);
+	sr = fsr_new_local(ctx, e->mnt);
 	if (!sr)
 		return -1;
 	sr->storage_type = "ext";
@@ -139,22 +145,22 @@ static int ext_load(struct sm_ctx *ctx)
 
 static void ext_unload(struct sm_ctx *ctx)
 {
-	if (ext.lvm_open)
-		lvm_close(&ext.lvm);
-	free(ext.devbuf);
-	memset(&ext, 0, sizeof(ext));
-	fsr_unload(ctx);
+	struct ext_state *e = EXT(ctx);
+
+	if (e->lvm_open)
+		lvm_close(&e->lvm);
+	free(e->devbuf);
 }
 
 /* liblvm2cmd is opened on first use: sr_scan and the VDI ops never need it. */
-static struct lvm *LVM(struct sm_error *err)
+static struct lvm *LVM(struct ext_state *e, struct sm_error *err)
 {
-	if (!ext.lvm_open) {
-		if (lvm_open(&ext.lvm, ext.dev, ext.ndev, err) < 0)
+	if (!e->lvm_open) {
+		if (lvm_open(&e->lvm, e->dev, e->ndev, err) < 0)
 			return NULL;
-		ext.lvm_open = true;
+		e->lvm_open = true;
 	}
-	return &ext.lvm;
+	return &e->lvm;
 }
 
 /* ---- mounts ------------------------------------------------------------ */
@@ -210,30 +216,36 @@ static bool find_mount(const char *path, dev_t dev, dev_t *dev_out, char *where,
 }
 
 /* Is the SR's LV mounted at the mount point?  Something else there is an error. */
-static int sr_mounted(bool *mounted, struct sm_error *err)
+static int sr_mounted(const struct ext_state *e, bool *mounted, struct sm_error *err)
 {
 	struct stat st;
 	dev_t d;
 
 	*mounted = false;
-	if (!find_mount(ext.mnt, 0, &d, NULL, 0))
+	if (!find_mount(e->mnt, 0, &d, NULL, 0))
 		return 0;
-	if (stat(ext.lv_dev, &st) < 0 || st.st_rdev != d)
+	if (stat(e->lv_dev, &st) < 0 || st.st_rdev != d)
 		return sm_fail(err, SME_SR_UNAVAILABLE, "%s is mounted from device %u:%u, not %s",
-			       ext.mnt, major(d), minor(d), ext.lv_dev);
+			       e->mnt, major(d), minor(d), e->lv_dev);
 	*mounted = true;
 	return 0;
 }
 
+/*
+ * The guard of the file store's ops: unmounted, the mount point is a
+ * directory of the root file system, and a VDI made there would be lost
+ * at the next mount.
+ */
 static int require_mounted(struct sm_ctx *ctx)
 {
+	struct ext_state *e = EXT(ctx);
 	bool m;
 
-	if (sr_mounted(&m, &ctx->err) < 0)
+	if (sr_mounted(e, &m, &ctx->err) < 0)
 		return -1;
 	if (!m)
 		return sm_fail(&ctx->err, SME_SR_UNAVAILABLE, "the SR is not attached: %s is not mounted",
-			       ext.mnt);
+			       e->mnt);
 	return 0;
 }
 
@@ -249,9 +261,10 @@ static void fs_forget(struct sm_ctx *ctx)
 
 static int do_umount(struct sm_ctx *ctx)
 {
+	struct ext_state *e = EXT(ctx);
 	bool m;
 
-	if (sr_mounted(&m, &ctx->err) < 0)
+	if (sr_mounted(e, &m, &ctx->err) < 0)
 		return -1;
 	fs_forget(ctx);
 	if (m) {
@@ -263,16 +276,16 @@ static int do_umount(struct sm_ctx *ctx)
 			if (i > 0)
 				sleep(1);
 			fsr_gc_stop_begin(ctx->call->sr_uuid, flag);
-			rc = umount(ext.mnt);
+			rc = umount(e->mnt);
 			if (rc == 0 || errno != EBUSY)
 				break;
 		}
 		fsr_gc_stop_end(flag);
 		if (rc < 0)
-			return sm_fail_errno(&ctx->err, SME_SR_IN_USE, errno, "umount %s", ext.mnt);
+			return sm_fail_errno(&ctx->err, SME_SR_IN_USE, errno, "umount %s", e->mnt);
 	}
 	/* The Python SM removes the mount point too; a leftover is harmless. */
-	rmdir(ext.mnt);
+	rmdir(e->mnt);
 	return 0;
 }
 
@@ -349,7 +362,8 @@ static int device_blank(const char *dev, struct sm_error *err)
 }
 
 /* Already LVM's?  Our own group is SRExists, anyone else's is in use. */
-static int device_not_pv(struct lvm *l, const char *dev, struct sm_error *err)
+static int device_not_pv(const struct ext_state *e, struct lvm *l, const char *dev,
+			 struct sm_error *err)
 {
 	char vg[LVM_NAME_MAX];
 	bool is_pv;
@@ -358,7 +372,7 @@ static int device_not_pv(struct lvm *l, const char *dev, struct sm_error *err)
 		return -1;
 	if (!is_pv)
 		return 0;
-	if (strcmp(vg, ext.vg) == 0)
+	if (strcmp(vg, e->vg) == 0)
 		return sm_fail(err, SME_SR_EXISTS, "device %s already holds this SR's volume group %s",
 			       dev, vg);
 	if (vg[0])
@@ -386,22 +400,23 @@ static int run_tool(const char *const argv[], int code, bool ok1, struct sm_erro
 enum create_stage { MADE_NOTHING, MADE_PVS, MADE_VG, MADE_LV };
 
 /* Roll back a failed create; the original error stays the one reported. */
-static void create_undo(struct lvm *l, enum create_stage stage)
+static void create_undo(const struct ext_state *e, struct lvm *l, enum create_stage stage)
 {
-	struct sm_error e = { 0 };
+	struct sm_error undo = { 0 };
 
-	if (stage >= MADE_LV && lvm_lvremove(l, ext.vg, ext.lv, &e) < 0)
-		sm_log(LOG_ERR, "sr_create rollback: %s", e.detail);
-	sm_error_clear(&e);
-	if (stage >= MADE_VG && lvm_vgremove(l, ext.vg, &e) < 0)
-		sm_log(LOG_ERR, "sr_create rollback: %s", e.detail);
-	sm_error_clear(&e);
-	if (stage >= MADE_PVS && lvm_pvremove(l, ext.dev, ext.ndev, &e) < 0)
-		sm_log(LOG_ERR, "sr_create rollback: %s", e.detail);
+	if (stage >= MADE_LV && lvm_lvremove(l, e->vg, e->lv, &undo) < 0)
+		sm_log(LOG_ERR, "sr_create rollback: %s", undo.detail);
+	sm_error_clear(&undo);
+	if (stage >= MADE_VG && lvm_vgremove(l, e->vg, &undo) < 0)
+		sm_log(LOG_ERR, "sr_create rollback: %s", undo.detail);
+	sm_error_clear(&undo);
+	if (stage >= MADE_PVS && lvm_pvremove(l, e->dev, e->ndev, &undo) < 0)
+		sm_log(LOG_ERR, "sr_create rollback: %s", undo.detail);
 }
 
 static int ext_sr_create(struct sm_ctx *ctx)
 {
+	struct ext_state *e = EXT(ctx);
 	const char *size_s;
 	enum create_stage stage = MADE_NOTHING;
 	struct sm_error undo_err = { 0 };
@@ -413,76 +428,79 @@ static int ext_sr_create(struct sm_ctx *ctx)
 		return -1;
 	if (sm_parse_u64(size_s, &size) < 0)
 		return sm_fail(&ctx->err, SME_INVALID_ARG, "physical_size '%.40s' is not a decimal number", size_s);
-	if (find_mount(ext.mnt, 0, NULL, NULL, 0))
-		return sm_fail(&ctx->err, SME_SR_EXISTS, "%s is already mounted", ext.mnt);
-	for (size_t i = 0; i < ext.ndev; i++)
-		if (device_free(ext.dev[i], &ctx->err) < 0)
+	if (find_mount(e->mnt, 0, NULL, NULL, 0))
+		return sm_fail(&ctx->err, SME_SR_EXISTS, "%s is already mounted", e->mnt);
+	for (size_t i = 0; i < e->ndev; i++)
+		if (device_free(e->dev[i], &ctx->err) < 0)
 			return -1;
-	l = LVM(&ctx->err);
-	if (!l || lvm_vg_info(l, ext.vg, &exists, NULL, NULL, &ctx->err) < 0)
+	l = LVM(e, &ctx->err);
+	if (!l || lvm_vg_info(l, e->vg, &exists, NULL, NULL, &ctx->err) < 0)
 		return -1;
 	if (exists)
-		return sm_fail(&ctx->err, SME_SR_EXISTS, "volume group %s already exists", ext.vg);
-	for (size_t i = 0; i < ext.ndev; i++)
-		if (device_not_pv(l, ext.dev[i], &ctx->err) < 0 || device_blank(ext.dev[i], &ctx->err) < 0)
+		return sm_fail(&ctx->err, SME_SR_EXISTS, "volume group %s already exists", e->vg);
+	for (size_t i = 0; i < e->ndev; i++)
+		if (device_not_pv(e, l, e->dev[i], &ctx->err) < 0 ||
+		    device_blank(e->dev[i], &ctx->err) < 0)
 			return -1;
 
-	if (lvm_pvcreate(l, ext.dev, ext.ndev, &ctx->err) < 0) {
+	if (lvm_pvcreate(l, e->dev, e->ndev, &ctx->err) < 0) {
 		/* Some of several devices may have become PVs. */
-		if (lvm_pvremove(l, ext.dev, ext.ndev, &undo_err) < 0)
+		if (lvm_pvremove(l, e->dev, e->ndev, &undo_err) < 0)
 			sm_log(LOG_INFO, "sr_create rollback: %s", undo_err.detail);
 		return -1;
 	}
 	stage = MADE_PVS;
-	if (lvm_vgcreate(l, ext.vg, ext.dev, ext.ndev, &ctx->err) < 0)
+	if (lvm_vgcreate(l, e->vg, e->dev, e->ndev, &ctx->err) < 0)
 		goto undo;
 	stage = MADE_VG;
-	if (lvm_lvcreate_all(l, ext.vg, ext.lv, &ctx->err) < 0)
+	if (lvm_lvcreate_all(l, e->vg, e->lv, &ctx->err) < 0)
 		goto undo;
 	stage = MADE_LV;
 	{
-		const char *mkfs[] = { "mkfs.ext4", "-F", "-q", ext.lv_dev, NULL };
+		const char *mkfs[] = { "mkfs.ext4", "-F", "-q", e->lv_dev, NULL };
 
 		if (run_tool(mkfs, SME_LVM_FILESYSTEM, false, &ctx->err) < 0)
 			goto undo;
 	}
 	/* Created SRs are left detached; sr_attach activates and mounts. */
-	if (lvm_vg_activate(l, ext.vg, false, &undo_err) < 0)
+	if (lvm_vg_activate(l, e->vg, false, &undo_err) < 0)
 		sm_log(LOG_WARNING, "sr_create: %s", undo_err.detail);
 	return 0;
 undo:
-	create_undo(l, stage);
+	create_undo(e, l, stage);
 	return -1;
 }
 
 /* Activate, check and mount; idempotent when already mounted there. */
 static int attach_fs(struct sm_ctx *ctx)
 {
-	const char *fsck[] = { "fsck", "-a", ext.lv_dev, NULL };
+	struct ext_state *e = EXT(ctx);
+	const char *fsck[] = { "fsck", "-a", e->lv_dev, NULL };
 	struct lvm *l;
 	bool exists, mounted;
 	int rc;
 
-	if (sr_mounted(&mounted, &ctx->err) < 0)
+	if (sr_mounted(e, &mounted, &ctx->err) < 0)
 		return -1;
 	if (mounted)
 		return 0;
-	l = LVM(&ctx->err);
-	if (!l || lvm_vg_info(l, ext.vg, &exists, NULL, NULL, &ctx->err) < 0)
+	l = LVM(e, &ctx->err);
+	if (!l || lvm_vg_info(l, e->vg, &exists, NULL, NULL, &ctx->err) < 0)
 		return -1;
 	if (!exists)
 		return sm_fail(&ctx->err, SME_SR_UNAVAILABLE, "volume group %s not found on %s",
-			       ext.vg, ext.devbuf);
-	if (lvm_lv_activate(l, ext.vg, ext.lv, true, &ctx->err) < 0)
+			       e->vg, e->devbuf);
+	if (lvm_lv_activate(l, e->vg, e->lv, true, &ctx->err) < 0)
 		return -1;
 	/* fsck -a: 1 means "errors corrected", which is what we asked for. */
 	if (run_tool(fsck, SME_LVM_MOUNT, true, &ctx->err) < 0)
 		return -1;
-	rc = sm_mkdir_p(ext.mnt, 0755);
+	rc = sm_mkdir_p(e->mnt, 0755);
 	if (rc < 0)
-		return sm_fail_errno(&ctx->err, SME_LVM_MOUNT, -rc, "mkdir %s", ext.mnt);
-	if (mount(ext.lv_dev, ext.mnt, "ext4", 0, NULL) < 0)
-		return sm_fail_errno(&ctx->err, SME_LVM_MOUNT, errno, "mount %s on %s", ext.lv_dev, ext.mnt);
+		return sm_fail_errno(&ctx->err, SME_LVM_MOUNT, -rc, "mkdir %s", e->mnt);
+	if (mount(e->lv_dev, e->mnt, "ext4", 0, NULL) < 0)
+		return sm_fail_errno(&ctx->err, SME_LVM_MOUNT, errno, "mount %s on %s", e->lv_dev,
+				     e->mnt);
 	fs_forget(ctx);
 	return 0;
 }
@@ -500,31 +518,33 @@ static int ext_sr_attach(struct sm_ctx *ctx)
 
 static int ext_sr_detach(struct sm_ctx *ctx)
 {
+	struct ext_state *e = EXT(ctx);
 	struct lvm *l;
 	bool exists;
 
 	if (do_umount(ctx) < 0)
 		return -1;
-	l = LVM(&ctx->err);
-	if (!l || lvm_lv_exists(l, ext.vg, ext.lv, &exists, &ctx->err) < 0)
+	l = LVM(e, &ctx->err);
+	if (!l || lvm_lv_exists(l, e->vg, e->lv, &exists, &ctx->err) < 0)
 		return -1;
 	if (!exists)
 		return 0;   /* nothing to deactivate: idempotent */
-	return lvm_lv_activate(l, ext.vg, ext.lv, false, &ctx->err);
+	return lvm_lv_activate(l, e->vg, e->lv, false, &ctx->err);
 }
 
 static int ext_sr_delete(struct sm_ctx *ctx)
 {
+	struct ext_state *e = EXT(ctx);
 	struct lvm_rows pvs = { 0 };
-	struct lvm *l = LVM(&ctx->err);
+	struct lvm *l = LVM(e, &ctx->err);
 	bool exists;
 	int rc = -1;
 
-	if (!l || lvm_vg_info(l, ext.vg, &exists, NULL, NULL, &ctx->err) < 0)
+	if (!l || lvm_vg_info(l, e->vg, &exists, NULL, NULL, &ctx->err) < 0)
 		return -1;
 	if (!exists)
 		return do_umount(ctx);   /* already gone: idempotent */
-	if (lvm_lv_exists(l, ext.vg, ext.lv, &exists, &ctx->err) < 0)
+	if (lvm_lv_exists(l, e->vg, e->lv, &exists, &ctx->err) < 0)
 		return -1;
 	if (exists) {
 		/* The files go first, and only if no VDI is left, as FileSR's delete. */
@@ -532,13 +552,13 @@ static int ext_sr_delete(struct sm_ctx *ctx)
 			return -1;
 		if (do_umount(ctx) < 0)
 			return -1;
-		if (lvm_lvremove(l, ext.vg, ext.lv, &ctx->err) < 0)
+		if (lvm_lvremove(l, e->vg, e->lv, &ctx->err) < 0)
 			return -1;
 	}
 	/* Ask which PVs the group has before it is gone; they are the ones to wipe. */
-	if (lvm_vg_pvs(l, ext.vg, &pvs, &ctx->err) < 0)
+	if (lvm_vg_pvs(l, e->vg, &pvs, &ctx->err) < 0)
 		return -1;
-	if (lvm_vgremove(l, ext.vg, &ctx->err) < 0)
+	if (lvm_vgremove(l, e->vg, &ctx->err) < 0)
 		goto out;
 	if (pvs.n && lvm_pvremove(l, (const char *const *)pvs.row, pvs.n, &ctx->err) < 0)
 		goto out;
@@ -556,48 +576,66 @@ struct probe_sr {
 	uint64_t size;
 };
 
-/* The reference's srlist_toxml: one <SR> per XSLocalEXT-* group, its devices in dconf order. */
+/* One <SR> per XSLocalEXT-* group on the devices, its devices in dconf order. */
+static int probe_collect(const struct ext_state *e, struct lvm *l, struct probe_sr *found,
+			 size_t *nfound, struct sm_error *err)
+{
+	for (size_t i = 0; i < e->ndev; i++) {
+		char vg[LVM_NAME_MAX];
+		struct probe_sr *p = NULL;
+		size_t off;
+		bool is_pv;
+
+		if (lvm_pv_vg(l, e->dev[i], &is_pv, vg, err) < 0)
+			return -1;
+		if (!is_pv || strncmp(vg, EXT_VG_PREFIX, strlen(EXT_VG_PREFIX)) != 0)
+			continue;
+		for (size_t j = 0; j < *nfound && !p; j++)
+			if (strcmp(found[j].uuid, vg + strlen(EXT_VG_PREFIX)) == 0)
+				p = &found[j];
+		if (p) {
+			off = strlen(p->devlist);
+			snprintf(p->devlist + off, sizeof(p->devlist) - off, ",%s", e->dev[i]);
+			continue;
+		}
+		p = &found[(*nfound)++];
+		snprintf(p->uuid, sizeof(p->uuid), "%s", vg + strlen(EXT_VG_PREFIX));
+		snprintf(p->devlist, sizeof(p->devlist), "%s", e->dev[i]);
+		if (lvm_vg_info(l, vg, &is_pv, &p->size, NULL, err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* The reference's srlist_toxml. */
 static int ext_sr_probe(struct sm_ctx *ctx)
 {
-	static struct probe_sr found[LVM_MAX_DEVICES];
-	struct lvm *l = LVM(&ctx->err);
+	struct ext_state *e = EXT(ctx);
+	struct lvm *l = LVM(e, &ctx->err);
+	struct probe_sr *found = NULL;
 	size_t nfound = 0, len, off;
 	char *doc = NULL;
 	int rc = -1;
 
 	if (!l)
 		return -1;
-	for (size_t i = 0; i < ext.ndev; i++) {
-		char vg[LVM_NAME_MAX];
-		struct probe_sr *p = NULL;
-		bool is_pv;
-
-		if (lvm_pv_vg(l, ext.dev[i], &is_pv, vg, &ctx->err) < 0)
-			return -1;
-		if (!is_pv || strncmp(vg, EXT_VG_PREFIX, strlen(EXT_VG_PREFIX)) != 0)
-			continue;
-		for (size_t j = 0; j < nfound && !p; j++)
-			if (strcmp(found[j].uuid, vg + strlen(EXT_VG_PREFIX)) == 0)
-				p = &found[j];
-		if (p) {
-			off = strlen(p->devlist);
-			snprintf(p->devlist + off, sizeof(p->devlist) - off, ",%s", ext.dev[i]);
-			continue;
-		}
-		p = &found[nfound++];
-		snprintf(p->uuid, sizeof(p->uuid), "%s", vg + strlen(EXT_VG_PREFIX));
-		snprintf(p->devlist, sizeof(p->devlist), "%s", ext.dev[i]);
-		if (lvm_vg_info(l, vg, &is_pv, &p->size, NULL, &ctx->err) < 0)
-			return -1;
-	}
+	/* At most one SR per device. */
+	found = calloc(LVM_MAX_DEVICES, sizeof(*found));
+	if (!found)
+		return sm_fail(&ctx->err, SME_GENERIC, "out of memory");
+	if (probe_collect(e, l, found, &nfound, &ctx->err) < 0)
+		goto out;
 	if (nfound == 0) {
 		ctx->result = xr_string("<?xml version=\"1.0\" ?>\n<SRlist/>\n");
-		return ctx->result ? 0 : sm_fail(&ctx->err, SME_GENERIC, "out of memory");
+		rc = ctx->result ? 0 : sm_fail(&ctx->err, SME_GENERIC, "out of memory");
+		goto out;
 	}
 	len = 64 + nfound * (sizeof(found[0].devlist) + 256);
 	doc = malloc(len);
-	if (!doc)
-		return sm_fail(&ctx->err, SME_GENERIC, "out of memory");
+	if (!doc) {
+		sm_fail(&ctx->err, SME_GENERIC, "out of memory");
+		goto out;
+	}
 	off = snprintf(doc, len, "<?xml version=\"1.0\" ?>\n<SRlist>\n");
 	for (size_t j = 0; j < nfound; j++)
 		off += snprintf(doc + off, len - off,
@@ -607,49 +645,26 @@ static int ext_sr_probe(struct sm_ctx *ctx)
 	snprintf(doc + off, len - off, "</SRlist>\n");
 	ctx->result = xr_string(doc);
 	rc = ctx->result ? 0 : sm_fail(&ctx->err, SME_GENERIC, "out of memory");
+out:
 	free(doc);
+	free(found);
 	return rc;
 }
 
-/* ---- everything else: filebased.c on the mounted directory ---------------- */
+/* ---- everything else: the file store on the mounted directory ------------ */
 
 /* Journals live in the file system: nothing to repair while it is not mounted. */
 static int ext_recover(struct sm_ctx *ctx)
 {
+	struct ext_state *e = EXT(ctx);
 	bool m;
 
-	if (!ext.lv[0] || sr_mounted(&m, &ctx->err) < 0 || !m) {
+	if (!e->lv[0] || sr_mounted(e, &m, &ctx->err) < 0 || !m) {
 		sm_error_clear(&ctx->err);
 		return 0;
 	}
-	return fsr_recover(ctx);
+	return sm_recover_lower(ctx, &sm_ext_driver);
 }
-
-/*
- * Unmounted, the mount point is a directory of the root file system: a
- * VDI made there would be lost at the next mount.  These ops first check.
- */
-#define EXT_MOUNTED_OP(op)						\
-	static int ext_##op(struct sm_ctx *ctx)				\
-	{								\
-		return require_mounted(ctx) < 0 ? -1 : fsr_##op(ctx);	\
-	}
-
-EXT_MOUNTED_OP(sr_scan)
-EXT_MOUNTED_OP(sr_update)
-EXT_MOUNTED_OP(vdi_create)
-EXT_MOUNTED_OP(vdi_delete)
-EXT_MOUNTED_OP(vdi_attach)
-EXT_MOUNTED_OP(vdi_activate)
-EXT_MOUNTED_OP(vdi_snapshot)
-EXT_MOUNTED_OP(vdi_clone)
-EXT_MOUNTED_OP(vdi_resize)
-EXT_MOUNTED_OP(vdi_introduce)
-EXT_MOUNTED_OP(vdi_update)
-EXT_MOUNTED_OP(vdi_generate_config)
-EXT_MOUNTED_OP(vdi_attach_from_config)
-EXT_MOUNTED_OP(vdi_lock)
-EXT_MOUNTED_OP(vdi_unlock)
 
 static const struct sm_config_key ext_config[] = {
 	{ "device", "local device path (required) (e.g. /dev/sda3)" },
@@ -669,34 +684,40 @@ const struct sm_driver sm_ext_driver = {
 	.required_api_version = "1.0",
 	.configuration = ext_config,
 	.traits = ext_traits,
+	.base = &sm_file_base,
+	.priv_size = sizeof(struct ext_state),
 	.load = ext_load,
 	.unload = ext_unload,
 	.recover = ext_recover,
+	.guard = require_mounted,
+	/*
+	 * What the file store does on the SR's files needs the file system.
+	 * Not sr_content_type, and not vdi_detach, vdi_deactivate and
+	 * vdi_detach_from_config: they touch no file of the SR, so a host
+	 * can take VDIs out of use with the SR unmounted.
+	 */
+	.guarded = {
+		[SM_OP_SR_SCAN] = true,
+		[SM_OP_SR_UPDATE] = true,
+		[SM_OP_VDI_CREATE] = true,
+		[SM_OP_VDI_DELETE] = true,
+		[SM_OP_VDI_ATTACH] = true,
+		[SM_OP_VDI_ACTIVATE] = true,
+		[SM_OP_VDI_SNAPSHOT] = true,
+		[SM_OP_VDI_CLONE] = true,
+		[SM_OP_VDI_RESIZE] = true,
+		[SM_OP_VDI_INTRODUCE] = true,
+		[SM_OP_VDI_UPDATE] = true,
+		[SM_OP_VDI_GENERATE_CONFIG] = true,
+		[SM_OP_VDI_ATTACH_FROM_CONFIG] = true,
+		[SM_OP_VDI_LOCK] = true,
+		[SM_OP_VDI_UNLOCK] = true,
+	},
 	.ops = {
 		[SM_OP_SR_CREATE] = ext_sr_create,
 		[SM_OP_SR_DELETE] = ext_sr_delete,
 		[SM_OP_SR_ATTACH] = ext_sr_attach,
 		[SM_OP_SR_DETACH] = ext_sr_detach,
-		[SM_OP_SR_SCAN] = ext_sr_scan,
-		[SM_OP_SR_UPDATE] = ext_sr_update,
 		[SM_OP_SR_PROBE] = ext_sr_probe,
-		[SM_OP_SR_CONTENT_TYPE] = fsr_sr_content_type,
-		[SM_OP_VDI_CREATE] = ext_vdi_create,
-		[SM_OP_VDI_DELETE] = ext_vdi_delete,
-		[SM_OP_VDI_ATTACH] = ext_vdi_attach,
-		/* Detach and deactivate touch no file of the SR: they work unmounted too. */
-		[SM_OP_VDI_DETACH] = fsr_vdi_detach,
-		[SM_OP_VDI_ACTIVATE] = ext_vdi_activate,
-		[SM_OP_VDI_DEACTIVATE] = fsr_vdi_deactivate,
-		[SM_OP_VDI_SNAPSHOT] = ext_vdi_snapshot,
-		[SM_OP_VDI_CLONE] = ext_vdi_clone,
-		[SM_OP_VDI_RESIZE] = ext_vdi_resize,
-		[SM_OP_VDI_INTRODUCE] = ext_vdi_introduce,
-		[SM_OP_VDI_UPDATE] = ext_vdi_update,
-		[SM_OP_VDI_GENERATE_CONFIG] = ext_vdi_generate_config,
-		[SM_OP_VDI_ATTACH_FROM_CONFIG] = ext_vdi_attach_from_config,
-		[SM_OP_VDI_DETACH_FROM_CONFIG] = fsr_vdi_detach_from_config,
-		[SM_OP_VDI_LOCK] = ext_vdi_lock,
-		[SM_OP_VDI_UNLOCK] = ext_vdi_unlock,
 	},
 };

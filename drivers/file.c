@@ -18,6 +18,7 @@
 #include "csm/buf.h"
 #include "csm/log.h"
 #include "csm/util.h"
+#include "file_base.h"
 #include "filebased.h"
 
 static bool ends_with(const char *s, const char *suffix)
@@ -253,6 +254,7 @@ static const struct sm_config_key file_config[] = {
 
 static const char *const file_traits[] = { "THIN_PROVISIONING", NULL };
 
+/* Everything VDI-shaped is the file store's (sm_file_base); here, how the directory is reached. */
 const struct sm_driver sm_file_driver = {
 	.type = "file",
 	.name = "Local Path VHD",
@@ -263,33 +265,13 @@ const struct sm_driver sm_file_driver = {
 	.required_api_version = "1.0",
 	.configuration = file_config,
 	.traits = file_traits,
+	.base = &sm_file_base,
 	.load = file_load,
-	.unload = fsr_unload,
-	.recover = fsr_recover,
 	.ops = {
 		[SM_OP_SR_CREATE] = file_sr_create,
 		[SM_OP_SR_DELETE] = file_sr_delete,
 		[SM_OP_SR_ATTACH] = file_sr_attach,
 		[SM_OP_SR_DETACH] = file_sr_detach,
-		[SM_OP_SR_SCAN] = fsr_sr_scan,
-		[SM_OP_SR_UPDATE] = fsr_sr_update,
 		[SM_OP_SR_PROBE] = file_sr_probe,
-		[SM_OP_SR_CONTENT_TYPE] = fsr_sr_content_type,
-		[SM_OP_VDI_CREATE] = fsr_vdi_create,
-		[SM_OP_VDI_DELETE] = fsr_vdi_delete,
-		[SM_OP_VDI_ATTACH] = fsr_vdi_attach,
-		[SM_OP_VDI_DETACH] = fsr_vdi_detach,
-		[SM_OP_VDI_ACTIVATE] = fsr_vdi_activate,
-		[SM_OP_VDI_DEACTIVATE] = fsr_vdi_deactivate,
-		[SM_OP_VDI_SNAPSHOT] = fsr_vdi_snapshot,
-		[SM_OP_VDI_CLONE] = fsr_vdi_clone,
-		[SM_OP_VDI_RESIZE] = fsr_vdi_resize,
-		[SM_OP_VDI_INTRODUCE] = fsr_vdi_introduce,
-		[SM_OP_VDI_UPDATE] = fsr_vdi_update,
-		[SM_OP_VDI_GENERATE_CONFIG] = fsr_vdi_generate_config,
-		[SM_OP_VDI_ATTACH_FROM_CONFIG] = fsr_vdi_attach_from_config,
-		[SM_OP_VDI_DETACH_FROM_CONFIG] = fsr_vdi_detach_from_config,
-		[SM_OP_VDI_LOCK] = fsr_vdi_lock,
-		[SM_OP_VDI_UNLOCK] = fsr_vdi_unlock,
 	},
 };

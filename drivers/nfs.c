@@ -36,6 +36,7 @@
 #include "csm/log.h"
 #include "csm/srfs_nfs.h"
 #include "csm/util.h"
+#include "file_base.h"
 #include "filebased.h"
 
 #define NFS_DEFAULT_TIMEO 100   /* deciseconds: every call fails within ~10 s */
@@ -43,7 +44,8 @@
 #define NFS_MOUNT_TIMEOUT 60    /* seconds for mount.nfs / umount to finish */
 #define NFS_UMOUNT_TRIES 4      /* umount attempts while a GC is letting go of the mount */
 
-static struct nfs_state {
+/* NFSSR's layer state (sm_priv), beside the file store's (ctx->sr). */
+struct nfs_state {
 	const char *server;
 	char serverpath[PATH_MAX - 64];  /* normalised, no trailing slash */
 	char srpath[PATH_MAX];      /* serverpath/<sr_uuid> */
@@ -62,7 +64,14 @@ static struct nfs_state {
 	char gc_version[8];
 	char gc_timeout[16];
 	char gc_ports[16];
-} nfs;
+};
+
+extern const struct sm_driver sm_nfs_driver;
+
+static struct nfs_state *NFS(struct sm_ctx *ctx)
+{
+	return sm_priv(ctx, &sm_nfs_driver);
+}
 
 static struct file_sr *SR(struct sm_ctx *ctx)
 {
@@ -84,29 +93,6 @@ static bool is_teardown(enum sm_op op)
 	       op == SM_OP_VDI_DETACH_FROM_CONFIG;
 }
 
-/*
- * On a shared SR several hosts act at once but only the master's SR lock
- * orders metadata changes, so a slave must not make them (xapi sends
- * them to the master anyway; this guards everything else).
- */
-static bool changes_metadata(enum sm_op op)
-{
-	switch (op) {
-	case SM_OP_SR_CREATE:
-	case SM_OP_SR_DELETE:
-	case SM_OP_VDI_CREATE:
-	case SM_OP_VDI_DELETE:
-	case SM_OP_VDI_SNAPSHOT:
-	case SM_OP_VDI_CLONE:
-	case SM_OP_VDI_RESIZE:
-	case SM_OP_VDI_INTRODUCE:
-	case SM_OP_VDI_UPDATE:
-		return true;
-	default:
-		return false;
-	}
-}
-
 /* ---- dconf ---------------------------------------------------------------- */
 
 /* A hostname or address: letters, digits, '.', '-', ':' (IPv6), '[' ']'. */
@@ -121,31 +107,31 @@ static bool server_ok(const char *s)
 	return true;
 }
 
-static int serverpath_check(const char *p, struct sm_error *err)
+static int serverpath_check(struct nfs_state *nfs, const char *p, struct sm_error *err)
 {
 	size_t len = strlen(p);
 
-	if (p[0] != '/' || len >= sizeof(nfs.serverpath) - 64 || strstr(p, "/../") ||
+	if (p[0] != '/' || len >= sizeof(nfs->serverpath) - 64 || strstr(p, "/../") ||
 	    strstr(p, "/./") || (len >= 3 && strcmp(p + len - 3, "/..") == 0) ||
 	    sm_has_illegal_xml_char(p) || strchr(p, ','))
 		return sm_fail(err, SME_CONFIG_SERVER_PATH_BAD,
 			       "serverpath '%.200s' must be an absolute, normalised path", p);
-	memcpy(nfs.serverpath, p, len + 1);
-	while (len > 1 && nfs.serverpath[len - 1] == '/')
-		nfs.serverpath[--len] = '\0';
+	memcpy(nfs->serverpath, p, len + 1);
+	while (len > 1 && nfs->serverpath[len - 1] == '/')
+		nfs->serverpath[--len] = '\0';
 	return 0;
 }
 
-static int version_check(const char *v, struct sm_error *err)
+static int version_check(struct nfs_state *nfs, const char *v, struct sm_error *err)
 {
-	snprintf(nfs.version_s, sizeof(nfs.version_s), "%s", v ? v : "3");
+	snprintf(nfs->version_s, sizeof(nfs->version_s), "%s", v ? v : "3");
 	if (!v || strcmp(v, "3") == 0) {
-		nfs.version = 3;
+		nfs->version = 3;
 		return 0;
 	}
 	/* libnfs speaks 4.0; 4.1 sessions are the kernel's business at mount time. */
 	if (strcmp(v, "4") == 0 || strcmp(v, "4.0") == 0 || strcmp(v, "4.1") == 0) {
-		nfs.version = 4;
+		nfs->version = 4;
 		return 0;
 	}
 	return sm_fail(err, SME_NFS_VERSION, "nfsversion '%.16s' is not one of 3, 4, 4.0, 4.1", v);
@@ -183,7 +169,7 @@ static int bool_key(const struct sm_call *c, const char *key, bool *out, struct 
  * port= and mountport= in the mount options say where the server's NFS
  * and MOUNT services listen; the libnfs control calls go there too.
  */
-static int option_ports(const char *opt, struct sm_error *err)
+static int option_ports(struct nfs_state *nfs, const char *opt, struct sm_error *err)
 {
 	char buf[512], *save = NULL, *tok;
 
@@ -191,8 +177,8 @@ static int option_ports(const char *opt, struct sm_error *err)
 		return 0;
 	snprintf(buf, sizeof(buf), "%s", opt);
 	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-		int *port = strncmp(tok, "port=", 5) == 0 ? &nfs.nfs_port :
-			    strncmp(tok, "mountport=", 10) == 0 ? &nfs.mount_port : NULL;
+		int *port = strncmp(tok, "port=", 5) == 0 ? &nfs->nfs_port :
+			    strncmp(tok, "mountport=", 10) == 0 ? &nfs->mount_port : NULL;
 		const char *v = strchr(tok, '=') + 1;
 		uint64_t n;
 
@@ -205,16 +191,16 @@ static int option_ports(const char *opt, struct sm_error *err)
 	return 0;
 }
 
-static int srfs_opts(struct srfs_nfs_opts *o, const char *export_path)
+static int srfs_opts(const struct nfs_state *nfs, struct srfs_nfs_opts *o, const char *export_path)
 {
 	memset(o, 0, sizeof(*o));
-	o->server = nfs.server;
+	o->server = nfs->server;
 	o->export_path = export_path;
-	o->version = nfs.version;
-	o->timeout_ms = nfs.timeo * 100;
-	o->hard = nfs.hard;
-	o->nfs_port = nfs.nfs_port;
-	o->mount_port = nfs.mount_port;
+	o->version = nfs->version;
+	o->timeout_ms = nfs->timeo * 100;
+	o->hard = nfs->hard;
+	o->nfs_port = nfs->nfs_port;
+	o->mount_port = nfs->mount_port;
 	/*
 	 * A server that freezes in the middle of a call costs the call one
 	 * bound: the steps after it (a rollback, say) do not wait again, the
@@ -233,28 +219,29 @@ static int lost_or(int rc, int code)
 
 static int nfs_load(struct sm_ctx *ctx)
 {
+	struct nfs_state *nfs = NFS(ctx);
 	const struct sm_call *c = ctx->call;
 	const char *sp = call_dconf(c, "serverpath"), *opt;
 	struct file_sr *sr;
 	struct sm_error *err = &ctx->err;
 
-	memset(&nfs, 0, sizeof(nfs));
-	nfs.server = call_dconf(c, "server");
-	if (!nfs.server || !*nfs.server)
+	nfs->server = call_dconf(c, "server");
+	if (!nfs->server || !*nfs->server)
 		return sm_fail(err, SME_CONFIG_SERVER_MISSING, NULL);
-	if (!server_ok(nfs.server))
+	if (!server_ok(nfs->server))
 		return sm_fail(err, SME_INVALID_ARG, "server '%.100s' is not a host name or address",
-			       nfs.server);
-	if (version_check(call_dconf(c, "nfsversion"), err) < 0 ||
-	    number_key(c, "nfs-timeout", NFS_DEFAULT_TIMEO, 1, 6000, &nfs.timeo, err) < 0 ||
-	    number_key(c, "nfs-retrans", NFS_DEFAULT_RETRANS, 0, 100, &nfs.retrans, err) < 0 ||
-	    bool_key(c, "hardmount", &nfs.hard, err) < 0 || bool_key(c, "useUDP", &nfs.udp, err) < 0)
+			       nfs->server);
+	if (version_check(nfs, call_dconf(c, "nfsversion"), err) < 0 ||
+	    number_key(c, "nfs-timeout", NFS_DEFAULT_TIMEO, 1, 6000, &nfs->timeo, err) < 0 ||
+	    number_key(c, "nfs-retrans", NFS_DEFAULT_RETRANS, 0, 100, &nfs->retrans, err) < 0 ||
+	    bool_key(c, "hardmount", &nfs->hard, err) < 0 ||
+	    bool_key(c, "useUDP", &nfs->udp, err) < 0)
 		return -1;
 	opt = call_dconf(c, "options");
 	if (opt && (strpbrk(opt, " \t\n\"'\\") || sm_has_illegal_xml_char(opt)))
 		return sm_fail(err, SME_INVALID_ARG, "options must be a comma-separated mount option list");
-	nfs.options = opt && *opt ? opt : NULL;
-	if (option_ports(nfs.options, err) < 0)
+	nfs->options = opt && *opt ? opt : NULL;
+	if (option_ports(nfs, nfs->options, err) < 0)
 		return -1;
 	/* sr_probe may come without serverpath: it then lists the exports. */
 	if (!sp || !*sp) {
@@ -262,42 +249,38 @@ static int nfs_load(struct sm_ctx *ctx)
 			return 0;
 		return sm_fail(err, SME_CONFIG_SERVER_PATH_MISSING, NULL);
 	}
-	if (serverpath_check(sp, err) < 0)
+	if (serverpath_check(nfs, sp, err) < 0)
 		return -1;
 	if (c->op == SM_OP_SR_PROBE)
 		return 0;
-	if (!c->sr_master && changes_metadata(c->op))
-		return sm_fail(err, SME_LVM_MASTER,
-			       "%s changes a shared SR and runs only on the SR master (SRmaster=true)",
-			       c->method);
-	snprintf(nfs.srpath, sizeof(nfs.srpath), "%s/%s", nfs.serverpath, c->sr_uuid);
-	snprintf(nfs.mnt, sizeof(nfs.mnt), "%s/%s", sm_mount_base(), c->sr_uuid);
+	snprintf(nfs->srpath, sizeof(nfs->srpath), "%s/%s", nfs->serverpath, c->sr_uuid);
+	snprintf(nfs->mnt, sizeof(nfs->mnt), "%s/%s", sm_mount_base(), c->sr_uuid);
 	sr = fsr_new(ctx);
 	if (!sr)
 		return -1;
 	sr->storage_type = "nfs";
 	sr->o_direct = false;
 	sr->o_direct_reason = "";
-	/* Only the master repairs journals and collects garbage on a shared SR. */
-	sr->repair = c->sr_master;
+	/* Only the master repairs journals and collects garbage (the shared trait). */
+	sr->repair = ctx->repair;
 	/* The GC works on the kernel mount when there is one, else over libnfs. */
-	if (is_mountpoint(nfs.mnt)) {
-		snprintf(sr->path, sizeof(sr->path), "%s", nfs.mnt);
+	if (is_mountpoint(nfs->mnt)) {
+		snprintf(sr->path, sizeof(sr->path), "%s", nfs->mnt);
 	} else {
-		snprintf(nfs.gc_target, sizeof(nfs.gc_target), "%s:%s", nfs.server, nfs.srpath);
-		snprintf(nfs.gc_version, sizeof(nfs.gc_version), "%d", nfs.version);
-		snprintf(nfs.gc_timeout, sizeof(nfs.gc_timeout), "%d", nfs.timeo * 100);
+		snprintf(nfs->gc_target, sizeof(nfs->gc_target), "%s:%s", nfs->server, nfs->srpath);
+		snprintf(nfs->gc_version, sizeof(nfs->gc_version), "%d", nfs->version);
+		snprintf(nfs->gc_timeout, sizeof(nfs->gc_timeout), "%d", nfs->timeo * 100);
 		sr->gc_reach[0] = "--nfs";
-		sr->gc_reach[1] = nfs.gc_target;
+		sr->gc_reach[1] = nfs->gc_target;
 		sr->gc_reach[2] = "--nfs-version";
-		sr->gc_reach[3] = nfs.gc_version;
+		sr->gc_reach[3] = nfs->gc_version;
 		sr->gc_reach[4] = "--nfs-timeout";
-		sr->gc_reach[5] = nfs.gc_timeout;
-		if (nfs.nfs_port || nfs.mount_port) {
-			snprintf(nfs.gc_ports, sizeof(nfs.gc_ports), "%d,%d", nfs.nfs_port,
-				 nfs.mount_port);
+		sr->gc_reach[5] = nfs->gc_timeout;
+		if (nfs->nfs_port || nfs->mount_port) {
+			snprintf(nfs->gc_ports, sizeof(nfs->gc_ports), "%d,%d", nfs->nfs_port,
+				 nfs->mount_port);
 			sr->gc_reach[6] = "--nfs-ports";
-			sr->gc_reach[7] = nfs.gc_ports;
+			sr->gc_reach[7] = nfs->gc_ports;
 		}
 	}
 	if (c->op == SM_OP_SR_CREATE)
@@ -321,13 +304,14 @@ static bool dir_empty(struct srfs *fs)
 /* The export answers and has no <sr_uuid> directory. */
 static bool sr_dir_gone(struct sm_ctx *ctx)
 {
+	struct nfs_state *nfs = NFS(ctx);
 	struct srfs base = { 0 };
 	struct srfs_nfs_opts o;
 	struct srfs_stat st;
 	struct sm_error e = { 0 };
 	int rc;
 
-	srfs_opts(&o, nfs.serverpath);
+	srfs_opts(nfs, &o, nfs->serverpath);
 	if (srfs_open_nfs(&base, &o, &e) < 0)
 		return false;
 	rc = base.ops->stat(&base, ctx->call->sr_uuid, &st);
@@ -341,12 +325,13 @@ static bool sr_dir_gone(struct sm_ctx *ctx)
  */
 static int open_sr_fs(struct sm_ctx *ctx)
 {
+	struct nfs_state *nfs = NFS(ctx);
 	struct file_sr *sr = SR(ctx);
 	struct srfs_nfs_opts o;
 
 	if (sr->fs.ops)
 		return 0;
-	srfs_opts(&o, nfs.srpath);
+	srfs_opts(nfs, &o, nfs->srpath);
 	if (is_teardown(ctx->call->op)) {
 		/* Nothing is asked of the server now; whatever is, costs one bound at most. */
 		o.lazy = true;
@@ -358,7 +343,7 @@ static int open_sr_fs(struct sm_ctx *ctx)
 		/* sr_delete of an SR whose directory is gone already succeeds. */
 		if (ctx->call->op == SM_OP_SR_DELETE && sr_dir_gone(ctx)) {
 			sm_error_clear(&ctx->err);
-			nfs.gone = true;
+			nfs->gone = true;
 			return 0;
 		}
 		return -1;
@@ -369,7 +354,8 @@ static int open_sr_fs(struct sm_ctx *ctx)
 /*
  * Whatever step noticed it, a call that failed because the server went
  * away or stopped answering is reported as the NFS fault for that
- * (NFSTarget, 108), with the step's detail kept as opterr.
+ * (NFSTarget, 108), with the step's detail kept as opterr.  Runs before
+ * the file store's unload, so its srfs is still there to ask.
  */
 static void nfs_unload(struct sm_ctx *ctx)
 {
@@ -378,7 +364,6 @@ static void nfs_unload(struct sm_ctx *ctx)
 	if (sr && ctx->err.code != SM_OK && sr->fs.ops && sr->fs.ops->transport_failures &&
 	    sr->fs.ops->transport_failures(&sr->fs) > 0)
 		ctx->err.code = SME_NFS_TARGET;
-	fsr_unload(ctx);
 }
 
 /*
@@ -387,9 +372,11 @@ static void nfs_unload(struct sm_ctx *ctx)
  */
 static int nfs_recover(struct sm_ctx *ctx)
 {
-	if (ctx->call->op == SM_OP_SR_CREATE || nfs.gone || is_teardown(ctx->call->op))
+	struct nfs_state *nfs = NFS(ctx);
+
+	if (ctx->call->op == SM_OP_SR_CREATE || nfs->gone || is_teardown(ctx->call->op))
 		return 0;
-	return fsr_recover(ctx);
+	return sm_recover_lower(ctx, &sm_nfs_driver);
 }
 
 /* ---- kernel mounts ------------------------------------------------------------ */
@@ -470,34 +457,34 @@ static bool is_mountpoint(const char *path)
 }
 
 /* The Python SM's options: soft,proto,vers,acdirmin=0,acdirmax=0,timeo,retrans[,options]. */
-static void mount_options(char *out, size_t cap)
+static void mount_options(const struct nfs_state *nfs, char *out, size_t cap)
 {
-	bool v6 = strchr(nfs.server, ':') != NULL;
+	bool v6 = strchr(nfs->server, ':') != NULL;
 
 	snprintf(out, cap, "%s,proto=%s%s,vers=%s,acdirmin=0,acdirmax=0,timeo=%d,retrans=%d%s%s",
-		 nfs.hard ? "hard" : "soft", nfs.udp ? "udp" : "tcp", v6 ? "6" : "",
-		 nfs.version_s, nfs.timeo, nfs.retrans, nfs.options ? "," : "",
-		 nfs.options ? nfs.options : "");
+		 nfs->hard ? "hard" : "soft", nfs->udp ? "udp" : "tcp", v6 ? "6" : "",
+		 nfs->version_s, nfs->timeo, nfs->retrans, nfs->options ? "," : "",
+		 nfs->options ? nfs->options : "");
 }
 
-static int kernel_mount(struct sm_error *err)
+static int kernel_mount(const struct nfs_state *nfs, struct sm_error *err)
 {
 	char src[PATH_MAX + 300], opts[512];
 	struct sm_exec_result r;
-	const char *argv[] = { "mount.nfs", src, nfs.mnt, "-o", opts, NULL };
-	bool v6 = strchr(nfs.server, ':') != NULL && nfs.server[0] != '[';
+	const char *argv[] = { "mount.nfs", src, nfs->mnt, "-o", opts, NULL };
+	bool v6 = strchr(nfs->server, ':') != NULL && nfs->server[0] != '[';
 	int rc;
 
-	snprintf(src, sizeof(src), "%s%s%s:%s", v6 ? "[" : "", nfs.server, v6 ? "]" : "",
-		 nfs.srpath);
-	mount_options(opts, sizeof(opts));
-	rc = sm_mkdir_p(nfs.mnt, 0755);
+	snprintf(src, sizeof(src), "%s%s%s:%s", v6 ? "[" : "", nfs->server, v6 ? "]" : "",
+		 nfs->srpath);
+	mount_options(nfs, opts, sizeof(opts));
+	rc = sm_mkdir_p(nfs->mnt, 0755);
 	if (rc < 0)
-		return sm_fail_errno(err, SME_NFS_MOUNT, -rc, "mkdir %s", nfs.mnt);
+		return sm_fail_errno(err, SME_NFS_MOUNT, -rc, "mkdir %s", nfs->mnt);
 	rc = sm_exec(argv, NFS_MOUNT_TIMEOUT, &r);
 	if (rc < 0 || r.status != 0) {
-		rmdir(nfs.mnt);
-		return sm_fail(err, SME_NFS_MOUNT, "mount.nfs %s %s -o %s: %s", src, nfs.mnt, opts,
+		rmdir(nfs->mnt);
+		return sm_fail(err, SME_NFS_MOUNT, "mount.nfs %s %s -o %s: %s", src, nfs->mnt, opts,
 			       rc < 0 ? strerror(-rc) : r.timed_out ? "timed out" : r.output);
 	}
 	return 0;
@@ -507,6 +494,7 @@ static int kernel_mount(struct sm_error *err)
 
 static int nfs_sr_create(struct sm_ctx *ctx)
 {
+	struct nfs_state *nfs = NFS(ctx);
 	const struct sm_call *c = ctx->call;
 	struct srfs base = { 0 };
 	struct srfs_nfs_opts o;
@@ -520,7 +508,7 @@ static int nfs_sr_create(struct sm_ctx *ctx)
 	if (sm_parse_u64(size_s, &size) < 0)
 		return sm_fail(&ctx->err, SME_INVALID_ARG, "physical_size '%.40s' is not a decimal number",
 			       size_s);
-	srfs_opts(&o, nfs.serverpath);
+	srfs_opts(nfs, &o, nfs->serverpath);
 	if (srfs_open_nfs(&base, &o, &ctx->err) < 0)
 		return -1;
 	rc = base.ops->mkdir(&base, c->sr_uuid, 0755);
@@ -528,7 +516,7 @@ static int nfs_sr_create(struct sm_ctx *ctx)
 		/* Adopt an empty directory, refuse one with anything in it. */
 		struct srfs sub = { 0 };
 
-		srfs_opts(&o, nfs.srpath);
+		srfs_opts(nfs, &o, nfs->srpath);
 		if (srfs_open_nfs(&sub, &o, &ctx->err) == 0) {
 			empty = dir_empty(&sub);
 			srfs_close(&sub);
@@ -536,14 +524,14 @@ static int nfs_sr_create(struct sm_ctx *ctx)
 		rc = empty ? 0 : -EEXIST;
 		if (!empty) {
 			srfs_close(&base);
-			return sm_fail(&ctx->err, SME_SR_EXISTS, "%s:%s is not empty", nfs.server,
-				       nfs.srpath);
+			return sm_fail(&ctx->err, SME_SR_EXISTS, "%s:%s is not empty", nfs->server,
+				       nfs->srpath);
 		}
 	}
 	srfs_close(&base);
 	if (rc == -EROFS)
-		return sm_fail(&ctx->err, SME_SHARED_FS_NO_WRITE, "%s:%s is read-only", nfs.server,
-			       nfs.serverpath);
+		return sm_fail(&ctx->err, SME_SHARED_FS_NO_WRITE, "%s:%s is read-only", nfs->server,
+			       nfs->serverpath);
 	if (rc < 0)
 		return sm_fail(&ctx->err, lost_or(rc, SME_NFS_CREATE),
 			       "remote directory creation error is %d (%s)", -rc, strerror(-rc));
@@ -552,13 +540,14 @@ static int nfs_sr_create(struct sm_ctx *ctx)
 
 static int nfs_sr_delete(struct sm_ctx *ctx)
 {
+	struct nfs_state *nfs = NFS(ctx);
 	const struct sm_call *c = ctx->call;
 	struct srfs base = { 0 };
 	struct srfs_nfs_opts o;
 	char gcflag[PATH_MAX];
 	int rc;
 
-	if (nfs.gone)
+	if (nfs->gone)
 		return 0;   /* idempotent: already deleted */
 	/* A GC still at work would race the removal (as FileSR's sr_delete). */
 	fsr_gc_stop_begin(c->sr_uuid, gcflag);
@@ -568,23 +557,24 @@ static int nfs_sr_delete(struct sm_ctx *ctx)
 		return -1;
 	SR(ctx)->fs.ops->unlink(&SR(ctx)->fs, FSR_MARKER);
 	fsr_release_fs(SR(ctx));
-	if (is_mountpoint(nfs.mnt))
+	if (is_mountpoint(nfs->mnt))
 		return sm_fail(&ctx->err, SME_SR_IN_USE, "%s is still mounted: sr_detach first",
-			       nfs.mnt);
-	srfs_opts(&o, nfs.serverpath);
+			       nfs->mnt);
+	srfs_opts(nfs, &o, nfs->serverpath);
 	if (srfs_open_nfs(&base, &o, &ctx->err) < 0)
 		return -1;
 	rc = base.ops->rmdir(&base, c->sr_uuid);
 	srfs_close(&base);
 	if (rc < 0 && rc != -ENOENT)
-		return sm_fail(&ctx->err, lost_or(rc, SME_NFS_DELETE), "rmdir %s:%s: %s", nfs.server,
-			       nfs.srpath, strerror(-rc));
+		return sm_fail(&ctx->err, lost_or(rc, SME_NFS_DELETE), "rmdir %s:%s: %s",
+			       nfs->server, nfs->srpath, strerror(-rc));
 	return 0;
 }
 
 /* A write test, as the Python SM's _check_writable. */
 static int check_writable(struct sm_ctx *ctx)
 {
+	struct nfs_state *nfs = NFS(ctx);
 	struct srfs *fs = &SR(ctx)->fs;
 	char name[64], uuid[SM_UUID_LEN + 1];
 	int rc;
@@ -595,22 +585,23 @@ static int check_writable(struct sm_ctx *ctx)
 	fs->ops->unlink(fs, name);
 	if (rc < 0)
 		return sm_fail(&ctx->err, lost_or(rc, SME_SHARED_FS_NO_WRITE),
-			       "%s:%s: %s", nfs.server, nfs.srpath, strerror(-rc));
+			       "%s:%s: %s", nfs->server, nfs->srpath, strerror(-rc));
 	return 0;
 }
 
 static int nfs_sr_attach(struct sm_ctx *ctx)
 {
+	struct nfs_state *nfs = NFS(ctx);
 	if (check_writable(ctx) < 0)
 		return -1;
 	fsr_remove_leftovers(SR(ctx));
-	if (is_mountpoint(nfs.mnt))
+	if (is_mountpoint(nfs->mnt))
 		return 0;   /* already attached: idempotent */
 	if (!kernel_has_nfs()) {
 		sm_log(LOG_INFO, "sr_attach: no kernel NFS client; VDIs are reached as nfs:// URLs");
 		return 0;
 	}
-	return kernel_mount(&ctx->err);
+	return kernel_mount(nfs, &ctx->err);
 }
 
 /* Whole seconds left until deadline (ms), 0 when it has passed. */
@@ -630,17 +621,18 @@ static int seconds_left(int64_t deadline)
  */
 static int nfs_sr_detach(struct sm_ctx *ctx)
 {
-	const char *argv[] = { "umount", nfs.mnt, NULL };
-	int64_t deadline = sm_monotonic_ms() + (int64_t)nfs.timeo * 100;
+	struct nfs_state *nfs = NFS(ctx);
+	const char *argv[] = { "umount", nfs->mnt, NULL };
+	int64_t deadline = sm_monotonic_ms() + (int64_t)nfs->timeo * 100;
 	struct sm_exec_result r = { 0 };
 	char flag[PATH_MAX];
 	int rc = 0, i;
 
 	/* A GC over libnfs holds nothing here but should stop too; one on the mount keeps it busy. */
 	fsr_gc_stop_begin_within(ctx->call->sr_uuid, flag, seconds_left(deadline));
-	if (!is_mountpoint(nfs.mnt)) {
+	if (!is_mountpoint(nfs->mnt)) {
 		fsr_gc_stop_end(flag);
-		rmdir(nfs.mnt);
+		rmdir(nfs->mnt);
 		return 0;
 	}
 	/* Busy: a GC that is still exiting, or was only starting, may hold it a moment longer. */
@@ -655,17 +647,17 @@ static int nfs_sr_detach(struct sm_ctx *ctx)
 		if (rc < 0 || r.status == 0 || r.timed_out || !strstr(r.output, "busy"))
 			break;
 	}
-	if (rc == 0 && r.timed_out && umount2(nfs.mnt, MNT_DETACH) == 0) {
+	if (rc == 0 && r.timed_out && umount2(nfs->mnt, MNT_DETACH) == 0) {
 		sm_log(LOG_WARNING, "sr_detach: umount %s did not finish within nfs-timeout (the "
-		       "server does not answer): detached lazily", nfs.mnt);
+		       "server does not answer): detached lazily", nfs->mnt);
 		r.status = 0;
 		r.timed_out = false;
 	}
 	fsr_gc_stop_end(flag);
 	if (rc < 0 || r.status != 0)
-		return sm_fail(&ctx->err, SME_NFS_UNMOUNT, "umount %s: %s", nfs.mnt,
+		return sm_fail(&ctx->err, SME_NFS_UNMOUNT, "umount %s: %s", nfs->mnt,
 			       rc < 0 ? strerror(-rc) : r.timed_out ? "timed out" : r.output);
-	rmdir(nfs.mnt);
+	rmdir(nfs->mnt);
 	return 0;
 }
 
@@ -674,10 +666,11 @@ static int nfs_sr_detach(struct sm_ctx *ctx)
 /* No serverpath: the export list on stderr (the Python SM's convention), fault 101. */
 static int probe_exports(struct sm_ctx *ctx)
 {
+	struct nfs_state *nfs = NFS(ctx);
 	char **paths = NULL;
 	size_t n = 0;
 
-	if (nfs_list_exports(nfs.server, nfs.timeo * 100, &paths, &n, &ctx->err) < 0)
+	if (nfs_list_exports(nfs->server, nfs->timeo * 100, &paths, &n, &ctx->err) < 0)
 		return -1;
 	fprintf(stderr, "<?xml version=\"1.0\" ?>\n<nfs-exports>\n");
 	for (size_t i = 0; i < n; i++) {
@@ -685,7 +678,7 @@ static int probe_exports(struct sm_ctx *ctx)
 
 		buf_put_xml_escaped(&b, paths[i], false);
 		fprintf(stderr, "\t<Export>\n\t\t<Target>%s</Target>\n\t\t<Path>%s</Path>\n"
-			"\t\t<Accesslist>*</Accesslist>\n\t</Export>\n", nfs.server,
+			"\t\t<Accesslist>*</Accesslist>\n\t</Export>\n", nfs->server,
 			b.data ? b.data : "");
 		buf_free(&b);
 	}
@@ -712,6 +705,7 @@ static int probe_entry(void *arg, const char *name)
 
 static int nfs_sr_probe(struct sm_ctx *ctx)
 {
+	struct nfs_state *nfs = NFS(ctx);
 	struct sm_buf b = SM_BUF_INIT;
 	struct srfs fs = { 0 };
 	struct srfs_nfs_opts o;
@@ -719,9 +713,9 @@ static int nfs_sr_probe(struct sm_ctx *ctx)
 	char *doc;
 	int rc;
 
-	if (!nfs.serverpath[0])
+	if (!nfs->serverpath[0])
 		return probe_exports(ctx);
-	srfs_opts(&o, nfs.serverpath);
+	srfs_opts(nfs, &o, nfs->serverpath);
 	if (srfs_open_nfs(&fs, &o, &ctx->err) < 0)
 		return -1;
 	buf_puts(&b, "<?xml version=\"1.0\" ?>\n<SRlist>\n");
@@ -732,7 +726,7 @@ static int nfs_sr_probe(struct sm_ctx *ctx)
 	if (rc < 0) {
 		free(doc);
 		return sm_fail(&ctx->err, lost_or(rc, SME_NFS_MOUNT),
-			       "cannot list %s:%s: %s", nfs.server, nfs.serverpath, strerror(-rc));
+			       "cannot list %s:%s: %s", nfs->server, nfs->serverpath, strerror(-rc));
 	}
 	ctx->result = doc ? xr_string(doc) : NULL;
 	free(doc);
@@ -748,24 +742,25 @@ static int nfs_sr_probe(struct sm_ctx *ctx)
  */
 static int nfs_vdi_attach(struct sm_ctx *ctx)
 {
+	struct nfs_state *nfs = NFS(ctx);
 	struct xr_value *xs;
 	char url[PATH_MAX + 400], ports[64] = "";
-	bool mounted = is_mountpoint(nfs.mnt);
+	bool mounted = is_mountpoint(nfs->mnt);
 
-	if (fsr_vdi_attach(ctx) < 0)
+	if (sm_call_lower(ctx, &sm_nfs_driver) < 0)
 		return -1;
 	xs = (struct xr_value *)xr_struct_get(ctx->result, "xenstore_data");
 	if (mounted)
 		return xr_struct_set_string(xs, "nfs-access", "kernel-mount") < 0 ?
 			sm_fail(&ctx->err, SME_GENERIC, "out of memory") : 0;
 	/* libnfs's URL arguments for the ports a port= or mountport= option gave. */
-	if (nfs.nfs_port)
-		snprintf(ports, sizeof(ports), "&nfsport=%d", nfs.nfs_port);
-	if (nfs.mount_port)
+	if (nfs->nfs_port)
+		snprintf(ports, sizeof(ports), "&nfsport=%d", nfs->nfs_port);
+	if (nfs->mount_port)
 		snprintf(ports + strlen(ports), sizeof(ports) - strlen(ports), "&mountport=%d",
-			 nfs.mount_port);
-	snprintf(url, sizeof(url), "nfs://%s%s/%s.vhd?version=%d%s", nfs.server, nfs.srpath,
-		 ctx->call->vdi_uuid, nfs.version, ports);
+			 nfs->mount_port);
+	snprintf(url, sizeof(url), "nfs://%s%s/%s.vhd?version=%d%s", nfs->server, nfs->srpath,
+		 ctx->call->vdi_uuid, nfs->version, ports);
 	if (xr_struct_set_string(ctx->result, "params", url) < 0 ||
 	    xr_struct_set_string(xs, "nfs-access",
 				 "libnfs: no kernel NFS client on this host, params is an nfs:// URL") < 0)
@@ -774,38 +769,25 @@ static int nfs_vdi_attach(struct sm_ctx *ctx)
 }
 
 /*
- * A failure here is the server's (the file-based code does nothing else on
- * these paths that can fail): logged and left, never a fault; an
+ * vdi_deactivate, vdi_detach, vdi_detach_from_config: the file store's,
+ * but a failure here is the server's (the file-based code does nothing
+ * else on these paths that can fail): logged and left, never a fault; an
  * activation record left on the export is overwritten by the next
  * vdi_activate.  load() opened the SR lazily with a one-bound budget.
  */
-static int best_effort(struct sm_ctx *ctx, sm_op_fn fn)
+static int nfs_best_effort(struct sm_ctx *ctx)
 {
+	struct nfs_state *nfs = NFS(ctx);
 	char *why;
 
-	if (fn(ctx) == 0)
+	if (sm_call_lower(ctx, &sm_nfs_driver) == 0)
 		return 0;
 	why = sm_error_fault_string(&ctx->err);
 	sm_log(LOG_WARNING, "%s of VDI %s: left undone on %s: %s", ctx->call->method,
-	       ctx->call->vdi_uuid ? ctx->call->vdi_uuid : "?", nfs.server, why ? why : "");
+	       ctx->call->vdi_uuid ? ctx->call->vdi_uuid : "?", nfs->server, why ? why : "");
 	free(why);
 	sm_error_clear(&ctx->err);
 	return 0;
-}
-
-static int nfs_vdi_deactivate(struct sm_ctx *ctx)
-{
-	return best_effort(ctx, fsr_vdi_deactivate);
-}
-
-static int nfs_vdi_detach(struct sm_ctx *ctx)
-{
-	return best_effort(ctx, fsr_vdi_detach);
-}
-
-static int nfs_vdi_detach_from_config(struct sm_ctx *ctx)
-{
-	return best_effort(ctx, fsr_vdi_detach_from_config);
 }
 
 static const struct sm_config_key nfs_config[] = {
@@ -831,6 +813,10 @@ const struct sm_driver sm_nfs_driver = {
 	.required_api_version = "1.0",
 	.configuration = nfs_config,
 	.traits = nfs_traits,
+	.base = &sm_file_base,
+	.priv_size = sizeof(struct nfs_state),
+	/* Several hosts use one export: only the master changes metadata or repairs. */
+	.shared = true,
 	.load = nfs_load,
 	.unload = nfs_unload,
 	.recover = nfs_recover,
@@ -839,24 +825,12 @@ const struct sm_driver sm_nfs_driver = {
 		[SM_OP_SR_DELETE] = nfs_sr_delete,
 		[SM_OP_SR_ATTACH] = nfs_sr_attach,
 		[SM_OP_SR_DETACH] = nfs_sr_detach,
-		[SM_OP_SR_SCAN] = fsr_sr_scan,
-		[SM_OP_SR_UPDATE] = fsr_sr_update,
 		[SM_OP_SR_PROBE] = nfs_sr_probe,
-		[SM_OP_SR_CONTENT_TYPE] = fsr_sr_content_type,
-		[SM_OP_VDI_CREATE] = fsr_vdi_create,
-		[SM_OP_VDI_DELETE] = fsr_vdi_delete,
 		[SM_OP_VDI_ATTACH] = nfs_vdi_attach,
-		[SM_OP_VDI_DETACH] = nfs_vdi_detach,
-		[SM_OP_VDI_ACTIVATE] = fsr_vdi_activate,
-		[SM_OP_VDI_DEACTIVATE] = nfs_vdi_deactivate,
-		[SM_OP_VDI_SNAPSHOT] = fsr_vdi_snapshot,
-		[SM_OP_VDI_CLONE] = fsr_vdi_clone,
-		[SM_OP_VDI_RESIZE] = fsr_vdi_resize,
-		[SM_OP_VDI_UPDATE] = fsr_vdi_update,
-		[SM_OP_VDI_GENERATE_CONFIG] = fsr_vdi_generate_config,
-		[SM_OP_VDI_ATTACH_FROM_CONFIG] = fsr_vdi_attach_from_config,
-		[SM_OP_VDI_DETACH_FROM_CONFIG] = nfs_vdi_detach_from_config,
-		[SM_OP_VDI_LOCK] = fsr_vdi_lock,
-		[SM_OP_VDI_UNLOCK] = fsr_vdi_unlock,
+		[SM_OP_VDI_DETACH] = nfs_best_effort,
+		[SM_OP_VDI_DEACTIVATE] = nfs_best_effort,
+		[SM_OP_VDI_DETACH_FROM_CONFIG] = nfs_best_effort,
+		/* As the Python NFSSR: no VDI_INTRODUCE. */
+		[SM_OP_VDI_INTRODUCE] = sm_op_none,
 	},
 };

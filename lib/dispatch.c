@@ -40,6 +40,180 @@ static bool op_takes_vdi_lock(enum sm_op op)
 	return op == SM_OP_VDI_ACTIVATE || op == SM_OP_VDI_DEACTIVATE;
 }
 
+bool sm_op_changes_metadata(enum sm_op op)
+{
+	switch (op) {
+	case SM_OP_SR_CREATE:
+	case SM_OP_SR_DELETE:
+	case SM_OP_VDI_CREATE:
+	case SM_OP_VDI_DELETE:
+	case SM_OP_VDI_SNAPSHOT:
+	case SM_OP_VDI_CLONE:
+	case SM_OP_VDI_RESIZE:
+	case SM_OP_VDI_INTRODUCE:
+	case SM_OP_VDI_UPDATE:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* ---- the layer stack ---------------------------------------------------- */
+
+/*
+ * Walks below stop after SM_MAX_LAYERS tables, so a table that names
+ * itself (a loop) cannot hang a lookup; layers_alloc refuses such a driver.
+ */
+#define FOR_EACH_LAYER(d, i, top) \
+	for ((d) = (top), (i) = 0; (d) && (i) < SM_MAX_LAYERS; (d) = (d)->base, (i)++)
+
+int sm_op_none(struct sm_ctx *ctx)
+{
+	return sm_fail(&ctx->err, SME_UNIMPLEMENTED, "%s is not supported by SR type %s",
+		       ctx->call->method, ctx->drv->type);
+}
+
+/* The slot serving op from table top down: the first filled one. */
+static sm_op_fn op_from(const struct sm_driver *top, enum sm_op op)
+{
+	const struct sm_driver *d;
+	int i;
+
+	FOR_EACH_LAYER(d, i, top)
+		if (d->ops[op])
+			return d->ops[op] == sm_op_none ? NULL : d->ops[op];
+	return NULL;
+}
+
+sm_op_fn sm_driver_op(const struct sm_driver *drv, enum sm_op op)
+{
+	return op < SM_OP_COUNT ? op_from(drv, op) : NULL;
+}
+
+void *sm_priv(struct sm_ctx *ctx, const struct sm_driver *layer)
+{
+	const struct sm_driver *d;
+	int i;
+
+	FOR_EACH_LAYER(d, i, ctx->drv)
+		if (d == layer)
+			return ctx->layer_priv[i];
+	return NULL;
+}
+
+int sm_call_lower(struct sm_ctx *ctx, const struct sm_driver *self)
+{
+	sm_op_fn fn = op_from(self->base, ctx->call->op);
+
+	return fn ? fn(ctx) : sm_op_none(ctx);
+}
+
+static int recover_from(struct sm_ctx *ctx, const struct sm_driver *top)
+{
+	const struct sm_driver *d;
+	int i;
+
+	FOR_EACH_LAYER(d, i, top)
+		if (d->recover)
+			return d->recover(ctx);
+	return 0;
+}
+
+int sm_recover_lower(struct sm_ctx *ctx, const struct sm_driver *self)
+{
+	return recover_from(ctx, self->base);
+}
+
+int sm_recover(struct sm_ctx *ctx)
+{
+	return ctx->repair ? recover_from(ctx, ctx->drv) : 0;
+}
+
+/* Every layer's state, zeroed, before any load() (an upper one may fill the lower's). */
+static int layers_alloc(struct sm_ctx *ctx)
+{
+	const struct sm_driver *d;
+	int i;
+
+	FOR_EACH_LAYER(d, i, ctx->drv)
+		if (d->priv_size && !(ctx->layer_priv[i] = calloc(1, d->priv_size)))
+			return sm_fail(&ctx->err, SME_GENERIC, "out of memory");
+	if (d)
+		return sm_fail(&ctx->err, SME_GENERIC, "SR type %s stacks more than %d driver tables",
+			       ctx->drv->type, SM_MAX_LAYERS);
+	return 0;
+}
+
+static void layers_free(struct sm_ctx *ctx)
+{
+	for (int i = 0; i < SM_MAX_LAYERS; i++) {
+		free(ctx->layer_priv[i]);
+		ctx->layer_priv[i] = NULL;
+	}
+}
+
+static int layers_load(struct sm_ctx *ctx)
+{
+	const struct sm_driver *d;
+	int i;
+
+	FOR_EACH_LAYER(d, i, ctx->drv)
+		if (d->load && d->load(ctx) < 0)
+			return -1;
+	return 0;
+}
+
+static void layers_unload(struct sm_ctx *ctx)
+{
+	const struct sm_driver *d;
+	int i;
+
+	FOR_EACH_LAYER(d, i, ctx->drv)
+		if (d->unload)
+			d->unload(ctx);
+}
+
+static int layers_guard(struct sm_ctx *ctx)
+{
+	const struct sm_driver *d;
+	int i;
+
+	FOR_EACH_LAYER(d, i, ctx->drv)
+		if (d->guard && d->guarded[ctx->call->op] && d->guard(ctx) < 0)
+			return -1;
+	return 0;
+}
+
+static bool driver_shared(const struct sm_driver *drv)
+{
+	const struct sm_driver *d;
+	int i;
+
+	FOR_EACH_LAYER(d, i, drv)
+		if (d->shared)
+			return true;
+	return false;
+}
+
+/*
+ * On a shared SR several hosts act at once but only the master's SR lock
+ * orders metadata changes, so a non-master must not make them (xapi sends
+ * them to the master anyway; this guards everything else), nor repair
+ * (ctx->repair): it would roll back the master's operations in flight.
+ */
+static int refuse_on_non_master(struct sm_ctx *ctx)
+{
+	const struct sm_call *c = ctx->call;
+
+	if (!ctx->repair && sm_op_changes_metadata(c->op))
+		return sm_fail(&ctx->err, SME_LVM_MASTER,
+			       "%s changes a shared SR and runs only on the SR master (SRmaster=true)",
+			       c->method);
+	return 0;
+}
+
+/* ---- driver info and the call ------------------------------------------- */
+
 struct xr_value *sm_driver_info(const struct sm_driver *drv)
 {
 	struct xr_value *info = xr_struct(), *caps = xr_array(), *conf = xr_array();
@@ -49,7 +223,9 @@ struct xr_value *sm_driver_info(const struct sm_driver *drv)
 	for (int op = 0; op < SM_OP_COUNT; op++) {
 		const char *cap = sm_op_capability((enum sm_op)op);
 
-		if (cap && drv->ops[op] && xr_array_append(caps, xr_string(cap)) < 0)
+		/* A slot filled by any layer counts, unless a layer above withdrew it. */
+		if (cap && sm_driver_op(drv, (enum sm_op)op) &&
+		    xr_array_append(caps, xr_string(cap)) < 0)
 			goto fail;
 	}
 	for (const char *const *t = drv->traits; t && *t; t++)
@@ -119,7 +295,7 @@ static void emit_fault(const struct sm_error *err)
 static int epoch(struct sm_ctx *ctx)
 {
 	const struct sm_call *c = ctx->call;
-	sm_op_fn fn = ctx->drv->ops[c->op];
+	sm_op_fn fn = sm_driver_op(ctx->drv, c->op);
 
 	if (fn)
 		return fn(ctx);
@@ -134,32 +310,41 @@ static int run_op(struct sm_ctx *ctx)
 {
 	const struct sm_call *c = ctx->call;
 	struct sm_lock sr_lock = SM_LOCK_INIT, vdi_lock = SM_LOCK_INIT;
-	sm_op_fn fn = ctx->drv->ops[c->op];
+	sm_op_fn fn = sm_driver_op(ctx->drv, c->op);
 	int rc = -1;
 
+	ctx->repair = !driver_shared(ctx->drv) || c->sr_master;
 	if (c->op == SM_OP_VDI_EPOCH_BEGIN || c->op == SM_OP_VDI_EPOCH_END)
 		return epoch(ctx);
 	if (!fn)
 		return sm_fail(&ctx->err, SME_UNIMPLEMENTED, "%s is not supported by SR type %s",
 			       c->method, ctx->drv->type);
+	/* Before anything reaches the storage, a non-master is refused what it may not do. */
+	if (refuse_on_non_master(ctx) < 0)
+		return -1;
+	if (layers_alloc(ctx) < 0)
+		goto out_free;
 	/* A failed load may have set up part of its state: unload sees to it. */
-	if (ctx->drv->load && ctx->drv->load(ctx) < 0)
+	if (layers_load(ctx) < 0)
 		goto out;
 	if (op_takes_sr_lock(c->op)) {
 		if (lock_acquire(&sr_lock, c->sr_uuid, "sr", -1, SME_SR_UNAVAILABLE, &ctx->err) < 0)
 			goto out;
-		if (ctx->drv->recover && ctx->drv->recover(ctx) < 0)
+		if (sm_recover(ctx) < 0)
 			goto out;
 	}
 	if (op_takes_vdi_lock(c->op) &&
 	    lock_acquire(&vdi_lock, call_vdi_uuid(c), "vdi", -1, SME_VDI_UNAVAILABLE, &ctx->err) < 0)
 		goto out;
+	if (layers_guard(ctx) < 0)
+		goto out;
 	rc = fn(ctx);
 out:
 	lock_release(&vdi_lock);
 	lock_release(&sr_lock);
-	if (ctx->drv->unload)
-		ctx->drv->unload(ctx);
+	layers_unload(ctx);
+out_free:
+	layers_free(ctx);
 	return rc;
 }
 

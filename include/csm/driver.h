@@ -5,6 +5,14 @@
  * takes the locks, calls the slot and writes the response.  A NULL slot
  * is fault 38, and sr_get_driver_info derives the capability list from
  * the filled slots, so the list cannot lie.
+ *
+ * One SR type may build on another (EXT on the file store, LVMoISCSI on
+ * LVM), as nbdkit filters or QEMU's child nodes do: a table names the
+ * table below it in .base, and the executable's table with its bases is
+ * one composed driver.  Per op, the topmost layer that fills the slot
+ * serves it; sm_call_lower() lets it hand on to the layer below.  Each
+ * layer has its own state (priv_size, sm_priv()), and may name a guard
+ * the dispatcher runs before the ops that need it.
  */
 #ifndef CSM_DRIVER_H
 #define CSM_DRIVER_H
@@ -74,13 +82,29 @@ struct sm_call {
 	char generated_uuid[37];          /* vdi_create without vdi_uuid */
 };
 
+/* How many tables one driver may stack (its own and the bases below it). */
+#define SM_MAX_LAYERS 4
+
 /* One call in progress: the request, the driver's state and the result. */
 struct sm_ctx {
 	struct sm_call *call;
-	const struct sm_driver *drv;
-	void *sr;                    /* set by the driver's load() */
+	const struct sm_driver *drv; /* the executable's table, the top layer */
+	/*
+	 * The file store's state (drivers/filebased.c: fsr_new), set in a
+	 * load().  Other layers keep theirs in priv_size state (sm_priv).
+	 */
+	void *sr;
+	/*
+	 * This host may repair the SR: replay journals, sweep leftovers,
+	 * start the GC.  False only on a non-master of a shared SR (it
+	 * would roll back the master's changes in flight: SR locks are per
+	 * host); the dispatcher then skips recover() too.  Set before load().
+	 */
+	bool repair;
 	struct xr_value *result;     /* set by the op; NULL means nil */
 	struct sm_error err;
+	/* The dispatcher's: each layer's state, [0] for drv, [1] its base, ... */
+	void *layer_priv[SM_MAX_LAYERS];
 };
 
 typedef int (*sm_op_fn)(struct sm_ctx *ctx);
@@ -90,6 +114,11 @@ struct sm_config_key {
 	const char *description;
 };
 
+/*
+ * One table.  The identity (type ... required_api_version), configuration
+ * and traits of a composed driver are its top table's; a base table
+ * needs none of them.
+ */
 struct sm_driver {
 	const char *type;            /* "file", "ext", ... */
 	const char *name;
@@ -101,19 +130,95 @@ struct sm_driver {
 	const struct sm_config_key *configuration;   /* {NULL, NULL} ends */
 	/* Capabilities that are traits, not operations (e.g. THIN_PROVISIONING). */
 	const char *const *traits;                   /* NULL ends */
-	/* Validate dconf and set ctx->sr; called for every command but driver info. */
+	/*
+	 * The table this one builds on, or NULL.  An op slot this table
+	 * leaves NULL is served by the nearest base that fills it (and so
+	 * is recover); sm_op_none in a slot withdraws the base's op.
+	 */
+	const struct sm_driver *base;
+	/*
+	 * Bytes of state for this layer: the dispatcher allocates them
+	 * zeroed before the first load() and frees them after the last
+	 * unload(); sm_priv(ctx, &this_table) finds them.
+	 */
+	size_t priv_size;
+	/*
+	 * The SR may be used by several hosts at once (NFS, LVMoISCSI), and
+	 * only the master's SR lock orders metadata changes: on a non-master
+	 * (SRmaster not true) the dispatcher refuses the ops that change
+	 * metadata (sm_op_changes_metadata) with SME_LVM_MASTER before any
+	 * load(), and sets ctx->repair false.  True in any layer counts.
+	 */
+	bool shared;
+	/*
+	 * Validate dconf and set up this layer's state; called for every
+	 * command but driver info and vdi_epoch_*.  Every layer's load runs,
+	 * top layer first (so an upper layer can configure the one below
+	 * through sm_priv), until one fails.
+	 */
 	int (*load)(struct sm_ctx *ctx);
+	/*
+	 * Every layer's unload runs, top layer first (an upper layer may
+	 * still look at the lower's state), also after a failed load: it
+	 * must cope with state that load() set up only in part, or not at all.
+	 */
 	void (*unload)(struct sm_ctx *ctx);
 	/*
 	 * Repair what a process killed part-way left behind (journals);
-	 * called with the SR lock held, before every command that takes it.
+	 * called with the SR lock held, before every command that takes it,
+	 * where ctx->repair.  Served like an op: the topmost layer that
+	 * fills it, which may hand on with sm_recover_lower().
 	 */
 	int (*recover)(struct sm_ctx *ctx);
+	/*
+	 * The precondition of some ops (EXT: the file system is mounted).
+	 * For each layer, top first, whose guarded[op] is set, the
+	 * dispatcher calls guard after the locks and recover and before the
+	 * op, whichever layer serves it; a guard that fails is the call's
+	 * fault.  A direct sm_call_lower() does not run guards again.
+	 */
+	int (*guard)(struct sm_ctx *ctx);
+	bool guarded[SM_OP_COUNT];
 	sm_op_fn ops[SM_OP_COUNT];
 };
 
 /* The whole life of a driver process: returns the process exit status (0). */
 int sm_main(const struct sm_driver *drv, int argc, char **argv);
+
+/*
+ * Put in a slot to withdraw the op a base serves (NFSSR has no
+ * vdi_introduce although the file store does): no capability, fault 38.
+ */
+int sm_op_none(struct sm_ctx *ctx);
+
+/* The slot that serves op in the composed driver drv, or NULL (also for sm_op_none). */
+sm_op_fn sm_driver_op(const struct sm_driver *drv, enum sm_op op);
+
+/* Does op change a shared SR's metadata (master only)? */
+bool sm_op_changes_metadata(enum sm_op op);
+
+/*
+ * The state of layer (a table in ctx->drv's stack) as priv_size asked
+ * for; NULL when the layer is not in the stack or asked for none.
+ * Works from any code of the call, also from another layer's.
+ */
+void *sm_priv(struct sm_ctx *ctx, const struct sm_driver *layer);
+
+/*
+ * From an op of layer self: run the same op (ctx->call->op) as the
+ * layers below self serve it, i.e. the nearest base of self that fills
+ * the slot.  Fault 38 when none does.  No guard runs again.
+ */
+int sm_call_lower(struct sm_ctx *ctx, const struct sm_driver *self);
+
+/* From layer self's recover: that of the nearest base below self that has one (0 if none). */
+int sm_recover_lower(struct sm_ctx *ctx, const struct sm_driver *self);
+
+/*
+ * The composed driver's recover, as the dispatcher calls it: 0 without
+ * running anything when no layer has one or !ctx->repair.
+ */
+int sm_recover(struct sm_ctx *ctx);
 
 /* Name of a command, and its capability string (NULL if none). */
 const char *sm_op_name(enum sm_op op);

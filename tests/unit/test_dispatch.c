@@ -495,6 +495,498 @@ static void test_main_sr_lock_busy(void **state)
 	run_free(&r);
 }
 
+/* ------------------------------------------------------- a two-layer driver */
+
+/*
+ * upper_table builds on lower_table.  Each layer's state records what the
+ * dispatcher did to it; the ops report it in their result, since they run
+ * in a child process.  Unloads append their layer's letter to a file.
+ */
+struct lower_state {
+	int configured;    /* set by the upper layer's load, before the lower's */
+	bool was_zero;     /* the state was all zero bytes when the lower's load began */
+	char order[8];     /* loads in the order they ran */
+	bool recovered;
+	char pad[300];     /* large enough that a stale allocation would show */
+};
+
+struct upper_state {
+	bool was_zero;
+	int recovers;
+	int guards;
+	char pad[300];
+};
+
+static const struct sm_driver lower_table;
+static const struct sm_driver upper_table;
+
+static bool all_zero(const void *p, size_t n)
+{
+	const unsigned char *b = p;
+
+	for (size_t i = 0; i < n; i++)
+		if (b[i])
+			return false;
+	return true;
+}
+
+static void note_unload(const char *letter)
+{
+	char path[256];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/unloads", lock_dir);
+	f = fopen(path, "a");
+	if (f) {
+		fputs(letter, f);
+		fclose(f);
+	}
+}
+
+static int upper_load(struct sm_ctx *ctx)
+{
+	struct upper_state *u = sm_priv(ctx, &upper_table);
+	struct lower_state *l = sm_priv(ctx, &lower_table);
+
+	if (!u || !l)
+		return sm_fail(&ctx->err, SME_GENERIC, "no layer state");
+	u->was_zero = all_zero(u, sizeof(*u));
+	/* An upper layer may configure the one below before its load runs. */
+	l->was_zero = all_zero(l, sizeof(*l));
+	l->configured = 42;
+	strcat(l->order, "u");
+	if (call_dconf(ctx->call, "fail_upper_load"))
+		return sm_fail(&ctx->err, SME_CONFIG_DEVICE_MISSING, NULL);
+	return 0;
+}
+
+static void upper_unload(struct sm_ctx *ctx)
+{
+	note_unload("U");
+}
+
+static int upper_recover(struct sm_ctx *ctx)
+{
+	struct upper_state *u = sm_priv(ctx, &upper_table);
+
+	u->recovers++;
+	return sm_recover_lower(ctx, &upper_table);
+}
+
+/* The upper layer's precondition: refused when dconf says "offline". */
+static int upper_guard(struct sm_ctx *ctx)
+{
+	struct upper_state *u = sm_priv(ctx, &upper_table);
+
+	u->guards++;
+	if (call_dconf(ctx->call, "offline"))
+		return sm_fail(&ctx->err, SME_SR_UNAVAILABLE, "offline");
+	return 0;
+}
+
+static int upper_sr_attach(struct sm_ctx *ctx)
+{
+	ctx->result = xr_string("upper:sr_attach");
+	return 0;
+}
+
+/* Wraps the lower layer's result. */
+static int upper_vdi_create(struct sm_ctx *ctx)
+{
+	char text[128];
+
+	if (sm_call_lower(ctx, &upper_table) < 0)
+		return -1;
+	snprintf(text, sizeof(text), "upper(%s)", ctx->result->u.str);
+	xr_free(ctx->result);
+	ctx->result = xr_string(text);
+	return 0;
+}
+
+/* Hands on to a layer below that has no such op. */
+static int upper_vdi_delete(struct sm_ctx *ctx)
+{
+	return sm_call_lower(ctx, &upper_table);
+}
+
+static int lower_load(struct sm_ctx *ctx)
+{
+	struct lower_state *l = sm_priv(ctx, &lower_table);
+
+	strcat(l->order, "l");
+	return 0;
+}
+
+static void lower_unload(struct sm_ctx *ctx)
+{
+	note_unload("L");
+}
+
+static int lower_recover(struct sm_ctx *ctx)
+{
+	struct lower_state *l = sm_priv(ctx, &lower_table);
+
+	l->recovered = true;
+	return 0;
+}
+
+/* Says what the dispatcher did to the layers' state. */
+static int lower_sr_scan(struct sm_ctx *ctx)
+{
+	struct lower_state *l = sm_priv(ctx, &lower_table);
+	struct upper_state *u = sm_priv(ctx, &upper_table);
+	char text[256];
+
+	snprintf(text, sizeof(text), "lower:sr_scan zero=%d/%d configured=%d order=%s "
+		 "recovers=%d recovered=%d guards=%d", u->was_zero, l->was_zero, l->configured,
+		 l->order, u->recovers, l->recovered, u->guards);
+	ctx->result = xr_string(text);
+	return 0;
+}
+
+static int lower_sr_attach(struct sm_ctx *ctx)
+{
+	ctx->result = xr_string("lower:sr_attach");
+	return 0;
+}
+
+static int lower_vdi_create(struct sm_ctx *ctx)
+{
+	ctx->result = xr_string("lower:vdi_create");
+	return 0;
+}
+
+static int lower_vdi_introduce(struct sm_ctx *ctx)
+{
+	ctx->result = xr_string("lower:vdi_introduce");
+	return 0;
+}
+
+static const char *const lower_traits[] = { "LOWER_TRAIT", NULL };
+
+static const struct sm_driver lower_table = {
+	.type = "lower",
+	.traits = lower_traits,
+	.priv_size = sizeof(struct lower_state),
+	.load = lower_load,
+	.unload = lower_unload,
+	.recover = lower_recover,
+	.ops = {
+		[SM_OP_SR_SCAN] = lower_sr_scan,
+		[SM_OP_SR_ATTACH] = lower_sr_attach,
+		[SM_OP_VDI_CREATE] = lower_vdi_create,
+		[SM_OP_VDI_INTRODUCE] = lower_vdi_introduce,
+	},
+};
+
+static const char *const upper_traits[] = { "UPPER_TRAIT", NULL };
+
+static const struct sm_driver upper_table = {
+	.type = "upper",
+	.name = "Upper",
+	.description = "An upper layer for tests",
+	.vendor = "Nobody",
+	.copyright = "(C) nobody",
+	.driver_version = "1.0",
+	.required_api_version = "1.0",
+	.traits = upper_traits,
+	.base = &lower_table,
+	.priv_size = sizeof(struct upper_state),
+	.load = upper_load,
+	.unload = upper_unload,
+	.recover = upper_recover,
+	.guard = upper_guard,
+	.guarded = { [SM_OP_SR_SCAN] = true, [SM_OP_VDI_CREATE] = true },
+	.ops = {
+		[SM_OP_SR_ATTACH] = upper_sr_attach,
+		[SM_OP_VDI_CREATE] = upper_vdi_create,
+		[SM_OP_VDI_DELETE] = upper_vdi_delete,
+		[SM_OP_VDI_INTRODUCE] = sm_op_none,
+	},
+};
+
+/* A table that names itself as its base. */
+static const struct sm_driver loop_table = {
+	.type = "loop",
+	.name = "Loop",
+	.description = "",
+	.vendor = "",
+	.copyright = "",
+	.driver_version = "0",
+	.required_api_version = "1.0",
+	.base = &loop_table,
+	.ops = { [SM_OP_SR_SCAN] = lower_sr_scan },
+};
+
+static char *read_unloads(void)
+{
+	char path[256], *text = malloc(64);
+	FILE *f;
+	size_t n = 0;
+
+	assert_non_null(text);
+	snprintf(path, sizeof(path), "%s/unloads", lock_dir);
+	f = fopen(path, "r");
+	if (f) {
+		n = fread(text, 1, 63, f);
+		fclose(f);
+	}
+	text[n] = '\0';
+	unlink(path);
+	return text;
+}
+
+static void expect_result(const struct run *r, const char *want)
+{
+	if (r->fault || r->val->type != XR_STRING)
+		fail_msg("expected \"%s\", got:\n%s", want, r->out);
+	assert_string_equal(r->val->u.str, want);
+}
+
+/* Capabilities: slots filled by either layer, but not one withdrawn above; top traits only. */
+static void test_layers_capabilities(void **state)
+{
+	static const char *const caps[] = {
+		"SR_ATTACH", "SR_SCAN", "VDI_CREATE", "VDI_DELETE", "UPPER_TRAIT",
+	};
+	struct xr_value *info = sm_driver_info(&upper_table);
+
+	assert_non_null(info);
+	assert_string_equal(xr_struct_get_string(info, "name"), "Upper");
+	strings_equal(xr_struct_get(info, "capabilities"), caps, sizeof(caps) / sizeof(caps[0]));
+	xr_free(info);
+	assert_ptr_equal(sm_driver_op(&upper_table, SM_OP_SR_SCAN), lower_sr_scan);
+	assert_ptr_equal(sm_driver_op(&upper_table, SM_OP_SR_ATTACH), upper_sr_attach);
+	assert_null(sm_driver_op(&upper_table, SM_OP_VDI_INTRODUCE));
+	assert_null(sm_driver_op(&upper_table, SM_OP_SR_PROBE));
+	assert_ptr_equal(sm_driver_op(&lower_table, SM_OP_VDI_INTRODUCE), lower_vdi_introduce);
+}
+
+/*
+ * An op only the lower layer fills is served by it, with both states
+ * allocated zeroed, loads top first, recover through both layers, the
+ * guard run once, and unloads top first.
+ */
+static void test_layers_fall_through(void **state)
+{
+	struct run r;
+	char *order;
+
+	free(read_unloads());
+	run_doc(&upper_table, CALL("sr_scan", DCONF M("sr_uuid", SR_UUID)), &r);
+	expect_result(&r, "lower:sr_scan zero=1/1 configured=42 order=ul recovers=1 recovered=1 "
+		      "guards=1");
+	run_free(&r);
+	order = read_unloads();
+	assert_string_equal(order, "UL");
+	free(order);
+}
+
+static void test_layers_override_and_call_lower(void **state)
+{
+	struct run r;
+
+	/* Both fill sr_attach: the upper one serves it. */
+	run_doc(&upper_table, CALL("sr_attach", DCONF M("sr_uuid", SR_UUID)), &r);
+	expect_result(&r, "upper:sr_attach");
+	run_free(&r);
+	/* The upper vdi_create calls the lower one and wraps its result. */
+	run_doc(&upper_table, CALL("vdi_create", DCONF M("sr_uuid", SR_UUID)), &r);
+	expect_result(&r, "upper(lower:vdi_create)");
+	run_free(&r);
+	/* Handing on to a layer that has no such op is fault 38. */
+	run_doc(&upper_table, CALL("vdi_delete", DCONF M("sr_uuid", SR_UUID)
+				   M("vdi_uuid", VDI_UUID)), &r);
+	expect_fault(&r, SME_UNIMPLEMENTED, NULL);
+	assert_non_null(strstr(xr_struct_get_string(r.val, "faultString"),
+			       "vdi_delete is not supported by SR type upper"));
+	run_free(&r);
+	/* Withdrawn by the upper layer although the lower fills it. */
+	run_doc(&upper_table, CALL("vdi_introduce", DCONF M("sr_uuid", SR_UUID)
+				   M("new_uuid", VDI_UUID)), &r);
+	expect_fault(&r, SME_UNIMPLEMENTED, NULL);
+	run_free(&r);
+	free(read_unloads());
+}
+
+static void test_layers_guard(void **state)
+{
+	struct run r;
+
+	/* Guarded ops are refused, whichever layer serves them... */
+	run_doc(&upper_table, CALL("sr_scan", M("device_config", "<struct>" M("SRmaster", "true")
+				   M("offline", "1") "</struct>") M("sr_uuid", SR_UUID)), &r);
+	expect_fault(&r, SME_SR_UNAVAILABLE, "The SR is not available [opterr=offline]");
+	run_free(&r);
+	run_doc(&upper_table, CALL("vdi_create", M("device_config", "<struct>"
+				   M("SRmaster", "true") M("offline", "1") "</struct>")
+				   M("sr_uuid", SR_UUID)), &r);
+	expect_fault(&r, SME_SR_UNAVAILABLE, "The SR is not available [opterr=offline]");
+	run_free(&r);
+	/* ...the others are not. */
+	run_doc(&upper_table, CALL("sr_attach", M("device_config", "<struct>"
+				   M("SRmaster", "true") M("offline", "1") "</struct>")
+				   M("sr_uuid", SR_UUID)), &r);
+	expect_result(&r, "upper:sr_attach");
+	run_free(&r);
+	free(read_unloads());
+}
+
+/* A failed load stops the loads below it; every layer's unload still runs. */
+static void test_layers_load_fails(void **state)
+{
+	struct run r;
+	char *order;
+
+	free(read_unloads());
+	run_doc(&upper_table, CALL("sr_scan", M("device_config", "<struct>"
+				   M("fail_upper_load", "1") "</struct>") M("sr_uuid", SR_UUID)), &r);
+	expect_fault(&r, SME_CONFIG_DEVICE_MISSING, NULL);
+	run_free(&r);
+	order = read_unloads();
+	assert_string_equal(order, "UL");
+	free(order);
+}
+
+static void test_layers_loop(void **state)
+{
+	struct xr_value *info = sm_driver_info(&loop_table);
+	struct run r;
+
+	/* Lookups end; the call is refused. */
+	assert_non_null(info);
+	xr_free(info);
+	run_doc(&loop_table, CALL("sr_scan", DCONF M("sr_uuid", SR_UUID)), &r);
+	expect_fault(&r, SME_GENERIC, NULL);
+	assert_non_null(strstr(xr_struct_get_string(r.val, "faultString"), "stacks more than"));
+	run_free(&r);
+}
+
+/* ------------------------------------------------------------ shared SRs */
+
+static int shared_recovered;
+
+static int shared_recover(struct sm_ctx *ctx)
+{
+	shared_recovered = 1;
+	return 0;
+}
+
+static int shared_report(struct sm_ctx *ctx)
+{
+	char text[64];
+
+	snprintf(text, sizeof(text), "repair=%d recovered=%d", ctx->repair, shared_recovered);
+	ctx->result = xr_string(text);
+	return 0;
+}
+
+static int shared_load(struct sm_ctx *ctx)
+{
+	if (call_dconf(ctx->call, "fail_load"))
+		return sm_fail(&ctx->err, SME_CONFIG_DEVICE_MISSING, NULL);
+	return 0;
+}
+
+/* The trait on the base counts for the composed driver. */
+static const struct sm_driver shared_base = {
+	.type = "shared-base",
+	.shared = true,
+	.recover = shared_recover,
+	.ops = {
+		[SM_OP_SR_CREATE] = shared_report,
+		[SM_OP_SR_DELETE] = shared_report,
+		[SM_OP_SR_SCAN] = shared_report,
+		[SM_OP_VDI_CREATE] = shared_report,
+		[SM_OP_VDI_DELETE] = shared_report,
+		[SM_OP_VDI_ACTIVATE] = shared_report,
+		[SM_OP_VDI_SNAPSHOT] = shared_report,
+		[SM_OP_VDI_CLONE] = shared_report,
+		[SM_OP_VDI_RESIZE] = shared_report,
+		[SM_OP_VDI_INTRODUCE] = shared_report,
+		[SM_OP_VDI_UPDATE] = shared_report,
+	},
+};
+
+static const struct sm_driver shared_driver = {
+	.type = "shared",
+	.name = "Shared",
+	.description = "",
+	.vendor = "",
+	.copyright = "",
+	.driver_version = "0",
+	.required_api_version = "1.0",
+	.base = &shared_base,
+	.load = shared_load,
+};
+
+#define SLAVE M("device_config", "<struct>" M("SRmaster", "false") "</struct>")
+
+static void test_shared_refused_on_slave(void **state)
+{
+	static const char *const refused[] = {
+		"sr_create", "sr_delete", "vdi_create", "vdi_delete", "vdi_snapshot", "vdi_clone",
+		"vdi_resize", "vdi_introduce", "vdi_update",
+	};
+	struct run r;
+
+	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+		char doc[1024], want[256];
+
+		snprintf(doc, sizeof(doc), "<methodCall><methodName>%s</methodName><params><param>"
+			 "<value><struct>" M("command", "%s") SLAVE M("sr_uuid", SR_UUID)
+			 M("vdi_uuid", VDI_UUID) M("new_uuid", VDI_UUID)
+			 "</struct></value></param></params></methodCall>",
+			 refused[i], refused[i]);
+		run_doc(&shared_driver, doc, &r);
+		snprintf(want, sizeof(want), "Logical Volume request must come from master "
+			 "[opterr=%s changes a shared SR and runs only on the SR master "
+			 "(SRmaster=true)]", refused[i]);
+		expect_fault(&r, SME_LVM_MASTER, want);
+		run_free(&r);
+	}
+	/* Refused before load: a slave reaches no storage, whatever its dconf. */
+	run_doc(&shared_driver, CALL("vdi_create", M("device_config", "<struct>"
+				     M("SRmaster", "false") M("fail_load", "1") "</struct>")
+				     M("sr_uuid", SR_UUID)), &r);
+	expect_fault(&r, SME_LVM_MASTER, NULL);
+	run_free(&r);
+}
+
+static void test_shared_slave_reads_without_repair(void **state)
+{
+	struct run r;
+
+	assert_true(sm_op_changes_metadata(SM_OP_VDI_SNAPSHOT));
+	assert_false(sm_op_changes_metadata(SM_OP_SR_SCAN));
+	assert_false(sm_op_changes_metadata(SM_OP_VDI_ACTIVATE));
+	assert_false(sm_op_changes_metadata(SM_OP_VDI_ATTACH));
+	assert_false(sm_op_changes_metadata(SM_OP_VDI_LOCK));
+
+	run_doc(&shared_driver, CALL("sr_scan", SLAVE M("sr_uuid", SR_UUID)), &r);
+	expect_result(&r, "repair=0 recovered=0");
+	run_free(&r);
+	run_doc(&shared_driver, CALL("vdi_activate", SLAVE M("sr_uuid", SR_UUID)
+				     M("vdi_uuid", VDI_UUID)), &r);
+	expect_result(&r, "repair=0 recovered=0");
+	run_free(&r);
+}
+
+static void test_shared_master(void **state)
+{
+	struct run r;
+
+	run_doc(&shared_driver, CALL("vdi_create", DCONF M("sr_uuid", SR_UUID)), &r);
+	expect_result(&r, "repair=1 recovered=1");
+	run_free(&r);
+	/* Not shared: a non-master may do anything, and repairs. */
+	run_doc(&upper_table, CALL("vdi_create", SLAVE M("sr_uuid", SR_UUID)), &r);
+	expect_result(&r, "upper(lower:vdi_create)");
+	run_free(&r);
+	free(read_unloads());
+}
+
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -510,6 +1002,15 @@ int main(void)
 		cmocka_unit_test(test_main_nil),
 		cmocka_unit_test(test_main_epoch),
 		cmocka_unit_test(test_main_sr_lock_busy),
+		cmocka_unit_test(test_layers_capabilities),
+		cmocka_unit_test(test_layers_fall_through),
+		cmocka_unit_test(test_layers_override_and_call_lower),
+		cmocka_unit_test(test_layers_guard),
+		cmocka_unit_test(test_layers_load_fails),
+		cmocka_unit_test(test_layers_loop),
+		cmocka_unit_test(test_shared_refused_on_slave),
+		cmocka_unit_test(test_shared_slave_reads_without_repair),
+		cmocka_unit_test(test_shared_master),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
