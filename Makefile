@@ -128,6 +128,11 @@ $(BUILD)/tests/%: $(BUILD)/tests/tools/%.o $(LIBCSM)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
+# The LVM test tool runs lib/lvm.c, which needs liblvm2cmd (shared only).
+$(BUILD)/tests/lvm_lv: $(BUILD)/tests/tools/lvm_lv.o $(LIBCSM)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) -llvm2cmd
+
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(LIBCSM)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
