@@ -133,6 +133,10 @@ $(BUILD)/tests/lvm_lv: $(BUILD)/tests/tools/lvm_lv.o $(LIBCSM)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) -llvm2cmd
 
+$(BUILD)/tests/vstore_lvm_t: $(BUILD)/tests/tools/vstore_lvm_t.o $(LIBCSM)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) -llvm2cmd
+
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(LIBCSM)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 

@@ -97,13 +97,16 @@ static struct lvm *L(struct vstore_lvm *s, struct sm_error *err)
 	return &s->lvm;
 }
 
-/* After any change: the next look asks LVM again. */
+/*
+ * After any change: the next look asks LVM again for the LVs.  The VG's
+ * PVs and extent size stay (only vgextend changes them, not this store);
+ * its free space is re-read where it matters (need_space, space).
+ */
 static void invalidate(struct vstore_lvm *s)
 {
 	if (s->lvs_valid)
 		lvm_lv_list_free(&s->lvs);
 	s->lvs_valid = false;
-	s->st_valid = false;
 }
 
 /* The VG's LVs and stats, from LVM unless cached; SME_SR_UNAVAILABLE when it could not tell. */
@@ -484,6 +487,7 @@ static int lv_size_for(enum vstore_kind kind, uint64_t room, uint64_t *size, str
 static int need_space(struct vstore_lvm *s, uint64_t bytes, const char *what,
 		      struct sm_error *err)
 {
+	s->st_valid = false;
 	if (load(s, err) < 0)
 		return -1;
 	if (s->st.free < bytes)
@@ -1983,6 +1987,7 @@ static void vs_lvm_close(struct vstore *vs)
 	struct vstore_lvm *s = S(vs);
 
 	invalidate(s);
+	s->st_valid = false;
 	mgt_drop(s);
 	if (s->lvm_open)
 		lvm_close(&s->lvm);
@@ -2060,6 +2065,7 @@ int vstore_lvm_sr_create(struct vstore_lvm *s, const char *label, const char *de
 	    lvm_vgcreate(l, s->vg, s->devices, s->ndev, err) < 0)
 		return -1;
 	invalidate(s);
+	s->st_valid = false;
 	if (lvm_lvcreate(l, s->vg, LVHD_MGT_LV, LVHD_MGT_SIZE, NULL, 0, false, err) < 0)
 		return -1;
 	if (reload(s, err) < 0 || mgt_io(s, &io, err) < 0)
@@ -2096,6 +2102,7 @@ int vstore_lvm_sr_delete(struct vstore_lvm *s, struct sm_error *err)
 		if (lvm_clear(&s->vs, err) < 0 || lvm_vgremove(l, s->vg, err) < 0)
 			return -1;
 		invalidate(s);
+		s->st_valid = false;
 		mgt_drop(s);
 	}
 	if (lvm_pvremove(l, s->devices, s->ndev, err) < 0)
