@@ -1046,6 +1046,15 @@ static void refcount_move(struct vstore_lvm *s, const char *from, const char *to
 		       e.detail);
 }
 
+/* A count for a name that no longer exists means nothing: dropped. */
+static void refcount_drop(struct vstore_lvm *s, const char *uuid)
+{
+	struct sm_error e = { 0 };
+
+	if (refcount_set(s->ns, uuid, 0, 0, &e) < 0)
+		sm_log(LOG_WARNING, "%s: refcount of %s not dropped: %s", s->vg, uuid, e.detail);
+}
+
 /*
  * LVHDSR's step 2 and 3: the leaf's LV becomes the base (lvrename: its
  * data and extents stay where they are) and is deflated; the leaf's name
@@ -1286,7 +1295,8 @@ static int lvm_take_over(struct vstore *vs, const char *l, const char *p, struct
 		return -1;
 	}
 	sm_fault_point("lvm-take-over:rename");
-	refcount_move(s, p, l);
+	/* l's counts stay l's (the GC takes over only leaves nobody has active). */
+	refcount_drop(s, p);
 	if (remove_lv(s, old, err) < 0)
 		return -1;
 	sm_fault_point("lvm-take-over:remove");
@@ -1334,7 +1344,7 @@ static int lvm_take_over_recover(struct vstore *vs, const char *l, const char *p
 			       "is in %s", l, p, s->vg);
 	if (has_old && remove_lv(s, old, err) < 0)
 		return -1;
-	refcount_move(s, p, l);
+	refcount_drop(s, p);
 	lvm_forget(vs, p);
 	return 1;
 }
@@ -1846,11 +1856,6 @@ static int undo_pread(struct vhd_io *io, void *buf, size_t len, uint64_t off)
 	return -EIO;
 }
 
-static int undo_pwrite(struct vhd_io *io, const void *buf, size_t len, uint64_t off)
-{
-	return -EOPNOTSUPP;
-}
-
 static int undo_size(struct vhd_io *io, uint64_t *size)
 {
 	*size = 0;
@@ -1872,8 +1877,12 @@ static void undo_close(struct vhd_io *io)
 	io->ops = NULL;
 }
 
+/*
+ * No pwrite: vhd_grow_journaled refuses a grow beyond the BAT with 110
+ * before it writes anything; a grow within the BAT never touches it.
+ */
 static const struct vhd_io_ops undo_ops = {
-	.pread = undo_pread, .pwrite = undo_pwrite, .get_size = undo_size,
+	.pread = undo_pread, .get_size = undo_size,
 	.truncate = undo_truncate, .sync = undo_sync, .close = undo_close,
 };
 

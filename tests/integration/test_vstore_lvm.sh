@@ -290,6 +290,16 @@ t replay >"$T/replay" || fail "replay of inflate_: $(cat "$T/replay")"
 expect "Python inflate_ journal: back to the old size" $((8 * MIB)) "$(lv_size "VHD-$I")"
 t check "$I" >/dev/null && pass "VHD checks after inflate_ replay" || fail "check after inflate_"
 
+# ---- grows: within the 2 TiB BAT with no undo record; beyond it refused ---------------
+t grow "$I" $((300 * MIB)) || fail "grow within the BAT"
+expect "grown" "virtual=$((300 * MIB))" "$(t query "$I" | grep -o 'virtual=[0-9]*')"
+G=$(new_uuid 41)
+t create "$G" vhd-small $((10 * MIB)) >/dev/null || fail "create small-BAT VHD"
+expect "a grow beyond the BAT: 110" "FAULT 110" "$(t grow "$G" $((100 * MIB)) | cut -d' ' -f1-2)"
+expect "refused grow left it as it was" "virtual=$((10 * MIB))" \
+	"$(t query "$G" | grep -o 'virtual=[0-9]*')"
+t check "$G" >/dev/null && pass "small-BAT VHD checks" || fail "small-BAT VHD check"
+
 # ---- a libvhd resize journal refuses -------------------------------------------------
 lvt lvcreate "$VG" "jvhd_$I" $((8 * MIB)) jvhd
 expect "jvhd_ journal: replay refuses with 47" "FAULT 47" "$(t replay | cut -d' ' -f1-2)"

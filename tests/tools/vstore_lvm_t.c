@@ -6,7 +6,8 @@
  *   vstore_lvm_t [--thin] [--slave] DEV[,DEV...] SR COMMAND ARGS...
  *
  *   sr-create [LABEL] | sr-delete | sr-attach | probe | space | sweep
- *   create UUID vhd|raw SIZE [LABEL]   room_for(FULL, thick | EMPTY, thin), publish, metadata
+ *   create UUID vhd|vhd-small|raw SIZE [LABEL]   room_for(FULL, thick | EMPTY, thin),
+ *                     publish, metadata (vhd-small: BAT for SIZE only, as a foreign VHD)
  *   list [full]       uuid kind phys virtual hidden parent records error
  *   find UUID         vhd | raw | none
  *   query UUID | check UUID | data-path UUID vhd|raw
@@ -86,7 +87,10 @@ static int cmd_create(char **a, int n)
 	}
 	if (vs->ops->create(vs, a[0], kind, room, &io, &err) < 0)
 		return -1;
-	if (kind == VSTORE_VHD && vhd_create_dynamic_prealloc(&io, size, LVHD_VHD_PREALLOC, &err) < 0) {
+	/* "vhd-small": a foreign VHD whose BAT holds only its size (no 2 TiB prealloc). */
+	if (kind == VSTORE_VHD &&
+	    (strcmp(a[1], "vhd-small") == 0 ? vhd_create_dynamic(&io, size, &err)
+	     : vhd_create_dynamic_prealloc(&io, size, LVHD_VHD_PREALLOC, &err)) < 0) {
 		vhd_io_close(&io);
 		vs->ops->abandon(vs, a[0]);
 		return -1;
