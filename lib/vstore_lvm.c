@@ -81,6 +81,13 @@ void vstore_lvm_init(struct vstore_lvm *s, const char *sr_uuid, const char *cons
 	s->opener = (struct vhd_opener){ .open = opener_open, .unlink = opener_unlink, .arg = s };
 }
 
+/* The op's code, but a non-master's refusal stays LVMMaster (58): it says why. */
+static void recode(struct sm_error *err, int code)
+{
+	if (err && err->code != SME_LVM_MASTER)
+		sm_error_recode(err, code);
+}
+
 /* ---- LVM and its cached reports ------------------------------------------ */
 
 static struct lvm *L(struct vstore_lvm *s, struct sm_error *err)
@@ -378,6 +385,8 @@ static int lvm_list(struct vstore *vs, bool full, vstore_list_fn fn, void *arg,
 	struct vstore_image *img;
 	int rc = 0;
 
+	struct lvm_lv_list lvs;
+
 	if (reload(s, err) < 0)
 		return -1;
 	/* A damaged MGT costs the records flags, never the listing. */
@@ -386,8 +395,11 @@ static int lvm_list(struct vstore *vs, bool full, vstore_list_fn fn, void *arg,
 	img = malloc(sizeof(*img));
 	if (!img)
 		return sm_fail(err, SME_SR_UNAVAILABLE, "out of memory");
-	for (size_t i = 0; i < s->lvs.n && rc == 0; i++) {
-		const struct lvm_lv *lv = &s->lvs.lv[i];
+	/* The report is ours while fn runs: a store op fn calls may drop the cache. */
+	lvs = s->lvs;
+	s->lvs_valid = false;
+	for (size_t i = 0; i < lvs.n && rc == 0; i++) {
+		const struct lvm_lv *lv = &lvs.lv[i];
 		struct lvhd_lv p;
 
 		if (!lvhd_lv_parse(lv->name, &p) || p.old || unfinished(lv))
@@ -406,6 +418,7 @@ static int lvm_list(struct vstore *vs, bool full, vstore_list_fn fn, void *arg,
 		rc = fn(arg, img);
 	}
 	free(img);
+	lvm_lv_list_free(&lvs);
 	return rc;
 }
 
@@ -508,7 +521,7 @@ static int make_lv(struct vstore_lvm *s, const char *name, uint64_t size, bool m
 	rc = lvm_lvcreate(&s->lvm, s->vg, name, size, tags, mark ? 1 : 0, false, err);
 	invalidate(s);
 	if (rc < 0) {
-		sm_error_recode(err, code);
+		recode(err, code);
 		return -1;
 	}
 	return load(s, err);
@@ -564,7 +577,7 @@ static int lvm_publish(struct vstore *vs, const char *uuid, enum vstore_kind kin
 	invalidate(s);
 	if (rc == 0)
 		return 0;
-	sm_error_recode(err, SME_VDI_CREATE);
+	recode(err, SME_VDI_CREATE);
 drop:
 	remove_lv(s, name, NULL);
 	return -1;
@@ -970,13 +983,13 @@ static int lvm_active_set(struct vstore *vs, const char *uuid, bool rw, int code
 	int rc;
 
 	if (refcount_lock(&lk, s->ns, uuid, err) < 0) {
-		sm_error_recode(err, code);
+		recode(err, code);
 		return -1;
 	}
 	rc = refcount_adjust(s->ns, uuid, 0, 1, NULL, err);
 	lock_release(&lk);
 	if (rc < 0)
-		sm_error_recode(err, code);
+		recode(err, code);
 	return rc;
 }
 
@@ -1089,7 +1102,7 @@ static int lvm_snap_keep(struct vstore *vs, const char *src, const char *base, i
 	sm_fault_point("lvm-snapshot:deflate");
 	return 0;
 fail:
-	sm_error_recode(err, code);
+	recode(err, code);
 	return -1;
 }
 
@@ -1160,11 +1173,33 @@ static int lvm_snap_child(struct vstore *vs, const char *uuid, const char *paren
 	}
 	return 0;
 fail:
-	sm_error_recode(err, code);
+	recode(err, code);
 	return -1;
 }
 
-/* The base read-only once its children exist and it is hidden (LVHDSR's last step). */
+/* The base's MGT slot as LVHDSR writes it: "base copy", read-only, not managed. */
+static int base_slot(struct vstore_lvm *s, const char *base, struct sm_error *err)
+{
+	struct vdi_meta m = { .label = "base copy", .description = "", .read_only = true };
+	struct mgt_slot rec = { 0 };
+	int rc;
+
+	if (mgt_loaded(s, err) < 0)
+		return -1;
+	if (mgt_find(&s->mgt, base))
+		return 0;
+	snprintf(m.vdi_type, sizeof(m.vdi_type), "user");
+	rc = mgt_slot_from_meta(&rec, base, &m, "vhd", false, err);
+	if (rc == 0)
+		rc = mgt_change(s, base, NULL, 0, &rec, false, err);
+	mgt_slot_free(&rec);
+	return rc;
+}
+
+/*
+ * LVHDSR's last steps, once the base's children exist and it is hidden:
+ * the base read-only, and its MGT slot.
+ */
 static int lvm_snap_commit(struct vstore *vs, int code, struct sm_error *err)
 {
 	struct vstore_lvm *s = S(vs);
@@ -1175,10 +1210,12 @@ static int lvm_snap_commit(struct vstore *vs, int code, struct sm_error *err)
 		lv_name(VSTORE_VHD, false, s->last_base, bname);
 		rc = lvm_lv_set_read_only(&s->lvm, s->vg, bname, true, err);
 		invalidate(s);
-		if (rc < 0)
-			sm_error_recode(err, code);
-		else
+		if (rc == 0) {
 			sm_fault_point("lvm-snapshot:read-only");
+			rc = base_slot(s, s->last_base, err);
+		}
+		if (rc < 0)
+			recode(err, code);
 	}
 	s->last_base[0] = '\0';
 	return rc;
@@ -1399,7 +1436,7 @@ static int lvm_meta_write(struct vstore *vs, const char *uuid, const struct vdi_
 	if (rc == 0)
 		return 0;
 fail:
-	sm_error_recode(err, code);
+	recode(err, code);
 	return -1;
 }
 
@@ -1474,7 +1511,7 @@ static int lvm_lock_write(struct vstore *vs, const char *uuid, const struct vsto
 		return sm_fail(err, SME_LOCK_ERR, "a lock record of %d bytes does not fit the MGT "
 			       "slot (at most %d)", n, VSTORE_LVM_LOCK_MAX);
 	if (mgt_change(s, uuid, &kv, 1, NULL, false, err) < 0) {
-		sm_error_recode(err, SME_LOCK_ERR);
+		recode(err, SME_LOCK_ERR);
 		return -1;
 	}
 	return 0;

@@ -130,6 +130,8 @@ expect "leaf A prt_name: the dm name" "$(dm "VHD-$BASE")" \
 	"$(t query "$A" | grep -o 'parent_name=[^ ]*' | cut -d= -f2)"
 expect "clone's parent" "$BASE" "$(t list | awk -v c="$CLONE" '$1 == c { print $6 }')"
 expect "clone's MGT slot" "label=clone" "$(t meta "$CLONE" | cut -d' ' -f1)"
+expect "base's MGT slot as LVHDSR's" "label=base copy type=user read_only=1" \
+	"$(t meta "$BASE" | cut -d' ' -f1-4)"
 t check "$A" >/dev/null && t check "$CLONE" >/dev/null && pass "chains check" || fail "chain check"
 t read "$A" $MIB $((3 * MIB)) | cmp -s - "$T/data" && pass "A reads the data through the base" ||
 	fail "A's data after snapshot"
@@ -335,6 +337,11 @@ expect "data path" "/dev/$VG/VHD-$A" "$(t data-path "$A" vhd)"
 t raw-hide "$R" 1
 expect "raw hidden is the tag" "hidden" "$(lv_row "LV-$R" | cut -d'|' -f4)"
 expect "raw hidden in the list" 1 "$(t list | awk -v r="$R" '$1 == r { print $5 }')"
+
+# ---- a non-master changes nothing ------------------------------------------------
+expect "slave: create refused with LVMMaster" "FAULT 58" \
+	"$("$TOOL" --slave "$LOOP" "$SR_UUID" create "$(new_uuid 60)" vhd $MIB | cut -d' ' -f1-2)"
+expect "slave: find still works" vhd "$("$TOOL" --slave "$LOOP" "$SR_UUID" find "$A")"
 
 # ---- delete ------------------------------------------------------------------------
 expect "sr-delete with VDIs: SRNotEmpty" "FAULT 39" "$(t sr-delete | cut -d' ' -f1-2)"
