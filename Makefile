@@ -140,8 +140,9 @@ $(BUILD)/tests/vstore_lvm_t: $(BUILD)/tests/tools/vstore_lvm_t.o $(LIBCSM)
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(LIBCSM)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
-# Fuzz targets need clang's libFuzzer; they need no LVM (lib/lvm.c links liblvm2cmd).
-FUZZ_LIB_SRCS := $(filter-out lib/lvm.c,$(LIB_SRCS))
+# Fuzz targets need clang's libFuzzer; they need no LVM (lib/lvm.c links liblvm2cmd,
+# lib/vstore_lvm.c calls it).
+FUZZ_LIB_SRCS := $(filter-out lib/lvm.c lib/vstore_lvm.c,$(LIB_SRCS))
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=build-fuzz/%)
 build-fuzz/%: tests/fuzz/%.c $(LIB_SRCS) $(wildcard include/csm/*.h)
