@@ -67,7 +67,10 @@ DRIVER_FileSR := file
 DRIVER_EXTSR := ext
 DRIVER_NFSSR := nfs
 # Libraries only some drivers need (shared: liblvm2cmd comes as a .so only).
-EXTRA_LIBS_EXTSR := -llvm2cmd $(shell pkg-config --libs blkid 2>/dev/null || echo -lblkid)
+BLKID_LIBS := $(shell pkg-config --libs blkid 2>/dev/null || echo -lblkid)
+EXTRA_LIBS_EXTSR := -llvm2cmd $(BLKID_LIBS)
+# Objects only some drivers link (drivers/blockdev.c: blkid).
+EXTRA_OBJS_EXTSR := $(BUILD)/drivers/blockdev.o
 DRIVER_BINS := $(DRIVERS:%=$(BUILD)/%) $(BUILD)/csm-gc
 
 TOOL_SRCS := $(wildcard tools/*.c)
@@ -106,7 +109,7 @@ $(BUILD)/drivers/main-%.o: drivers/main.c $(wildcard include/csm/*.h)
 # Keep objects between runs (they are intermediates of the pattern rules).
 .SECONDARY:
 .SECONDEXPANSION:
-$(BUILD)/%SR: $(BUILD)/drivers/main-%SR.o $$(BUILD)/drivers/$$(DRIVER_%SR).o $(BUILD)/drivers/file_base.o $(BUILD)/drivers/filebased.o $(BUILD)/drivers/vhdsr.o $(LIBCSM) $(DRIVER_OBJS)
+$(BUILD)/%SR: $(BUILD)/drivers/main-%SR.o $$(BUILD)/drivers/$$(DRIVER_%SR).o $(BUILD)/drivers/file_base.o $(BUILD)/drivers/filebased.o $(BUILD)/drivers/vhdsr.o $$(EXTRA_OBJS_$$*SR) $(LIBCSM) $(DRIVER_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(DRIVER_LIBS) $(EXTRA_LIBS_$*SR)
 
 # The garbage collector the file-based drivers start (installed beside them).
