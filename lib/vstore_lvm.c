@@ -918,9 +918,13 @@ static int lvm_space(struct vstore *vs, uint64_t *size, uint64_t *used, uint64_t
 	s->st_valid = false;
 	if (load(s, err) < 0)
 		return -1;
-	*size = s->st.size;
-	*free = s->st.free;
-	*used = s->st.size - s->st.free;
+	/* Any of the three may be NULL (sr_scan asks for size and used only). */
+	if (size)
+		*size = s->st.size;
+	if (free)
+		*free = s->st.free;
+	if (used)
+		*used = s->st.size - s->st.free;
 	return 0;
 }
 
