@@ -62,15 +62,18 @@ LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 LIBCSM   := $(BUILD)/libcsm.a
 
 # One executable per SR type; drivers/<type>.c fills the op table named here.
-DRIVERS  := FileSR EXTSR NFSSR
+DRIVERS  := FileSR EXTSR NFSSR LVMSR
 DRIVER_FileSR := file
 DRIVER_EXTSR := ext
 DRIVER_NFSSR := nfs
+DRIVER_LVMSR := lvm
 # Libraries only some drivers need (shared: liblvm2cmd comes as a .so only).
 BLKID_LIBS := $(shell pkg-config --libs blkid 2>/dev/null || echo -lblkid)
 EXTRA_LIBS_EXTSR := -llvm2cmd $(BLKID_LIBS)
 # Objects only some drivers link (drivers/blockdev.c: blkid).
 EXTRA_OBJS_EXTSR := $(BUILD)/drivers/blockdev.o
+EXTRA_OBJS_LVMSR := $(BUILD)/drivers/blockdev.o
+EXTRA_LIBS_LVMSR := -llvm2cmd $(BLKID_LIBS)
 DRIVER_BINS := $(DRIVERS:%=$(BUILD)/%) $(BUILD)/csm-gc
 
 TOOL_SRCS := $(wildcard tools/*.c)
