@@ -341,7 +341,9 @@ static int create_image(struct vstore *vs, const char *uuid, enum vstore_kind ki
 				      "cannot size %s", io.name);
 			goto fail;
 		}
-	} else if (vhd_create_dynamic(&io, size, err) < 0) {
+	} else if ((vs->ops->vhd_prealloc > size
+		    ? vhd_create_dynamic_prealloc(&io, size, vs->ops->vhd_prealloc, err)
+		    : vhd_create_dynamic(&io, size, err)) < 0) {
 		sm_error_recode(err, SME_VDI_CREATE);
 		goto fail;
 	}

@@ -2069,6 +2069,7 @@ static const struct vstore_ops lvm_ops = {
 	.take_over = lvm_take_over,
 	.take_over_recover = lvm_take_over_recover,
 	.room_for = lvm_room_for,
+	.vhd_prealloc = TWO_TIB,
 	.inflate = lvm_inflate,
 	.deflate = lvm_deflate,
 	.set_read_only = lvm_set_read_only,

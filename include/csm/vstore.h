@@ -272,6 +272,12 @@ struct vstore_ops {
 	uint64_t (*room_for)(const struct vstore *vs, uint64_t virt, enum vstore_fit fit,
 			     uint64_t data);
 	/*
+	 * The size a new VHD's BAT is made for (vhd-util create -S: LVHD's
+	 * 2 TiB), so a resize up to it rewrites footers only and a deflated
+	 * image keeps room for its metadata; 0: the BAT of the virtual size.
+	 */
+	uint64_t vhd_prealloc;
+	/*
 	 * Give uuid at least `room` bytes (journaled: a crash leaves the old
 	 * size or the new one, never a footer in the middle).  No-op when it
 	 * already has them.  SME_SR_NO_SPACE when the store has not.
