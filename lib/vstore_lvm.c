@@ -78,6 +78,7 @@ void vstore_lvm_init(struct vstore_lvm *s, const char *sr_uuid, const char *cons
 		s->devices[s->ndev++] = devices[i];
 	s->master = master;
 	s->thin = thin;
+	s->vs.thin = thin;
 	s->opener = (struct vhd_opener){ .open = opener_open, .unlink = opener_unlink, .arg = s };
 }
 

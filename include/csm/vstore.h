@@ -257,13 +257,13 @@ struct vstore_ops {
 	 * Bytes an image of virtual size `virt` needs for `fit` (data: the
 	 * bytes of data for VSTORE_FIT_DATA).  NULL: 0 (grows by itself).
 	 * When the generic code calls the three (block-family §A.5):
-	 *   vdi_create    create(room_for(EMPTY or FULL by the SR's allocation))
+	 *   vdi_create    create(room_for(EMPTY or FULL by vstore.thin))
 	 *   vdi_attach RW inflate(vdi, room_for(FULL)) before answering
 	 *   vdi_detach    deflate(vdi) for a snapshot, or on a thin SR
 	 *   snapshot      deflate(base) after snap_keep (inside snap_keep on lvm);
 	 *                 children created with room_for(EMPTY), or FULL for an
 	 *                 attached leaf on a thick SR
-	 *   vdi_resize    inflate(vdi, room_for(FULL, new size)) before the grow
+	 *   vdi_resize    inflate(vdi, room_for(FULL, new size)) before the grow (not thin)
 	 *   GC coalesce   inflate(parent, room_for(DATA, parent + child data))
 	 *                 before the copy, deflate(parent) after the relink
 	 *   GC leaf       deflate(leaf), inflate(parent) before the copy;
@@ -386,6 +386,13 @@ struct vstore_ops {
 struct vstore {
 	const struct vstore_ops *ops;
 	const char *sr_uuid;
+	/*
+	 * Thin provisioning (LVMSR's allocation=thin): vdi_create makes VHDs
+	 * with room_for(EMPTY) and vdi_resize leaves their room as it is (the
+	 * driver inflates for a writable attach).  false: room_for(FULL) for
+	 * both; a store that grows by itself has room_for NULL either way.
+	 */
+	bool thin;
 };
 
 /* ---- helpers over the ops (the same for every store) ----------------- */
