@@ -6,10 +6,10 @@
  *
  * Every VDI operation is drivers/vhdsr.c's over the LVM store: this
  * layer builds on sm_file_base and hands it the store (file_sr.other_store).
+ * (the store's thin flag says how vdi_create and vdi_resize provision).
  * What it adds is what only a volume group has:
  *
  *   sr_create/delete/attach/detach/probe   PVs, the VG, MGT (the store's helpers)
- *   vdi_create on a thick SR               the new VHD inflated to its full size
  *   vdi_snapshot/clone on a thick SR       the leaves inflated as LVHDSR's
  *   vdi_attach                             inflate (RW), then the chain activated
  *                                          root first with the refcount files
@@ -37,6 +37,7 @@
 #include "csm/log.h"
 #include "csm/refcount.h"
 #include "csm/util.h"
+#include "csm/vdiforest.h"
 #include "csm/vstore_lvm.h"
 #include "blockdev.h"
 #include "file_base.h"
@@ -203,10 +204,50 @@ static int lvmsr_sr_create(struct sm_ctx *ctx)
 	return -1;
 }
 
+/*
+ * LVHDSR's delete runs the GC to the end first (gc_force): base copies no
+ * VDI needs any more go.  Once no visible VDI is left every image is such
+ * garbage; a visible one, or one that cannot be read (it may be a VDI),
+ * is 39 and nothing is removed.
+ */
+static int remove_garbage(struct sm_ctx *ctx)
+{
+	struct vstore *vs = VS(ctx);
+	struct vdi_forest f;
+	int rc = -1;
+
+	if (vdi_forest_load(&f, vs, false, &ctx->err) < 0)
+		return -1;
+	for (size_t i = 0; i < f.count; i++) {
+		const struct vdi_node *n = &f.nodes[i];
+
+		if (n->live || n->img.error[0]) {
+			sm_fail(&ctx->err, SME_SR_NOT_EMPTY, "%s still holds VDI %s%s%s", vs->sr_uuid,
+				n->img.uuid, n->img.error[0] ? ": " : "", n->img.error);
+			goto out;
+		}
+	}
+	for (size_t i = 0; i < f.count; i++)
+		if (vs->ops->remove(vs, f.nodes[i].img.uuid, f.nodes[i].img.kind, true, &ctx->err) < 0)
+			goto out;
+	rc = 0;
+out:
+	vdi_forest_free(&f);
+	return rc;
+}
+
 static int lvmsr_sr_delete(struct sm_ctx *ctx)
 {
+	struct lvm_state *st = LS(ctx);
+	int exists = st->store.vs.ops->exists(&st->store.vs);
+
+	if (exists < 0)
+		return sm_fail_errno(&ctx->err, SME_SR_UNAVAILABLE, -exists, "cannot look for %s",
+				     st->store.vg);
 	/* The GC does not run on LVM SRs yet (see docs/lvmsr.md): nothing to stop. */
-	return vstore_lvm_sr_delete(&LS(ctx)->store, &ctx->err);
+	if (exists && remove_garbage(ctx) < 0)
+		return -1;
+	return vstore_lvm_sr_delete(&st->store, &ctx->err);
 }
 
 /* ---- sr_attach, sr_detach ---------------------------------------------------------- */
@@ -392,41 +433,6 @@ static int inflate_full(struct sm_ctx *ctx, const char *uuid)
 	return vstore_inflate(VS(ctx), uuid, full, &ctx->err);
 }
 
-/*
- * A thick SR's VHDs are fully inflated.  The generic create makes every
- * VHD empty (8 MiB); the inflate follows, journaled.  A crash between
- * leaves a thin VDI on a thick SR, which is still whole (attach inflates
- * it).  No room for it: the VDI goes again and the call fails 44.
- */
-static int lvmsr_vdi_create(struct sm_ctx *ctx)
-{
-	struct vstore *vs = VS(ctx);
-	const char *uuid;
-	char u[37];
-
-	if (sm_call_lower(ctx, &sm_lvm_driver) < 0)
-		return -1;
-	uuid = result_uuid(ctx);
-	if (LS(ctx)->thin || !uuid)
-		return 0;
-	snprintf(u, sizeof(u), "%s", uuid);
-	sm_fault_point("lvm-vdi-create:thin");
-	if (inflate_full(ctx, u) == 0)
-		return 0;
-	{
-		struct sm_error e = { 0 };
-
-		if (vs->ops->remove(vs, u, VSTORE_VHD, false, &e) < 0)
-			sm_log(LOG_ERR, "vdi_create: cannot remove %s again: %s", u, e.detail);
-		sm_error_clear(&e);
-	}
-	xr_free(ctx->result);
-	ctx->result = NULL;
-	if (ctx->err.code != SME_SR_NO_SPACE)
-		sm_error_recode(&ctx->err, SME_VDI_CREATE);
-	return -1;
-}
-
 /* Is uuid attached on this host (its refcount file holds a count)? */
 static bool attached_here(struct sm_ctx *ctx, const char *uuid)
 {
@@ -486,27 +492,6 @@ static int lvmsr_vdi_snapshot(struct sm_ctx *ctx)
 		snprintf(made, sizeof(made), "%s", result_uuid(ctx));
 	sm_fault_point("lvm-snapshot:inflate");
 	inflate_after_snapshot(ctx, src, src_snapshot, made[0] ? made : NULL);
-	return 0;
-}
-
-/*
- * The generic resize inflates before it grows (the new size's blocks need
- * room once written).  On a thin SR a VDI not attached here is kept
- * deflated, as LVHDSR keeps it: the room goes again after the grow.
- */
-static int lvmsr_vdi_resize(struct sm_ctx *ctx)
-{
-	const char *uuid = ctx->call->vdi_uuid;
-	struct sm_error e = { 0 };
-
-	if (sm_call_lower(ctx, &sm_lvm_driver) < 0)
-		return -1;
-	if (!LS(ctx)->thin || attached_here(ctx, uuid))
-		return 0;
-	sm_fault_point("lvm-resize:deflate");
-	if (vstore_deflate(VS(ctx), uuid, &e) < 0)
-		sm_log(LOG_WARNING, "vdi_resize: cannot deflate %s again: %s", uuid, e.detail);
-	sm_error_clear(&e);
 	return 0;
 }
 
@@ -746,10 +731,8 @@ const struct sm_driver sm_lvm_driver = {
 		[SM_OP_SR_DETACH] = lvmsr_sr_detach,
 		[SM_OP_SR_PROBE] = lvmsr_sr_probe,
 		[SM_OP_SR_SCAN] = lvmsr_sr_scan,
-		[SM_OP_VDI_CREATE] = lvmsr_vdi_create,
 		[SM_OP_VDI_SNAPSHOT] = lvmsr_vdi_snapshot,
 		[SM_OP_VDI_CLONE] = lvmsr_vdi_snapshot,
-		[SM_OP_VDI_RESIZE] = lvmsr_vdi_resize,
 		[SM_OP_VDI_ATTACH] = lvmsr_vdi_attach,
 		[SM_OP_VDI_DETACH] = lvmsr_vdi_detach,
 		[SM_OP_VDI_ATTACH_FROM_CONFIG] = lvmsr_vdi_attach_from_config,
