@@ -1654,7 +1654,7 @@ static int lvm_journal_begin(struct vstore *vs, const char *op, const char *id, 
 {
 	struct vstore_lvm *s = S(vs);
 	char name[LVJ_NAME_MAX], data[LVJ_VALUE_MAX + 1], have[LVM_NAME_MAX];
-	const char *tag;
+	const char *tag, *tags[2] = { NULL, VSTORE_LVM_UNFINISHED };
 
 	if (journal_shape(s, op, id, text, name, &tag, data, sizeof(data), err) < 0 ||
 	    reload(s, err) < 0)
@@ -1663,17 +1663,29 @@ static int lvm_journal_begin(struct vstore *vs, const char *op, const char *id, 
 		return sm_fail(err, SME_LVM_CREATE, "journal %s exists for %s-%s", have, op, id);
 	if (need_space(s, LVJ_LV_SIZE, name, err) < 0)
 		return -1;
-	if (lvm_lvcreate(&s->lvm, s->vg, name, LVJ_LV_SIZE, &tag, 1, false, err) < 0) {
+	/*
+	 * Without activation lvcreate cannot zero the LV (-Zn): its data sector
+	 * holds whatever the extents held, maybe a removed journal's record.
+	 * The LV is a record only once its own data is written: until then it
+	 * is tagged unfinished, and recovery removes it without reading it.
+	 */
+	tags[0] = tag;
+	if (lvm_lvcreate(&s->lvm, s->vg, name, LVJ_LV_SIZE, tags, 2, false, err) < 0) {
 		invalidate(s);
 		return -1;
 	}
 	invalidate(s);
 	sm_fault_point("lvm-journal:lvcreate");
-	if (reload(s, err) < 0 || journal_write_data(s, name, data, err) < 0) {
-		remove_lv(s, name, NULL);
-		return -1;
-	}
+	if (reload(s, err) < 0 || journal_write_data(s, name, data, err) < 0)
+		goto fail;
+	sm_fault_point("lvm-journal:data");
+	if (lvm_lv_del_tag(&s->lvm, s->vg, name, VSTORE_LVM_UNFINISHED, err) < 0)
+		goto fail;
+	invalidate(s);
 	return 0;
+fail:
+	remove_lv(s, name, NULL);
+	return -1;
 }
 
 static int lvm_journal_end(struct vstore *vs, const char *op, const char *id,
@@ -1704,6 +1716,7 @@ static int lvm_journal_lookup(struct vstore *vs, const char *op, const char *id)
 struct jrec {
 	char name[LVM_NAME_MAX];
 	bool csm;
+	bool unfinished;     /* its writer died before the record was written */
 	int pass;            /* 0 inflate, 1 clone, 2 leaf, 3 the rest */
 };
 
@@ -1745,6 +1758,7 @@ static int journals_collect(struct vstore_lvm *s, struct jrec **out, size_t *n,
 			continue;
 		snprintf(r[*n].name, sizeof(r[*n].name), "%s", lv->name);
 		r[*n].csm = lvm_lv_has_tag(lv, LVJ_CSM_TAG) && !lvm_lv_has_tag(lv, LVJ_TAG);
+		r[*n].unfinished = unfinished(lv);
 		r[*n].pass = jrec_pass(lv->name, r[*n].csm);
 		(*n)++;
 	}
@@ -1825,6 +1839,11 @@ static int replay_one(struct vstore_lvm *s, const struct jrec *r, journal_fn fn,
 	struct lvj_name jn;
 	int rc;
 
+	if (r->unfinished) {
+		sm_log(LOG_WARNING, "recovery: %s/%s was never written (its writer died first); "
+		       "removed", s->vg, r->name);
+		return remove_lv(s, r->name, err);
+	}
 	if (r->pass == 0) {
 		if (lvjournal_parse_name(r->name, &jn, err) < 0 ||
 		    recover_inflate(s, jn.id, jn.value, err) < 0)
