@@ -139,7 +139,8 @@ struct sm_driver {
 	/*
 	 * Bytes of state for this layer: the dispatcher allocates them
 	 * zeroed before the first load() and frees them after the last
-	 * unload(); sm_priv(ctx, &this_table) finds them.
+	 * unload(); sm_priv(ctx, &this_table) finds them, non-NULL in every
+	 * hook and op (not in a vdi_epoch_* slot: those run without load).
 	 */
 	size_t priv_size;
 	/*
