@@ -62,12 +62,18 @@ LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 LIBCSM   := $(BUILD)/libcsm.a
 
 # One executable per SR type; drivers/<type>.c fills the op table named here.
-DRIVERS  := FileSR EXTSR NFSSR
+DRIVERS  := FileSR EXTSR NFSSR LVMSR
 DRIVER_FileSR := file
 DRIVER_EXTSR := ext
 DRIVER_NFSSR := nfs
+DRIVER_LVMSR := lvm
 # Libraries only some drivers need (shared: liblvm2cmd comes as a .so only).
-EXTRA_LIBS_EXTSR := -llvm2cmd $(shell pkg-config --libs blkid 2>/dev/null || echo -lblkid)
+BLKID_LIBS := $(shell pkg-config --libs blkid 2>/dev/null || echo -lblkid)
+EXTRA_LIBS_EXTSR := -llvm2cmd $(BLKID_LIBS)
+# Objects only some drivers link (drivers/blockdev.c: blkid).
+EXTRA_OBJS_EXTSR := $(BUILD)/drivers/blockdev.o
+EXTRA_OBJS_LVMSR := $(BUILD)/drivers/blockdev.o
+EXTRA_LIBS_LVMSR := -llvm2cmd $(BLKID_LIBS)
 DRIVER_BINS := $(DRIVERS:%=$(BUILD)/%) $(BUILD)/csm-gc
 
 TOOL_SRCS := $(wildcard tools/*.c)
@@ -106,7 +112,7 @@ $(BUILD)/drivers/main-%.o: drivers/main.c $(wildcard include/csm/*.h)
 # Keep objects between runs (they are intermediates of the pattern rules).
 .SECONDARY:
 .SECONDEXPANSION:
-$(BUILD)/%SR: $(BUILD)/drivers/main-%SR.o $$(BUILD)/drivers/$$(DRIVER_%SR).o $(BUILD)/drivers/file_base.o $(BUILD)/drivers/filebased.o $(BUILD)/drivers/vhdsr.o $(LIBCSM) $(DRIVER_OBJS)
+$(BUILD)/%SR: $(BUILD)/drivers/main-%SR.o $$(BUILD)/drivers/$$(DRIVER_%SR).o $(BUILD)/drivers/file_base.o $(BUILD)/drivers/filebased.o $(BUILD)/drivers/vhdsr.o $$(EXTRA_OBJS_$$*SR) $(LIBCSM) $(DRIVER_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(DRIVER_LIBS) $(EXTRA_LIBS_$*SR)
 
 # The garbage collector the file-based drivers start (installed beside them).
@@ -139,11 +145,16 @@ $(BUILD)/tests/lvm_lv: $(BUILD)/tests/tools/lvm_lv.o $(LIBCSM)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) -llvm2cmd
 
+$(BUILD)/tests/vstore_lvm_t: $(BUILD)/tests/tools/vstore_lvm_t.o $(LIBCSM)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) -llvm2cmd
+
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(LIBCSM)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
-# Fuzz targets need clang's libFuzzer; they need no LVM (lib/lvm.c links liblvm2cmd).
-FUZZ_LIB_SRCS := $(filter-out lib/lvm.c,$(LIB_SRCS))
+# Fuzz targets need clang's libFuzzer; they need no LVM (lib/lvm.c links liblvm2cmd,
+# lib/vstore_lvm.c calls it).
+FUZZ_LIB_SRCS := $(filter-out lib/lvm.c lib/vstore_lvm.c,$(LIB_SRCS))
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=build-fuzz/%)
 build-fuzz/%: tests/fuzz/%.c $(LIB_SRCS) $(wildcard include/csm/*.h)

@@ -29,6 +29,7 @@
 #include "csm/log.h"
 #include "csm/lvm.h"
 #include "csm/util.h"
+#include "blockdev.h"
 #include "file_base.h"
 #include "filebased.h"
 
@@ -38,8 +39,8 @@
 
 /* What EXT keeps beside the file store's state (ctx->sr): its layer's priv. */
 struct ext_state {
-	char *devbuf;                          /* dconf device, split at commas */
-	const char *dev[LVM_MAX_DEVICES];
+	struct blockdev_list devs;             /* dconf device, split at commas */
+	const char *const *dev;                /* devs.dev */
 	size_t ndev;
 	char vg[LVM_NAME_MAX];                 /* XSLocalEXT-<sr_uuid> */
 	char lv[SM_UUID_LEN + 1];              /* <sr_uuid> */
@@ -63,68 +64,16 @@ static struct file_sr *SR(struct sm_ctx *ctx)
 
 /* ---- dconf ------------------------------------------------------------- */
 
-/* Characters LVM's filter and command line can carry (see lib/lvm.c). */
-static bool dev_chars_ok(const char *p)
-{
-	for (; *p; p++)
-		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-		      strchr("/_.:+-=@", *p)))
-			return false;
-	return true;
-}
-
-static int device_check(const char *dev, struct sm_error *err)
-{
-	struct stat st;
-
-	if (dev[0] != '/')
-		return sm_fail(err, SME_CONFIG_DEVICE_INVALID, "device '%.200s' is not an absolute path", dev);
-	if (strlen(dev) > 512 || !dev_chars_ok(dev) || strstr(dev, "/../") || strstr(dev, "/./"))
-		return sm_fail(err, SME_CONFIG_DEVICE_INVALID, "device '%.200s' is not a plain device path", dev);
-	if (stat(dev, &st) < 0)
-		return sm_fail_errno(err, SME_CONFIG_DEVICE_INVALID, errno, "device %s", dev);
-	if (!S_ISBLK(st.st_mode))
-		return sm_fail(err, SME_CONFIG_DEVICE_INVALID, "%s is not a block device", dev);
-	return 0;
-}
-
-static bool same_rdev(const char *a, const char *b)
-{
-	struct stat sa, sb;
-
-	return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_rdev == sb.st_rdev;
-}
-
 static int ext_load(struct sm_ctx *ctx)
 {
-	const char *device = call_dconf(ctx->call, "device");
 	const char *uuid = ctx->call->sr_uuid;
 	struct ext_state *e = EXT(ctx);
 	struct file_sr *sr;
-	char *save = NULL, *tok;
 
-	if (!device || !*device)
-		return sm_fail(&ctx->err, SME_CONFIG_DEVICE_MISSING, NULL);
-	e->devbuf = strdup(device);
-	if (!e->devbuf)
-		return sm_fail(&ctx->err, SME_GENERIC, "out of memory");
-	/* strtok would skip empty entries; "a,,b" is a typo to report. */
-	for (tok = strtok_r(e->devbuf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-		if (e->ndev == LVM_MAX_DEVICES)
-			return sm_fail(&ctx->err, SME_CONFIG_DEVICE_INVALID, "more than %d devices",
-				       LVM_MAX_DEVICES);
-		if (device_check(tok, &ctx->err) < 0)
-			return -1;
-		for (size_t i = 0; i < e->ndev; i++)
-			if (same_rdev(e->dev[i], tok))
-				return sm_fail(&ctx->err, SME_CONFIG_DEVICE_INVALID,
-					       "%s and %s are the same device", e->dev[i], tok);
-		e->dev[e->ndev++] = tok;
-	}
-	if (e->ndev == 0 || strstr(device, ",,") || device[0] == ',' ||
-	    device[strlen(device) - 1] == ',')
-		return sm_fail(&ctx->err, SME_CONFIG_DEVICE_INVALID, "empty entry in device list '%.200s'",
-			       device);
+	if (blockdev_list_parse(call_dconf(ctx->call, "device"), &e->devs, &ctx->err) < 0)
+		return -1;
+	e->dev = e->devs.dev;
+	e->ndev = e->devs.n;
 	/* sr_probe carries no sr_uuid: it needs the devices only. */
 	if (uuid) {
 		snprintf(e->vg, sizeof(e->vg), EXT_VG_PREFIX "%s", uuid);
@@ -149,7 +98,7 @@ static void ext_unload(struct sm_ctx *ctx)
 
 	if (e->lvm_open)
 		lvm_close(&e->lvm);
-	free(e->devbuf);
+	blockdev_list_free(&e->devs);
 }
 
 /* liblvm2cmd is opened on first use: sr_scan and the VDI ops never need it. */
@@ -165,56 +114,6 @@ static struct lvm *LVM(struct ext_state *e, struct sm_error *err)
 
 /* ---- mounts ------------------------------------------------------------ */
 
-/* Undo mountinfo's octal escapes (\040 for a space) in place. */
-static void unescape(char *s)
-{
-	char *w = s;
-
-	for (; *s; s++) {
-		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' && s[2] <= '7' &&
-		    s[3] >= '0' && s[3] <= '7') {
-			*w++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 + (s[3] - '0'));
-			s += 3;
-		} else {
-			*w++ = *s;
-		}
-	}
-	*w = '\0';
-}
-
-/*
- * Look through our mount table: by mount point (path != NULL: is it a mount
- * point, and of which device) or by device (the first place it is mounted).
- */
-static bool find_mount(const char *path, dev_t dev, dev_t *dev_out, char *where, size_t wcap)
-{
-	FILE *f = fopen("/proc/self/mountinfo", "re");
-	char *line = NULL;
-	size_t cap = 0;
-	bool found = false;
-
-	if (!f)
-		return false;
-	while (!found && getline(&line, &cap, f) > 0) {
-		unsigned maj, min;
-		char mp[PATH_MAX];
-
-		if (sscanf(line, "%*u %*u %u:%u %*s %4095s", &maj, &min, mp) != 3)
-			continue;
-		unescape(mp);
-		if (path ? strcmp(mp, path) == 0 : makedev(maj, min) == dev) {
-			found = true;
-			if (dev_out)
-				*dev_out = makedev(maj, min);
-			if (where)
-				snprintf(where, wcap, "%s", mp);
-		}
-	}
-	free(line);
-	fclose(f);
-	return found;
-}
-
 /* Is the SR's LV mounted at the mount point?  Something else there is an error. */
 static int sr_mounted(const struct ext_state *e, bool *mounted, struct sm_error *err)
 {
@@ -222,7 +121,7 @@ static int sr_mounted(const struct ext_state *e, bool *mounted, struct sm_error 
 	dev_t d;
 
 	*mounted = false;
-	if (!find_mount(e->mnt, 0, &d, NULL, 0))
+	if (!blockdev_find_mount(e->mnt, 0, &d, NULL, 0))
 		return 0;
 	if (stat(e->lv_dev, &st) < 0 || st.st_rdev != d)
 		return sm_fail(err, SME_SR_UNAVAILABLE, "%s is mounted from device %u:%u, not %s",
@@ -291,76 +190,6 @@ static int do_umount(struct sm_ctx *ctx)
 
 /* ---- checks before formatting ------------------------------------------ */
 
-/* Nothing may hold the device: a mount, swap, device-mapper, another opener with O_EXCL. */
-static int device_free(const char *dev, struct sm_error *err)
-{
-	char where[PATH_MAX], holders[128];
-	struct stat st;
-	struct dirent *de;
-	DIR *d;
-	int fd;
-
-	if (stat(dev, &st) < 0)
-		return sm_fail_errno(err, SME_CONFIG_DEVICE_INVALID, errno, "%s", dev);
-	if (find_mount(NULL, st.st_rdev, NULL, where, sizeof(where)))
-		return sm_fail(err, SME_SR_IN_USE, "device %s is mounted at %s", dev, where);
-	fd = open(dev, O_RDONLY | O_EXCL | O_CLOEXEC);
-	if (fd < 0)
-		return sm_fail_errno(err, SME_SR_IN_USE, errno,
-				     "device %s cannot be opened exclusively (mounted, swap, "
-				     "device-mapper or another SR?)", dev);
-	close(fd);
-	snprintf(holders, sizeof(holders), "/sys/dev/block/%u:%u/holders", major(st.st_rdev),
-		 minor(st.st_rdev));
-	d = opendir(holders);
-	if (d) {
-		while ((de = readdir(d)) != NULL) {
-			if (de->d_name[0] == '.')
-				continue;
-			closedir(d);
-			return sm_fail(err, SME_SR_IN_USE, "device %s is held by %s", dev, de->d_name);
-		}
-		closedir(d);
-	}
-	return 0;
-}
-
-/*
- * Any signature blkid knows (file system, swap, RAID, LVM, partition table)
- * means the device holds someone's data: the Python SM would zero it; we
- * refuse and say what is there.
- */
-static int device_blank(const char *dev, struct sm_error *err)
-{
-	blkid_probe pr = blkid_new_probe_from_filename(dev);
-	const char *what = NULL, *kind = "file system";
-	int rc;
-
-	if (!pr)
-		return sm_fail_errno(err, SME_SR_IN_USE, errno, "cannot probe %s", dev);
-	blkid_probe_enable_superblocks(pr, 1);
-	blkid_probe_set_superblocks_flags(pr, BLKID_SUBLKS_TYPE);
-	blkid_probe_enable_partitions(pr, 1);
-	blkid_probe_set_partitions_flags(pr, BLKID_PARTS_MAGIC);
-	rc = blkid_do_safeprobe(pr);
-	if (rc == 0) {
-		if (blkid_probe_lookup_value(pr, "TYPE", &what, NULL) < 0 &&
-		    blkid_probe_lookup_value(pr, "PTTYPE", &what, NULL) == 0)
-			kind = "partition table";
-		rc = sm_fail(err, SME_LVM_PART_IN_USE,
-			     "device %s holds a%s %s %s signature; erase it (wipefs -a) to make an SR there",
-			     dev, what && strchr("aeiou", what[0]) ? "n" : "", what ? what : "unknown", kind);
-	} else if (rc == -2) {
-		rc = sm_fail(err, SME_LVM_PART_IN_USE, "device %s holds several conflicting signatures", dev);
-	} else if (rc < 0) {
-		rc = sm_fail(err, SME_SR_IN_USE, "cannot probe %s for signatures", dev);
-	} else {
-		rc = 0;
-	}
-	blkid_free_probe(pr);
-	return rc;
-}
-
 /* Already LVM's?  Our own group is SRExists, anyone else's is in use. */
 static int device_not_pv(const struct ext_state *e, struct lvm *l, const char *dev,
 			 struct sm_error *err)
@@ -428,10 +257,10 @@ static int ext_sr_create(struct sm_ctx *ctx)
 		return -1;
 	if (sm_parse_u64(size_s, &size) < 0)
 		return sm_fail(&ctx->err, SME_INVALID_ARG, "physical_size '%.40s' is not a decimal number", size_s);
-	if (find_mount(e->mnt, 0, NULL, NULL, 0))
+	if (blockdev_find_mount(e->mnt, 0, NULL, NULL, 0))
 		return sm_fail(&ctx->err, SME_SR_EXISTS, "%s is already mounted", e->mnt);
 	for (size_t i = 0; i < e->ndev; i++)
-		if (device_free(e->dev[i], &ctx->err) < 0)
+		if (blockdev_free(e->dev[i], &ctx->err) < 0)
 			return -1;
 	l = LVM(e, &ctx->err);
 	if (!l || lvm_vg_info(l, e->vg, &exists, NULL, NULL, &ctx->err) < 0)
@@ -440,7 +269,7 @@ static int ext_sr_create(struct sm_ctx *ctx)
 		return sm_fail(&ctx->err, SME_SR_EXISTS, "volume group %s already exists", e->vg);
 	for (size_t i = 0; i < e->ndev; i++)
 		if (device_not_pv(e, l, e->dev[i], &ctx->err) < 0 ||
-		    device_blank(e->dev[i], &ctx->err) < 0)
+		    blockdev_blank(e->dev[i], &ctx->err) < 0)
 			return -1;
 
 	if (lvm_pvcreate(l, e->dev, e->ndev, &ctx->err) < 0) {
@@ -489,7 +318,7 @@ static int attach_fs(struct sm_ctx *ctx)
 		return -1;
 	if (!exists)
 		return sm_fail(&ctx->err, SME_SR_UNAVAILABLE, "volume group %s not found on %s",
-			       e->vg, e->devbuf);
+			       e->vg, call_dconf(ctx->call, "device"));
 	if (lvm_lv_activate(l, e->vg, e->lv, true, &ctx->err) < 0)
 		return -1;
 	/* fsck -a: 1 means "errors corrected", which is what we asked for. */

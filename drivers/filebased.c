@@ -168,6 +168,8 @@ void fsr_gc_stop_end(const char *flag)
 
 struct vstore *fsr_store(struct file_sr *sr)
 {
+	if (sr->other_store)
+		return sr->other_store;
 	return &sr->store.vs;
 }
 

@@ -37,9 +37,14 @@ struct file_sr {
 	const char *gc_reach[8];
 	/* The VDI store over fs (and path): what the VDI operations use. */
 	struct vstore_dir store;
+	/*
+	 * A store that is not a directory (LVMSR's volume group), owned by
+	 * the layer that set it: the VDI operations use it instead of store.
+	 */
+	struct vstore *other_store;
 };
 
-/* The SR's VDI store. */
+/* The SR's VDI store: other_store when set, else the directory store. */
 struct vstore *fsr_store(struct file_sr *sr);
 
 /* Allocate ctx->sr as a struct file_sr; the caller fills path. */

@@ -328,7 +328,8 @@ static int create_image(struct vstore *vs, const char *uuid, enum vstore_kind ki
 			uint64_t size, struct sm_error *err)
 {
 	struct vhd_io io = { 0 };
-	uint64_t room = kind == VSTORE_RAW ? size : vstore_room_for(vs, size, VSTORE_FIT_EMPTY, 0);
+	uint64_t room = kind == VSTORE_RAW ? size
+			: vstore_room_for(vs, size, vs->thin ? VSTORE_FIT_EMPTY : VSTORE_FIT_FULL, 0);
 	int rc;
 
 	if (vs->ops->create(vs, uuid, kind, room, &io, err) < 0)
@@ -341,7 +342,9 @@ static int create_image(struct vstore *vs, const char *uuid, enum vstore_kind ki
 				      "cannot size %s", io.name);
 			goto fail;
 		}
-	} else if (vhd_create_dynamic(&io, size, err) < 0) {
+	} else if ((vs->ops->vhd_prealloc > size
+		    ? vhd_create_dynamic_prealloc(&io, size, vs->ops->vhd_prealloc, err)
+		    : vhd_create_dynamic(&io, size, err)) < 0) {
 		sm_error_recode(err, SME_VDI_CREATE);
 		goto fail;
 	}
@@ -1090,7 +1093,9 @@ int fsr_vdi_resize(struct sm_ctx *ctx)
 	if (vs->ops->journal_begin(vs, "resize", uuid, jtext, &ctx->err) < 0)
 		return resize_failed(ctx);
 	sm_fault_point("resize:journal");
-	rc = vstore_inflate(vs, uuid, vstore_room_for(vs, size, VSTORE_FIT_FULL, 0), &ctx->err);
+	/* A thin SR keeps a VDI's room until a writable attach asks for it (LVHDSR's resize). */
+	rc = vs->thin ? 0 : vstore_inflate(vs, uuid, vstore_room_for(vs, size, VSTORE_FIT_FULL, 0),
+					   &ctx->err);
 	pending = false;
 	if (rc == 0)
 		rc = vstore_grow(vs, uuid, size, VSTORE_UNDO_RESIZE, &pending, &ctx->err);

@@ -276,17 +276,16 @@ struct vstore_ops {
 	/*
 	 * Bytes an image of virtual size `virt` needs for `fit` (data: the
 	 * bytes of data for VSTORE_FIT_DATA).  NULL: 0 (grows by itself).
-	 * When the generic code calls the three (block-family §A.5; wired
-	 * today: vdi_create, vdi_resize and both GC coalesces; the attach,
-	 * detach and snapshot calls are to be added with the first store that
-	 * implements inflate, as no store can test them before):
-	 *   vdi_create    create(room_for(EMPTY or FULL by the SR's allocation))
+	 * When they are called (block-family §A.5: by the generic code for
+	 * vdi_create, vdi_resize and the GC; by the LVM driver's layer,
+	 * drivers/lvm.c, for attach, detach and snapshot):
+	 *   vdi_create    create(room_for(EMPTY or FULL by vstore.thin))
 	 *   vdi_attach RW inflate(vdi, room_for(FULL)) before answering
 	 *   vdi_detach    deflate(vdi) for a snapshot, or on a thin SR
 	 *   snapshot      deflate(base) after snap_keep (inside snap_keep on lvm);
 	 *                 children created with room_for(EMPTY), or FULL for an
 	 *                 attached leaf on a thick SR
-	 *   vdi_resize    inflate(vdi, room_for(FULL, new size)) before the grow
+	 *   vdi_resize    inflate(vdi, room_for(FULL, new size)) before the grow (not thin)
 	 *   GC coalesce   inflate(parent, room_for(DATA, parent + child data))
 	 *                 before the copy, deflate(parent) after the relink
 	 *   GC leaf       deflate(leaf), inflate(parent) before the copy;
@@ -294,6 +293,12 @@ struct vstore_ops {
 	 */
 	uint64_t (*room_for)(const struct vstore *vs, uint64_t virt, enum vstore_fit fit,
 			     uint64_t data);
+	/*
+	 * The size a new VHD's BAT is made for (vhd-util create -S: LVHD's
+	 * 2 TiB), so a resize up to it rewrites footers only and a deflated
+	 * image keeps room for its metadata; 0: the BAT of the virtual size.
+	 */
+	uint64_t vhd_prealloc;
 	/*
 	 * Give uuid at least `room` bytes (journaled: a crash leaves the old
 	 * size or the new one, never a footer in the middle).  No-op when it
@@ -404,6 +409,13 @@ struct vstore_ops {
 struct vstore {
 	const struct vstore_ops *ops;
 	const char *sr_uuid;
+	/*
+	 * Thin provisioning (LVMSR's allocation=thin): vdi_create makes VHDs
+	 * with room_for(EMPTY) and vdi_resize leaves their room as it is (the
+	 * driver inflates for a writable attach).  false: room_for(FULL) for
+	 * both; a store that grows by itself has room_for NULL either way.
+	 */
+	bool thin;
 };
 
 /* ---- helpers over the ops (the same for every store) ----------------- */
