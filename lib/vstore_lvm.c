@@ -1798,7 +1798,7 @@ static int jrec_decode(struct vstore_lvm *s, const struct jrec *r, char *op, siz
 			return 1;
 		*us = '\0';
 		snprintf(op, opcap, "snapshot");
-		snprintf(text, cap, "src=%s\nbase=%s\nclone=%s\n", jn.id, data, us + 1);
+		snprintf(text, cap, "src=%.64s\nbase=%.64s\nclone=%.64s\n", jn.id, data, us + 1);
 	} else if (strcmp(jn.type, LVJ_LEAF) == 0) {
 		snprintf(text, cap, "parent=%s\n", data);
 	} else if (strcmp(jn.type, LVJ_COALESCE) == 0) {
