@@ -59,6 +59,15 @@ plant_data() {
 	dd if="$T/sector" of="$LOOP" bs=512 count=1 oflag=direct conv=notrunc \
 		seek=$(((pe_start + first * 4 * MIB) / 512)) status=none
 }
+# The first 512 bytes of LV $1, read from the PV.
+lv_data() {
+	local row first pe_start
+	row=$(lv_row "$1")
+	first=$(echo "$row" | cut -d'|' -f6 | cut -d: -f2)
+	pe_start=$(lvt vgs "$VG" | awk '{ split($4, a, ":"); print a[2] }')
+	dd if="$LOOP" bs=512 count=1 iflag=direct skip=$(((pe_start + first * 4 * MIB) / 512)) \
+		status=none | tr -s ' '
+}
 new_uuid() { printf 'cccccccc-0000-4000-8000-%012d' "$1"; }
 
 # ---- SR create, probe, attach -------------------------------------------------
@@ -320,6 +329,12 @@ expect "replay hands csm_ and coalesce_ over" \
 expect "coalesce (left to the GC) stays, create (abandoned) goes" "1 0" \
 	"$(t journal-lookup coalesce "$I") $(t journal-lookup create "$C")"
 t journal-end coalesce "$I"
+t journal-begin leaf "$I" "parent=$P
+" || fail "journal-begin leaf"
+expect "our leaf record: journaler.py's leaf_<c>_1" journaler "$(lv_row "leaf_${I}_1" | cut -d'|' -f4)"
+expect "its data sector as journaler.py writes it" "36 $P " "$(lv_data "leaf_${I}_1")"
+t journal-end leaf "$I"
+expect "journal-end removes it" "" "$(lv_row "leaf_${I}_1")"
 t lock "$A" alice host1 || fail "lock"
 expect "lock read back" "alice host1" "$(t lock-read "$A")"
 expect "second lock refused" "FAULT 37" "$(t lock "$A" bob host2 | cut -d' ' -f1-2)"
