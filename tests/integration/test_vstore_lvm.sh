@@ -148,6 +148,29 @@ t read "$CLONE" $MIB $((3 * MIB)) | cmp -s - "$T/data" && pass "clone reads the 
 	fail "clone's data"
 expect "no journal LV left" 0 "$(lvt lvs "$VG" | grep -c journaler)"
 
+# ---- a listing is one lvs, whatever the number of LVs --------------------------------
+CSM_FAULT_LOG="$T/listlog" t list >/dev/null
+expect "list: one lvs and one vgs" "1 1" \
+	"$(grep -c '^lvm-lvs$' "$T/listlog") $(grep -c '^lvm-vgs$' "$T/listlog")"
+
+# ---- a child over a leaf whose name still holds data (the empty-leaf case) -------------
+t snap-child "$A" "$BASE" $((100 * MIB)) replace || fail "snap-child replace"
+expect "replaced leaf: parent still the base" "$BASE" \
+	"$(t list | awk -v a="$A" '$1 == a { print $6 }')"
+expect "no .new left" "" "$(lv_row "VHD-$A.new")"
+CSM_FAULT_POINT=lvm-snapshot:replace t snap-child "$A" "$BASE" $((100 * MIB)) replace \
+	>/dev/null 2>&1
+expect "killed between remove and rename: only .new" "none 1" \
+	"$(t find "$A") $(lv_row "VHD-$A.new" | grep -c .)"
+t sweep
+expect "sweep renames .new back" vhd "$(t find "$A")"
+CSM_FAULT_POINT=lvm-snapshot:replace t snap-child "$A" "$BASE" $((100 * MIB)) replace \
+	>/dev/null 2>&1
+t snap-undo "$A" - -
+expect "snap-undo renames .new back" vhd "$(t find "$A")"
+t read "$A" $MIB $((3 * MIB)) | cmp -s - "$T/data" && pass "A's data after the replaced child" ||
+	fail "A's data after replaced child"
+
 # ---- snapshot killed at every step, undone by replay ----------------------------------
 D=$(new_uuid 5)
 t create "$D" vhd $((20 * MIB)) disk-d >/dev/null
