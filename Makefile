@@ -134,11 +134,21 @@ $(BUILD)/tests/%: $(BUILD)/tests/tools/%.o $(LIBCSM)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
+# The LVM test tool runs lib/lvm.c, which needs liblvm2cmd (shared only).
+$(BUILD)/tests/lvm_lv: $(BUILD)/tests/tools/lvm_lv.o $(LIBCSM)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) -llvm2cmd
+
+$(BUILD)/tests/vstore_lvm_t: $(BUILD)/tests/tools/vstore_lvm_t.o $(LIBCSM)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) -llvm2cmd
+
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(LIBCSM)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
-# Fuzz targets need clang's libFuzzer; they need no LVM (lib/lvm.c links liblvm2cmd).
-FUZZ_LIB_SRCS := $(filter-out lib/lvm.c,$(LIB_SRCS))
+# Fuzz targets need clang's libFuzzer; they need no LVM (lib/lvm.c links liblvm2cmd,
+# lib/vstore_lvm.c calls it).
+FUZZ_LIB_SRCS := $(filter-out lib/lvm.c lib/vstore_lvm.c,$(LIB_SRCS))
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=build-fuzz/%)
 build-fuzz/%: tests/fuzz/%.c $(LIB_SRCS) $(wildcard include/csm/*.h)

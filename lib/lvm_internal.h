@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "csm/lvm.h"
+
 /* Longest device path passed to LVM (the EXT driver's dconf check agrees). */
 #define LVM_PATH_MAX 512
 /*
@@ -53,5 +55,24 @@ void lvm_filter_finish(struct lvm_filter *f);
 int lvm_row_parse(char *row, char **fields, size_t n);
 /* A --units b --nosuffix number: decimal digits only; 0 or -1. */
 int lvm_field_u64(const char *field, uint64_t *out);
+
+/* The lvs and vgs reports lib/lvm.c asks for and lib/lvm_text.c parses. */
+#define LVM_LVS_FIELDS "lv_name,lv_size,lv_attr,lv_tags,segtype,seg_start,seg_size,seg_pe_ranges"
+#define LVM_LVS_NFIELDS 8
+#define LVM_VGS_FIELDS "vg_name,vg_size,vg_free,vg_extent_size,pv_name,pe_start,pv_size"
+#define LVM_VGS_NFIELDS 7
+/* Segments of one LV we accept (LVM allows many; LVHD has a handful). */
+#define LVM_SEGS_MAX 4096
+
+/*
+ * The rows of an LVM_LVS_FIELDS report (split in place) into out, LVs in
+ * order of first appearance; 0, or -1 with why (a row that is not such a
+ * report, numbers that are no numbers, names too long, segments that do
+ * not tile their LV).  out is empty on failure.
+ */
+int lvm_lvs_parse(char **rows, size_t n, struct lvm_lv_list *out, char *why, size_t whylen);
+/* The rows of an LVM_VGS_FIELDS report for vg (one per PV); *found false if none. */
+int lvm_vgs_parse(char **rows, size_t n, const char *vg, bool *found, struct lvm_vg_stats *st,
+		  char *why, size_t whylen);
 
 #endif

@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-only */
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "csm/util.h"
@@ -112,4 +115,343 @@ int lvm_row_parse(char *row, char **fields, size_t n)
 int lvm_field_u64(const char *field, uint64_t *out)
 {
 	return sm_parse_u64(field, out);
+}
+
+/* ---- names ------------------------------------------------------------ */
+
+bool lvm_name_ok(const char *name)
+{
+	size_t len = strlen(name);
+
+	if (len == 0 || len >= LVM_NAME_MAX || name[0] == '-' || strcmp(name, ".") == 0 ||
+	    strcmp(name, "..") == 0)
+		return false;
+	for (const char *p = name; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+		      strchr("+_.-", *p)))
+			return false;
+	return true;
+}
+
+bool lvm_tag_ok(const char *tag)
+{
+	size_t len = strlen(tag);
+
+	if (len == 0 || len > 1024 || tag[0] == '-')
+		return false;
+	for (const char *p = tag; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+		      strchr("_+.-/=!:&#", *p)))
+			return false;
+	return true;
+}
+
+/* s with every '-' doubled at out+*pos; false if it does not fit. */
+static bool put_doubled(char *out, size_t cap, size_t *pos, const char *s)
+{
+	for (; *s; s++) {
+		size_t need = *s == '-' ? 2 : 1;
+
+		if (*pos + need >= cap)
+			return false;
+		out[(*pos)++] = *s;
+		if (*s == '-')
+			out[(*pos)++] = '-';
+	}
+	out[*pos] = '\0';
+	return true;
+}
+
+int lvm_dm_name(const char *vg, const char *lv, char *out, size_t cap)
+{
+	size_t pos = 0;
+
+	if (cap == 0)
+		return -1;
+	out[0] = '\0';
+	if (!put_doubled(out, cap, &pos, vg) || pos + 1 >= cap)
+		return -1;
+	out[pos++] = '-';
+	out[pos] = '\0';
+	return put_doubled(out, cap, &pos, lv) ? 0 : -1;
+}
+
+int lvm_lv_from_dm_name(const char *vg, const char *name, char *out, size_t cap)
+{
+	const char *base = strrchr(name, '/');
+	char prefix[2 * LVM_NAME_MAX + 2];
+	size_t plen, pos = 0;
+	const char *p;
+
+	base = base ? base + 1 : name;
+	if (cap == 0 || lvm_dm_name(vg, "", prefix, sizeof(prefix)) < 0)
+		return -1;
+	plen = strlen(prefix);
+	if (strncmp(base, prefix, plen) != 0 || !base[plen])
+		return -1;
+	/* The rest is the LV name with each '-' doubled: a lone '-' is no such name. */
+	for (p = base + plen; *p; p++) {
+		if (*p == '-' && p[1] != '-')
+			return -1;
+		if (pos + 1 >= cap)
+			return -1;
+		out[pos++] = *p;
+		if (*p == '-')
+			p++;
+	}
+	out[pos] = '\0';
+	return lvm_name_ok(out) ? 0 : -1;
+}
+
+/* ---- reports ---------------------------------------------------------- */
+
+static int __attribute__((format(printf, 3, 4))) why_fail(char *why, size_t whylen,
+							   const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, whylen, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+static int copy_field(char *dst, size_t cap, const char *src)
+{
+	size_t len = strlen(src);
+
+	if (len >= cap)
+		return -1;
+	memcpy(dst, src, len + 1);
+	return 0;
+}
+
+void lvm_lv_list_free(struct lvm_lv_list *list)
+{
+	if (!list)
+		return;
+	for (size_t i = 0; i < list->n; i++)
+		free(list->lv[i].seg);
+	free(list->lv);
+	list->lv = NULL;
+	list->n = 0;
+}
+
+const struct lvm_lv *lvm_lv_find(const struct lvm_lv_list *list, const char *name)
+{
+	for (size_t i = 0; i < list->n; i++)
+		if (strcmp(list->lv[i].name, name) == 0)
+			return &list->lv[i];
+	return NULL;
+}
+
+bool lvm_lv_has_tag(const struct lvm_lv *lv, const char *tag)
+{
+	size_t len = strlen(tag);
+
+	for (const char *p = lv->tags; *p;) {
+		const char *end = strchr(p, ',');
+		size_t n = end ? (size_t)(end - p) : strlen(p);
+
+		if (n == len && strncmp(p, tag, len) == 0)
+			return true;
+		if (!end)
+			break;
+		p = end + 1;
+	}
+	return false;
+}
+
+/* "/dev/loop3:1-3": PV up to the last ':', then first-last extents. */
+static int parse_pe_range(char *s, struct lvm_seg *seg)
+{
+	char *colon = strrchr(s, ':'), *dash;
+	uint64_t last;
+
+	if (!colon || strchr(s, ' '))
+		return -1;   /* one range only: a linear segment */
+	*colon = '\0';
+	dash = strchr(colon + 1, '-');
+	if (!dash)
+		return -1;
+	*dash = '\0';
+	if (sm_parse_u64(colon + 1, &seg->pe_first) < 0 || sm_parse_u64(dash + 1, &last) < 0 ||
+	    last < seg->pe_first || copy_field(seg->pv, sizeof(seg->pv), s) < 0 || s[0] != '/')
+		return -1;
+	seg->pe_count = last - seg->pe_first + 1;
+	return 0;
+}
+
+/* The LV a row belongs to: the last one (rows come grouped) or a new one. */
+static struct lvm_lv *lv_for_row(struct lvm_lv_list *out, const char *name, size_t *cap)
+{
+	struct lvm_lv *grown;
+
+	if (out->n && strcmp(out->lv[out->n - 1].name, name) == 0)
+		return &out->lv[out->n - 1];
+	if (lvm_lv_find(out, name))
+		return NULL;   /* its rows are not together: not a report of ours */
+	if (out->n == *cap) {
+		size_t ncap = *cap ? *cap * 2 : 16;
+
+		grown = realloc(out->lv, ncap * sizeof(*grown));
+		if (!grown)
+			return NULL;
+		out->lv = grown;
+		*cap = ncap;
+	}
+	memset(&out->lv[out->n], 0, sizeof(out->lv[0]));
+	return &out->lv[out->n++];
+}
+
+static int add_segment(struct lvm_lv *lv, char **f, char *why, size_t whylen)
+{
+	struct lvm_seg seg = { 0 }, *grown;
+	uint64_t end = lv->nseg ? lv->seg[lv->nseg - 1].start + lv->seg[lv->nseg - 1].size : 0;
+
+	if (sm_parse_u64(f[5], &seg.start) < 0 || sm_parse_u64(f[6], &seg.size) < 0 ||
+	    seg.size == 0)
+		return why_fail(why, whylen, "segment of %.128s: start or size not a number", lv->name);
+	if (seg.start != end || seg.size > lv->size || seg.start > lv->size - seg.size)
+		return why_fail(why, whylen, "segments of %.128s do not tile the LV", lv->name);
+	if (lv->nseg >= LVM_SEGS_MAX)
+		return why_fail(why, whylen, "%.128s has too many segments", lv->name);
+	seg.linear = strcmp(f[4], "linear") == 0;
+	if (seg.linear && parse_pe_range(f[7], &seg) < 0)
+		return why_fail(why, whylen, "segment of %.128s: bad PV range", lv->name);
+	grown = realloc(lv->seg, (lv->nseg + 1) * sizeof(*grown));
+	if (!grown)
+		return why_fail(why, whylen, "%s", "out of memory");
+	lv->seg = grown;
+	lv->seg[lv->nseg++] = seg;
+	return 0;
+}
+
+static int new_lv(struct lvm_lv *lv, char **f, char *why, size_t whylen)
+{
+	if (!lvm_name_ok(f[0]) || copy_field(lv->name, sizeof(lv->name), f[0]) < 0)
+		return why_fail(why, whylen, "LV name '%.128s' is not an LVM name", f[0]);
+	if (sm_parse_u64(f[1], &lv->size) < 0)
+		return why_fail(why, whylen, "size of %.128s is not a number", f[0]);
+	if (strlen(f[2]) < 6 || copy_field(lv->attr, sizeof(lv->attr), f[2]) < 0)
+		return why_fail(why, whylen, "attr of %.128s is not an lv_attr", f[0]);
+	if (copy_field(lv->tags, sizeof(lv->tags), f[3]) < 0)
+		return why_fail(why, whylen, "tags of %.128s too long", f[0]);
+	lv->read_only = lv->attr[1] == 'r';
+	lv->active = lv->attr[4] == 'a';
+	return 0;
+}
+
+int lvm_lvs_parse(char **rows, size_t n, struct lvm_lv_list *out, char *why, size_t whylen)
+{
+	size_t cap = 0;
+
+	memset(out, 0, sizeof(*out));
+	for (size_t i = 0; i < n; i++) {
+		char *f[LVM_LVS_NFIELDS];
+		struct lvm_lv *lv;
+		size_t before = out->n;
+
+		if (lvm_row_parse(rows[i], f, LVM_LVS_NFIELDS) < 0) {
+			why_fail(why, whylen, "unexpected report line '%.200s'", rows[i]);
+			goto bad;
+		}
+		lv = lv_for_row(out, f[0], &cap);
+		if (!lv) {
+			why_fail(why, whylen, "rows of LV '%.128s' not together (or out of memory)", f[0]);
+			goto bad;
+		}
+		if (out->n != before && new_lv(lv, f, why, whylen) < 0)
+			goto bad;
+		if (out->n == before && strcmp(lv->attr, f[2]) != 0) {
+			why_fail(why, whylen, "rows of LV '%.128s' disagree", f[0]);
+			goto bad;
+		}
+		if (add_segment(lv, f, why, whylen) < 0)
+			goto bad;
+	}
+	for (size_t i = 0; i < out->n; i++) {
+		const struct lvm_seg *last = &out->lv[i].seg[out->lv[i].nseg - 1];
+
+		if (last->start + last->size != out->lv[i].size) {
+			why_fail(why, whylen, "segments of %.128s do not cover the LV", out->lv[i].name);
+			goto bad;
+		}
+	}
+	return 0;
+bad:
+	lvm_lv_list_free(out);
+	return -1;
+}
+
+int lvm_vgs_parse(char **rows, size_t n, const char *vg, bool *found, struct lvm_vg_stats *st,
+		  char *why, size_t whylen)
+{
+	*found = false;
+	memset(st, 0, sizeof(*st));
+	for (size_t i = 0; i < n; i++) {
+		char *f[LVM_VGS_NFIELDS];
+		struct lvm_pv_info *pv;
+		uint64_t size, free_b, ext;
+
+		if (lvm_row_parse(rows[i], f, LVM_VGS_NFIELDS) < 0)
+			return why_fail(why, whylen, "unexpected report line '%.200s'", rows[i]);
+		if (strcmp(f[0], vg) != 0)
+			continue;
+		if (sm_parse_u64(f[1], &size) < 0 || sm_parse_u64(f[2], &free_b) < 0 ||
+		    sm_parse_u64(f[3], &ext) < 0 || ext == 0 || ext % 512 || free_b > size)
+			return why_fail(why, whylen, "sizes of VG %.128s are not numbers", vg);
+		if (*found && (size != st->size || free_b != st->free || ext != st->extent_size))
+			return why_fail(why, whylen, "rows of VG %.128s disagree", vg);
+		st->size = size;
+		st->free = free_b;
+		st->extent_size = ext;
+		*found = true;
+		if (st->npv >= LVM_MAX_DEVICES)
+			return why_fail(why, whylen, "VG %.128s has too many PVs", vg);
+		pv = &st->pv[st->npv];
+		if (f[4][0] != '/' || copy_field(pv->name, sizeof(pv->name), f[4]) < 0 ||
+		    sm_parse_u64(f[5], &pv->pe_start) < 0 || sm_parse_u64(f[6], &pv->size) < 0 ||
+		    pv->pe_start % 512)
+			return why_fail(why, whylen, "a PV row of VG %.128s is not a PV", vg);
+		st->npv++;
+	}
+	return 0;
+}
+
+int lvm_lv_extents(const struct lvm_lv *lv, const struct lvm_vg_stats *vg,
+		   struct vhd_io_extent *ext, size_t cap, size_t *n, struct sm_error *err)
+{
+	*n = 0;
+	if (lv->nseg == 0)
+		return sm_fail(err, SME_VDI_LOAD, "%s: no segments", lv->name);
+	if (lv->nseg > cap)
+		return sm_fail(err, SME_VDI_LOAD, "%s: %zu segments, more than %zu", lv->name, lv->nseg,
+			       cap);
+	for (size_t i = 0; i < lv->nseg; i++) {
+		const struct lvm_seg *s = &lv->seg[i];
+		const struct lvm_pv_info *pv = NULL;
+
+		if (!s->linear)
+			return sm_fail(err, SME_VDI_LOAD, "%s: segment %zu is not linear", lv->name, i);
+		for (size_t j = 0; j < vg->npv && !pv; j++)
+			if (strcmp(vg->pv[j].name, s->pv) == 0)
+				pv = &vg->pv[j];
+		if (!pv)
+			return sm_fail(err, SME_VDI_LOAD, "%s: segment %zu on %s, no PV of the VG",
+				       lv->name, i, s->pv);
+		/* The range must be what the segment says, and lie on the PV. */
+		if (s->pe_count > UINT64_MAX / vg->extent_size ||
+		    s->pe_count * vg->extent_size != s->size ||
+		    s->pe_first > (UINT64_MAX - pv->pe_start) / vg->extent_size ||
+		    pv->pe_start + s->pe_first * vg->extent_size > pv->size ||
+		    s->size > pv->size - (pv->pe_start + s->pe_first * vg->extent_size))
+			return sm_fail(err, SME_VDI_LOAD, "%s: segment %zu does not fit %s", lv->name, i,
+				       s->pv);
+		ext[i].dev = s->pv;
+		ext[i].dev_off = pv->pe_start + s->pe_first * vg->extent_size;
+		ext[i].len = s->size;
+	}
+	*n = lv->nseg;
+	return 0;
 }

@@ -2266,3 +2266,86 @@ void vhd_uuid_format(const uint8_t uuid[16], char out[37])
 	}
 	out[pos] = '\0';
 }
+
+/* ---- LVHD: physical size and preallocated snapshots ------------------ */
+
+/*
+ * vhd-util modify -s: the primary footer moves to new_size - 512, the
+ * copy at 0 and everything else stay.  LVHD inflates an LV (lvresize up,
+ * the footer follows to the new end) and deflates it (the footer comes
+ * down first, then lvresize shrinks the LV under it: the old footer at
+ * the old end stays valid until then, so a crash between leaves a sound
+ * image either way).  On a file the file is cut at new_size.
+ */
+int vhd_set_phys_size(struct vhd_io *io, uint64_t new_size, struct sm_error *err)
+{
+	struct vhd_ctx c;
+	int rc = -1;
+
+	if (vhd_ctx_load(&c, io, err) < 0)
+		goto out;
+	if (c.type == VHD_TYPE_FIXED) {
+		sm_fail(err, SME_VDI_RESIZE, "%s: a fixed disk has no movable footer", io->name);
+		goto out;
+	}
+	if (new_size % SECTOR || new_size < c.eod || new_size - c.eod < FOOTER_SIZE) {
+		sm_fail(err, SME_VDI_SIZE,
+			"%s: physical size %llu is not whole sectors or below the end of data %llu + 512",
+			io->name, (unsigned long long)new_size, (unsigned long long)c.eod);
+		goto out;
+	}
+	if (!io->ops->truncate && new_size > c.size) {
+		sm_fail(err, SME_SR_NO_SPACE, "%s: physical size %llu beyond the device's %llu bytes",
+			io->name, (unsigned long long)new_size, (unsigned long long)c.size);
+		goto out;
+	}
+	put_be32(c.ftr + F_CHECKSUM, checksum(c.ftr, FOOTER_SIZE, F_CHECKSUM));
+	if (vhd_ctx_write(&c, c.ftr, FOOTER_SIZE, new_size - FOOTER_SIZE, SME_VDI_RESIZE, "footer",
+			  err) < 0)
+		goto out;
+	if (io->ops->truncate && !io->is_block) {
+		int trc = io->ops->truncate(io, new_size);
+
+		if (trc < 0) {
+			sm_fail_errno(err, SME_VDI_RESIZE, -trc, "%s: truncate", io->name);
+			goto out;
+		}
+	}
+	if (vhd_ctx_sync(&c, SME_VDI_RESIZE, err) < 0)
+		goto out;
+	rc = 0;
+out:
+	vhd_ctx_free(&c);
+	return rc;
+}
+
+int vhd_create_diff_prealloc(struct vhd_io *io, struct vhd_io *parent,
+			     const char *parent_relpath, uint64_t size, uint64_t max_size,
+			     struct sm_error *err)
+{
+	struct parent_desc *pd;
+	int rc = -1;
+
+	if (!parent_relpath || !*parent_relpath)
+		return sm_fail(err, SME_VDI_CREATE, "no parent path");
+	pd = malloc(sizeof(*pd));
+	if (!pd)
+		return sm_fail_errno(err, SME_VDI_CREATE, ENOMEM, "parent");
+	if (describe_parent(parent, parent_relpath, pd, &size, err) < 0)
+		goto out;
+	size = (size + VHD_BLOCK_SIZE - 1) / VHD_BLOCK_SIZE * VHD_BLOCK_SIZE;
+	if (size > VHD_MAX_SIZE) {
+		sm_fail(err, SME_VDI_SIZE, "size too large");
+		goto out;
+	}
+	/* As vhd_create_dynamic_prealloc: LVHD's 2 TiB is above VHD_MAX_SIZE. */
+	if (max_size < size || max_size > (2ull << 40)) {
+		sm_fail(err, SME_VDI_SIZE, "invalid VHD maximum size %llu",
+			(unsigned long long)max_size);
+		goto out;
+	}
+	rc = create_image(io, size, max_size, pd, err);
+out:
+	free(pd);
+	return rc;
+}

@@ -79,6 +79,25 @@ int vhd_create_diff(struct vhd_io *io, struct vhd_io *parent,
 		    const char *parent_relpath, uint64_t size,
 		    struct sm_error *err);
 
+/*
+ * As vhd_create_diff, with the BAT and batmap preallocated for max_size
+ * bytes (vhd-util snapshot -S; LVHD uses 2 TiB), so the child can later
+ * grow up to max_size by rewriting its footers only (vhd_grow).
+ */
+int vhd_create_diff_prealloc(struct vhd_io *io, struct vhd_io *parent,
+			     const char *parent_relpath, uint64_t size, uint64_t max_size,
+			     struct sm_error *err);
+
+/*
+ * Move the primary footer to new_size - 512 (vhd-util modify -s), for
+ * LVHD's inflate (after lvresize up) and deflate (before lvresize down);
+ * on a file the file is cut at new_size.  new_size must be whole
+ * sectors and at least the end of data + 512 (SME_VDI_SIZE: data would
+ * be lost), and within a block device (SME_SR_NO_SPACE); a fixed disk is
+ * SME_VDI_RESIZE.  The footer copy at 0 is not touched.
+ */
+int vhd_set_phys_size(struct vhd_io *io, uint64_t new_size, struct sm_error *err);
+
 /* Read and validate the metadata; fill info. */
 int vhd_query(struct vhd_io *io, struct vhd_info *info, struct sm_error *err);
 

@@ -77,6 +77,38 @@ const char *vhd_io_file_kind(unsigned mode);
 void vhd_io_close(struct vhd_io *io);
 
 /*
+ * A logical volume's bytes, through its extent map on the PVs (no
+ * device-mapper needed, as `vhd-util scan -l` reads LVs): the LV is the
+ * concatenation of the extents, LV offset 0 at ext[0].  The devices are
+ * opened O_DIRECT; I/O goes through sector-aligned bounce buffers, an
+ * unaligned write reads, patches and writes back whole sectors.
+ * is_block is true, the size is the sum of the extents, there is no
+ * truncate.  Opening with flags VHD_IO_CREATE is refused.
+ *
+ * Writes are safe only while the map cannot change under them: the
+ * caller holds the SR lock (no lvresize, lvrename, lvremove, pvmove by
+ * anyone) and re-reads the map after any change it makes itself.  On a
+ * host with device-mapper, write through the device node
+ * (vhd_io_open_direct) an LV that may be active elsewhere.
+ */
+struct vhd_io_extent {
+	const char *dev;    /* PV path (kept by the caller while the io is open) */
+	uint64_t dev_off;   /* byte offset on dev; a multiple of 512 */
+	uint64_t len;       /* bytes; a multiple of 512 */
+};
+#define VHD_IO_MAX_EXTENTS 4096
+
+int vhd_io_open_extents(struct vhd_io *io, const char *name, const struct vhd_io_extent *ext,
+			size_t n, int flags, struct sm_error *err);
+
+/*
+ * An active LV's device node (/dev/<vg>/<lv>), or any block device,
+ * opened O_DIRECT with the same bounce buffers; size from BLKGETSIZE64,
+ * is_block, no truncate.  Anything but a block device is SME_VDI_LOAD.
+ */
+int vhd_io_open_direct(struct vhd_io *io, const char *path, int flags, struct sm_error *err);
+
+/*
  * How code that finds images by name (a chain's parents) opens them: the
  * local filesystem, or an SR reached another way (srfs_opener).  Paths
  * are whatever the opener understands; a parent's path is the child's
