@@ -614,25 +614,28 @@ static void lvm_forget(struct vstore *vs, const char *uuid)
 		sm_log(LOG_WARNING, "%s: metadata of %s not removed: %s", S(vs)->vg, uuid, e.detail);
 }
 
-static void lvm_abandon(struct vstore *vs, const char *uuid)
+/* vstore_ops.forget: the MGT slot goes (err may be NULL). */
+static int lvm_forget_op(struct vstore *vs, const char *uuid, struct sm_error *err)
+{
+	return mgt_change(S(vs), uuid, NULL, 0, NULL, true, err) < 0 ? -1 : 0;
+}
+
+static int lvm_abandon(struct vstore *vs, const char *uuid, struct sm_error *err)
 {
 	static const enum vstore_kind kinds[] = { VSTORE_VHD, VSTORE_RAW };
 	struct vstore_lvm *s = S(vs);
-	struct sm_error e = { 0 };
 	char name[LVM_NAME_MAX];
 
-	if (reload(s, &e) < 0) {
-		sm_log(LOG_WARNING, "abandon %s: %s", uuid, e.detail);
-		return;
-	}
+	if (reload(s, err) < 0)
+		return -1;
 	for (size_t i = 0; i < 2; i++) {
 		lv_name(kinds[i], false, uuid, name);
-		if (lv_get(s, name) && remove_lv(s, name, &e) < 0)
-			sm_log(LOG_WARNING, "abandon %s: %s", uuid, e.detail);
-		if (reload(s, &e) < 0)
-			return;
+		if (lv_get(s, name) && remove_lv(s, name, err) < 0)
+			return -1;
+		if (reload(s, err) < 0)
+			return -1;
 	}
-	lvm_forget(vs, uuid);
+	return lvm_forget_op(vs, uuid, err);
 }
 
 /* ---- open and remove ------------------------------------------------------------- */
@@ -686,7 +689,7 @@ static int lvm_remove(struct vstore *vs, const char *uuid, enum vstore_kind kind
 }
 
 /* Every LVM change is committed when the command returns. */
-static int lvm_sync(struct vstore *vs)
+static int lvm_sync(struct vstore *vs, struct sm_error *err)
 {
 	return 0;
 }
@@ -1289,7 +1292,8 @@ static void undo_with_base(struct vstore_lvm *s, const char *src, const char *ba
 	refcount_move(s, base, src);
 }
 
-static void lvm_snap_undo(struct vstore *vs, const char *src, const char *base, const char *clone)
+static int lvm_snap_undo(struct vstore *vs, const char *src, const char *base, const char *clone,
+			 struct sm_error *err)
 {
 	struct vstore_lvm *s = S(vs);
 	char sname[LVM_NAME_MAX], bname[LVM_NAME_MAX], cname[LVM_NAME_MAX], tmp[LVM_NAME_MAX + 8];
@@ -1298,10 +1302,8 @@ static void lvm_snap_undo(struct vstore *vs, const char *src, const char *base, 
 	s->last_base[0] = '\0';
 	lv_name(VSTORE_VHD, false, src, sname);
 	snprintf(tmp, sizeof(tmp), "%s" NEW_SUFFIX, sname);
-	if (reload(s, &e) < 0) {
-		sm_log(LOG_ERR, "snapshot undo of %s: %s", src, e.detail);
-		return;
-	}
+	if (reload(s, err) < 0)
+		return -1;
 	if (base[0]) {
 		lv_name(VSTORE_VHD, false, base, bname);
 		if (lv_get(s, bname)) {
@@ -1320,13 +1322,17 @@ static void lvm_snap_undo(struct vstore *vs, const char *src, const char *base, 
 		lv_name(VSTORE_VHD, false, clone, cname);
 		try_remove(s, cname);
 	}
-	if (reload(s, &e) == 0 && !lv_get(s, sname))
-		sm_log(LOG_ERR, "snapshot undo: neither %s nor its base is in %s", sname, s->vg);
 records:
-	if (base[0])
-		lvm_forget(vs, base);
-	if (clone[0])
-		lvm_forget(vs, clone);
+	/* Done only when src names the data again and no base is left. */
+	if (reload(s, err) < 0)
+		return -1;
+	if (!lv_get(s, sname) || (base[0] && lv_get(s, bname)))
+		return sm_fail(err, SME_SR_UNAVAILABLE, "snapshot undo of %s in %s not finished: %s",
+			       sname, s->vg, e.detail[0] ? e.detail : "the base is still there");
+	if ((base[0] && lvm_forget_op(vs, base, err) < 0) ||
+	    (clone[0] && lvm_forget_op(vs, clone, err) < 0))
+		return -1;
+	return 0;
 }
 
 /* ---- leaf-coalesce take-over ------------------------------------------------------- */
@@ -2082,7 +2088,7 @@ static const struct vstore_ops lvm_ops = {
 	.abandon = lvm_abandon,
 	.open = lvm_open_image,
 	.remove = lvm_remove,
-	.forget = lvm_forget,
+	.forget = lvm_forget_op,
 	.sync = lvm_sync,
 	.snap_keep = lvm_snap_keep,
 	.snap_child = lvm_snap_child,
