@@ -109,9 +109,9 @@ $(BUILD)/drivers/main-%.o: drivers/main.c $(wildcard include/csm/*.h)
 $(BUILD)/%SR: $(BUILD)/drivers/main-%SR.o $$(BUILD)/drivers/$$(DRIVER_%SR).o $(BUILD)/drivers/file_base.o $(BUILD)/drivers/filebased.o $(BUILD)/drivers/vhdsr.o $(LIBCSM) $(DRIVER_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(DRIVER_LIBS) $(EXTRA_LIBS_$*SR)
 
-# The garbage collector the file-based drivers start (installed beside them).
+# The garbage collector the drivers start (installed beside them); --lvm runs lib/lvm.c.
 $(BUILD)/csm-gc: $(BUILD)/drivers/gc.o $(LIBCSM)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) -llvm2cmd
 
 $(BUILD)/%: $(BUILD)/tools/%.o $(LIBCSM)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
