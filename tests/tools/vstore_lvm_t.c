@@ -93,7 +93,7 @@ static int cmd_create(char **a, int n)
 	    (strcmp(a[1], "vhd-small") == 0 ? vhd_create_dynamic(&io, size, &err)
 	     : vhd_create_dynamic_prealloc(&io, size, LVHD_VHD_PREALLOC, &err)) < 0) {
 		vhd_io_close(&io);
-		vs->ops->abandon(vs, a[0]);
+		vs->ops->abandon(vs, a[0], NULL);
 		return -1;
 	}
 	if (vs->ops->publish(vs, a[0], kind, &io, &err) < 0)
@@ -224,7 +224,7 @@ static int cmd_snapshot(char **a, int n)
 	printf("%s %s\n", base, clone[0] ? clone : "-");
 	return 0;
 undo:
-	vs->ops->snap_undo(vs, src, base, clone);
+	vs->ops->snap_undo(vs, src, base, clone, NULL);
 	vs->ops->journal_end(vs, "snapshot", src, NULL);
 	return -1;
 }
@@ -244,7 +244,7 @@ static int replay_fn(void *arg, const char *op, const char *id, const char *text
 	if (strcmp(op, "snapshot") == 0) {
 		journal_get(text, "base", base, sizeof(base));
 		journal_get(text, "clone", clone, sizeof(clone));
-		vs->ops->snap_undo(vs, id, base, clone);
+		vs->ops->snap_undo(vs, id, base, clone, NULL);
 		return 0;
 	}
 	if (strcmp(op, "leaf") == 0) {
@@ -252,7 +252,7 @@ static int replay_fn(void *arg, const char *op, const char *id, const char *text
 		return vstore_leaf_recover(vs, id, parent, e);
 	}
 	if (strcmp(op, "create") == 0) {
-		vs->ops->abandon(vs, id);
+		vs->ops->abandon(vs, id, NULL);
 		return 0;
 	}
 	return 1;
@@ -348,7 +348,7 @@ static int run(const char *cmd, char **a, int n)
 	if (strcmp(cmd, "snap-child") == 0 && n >= 3)
 		return vs->ops->snap_child(vs, a[0], a[1], num(a[2]), n > 3, SME_VDI_SNAPSHOT, &err);
 	if (strcmp(cmd, "snap-undo") == 0 && n == 3) {
-		vs->ops->snap_undo(vs, a[0], opt(a[1]), opt(a[2]));
+		vs->ops->snap_undo(vs, a[0], opt(a[1]), opt(a[2]), NULL);
 		return 0;
 	}
 	if (strcmp(cmd, "take-over") == 0 && n == 2)
@@ -405,7 +405,7 @@ static int run(const char *cmd, char **a, int n)
 	if (strcmp(cmd, "remove") == 0 && n == 2)
 		return vs->ops->remove(vs, a[0], kind_of(a[1]), false, &err);
 	if (strcmp(cmd, "abandon") == 0) {
-		vs->ops->abandon(vs, a[0]);
+		vs->ops->abandon(vs, a[0], NULL);
 		return 0;
 	}
 	usage();
