@@ -126,6 +126,11 @@ $(BUILD)/tests/test_vdiops: $(BUILD)/tests/unit/test_vdiops.o $(BUILD)/drivers/v
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) $(CMOCKA_LIBS)
 
+# The GC's runner over the in-memory store, chains made by the VDI operations.
+$(BUILD)/tests/test_gc_run: $(BUILD)/tests/unit/test_gc_run.o $(BUILD)/drivers/vhdsr.o $(LIBCSM)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) $(CMOCKA_LIBS)
+
 # lib/static/no_icu.c is tested as the drivers use it: with libxml2 static.
 $(BUILD)/tests/test_no_icu: $(BUILD)/tests/unit/test_no_icu.o $(LIBCSM) $(NO_ICU_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(XML_STATIC_LIBS) -luuid -lnfs $(CMOCKA_LIBS)
