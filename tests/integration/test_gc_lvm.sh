@@ -139,7 +139,7 @@ t remove "$C2" vhd >/dev/null || fail "remove C2"
 CSM_FAULT_LOG="$T/points2" gc >"$T/out" 2>&1
 expect "gc (leaf) exits 0" 0 $?
 expect "B1 took A's name" "none" "$(t find "$B1")"
-expect "A has no parent" "" "$(parent_of "$A")"
+expect "A has no parent" "-" "$(parent_of "$A")"
 expect "A visible" "hidden=0" "$(t query "$A" | grep -o 'hidden=[01]')"
 grep -q '^lvm-take-over:old' "$T/points2" && pass "the OLD_ rename pair was used" ||
 	fail "no take-over in $(tr '\n' ' ' <"$T/points2")"
@@ -170,7 +170,7 @@ kill_phase() { # kill_phase <points file> <setup>
 			fail "$2: killed at $p: left $(leftovers | tr '\n' ' ')"; bad=1; continue
 		fi
 		if [ "$2" = leaf ]; then
-			[ "$(t find "$B1")" = none ] && [ "$(parent_of "$A")" = "" ] ||
+			[ "$(t find "$B1")" = none ] && [ "$(parent_of "$A")" = "-" ] ||
 				{ fail "$2: killed at $p: B1 not merged"; bad=1; continue; }
 		else
 			[ "$(t find "$B2")" = none ] && [ "$(parent_of "$A")" = "$B1" ] &&
