@@ -292,7 +292,15 @@ static int relink_and_remove(struct gc_run *g, const char *n_uuid, const char *p
 	}
 	g->state = "relinking";
 	for (size_t i = 0; i < f.count && rc == 0; i++) {
-		if (strcmp(f.nodes[i].img.parent, n_uuid) != 0)
+		const struct vstore_image *c = &f.nodes[i].img;
+
+		/*
+		 * A base copy relinked by a run killed before it was made
+		 * read-only again: it is P's child by now.
+		 */
+		if (strcmp(c->parent, p_uuid) == 0 && c->hidden && strcmp(c->uuid, n_uuid) != 0)
+			rc = vstore_set_read_only(g->vs, c->uuid, true, err);
+		if (rc < 0 || strcmp(c->parent, n_uuid) != 0)
 			continue;
 		rc = relink_child(g, &f.nodes[i], p_uuid, err);
 		if (rc == 0) {

@@ -406,6 +406,67 @@ static void test_leaf_coalesce_killed(void **state)
 	kill_everywhere(setup_leaf, check_leaf, "leaf-coalesce");
 }
 
+/*
+ * A third snapshot: B2's children are then B3 (a hidden base copy,
+ * read-only on LVM) and S2.  With S1 deleted B2 is coalesced into B1 and
+ * B3 is relinked: made writable for it and read-only again.
+ */
+static char S3[37];
+
+static void setup_hidden_child(struct env *e)
+{
+	struct sm_error err = { 0 };
+
+	setup_two_snapshots(e);
+	assert_int_equal(snapshot_vdi(e, U(1)), 0);
+	snprintf(S3, sizeof(S3), "%s", e->result);
+	assert_int_equal(vs_fill(e->vs, U(1), 5 * MiB, MiB, 'e', &err), 0);
+	assert_int_equal(delete_vdi(e, S1), 0);
+	assert_int_equal(e->vs->ops->sync(e->vs, NULL), 0);
+}
+
+static void check_hidden_child(struct env *e, bool lvm)
+{
+	struct sm_error err = { 0 };
+	char p3[37], b3[37], b1[37], root[37];
+
+	parent_of(e, S3, b3);
+	parent_of(e, b3, b1);
+	parent_of(e, S2, p3);
+	assert_string_equal(b1, p3);         /* B3 and S2 both under B1 now */
+	parent_of(e, b1, root);
+	assert_string_equal(root, "");
+	assert_int_equal(images(e), 5);      /* B1, B3, V, S2, S3 */
+	assert_s2(e);
+	assert_data(e, U(1));
+	assert_int_equal(vs_holds(e->vs, U(1), 5 * MiB, MiB, 'e', &err), 1);
+	assert_int_equal(vs_holds(e->vs, S3, 5 * MiB, MiB, 0, &err), 1);
+	assert_int_equal(vs_holds(e->vs, S3, 6 * MiB, MiB, 'd', &err), 1);
+	assert_tidy(e, lvm, b1);
+	if (lvm)
+		assert_true(vstore_mem_read_only(e->m, b3));
+}
+
+static void test_hidden_child_relinked(void **state)
+{
+	for (int lvm = 0; lvm < 2; lvm++) {
+		struct env e;
+		struct gc_run g;
+
+		env_init(&e, lvm);
+		setup_hidden_child(&e);
+		assert_int_equal(gc(&e, &g), 0);
+		assert_int_equal(g.coalesced, 1);
+		check_hidden_child(&e, lvm);
+		env_free(&e);
+	}
+}
+
+static void test_hidden_child_killed(void **state)
+{
+	kill_everywhere(setup_hidden_child, check_hidden_child, "relink of a base copy");
+}
+
 /* A parent with no room in the store: the coalesce fails, the next run (with room) finishes it. */
 static void test_coalesce_no_space(void **state)
 {
@@ -430,6 +491,8 @@ int main(void)
 		cmocka_unit_test(test_coalesce),
 		cmocka_unit_test(test_leaf_coalesce),
 		cmocka_unit_test(test_coalesce_no_space),
+		cmocka_unit_test(test_hidden_child_relinked),
+		cmocka_unit_test(test_hidden_child_killed),
 		cmocka_unit_test(test_coalesce_killed),
 		cmocka_unit_test(test_leaf_coalesce_killed),
 	};
