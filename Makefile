@@ -115,9 +115,9 @@ $(BUILD)/drivers/main-%.o: drivers/main.c $(wildcard include/csm/*.h)
 $(BUILD)/%SR: $(BUILD)/drivers/main-%SR.o $$(BUILD)/drivers/$$(DRIVER_%SR).o $(BUILD)/drivers/file_base.o $(BUILD)/drivers/filebased.o $(BUILD)/drivers/vhdsr.o $$(EXTRA_OBJS_$$*SR) $(LIBCSM) $(DRIVER_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(DRIVER_LIBS) $(EXTRA_LIBS_$*SR)
 
-# The garbage collector the file-based drivers start (installed beside them).
+# The garbage collector the drivers start (installed beside them); --lvm runs lib/lvm.c.
 $(BUILD)/csm-gc: $(BUILD)/drivers/gc.o $(LIBCSM)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) -llvm2cmd
 
 $(BUILD)/%: $(BUILD)/tools/%.o $(LIBCSM)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
@@ -129,6 +129,11 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIBCSM)
 # The VDI operations (drivers/vhdsr.c) over the in-memory store: the test
 # gives vhdsr.c its store in place of drivers/filebased.c.
 $(BUILD)/tests/test_vdiops: $(BUILD)/tests/unit/test_vdiops.o $(BUILD)/drivers/vhdsr.o $(LIBCSM)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) $(CMOCKA_LIBS)
+
+# The GC's runner over the in-memory store, chains made by the VDI operations.
+$(BUILD)/tests/test_gc_run: $(BUILD)/tests/unit/test_gc_run.o $(BUILD)/drivers/vhdsr.o $(LIBCSM)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) $(CMOCKA_LIBS)
 

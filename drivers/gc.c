@@ -1,11 +1,15 @@
 /* SPDX-License-Identifier: LGPL-2.1-only */
 /*
- * csm-gc: garbage collection and coalesce for a file-based SR.
+ * csm-gc: garbage collection and coalesce for a file-based or LVM SR.
+ * This file is the command: arguments, the store, daemonizing, the status
+ * file; the work is lib/gc_run.c's (csm/gc_run.h), the choice of work
+ * lib/gc_plan.c's.
  *
  *   csm-gc --sr UUID --dir PATH            run in the foreground, with progress
  *   csm-gc --sr UUID --dir PATH --background   (what the driver starts)
  *   csm-gc --sr UUID --nfs SERVER:PATH [--nfs-version 3|4] [--nfs-timeout MS]
  *          [--nfs-ports NFS,MOUNT]         an NFS SR through libnfs, no mount
+ *   csm-gc --sr UUID --lvm DEV[,DEV...]    an LVM SR: VG_XenStorage-UUID on those PVs
  *   csm-gc --sr UUID --status              what it is doing, or why it waits
  *   csm-gc --sr UUID --abort               ask a running GC to stop; waits for it
  *
@@ -40,62 +44,32 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "csm/fault.h"
-#include "csm/gc_plan.h"
-#include "csm/journal.h"
+#include "csm/gc_run.h"
 #include "csm/lock.h"
-#include "csm/srfs_nfs.h"
 #include "csm/log.h"
+#include "csm/srfs_nfs.h"
 #include "csm/util.h"
-#include "csm/vdiforest.h"
-#include "csm/vhdchain.h"
 #include "csm/vstore_dir.h"
+#include "csm/vstore_lvm.h"
 #include "filebased.h"
 
 #define MIB (1024.0 * 1024.0)
 /* The code lock_acquire gives when gc_active is held: anything else is an error. */
 #define GC_BUSY SME_SR_UNAVAILABLE
 
+/* Where the SR is and how it was reached; the runner (lib/gc_run.c) does the work. */
 struct gc {
-	struct file_sr sr;             /* how the SR is reached (its directory) */
-	struct vstore *vs;             /* what the work goes through */
-	char sr_uuid[37];
+	struct gc_run run;
+	struct file_sr sr;             /* a directory SR (--dir, --nfs) */
+	struct vstore_lvm lvm;         /* an LVM SR (--lvm) */
+	const char *lvm_devs[LVM_MAX_DEVICES];
+	size_t nlvm_devs;
+	bool is_lvm;
+	bool lvm_thin;                 /* --thin: a merged leaf stays deflated */
 	bool verbose;
-	uint64_t leaf_max;             /* leaf coalesce only below this many bytes of data */
 	struct sm_lock active;
-	struct sm_lock srlock;
-	/* status */
-	const char *state;
-	char current[160];
-	char waiting[200];
-	char held_back[300];           /* why work was left undone ("" if none) */
-	char backed_off[37];           /* a leaf whose merge we gave up this run */
-	unsigned q_garbage, q_coalesce, q_leaf;
-	uint64_t total, done;
-	double started, copy_started, last_status;
-	unsigned deleted, coalesced, leaf_coalesced;
+	double started, last_status;
 };
-
-/* Seconds on the monotonic clock, for the status file's rates and waits. */
-static double now(void)
-{
-	return (double)sm_monotonic_ms() / 1000.0;
-}
-
-static void say(struct gc *g, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void say(struct gc *g, const char *fmt, ...)
-{
-	char msg[512];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	sm_log(LOG_INFO, "gc %s: %s", g->sr_uuid, msg);
-	if (g->verbose)
-		fprintf(stderr, "csm-gc: %s\n", msg);
-}
 
 static void status_path(const char *sr_uuid, const char *name, char out[PATH_MAX])
 {
@@ -103,15 +77,16 @@ static void status_path(const char *sr_uuid, const char *name, char out[PATH_MAX
 }
 
 /* The status file: what a person (or --status) reads to see what we do. */
-static void status_write(struct gc *g, bool force)
+static void status_write(struct gc *gc, bool force)
 {
+	const struct gc_run *g = &gc->run;
 	char path[PATH_MAX], text[1024];
-	double t = now(), rate = 0;
+	double t = gc_run_now(), rate = 0;
 	int n;
 
-	if (!force && t - g->last_status < 0.5)
+	if (!force && t - gc->last_status < 0.5)
 		return;
-	g->last_status = t;
+	gc->last_status = t;
 	if (g->done && t > g->copy_started)
 		rate = (double)g->done / MIB / (t - g->copy_started);
 	n = snprintf(text, sizeof(text),
@@ -127,386 +102,33 @@ static void status_write(struct gc *g, bool force)
 	sm_write_file_atomic(path, text, (size_t)n);
 }
 
-static bool abort_requested(struct gc *g)
+static bool abort_requested(void *arg)
 {
+	struct gc *gc = arg;
 	char path[PATH_MAX];
 
-	status_path(g->sr_uuid, "gc.abort", path);
+	status_path(gc->run.sr_uuid, "gc.abort", path);
 	return access(path, F_OK) == 0;
 }
 
-/*
- * Take the SR lock, politely: try, and while an SR operation holds it,
- * say so in the status and keep watching for an abort request.
- */
-static int sr_lock(struct gc *g, struct sm_error *err)
+/* The runner's status hook: the status file, and progress on the terminal. */
+static void on_status(void *arg, const struct gc_run *g, bool force)
 {
-	double until = now() + 600;
+	struct gc *gc = arg;
 
-	for (;;) {
-		struct sm_error e = { 0 };
-
-		if (lock_acquire(&g->srlock, g->sr_uuid, "sr", 0, SME_SR_UNAVAILABLE, &e) == 0) {
-			g->waiting[0] = '\0';
-			return 0;
-		}
-		snprintf(g->waiting, sizeof(g->waiting), "the SR lock (%.150s)", e.detail);
-		g->state = "waiting";
-		status_write(g, false);
-		if (abort_requested(g))
-			return sm_fail(err, SME_SR_UNAVAILABLE, "aborted while waiting for the SR lock");
-		if (now() > until)
-			return sm_fail(err, SME_SR_UNAVAILABLE, "SR lock busy for 600 s");
-		usleep(50 * 1000);
-	}
+	status_write(gc, force);
+	if (gc->verbose && !force && g->total && strcmp(g->state, "copying") == 0)
+		fprintf(stderr, "\r  %6.1f%%  %8.1f MiB left",
+			100.0 * (double)g->done / (double)g->total,
+			(double)(g->total - g->done) / MIB);
 }
 
-static void sr_unlock(struct gc *g)
+static void on_say(void *arg, const char *msg)
 {
-	lock_release(&g->srlock);
-}
+	struct gc *gc = arg;
 
-static int progress(void *arg, uint64_t done, uint64_t total)
-{
-	struct gc *g = arg;
-
-	g->done = done;
-	g->total = total;
-	status_write(g, false);
-	if (g->verbose && total)
-		fprintf(stderr, "\r  %6.1f%%  %8.1f MiB left", 100.0 * (double)done / (double)total,
-			(double)(total - done) / MIB);
-	return abort_requested(g);
-}
-
-/* ---- choosing work (lib/gc_plan.c) ---------------------------------------- */
-
-static void hold_back(struct gc *g, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-/* Remember (the first) reason work was left undone, for --status and the exit status. */
-static void hold_back(struct gc *g, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (g->held_back[0])
-		return;
-	va_start(ap, fmt);
-	vsnprintf(g->held_back, sizeof(g->held_back), fmt, ap);
-	va_end(ap);
-	say(g, "held back: %s", g->held_back);
-}
-
-/* The plan's only I/O, done here: the activation records, when they can matter. */
-static void plan_work(struct gc *g, const struct vdi_forest *f, struct gc_plan *pl)
-{
-	struct gc_active_set active = { 0 };
-	struct gc_plan_input in = { .forest = f, .leaf_max = g->leaf_max,
-				    .backed_off = g->backed_off };
-
-	if (gc_plan_needs_active(f)) {
-		active.rc = g->vs->ops->active_each(g->vs, gc_active_set_add, &active);
-		in.active = &active;
-	}
-	gc_plan_make(&in, pl);
-	gc_active_set_free(&active);
-	g->q_garbage = pl->q_garbage;
-	g->q_coalesce = pl->q_coalesce;
-	g->q_leaf = pl->q_leaf;
-	if (pl->held_back[0])
-		hold_back(g, "%s", pl->held_back);
-}
-
-/* ---- the work -------------------------------------------------------------- */
-
-/* The store's name of uuid's VHD: what its chain opener opens. */
-static void vhd_name(struct gc *g, const char *uuid, char out[128])
-{
-	g->vs->ops->image_name(g->vs, uuid, VSTORE_VHD, out, 128);
-}
-
-static void delete_image(struct gc *g, const struct vdi_node *n)
-{
-	if (g->vs->ops->remove(g->vs, n->img.uuid, n->img.kind, true, NULL) == 0) {
-		say(g, "deleted garbage %s", n->img.uuid);
-		g->deleted++;
-	}
-	lock_cleanup_namespace(n->img.uuid);
-}
-
-/* Re-point every child of n at parent, then remove n (SR lock held). */
-static int relink_and_remove(struct gc *g, const char *n_uuid, const char *p_uuid,
-			     struct sm_error *err)
-{
-	char pname[128], cname[128];
-	struct vdi_forest f;
-	int rc = 0;
-
-	if (vdi_forest_load(&f, g->vs, true, err) < 0)
-		return -1;
-	/* A child we cannot see would be orphaned when n goes: keep n. */
-	if (f.unknown_parents) {
-		sm_fail(err, SME_SR_UNAVAILABLE, "relink of %s's children held back: %s cannot be read (%s)",
-			n_uuid, f.first_unknown->img.uuid, f.first_unknown->img.error);
-		vdi_forest_free(&f);
-		return -1;
-	}
-	vhd_name(g, p_uuid, pname);
-	g->state = "relinking";
-	for (size_t i = 0; i < f.count && rc == 0; i++) {
-		if (strcmp(f.nodes[i].img.parent, n_uuid) != 0)
-			continue;
-		vhd_name(g, f.nodes[i].img.uuid, cname);
-		rc = vhd_set_parent_with(g->vs->ops->opener(g->vs), cname, pname, err);
-		if (rc == 0) {
-			say(g, "re-pointed %s at %s", f.nodes[i].img.uuid, p_uuid);
-			sm_fault_point("gc:relinked-one");
-		}
-	}
-	vdi_forest_free(&f);
-	if (rc < 0)
-		return -1;
-	if (g->vs->ops->remove(g->vs, n_uuid, VSTORE_VHD, false, err) < 0)
-		return -1;
-	lock_cleanup_namespace(n_uuid);
-	sm_fault_point("gc:removed");
-	return 0;
-}
-
-/*
- * The parent must cover the child's virtual size before the copy: the one
- * grow with an undo record (the GC's own, kept while the copy runs
- * without the SR lock), after the store made room for the child's data.
- */
-static int grow_parent(struct gc *g, const char *c_uuid, const char *p_uuid,
-		       struct sm_error *err)
-{
-	struct vhd_info ci, pi;
-	bool pending;
-
-	if (vstore_vhd_query(g->vs, c_uuid, true, &ci, err) < 0 ||
-	    vstore_vhd_query(g->vs, p_uuid, false, &pi, err) < 0)
-		return -1;
-	if (vstore_inflate(g->vs, p_uuid,
-			   vstore_room_for(g->vs, ci.virtual_size, VSTORE_FIT_DATA,
-					   (uint64_t)pi.allocated_blocks * VHD_BLOCK_SIZE +
-					   (uint64_t)ci.blocks * VHD_BLOCK_SIZE), err) < 0)
-		return -1;
-	if (pi.virtual_size >= ci.virtual_size)
-		return 0;
-	return vstore_grow(g->vs, p_uuid, ci.virtual_size, VSTORE_UNDO_GC, &pending, err);
-}
-
-/*
- * Copy N into P (the copy is idempotent and leaves N untouched, so an
- * interruption is harmless), then relink under the SR lock.  Called and
- * returns with the SR lock held.
- */
-static int coalesce_one(struct gc *g, const char *n_uuid, const char *p_uuid,
-			struct sm_error *err)
-{
-	char nname[128], pname[128], jtext[64];
-	uint64_t copied = 0;
-	int rc;
-
-	snprintf(jtext, sizeof(jtext), "parent=%s\n", p_uuid);
-	if (g->vs->ops->journal_begin(g->vs, "coalesce", n_uuid, jtext, err) < 0)
-		return -1;
-	sm_fault_point("gc:coalesce-journal");
-	vhd_name(g, n_uuid, nname);
-	vhd_name(g, p_uuid, pname);
-	snprintf(g->current, sizeof(g->current), "coalesce %s into %s", n_uuid, p_uuid);
-	g->state = "copying";
-	g->done = g->total = 0;
-	g->copy_started = now();
-	say(g, "coalescing %s into its parent %s", n_uuid, p_uuid);
-	sr_unlock(g);
-	rc = grow_parent(g, n_uuid, p_uuid, err);
-	if (rc == 0)
-		rc = vhd_coalesce_with(g->vs->ops->opener(g->vs), nname, pname, &copied, progress, g,
-				       err);
-	if (g->verbose)
-		fprintf(stderr, "\n");
-	if (sr_lock(g, rc < 0 ? NULL : err) < 0 && rc == 0)
-		return -1;
-	if (rc < 0)
-		return -1;     /* the journal stays: the next run resumes */
-	sm_fault_point("gc:copied");
-	say(g, "copied %" PRIu64 " bytes in %.2f s", copied, now() - g->copy_started);
-	if (relink_and_remove(g, n_uuid, p_uuid, err) < 0)
-		return -1;
-	if (vstore_deflate(g->vs, p_uuid, err) < 0)
-		return -1;
-	g->coalesced++;
-	return g->vs->ops->journal_end(g->vs, "coalesce", n_uuid, err);
-}
-
-/*
- * Is L free to be renamed over?  Asked after our journal record (the
- * claim vdi_activate looks for) is durable; see vstore_dir.h.  Anything
- * but a clear "no activation record" is a reason to leave L alone.
- */
-static bool leaf_still_idle(struct gc *g, const char *l_uuid)
-{
-	char holder[128] = "";
-	int rc = vstore_active_lookup(g->vs, l_uuid, holder);
-
-	if (rc == 0)
-		return true;
-	if (rc > 0)
-		say(g, "leaf-coalesce of %s stopped: activated on host %s", l_uuid, holder);
-	else
-		hold_back(g, "leaf-coalesce of %s: cannot read its activation records (%s)",
-			  l_uuid, strerror(-rc));
-	return false;
-}
-
-/*
- * Give up a leaf-coalesce before its commit: L untouched, P hidden again
- * (it holds L's data too, which is harmless in a hidden base copy).
- */
-static int leaf_back_off(struct gc *g, const char *l_uuid, const char *p_uuid,
-			 struct sm_error *err)
-{
-	memcpy(g->backed_off, l_uuid, sizeof(g->backed_off));
-	if (vstore_leaf_recover(g->vs, l_uuid, p_uuid, err) < 0)
-		return -1;   /* the record stays: recovery runs again */
-	return g->vs->ops->journal_end(g->vs, "leaf", l_uuid, err);
-}
-
-/* Leaf L into P; P then takes L's name.  SR lock held throughout. */
-static int leaf_coalesce_one(struct gc *g, const char *l_uuid, const char *p_uuid,
-			     struct sm_error *err)
-{
-	char lname[128], pname[128], jtext[64];
-	uint64_t copied = 0;
-
-	/* Planned with an older view of the activation records: one may come now. */
-	sm_fault_point("gc:leaf-planned");
-	snprintf(jtext, sizeof(jtext), "parent=%s\n", p_uuid);
-	if (g->vs->ops->journal_begin(g->vs, "leaf", l_uuid, jtext, err) < 0)
-		return -1;
-	sm_fault_point("gc:leaf-journal");
-	if (!leaf_still_idle(g, l_uuid))
-		return leaf_back_off(g, l_uuid, p_uuid, err);
-	vhd_name(g, l_uuid, lname);
-	vhd_name(g, p_uuid, pname);
-	snprintf(g->current, sizeof(g->current), "leaf-coalesce %s into %s", l_uuid, p_uuid);
-	g->state = "copying";
-	g->copy_started = now();
-	if (vstore_deflate(g->vs, l_uuid, err) < 0 || grow_parent(g, l_uuid, p_uuid, err) < 0 ||
-	    vhd_coalesce_with(g->vs->ops->opener(g->vs), lname, pname, &copied, progress, g,
-			      err) < 0)
-		return -1;
-	sm_fault_point("gc:leaf-copied");
-	if (vstore_vhd_set_hidden(g->vs, p_uuid, false, err) < 0)
-		return -1;
-	sm_fault_point("gc:leaf-unhidden");
-	/* The protocol makes this redundant; the take-over is the one step that cannot be undone. */
-	if (!leaf_still_idle(g, l_uuid))
-		return leaf_back_off(g, l_uuid, p_uuid, err);
-	/* One step the store can recover: the merged image takes the leaf's name. */
-	if (g->vs->ops->take_over(g->vs, l_uuid, p_uuid, err) < 0)
-		return -1;
-	lock_cleanup_namespace(p_uuid);
-	say(g, "leaf %s merged into its parent (%" PRIu64 " bytes); parent %s gone",
-	    l_uuid, copied, p_uuid);
-	g->leaf_coalesced++;
-	return g->vs->ops->journal_end(g->vs, "leaf", l_uuid, err);
-}
-
-/* ---- resuming after a crash or abort ---------------------------------------- */
-
-/*
- * The parent grow before a copy keeps an undo record (VSTORE_UNDO_GC); a
- * GC killed mid-grow leaves it, and the parent must be put back before
- * anything reads or writes it again.
- */
-static int undo_parent_grow(struct gc *g, const char *p_uuid, struct sm_error *err)
-{
-	bool undone;
-
-	if (vstore_grow_recover(g->vs, p_uuid, VSTORE_UNDO_GC, &undone, err) < 0)
-		return -1;
-	if (undone)
-		say(g, "rolled back the interrupted grow of %s", p_uuid);
-	return 0;
-}
-
-static int resume_one(void *arg, const char *op, const char *id, const char *text,
-		      struct sm_error *err)
-{
-	struct gc *g = arg;
-	enum vstore_kind kind;
-	char parent[37];
-
-	journal_get(text, "parent", parent, sizeof(parent));
-	if (!sm_uuid_valid(id) || !sm_uuid_valid(parent))
-		return 1;   /* not ours, or damaged: leave it for a person */
-	if (strcmp(op, "coalesce") == 0) {
-		if (g->vs->ops->find(g->vs, id, &kind, SME_SR_UNAVAILABLE, err) < 0) {
-			sm_error_recode(err, SME_SR_UNAVAILABLE);
-			return -1;
-		}
-		if (kind == VSTORE_NONE)
-			return 0;   /* finished before the crash */
-		if (undo_parent_grow(g, parent, err) < 0 || vstore_vhd_repair(g->vs, parent, err) < 0)
-			return -1;
-		say(g, "resuming the coalesce of %s into %s", id, parent);
-		if (coalesce_one(g, id, parent, err) < 0)
-			return -1;
-		return 0;
-	}
-	if (strcmp(op, "leaf") == 0)
-		return vstore_leaf_recover(g->vs, id, parent, err);
-	return 1;
-}
-
-/* ---- the loop ------------------------------------------------------------------ */
-
-static int gc_loop(struct gc *g, struct sm_error *err)
-{
-	for (;;) {
-		struct vdi_forest f;
-		struct gc_plan pl;
-		char n_uuid[37], p_uuid[37];
-		int rc = 0;
-
-		if (abort_requested(g))
-			return sm_fail(err, SME_SR_UNAVAILABLE, "aborted on request");
-		if (sr_lock(g, err) < 0)
-			return -1;
-		if (g->vs->ops->journal_replay(g->vs, resume_one, g, err) < 0 ||
-		    vdi_forest_load(&f, g->vs, true, err) < 0) {
-			sr_unlock(g);
-			return -1;
-		}
-		plan_work(g, &f, &pl);
-		g->state = "deleting";
-		status_write(g, true);
-		for (unsigned i = 0; i < pl.ngarbage; i++)
-			delete_image(g, pl.garbage[i]);
-		if (pl.ngarbage)
-			g->vs->ops->sync(g->vs, NULL);
-		n_uuid[0] = p_uuid[0] = '\0';
-		if (pl.coalesce) {
-			memcpy(n_uuid, pl.coalesce->img.uuid, 37);
-			memcpy(p_uuid, pl.coalesce->img.parent, 37);
-			vdi_forest_free(&f);
-			rc = coalesce_one(g, n_uuid, p_uuid, err);
-		} else if (pl.leaf) {
-			memcpy(n_uuid, pl.leaf->img.uuid, 37);
-			memcpy(p_uuid, pl.leaf->img.parent, 37);
-			vdi_forest_free(&f);
-			rc = leaf_coalesce_one(g, n_uuid, p_uuid, err);
-		} else {
-			vdi_forest_free(&f);
-		}
-		sr_unlock(g);
-		if (rc < 0)
-			return -1;
-		if (!n_uuid[0] && !pl.ngarbage)
-			return 0;   /* nothing left to do */
-	}
+	if (gc->verbose)
+		fprintf(stderr, "csm-gc: %s\n", msg);
 }
 
 static void daemonize(void)
@@ -585,8 +207,9 @@ static int request_abort(const char *sr_uuid, int timeout_s)
  * this SR: its marker (sr_create writes it), or else its own name (NFS
  * and EXT SRs live in a directory named by the SR's uuid).
  */
-static int check_identity(struct gc *g, struct sm_error *err)
+static int check_dir_identity(struct gc *g, struct sm_error *err)
 {
+	const char *sr = g->run.sr_uuid;
 	char *text = NULL, found[37] = "";
 	const char *base = strrchr(g->sr.fs.root, '/');
 	int rc = srfs_read_file(&g->sr.fs, FSR_MARKER, 256, &text);
@@ -595,23 +218,81 @@ static int check_identity(struct gc *g, struct sm_error *err)
 		if (strncmp(text, "uuid=", 5) == 0)
 			snprintf(found, sizeof(found), "%.36s", text + 5);
 		free(text);
-		if (strcmp(found, g->sr_uuid) == 0)
+		if (strcmp(found, sr) == 0)
 			return 0;
 		return sm_fail(err, SME_SR_UNAVAILABLE, "%s belongs to SR %s, not %s: refusing to touch it",
-			       g->sr.fs.root, found[0] ? found : "(unreadable marker)", g->sr_uuid);
+			       g->sr.fs.root, found[0] ? found : "(unreadable marker)", sr);
 	}
 	if (rc != -ENOENT)
 		return sm_fail_errno(err, SME_SR_UNAVAILABLE, -rc, "cannot read %s/%s to check the SR",
 				     g->sr.fs.root, FSR_MARKER);
-	if (base && strcmp(base + 1, g->sr_uuid) == 0)
+	if (base && strcmp(base + 1, sr) == 0)
 		return 0;
 	return sm_fail(err, SME_SR_UNAVAILABLE, "%s has no %s and is not named %s: not SR %s, "
-		       "refusing to touch it", g->sr.fs.root, FSR_MARKER, g->sr_uuid, g->sr_uuid);
+		       "refusing to touch it", g->sr.fs.root, FSR_MARKER, sr, sr);
+}
+
+/* Is dev one of the comma-joined list? */
+static bool in_list(const char *list, const char *dev)
+{
+	size_t len = strlen(dev);
+
+	for (const char *p = list; p && *p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL)
+		if (strncmp(p, dev, len) == 0 && (p[len] == ',' || p[len] == '\0'))
+			return true;
+	return false;
+}
+
+/*
+ * The same for LVM: the devices must carry the VG VG_XenStorage-<sr>, and
+ * every device given must be one of its PVs (a device of another VG would
+ * be a sign the caller mixed up two SRs).
+ */
+static int check_lvm_identity(struct gc *g, struct sm_error *err)
+{
+	struct vstore_lvm_probe found[LVM_MAX_DEVICES];
+	size_t n = 0;
+	size_t ours = SIZE_MAX;
+
+	if (vstore_lvm_probe(g->lvm_devs, g->nlvm_devs, found, LVM_MAX_DEVICES, &n, err) < 0)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(found[i].sr_uuid, g->run.sr_uuid) == 0)
+			ours = i;
+		else
+			return sm_fail(err, SME_SR_UNAVAILABLE, "%s belongs to SR %s, not %s: refusing "
+				       "to touch it", found[i].devices, found[i].sr_uuid,
+				       g->run.sr_uuid);
+	}
+	if (ours == SIZE_MAX)
+		return sm_fail(err, SME_SR_UNAVAILABLE, "no volume group %s%s on the devices given: "
+			       "not SR %s, refusing to touch it", LVHD_VG_PREFIX, g->run.sr_uuid,
+			       g->run.sr_uuid);
+	for (size_t d = 0; d < g->nlvm_devs; d++) {
+		if (!in_list(found[ours].devices, g->lvm_devs[d]))
+			return sm_fail(err, SME_SR_UNAVAILABLE, "%s is not a PV of %s%s: refusing to "
+				       "touch SR %s", g->lvm_devs[d], LVHD_VG_PREFIX, g->run.sr_uuid,
+				       g->run.sr_uuid);
+	}
+	return 0;
+}
+
+/* --lvm DEV[,DEV...]: split in place (the strings are kept while the store is used). */
+static int parse_devices(struct gc *g, char *list)
+{
+	char *save = NULL;
+
+	for (char *d = strtok_r(list, ",", &save); d; d = strtok_r(NULL, ",", &save)) {
+		if (d[0] != '/' || strlen(d) >= LVM_DEV_MAX || g->nlvm_devs == LVM_MAX_DEVICES)
+			return -1;
+		g->lvm_devs[g->nlvm_devs++] = d;
+	}
+	return g->nlvm_devs ? 0 : -1;
 }
 
 /* The SR's directory: a local path, or "server:/path" over libnfs. */
-static int open_sr(struct gc *g, const char *dir, const char *nfs,
-		   struct srfs_nfs_opts *o, struct sm_error *err)
+static int open_dir_sr(struct gc *g, const char *dir, const char *nfs,
+		       struct srfs_nfs_opts *o, struct sm_error *err)
 {
 	static char server[256], path[PATH_MAX];
 	const char *colon;
@@ -631,16 +312,86 @@ static int open_sr(struct gc *g, const char *dir, const char *nfs,
 	return srfs_open_nfs(&g->sr.fs, o, err);
 }
 
+/*
+ * Open the store the arguments name and check it is this SR: 0, -1 (could
+ * not open: exit 1), -2 (not this SR: exit 2).
+ */
+static int open_store(struct gc *g, const char *dir, const char *nfs,
+		      struct srfs_nfs_opts *o, struct sm_error *err)
+{
+	struct vstore *vs;
+
+	if (g->is_lvm) {
+		vstore_lvm_init(&g->lvm, g->run.sr_uuid, g->lvm_devs, g->nlvm_devs, true, g->lvm_thin);
+		g->run.vs = &g->lvm.vs;
+		if (check_lvm_identity(g, err) < 0)
+			return -2;
+		vs = g->run.vs;
+		return vs->ops->check(vs, err) < 0 ? -1 : 0;
+	}
+	g->sr.sr_uuid = g->run.sr_uuid;
+	vstore_dir_init(&g->sr.store, &g->sr.fs, g->sr.path, g->run.sr_uuid);
+	g->run.vs = &g->sr.store.vs;
+	if (open_dir_sr(g, dir, nfs, o, err) < 0)
+		return -1;
+	if (check_dir_identity(g, err) < 0) {
+		srfs_close(&g->sr.fs);
+		return -2;
+	}
+	return 0;
+}
+
+static void close_store(struct gc *g)
+{
+	if (g->is_lvm)
+		g->run.vs->ops->close(g->run.vs);
+	else
+		srfs_close(&g->sr.fs);
+}
+
 static void usage(void)
 {
 	fprintf(stderr,
 		"usage: csm-gc --sr UUID --dir PATH [--background] [--quiet] [--leaf-max BYTES]\n"
 		"       csm-gc --sr UUID --nfs SERVER:/PATH [--nfs-version 3|4] [--nfs-timeout MS]\n"
 		"              [--nfs-ports NFS,MOUNT] [...]\n"
+		"       csm-gc --sr UUID --lvm DEVICE[,DEVICE...] [--thin] [...]\n"
+		"              an LVM SR: the VG VG_XenStorage-UUID on those PVs (master only);\n"
+		"              --thin for an SR with allocation=thin (merged leaves stay deflated)\n"
 		"       csm-gc --sr UUID --status\n"
 		"       csm-gc --sr UUID --abort\n"
 		"exit status: 0 done, 1 failed, 2 refused, 3 work held back (see --status)\n");
 	exit(2);
+}
+
+/* Run with gc_active held; the exit status. */
+static int run(struct gc *g)
+{
+	struct gc_run *r = &g->run;
+	struct sm_error err = { 0 };
+	int rc = gc_run_loop(r, &err);
+
+	if (g->verbose && r->total)
+		fprintf(stderr, "\n");
+	r->state = rc < 0 ? (abort_requested(g) ? "aborted" : "failed") : "idle";
+	snprintf(r->current, sizeof(r->current), "%.150s", rc < 0 ? err.detail : "");
+	r->done = r->total = 0;
+	status_write(g, true);
+	sm_log(LOG_INFO, "gc %s: %s: deleted %u, coalesced %u, leaf-coalesced %u%s%s", r->sr_uuid,
+	       r->state, r->deleted, r->coalesced, r->leaf_coalesced, rc < 0 ? ": " : "",
+	       rc < 0 ? err.detail : "");
+	if (g->verbose)
+		fprintf(stderr, "csm-gc: %s: deleted %u, coalesced %u, leaf-coalesced %u%s%s\n",
+			r->state, r->deleted, r->coalesced, r->leaf_coalesced, rc < 0 ? ": " : "",
+			rc < 0 ? err.detail : "");
+	if (rc < 0)
+		return abort_requested(g) ? 0 : 1;
+	if (r->held_back[0]) {
+		if (g->verbose)
+			fprintf(stderr, "csm-gc: work held back: %s\n", r->held_back);
+		return 3;
+	}
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -657,16 +408,20 @@ int main(int argc, char **argv)
 		{ "nfs-version", required_argument, NULL, 'V' },
 		{ "nfs-timeout", required_argument, NULL, 'T' },
 		{ "nfs-ports", required_argument, NULL, 'P' },
+		{ "lvm", required_argument, NULL, 'L' },
+		{ "thin", no_argument, NULL, 't' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct gc g = { .verbose = true, .state = "starting", .leaf_max = 20ull << 20 };
+	static struct gc g;
 	struct sm_error err = { 0 };
 	const char *sr_uuid = NULL, *dir = NULL, *nfs = NULL;
 	struct srfs_nfs_opts nfs_opts = { .version = 3, .timeout_ms = 10000 };
 	bool background = false, status = false, abort_gc = false;
-	uint64_t n;
-	int c, rc;
+	uint64_t n, leaf_max = 20ull << 20;
+	int c, rc, nstores;
 
+	g.verbose = true;
+	g.active = (struct sm_lock)SM_LOCK_INIT;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
 		case 's': sr_uuid = optarg; break;
@@ -676,7 +431,7 @@ int main(int argc, char **argv)
 		case 'S': status = true; break;
 		case 'A': abort_gc = true; break;
 		case 'l':
-			if (sm_parse_u64(optarg, &g.leaf_max) < 0)
+			if (sm_parse_u64(optarg, &leaf_max) < 0)
 				usage();
 			break;
 		case 'n': nfs = optarg; break;
@@ -694,6 +449,12 @@ int main(int argc, char **argv)
 			if (sscanf(optarg, "%d,%d", &nfs_opts.nfs_port, &nfs_opts.mount_port) != 2)
 				usage();
 			break;
+		case 'L':
+			if (g.is_lvm || parse_devices(&g, optarg) < 0)
+				usage();
+			g.is_lvm = true;
+			break;
+		case 't': g.lvm_thin = true; break;
 		default: usage();
 		}
 	}
@@ -705,25 +466,22 @@ int main(int argc, char **argv)
 		return show_status(sr_uuid);
 	if (abort_gc)
 		return request_abort(sr_uuid, 60);
-	if (!!dir == !!nfs || (dir && (dir[0] != '/' || strlen(dir) >= sizeof(g.sr.path))))
+	nstores = !!dir + !!nfs + g.is_lvm;
+	if (nstores != 1 || (g.lvm_thin && !g.is_lvm) || (dir && (dir[0] != '/' || strlen(dir) >= sizeof(g.sr.path))))
 		usage();
 	sm_log_open();
 	if (background)
 		daemonize();
-	snprintf(g.sr_uuid, sizeof(g.sr_uuid), "%s", sr_uuid);
-	g.sr.sr_uuid = g.sr_uuid;
-	vstore_dir_init(&g.sr.store, &g.sr.fs, g.sr.path, g.sr_uuid);
-	g.vs = &g.sr.store.vs;
-	if (open_sr(&g, dir, nfs, &nfs_opts, &err) < 0) {
+	gc_run_init(&g.run, NULL, sr_uuid);
+	g.run.leaf_max = leaf_max;
+	g.run.hooks = (struct gc_run_hooks){ .arg = &g, .aborted = abort_requested,
+					     .status = on_status, .say = on_say };
+	g.started = gc_run_now();
+	rc = open_store(&g, dir, nfs, &nfs_opts, &err);
+	if (rc < 0) {
 		fprintf(stderr, "csm-gc: %s\n", err.detail);
-		return 1;
-	}
-	g.started = now();
-	if (check_identity(&g, &err) < 0) {
-		fprintf(stderr, "csm-gc: %s\n", err.detail);
-		sm_log(LOG_ERR, "gc %s: %s", g.sr_uuid, err.detail);
-		srfs_close(&g.sr.fs);
-		return 2;
+		sm_log(LOG_ERR, "gc %s: %s", sr_uuid, err.detail);
+		return rc == -2 ? 2 : 1;
 	}
 	/* One GC per SR; a second one has nothing to add. */
 	if (lock_acquire(&g.active, sr_uuid, "gc_active", 0, GC_BUSY, &err) < 0) {
@@ -733,25 +491,12 @@ int main(int argc, char **argv)
 			fprintf(stderr, "csm-gc: %s (%s)\n",
 				busy ? "already running" : "cannot take the GC lock", err.detail);
 		if (!busy)
-			sm_log(LOG_ERR, "gc %s: cannot take the GC lock: %s", g.sr_uuid, err.detail);
-		srfs_close(&g.sr.fs);
+			sm_log(LOG_ERR, "gc %s: cannot take the GC lock: %s", sr_uuid, err.detail);
+		close_store(&g);
 		return busy ? 0 : 1;
 	}
-	rc = gc_loop(&g, &err);
-	g.state = rc < 0 ? (abort_requested(&g) ? "aborted" : "failed") : "idle";
-	snprintf(g.current, sizeof(g.current), "%.150s", rc < 0 ? err.detail : "");
-	g.done = g.total = 0;
-	status_write(&g, true);
-	say(&g, "%s: deleted %u, coalesced %u, leaf-coalesced %u%s%s", g.state, g.deleted,
-	    g.coalesced, g.leaf_coalesced, rc < 0 ? ": " : "", rc < 0 ? err.detail : "");
+	rc = run(&g);
 	lock_release(&g.active);
-	srfs_close(&g.sr.fs);
-	if (rc < 0)
-		return abort_requested(&g) ? 0 : 1;
-	if (g.held_back[0]) {
-		if (g.verbose)
-			fprintf(stderr, "csm-gc: work held back: %s\n", g.held_back);
-		return 3;
-	}
-	return 0;
+	close_store(&g);
+	return rc;
 }

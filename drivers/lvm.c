@@ -110,6 +110,11 @@ static int lvm_load(struct sm_ctx *ctx)
 	vstore_lvm_init(&st->store, uuid, st->devs.dev, st->devs.n, ctx->call->sr_master, st->thin);
 	st->have_store = true;
 	sr->other_store = &st->store.vs;
+	/* What csm-gc needs to find this SR: the same devices (fsr_kick_gc). */
+	sr->gc_reach[0] = "--lvm";
+	sr->gc_reach[1] = call_dconf(ctx->call, "device");
+	if (st->thin)
+		sr->gc_reach[2] = "--thin";
 	return 0;
 }
 
@@ -244,9 +249,17 @@ static int lvmsr_sr_delete(struct sm_ctx *ctx)
 	if (exists < 0)
 		return sm_fail_errno(&ctx->err, SME_SR_UNAVAILABLE, -exists, "cannot look for %s",
 				     st->store.vg);
-	/* The GC does not run on LVM SRs yet (see docs/lvmsr.md): nothing to stop. */
-	if (exists && remove_garbage(ctx) < 0)
-		return -1;
+	if (exists) {
+		char gcflag[PATH_MAX];
+		int rc;
+
+		/* A GC copying or renaming races the removal: stop it first. */
+		fsr_gc_stop_begin(ctx->call->sr_uuid, gcflag);
+		rc = remove_garbage(ctx);
+		fsr_gc_stop_end(gcflag);
+		if (rc < 0)
+			return -1;
+	}
 	return vstore_lvm_sr_delete(&st->store, &ctx->err);
 }
 
@@ -323,15 +336,19 @@ static int lvmsr_sr_attach(struct sm_ctx *ctx)
 static int lvmsr_sr_detach(struct sm_ctx *ctx)
 {
 	struct lvm_state *st = LS(ctx);
+	char gcflag[PATH_MAX];
 	struct lvm l;
 	bool exists;
 	int rc;
 
 	if (open_lvm(st, &l, ctx->call->sr_master, &ctx->err) < 0)
 		return -1;
+	/* The GC holds LVs active while it copies: stop it before the VG goes down. */
+	fsr_gc_stop_begin(ctx->call->sr_uuid, gcflag);
 	rc = lvm_vg_info(&l, st->store.vg, &exists, NULL, NULL, &ctx->err);
 	if (rc == 0 && exists && lvm_activation(&l))
 		rc = lvm_vg_activate(&l, st->store.vg, false, &ctx->err);
+	fsr_gc_stop_end(gcflag);
 	lvm_close(&l);
 	if (rc < 0) {
 		sm_error_recode(&ctx->err, SME_SR_IN_USE);
@@ -379,13 +396,8 @@ out:
 
 static int lvmsr_sr_scan(struct sm_ctx *ctx)
 {
-	if (sm_call_lower(ctx, &sm_lvm_driver) < 0)
-		return -1;
-	/* fsr_kick_gc has no directory to hand csm-gc: say why garbage stays. */
-	if (ctx->repair)
-		sm_log(LOG_INFO, "sr_scan: csm-gc does not run on LVM SRs yet; hidden base copies "
-		       "no VDI needs stay until it does");
-	return 0;
+	/* The generic scan starts csm-gc --lvm (fsr_kick_gc, gc_reach set at load). */
+	return sm_call_lower(ctx, &sm_lvm_driver);
 }
 
 /* ---- provisioning ---------------------------------------------------------------------- */

@@ -468,6 +468,27 @@ static int remove_lv(struct vstore_lvm *s, const char *name, struct sm_error *er
 	return rc;
 }
 
+/*
+ * lvcreate leaves a new LV active where LVM can activate; once written it
+ * is deactivated unless uuid (NULL for a journal) holds references here
+ * (the new leaf of an attached VDI keeps the activation), as LVHDSR's
+ * LVActivator undoes the activations of an op.  Best effort: an LV left
+ * active is harmless, only a device-mapper node more.
+ */
+static void deactivate_new(struct vstore_lvm *s, const char *name, const char *uuid)
+{
+	struct sm_error e = { 0 };
+	struct refcount c = { 0 };
+
+	if (!s->lvm_open || !lvm_activation(&s->lvm))
+		return;
+	if (uuid && (refcount_read(s->ns, uuid, &c, &e) < 0 || c.count + c.binary))
+		return;
+	if (lvm_lv_activation(&s->lvm, s->vg, name, LVM_DEACTIVATE, NULL, &e) < 0)
+		sm_log(LOG_WARNING, "%s/%s left active: %s", s->vg, name, e.detail);
+	invalidate(s);
+}
+
 static int lvm_clear(struct vstore *vs, struct sm_error *err)
 {
 	struct vstore_lvm *s = S(vs);
@@ -576,8 +597,10 @@ static int lvm_publish(struct vstore *vs, const char *uuid, enum vstore_kind kin
 	}
 	rc = lvm_lv_del_tag(&s->lvm, s->vg, name, VSTORE_LVM_UNFINISHED, err);
 	invalidate(s);
-	if (rc == 0)
+	if (rc == 0) {
+		deactivate_new(s, name, uuid);
 		return 0;
+	}
 	recode(err, SME_VDI_CREATE);
 drop:
 	remove_lv(s, name, NULL);
@@ -755,6 +778,7 @@ static int lvm_inflate(struct vstore *vs, const char *uuid, uint64_t room, struc
 		return -1;
 	}
 	invalidate(s);
+	deactivate_new(s, jname, NULL);
 	sm_fault_point("lvm-inflate:journal");
 	if (resize_lv(s, name, want, err) < 0)
 		goto undo;
@@ -1179,6 +1203,7 @@ static int lvm_snap_child(struct vstore *vs, const char *uuid, const char *paren
 		if (rename_lv(s, tmp, name, err) < 0)
 			goto fail;
 	}
+	deactivate_new(s, name, uuid);
 	return 0;
 fail:
 	recode(err, code);
@@ -1688,6 +1713,7 @@ static int lvm_journal_begin(struct vstore *vs, const char *op, const char *id, 
 	if (lvm_lv_del_tag(&s->lvm, s->vg, name, VSTORE_LVM_UNFINISHED, err) < 0)
 		goto fail;
 	invalidate(s);
+	deactivate_new(s, name, NULL);
 	return 0;
 fail:
 	remove_lv(s, name, NULL);
@@ -1823,7 +1849,7 @@ static int jrec_decode(struct vstore_lvm *s, const struct jrec *r, char *op, siz
 			return 1;
 		*us = '\0';
 		snprintf(op, opcap, "snapshot");
-		snprintf(text, cap, "src=%s\nbase=%s\nclone=%s\n", jn.id, data, us + 1);
+		snprintf(text, cap, "src=%.64s\nbase=%.64s\nclone=%.64s\n", jn.id, data, us + 1);
 	} else if (strcmp(jn.type, LVJ_LEAF) == 0) {
 		snprintf(text, cap, "parent=%s\n", data);
 	} else if (strcmp(jn.type, LVJ_COALESCE) == 0) {

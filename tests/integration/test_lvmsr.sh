@@ -250,6 +250,32 @@ size1=$(lvt vgs "$VG" | awk '{print $2}')
 [ "$size1" -gt $((size0 + 900 * MIB)) ] && pass "sr_attach grew the VG ($size0 -> $size1)" ||
 	fail "VG not grown: $size0 -> $size1"
 
+# ---- csm-gc, started by the driver, on the LVM SR ------------------------------------------------
+GV=dddddddd-1111-4000-8000-000000000004
+lvm vdi_info vdi_create --vdi "$GV" 20M disk-gv
+head -c $MIB /dev/urandom >"$T/gvdata"
+t write "$GV" 0 "$T/gvdata" >/dev/null || fail "write GV"
+lvm vdi_info vdi_snapshot --vdi "$GV" --driver-param type=double
+GS=$(member uuid)
+lvm string sr_scan
+GB=$(scan_field "$GV" parent)
+[ -n "$GB" ] && [ -n "$(lv_row "VHD-$GB")" ] && pass "GV has a base copy" || fail "no base of GV: '$GB'"
+lvm unit vdi_delete --vdi "$GS"
+# The base copy now has one child: the next scan starts csm-gc --lvm, which
+# merges GV into it (leaf coalesce through the OLD_ rename pair).
+export CSM_GC=on
+lvm string sr_scan
+export CSM_GC=off
+for _ in $(seq 1 120); do
+	[ -z "$(lv_row "VHD-$GB")" ] && "$BUILD/csm-gc" --sr "$SR_UUID" --status | grep -q '^running=no' && break
+	sleep 0.5
+done
+[ -z "$(lv_row "VHD-$GB")" ] && pass "csm-gc started by sr_scan merged GV's base copy away" ||
+	fail "base copy of GV left: $(lv_names)"
+expect "GV has no parent after the GC" "-" "$(t query "$GV" | grep -o 'parent_locator=[^ ]*' | cut -d= -f2)"
+t read "$GV" 0 "$MIB" | cmp -s - "$T/gvdata" && pass "GV's data after the GC" || fail "GV's data after the GC"
+lvm unit vdi_delete --vdi "$GV"
+
 # ---- delete, detach, sr_delete ------------------------------------------------------------------------
 fault 39 "$D" "$C" sr_delete
 lvm unit vdi_delete --vdi "$K"

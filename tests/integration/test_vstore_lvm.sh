@@ -59,6 +59,15 @@ plant_data() {
 	dd if="$T/sector" of="$LOOP" bs=512 count=1 oflag=direct conv=notrunc \
 		seek=$(((pe_start + first * 4 * MIB) / 512)) status=none
 }
+# The first 512 bytes of LV $1, read from the PV.
+lv_data() {
+	local row first pe_start
+	row=$(lv_row "$1")
+	first=$(echo "$row" | cut -d'|' -f6 | cut -d: -f2)
+	pe_start=$(lvt vgs "$VG" | awk '{ split($4, a, ":"); print a[2] }')
+	dd if="$LOOP" bs=512 count=1 iflag=direct skip=$(((pe_start + first * 4 * MIB) / 512)) \
+		status=none | tr -s ' '
+}
 new_uuid() { printf 'cccccccc-0000-4000-8000-%012d' "$1"; }
 
 # ---- SR create, probe, attach -------------------------------------------------
@@ -138,6 +147,29 @@ t read "$A" $MIB $((3 * MIB)) | cmp -s - "$T/data" && pass "A reads the data thr
 t read "$CLONE" $MIB $((3 * MIB)) | cmp -s - "$T/data" && pass "clone reads the data" ||
 	fail "clone's data"
 expect "no journal LV left" 0 "$(lvt lvs "$VG" | grep -c journaler)"
+
+# ---- a listing is one lvs, whatever the number of LVs --------------------------------
+CSM_FAULT_LOG="$T/listlog" t list >/dev/null
+expect "list: one lvs and one vgs" "1 1" \
+	"$(grep -c '^lvm-lvs$' "$T/listlog") $(grep -c '^lvm-vgs$' "$T/listlog")"
+
+# ---- a child over a leaf whose name still holds data (the empty-leaf case) -------------
+t snap-child "$A" "$BASE" $((100 * MIB)) replace || fail "snap-child replace"
+expect "replaced leaf: parent still the base" "$BASE" \
+	"$(t list | awk -v a="$A" '$1 == a { print $6 }')"
+expect "no .new left" "" "$(lv_row "VHD-$A.new")"
+CSM_FAULT_POINT=lvm-snapshot:replace t snap-child "$A" "$BASE" $((100 * MIB)) replace \
+	>/dev/null 2>&1
+expect "killed between remove and rename: only .new" "none 1" \
+	"$(t find "$A") $(lv_row "VHD-$A.new" | grep -c .)"
+t sweep
+expect "sweep renames .new back" vhd "$(t find "$A")"
+CSM_FAULT_POINT=lvm-snapshot:replace t snap-child "$A" "$BASE" $((100 * MIB)) replace \
+	>/dev/null 2>&1
+t snap-undo "$A" - -
+expect "snap-undo renames .new back" vhd "$(t find "$A")"
+t read "$A" $MIB $((3 * MIB)) | cmp -s - "$T/data" && pass "A's data after the replaced child" ||
+	fail "A's data after replaced child"
 
 # ---- snapshot killed at every step, undone by replay ----------------------------------
 D=$(new_uuid 5)
@@ -320,6 +352,12 @@ expect "replay hands csm_ and coalesce_ over" \
 expect "coalesce (left to the GC) stays, create (abandoned) goes" "1 0" \
 	"$(t journal-lookup coalesce "$I") $(t journal-lookup create "$C")"
 t journal-end coalesce "$I"
+t journal-begin leaf "$I" "parent=$P
+" || fail "journal-begin leaf"
+expect "our leaf record: journaler.py's leaf_<c>_1" journaler "$(lv_row "leaf_${I}_1" | cut -d'|' -f4)"
+expect "its data sector as journaler.py writes it" "36 $P " "$(lv_data "leaf_${I}_1")"
+t journal-end leaf "$I"
+expect "journal-end removes it" "" "$(lv_row "leaf_${I}_1")"
 t lock "$A" alice host1 || fail "lock"
 expect "lock read back" "alice host1" "$(t lock-read "$A")"
 expect "second lock refused" "FAULT 37" "$(t lock "$A" bob host2 | cut -d' ' -f1-2)"

@@ -14,6 +14,7 @@
  *   write UUID OFF FILE | read UUID OFF LEN   through the chain (the store's opener)
  *   snapshot SRC [clone]      the generic snapshot's steps; prints "BASE CLONE"
  *   snap-undo SRC BASE CLONE  ("-" for none)
+ *   snap-child UUID PARENT SIZE [replace]
  *   take-over L P | take-over-recover L P
  *   inflate UUID BYTES | deflate UUID | grow UUID SIZE
  *   replay            journal_replay with the generic recovery; prints each record
@@ -344,6 +345,8 @@ static int run(const char *cmd, char **a, int n)
 	}
 	if (strcmp(cmd, "snapshot") == 0)
 		return cmd_snapshot(a, n);
+	if (strcmp(cmd, "snap-child") == 0 && n >= 3)
+		return vs->ops->snap_child(vs, a[0], a[1], num(a[2]), n > 3, SME_VDI_SNAPSHOT, &err);
 	if (strcmp(cmd, "snap-undo") == 0 && n == 3) {
 		vs->ops->snap_undo(vs, a[0], opt(a[1]), opt(a[2]), NULL);
 		return 0;

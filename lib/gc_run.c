@@ -1,0 +1,644 @@
+/* SPDX-License-Identifier: LGPL-2.1-only */
+/*
+ * The GC's runner over the VDI store (see csm/gc_run.h).
+ *
+ * The long copy of a non-leaf coalesce runs without the SR lock (nothing
+ * writes a hidden image with one child); every change of names or
+ * parents happens under it.  Only positive knowledge moves it: an image
+ * that cannot be read holds back all work on its chain (the planner), a
+ * child we cannot see holds back a relink, activation records that cannot
+ * be read hold back a leaf coalesce.
+ */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "csm/fault.h"
+#include "csm/gc_plan.h"
+#include "csm/gc_run.h"
+#include "csm/journal.h"
+#include "csm/log.h"
+#include "csm/util.h"
+#include "csm/vdiforest.h"
+#include "csm/vhdchain.h"
+
+double gc_run_now(void)
+{
+	return (double)sm_monotonic_ms() / 1000.0;
+}
+
+void gc_run_init(struct gc_run *g, struct vstore *vs, const char *sr_uuid)
+{
+	memset(g, 0, sizeof(*g));
+	g->vs = vs;
+	snprintf(g->sr_uuid, sizeof(g->sr_uuid), "%s", sr_uuid);
+	g->leaf_max = 20ull << 20;
+	g->state = "starting";
+	g->srlock = (struct sm_lock)SM_LOCK_INIT;
+}
+
+static void say(struct gc_run *g, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void say(struct gc_run *g, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	sm_log(LOG_INFO, "gc %s: %s", g->sr_uuid, msg);
+	if (g->hooks.say)
+		g->hooks.say(g->hooks.arg, msg);
+}
+
+static void status(struct gc_run *g, bool force)
+{
+	if (g->hooks.status)
+		g->hooks.status(g->hooks.arg, g, force);
+}
+
+static bool aborted(struct gc_run *g)
+{
+	return g->hooks.aborted && g->hooks.aborted(g->hooks.arg);
+}
+
+static void hold_back(struct gc_run *g, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Remember (the first) reason work was left undone, for the status and the exit status. */
+static void hold_back(struct gc_run *g, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (g->held_back[0])
+		return;
+	va_start(ap, fmt);
+	vsnprintf(g->held_back, sizeof(g->held_back), fmt, ap);
+	va_end(ap);
+	say(g, "held back: %s", g->held_back);
+}
+
+/* ---- the SR lock ------------------------------------------------------------- */
+
+/*
+ * Take the SR lock, politely: try, and while an SR operation holds it,
+ * say so in the status and keep watching for an abort request.
+ */
+static int sr_lock(struct gc_run *g, struct sm_error *err)
+{
+	unsigned wait_s = g->lock_wait_s ? g->lock_wait_s : 600;
+	double until = gc_run_now() + wait_s;
+
+	for (;;) {
+		struct sm_error e = { 0 };
+
+		if (lock_acquire(&g->srlock, g->sr_uuid, "sr", 0, SME_SR_UNAVAILABLE, &e) == 0) {
+			g->waiting[0] = '\0';
+			return 0;
+		}
+		snprintf(g->waiting, sizeof(g->waiting), "the SR lock (%.150s)", e.detail);
+		g->state = "waiting";
+		status(g, false);
+		if (aborted(g))
+			return sm_fail(err, SME_SR_UNAVAILABLE, "aborted while waiting for the SR lock");
+		if (gc_run_now() > until)
+			return sm_fail(err, SME_SR_UNAVAILABLE, "SR lock busy for %u s", wait_s);
+		usleep(50 * 1000);
+	}
+}
+
+static void sr_unlock(struct gc_run *g)
+{
+	lock_release(&g->srlock);
+}
+
+static int progress(void *arg, uint64_t done, uint64_t total)
+{
+	struct gc_run *g = arg;
+
+	g->done = done;
+	g->total = total;
+	status(g, false);
+	return aborted(g);
+}
+
+/* ---- choosing work (lib/gc_plan.c) ----------------------------------------------- */
+
+/* The plan's only I/O, done here: the activation records, when they can matter. */
+static void plan_work(struct gc_run *g, const struct vdi_forest *f, struct gc_plan *pl)
+{
+	struct gc_active_set active = { 0 };
+	struct gc_plan_input in = { .forest = f, .leaf_max = g->leaf_max,
+				    .backed_off = g->backed_off };
+
+	if (gc_plan_needs_active(f)) {
+		active.rc = g->vs->ops->active_each(g->vs, gc_active_set_add, &active);
+		in.active = &active;
+	}
+	gc_plan_make(&in, pl);
+	gc_active_set_free(&active);
+	g->q_garbage = pl->q_garbage;
+	g->q_coalesce = pl->q_coalesce;
+	g->q_leaf = pl->q_leaf;
+	if (pl->held_back[0])
+		hold_back(g, "%s", pl->held_back);
+}
+
+/* ---- small steps ------------------------------------------------------------------ */
+
+/* The store's name of uuid's VHD: what its chain opener opens. */
+static void vhd_name(struct gc_run *g, const char *uuid, char out[128])
+{
+	g->vs->ops->image_name(g->vs, uuid, VSTORE_VHD, out, 128);
+}
+
+/* Does uuid have an image: 1, 0, or -1 with err (could not tell). */
+static int image_exists(struct gc_run *g, const char *uuid, struct sm_error *err)
+{
+	enum vstore_kind kind;
+
+	if (g->vs->ops->find(g->vs, uuid, &kind, SME_SR_UNAVAILABLE, err) < 0) {
+		sm_error_recode(err, SME_SR_UNAVAILABLE);
+		return -1;
+	}
+	return kind != VSTORE_NONE;
+}
+
+static void delete_image(struct gc_run *g, const struct vdi_node *n)
+{
+	if (g->vs->ops->remove(g->vs, n->img.uuid, n->img.kind, true, NULL) == 0) {
+		say(g, "deleted garbage %s", n->img.uuid);
+		g->deleted++;
+	}
+	lock_cleanup_namespace(n->img.uuid);
+}
+
+/*
+ * Activate a and b (b may be NULL) for the I/O of one step; the caller
+ * pairs it with deactivate_pair whatever happens.  No fault point may lie
+ * between the two: see csm/gc_run.h.
+ */
+static int activate_pair(struct gc_run *g, const char *a, const char *b, struct sm_error *err)
+{
+	if (vstore_activate(g->vs, a, false, err) < 0)
+		return -1;
+	if (b && vstore_activate(g->vs, b, false, err) < 0) {
+		vstore_deactivate(g->vs, a, false, NULL);
+		return -1;
+	}
+	return 0;
+}
+
+static int deactivate_pair(struct gc_run *g, const char *a, const char *b, struct sm_error *err)
+{
+	int rc = 0;
+
+	if (b && vstore_deactivate(g->vs, b, false, err) < 0)
+		rc = -1;
+	if (vstore_deactivate(g->vs, a, false, rc < 0 ? NULL : err) < 0)
+		rc = -1;
+	return rc;
+}
+
+/*
+ * The parent must hold the child's data and cover its virtual size before
+ * the copy: the store makes room (inflate), then the one grow with an
+ * undo record (the GC's own, kept while the copy runs without the SR lock).
+ */
+static int grow_parent(struct gc_run *g, const char *c_uuid, const char *p_uuid,
+		       struct sm_error *err)
+{
+	struct vhd_info ci, pi;
+	bool pending;
+
+	if (vstore_vhd_query(g->vs, c_uuid, true, &ci, err) < 0 ||
+	    vstore_vhd_query(g->vs, p_uuid, false, &pi, err) < 0)
+		return -1;
+	if (vstore_inflate(g->vs, p_uuid,
+			   vstore_room_for(g->vs, ci.virtual_size, VSTORE_FIT_DATA,
+					   (uint64_t)pi.allocated_blocks * VHD_BLOCK_SIZE +
+					   (uint64_t)ci.blocks * VHD_BLOCK_SIZE), err) < 0)
+		return -1;
+	sm_fault_point("gc:inflated");
+	if (pi.virtual_size >= ci.virtual_size)
+		return 0;
+	return vstore_grow(g->vs, p_uuid, ci.virtual_size, VSTORE_UNDO_GC, &pending, err);
+}
+
+/* Copy c's blocks into p, both active for it (the copy is idempotent). */
+static int copy_blocks(struct gc_run *g, const char *c_uuid, const char *p_uuid,
+		       uint64_t *copied, struct sm_error *err)
+{
+	char cname[128], pname[128];
+	int rc;
+
+	vhd_name(g, c_uuid, cname);
+	vhd_name(g, p_uuid, pname);
+	g->state = "copying";
+	g->done = g->total = 0;
+	g->copy_started = gc_run_now();
+	status(g, true);
+	if (activate_pair(g, c_uuid, p_uuid, err) < 0)
+		return -1;
+	rc = vhd_coalesce_with(g->vs->ops->opener(g->vs), cname, pname, copied, progress, g, err);
+	if (deactivate_pair(g, c_uuid, p_uuid, rc < 0 ? NULL : err) < 0)
+		rc = -1;
+	return rc;
+}
+
+/*
+ * Re-point one child at p (locator: the store's, e.g. LVM's dm name).  A
+ * hidden child is a base copy, read-only on a store with that flag: made
+ * writable for the write and read-only again.
+ */
+static int relink_child(struct gc_run *g, const struct vdi_node *c, const char *p_uuid,
+			struct sm_error *err)
+{
+	char cname[128], ploc[256];
+	int rc;
+
+	vhd_name(g, c->img.uuid, cname);
+	g->vs->ops->locator(g->vs, p_uuid, ploc, sizeof(ploc));
+	if (c->img.hidden && vstore_set_read_only(g->vs, c->img.uuid, false, err) < 0)
+		return -1;
+	if (activate_pair(g, c->img.uuid, NULL, err) < 0)
+		return -1;
+	rc = vhd_set_parent_with(g->vs->ops->opener(g->vs), cname, ploc, err);
+	if (deactivate_pair(g, c->img.uuid, NULL, rc < 0 ? NULL : err) < 0)
+		rc = -1;
+	if (rc == 0 && c->img.hidden)
+		rc = vstore_set_read_only(g->vs, c->img.uuid, true, err);
+	return rc;
+}
+
+/* Re-point every child of n at p, then remove n (SR lock held). */
+static int relink_and_remove(struct gc_run *g, const char *n_uuid, const char *p_uuid,
+			     struct sm_error *err)
+{
+	struct vdi_forest f;
+	int rc = 0;
+
+	if (vdi_forest_load(&f, g->vs, true, err) < 0)
+		return -1;
+	/* A child we cannot see would be orphaned when n goes: keep n. */
+	if (f.unknown_parents) {
+		sm_fail(err, SME_SR_UNAVAILABLE, "relink of %s's children held back: %s cannot be read (%s)",
+			n_uuid, f.first_unknown->img.uuid, f.first_unknown->img.error);
+		vdi_forest_free(&f);
+		return -1;
+	}
+	g->state = "relinking";
+	for (size_t i = 0; i < f.count && rc == 0; i++) {
+		const struct vstore_image *c = &f.nodes[i].img;
+
+		/*
+		 * A base copy relinked by a run killed before it was made
+		 * read-only again: it is P's child by now.
+		 */
+		if (strcmp(c->parent, p_uuid) == 0 && c->hidden && strcmp(c->uuid, n_uuid) != 0)
+			rc = vstore_set_read_only(g->vs, c->uuid, true, err);
+		if (rc < 0 || strcmp(c->parent, n_uuid) != 0)
+			continue;
+		rc = relink_child(g, &f.nodes[i], p_uuid, err);
+		if (rc == 0) {
+			say(g, "re-pointed %s at %s", f.nodes[i].img.uuid, p_uuid);
+			sm_fault_point("gc:relinked-one");
+		}
+	}
+	vdi_forest_free(&f);
+	if (rc < 0)
+		return -1;
+	if (g->vs->ops->remove(g->vs, n_uuid, VSTORE_VHD, false, err) < 0)
+		return -1;
+	lock_cleanup_namespace(n_uuid);
+	sm_fault_point("gc:removed");
+	return 0;
+}
+
+/* A hidden base copy back to its resting form: smallest room, read-only. */
+static int base_at_rest(struct gc_run *g, const char *p_uuid, struct sm_error *err)
+{
+	if (vstore_deflate(g->vs, p_uuid, err) < 0)
+		return -1;
+	sm_fault_point("gc:deflated");
+	return vstore_set_read_only(g->vs, p_uuid, true, err);
+}
+
+/* ---- non-leaf coalesce -------------------------------------------------------------- */
+
+/*
+ * The work of a coalesce of N into P whose journal record is written:
+ * copy (without the SR lock), relink, remove N, P at rest.  Called and
+ * returns with the SR lock held; the record stays on failure.
+ */
+static int coalesce_work(struct gc_run *g, const char *n_uuid, const char *p_uuid,
+			 struct sm_error *err)
+{
+	uint64_t copied = 0;
+	int rc;
+
+	snprintf(g->current, sizeof(g->current), "coalesce %s into %s", n_uuid, p_uuid);
+	say(g, "coalescing %s into its parent %s", n_uuid, p_uuid);
+	sr_unlock(g);
+	rc = vstore_set_read_only(g->vs, p_uuid, false, err);
+	if (rc == 0)
+		rc = grow_parent(g, n_uuid, p_uuid, err);
+	if (rc == 0)
+		rc = copy_blocks(g, n_uuid, p_uuid, &copied, err);
+	if (sr_lock(g, rc < 0 ? NULL : err) < 0 && rc == 0)
+		return -1;
+	if (rc < 0)
+		return -1;     /* the journal stays: the next run resumes */
+	sm_fault_point("gc:copied");
+	say(g, "copied %" PRIu64 " bytes in %.2f s", copied, gc_run_now() - g->copy_started);
+	if (relink_and_remove(g, n_uuid, p_uuid, err) < 0 || base_at_rest(g, p_uuid, err) < 0)
+		return -1;
+	g->coalesced++;
+	return 0;
+}
+
+static int coalesce_one(struct gc_run *g, const char *n_uuid, const char *p_uuid,
+			struct sm_error *err)
+{
+	char jtext[64];
+
+	snprintf(jtext, sizeof(jtext), "parent=%s\n", p_uuid);
+	if (g->vs->ops->journal_begin(g->vs, "coalesce", n_uuid, jtext, err) < 0)
+		return -1;
+	sm_fault_point("gc:coalesce-journal");
+	if (coalesce_work(g, n_uuid, p_uuid, err) < 0)
+		return -1;
+	return g->vs->ops->journal_end(g->vs, "coalesce", n_uuid, err);
+}
+
+/* ---- leaf coalesce --------------------------------------------------------------------- */
+
+/*
+ * Is L free to be renamed over?  Asked after our journal record (the
+ * claim vdi_activate looks for) is durable; see vstore_dir.h.  Anything
+ * but a clear "no activation record" is a reason to leave L alone.
+ */
+static bool leaf_still_idle(struct gc_run *g, const char *l_uuid)
+{
+	char holder[128] = "";
+	int rc = vstore_active_lookup(g->vs, l_uuid, holder);
+
+	if (rc == 0)
+		return true;
+	if (rc > 0)
+		say(g, "leaf-coalesce of %s stopped: activated on host %s", l_uuid, holder);
+	else
+		hold_back(g, "leaf-coalesce of %s: cannot read its activation records (%s)",
+			  l_uuid, strerror(-rc));
+	return false;
+}
+
+/*
+ * The merged image under L's name, after take_over: room for every block
+ * (a leaf may be attached and written), or, for a snapshot nobody has
+ * active, only what it uses (Python's _finishCoalesceLeaf).
+ */
+static int leaf_at_rest(struct gc_run *g, const char *l_uuid, struct sm_error *err)
+{
+	struct vdi_meta m;
+	struct vhd_info info;
+	bool snapshot = false;
+
+	if (!g->vs->ops->room_for)
+		return 0;
+	if (g->vs->ops->meta_read(g->vs, l_uuid, &m) == 0) {
+		snapshot = m.is_a_snapshot;
+		vdimeta_free(&m);
+	}
+	if (snapshot && vstore_active_lookup(g->vs, l_uuid, NULL) == 0)
+		return vstore_deflate(g->vs, l_uuid, err);
+	if (vstore_vhd_query(g->vs, l_uuid, true, &info, err) < 0)
+		return -1;
+	return vstore_inflate(g->vs, l_uuid,
+			      vstore_room_for(g->vs, info.virtual_size, VSTORE_FIT_FULL, 0), err);
+}
+
+/*
+ * Finish or undo a leaf-coalesce of l into p whose "leaf" record is left
+ * (SR lock held): the store's take-over recovery and P hidden again
+ * (vstore_leaf_recover), then the rooms and flags the GC changed: P, if
+ * it kept its name, at rest again; else the merged L at rest.
+ */
+static int leaf_recover(struct gc_run *g, const char *l_uuid, const char *p_uuid,
+			struct sm_error *err)
+{
+	int p_there = image_exists(g, p_uuid, err);
+
+	if (p_there < 0)
+		return -1;
+	/* Hiding P again writes its footer. */
+	if (p_there && vstore_set_read_only(g->vs, p_uuid, false, err) < 0)
+		return -1;
+	if (vstore_leaf_recover(g->vs, l_uuid, p_uuid, err) < 0)
+		return -1;
+	p_there = image_exists(g, p_uuid, err);
+	if (p_there < 0)
+		return -1;
+	if (p_there)
+		return base_at_rest(g, p_uuid, err);
+	switch (image_exists(g, l_uuid, err)) {
+	case 1:
+		return leaf_at_rest(g, l_uuid, err);
+	case 0:
+		return sm_fail(err, SME_SR_UNAVAILABLE, "leaf-coalesce of %s into %s: neither "
+			       "image is there after recovery", l_uuid, p_uuid);
+	default:
+		return -1;
+	}
+}
+
+/*
+ * Give up a leaf-coalesce before its commit: L untouched, P hidden again
+ * (it holds L's data too, which is harmless in a hidden base copy).
+ */
+static int leaf_back_off(struct gc_run *g, const char *l_uuid, const char *p_uuid,
+			 struct sm_error *err)
+{
+	memcpy(g->backed_off, l_uuid, sizeof(g->backed_off));
+	if (leaf_recover(g, l_uuid, p_uuid, err) < 0)
+		return -1;   /* the record stays: recovery runs again */
+	return g->vs->ops->journal_end(g->vs, "leaf", l_uuid, err);
+}
+
+/* Everything before the take-over: rooms, the copy, P visible. */
+static int leaf_merge(struct gc_run *g, const char *l_uuid, const char *p_uuid,
+		      uint64_t *copied, struct sm_error *err)
+{
+	if (vstore_set_read_only(g->vs, p_uuid, false, err) < 0 ||
+	    vstore_deflate(g->vs, l_uuid, err) < 0)
+		return -1;
+	sm_fault_point("gc:leaf-deflated");
+	if (grow_parent(g, l_uuid, p_uuid, err) < 0 || copy_blocks(g, l_uuid, p_uuid, copied, err) < 0)
+		return -1;
+	sm_fault_point("gc:leaf-copied");
+	if (vstore_vhd_set_hidden(g->vs, p_uuid, false, err) < 0)
+		return -1;
+	sm_fault_point("gc:leaf-unhidden");
+	return 0;
+}
+
+/* Leaf L into P; P then takes L's name.  SR lock held throughout. */
+static int leaf_coalesce_one(struct gc_run *g, const char *l_uuid, const char *p_uuid,
+			     struct sm_error *err)
+{
+	char jtext[64];
+	uint64_t copied = 0;
+
+	/* Planned with an older view of the activation records: one may come now. */
+	sm_fault_point("gc:leaf-planned");
+	snprintf(jtext, sizeof(jtext), "parent=%s\n", p_uuid);
+	if (g->vs->ops->journal_begin(g->vs, "leaf", l_uuid, jtext, err) < 0)
+		return -1;
+	sm_fault_point("gc:leaf-journal");
+	if (!leaf_still_idle(g, l_uuid))
+		return leaf_back_off(g, l_uuid, p_uuid, err);
+	snprintf(g->current, sizeof(g->current), "leaf-coalesce %s into %s", l_uuid, p_uuid);
+	if (leaf_merge(g, l_uuid, p_uuid, &copied, err) < 0)
+		return -1;
+	/* The protocol makes this redundant; the take-over is the one step that cannot be undone. */
+	if (!leaf_still_idle(g, l_uuid))
+		return leaf_back_off(g, l_uuid, p_uuid, err);
+	/* One step the store can recover: the merged image takes the leaf's name. */
+	if (g->vs->ops->take_over(g->vs, l_uuid, p_uuid, err) < 0)
+		return -1;
+	lock_cleanup_namespace(p_uuid);
+	sm_fault_point("gc:leaf-taken-over");
+	if (leaf_at_rest(g, l_uuid, err) < 0)
+		return -1;
+	sm_fault_point("gc:leaf-at-rest");
+	say(g, "leaf %s merged into its parent (%" PRIu64 " bytes); parent %s gone",
+	    l_uuid, copied, p_uuid);
+	g->leaf_coalesced++;
+	return g->vs->ops->journal_end(g->vs, "leaf", l_uuid, err);
+}
+
+/* ---- resuming after a crash or abort ------------------------------------------------- */
+
+/*
+ * The parent grow before a copy keeps an undo record (VSTORE_UNDO_GC); a
+ * GC killed mid-grow leaves it, and the parent must be put back before
+ * anything reads or writes it again.
+ */
+static int undo_parent_grow(struct gc_run *g, const char *p_uuid, struct sm_error *err)
+{
+	bool undone;
+
+	if (vstore_grow_recover(g->vs, p_uuid, VSTORE_UNDO_GC, &undone, err) < 0)
+		return -1;
+	if (undone)
+		say(g, "rolled back the interrupted grow of %s", p_uuid);
+	return 0;
+}
+
+/* A "coalesce" record: finish it (N gone: only P's rest is left). */
+static int resume_coalesce(struct gc_run *g, const char *n_uuid, const char *p_uuid,
+			   struct sm_error *err)
+{
+	int n_there = image_exists(g, n_uuid, err), p_there;
+
+	if (n_there < 0)
+		return -1;
+	if (!n_there) {
+		p_there = image_exists(g, p_uuid, err);
+		if (p_there <= 0)
+			return p_there;
+		return base_at_rest(g, p_uuid, err);
+	}
+	if (vstore_set_read_only(g->vs, p_uuid, false, err) < 0 ||
+	    undo_parent_grow(g, p_uuid, err) < 0 || vstore_vhd_repair(g->vs, p_uuid, err) < 0)
+		return -1;
+	say(g, "resuming the coalesce of %s into %s", n_uuid, p_uuid);
+	return coalesce_work(g, n_uuid, p_uuid, err);
+}
+
+static int resume_one(void *arg, const char *op, const char *id, const char *text,
+		      struct sm_error *err)
+{
+	struct gc_run *g = arg;
+	char parent[37];
+	int rc;
+
+	journal_get(text, "parent", parent, sizeof(parent));
+	if (!sm_uuid_valid(id) || !sm_uuid_valid(parent))
+		return 1;   /* not ours, or damaged: leave it for a person */
+	if (strcmp(op, "coalesce") == 0)
+		rc = resume_coalesce(g, id, parent, err);
+	else if (strcmp(op, "leaf") == 0)
+		rc = leaf_recover(g, id, parent, err);
+	else
+		return 1;
+	if (rc == 0)
+		g->resumed++;
+	return rc < 0 ? -1 : 0;
+}
+
+int gc_run_resume(struct gc_run *g, struct sm_error *err)
+{
+	int rc;
+
+	if (sr_lock(g, err) < 0)
+		return -1;
+	rc = g->vs->ops->journal_replay(g->vs, resume_one, g, err);
+	sr_unlock(g);
+	return rc < 0 ? -1 : 0;
+}
+
+/* ---- the loop --------------------------------------------------------------------------- */
+
+/* One round under the SR lock: resume, plan, delete, one merge.  1: more may be left. */
+static int round_locked(struct gc_run *g, struct sm_error *err)
+{
+	struct vdi_forest f;
+	struct gc_plan pl;
+	char n_uuid[37] = "", p_uuid[37] = "";
+	int rc = 0;
+
+	if (g->vs->ops->journal_replay(g->vs, resume_one, g, err) < 0 ||
+	    vdi_forest_load(&f, g->vs, true, err) < 0)
+		return -1;
+	plan_work(g, &f, &pl);
+	g->state = "deleting";
+	status(g, true);
+	for (unsigned i = 0; i < pl.ngarbage; i++)
+		delete_image(g, pl.garbage[i]);
+	if (pl.ngarbage)
+		g->vs->ops->sync(g->vs, NULL);
+	if (pl.coalesce || pl.leaf) {
+		const struct vdi_node *n = pl.coalesce ? pl.coalesce : pl.leaf;
+
+		memcpy(n_uuid, n->img.uuid, 37);
+		memcpy(p_uuid, n->img.parent, 37);
+	}
+	vdi_forest_free(&f);
+	if (pl.coalesce)
+		rc = coalesce_one(g, n_uuid, p_uuid, err);
+	else if (pl.leaf)
+		rc = leaf_coalesce_one(g, n_uuid, p_uuid, err);
+	if (rc < 0)
+		return -1;
+	return n_uuid[0] || pl.ngarbage;
+}
+
+int gc_run_loop(struct gc_run *g, struct sm_error *err)
+{
+	for (;;) {
+		int rc;
+
+		if (aborted(g))
+			return sm_fail(err, SME_SR_UNAVAILABLE, "aborted on request");
+		if (sr_lock(g, err) < 0)
+			return -1;
+		rc = round_locked(g, err);
+		sr_unlock(g);
+		if (rc <= 0)
+			return rc;
+	}
+}

@@ -1,0 +1,502 @@
+/* SPDX-License-Identifier: LGPL-2.1-only */
+/*
+ * The GC's runner (lib/gc_run.c) over the in-memory store, directory-like
+ * and LVM-like.  Chains are made by the real VDI operations
+ * (drivers/vhdsr.c, as in test_vdiops), then the runner deletes garbage,
+ * coalesces and leaf-coalesces; it is killed at every step of the store
+ * and crashed (process, host, the host's two corners), and the next run
+ * must resume: no VDI loses a byte, no journal is left, and on the
+ * LVM-like store the base copy is read-only again, the merged leaf has
+ * its full room.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "vstore_testutil.h"
+
+#include "../../drivers/filebased.h"
+#include "csm/gc_run.h"
+#include "csm/util.h"
+#include "csm/vdiforest.h"
+#include "csm/vstore_mem.h"
+
+#define SR_UUID "11111111-2222-4333-8444-555555555555"
+
+/* ---- what drivers/filebased.c gives vhdsr.c ------------------------------ */
+
+static struct vstore_mem *the_store;
+
+struct vstore *fsr_store(struct file_sr *sr)
+{
+	return vstore_mem_vs(the_store);
+}
+
+void fsr_kick_gc(const struct file_sr *sr)
+{
+}
+
+/* ---- calls ------------------------------------------------------------------ */
+
+struct env {
+	struct vstore_mem *m;
+	struct vstore *vs;
+	struct file_sr sr;
+	struct sm_error err;
+	char result[37];      /* the uuid the call answered, "" for none */
+};
+
+static void env_init(struct env *e, bool lvm)
+{
+	memset(e, 0, sizeof(*e));
+	e->m = vstore_mem_new(SR_UUID);
+	assert_non_null(e->m);
+	vstore_mem_set_lvm(e->m, lvm);
+	e->vs = vstore_mem_vs(e->m);
+	e->sr.sr_uuid = SR_UUID;
+	e->sr.repair = true;
+	the_store = e->m;
+}
+
+static void env_free(struct env *e)
+{
+	vstore_mem_free(e->m);
+	the_store = NULL;
+}
+
+#define MEMBER(n, v) "<member><name>" n "</name><value>" v "</value></member>"
+
+/*
+ * Run one call as the dispatcher does for an SR-changing command: parse,
+ * recover what a killed call left, then the op.  args: the <value>s.
+ */
+static int run(struct env *e, const char *method, const char *vdi, const char *args,
+	       sm_op_fn fn)
+{
+	static char doc[8192];
+	struct sm_call call = { 0 };
+	struct sm_ctx ctx = { .call = &call, .sr = &e->sr };
+	const char *uuid;
+	int rc, n;
+
+	n = snprintf(doc, sizeof(doc),
+		     "<methodCall><methodName>%s</methodName><params><param><value><struct>"
+		     MEMBER("host_ref", "OpaqueRef:11111111-0000-4000-8000-000000000001")
+		     MEMBER("session_ref", "OpaqueRef:11111111-0000-4000-8000-000000000002")
+		     MEMBER("sr_ref", "OpaqueRef:11111111-0000-4000-8000-000000000003")
+		     MEMBER("vdi_ref", "OpaqueRef:11111111-0000-4000-8000-000000000004")
+		     "<member><name>command</name><value>%s</value></member>"
+		     "<member><name>args</name><value><array><data>%s</data></array></value></member>"
+		     "<member><name>device_config</name><value><struct>"
+		     MEMBER("SRmaster", "true") "</struct></value></member>"
+		     MEMBER("sr_uuid", SR_UUID) MEMBER("vdi_type", "user")
+		     "%s%s%s%s%s"
+		     "<member><name>vdi_sm_config</name><value><struct/></value></member>"
+		     "<member><name>driver_params</name><value><struct/></value></member>"
+		     "</struct></value></param></params></methodCall>",
+		     method, method, args,
+		     *vdi ? "<member><name>vdi_uuid</name><value>" : "", vdi,
+		     *vdi ? "</value></member><member><name>vdi_location</name><value>" : "",
+		     vdi, *vdi ? "</value></member>" : "");
+	assert_true(n > 0 && n < (int)sizeof(doc));
+	sm_error_clear(&e->err);
+	e->result[0] = '\0';
+	if (call_parse(doc, (size_t)n, &call, &ctx.err) < 0)
+		print_error("%s: %s\n", method, ctx.err.detail);
+	assert_int_equal(ctx.err.code, 0);
+	rc = fsr_recover(&ctx);
+	if (rc == 0 && fn)
+		rc = fn(&ctx);
+	e->err = ctx.err;
+	uuid = ctx.result ? xr_struct_get_string(ctx.result, "uuid") : NULL;
+	snprintf(e->result, sizeof(e->result), "%s", uuid ? uuid : "");
+	xr_free(ctx.result);
+	call_free(&call);
+	return rc;
+}
+
+static int create_vdi(struct env *e, const char *uuid, uint64_t size)
+{
+	char args[512];
+
+	snprintf(args, sizeof(args), "<value>%llu</value><value>disk</value><value>about</value>"
+		 "<value/><value>false</value><value>19700101T00:00:00Z</value><value/>"
+		 "<value>false</value>", (unsigned long long)size);
+	return run(e, "vdi_create", uuid, args, fsr_vdi_create);
+}
+
+static int delete_vdi(struct env *e, const char *uuid)
+{
+	return run(e, "vdi_delete", uuid, "", fsr_vdi_delete);
+}
+
+static int snapshot_vdi(struct env *e, const char *uuid)
+{
+	return run(e, "vdi_snapshot", uuid, "", fsr_vdi_snapshot);
+}
+
+
+
+
+/* A VDI of 8 MiB with 'a' in its first MiB and 'b' in its third. */
+static void make_vdi(struct env *e, const char *uuid)
+{
+	struct sm_error err = { 0 };
+
+	assert_int_equal(create_vdi(e, uuid, 8 * MiB), 0);
+	assert_string_equal(e->result, uuid);
+	assert_int_equal(vs_fill(e->vs, uuid, 0, MiB, 'a', &err), 0);
+	assert_int_equal(vs_fill(e->vs, uuid, 2 * MiB, MiB, 'b', &err), 0);
+}
+
+static void assert_data(struct env *e, const char *uuid)
+{
+	struct sm_error err = { 0 };
+
+	assert_int_equal(vs_holds(e->vs, uuid, 0, MiB, 'a', &err), 1);
+	assert_int_equal(vs_holds(e->vs, uuid, MiB, MiB, 0, &err), 1);
+	assert_int_equal(vs_holds(e->vs, uuid, 2 * MiB, MiB, 'b', &err), 1);
+}
+
+
+
+/* ---- the GC ------------------------------------------------------------------ */
+
+static const enum vstore_mem_crash crashes[] = {
+	VSTORE_MEM_CRASH_PROCESS, VSTORE_MEM_CRASH_HOST,
+	VSTORE_MEM_CRASH_HOST_BYTES, VSTORE_MEM_CRASH_HOST_NAMES,
+};
+#define NCRASHES (sizeof(crashes) / sizeof(crashes[0]))
+
+static int gc(struct env *e, struct gc_run *g)
+{
+	gc_run_init(g, e->vs, SR_UUID);
+	g->lock_wait_s = 5;
+	sm_error_clear(&e->err);
+	return gc_run_loop(g, &e->err);
+}
+
+static int images(struct env *e)
+{
+	struct sm_error err = { 0 };
+	struct vdi_forest f;
+	int n;
+
+	assert_int_equal(vdi_forest_load(&f, e->vs, false, &err), 0);
+	n = (int)f.count;
+	for (size_t i = 0; i < f.count; i++)
+		assert_string_equal(f.nodes[i].img.error, "");
+	vdi_forest_free(&f);
+	return n;
+}
+
+/* The uuid of uuid's parent, "" for none. */
+static void parent_of(struct env *e, const char *uuid, char out[37])
+{
+	struct vhd_info info;
+
+	assert_int_equal(vs_query(e->vs, uuid, &info), 0);
+	e->vs->ops->parent_uuid(e->vs, &info, out);
+}
+
+/*
+ * V with data in three places and two snapshots: V -> B2 -> B1, S1 and S2
+ * the snapshots (S1 a child of B1, S2 of B2).
+ *   V:  a@0 b@2M c@4M d@6M      S2: a@0 b@2M c@4M      S1: a@0 b@2M
+ */
+static char S1[37], S2[37];
+
+static void setup_two_snapshots(struct env *e)
+{
+	struct sm_error err = { 0 };
+
+	make_vdi(e, U(1));
+	assert_int_equal(snapshot_vdi(e, U(1)), 0);
+	snprintf(S1, sizeof(S1), "%s", e->result);
+	assert_int_equal(vs_fill(e->vs, U(1), 4 * MiB, MiB, 'c', &err), 0);
+	assert_int_equal(snapshot_vdi(e, U(1)), 0);
+	snprintf(S2, sizeof(S2), "%s", e->result);
+	assert_int_equal(vs_fill(e->vs, U(1), 6 * MiB, MiB, 'd', &err), 0);
+	assert_int_equal(e->vs->ops->sync(e->vs, NULL), 0);
+}
+
+static void assert_v(struct env *e)
+{
+	struct sm_error err = { 0 };
+
+	assert_data(e, U(1));
+	assert_int_equal(vs_holds(e->vs, U(1), 4 * MiB, MiB, 'c', &err), 1);
+	assert_int_equal(vs_holds(e->vs, U(1), 6 * MiB, MiB, 'd', &err), 1);
+}
+
+static void assert_s2(struct env *e)
+{
+	struct sm_error err = { 0 };
+
+	assert_data(e, S2);
+	assert_int_equal(vs_holds(e->vs, S2, 4 * MiB, MiB, 'c', &err), 1);
+	assert_int_equal(vs_holds(e->vs, S2, 6 * MiB, MiB, 0, &err), 1);
+}
+
+/* No GC journal left, and a base copy is at rest (LVM-like: read-only). */
+static void assert_tidy(struct env *e, bool lvm, const char *base)
+{
+	if (base[0])
+		assert_int_equal(e->vs->ops->journal_lookup(e->vs, "coalesce", base), 0);
+	assert_int_equal(e->vs->ops->journal_lookup(e->vs, "leaf", U(1)), 0);
+	if (lvm && base[0])
+		assert_true(vstore_mem_read_only(e->m, base));
+}
+
+/* S1 deleted: B2 is B1's only child: coalesced into B1, V and S2 relinked. */
+static void setup_coalesce(struct env *e)
+{
+	setup_two_snapshots(e);
+	assert_int_equal(delete_vdi(e, S1), 0);
+}
+
+static void check_coalesce(struct env *e, bool lvm)
+{
+	char pv[37], ps2[37], pb1[37];
+
+	parent_of(e, U(1), pv);
+	parent_of(e, S2, ps2);
+	assert_string_equal(pv, ps2);
+	parent_of(e, pv, pb1);
+	assert_string_equal(pb1, "");     /* B2 gone, B1 the root */
+	assert_int_equal(images(e), 3);
+	assert_v(e);
+	assert_s2(e);
+	assert_tidy(e, lvm, pv);
+}
+
+/* Then S2 deleted: V is B1's only child, and small: leaf-coalesced. */
+static void setup_leaf(struct env *e)
+{
+	struct gc_run g;
+
+	setup_coalesce(e);
+	assert_int_equal(gc(e, &g), 0);
+	assert_int_equal(delete_vdi(e, S2), 0);
+}
+
+static void check_leaf(struct env *e, bool lvm)
+{
+	char pv[37];
+
+	parent_of(e, U(1), pv);
+	assert_string_equal(pv, "");
+	assert_int_equal(images(e), 1);
+	assert_v(e);
+	assert_tidy(e, lvm, "");
+	if (lvm) {
+		assert_false(vstore_mem_read_only(e->m, U(1)));
+		assert_true(vstore_mem_room(e->m, U(1)) >=
+			    vstore_room_for(e->vs, 8 * MiB, VSTORE_FIT_FULL, 0));
+		assert_false(vstore_mem_has(e->m, "OLD_" "00000000-0000-4000-8000-000000000001.vhd"));
+	}
+}
+
+static void test_coalesce(void **state)
+{
+	for (int lvm = 0; lvm < 2; lvm++) {
+		struct env e;
+		struct gc_run g;
+
+		env_init(&e, lvm);
+		setup_coalesce(&e);
+		assert_int_equal(images(&e), 4);
+		assert_int_equal(gc(&e, &g), 0);
+		assert_int_equal(g.coalesced, 1);
+		assert_int_equal(g.leaf_coalesced, 0);
+		check_coalesce(&e, lvm);
+		if (lvm)   /* the parent was inflated for the copy, and deflated after */
+			assert_int_equal(vstore_mem_calls(e.m, VMEM_DEFLATE) > 0, 1);
+		env_free(&e);
+	}
+}
+
+static void test_leaf_coalesce(void **state)
+{
+	for (int lvm = 0; lvm < 2; lvm++) {
+		struct env e;
+		struct gc_run g;
+
+		env_init(&e, lvm);
+		setup_leaf(&e);
+		assert_int_equal(images(&e), 2);
+		assert_int_equal(gc(&e, &g), 0);
+		assert_int_equal(g.leaf_coalesced, 1);
+		check_leaf(&e, lvm);
+		env_free(&e);
+	}
+}
+
+/* V and its snapshot deleted: the base left is garbage. */
+static void test_garbage(void **state)
+{
+	for (int lvm = 0; lvm < 2; lvm++) {
+		struct env e;
+		struct gc_run g;
+
+		env_init(&e, lvm);
+		make_vdi(&e, U(1));
+		assert_int_equal(snapshot_vdi(&e, U(1)), 0);
+		snprintf(S1, sizeof(S1), "%s", e.result);
+		assert_int_equal(delete_vdi(&e, U(1)), 0);
+		assert_int_equal(delete_vdi(&e, S1), 0);
+		assert_int_equal(images(&e), 1);
+		assert_int_equal(gc(&e, &g), 0);
+		assert_int_equal(g.deleted, 1);
+		assert_int_equal(images(&e), 0);
+		env_free(&e);
+	}
+}
+
+/*
+ * For every k: the state setup makes, the GC killed after k steps, the
+ * crash, then a whole GC run (it resumes) and check.  Until the GC runs
+ * to its end unkilled.
+ */
+static void kill_everywhere(void (*setup)(struct env *e), void (*check)(struct env *e, bool lvm),
+			    const char *what)
+{
+	for (int lvm = 0; lvm < 2; lvm++) {
+		for (size_t c = 0; c < NCRASHES; c++) {
+			bool finished = false;
+			unsigned long k;
+
+			for (k = 0; !finished; k++) {
+				struct env e;
+				struct gc_run g;
+
+				env_init(&e, lvm);
+				setup(&e);
+				vstore_mem_kill_after(e.m, k);
+				finished = gc(&e, &g) == 0;
+				assert_true(finished || vstore_mem_dead(e.m));
+				vstore_mem_crash(e.m, crashes[c]);
+				if (gc(&e, &g) != 0)
+					print_error("%s, %s, crash %zu, killed after %lu steps: resume: %s\n",
+						    what, lvm ? "lvm" : "dir", c, k, e.err.detail);
+				assert_int_equal(e.err.code, 0);
+				check(&e, lvm);
+				env_free(&e);
+				assert_true(k < 5000);
+			}
+			assert_true(k > 10);
+		}
+	}
+}
+
+static void test_coalesce_killed(void **state)
+{
+	kill_everywhere(setup_coalesce, check_coalesce, "coalesce");
+}
+
+static void test_leaf_coalesce_killed(void **state)
+{
+	kill_everywhere(setup_leaf, check_leaf, "leaf-coalesce");
+}
+
+/*
+ * A third snapshot: B2's children are then B3 (a hidden base copy,
+ * read-only on LVM) and S2.  With S1 deleted B2 is coalesced into B1 and
+ * B3 is relinked: made writable for it and read-only again.
+ */
+static char S3[37];
+
+static void setup_hidden_child(struct env *e)
+{
+	struct sm_error err = { 0 };
+
+	setup_two_snapshots(e);
+	assert_int_equal(snapshot_vdi(e, U(1)), 0);
+	snprintf(S3, sizeof(S3), "%s", e->result);
+	assert_int_equal(vs_fill(e->vs, U(1), 5 * MiB, MiB, 'e', &err), 0);
+	assert_int_equal(delete_vdi(e, S1), 0);
+	assert_int_equal(e->vs->ops->sync(e->vs, NULL), 0);
+}
+
+static void check_hidden_child(struct env *e, bool lvm)
+{
+	struct sm_error err = { 0 };
+	char p3[37], b3[37], b1[37], root[37];
+
+	parent_of(e, S3, b3);
+	parent_of(e, b3, b1);
+	parent_of(e, S2, p3);
+	assert_string_equal(b1, p3);         /* B3 and S2 both under B1 now */
+	parent_of(e, b1, root);
+	assert_string_equal(root, "");
+	assert_int_equal(images(e), 5);      /* B1, B3, V, S2, S3 */
+	assert_s2(e);
+	assert_data(e, U(1));
+	assert_int_equal(vs_holds(e->vs, U(1), 5 * MiB, MiB, 'e', &err), 1);
+	assert_int_equal(vs_holds(e->vs, S3, 5 * MiB, MiB, 0, &err), 1);
+	assert_int_equal(vs_holds(e->vs, S3, 6 * MiB, MiB, 'd', &err), 1);
+	assert_tidy(e, lvm, b1);
+	if (lvm)
+		assert_true(vstore_mem_read_only(e->m, b3));
+}
+
+static void test_hidden_child_relinked(void **state)
+{
+	for (int lvm = 0; lvm < 2; lvm++) {
+		struct env e;
+		struct gc_run g;
+
+		env_init(&e, lvm);
+		setup_hidden_child(&e);
+		assert_int_equal(gc(&e, &g), 0);
+		assert_int_equal(g.coalesced, 1);
+		check_hidden_child(&e, lvm);
+		env_free(&e);
+	}
+}
+
+static void test_hidden_child_killed(void **state)
+{
+	kill_everywhere(setup_hidden_child, check_hidden_child, "relink of a base copy");
+}
+
+/* A parent with no room in the store: the coalesce fails, the next run (with room) finishes it. */
+static void test_coalesce_no_space(void **state)
+{
+	struct env e;
+	struct gc_run g;
+
+	env_init(&e, true);
+	setup_coalesce(&e);
+	vstore_mem_fail(e.m, VMEM_INFLATE, 1, ENOSPC);
+	assert_int_equal(gc(&e, &g), -1);
+	assert_int_equal(e.err.code, SME_SR_NO_SPACE);
+	vstore_mem_fail_clear(e.m);
+	assert_int_equal(gc(&e, &g), 0);
+	check_coalesce(&e, true);
+	env_free(&e);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_garbage),
+		cmocka_unit_test(test_coalesce),
+		cmocka_unit_test(test_leaf_coalesce),
+		cmocka_unit_test(test_coalesce_no_space),
+		cmocka_unit_test(test_hidden_child_relinked),
+		cmocka_unit_test(test_hidden_child_killed),
+		cmocka_unit_test(test_coalesce_killed),
+		cmocka_unit_test(test_leaf_coalesce_killed),
+	};
+
+	setenv("SM_LOCK_DIR", "/tmp/csm-test-gc-run-locks", 1);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
