@@ -2044,8 +2044,12 @@ static void lvm_sweep(struct vstore *vs)
 		snprintf(names[n].name, sizeof(names[n].name), "%s", s->lvs.lv[i].name);
 		names[n++].csm = unfinished(&s->lvs.lv[i]) && !journal_lv(&s->lvs.lv[i]);
 	}
+	/*
+	 * Ask LVM again only after a sweep_one that changed the VG (remove and
+	 * rename drop the cache): one lvs per LV made sr_scan quadratic.
+	 */
 	for (size_t i = 0; i < n; i++) {
-		if (reload(s, &e) < 0)
+		if (load(s, &e) < 0)
 			break;
 		sweep_one(s, names[i].name, names[i].csm);
 	}
