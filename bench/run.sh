@@ -29,7 +29,7 @@
 #      (thin) and vdi_snapshot per call with bench_calls on a second SR.
 #      The 1000 VDIs are made through the store (tests/vstore_lvm_t create:
 #      the LV, its VHD and its MGT slot, no journal), not the driver,
-#      which takes ~1 s a vdi_create; needs a TEST_BUILD=1 build.  Root only;
+#      which takes ~1 s a vdi_create; make <build-dir>/tests/vstore_lvm_t.  Root only;
 #      not in the default PARTS (populating takes minutes).
 # Environment: DRIVER (default <build-dir>/FileSR), TMPDIR (where the
 # temporary SRs and images live; default /tmp), PARTS (default
@@ -264,7 +264,7 @@ if part lvm; then
 	if [ "$ROOT" != yes ]; then
 		echo "SKIPPED: needs root (loop devices)"
 	elif [ ! -x "$LVMSR" ] || [ ! -x "$STORE" ]; then
-		echo "SKIPPED: $LVMSR or $STORE not built (make BUILD=$BUILD TEST_BUILD=1 all-tests)"
+		echo "SKIPPED: $LVMSR or $STORE not built (make $LVMSR $STORE)"
 	elif ! command -v lvs >/dev/null 2>&1; then
 		echo "SKIPPED: no lvs (lvm2) on PATH"
 	else
@@ -272,6 +272,7 @@ if part lvm; then
 		mkdir -p "$W/conf" "$W/refcount"
 		printf 'backup {\n\tbackup = 0\n\tarchive = 0\n}\n' >"$W/conf/lvm.conf"
 		export LVM_SYSTEM_DIR=$W/conf CSM_LVM_ACTIVATION=off SM_REFCOUNT_DIR=$W/refcount
+		export LVM_SUPPRESS_FD_WARNINGS=1
 		export SM_LOCK_DIR=$W/lock
 		LOOPS=""
 		lvm_teardown() {
@@ -299,7 +300,7 @@ if part lvm; then
 		LOOPS="$LOOPS $CALLS_DEV"
 		SRU=0b5e4c57-1d0e-4e4b-9a53-c0ffee00a001
 		VG=VG_XenStorage-$SRU
-		echo "PVs: loop devices over sparse files on $(df -PT "$W" | awk 'NR == 2 { print $2 }'); LVM $(lvs --version | sed -n 's/^ *LVM version: *//p' | cut -d' ' -f1)"
+		echo "PVs: loop devices over sparse files on $(df -PT "$W" | awk 'NR == 2 { print $2 }'); LVM $(lvs --version 2>/dev/null | sed -n 's/^ *LVM version: *//p' | cut -d' ' -f1)"
 		"$STORE" --thin "$SCAN_DEV" "$SRU" sr-create >/dev/null
 		t0=$(date +%s)
 		for _ in $(seq "$NV"); do
@@ -355,6 +356,6 @@ if part lvm; then
 		echo "load:    $(cut -d' ' -f1-3 /proc/loadavg) after the calls"
 		lvm_teardown
 		trap 'rm -rf "$T"' EXIT
-		unset LVM_SYSTEM_DIR CSM_LVM_ACTIVATION SM_REFCOUNT_DIR SM_LOCK_DIR
+		unset LVM_SYSTEM_DIR CSM_LVM_ACTIVATION SM_REFCOUNT_DIR SM_LOCK_DIR LVM_SUPPRESS_FD_WARNINGS
 	fi
 fi
