@@ -153,13 +153,15 @@ fail:
 }
 
 /*
- * The LVs as LVM has them now.  A list a reload read, with no change by
- * this store since, is that answer: within one driver call under the SR
- * lock, asking again (~40 ms an LVM command) would only repeat it.
+ * The LVs as LVM has them now.  On the master, a list a reload read, with
+ * no change by this store since, is that answer: only the master changes
+ * the VG, and within one driver call under the SR lock asking again (~40 ms
+ * an LVM command) would only repeat it.  A non-master always asks: the
+ * master may have changed the VG since.
  */
 static int reload(struct vstore_lvm *s, struct sm_error *err)
 {
-	if (s->lvs_valid && s->lvs_fresh)
+	if (s->master && s->lvs_valid && s->lvs_fresh)
 		return 0;
 	drop_lvs(s);
 	if (load(s, err) < 0)
@@ -937,7 +939,7 @@ static int lvm_space(struct vstore *vs, uint64_t *size, uint64_t *used, uint64_t
 	struct vstore_lvm *s = S(vs);
 
 	/* Free space moves with every change: re-read unless read since the last one. */
-	if (!s->st_fresh)
+	if (!s->master || !s->st_fresh)
 		s->st_valid = false;
 	if (load(s, err) < 0)
 		return -1;
