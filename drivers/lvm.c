@@ -410,13 +410,13 @@ static int lv_sizes(struct sm_ctx *ctx, const char *uuid, enum vstore_kind *kind
 		return -1;
 	if (*kind != VSTORE_VHD)
 		return 0;
+	/* find() has just read the store's report of the LVs afresh. */
+	vs->ops->image_name(vs, uuid, VSTORE_VHD, name, sizeof(name));
+	row = s->lvs_valid ? lvm_lv_find(&s->lvs, name) : NULL;
+	*lv = row ? row->size : 0;
 	if (vstore_vhd_query(vs, uuid, true, &info, &ctx->err) < 0)
 		return -1;
 	*full = vstore_room_for(vs, info.virtual_size, VSTORE_FIT_FULL, 0);
-	vs->ops->image_name(vs, uuid, VSTORE_VHD, name, sizeof(name));
-	/* find() left the store's report of the LVs fresh. */
-	row = s->lvs_valid ? lvm_lv_find(&s->lvs, name) : NULL;
-	*lv = row ? row->size : 0;
 	return 0;
 }
 

@@ -7,6 +7,8 @@ make -s -C "$REPO" install BUILD="$BUILD" PREFIX=/usr DESTDIR="$T/root" SMDIR=/o
 [ -x "$T/root/usr/libexec/csm/FileSR" ] && pass "driver in PREFIX/libexec/csm" || fail "no installed driver"
 [ -x "$T/root/usr/bin/smcall" ] && [ -x "$T/root/usr/bin/vhdtool" ] && pass "tools in PREFIX/bin" || fail "tools"
 [ "$(readlink "$T/root/opt/xensource/sm/FileSR")" = /usr/libexec/csm/FileSR ] && pass "SMDIR link" || fail "SMDIR link"
+[ -x "$T/root/usr/libexec/csm/LVMSR" ] && [ "$(readlink "$T/root/opt/xensource/sm/LVMSR")" = /usr/libexec/csm/LVMSR ] &&
+	pass "LVMSR installed and linked" || fail "LVMSR not installed"
 run_raw "$T/root/usr/libexec/csm/FileSR" "$(cat "$REPO/tests/data/requests/sr_get_driver_info.xml")"
 printf '%s' "$OUT" | "$XAPI_CHECK" driver_info && pass "installed driver answers" || fail "installed driver"
 finish

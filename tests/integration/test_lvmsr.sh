@@ -237,6 +237,8 @@ expect "non-master changed no LV" "$names" "$(lv_names)"
 slave string sr_scan && pass "non-master scans"
 slave attach vdi_attach --vdi "$K" false && pass "non-master attaches read-only"
 slave unit vdi_detach --vdi "$K" && pass "non-master detaches"
+slave attach vdi_attach --vdi "$A" true && pass "non-master attaches an inflated VDI writable"
+slave unit vdi_detach --vdi "$A"
 fault 58 "$D" "$C" --slave --dconf allocation=thin vdi_attach --vdi "$B" true
 expect "non-master inflated nothing" $((8 * MIB)) "$(lv_size "VHD-$B")"
 
