@@ -34,7 +34,8 @@
 # Environment: DRIVER (default <build-dir>/FileSR), TMPDIR (where the
 # temporary SRs and images live; default /tmp), PARTS (default
 # "calls coalesce scan snapshot nfs": which of 1-3, 4, 5, 6, 7 to run;
-# "lvm" adds 8), LVM_VDIS (default 1000), LVM_PAIRS (default 11),
+# "lvm" adds 8), LVM_VDIS (default 1000), LVM_PAIRS (default 11), LVM_CALLS
+# (samples of vdi_create and vdi_snapshot in 8, default 20),
 # RUNS (runs per figure in 4, default 5; 5 uses 11), SCAN_N (images in 5,
 # default 10000), NFS_VDIS (default 1000).  Extra arguments go to
 # bench_calls in part 1-3, e.g. `bench/run.sh build -n 50 --only info,scan`.
