@@ -21,9 +21,21 @@
 #      nfs-ganesha on 127.0.0.1 (tests/nfs/server.sh), v3 and v4, beside
 #      FileSR on local disk (root only; skipped otherwise).  This part runs
 #      again inside tests/nfs/netns.sh: the server's namespaces.
+#   8. lvm: LVMSR (VHD on LVM, activation off, a private LVM configuration:
+#      nothing written under /etc/lvm) on loop devices over sparse files in
+#      $TMPDIR: sr_scan of an SR of LVM_VDIS (default 1000) thin VDIs against
+#      one plain `lvs` of the same VG with the same configuration, run in
+#      turn (A B A B ...), the ratio taken pair by pair; then vdi_create
+#      (thin) and vdi_snapshot per call with bench_calls on a second SR.
+#      The 1000 VDIs are made through the store (tests/vstore_lvm_t create:
+#      the LV, its VHD and its MGT slot, no journal), not the driver,
+#      which takes ~1 s a vdi_create; make <build-dir>/tests/vstore_lvm_t.  Root only;
+#      not in the default PARTS (populating takes minutes).
 # Environment: DRIVER (default <build-dir>/FileSR), TMPDIR (where the
 # temporary SRs and images live; default /tmp), PARTS (default
-# "calls coalesce scan snapshot nfs": which of 1-3, 4, 5, 6, 7 to run),
+# "calls coalesce scan snapshot nfs": which of 1-3, 4, 5, 6, 7 to run;
+# "lvm" adds 8), LVM_VDIS (default 1000), LVM_PAIRS (default 11), LVM_CALLS
+# (samples of vdi_create and vdi_snapshot in 8, default 20),
 # RUNS (runs per figure in 4, default 5; 5 uses 11), SCAN_N (images in 5,
 # default 10000), NFS_VDIS (default 1000).  Extra arguments go to
 # bench_calls in part 1-3, e.g. `bench/run.sh build -n 50 --only info,scan`.
@@ -239,5 +251,112 @@ if part nfs; then
 		fi
 		echo "-- FileSR on local disk"
 		"$BENCH" -n 30 -w 3 -s "$NV" --only create,scan "$DRIVER"
+	fi
+fi
+
+# 8. LVMSR: sr_scan against a plain lvs of the same VG, vdi_create, vdi_snapshot.
+if part lvm; then
+	NV=${LVM_VDIS:-1000}
+	PAIRS=${LVM_PAIRS:-11}
+	LVMSR=$BUILD/LVMSR
+	STORE=$BUILD/tests/vstore_lvm_t
+	echo
+	echo "== lvm: LVMSR sr_scan ($NV thin VDIs) vs one plain lvs of the VG; vdi_create, vdi_snapshot =="
+	if [ "$ROOT" != yes ]; then
+		echo "SKIPPED: needs root (loop devices)"
+	elif [ ! -x "$LVMSR" ] || [ ! -x "$STORE" ]; then
+		echo "SKIPPED: $LVMSR or $STORE not built (make $LVMSR $STORE)"
+	elif ! command -v lvs >/dev/null 2>&1; then
+		echo "SKIPPED: no lvs (lvm2) on PATH"
+	else
+		W=$T/lvm
+		mkdir -p "$W/conf" "$W/refcount"
+		printf 'backup {\n\tbackup = 0\n\tarchive = 0\n}\n' >"$W/conf/lvm.conf"
+		export LVM_SYSTEM_DIR=$W/conf CSM_LVM_ACTIVATION=off SM_REFCOUNT_DIR=$W/refcount
+		export LVM_SUPPRESS_FD_WARNINGS=1
+		export SM_LOCK_DIR=$W/lock
+		LOOPS=""
+		lvm_teardown() {
+			local l vg
+			for l in $LOOPS; do
+				for vg in $(vgs --config "$(lvm_cf "$l")" --noheadings -o vg_name 2>/dev/null); do
+					vgremove -ff --config "$(lvm_cf "$l")" "$vg" >/dev/null 2>&1 || true
+				done
+				pvremove -ff -y --config "$(lvm_cf "$l")" "$l" >/dev/null 2>&1 || true
+				losetup -d "$l" 2>/dev/null || true
+			done
+			rm -rf "$T"
+		}
+		# The driver's own --config (lib/lvm.c): only that device, activation off.
+		lvm_cf() {
+			printf 'devices{filter=["a|^%s$|","r|.*|"] global_filter=["a|^%s$|","r|.*|"] use_devicesfile=0 obtain_device_list_from_udev=0} global{activation=0}' "$1" "$1"
+		}
+		trap lvm_teardown EXIT
+		# Thin VHD LVs are 8 MiB; the MGT 4 MiB; 1 GiB spare.
+		truncate -s $(((NV * 8 + 1024) << 20)) "$W/pv-scan.img"
+		truncate -s 4G "$W/pv-calls.img"
+		SCAN_DEV=$(losetup -f --show "$W/pv-scan.img")
+		LOOPS=$SCAN_DEV
+		CALLS_DEV=$(losetup -f --show "$W/pv-calls.img")
+		LOOPS="$LOOPS $CALLS_DEV"
+		SRU=0b5e4c57-1d0e-4e4b-9a53-c0ffee00a001
+		VG=VG_XenStorage-$SRU
+		echo "PVs: loop devices over sparse files on $(df -PT "$W" | awk 'NR == 2 { print $2 }'); LVM $(lvs --version 2>/dev/null | sed -n 's/^ *LVM version: *//p' | cut -d' ' -f1)"
+		"$STORE" --thin "$SCAN_DEV" "$SRU" sr-create >/dev/null
+		t0=$(date +%s)
+		for _ in $(seq "$NV"); do
+			"$STORE" --thin "$SCAN_DEV" "$SRU" create "$(cat /proc/sys/kernel/random/uuid)" vhd 1073741824 >/dev/null
+		done
+		echo "populated: $NV thin 1 GiB VHD VDIs through the store in $(($(date +%s) - t0)) s"
+		REQ=$(LVM_SR_DEVICE=$SCAN_DEV LVM_SR_ALLOCATION=thin SR_UUID=$SRU \
+			"$SMCALL" --print-request "$LVMSR" "$REPO/examples/dconf/lvm.conf" sr_scan)
+		CF=$(lvm_cf "$SCAN_DEV")
+		echo "load:    $(cut -d' ' -f1-3 /proc/loadavg) before the scan pairs"
+		echo "A: $LVMSR <sr_scan request, dconf device=$SCAN_DEV allocation=thin>"
+		echo "B: lvs --config '$CF' $VG"
+		# One timed run of each, in turn; bench_time checks the scan lists
+		# exactly NV VDIs and that lvs exits 0 and names the VG.
+		one() { "$TIME" -n 1 -w 0 -l x "$@" | awk '{ print $(NF - 2) }'; }
+		one -q -c "&lt;vdi&gt;:$NV" -- "$LVMSR" "$REQ" >/dev/null	# warm-up
+		one -q -e "$VG" -- lvs --config "$CF" "$VG" >/dev/null
+		: >"$W/pairs"
+		for _ in $(seq "$PAIRS"); do
+			a=$(one -q -c "&lt;vdi&gt;:$NV" -- "$LVMSR" "$REQ")
+			b=$(one -q -e "$VG" -- lvs --config "$CF" "$VG")
+			echo "$a $b" >>"$W/pairs"
+		done
+		med() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+		printf '%-44s %3s %10s %10s %10s\n' "what (wall ms)" n median min max
+		for col in 1 2; do
+			label=$([ $col = 1 ] && echo "A: LVMSR sr_scan ($NV VDIs)" || echo "B: lvs <VG> (same config)")
+			printf '%-44s %3d %10.1f %10.1f %10.1f\n' "$label" "$PAIRS" \
+				"$(cut -d' ' -f$col "$W/pairs" | med)" \
+				"$(cut -d' ' -f$col "$W/pairs" | sort -g | head -n1)" \
+				"$(cut -d' ' -f$col "$W/pairs" | sort -g | tail -n1)"
+		done
+		awk '{ printf "%.2f\n", $1 / $2 }' "$W/pairs" >"$W/ratios"
+		printf '%-44s %3d %10.2f %10.2f %10.2f   (target: at most 2)\n' "A/B, pair by pair" "$PAIRS" \
+			"$(med <"$W/ratios")" "$(sort -g "$W/ratios" | head -n1)" "$(sort -g "$W/ratios" | tail -n1)"
+		echo "load:    $(cut -d' ' -f1-3 /proc/loadavg) after the scan pairs"
+		echo
+		# bench_calls' LVMSR requests are smcall's (i.e. xapi's), byte for byte.
+		mkdir "$W/req"
+		same=yes
+		FILE_SR_DIR=/unused SR_UUID=$SRU VDI_UUID=0b5e4c57-1d0e-4e4b-9a53-c0ffee00a002 \
+			"$BENCH" --dconf "device=$CALLS_DEV" --dconf allocation=thin --dump-requests "$W/req"
+		for c in "sr_create 0" sr_attach "vdi_create 1G" \
+			 "vdi_snapshot --vdi 0b5e4c57-1d0e-4e4b-9a53-c0ffee00a002" sr_scan; do
+			# shellcheck disable=SC2086
+			LVM_SR_DEVICE=$CALLS_DEV LVM_SR_ALLOCATION=thin SR_UUID=$SRU \
+				"$SMCALL" --print-request "$LVMSR" "$REPO/examples/dconf/lvm.conf" $c >"$W/want"
+			cmp -s "$W/want" "$W/req/${c%% *}" || { same=no; echo "WARNING: ${c%% *} differs" >&2; }
+		done
+		echo "bench_calls' LVMSR requests identical to smcall --print-request: $same"
+		"$BENCH" -n "${LVM_CALLS:-20}" -w 2 --only floor,create,snapshot \
+			--dconf "device=$CALLS_DEV" --dconf allocation=thin "$LVMSR"
+		echo "load:    $(cut -d' ' -f1-3 /proc/loadavg) after the calls"
+		lvm_teardown
+		trap 'rm -rf "$T"' EXIT
+		unset LVM_SYSTEM_DIR CSM_LVM_ACTIVATION SM_REFCOUNT_DIR SM_LOCK_DIR LVM_SUPPRESS_FD_WARNINGS
 	fi
 fi

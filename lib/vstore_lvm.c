@@ -110,11 +110,17 @@ static struct lvm *L(struct vstore_lvm *s, struct sm_error *err)
  * PVs and extent size stay (only vgextend changes them, not this store);
  * its free space is re-read where it matters (need_space, space).
  */
-static void invalidate(struct vstore_lvm *s)
+static void drop_lvs(struct vstore_lvm *s)
 {
 	if (s->lvs_valid)
 		lvm_lv_list_free(&s->lvs);
 	s->lvs_valid = false;
+}
+
+static void invalidate(struct vstore_lvm *s)
+{
+	drop_lvs(s);
+	s->lvs_fresh = s->st_fresh = false;
 }
 
 /* The VG's LVs and stats, from LVM unless cached; SME_SR_UNAVAILABLE when it could not tell. */
@@ -133,6 +139,7 @@ static int load(struct vstore_lvm *s, struct sm_error *err)
 				       s->vg, s->ndev ? s->devices[0] : "(no device)",
 				       s->ndev > 1 ? "..." : "");
 		s->st_valid = true;
+		s->st_fresh = true;
 	}
 	if (!s->lvs_valid) {
 		if (lvm_lvs(l, s->vg, &s->lvs, err) < 0)
@@ -145,10 +152,22 @@ fail:
 	return -1;
 }
 
+/*
+ * The LVs as LVM has them now.  On the master, a list a reload read, with
+ * no change by this store since, is that answer: only the master changes
+ * the VG, and within one driver call under the SR lock asking again (~40 ms
+ * an LVM command) would only repeat it.  A non-master always asks: the
+ * master may have changed the VG since.
+ */
 static int reload(struct vstore_lvm *s, struct sm_error *err)
 {
-	invalidate(s);
-	return load(s, err);
+	if (s->master && s->lvs_valid && s->lvs_fresh)
+		return 0;
+	drop_lvs(s);
+	if (load(s, err) < 0)
+		return -1;
+	s->lvs_fresh = true;
+	return 0;
 }
 
 static const struct lvm_lv *lv_get(struct vstore_lvm *s, const char *name)
@@ -448,8 +467,11 @@ static int lvm_exists(struct vstore *vs)
 	struct lvm *l = L(s, &e);
 	bool exists;
 
-	if (!l || lvm_vg_info(l, s->vg, &exists, NULL, NULL, &e) < 0)
+	/* The stats' vgs answers this as well, and then load() need not ask again. */
+	s->st_valid = false;
+	if (!l || lvm_vg_stats(l, s->vg, &exists, &s->st, &e) < 0)
 		return -EIO;
+	s->st_valid = s->st_fresh = exists;
 	return exists ? 1 : 0;
 }
 
@@ -943,7 +965,9 @@ static int lvm_space(struct vstore *vs, uint64_t *size, uint64_t *used, uint64_t
 {
 	struct vstore_lvm *s = S(vs);
 
-	s->st_valid = false;
+	/* Free space moves with every change: re-read unless read since the last one. */
+	if (!s->master || !s->st_fresh)
+		s->st_valid = false;
 	if (load(s, err) < 0)
 		return -1;
 	/* Any of the three may be NULL (sr_scan asks for size and used only). */
@@ -2076,8 +2100,12 @@ static void lvm_sweep(struct vstore *vs)
 		snprintf(names[n].name, sizeof(names[n].name), "%s", s->lvs.lv[i].name);
 		names[n++].csm = unfinished(&s->lvs.lv[i]) && !journal_lv(&s->lvs.lv[i]);
 	}
+	/*
+	 * Ask LVM again only after a sweep_one that changed the VG (remove and
+	 * rename drop the cache): one lvs per LV made sr_scan quadratic.
+	 */
 	for (size_t i = 0; i < n; i++) {
-		if (reload(s, &e) < 0)
+		if (load(s, &e) < 0)
 			break;
 		sweep_one(s, names[i].name, names[i].csm);
 	}

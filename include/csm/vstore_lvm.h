@@ -66,6 +66,8 @@ struct vstore_lvm {
 	bool lvs_valid;
 	struct lvm_vg_stats st;
 	bool st_valid;
+	/* Read from LVM with no change by this store since (reload, space skip asking again). */
+	bool lvs_fresh, st_fresh;
 	/* The MGT volume as decoded (kept equal to the disk by mgt.c's writers). */
 	struct mgt mgt;
 	bool mgt_valid;
