@@ -140,7 +140,8 @@ struct mgt_slot *mgt_find(struct mgt *m, const char *uuid)
 	for (size_t i = 0; i < m->nslots; i++) {
 		const char *u = mgt_slot_get(&m->slots[i], MGT_UUID);
 
-		if (mgt_slot_live(&m->slots[i]) && u && uuid && strcmp(u, uuid) == 0)
+		/* The uuid first: it rules out all slots but one, the key lookups of live do not. */
+		if (u && uuid && strcmp(u, uuid) == 0 && mgt_slot_live(&m->slots[i]))
 			found = &m->slots[i];
 	}
 	return found;
