@@ -2,6 +2,8 @@
 #   make            build the library, drivers and tools into $(BUILD)
 #   make check      install build and test dependencies, run unit,
 #                   integration, sanitizer, fuzz-smoke and VM tests
+#   make check-long the integration tests with every fault point of the
+#                   LVM crash sweeps (make check runs a sample)
 #   make demo       install build dependencies, build, run a FileSR
 #                   lifecycle in a temporary directory
 #   make deps       install build and test dependencies (make build-deps:
@@ -88,7 +90,7 @@ TESTTOOL_BINS := $(TESTTOOL_SRCS:tests/tools/%.c=$(BUILD)/tests/%)
 BENCH_SRCS := $(wildcard bench/*.c)
 BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all check check-unit check-integration check-asan check-fuzz deps build-deps \
+.PHONY: all check check-long check-unit check-integration check-asan check-fuzz deps build-deps \
         demo bench install clean
 all: $(LIBCSM) $(DRIVER_BINS) $(TOOL_BINS)
 
@@ -187,6 +189,14 @@ check: deps
 	$(MAKE) check-fuzz
 	$(MAKE) check-vm
 	@echo "make check: all tests passed"
+
+# The exhaustive fault-point sweeps: every point of every LVM operation
+# (make check kills at every third one; tests/integration/lib.sh sweep_sample).
+check-long: export CSM_REQUIRE_ALL := 1
+check-long: export CSM_SWEEP_EVERY := 1
+check-long: deps
+	$(MAKE) BUILD=build-test TEST_BUILD=1 all-tests
+	$(MAKE) BUILD=build-test TEST_BUILD=1 check-integration
 
 all-tests: all $(UNIT_BINS) $(TESTTOOL_BINS)
 

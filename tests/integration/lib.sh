@@ -56,6 +56,19 @@ trap cleanup EXIT
 
 FAILS=0
 fail() { echo "FAIL [$TESTNAME]: $*" >&2; FAILS=$((FAILS + 1)); }
+# Fault-point sweeps that take minutes (the LVM ones: every LVM command is
+# a process) run a representative sample in make check: every
+# CSM_SWEEP_EVERY-th point (3 by default), the first and the last always.
+# make check-long sets CSM_SWEEP_EVERY=1: every point.
+sweep_sample() { # sweep_sample <point>...: the points to exercise, one a line
+	local every=${CSM_SWEEP_EVERY:-3} i=0 n=$# p
+	for p in "$@"; do
+		if [ "$every" -le 1 ] || [ $((i % every)) -eq 0 ] || [ $i -eq $((n - 1)) ]; then
+			echo "$p"
+		fi
+		i=$((i + 1))
+	done
+}
 pass() { echo "ok   [$TESTNAME]: $*"; }
 SKIPPED_PARTS=()
 # skip_part <reason>: a part of the test that cannot run here; the rest goes

@@ -127,6 +127,9 @@ for entry in "${OPS[@]}"; do
 		fail "$name passed no fault points: is $BUILD a TEST_BUILD=1 build?"
 		continue
 	fi
+	all=${#points[@]}
+	mapfile -t points < <(sweep_sample "${points[@]}")
+	echo "$name: ${#points[@]} of $all fault points (CSM_SWEEP_EVERY=${CSM_SWEEP_EVERY:-3})"
 	killed=0 failed=0 done_=0 fails0=$FAILS
 	for p in "${points[@]}"; do
 		restore_golden
@@ -177,5 +180,5 @@ for entry in "${OPS[@]}"; do
 	done
 	[ "$FAILS" -eq "$fails0" ] && pass "$name: ${#points[@]} steps ($killed killed the driver, $failed killed LVM's child; $done_ left complete), repaired each time: ${points[*]}"
 done
-[ "$total" -ge 20 ] || fail "only $total crash points exercised"
+[ "$total" -ge $((60 / ${CSM_SWEEP_EVERY:-3})) ] || fail "only $total crash points exercised"
 finish
