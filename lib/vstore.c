@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "csm/log.h"
@@ -19,6 +20,26 @@ struct active_find {
 	char *holder;
 	int found;
 };
+
+int vstore_lock_format(const struct vstore_lock *r, char *out, size_t cap)
+{
+	return snprintf(out, cap, "user=%s\nhost=%s\nsince=%lld\n", r->user, r->host, r->since);
+}
+
+void vstore_lock_parse(char *text, struct vstore_lock *r)
+{
+	char *line, *save = NULL;
+
+	memset(r, 0, sizeof(*r));
+	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		if (strncmp(line, "user=", 5) == 0)
+			snprintf(r->user, sizeof(r->user), "%s", line + 5);
+		else if (strncmp(line, "host=", 5) == 0)
+			snprintf(r->host, sizeof(r->host), "%s", line + 5);
+		else if (strncmp(line, "since=", 6) == 0)
+			r->since = atoll(line + 6);
+	}
+}
 
 static int active_match(void *arg, const char *uuid, const char *host)
 {
