@@ -8,6 +8,7 @@
 
 #include "csm/log.h"
 #include "csm/vhdchain.h"
+#include "csm/util.h"
 #include "csm/vstore.h"
 
 const char *vstore_kind_name(enum vstore_kind kind)
@@ -39,6 +40,22 @@ void vstore_lock_parse(char *text, struct vstore_lock *r)
 		else if (strncmp(line, "since=", 6) == 0)
 			r->since = atoll(line + 6);
 	}
+}
+
+void vstore_file_parent_uuid(const struct vhd_info *info, char out[37])
+{
+	const char *name = info->parent_name[0] ? info->parent_name : info->parent_locator;
+	const char *base = strrchr(name, '/');
+	char tmp[37];
+
+	out[0] = '\0';
+	base = base ? base + 1 : name;
+	if (strlen(base) != 40 || strcmp(base + 36, ".vhd") != 0)
+		return;
+	memcpy(tmp, base, 36);
+	tmp[36] = '\0';
+	if (sm_uuid_valid(tmp))
+		memcpy(out, tmp, 37);
 }
 
 static int active_match(void *arg, const char *uuid, const char *host)

@@ -218,18 +218,7 @@ static void dir_locator(const struct vstore *vs, const char *parent_uuid, char *
 /* "<uuid>.vhd" (a sibling, as blktap names parents) → uuid. */
 static void dir_parent_uuid(const struct vstore *vs, const struct vhd_info *info, char out[37])
 {
-	const char *name = info->parent_name[0] ? info->parent_name : info->parent_locator;
-	const char *base = strrchr(name, '/');
-	char tmp[64];
-
-	out[0] = '\0';
-	base = base ? base + 1 : name;
-	if (strlen(base) != 40 || strcmp(base + 36, ".vhd") != 0)
-		return;
-	memcpy(tmp, base, 36);
-	tmp[36] = '\0';
-	if (sm_uuid_valid(tmp))
-		memcpy(out, tmp, 37);
+	vstore_file_parent_uuid(info, out);
 }
 
 /* ---- listing -------------------------------------------------------------- */

@@ -104,6 +104,11 @@ struct vstore_lock {
  */
 int vstore_lock_format(const struct vstore_lock *r, char *out, size_t cap);
 void vstore_lock_parse(char *text, struct vstore_lock *r);
+/*
+ * The parent uuid of a file store's VHD (dir, mem), whose parents are
+ * siblings named "<uuid>.vhd" as blktap names them; "" for anything else.
+ */
+void vstore_file_parent_uuid(const struct vhd_info *info, char out[37]);
 
 /* Every activation record: fn(arg, vdi, host); non-zero stops and is returned. */
 typedef int (*vstore_active_fn)(void *arg, const char *uuid, const char *host);
