@@ -94,7 +94,7 @@ BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
         demo bench install clean
 all: $(LIBCSM) $(DRIVER_BINS) $(TOOL_BINS)
 
-$(BUILD)/%.o: %.c $(wildcard include/csm/*.h lib/*.h drivers/*.h tests/unit/*.h)
+$(BUILD)/%.o: %.c $(wildcard include/csm/*.h lib/*.h drivers/*.h tests/unit/*.h tests/tools/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 

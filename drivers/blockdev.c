@@ -203,3 +203,22 @@ int blockdev_blank(const char *dev, struct sm_error *err)
 	blkid_free_probe(pr);
 	return rc;
 }
+
+/* Already LVM's?  Our own group is SRExists, anyone else's is in use. */
+int blockdev_not_pv(struct lvm *l, const char *vg_want, const char *dev, struct sm_error *err)
+{
+	char vg[LVM_NAME_MAX];
+	bool is_pv;
+
+	if (lvm_pv_vg(l, dev, &is_pv, vg, err) < 0)
+		return -1;
+	if (!is_pv)
+		return 0;
+	if (strcmp(vg, vg_want) == 0)
+		return sm_fail(err, SME_SR_EXISTS, "device %s already holds this SR's volume group %s",
+			       dev, vg);
+	if (vg[0])
+		return sm_fail(err, SME_LVM_PART_IN_USE, "device %s is a physical volume of volume group %s",
+			       dev, vg);
+	return sm_fail(err, SME_LVM_PART_IN_USE, "device %s is already an LVM physical volume", dev);
+}

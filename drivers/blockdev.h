@@ -48,4 +48,10 @@ int blockdev_free(const char *dev, struct sm_error *err);
  */
 int blockdev_blank(const char *dev, struct sm_error *err);
 
+/*
+ * dev is no LVM physical volume: SME_SR_EXISTS when it is one of vg_want
+ * (the SR's own group), SME_LVM_PART_IN_USE when it is anyone else's.
+ */
+int blockdev_not_pv(struct lvm *l, const char *vg_want, const char *dev, struct sm_error *err);
+
 #endif

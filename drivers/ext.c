@@ -190,26 +190,6 @@ static int do_umount(struct sm_ctx *ctx)
 
 /* ---- checks before formatting ------------------------------------------ */
 
-/* Already LVM's?  Our own group is SRExists, anyone else's is in use. */
-static int device_not_pv(const struct ext_state *e, struct lvm *l, const char *dev,
-			 struct sm_error *err)
-{
-	char vg[LVM_NAME_MAX];
-	bool is_pv;
-
-	if (lvm_pv_vg(l, dev, &is_pv, vg, err) < 0)
-		return -1;
-	if (!is_pv)
-		return 0;
-	if (strcmp(vg, e->vg) == 0)
-		return sm_fail(err, SME_SR_EXISTS, "device %s already holds this SR's volume group %s",
-			       dev, vg);
-	if (vg[0])
-		return sm_fail(err, SME_LVM_PART_IN_USE, "device %s is a physical volume of volume group %s",
-			       dev, vg);
-	return sm_fail(err, SME_LVM_PART_IN_USE, "device %s is already an LVM physical volume", dev);
-}
-
 static int run_tool(const char *const argv[], int code, bool ok1, struct sm_error *err)
 {
 	struct sm_exec_result r;
@@ -268,7 +248,7 @@ static int ext_sr_create(struct sm_ctx *ctx)
 	if (exists)
 		return sm_fail(&ctx->err, SME_SR_EXISTS, "volume group %s already exists", e->vg);
 	for (size_t i = 0; i < e->ndev; i++)
-		if (device_not_pv(e, l, e->dev[i], &ctx->err) < 0 ||
+		if (blockdev_not_pv(l, e->vg, e->dev[i], &ctx->err) < 0 ||
 		    blockdev_blank(e->dev[i], &ctx->err) < 0)
 			return -1;
 

@@ -144,26 +144,6 @@ static int open_lvm(struct lvm_state *st, struct lvm *l, bool master, struct sm_
 
 /* ---- sr_create, sr_delete -------------------------------------------------------- */
 
-/* Already LVM's?  Our own group is SRExists, anyone else's is in use. */
-static int device_not_pv(struct lvm *l, const char *vg_want, const char *dev,
-			 struct sm_error *err)
-{
-	char vg[LVM_NAME_MAX];
-	bool is_pv;
-
-	if (lvm_pv_vg(l, dev, &is_pv, vg, err) < 0)
-		return -1;
-	if (!is_pv)
-		return 0;
-	if (strcmp(vg, vg_want) == 0)
-		return sm_fail(err, SME_SR_EXISTS, "device %s already holds this SR's volume group %s",
-			       dev, vg);
-	if (vg[0])
-		return sm_fail(err, SME_LVM_PART_IN_USE, "device %s is a physical volume of volume group %s",
-			       dev, vg);
-	return sm_fail(err, SME_LVM_PART_IN_USE, "device %s is already an LVM physical volume", dev);
-}
-
 /* Nothing on the devices: not in use, no signature, no PV (EXTSR's checks). */
 static int devices_unused(struct lvm_state *st, struct sm_error *err)
 {
@@ -176,7 +156,7 @@ static int devices_unused(struct lvm_state *st, struct sm_error *err)
 	if (open_lvm(st, &l, true, err) < 0)
 		return -1;
 	for (size_t i = 0; rc == 0 && i < st->devs.n; i++)
-		rc = device_not_pv(&l, st->store.vg, st->devs.dev[i], err);
+		rc = blockdev_not_pv(&l, st->store.vg, st->devs.dev[i], err);
 	lvm_close(&l);
 	for (size_t i = 0; rc == 0 && i < st->devs.n; i++)
 		rc = blockdev_blank(st->devs.dev[i], err);

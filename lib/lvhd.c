@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "csm/lvhd.h"
+#include "csm/lvm.h"
 #include "csm/util.h"
 
 /* a, b and c joined into out, or an error naming what did not fit. */
@@ -111,43 +112,23 @@ bool lvhd_lv_parse(const char *lv_name, struct lvhd_lv *out)
 	return true;
 }
 
-/* Copy s into out at *pos with every '-' doubled; false when out is full. */
-static bool put_doubled(char *out, size_t cap, size_t *pos, const char *s)
-{
-	for (; *s; s++) {
-		size_t need = *s == '-' ? 2 : 1;
-
-		if (*pos + need >= cap)
-			return false;
-		out[(*pos)++] = *s;
-		if (*s == '-')
-			out[(*pos)++] = '-';
-	}
-	out[*pos] = '\0';
-	return true;
-}
-
 int lvhd_dm_name(const char *vg, const char *lv, char *out, size_t cap, struct sm_error *err)
 {
-	size_t pos = 0;
+	size_t len;
 
 	if (!vg || !lv || !*vg || !*lv || strchr(vg, '/') || strchr(lv, '/'))
 		return sm_fail(err, SME_INVALID_ARG, "a VG and an LV name are needed for a dm name");
 	if (cap == 0)
 		return sm_fail(err, SME_INVALID_ARG, "no room for a dm name");
-	out[0] = '\0';
-	if (!put_doubled(out, cap, &pos, vg) || pos + 1 >= cap)
-		goto too_long;
-	out[pos++] = '-';
-	out[pos] = '\0';
-	if (!put_doubled(out, cap, &pos, lv))
-		goto too_long;
-	if (pos > LVHD_DM_NAME_MAX - 1)
+	/* The mangling is LVM's (lvm_dm_name); LVHD adds the kernel's length limit. */
+	if (lvm_dm_name(vg, lv, out, cap) < 0)
+		return sm_fail(err, SME_INVALID_ARG, "dm name of %s/%s does not fit %zu bytes", vg,
+			       lv, cap);
+	len = strlen(out);
+	if (len > LVHD_DM_NAME_MAX - 1)
 		return sm_fail(err, SME_INVALID_ARG, "dm name of %s/%s is %zu characters, above %d",
-			       vg, lv, pos, LVHD_DM_NAME_MAX - 1);
+			       vg, lv, len, LVHD_DM_NAME_MAX - 1);
 	return 0;
-too_long:
-	return sm_fail(err, SME_INVALID_ARG, "dm name of %s/%s does not fit %zu bytes", vg, lv, cap);
 }
 
 int lvhd_sr_dm_name(const char *sr_uuid, const char *lv, char *out, size_t cap,

@@ -141,22 +141,6 @@ int refcount_lock(struct sm_lock *lk, const char *ns, const char *obj, struct sm
 	return lock_acquire(lk, ns, safe, -1, SME_LOCK_ERR, err);
 }
 
-static int write_fd_all(int fd, const char *data, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, data, len);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		data += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 /*
  * Temp file beside the count, fsync, rename over it, fsync the directory.
  * -ENOENT when the namespace directory vanished (another object's count
@@ -165,26 +149,11 @@ static int write_fd_all(int fd, const char *data, size_t len)
  */
 static int write_once(const char *dir, const char *file, const char *text)
 {
-	char tmp[PATH_MAX];
-	int fd, rc;
-
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp.%d", file, (int)getpid()) >= (int)sizeof(tmp))
-		return -ENAMETOOLONG;
 	/* 0644: what Python's open(fn, 'w') gives under the usual umask. */
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
-	if (fd < 0)
-		return -errno;
-	rc = write_fd_all(fd, text, strlen(text));
-	if (rc == 0 && fsync(fd) < 0)
-		rc = -errno;
-	if (close(fd) < 0 && rc == 0)
-		rc = -errno;
-	if (rc == 0 && rename(tmp, file) < 0)
-		rc = -errno;
-	if (rc != 0) {
-		unlink(tmp);
+	int rc = sm_write_file_atomic_mode(file, text, strlen(text), 0644);
+
+	if (rc < 0)
 		return rc;
-	}
 	return sm_fsync_dir(dir);
 }
 

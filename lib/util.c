@@ -137,14 +137,15 @@ static int write_all(int fd, const char *data, size_t len)
 	return 0;
 }
 
-int sm_write_file_atomic(const char *path, const char *data, size_t len)
+int sm_write_file_atomic_mode(const char *path, const char *data, size_t len, unsigned mode)
 {
 	char tmp[PATH_MAX];
 	int fd, rc;
 
 	if (snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid()) >= (int)sizeof(tmp))
 		return -ENAMETOOLONG;
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	/* The temp name is ours alone: a symlink planted there is never followed. */
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
 	if (fd < 0)
 		return -errno;
 	rc = write_all(fd, data, len);
@@ -157,6 +158,11 @@ int sm_write_file_atomic(const char *path, const char *data, size_t len)
 	if (rc != 0)
 		unlink(tmp);
 	return rc;
+}
+
+int sm_write_file_atomic(const char *path, const char *data, size_t len)
+{
+	return sm_write_file_atomic_mode(path, data, len, 0600);
 }
 
 int sm_read_file(const char *path, size_t max, char **out)

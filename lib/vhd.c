@@ -1529,9 +1529,12 @@ static int describe_parent(struct vhd_io *parent, const char *relpath,
 	return 0;
 }
 
-int vhd_create_diff(struct vhd_io *io, struct vhd_io *parent,
-		    const char *parent_relpath, uint64_t size,
-		    struct sm_error *err)
+/*
+ * The child of parent, its size rounded up to whole blocks; its BAT and
+ * batmap cover max_size when prealloc, else the size itself.
+ */
+static int create_diff(struct vhd_io *io, struct vhd_io *parent, const char *parent_relpath,
+		       uint64_t size, bool prealloc, uint64_t max_size, struct sm_error *err)
 {
 	struct parent_desc *pd;
 	int rc = -1;
@@ -1549,10 +1552,25 @@ int vhd_create_diff(struct vhd_io *io, struct vhd_io *parent,
 		sm_fail(err, SME_VDI_SIZE, "size too large");
 		goto out;
 	}
-	rc = create_image(io, size, size, pd, err);
+	if (!prealloc)
+		max_size = size;
+	/* As vhd_create_dynamic_prealloc: LVHD's 2 TiB is above VHD_MAX_SIZE. */
+	if (max_size < size || max_size > (2ull << 40)) {
+		sm_fail(err, SME_VDI_SIZE, "invalid VHD maximum size %llu",
+			(unsigned long long)max_size);
+		goto out;
+	}
+	rc = create_image(io, size, max_size, pd, err);
 out:
 	free(pd);
 	return rc;
+}
+
+int vhd_create_diff(struct vhd_io *io, struct vhd_io *parent,
+		    const char *parent_relpath, uint64_t size,
+		    struct sm_error *err)
+{
+	return create_diff(io, parent, parent_relpath, size, false, 0, err);
 }
 
 /* ---- grow ------------------------------------------------------------ */
@@ -2323,29 +2341,5 @@ int vhd_create_diff_prealloc(struct vhd_io *io, struct vhd_io *parent,
 			     const char *parent_relpath, uint64_t size, uint64_t max_size,
 			     struct sm_error *err)
 {
-	struct parent_desc *pd;
-	int rc = -1;
-
-	if (!parent_relpath || !*parent_relpath)
-		return sm_fail(err, SME_VDI_CREATE, "no parent path");
-	pd = malloc(sizeof(*pd));
-	if (!pd)
-		return sm_fail_errno(err, SME_VDI_CREATE, ENOMEM, "parent");
-	if (describe_parent(parent, parent_relpath, pd, &size, err) < 0)
-		goto out;
-	size = (size + VHD_BLOCK_SIZE - 1) / VHD_BLOCK_SIZE * VHD_BLOCK_SIZE;
-	if (size > VHD_MAX_SIZE) {
-		sm_fail(err, SME_VDI_SIZE, "size too large");
-		goto out;
-	}
-	/* As vhd_create_dynamic_prealloc: LVHD's 2 TiB is above VHD_MAX_SIZE. */
-	if (max_size < size || max_size > (2ull << 40)) {
-		sm_fail(err, SME_VDI_SIZE, "invalid VHD maximum size %llu",
-			(unsigned long long)max_size);
-		goto out;
-	}
-	rc = create_image(io, size, max_size, pd, err);
-out:
-	free(pd);
-	return rc;
+	return create_diff(io, parent, parent_relpath, size, true, max_size, err);
 }

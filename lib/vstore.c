@@ -3,10 +3,12 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "csm/log.h"
 #include "csm/vhdchain.h"
+#include "csm/util.h"
 #include "csm/vstore.h"
 
 const char *vstore_kind_name(enum vstore_kind kind)
@@ -19,6 +21,42 @@ struct active_find {
 	char *holder;
 	int found;
 };
+
+int vstore_lock_format(const struct vstore_lock *r, char *out, size_t cap)
+{
+	return snprintf(out, cap, "user=%s\nhost=%s\nsince=%lld\n", r->user, r->host, r->since);
+}
+
+void vstore_lock_parse(char *text, struct vstore_lock *r)
+{
+	char *line, *save = NULL;
+
+	memset(r, 0, sizeof(*r));
+	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		if (strncmp(line, "user=", 5) == 0)
+			snprintf(r->user, sizeof(r->user), "%s", line + 5);
+		else if (strncmp(line, "host=", 5) == 0)
+			snprintf(r->host, sizeof(r->host), "%s", line + 5);
+		else if (strncmp(line, "since=", 6) == 0)
+			r->since = atoll(line + 6);
+	}
+}
+
+void vstore_file_parent_uuid(const struct vhd_info *info, char out[37])
+{
+	const char *name = info->parent_name[0] ? info->parent_name : info->parent_locator;
+	const char *base = strrchr(name, '/');
+	char tmp[37];
+
+	out[0] = '\0';
+	base = base ? base + 1 : name;
+	if (strlen(base) != 40 || strcmp(base + 36, ".vhd") != 0)
+		return;
+	memcpy(tmp, base, 36);
+	tmp[36] = '\0';
+	if (sm_uuid_valid(tmp))
+		memcpy(out, tmp, 37);
+}
 
 static int active_match(void *arg, const char *uuid, const char *host)
 {

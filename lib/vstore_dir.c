@@ -218,18 +218,7 @@ static void dir_locator(const struct vstore *vs, const char *parent_uuid, char *
 /* "<uuid>.vhd" (a sibling, as blktap names parents) → uuid. */
 static void dir_parent_uuid(const struct vstore *vs, const struct vhd_info *info, char out[37])
 {
-	const char *name = info->parent_name[0] ? info->parent_name : info->parent_locator;
-	const char *base = strrchr(name, '/');
-	char tmp[64];
-
-	out[0] = '\0';
-	base = base ? base + 1 : name;
-	if (strlen(base) != 40 || strcmp(base + 36, ".vhd") != 0)
-		return;
-	memcpy(tmp, base, 36);
-	tmp[36] = '\0';
-	if (sm_uuid_valid(tmp))
-		memcpy(out, tmp, 37);
+	vstore_file_parent_uuid(info, out);
 }
 
 /* ---- listing -------------------------------------------------------------- */
@@ -873,7 +862,7 @@ static int dir_meta_lookup(struct vstore *vs, const char *uuid)
 
 static int dir_lock_read(struct vstore *vs, const char *uuid, struct vstore_lock *r)
 {
-	char path[PATH_MAX], *text = NULL, *line, *save = NULL;
+	char path[PATH_MAX], *text = NULL;
 	int rc;
 
 	memset(r, 0, sizeof(*r));
@@ -881,14 +870,7 @@ static int dir_lock_read(struct vstore *vs, const char *uuid, struct vstore_lock
 	rc = srfs_read_file(FS(vs), path, 4096, &text);
 	if (rc < 0)
 		return rc;
-	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		if (strncmp(line, "user=", 5) == 0)
-			snprintf(r->user, sizeof(r->user), "%s", line + 5);
-		else if (strncmp(line, "host=", 5) == 0)
-			snprintf(r->host, sizeof(r->host), "%s", line + 5);
-		else if (strncmp(line, "since=", 6) == 0)
-			r->since = atoll(line + 6);
-	}
+	vstore_lock_parse(text, r);
 	free(text);
 	return 0;
 }
@@ -907,8 +889,7 @@ static int dir_lock_write(struct vstore *vs, const char *uuid, const struct vsto
 	int rc, n;
 
 	rel_of(uuid, "lock", path);
-	n = snprintf(text, sizeof(text), "user=%s\nhost=%s\nsince=%lld\n", r->user, r->host,
-		     r->since);
+	n = vstore_lock_format(r, text, sizeof(text));
 	snprintf(tmp, sizeof(tmp), "%s.%d.tmp", path, (int)getpid());
 	fs->ops->unlink(fs, tmp);
 	if (fs->ops->open(fs, tmp, VHD_IO_RDWR | VHD_IO_CREATE, &io, err) < 0) {

@@ -642,18 +642,7 @@ static void mem_locator(const struct vstore *vs, const char *parent_uuid, char *
 
 static void mem_parent_uuid(const struct vstore *vs, const struct vhd_info *info, char out[37])
 {
-	const char *name = info->parent_name[0] ? info->parent_name : info->parent_locator;
-	const char *base = strrchr(name, '/');
-	char tmp[37];
-
-	out[0] = '\0';
-	base = base ? base + 1 : name;
-	if (strlen(base) != 40 || strcmp(base + 36, ".vhd") != 0)
-		return;
-	memcpy(tmp, base, 36);
-	tmp[36] = '\0';
-	if (sm_uuid_valid(tmp))
-		memcpy(out, tmp, 37);
+	vstore_file_parent_uuid(info, out);
 }
 
 /* A published image: bound, finished. */
@@ -1590,7 +1579,7 @@ static int mem_meta_lookup(struct vstore *vs, const char *uuid)
 static int mem_lock_read(struct vstore *vs, const char *uuid, struct vstore_lock *r)
 {
 	struct vstore_mem *m = MEM(vs);
-	char name[NAME_MAX_LEN], *text, *line, *save = NULL;
+	char name[NAME_MAX_LEN], *text;
 	int rc = enter(m, VMEM_LOCK_READ);
 
 	memset(r, 0, sizeof(*r));
@@ -1599,14 +1588,7 @@ static int mem_lock_read(struct vstore *vs, const char *uuid, struct vstore_lock
 	snprintf(name, sizeof(name), "%s.lock", uuid);
 	if ((rc = read_record(m, name, &text)) < 0)
 		return rc;
-	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		if (strncmp(line, "user=", 5) == 0)
-			snprintf(r->user, sizeof(r->user), "%s", line + 5);
-		else if (strncmp(line, "host=", 5) == 0)
-			snprintf(r->host, sizeof(r->host), "%s", line + 5);
-		else if (strncmp(line, "since=", 6) == 0)
-			r->since = atoll(line + 6);
-	}
+	vstore_lock_parse(text, r);
 	free(text);
 	return 0;
 }
@@ -1621,7 +1603,7 @@ static int mem_lock_write(struct vstore *vs, const char *uuid, const struct vsto
 	snprintf(name, sizeof(name), "%s.lock", uuid);
 	if (rc == 0 && !replace && bound(m, name))
 		rc = -EEXIST;
-	snprintf(text, sizeof(text), "user=%s\nhost=%s\nsince=%lld\n", r->user, r->host, r->since);
+	vstore_lock_format(r, text, sizeof(text));
 	if (rc == 0)
 		rc = write_record(m, name, text);
 	return rc < 0 ? mem_fail(m, err, SME_LOCK_ERR, rc, "cannot write the lock", name) : 0;

@@ -34,6 +34,8 @@ int sm_mkdir_p(const char *path, unsigned mode);
 
 /* Write a whole file atomically (temp file + fsync + rename); 0 or -errno. */
 int sm_write_file_atomic(const char *path, const char *data, size_t len);
+/* The same with the new file's mode (before umask) instead of 0600. */
+int sm_write_file_atomic_mode(const char *path, const char *data, size_t len, unsigned mode);
 /* Read a whole small file (at most max bytes) into a malloc'd NUL-terminated string; 0 or -errno. */
 int sm_read_file(const char *path, size_t max, char **out);
 /* fsync a directory so a rename or unlink in it is durable; 0 or -errno. */

@@ -97,6 +97,19 @@ struct vstore_lock {
 	long long since;
 };
 
+/*
+ * The record as the file stores (dir, mem) keep it, one "key=value" a
+ * line: format returns snprintf's count; parse fills r from text (which
+ * it cuts up), ignoring lines it does not know.
+ */
+int vstore_lock_format(const struct vstore_lock *r, char *out, size_t cap);
+void vstore_lock_parse(char *text, struct vstore_lock *r);
+/*
+ * The parent uuid of a file store's VHD (dir, mem), whose parents are
+ * siblings named "<uuid>.vhd" as blktap names them; "" for anything else.
+ */
+void vstore_file_parent_uuid(const struct vhd_info *info, char out[37]);
+
 /* Every activation record: fn(arg, vdi, host); non-zero stops and is returned. */
 typedef int (*vstore_active_fn)(void *arg, const char *uuid, const char *host);
 

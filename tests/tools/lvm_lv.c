@@ -38,32 +38,17 @@
 #include "csm/vhd.h"
 #include "csm/vhdchain.h"
 
+#include "tool_common.h"
+
 #define TWO_TIB (2ull << 40)
 
 static struct lvm lvm;
 static struct sm_error err;
 
-static void __attribute__((noreturn)) fault(void)
-{
-	printf("FAULT %d %s\n", err.code, err.detail);
-	exit(1);
-}
-
 static void __attribute__((noreturn)) usage(void)
 {
 	fprintf(stderr, "usage: lvm_lv [--timeout MS] [--slave] DEV[,DEV...] COMMAND ARGS...\n");
 	exit(2);
-}
-
-static uint64_t num(const char *s)
-{
-	uint64_t v;
-
-	if (sm_parse_u64(s, &v) < 0) {
-		fprintf(stderr, "not a number: %s\n", s);
-		exit(2);
-	}
-	return v;
 }
 
 /* Children we still have: an LVM child left behind would be one. */
@@ -114,10 +99,10 @@ static void opener_load(struct lv_opener *o, const char *vg, struct vhd_opener *
 
 	o->vg = vg;
 	if (lvm_vg_stats(&lvm, vg, &exists, &o->st, &err) < 0 || lvm_lvs(&lvm, vg, &o->lvs, &err) < 0)
-		fault();
+		tool_fault(&err);
 	if (!exists) {
 		sm_fail(&err, SME_SR_UNAVAILABLE, "no VG %s", vg);
-		fault();
+		tool_fault(&err);
 	}
 	*op = (struct vhd_opener){ .open = lv_open, .arg = o };
 }
@@ -136,7 +121,7 @@ static int vhd_cmd(const char *cmd, char **a, int n)
 	opener_load(&o, a[0], &op);
 	if (strcmp(cmd, "vhd-create") == 0 && n == 3) {
 		if (op.open(op.arg, a[1], VHD_IO_RDWR, &io, &err) == 0)
-			rc = vhd_create_dynamic_prealloc(&io, num(a[2]), TWO_TIB, &err);
+			rc = vhd_create_dynamic_prealloc(&io, tool_num(a[2]), TWO_TIB, &err);
 	} else if (strcmp(cmd, "vhd-snap") == 0 && n == 3) {
 		char loc[2 * LVM_NAME_MAX + 4] = "./";
 
@@ -152,17 +137,17 @@ static int vhd_cmd(const char *cmd, char **a, int n)
 		if (f)
 			fclose(f);
 		if (vhd_chain_open_with(&ch, &op, a[1], true, &err) == 0) {
-			rc = vhd_chain_write(&ch, buf, len, num(a[2]), &err);
+			rc = vhd_chain_write(&ch, buf, len, tool_num(a[2]), &err);
 			if (rc == 0)
 				rc = vhd_chain_flush(&ch, &err);
 			vhd_chain_close(&ch);
 		}
 	} else if (strcmp(cmd, "vhd-read") == 0 && n == 4) {
-		uint64_t len = num(a[3]);
+		uint64_t len = tool_num(a[3]);
 		char *buf = malloc(len ? len : 1);
 
 		if (buf && vhd_chain_open_with(&ch, &op, a[1], false, &err) == 0) {
-			rc = vhd_chain_read(&ch, buf, len, num(a[2]), &err);
+			rc = vhd_chain_read(&ch, buf, len, tool_num(a[2]), &err);
 			if (rc == 0)
 				fwrite(buf, 1, len, stdout);
 			vhd_chain_close(&ch);
@@ -185,7 +170,7 @@ static int vhd_cmd(const char *cmd, char **a, int n)
 			rc = vhd_set_hidden(&io, true, &err);
 	} else if (strcmp(cmd, "vhd-phys") == 0 && n == 3) {
 		if (op.open(op.arg, a[1], VHD_IO_RDWR, &io, &err) == 0)
-			rc = vhd_set_phys_size(&io, num(a[2]), &err);
+			rc = vhd_set_phys_size(&io, tool_num(a[2]), &err);
 	} else {
 		usage();
 	}
@@ -219,12 +204,12 @@ static int dev_cmd(const char *cmd, char **a, int n)
 
 		if (f)
 			fclose(f);
-		rc = vhd_write(&io, buf, len, num(a[1]), &err);
+		rc = vhd_write(&io, buf, len, tool_num(a[1]), &err);
 	} else if (strcmp(cmd, "dev-read") == 0 && n == 3) {
-		uint64_t len = num(a[2]);
+		uint64_t len = tool_num(a[2]);
 		char *buf = malloc(len ? len : 1);
 
-		if (buf && (rc = vhd_read(&io, buf, len, num(a[1]), &err)) == 0)
+		if (buf && (rc = vhd_read(&io, buf, len, tool_num(a[1]), &err)) == 0)
 			fwrite(buf, 1, len, stdout);
 		free(buf);
 	} else {
@@ -308,7 +293,7 @@ static int lvm_cmd(const char *cmd, char **a, int n, const char *const *devs, si
 		bool ro = n > 3 && strcmp(a[3], "ro") == 0;
 		int first = ro ? 4 : 3;
 
-		return lvm_lvcreate(&lvm, a[0], a[1], num(a[2]), (const char *const *)a + first,
+		return lvm_lvcreate(&lvm, a[0], a[1], tool_num(a[2]), (const char *const *)a + first,
 				    (size_t)(n - first), ro, &err);
 	}
 	if (strcmp(cmd, "lvremove") == 0 && n == 2)
@@ -316,7 +301,7 @@ static int lvm_cmd(const char *cmd, char **a, int n, const char *const *devs, si
 	if (strcmp(cmd, "lvrename") == 0 && n == 3)
 		return lvm_lvrename(&lvm, a[0], a[1], a[2], &err);
 	if (strcmp(cmd, "lvresize") == 0 && n == 3)
-		return lvm_lvresize(&lvm, a[0], a[1], num(a[2]), &err);
+		return lvm_lvresize(&lvm, a[0], a[1], tool_num(a[2]), &err);
 	if (strcmp(cmd, "perm") == 0 && n == 3)
 		return lvm_lv_set_read_only(&lvm, a[0], a[1], strcmp(a[2], "r") == 0, &err);
 	if (strcmp(cmd, "addtag") == 0 && n == 3)
@@ -346,7 +331,7 @@ int main(int argc, char **argv)
 
 	for (; i < argc && strncmp(argv[i], "--", 2) == 0; i++) {
 		if (strcmp(argv[i], "--timeout") == 0 && i + 1 < argc)
-			o.timeout_ms = (int)num(argv[++i]);
+			o.timeout_ms = (int)tool_num(argv[++i]);
 		else if (strcmp(argv[i], "--slave") == 0)
 			o.master = false;
 		else
@@ -359,12 +344,12 @@ int main(int argc, char **argv)
 	     tok = strtok_r(NULL, ",", &save))
 		devs[ndev++] = tok;
 	if (lvm_open_opts(&lvm, devs, ndev, &o, &err) < 0)
-		fault();
+		tool_fault(&err);
 	rc = lvm_cmd(argv[i], argv + i + 1, argc - i - 1, devs, ndev);
 	kids = count_children();
 	fprintf(stderr, "children: %d abandoned: %zu\n", kids, lvm_abandoned(&lvm));
 	lvm_close(&lvm);
 	if (rc < 0)
-		fault();
+		tool_fault(&err);
 	return 0;
 }

@@ -35,31 +35,16 @@
 #include "csm/vhdchain.h"
 #include "csm/vstore_lvm.h"
 
+#include "tool_common.h"
+
 static struct vstore_lvm st;
 static struct vstore *vs = &st.vs;
 static struct sm_error err;
-
-static void __attribute__((noreturn)) fault(void)
-{
-	printf("FAULT %d %s\n", err.code, err.detail);
-	exit(1);
-}
 
 static void __attribute__((noreturn)) usage(void)
 {
 	fprintf(stderr, "usage: vstore_lvm_t [--thin] [--slave] DEV[,DEV...] SR COMMAND ARGS...\n");
 	exit(2);
-}
-
-static uint64_t num(const char *s)
-{
-	uint64_t v;
-
-	if (sm_parse_u64(s, &v) < 0) {
-		fprintf(stderr, "not a number: %s\n", s);
-		exit(2);
-	}
-	return v;
 }
 
 static enum vstore_kind kind_of(const char *s)
@@ -77,7 +62,7 @@ static int cmd_create(char **a, int n)
 	enum vstore_kind kind = kind_of(a[1]);
 	struct vdi_meta m = { 0 };
 	struct vhd_io io = { 0 };
-	uint64_t size = num(a[2]), room;
+	uint64_t size = tool_num(a[2]), room;
 
 	if (kind == VSTORE_VHD) {
 		if (lvhd_vhd_size_round(size, &size, &err) < 0)
@@ -158,19 +143,19 @@ static int cmd_io(const char *cmd, char **a)
 			fclose(f);
 		if (vhd_chain_open_with(&ch, vs->ops->opener(vs), name, true, &err) < 0)
 			return -1;
-		rc = vhd_chain_write(&ch, buf, len, num(a[1]), &err);
+		rc = vhd_chain_write(&ch, buf, len, tool_num(a[1]), &err);
 		if (rc == 0)
 			rc = vhd_chain_flush(&ch, &err);
 		vhd_chain_close(&ch);
 		return rc;
 	}
 	{
-		uint64_t len = num(a[2]);
+		uint64_t len = tool_num(a[2]);
 		char *buf = malloc(len ? len : 1);
 
 		rc = -1;
 		if (buf && vhd_chain_open_with(&ch, vs->ops->opener(vs), name, false, &err) == 0) {
-			rc = vhd_chain_read(&ch, buf, len, num(a[1]), &err);
+			rc = vhd_chain_read(&ch, buf, len, tool_num(a[1]), &err);
 			if (rc == 0)
 				fwrite(buf, 1, len, stdout);
 			vhd_chain_close(&ch);
@@ -346,7 +331,7 @@ static int run(const char *cmd, char **a, int n)
 	if (strcmp(cmd, "snapshot") == 0)
 		return cmd_snapshot(a, n);
 	if (strcmp(cmd, "snap-child") == 0 && n >= 3)
-		return vs->ops->snap_child(vs, a[0], a[1], num(a[2]), n > 3, SME_VDI_SNAPSHOT, &err);
+		return vs->ops->snap_child(vs, a[0], a[1], tool_num(a[2]), n > 3, SME_VDI_SNAPSHOT, &err);
 	if (strcmp(cmd, "snap-undo") == 0 && n == 3) {
 		vs->ops->snap_undo(vs, a[0], opt(a[1]), opt(a[2]), NULL);
 		return 0;
@@ -361,11 +346,11 @@ static int run(const char *cmd, char **a, int n)
 		return rc < 0 ? -1 : 0;
 	}
 	if (strcmp(cmd, "inflate") == 0 && n == 2)
-		return vs->ops->inflate(vs, a[0], num(a[1]), &err);
+		return vs->ops->inflate(vs, a[0], tool_num(a[1]), &err);
 	if (strcmp(cmd, "deflate") == 0)
 		return vs->ops->deflate(vs, a[0], &err);
 	if (strcmp(cmd, "grow") == 0 && n == 2)
-		return vstore_grow(vs, a[0], num(a[1]), VSTORE_UNDO_RESIZE, &pending, &err);
+		return vstore_grow(vs, a[0], tool_num(a[1]), VSTORE_UNDO_RESIZE, &pending, &err);
 	if (strcmp(cmd, "journal-begin") == 0 && n == 3)
 		return vs->ops->journal_begin(vs, a[0], a[1], a[2], &err);
 	if (strcmp(cmd, "journal-end") == 0 && n == 2)
@@ -441,6 +426,6 @@ int main(int argc, char **argv)
 	rc = run(argv[i], argv + i + 1, argc - i - 1);
 	vs->ops->close(vs);
 	if (rc < 0)
-		fault();
+		tool_fault(&err);
 	return 0;
 }
