@@ -80,6 +80,23 @@ static const struct sm_errdef errdefs[] = {
 	{ SME_ILLEGAL_XML_CHAR, "IllegalXMLChar", "Illegal XML character." },
 	{ SME_SHARED_FS_NO_WRITE, "SharedFileSystemNoWrite", "The file system for SR cannot be written to." },
 	{ SME_GENERIC, "GenericException", "SM has thrown a generic python exception" },
+	{ SME_INVALID_SECRET, "InvalidSecret", "No such secret." },
+	{ SME_ISCSI_DEVICE, "ISCSIDevice", "ISCSI device failed to appear" },
+	{ SME_ISCSI_LOGIN, "ISCSILogin", "ISCSI login failed - check access settings for the initiator on the storage, if CHAP is used verify CHAP credentials" },
+	{ SME_ISCSI_LOGOUT, "ISCSILogout", "ISCSI logout failed" },
+	{ SME_ISCSI_DISCOVERY, "ISCSIDiscovery", "ISCSI discovery failed" },
+	{ SME_ISCSI_QUERY_DAEMON, "ISCSIQueryDaemon", "Failed to query the iscsi daemon" },
+	{ SME_CONFIG_LUNID_MISSING, "ConfigLUNIDMissing", "The request is missing the LUNid parameter" },
+	{ SME_CONFIG_TARGET_MISSING, "ConfigTargetMissing", "The request is missing the target parameter" },
+	{ SME_CONFIG_TARGET_IQN_MISSING, "ConfigTargetIQNMissing", "The request is missing or has an incorrect target IQN parameter" },
+	{ SME_CONFIG_ISCSI_IQN_MISSING, "ConfigISCSIIQNMissing", "Unable to retrieve the host configuration ISCSI IQN parameter" },
+	{ SME_LVM_ONE_LUN, "LVMOneLUN", "Only 1 LUN may be used with shared LVM" },
+	{ SME_CONFIG_SCSIID, "ConfigSCSIid", "The SCSIid parameter is missing or incorrect" },
+	{ SME_PV_MULTI_IDS, "PVMultiIDs", "PVs found with multiple SCSI IDs" },
+	{ SME_DNS_ERROR, "DNSError", "Incorrect DNS name, unable to resolve." },
+	{ SME_ISCSI_TARGET, "ISCSITarget", "Unable to connect to ISCSI service on target" },
+	{ SME_ISCSI_PORT, "ISCSIPort", "Incorrect value for iSCSI port, must be a number between 1 and 65535" },
+	{ SME_ISCSI_DELETE, "ISCSIDelete", "ISCSI delete failed" },
 };
 
 static const struct sm_errdef *errdef_find(int code)
