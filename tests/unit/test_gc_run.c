@@ -22,128 +22,12 @@
 
 #include "vstore_testutil.h"
 
-#include "../../drivers/filebased.h"
 #include "csm/gc_run.h"
 #include "csm/util.h"
 #include "csm/vdiforest.h"
 #include "csm/vstore_mem.h"
 
-#define SR_UUID "11111111-2222-4333-8444-555555555555"
-
-/* ---- what drivers/filebased.c gives vhdsr.c ------------------------------ */
-
-static struct vstore_mem *the_store;
-
-struct vstore *fsr_store(struct file_sr *sr)
-{
-	return vstore_mem_vs(the_store);
-}
-
-void fsr_kick_gc(const struct file_sr *sr)
-{
-}
-
-/* ---- calls ------------------------------------------------------------------ */
-
-struct env {
-	struct vstore_mem *m;
-	struct vstore *vs;
-	struct file_sr sr;
-	struct sm_error err;
-	char result[37];      /* the uuid the call answered, "" for none */
-};
-
-static void env_init(struct env *e, bool lvm)
-{
-	memset(e, 0, sizeof(*e));
-	e->m = vstore_mem_new(SR_UUID);
-	assert_non_null(e->m);
-	vstore_mem_set_lvm(e->m, lvm);
-	e->vs = vstore_mem_vs(e->m);
-	e->sr.sr_uuid = SR_UUID;
-	e->sr.repair = true;
-	the_store = e->m;
-}
-
-static void env_free(struct env *e)
-{
-	vstore_mem_free(e->m);
-	the_store = NULL;
-}
-
-#define MEMBER(n, v) "<member><name>" n "</name><value>" v "</value></member>"
-
-/*
- * Run one call as the dispatcher does for an SR-changing command: parse,
- * recover what a killed call left, then the op.  args: the <value>s.
- */
-static int run(struct env *e, const char *method, const char *vdi, const char *args,
-	       sm_op_fn fn)
-{
-	static char doc[8192];
-	struct sm_call call = { 0 };
-	struct sm_ctx ctx = { .call = &call, .sr = &e->sr };
-	const char *uuid;
-	int rc, n;
-
-	n = snprintf(doc, sizeof(doc),
-		     "<methodCall><methodName>%s</methodName><params><param><value><struct>"
-		     MEMBER("host_ref", "OpaqueRef:11111111-0000-4000-8000-000000000001")
-		     MEMBER("session_ref", "OpaqueRef:11111111-0000-4000-8000-000000000002")
-		     MEMBER("sr_ref", "OpaqueRef:11111111-0000-4000-8000-000000000003")
-		     MEMBER("vdi_ref", "OpaqueRef:11111111-0000-4000-8000-000000000004")
-		     "<member><name>command</name><value>%s</value></member>"
-		     "<member><name>args</name><value><array><data>%s</data></array></value></member>"
-		     "<member><name>device_config</name><value><struct>"
-		     MEMBER("SRmaster", "true") "</struct></value></member>"
-		     MEMBER("sr_uuid", SR_UUID) MEMBER("vdi_type", "user")
-		     "%s%s%s%s%s"
-		     "<member><name>vdi_sm_config</name><value><struct/></value></member>"
-		     "<member><name>driver_params</name><value><struct/></value></member>"
-		     "</struct></value></param></params></methodCall>",
-		     method, method, args,
-		     *vdi ? "<member><name>vdi_uuid</name><value>" : "", vdi,
-		     *vdi ? "</value></member><member><name>vdi_location</name><value>" : "",
-		     vdi, *vdi ? "</value></member>" : "");
-	assert_true(n > 0 && n < (int)sizeof(doc));
-	sm_error_clear(&e->err);
-	e->result[0] = '\0';
-	if (call_parse(doc, (size_t)n, &call, &ctx.err) < 0)
-		print_error("%s: %s\n", method, ctx.err.detail);
-	assert_int_equal(ctx.err.code, 0);
-	rc = fsr_recover(&ctx);
-	if (rc == 0 && fn)
-		rc = fn(&ctx);
-	e->err = ctx.err;
-	uuid = ctx.result ? xr_struct_get_string(ctx.result, "uuid") : NULL;
-	snprintf(e->result, sizeof(e->result), "%s", uuid ? uuid : "");
-	xr_free(ctx.result);
-	call_free(&call);
-	return rc;
-}
-
-static int create_vdi(struct env *e, const char *uuid, uint64_t size)
-{
-	char args[512];
-
-	snprintf(args, sizeof(args), "<value>%llu</value><value>disk</value><value>about</value>"
-		 "<value/><value>false</value><value>19700101T00:00:00Z</value><value/>"
-		 "<value>false</value>", (unsigned long long)size);
-	return run(e, "vdi_create", uuid, args, fsr_vdi_create);
-}
-
-static int delete_vdi(struct env *e, const char *uuid)
-{
-	return run(e, "vdi_delete", uuid, "", fsr_vdi_delete);
-}
-
-static int snapshot_vdi(struct env *e, const char *uuid)
-{
-	return run(e, "vdi_snapshot", uuid, "", fsr_vdi_snapshot);
-}
-
-
-
+#include "vdiops_testutil.h"
 
 /* A VDI of 8 MiB with 'a' in its first MiB and 'b' in its third. */
 static void make_vdi(struct env *e, const char *uuid)
@@ -164,8 +48,6 @@ static void assert_data(struct env *e, const char *uuid)
 	assert_int_equal(vs_holds(e->vs, uuid, MiB, MiB, 0, &err), 1);
 	assert_int_equal(vs_holds(e->vs, uuid, 2 * MiB, MiB, 'b', &err), 1);
 }
-
-
 
 /* ---- the GC ------------------------------------------------------------------ */
 
