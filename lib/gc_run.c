@@ -177,18 +177,19 @@ static void delete_image(struct gc_run *g, const struct vdi_node *n)
 }
 
 /*
- * Activate a and b (b may be NULL) for the I/O of one step; the caller
- * pairs it with deactivate_pair whatever happens.  No fault point may lie
- * between the two: see csm/gc_run.h.
+ * Activate a and b (b may be NULL) for the I/O of one step, borrowed (a
+ * killed run's are given back by the next: gc_run_loop); the caller pairs
+ * it with deactivate_pair whatever happens.
  */
 static int activate_pair(struct gc_run *g, const char *a, const char *b, struct sm_error *err)
 {
-	if (vstore_activate(g->vs, a, false, err) < 0)
+	if (vstore_borrow(g->vs, a, true, err) < 0)
 		return -1;
-	if (b && vstore_activate(g->vs, b, false, err) < 0) {
-		vstore_deactivate(g->vs, a, false, NULL);
+	if (b && vstore_borrow(g->vs, b, true, err) < 0) {
+		vstore_borrow(g->vs, a, false, NULL);
 		return -1;
 	}
+	sm_fault_point("gc:borrowed");
 	return 0;
 }
 
@@ -196,9 +197,9 @@ static int deactivate_pair(struct gc_run *g, const char *a, const char *b, struc
 {
 	int rc = 0;
 
-	if (b && vstore_deactivate(g->vs, b, false, err) < 0)
+	if (b && vstore_borrow(g->vs, b, false, err) < 0)
 		rc = -1;
-	if (vstore_deactivate(g->vs, a, false, rc < 0 ? NULL : err) < 0)
+	if (vstore_borrow(g->vs, a, false, rc < 0 ? NULL : err) < 0)
 		rc = -1;
 	return rc;
 }
@@ -627,8 +628,24 @@ static int round_locked(struct gc_run *g, struct sm_error *err)
 	return n_uuid[0] || pl.ngarbage;
 }
 
+/* What a killed run borrowed (its counts would keep LVs active and unremovable). */
+static int reclaim_borrowed(struct gc_run *g, struct sm_error *err)
+{
+	unsigned n = 0;
+
+	if (!g->vs->ops->reclaim_borrowed)
+		return 0;
+	if (g->vs->ops->reclaim_borrowed(g->vs, &n, err) < 0)
+		return -1;
+	if (n)
+		say(g, "gave back %u activation%s a killed run held", n, n == 1 ? "" : "s");
+	return 0;
+}
+
 int gc_run_loop(struct gc_run *g, struct sm_error *err)
 {
+	if (reclaim_borrowed(g, err) < 0)
+		return -1;
 	for (;;) {
 		int rc;
 

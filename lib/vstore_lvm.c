@@ -27,6 +27,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -511,10 +512,20 @@ static void deactivate_new(struct vstore_lvm *s, const char *name, const char *u
 	invalidate(s);
 }
 
+/*
+ * The GC's markers live beside the counts, in <refcount dir>/<ns>.gc/: in
+ * /run like them, so a reboot clears both together.
+ */
+static int borrow_marker(struct vstore_lvm *s, const char *uuid, char *out, size_t cap)
+{
+	return snprintf(out, cap, "%s/%s.gc%s%s", refcount_base_dir(), s->ns, uuid ? "/" : "",
+			uuid ? uuid : "") >= (int)cap ? -ENAMETOOLONG : 0;
+}
+
 static int lvm_clear(struct vstore *vs, struct sm_error *err)
 {
 	struct vstore_lvm *s = S(vs);
-	char names[64][LVM_NAME_MAX];
+	char names[64][LVM_NAME_MAX], gcns[PATH_MAX];
 	size_t n;
 
 	do {
@@ -528,7 +539,11 @@ static int lvm_clear(struct vstore *vs, struct sm_error *err)
 			if (remove_lv(s, names[i], err) < 0)
 				return -1;
 	} while (n == 64);
-	return refcount_reset_ns(s->ns, err);
+	if (borrow_marker(s, NULL, gcns, sizeof(gcns)) < 0)
+		return sm_fail(err, SME_SM_GENERAL, "%s: GC marker path too long", s->vg);
+	/* The GC's markers go with the counts they mark. */
+	return refcount_reset_ns(s->ns, err) < 0 ? -1 :
+	       refcount_reset_ns(strrchr(gcns, '/') + 1, err);
 }
 
 /* ---- create, publish, abandon ----------------------------------------------------- */
@@ -1021,6 +1036,87 @@ static int lvm_activate(struct vstore *vs, const char *uuid, bool leaf, struct s
 static int lvm_deactivate(struct vstore *vs, const char *uuid, bool leaf, struct sm_error *err)
 {
 	return activation(S(vs), uuid, leaf, false, err);
+}
+
+static int lvm_borrow(struct vstore *vs, const char *uuid, bool on, struct sm_error *err)
+{
+	struct vstore_lvm *s = S(vs);
+	char dir[PATH_MAX], marker[PATH_MAX];
+	int fd;
+
+	if (borrow_marker(s, NULL, dir, sizeof(dir)) < 0 ||
+	    borrow_marker(s, uuid, marker, sizeof(marker)) < 0)
+		return sm_fail(err, SME_SM_GENERAL, "%s: GC marker path too long", s->vg);
+	if (!on) {
+		if (unlink(marker) < 0 && errno != ENOENT)
+			sm_log(LOG_WARNING, "%s: GC marker %s not removed: %m", s->vg, marker);
+		return activation(s, uuid, false, false, err);
+	}
+	if (activation(s, uuid, false, true, err) < 0)
+		return -1;
+	if ((mkdir(dir, 0700) < 0 && errno != EEXIST) ||
+	    (fd = open(marker, O_WRONLY | O_CREAT | O_CLOEXEC, 0600)) < 0) {
+		sm_fail_errno(err, SME_SM_GENERAL, errno, "%s: cannot mark the GC's activation of %s",
+			      s->vg, uuid);
+		activation(s, uuid, false, false, NULL);
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
+/* One borrowed count back: deactivated at 0, or only counted when the LV is gone. */
+static int give_back(struct vstore_lvm *s, const char *uuid, struct sm_error *err)
+{
+	enum vstore_kind kind;
+	struct sm_lock lk;
+	int rc;
+
+	if (reload(s, err) < 0)
+		return -1;
+	if (image_lv(s, uuid, &kind))
+		return activation(s, uuid, false, false, err);
+	if (refcount_lock(&lk, s->ns, uuid, err) < 0)
+		return -1;
+	rc = refcount_adjust(s->ns, uuid, -1, 0, NULL, err);
+	lock_release(&lk);
+	return rc;
+}
+
+static int lvm_reclaim_borrowed(struct vstore *vs, unsigned *reclaimed, struct sm_error *err)
+{
+	struct vstore_lvm *s = S(vs);
+	char dir[PATH_MAX], marker[PATH_MAX];
+	struct dirent *d;
+	DIR *dp;
+	int rc = 0;
+
+	*reclaimed = 0;
+	if (borrow_marker(s, NULL, dir, sizeof(dir)) < 0)
+		return sm_fail(err, SME_SM_GENERAL, "%s: GC marker path too long", s->vg);
+	if (!(dp = opendir(dir)))
+		return errno == ENOENT ? 0 :
+		       sm_fail_errno(err, SME_SM_GENERAL, errno, "%s: cannot list %s", s->vg, dir);
+	while ((d = readdir(dp))) {
+		if (!sm_uuid_valid(d->d_name) ||
+		    borrow_marker(s, d->d_name, marker, sizeof(marker)) < 0)
+			continue;
+		/* Marker first: a kill now leaks the count rather than taking it twice. */
+		if (unlink(marker) < 0) {
+			rc = sm_fail_errno(err, SME_SM_GENERAL, errno, "%s: cannot remove %s",
+					   s->vg, marker);
+			break;
+		}
+		if (give_back(s, d->d_name, err) < 0) {
+			rc = -1;
+			break;
+		}
+		sm_log(LOG_INFO, "%s: gave back the activation of %s a killed GC held", s->vg,
+		       d->d_name);
+		(*reclaimed)++;
+	}
+	closedir(dp);
+	return rc;
 }
 
 static void lvm_data_path(const struct vstore *vs, const char *uuid, enum vstore_kind kind,
@@ -2157,6 +2253,8 @@ static const struct vstore_ops lvm_ops = {
 	.space = lvm_space,
 	.activate = lvm_activate,
 	.deactivate = lvm_deactivate,
+	.borrow = lvm_borrow,
+	.reclaim_borrowed = lvm_reclaim_borrowed,
 	.data_path = lvm_data_path,
 	.meta_read = lvm_meta_read,
 	.meta_write = lvm_meta_write,

@@ -23,10 +23,10 @@
  *                 nobody has active (then deflated).
  * The store's optional ops (room, read-only, activation) are no-ops on a
  * directory store.  Images are activated only around the I/O on them
- * (copy, relink), and never across a fault point: a process killed while
- * it held an activation leaves a count behind on a store that refcounts
- * (the LVM store: the next remove of that image is refused until the
- * host's refcounts are reset, e.g. by a reboot).
+ * (copy, relink), as borrowed activations (vstore_borrow): a GC killed
+ * while it held one (kill -9, OOM) leaves a marked count that the next
+ * run gives back first, so no LV stays active, and unremovable, until a
+ * reboot.
  *
  * Every step is safe to repeat: a record found by journal replay is
  * finished (coalesce) or finished/rolled back (leaf: vstore_leaf_recover),
@@ -82,6 +82,7 @@ void gc_run_init(struct gc_run *g, struct vstore *vs, const char *sr_uuid);
 /*
  * Work until there is none, taking the SR lock for each round (the caller
  * holds the GC's own lock, gc_active, so only one runner works an SR):
+ * first give back the activations a killed run borrowed, then each round:
  * replay the journals (resume), plan, delete, one coalesce or leaf
  * coalesce.  0 when nothing is left (held_back may say what was not
  * done), -1 with err (an abort: SME_SR_UNAVAILABLE "aborted ...").

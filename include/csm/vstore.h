@@ -346,6 +346,19 @@ struct vstore_ops {
 	 */
 	int (*activate)(struct vstore *vs, const char *uuid, bool leaf, struct sm_error *err);
 	int (*deactivate)(struct vstore *vs, const char *uuid, bool leaf, struct sm_error *err);
+	/*
+	 * An activation the GC borrows for one step (a copy, a relink): as
+	 * activate/deactivate with leaf false, plus a host-local marker, so
+	 * that a GC killed between the two (kill -9, OOM) does not leave a
+	 * count that keeps the LV active and unremovable until a reboot: the
+	 * next GC's reclaim_borrowed gives each marked count back.  The marker
+	 * is made after the count is taken and removed before it is given
+	 * back, so a kill in those instants leaks one count, never takes one
+	 * the GC did not take.  reclaim_borrowed only while holding the GC's
+	 * own lock (no other GC has a borrow open).  Optional, as activate.
+	 */
+	int (*borrow)(struct vstore *vs, const char *uuid, bool on, struct sm_error *err);
+	int (*reclaim_borrowed)(struct vstore *vs, unsigned *reclaimed, struct sm_error *err);
 	/* What vdi_attach answers as params: the path tapdisk opens.  Pure. */
 	void (*data_path)(const struct vstore *vs, const char *uuid, enum vstore_kind kind,
 			  char *out, size_t cap);
@@ -466,6 +479,15 @@ static inline int vstore_deactivate(struct vstore *vs, const char *uuid, bool le
 				    struct sm_error *err)
 {
 	return vs->ops->deactivate ? vs->ops->deactivate(vs, uuid, leaf, err) : 0;
+}
+
+/* A borrowed activation (see borrow above); plain activation without the op. */
+static inline int vstore_borrow(struct vstore *vs, const char *uuid, bool on,
+				struct sm_error *err)
+{
+	if (vs->ops->borrow)
+		return vs->ops->borrow(vs, uuid, on, err);
+	return on ? vstore_activate(vs, uuid, false, err) : vstore_deactivate(vs, uuid, false, err);
 }
 
 /* "vhd" / "raw": the kind as the scan document and vdi_sm_config name it. */

@@ -102,7 +102,19 @@ data_same() { # data_same <what>: A (and C2 while it is there) read back as befo
 	fi
 	return 0
 }
-leftovers() { lvt lvs "$VG" | cut -d'|' -f1 | grep -E '^(coalesce_|leaf_|relink_|inflate_|csm_)|OLD_' ; }
+# Journals, rename pairs, and activations the GC took and did not give back
+# (a non-zero count of this host, or a GC marker).
+held_counts() {
+	local f
+	for f in "$T/refcount/lvm-$SR_UUID"/*; do
+		[ -f "$f" ] && [ "$(tr -s ' \n' ' ' <"$f")" != "0 0 " ] && echo "count:${f##*/}"
+	done
+	for f in "$T/refcount/lvm-$SR_UUID.gc"/*; do [ -e "$f" ] && echo "marker:${f##*/}"; done
+}
+leftovers() {
+	lvt lvs "$VG" | cut -d'|' -f1 | grep -E '^(coalesce_|leaf_|relink_|inflate_|csm_)|OLD_'
+	held_counts
+}
 
 # ---- identity: another SR's uuid is refused --------------------------------------------
 "$GC" --sr 00000000-1111-4222-8333-444444444444 --lvm "$LOOP" --quiet >"$T/out" 2>&1
@@ -148,6 +160,20 @@ expect "no OLD_ or journal LV left" "" "$(leftovers)"
 	fail "A's LV: $(lv_size "VHD-$A")"
 t check "$A" >/dev/null && pass "A checks" || fail "A check: $(t check "$A")"
 data_same "after the leaf coalesce" && pass "A reads back identical"
+
+# ---- a GC killed while it holds an activation: the next run gives it back ---------------------
+restore_golden
+CSM_FAULT_POINT=gc:borrowed gc >/dev/null 2>&1
+held=$(held_counts)
+[ -n "$held" ] && pass "killed mid-copy, the GC held activations ($(echo $held))" ||
+	fail "killed at gc:borrowed, no activation held: the test proves nothing"
+"$GC" --sr "$SR_UUID" --lvm "$LOOP" >"$T/out" 2>&1
+expect "the next GC run" 0 $?
+[ -z "$(held_counts)" ] && pass "the next run gave every borrowed activation back" ||
+	fail "still held after the next run: $(held_counts | tr '\n' ' ')"
+grep -q "gave back" "$T/out" && pass "the run says it gave them back" ||
+	fail "no 'gave back' line: $(tail -n 3 "$T/out")"
+data_same "after the reclaim" && pass "A reads back identical after the reclaim"
 
 # ---- killed at every point, then run again ------------------------------------------------------
 # Both phases from the golden state: the coalesce run, then (C2 removed) the leaf run.
