@@ -79,7 +79,7 @@ EXTRA_OBJS_LVMSR := $(BUILD)/drivers/blockdev.o
 EXTRA_LIBS_LVMSR := -llvm2cmd $(BLKID_LIBS)
 # LVMoISCSISR is LVMSR's table with the iSCSI layer on top (drivers/lvmoiscsi.c).
 EXTRA_OBJS_LVMoISCSISR := $(BUILD)/drivers/lvm.o $(BUILD)/drivers/blockdev.o
-EXTRA_LIBS_LVMoISCSISR := -llvm2cmd $(BLKID_LIBS) -liscsi
+EXTRA_LIBS_LVMoISCSISR = -llvm2cmd $(BLKID_LIBS) $(ISCSI_LIBS)
 DRIVER_BINS := $(DRIVERS:%=$(BUILD)/%) $(BUILD)/csm-gc
 
 TOOL_SRCS := $(wildcard tools/*.c)

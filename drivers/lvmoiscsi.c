@@ -410,7 +410,7 @@ static int probe_iqns(struct sm_ctx *ctx)
 
 	if (sm_iscsi_discover(&s->t, &d, &n, &ctx->err) < 0)
 		return -1;
-	sm_iscsi_write_iqn_list(&b, d, n, s->t.target_as_given);
+	sm_iscsi_write_iqn_list_at(&b, d, n, s->t.target_as_given, s->t.port);
 	free(d);
 	doc = buf_steal(&b);
 	if (!doc)
