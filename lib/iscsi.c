@@ -273,12 +273,20 @@ static void cb_task(struct iscsi_context *ctx, int status, void *data, void *pri
 	op->task = data;
 }
 
+/* libiscsi's last error, or what an empty one means: the socket went away. */
+static const char *ctx_error(struct iscsi_context *ctx)
+{
+	const char *e = iscsi_get_error(ctx);
+
+	return e && e[0] ? e : "the connection to the target was lost";
+}
+
 /*
  * Service ctx until *done or the deadline.  0 done; -1 with 141: no
  * answer in time, or the connection failed.
  */
 static int wait_done(struct iscsi_context *ctx, const int *done, int64_t deadline,
-		     int timeout_ms, const char *what, struct sm_error *err)
+		     int timeout_ms, const char *portal, const char *what, struct sm_error *err)
 {
 	char dur[32];
 
@@ -289,8 +297,8 @@ static int wait_done(struct iscsi_context *ctx, const int *done, int64_t deadlin
 
 		if (left <= 0) {
 			fmt_duration(dur, sizeof(dur), timeout_ms);
-			return sm_fail(err, SME_ISCSI_TARGET, "%s: no answer from the target within %s",
-				       what, dur);
+			return sm_fail(err, SME_ISCSI_TARGET, "%s on %s: no answer from the target within %s",
+				       what, portal, dur);
 		}
 		ev = iscsi_which_events(ctx);
 		p.fd = iscsi_get_fd(ctx);
@@ -305,11 +313,11 @@ static int wait_done(struct iscsi_context *ctx, const int *done, int64_t deadlin
 			if (r < 0 && errno == EINTR)
 				continue;
 			if (r < 0)
-				return sm_fail_errno(err, SME_ISCSI_TARGET, errno, "%s: poll", what);
+				return sm_fail_errno(err, SME_ISCSI_TARGET, errno, "%s on %s: poll", what, portal);
 		}
 		if (iscsi_service(ctx, r > 0 ? p.revents : 0) < 0 && !*done)
-			return sm_fail(err, SME_ISCSI_TARGET, "%s: connection to the target failed: %s",
-				       what, iscsi_get_error(ctx));
+			return sm_fail(err, SME_ISCSI_TARGET, "%s on %s: connection to the target failed: %s",
+				       what, portal, ctx_error(ctx));
 	}
 	return 0;
 }
@@ -456,7 +464,7 @@ static int connect_login(struct sm_iscsi_session *s, const struct sm_iscsi_targe
 	if (iscsi_connect_async(s->ctx, s->portal, cb_plain, &s->conn) < 0)
 		return sm_fail(err, SME_ISCSI_TARGET, "connect to %s: %s", s->portal,
 			       iscsi_get_error(s->ctx));
-	if (wait_done(s->ctx, &s->conn.done, deadline, s->timeout_ms, "connect", err) < 0) {
+	if (wait_done(s->ctx, &s->conn.done, deadline, s->timeout_ms, s->portal, "connect", err) < 0) {
 		s->broken = 1;
 		return -1;
 	}
@@ -466,7 +474,7 @@ static int connect_login(struct sm_iscsi_session *s, const struct sm_iscsi_targe
 	op_reset(&s->cmd);
 	if (iscsi_login_async(s->ctx, cb_plain, &s->cmd) < 0)
 		return login_fault(s->ctx, t, s->portal, err);
-	if (wait_done(s->ctx, &s->cmd.done, deadline, s->timeout_ms, "login", err) < 0) {
+	if (wait_done(s->ctx, &s->cmd.done, deadline, s->timeout_ms, s->portal, "login", err) < 0) {
 		s->broken = 1;
 		return -1;
 	}
@@ -510,7 +518,8 @@ static void session_end(struct sm_iscsi_session *s)
 		deadline = sm_monotonic_ms() + (s->timeout_ms < LOGOUT_MAX_MS ? s->timeout_ms
 									      : LOGOUT_MAX_MS);
 		if (iscsi_logout_async(s->ctx, cb_plain, &s->cmd) == 0)
-			wait_done(s->ctx, &s->cmd.done, deadline, LOGOUT_MAX_MS, "logout", &ignored);
+			wait_done(s->ctx, &s->cmd.done, deadline, LOGOUT_MAX_MS, s->portal, "logout",
+				  &ignored);
 	}
 	/* Late callbacks (from the destruction) find their op abandoned. */
 	s->cmd.abandoned = 1;
@@ -599,7 +608,7 @@ int sm_iscsi_discover(const struct sm_iscsi_target *t,
 			iscsi_get_error(s->ctx));
 		goto out;
 	}
-	if (wait_done(s->ctx, &s->cmd.done, deadline, s->timeout_ms, "discovery", err) < 0) {
+	if (wait_done(s->ctx, &s->cmd.done, deadline, s->timeout_ms, s->portal, "discovery", err) < 0) {
 		s->broken = 1;
 		goto out;
 	}
@@ -730,7 +739,7 @@ static struct scsi_task *run_cmd(struct sm_iscsi_session *s, const struct cmd_ar
 			iscsi_get_error(s->ctx));
 		return NULL;
 	}
-	if (wait_done(s->ctx, &s->cmd.done, deadline, s->timeout_ms, cmd_name(a->cmd), err) < 0) {
+	if (wait_done(s->ctx, &s->cmd.done, deadline, s->timeout_ms, s->portal, cmd_name(a->cmd), err) < 0) {
 		s->broken = 1;
 		s->cmd.abandoned = 1;
 		return NULL;
@@ -740,7 +749,7 @@ static struct scsi_task *run_cmd(struct sm_iscsi_session *s, const struct cmd_ar
 	if (s->cmd.status == SCSI_STATUS_GOOD || s->cmd.status == SCSI_STATUS_CHECK_CONDITION)
 		return t;
 	sm_fail(err, SME_ISCSI_TARGET, "%s on %s failed: %s", cmd_name(a->cmd), s->portal,
-		iscsi_get_error(s->ctx));
+		ctx_error(s->ctx));
 	if (t)
 		scsi_free_scsi_task(t);
 	s->broken = 1;
