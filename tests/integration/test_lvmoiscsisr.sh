@@ -69,7 +69,6 @@ export CSM_ISCSI_DEVICE_MAP=$MAP
 export ISCSI_TARGET=127.0.0.1 ISCSI_TARGET_IQN=$ISCSI_IQN_PLAIN ISCSI_SCSIID=$SCSI1 \
 	ISCSI_LOCAL_IQN=$ISCSI_INITIATOR
 VG="VG_XenStorage-$SR_UUID"
-REF="$T/sr-ref/$ISCSI_IQN_PLAIN"
 MIB=1048576
 
 expect() { # expect <what> <want> <got>
@@ -80,18 +79,22 @@ expect_text() {
 	if printf '%s' "$3" | cmp -s "$2" -; then pass "$1"; else
 		fail "$1:"$'\n'"$(printf '%s' "$3" | diff "$2" - | head -20)"; fi
 }
+# expect_stderr <what> <file with the wanted text>: the last call's stderr, byte for byte.
+expect_stderr() {
+	if cmp -s "$2" "$T/stderr"; then pass "$1"; else
+		fail "$1:"$'\n'"$(diff "$2" "$T/stderr" | head -20)"; fi
+}
 lv_size() { "$LVMT" "$LOOP" lvs "$VG" 2>/dev/null | grep "^$1|" | cut -d'|' -f2; }
-refs() { [ -f "$REF" ] && grep -c "$1" "$REF" || echo 0; }
+# refs <sr uuid>: how often the SR is listed in the target's session refcount file.
+refs() { local n; n=$(grep -c "^$1\$" "$T/sr-ref/$ISCSI_IQN_PLAIN" 2>/dev/null); echo "${n:-0}"; }
 lvo() { call "$1" "$D" "$C" "${@:2}"; }
-# run_timed <max ms> <smcall args...>: the call, and how long it took (MS).
+# run_timed <smcall args...>: the call (OUT, ERR, RC), and how long it took (MS).
 run_timed() {
-	local max=$1 start req
-	shift
+	local start req
 	req=$("$SMCALL" --print-request "$@")
 	start=$(date +%s%N)
 	run_raw "$1" "$req"
 	MS=$(( ($(date +%s%N) - start) / 1000000 ))
-	[ "$MS" -le "$max" ]
 }
 fault_code() { printf '%s' "$OUT" | sed -n '/faultCode/{n;s/.*<int>\([0-9]*\)<\/int>.*/\1/p;q}'; }
 
@@ -118,7 +121,8 @@ expect "no session reference left by refused calls" 0 "$(refs "$SR_UUID")"
 {
 	printf '<?xml version="1.0" ?>\n<iscsi-target-iqns>\n'
 	i=0
-	for iqn in "$ISCSI_IQN_PLAIN" "$ISCSI_IQN_CHAP" "$ISCSI_IQN_MUTUAL" '*'; do
+	# In tgtd's sendtargets order (the newest target first), as the Python SM prints it.
+	for iqn in "$ISCSI_IQN_MUTUAL" "$ISCSI_IQN_CHAP" "$ISCSI_IQN_PLAIN" '*'; do
 		printf '\t<TGT>\n\t\t<Index>%d</Index>\n\t\t<IPAddress>127.0.0.1</IPAddress>\n' $i
 		printf '\t\t<Port>%s</Port>\n\t\t<TargetIQN>%s</TargetIQN>\n\t</TGT>\n' "$ISCSI_PORT" "$iqn"
 		i=$((i + 1))
@@ -126,7 +130,7 @@ expect "no session reference left by refused calls" 0 "$(refs "$SR_UUID")"
 	printf '</iscsi-target-iqns>\n\n'
 } >"$T/want-iqns"
 fault 96 "$D" "$C" --dconf targetIQN= sr_probe
-expect_text "probe stage 1: the IQN list on stderr, byte for byte" "$T/want-iqns" "$ERR"$'\n'
+expect_stderr "probe stage 1: the IQN list on stderr, byte for byte" "$T/want-iqns"
 
 # ---- stage 2: no SCSIid -> the target's LUNs on stderr, 107 ----------------------------
 cat >"$T/want-luns" <<EOF
@@ -150,9 +154,9 @@ cat >"$T/want-luns" <<EOF
 
 EOF
 fault 107 "$D" "$C" --dconf SCSIid= sr_probe
-expect_text "probe stage 2: the LUN list on stderr, byte for byte" "$T/want-luns" "$ERR"$'\n'
+expect_stderr "probe stage 2: the LUN list on stderr, byte for byte" "$T/want-luns"
 fault 107 "$D" "$C" --dconf SCSIid= sr_attach
-expect_text "sr_attach without SCSIid: the same LUN list" "$T/want-luns" "$ERR"$'\n'
+expect_stderr "sr_attach without SCSIid: the same LUN list" "$T/want-luns"
 
 # ---- stage 3 on a blank LUN: no SR ---------------------------------------------------------
 printf '<?xml version="1.0" ?>\n<SRlist/>\n' >"$T/want-none"
@@ -239,7 +243,7 @@ lvo unit sr_attach
 lvo unit sr_detach
 if CSM_FAULT_LOG="$T/points" "$LVMT" "$LOOP" vgs "$VG" >/dev/null 2>&1 && [ -s "$T/points" ]; then
 	CSM_FAULT_PAUSE=lvm-vgs CSM_FAULT_PAUSE_MS=60000 CSM_LVM_TIMEOUT_MS=1000 \
-		run_timed 8000 "$D" "$C" sr_attach
+		run_timed "$D" "$C" sr_attach
 	printf '%s' "$OUT" | grep -q faultCode && [ "$MS" -le 8000 ] &&
 		pass "sr_attach with a hung LVM command: fault $(fault_code) in $MS ms" ||
 		fail "hung LVM command: $MS ms: $OUT"
@@ -270,12 +274,12 @@ export ISCSI_SCSIID=$SCSI1
 
 # ---- a target that hangs, or dies mid-call: 141 in bounded time, never a hung driver ------------
 iscsi_silent_port_start || fail "no silent port"
-run_timed 20000 "$D" "$C" --dconf "port=$ISCSI_SILENT_PORT" sr_attach
+run_timed "$D" "$C" --dconf "port=$ISCSI_SILENT_PORT" sr_attach
 [ "$(fault_code)" = 141 ] && [ "$MS" -le 20000 ] && pass "a silent portal: 141 in $MS ms" ||
 	fail "silent portal: $MS ms: $OUT"
 iscsi_silent_port_stop
 iscsi_target_freeze
-run_timed 20000 "$D" "$C" sr_attach
+run_timed "$D" "$C" sr_attach
 [ "$(fault_code)" = 141 ] && pass "a hung target: 141 in $MS ms" || fail "hung target: $MS ms: $OUT"
 # Killed while the driver waits for its answer: the connection breaks, 141 at once.
 req=$("$SMCALL" --print-request "$D" "$C" --dconf SCSIid= sr_probe)
@@ -289,7 +293,7 @@ MS=$(( ($(date +%s%N) - start) / 1000000 ))
 OUT=$(cat "$T/mid.out")
 [ "$(fault_code)" = 141 ] && [ "$MS" -le 6000 ] && pass "a target killed mid-call: 141 in $MS ms" ||
 	fail "target killed mid-call: $MS ms: $OUT"
-run_timed 10000 "$D" "$C" --dconf targetIQN= sr_probe
+run_timed "$D" "$C" --dconf targetIQN= sr_probe
 [ "$(fault_code)" = 141 ] && pass "a dead portal: 141 in $MS ms" || fail "dead portal: $MS ms: $OUT"
 printf '%s' "$OUT" | grep -q 'refused' && pass "the fault says the connection was refused" ||
 	fail "dead portal's detail: $OUT"
