@@ -26,6 +26,7 @@
 #include "csm/buf.h"
 #include "csm/iscsi_host.h"
 #include "csm/log.h"
+#include "csm/util.h"
 #include "csm/xmlrpc.h"
 #include "../../lib/iscsi_host_internal.h"
 
@@ -803,6 +804,149 @@ static void test_session_exists_and_available(void **state)
 	unsetenv("CSM_SYSFS_ROOT");
 }
 
+/* ---- SCSIid -> device ----------------------------------------------- */
+
+static void test_scsi_id_from_wwid(void **state)
+{
+	static const char *const ok[][2] = {
+		{ "naa.60000000000000000e00000000010001\n", "360000000000000000e00000000010001" },
+		{ "naa.600A0B80001234560000ABCD\n", "3600a0b80001234560000abcd" },
+		{ "eui.0123456789ABCDEF", "20123456789abcdef" },
+		{ "t10.IET     00010002\\000\\000\\000\\000\n", "1IET_00010002" },
+		{ "t10.ATA  QEMU HARDDISK  QM00001 \n", "1ATA_QEMU_HARDDISK_QM00001" },
+	};
+	static const char *const bad[] = { "", "naa.", "naa.12g4", "iqn.2024-01.x:y", "t10.\\000",
+					   "0x5000" };
+	char out[SM_ISCSI_SCSIID_MAX];
+
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		assert_int_equal(sm_iscsi_scsi_id_from_wwid(ok[i][0], out, sizeof(out)), 0);
+		assert_string_equal(out, ok[i][1]);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(sm_iscsi_scsi_id_from_wwid(bad[i], out, sizeof(out)), -1);
+	assert_int_equal(sm_iscsi_scsi_id_from_wwid("naa.6000", out, 5), -1);
+	assert_int_equal(sm_iscsi_scsi_id_from_wwid("naa.6000", out, 6), 0);
+	assert_string_equal(out, "36000");
+}
+
+static char root[200];
+
+static void plant_sd(const char *name, const char *wwid)
+{
+	char p[400];
+
+	mkdirs("%s/sys/block/%s/device", root, name);
+	snprintf(p, sizeof(p), "%s/sys/block/%s/device/wwid", root, name);
+	write_text(p, wwid);
+	mkdirs("%s/dev", root);
+	snprintf(p, sizeof(p), "%s/dev/%s", root, name);
+	write_text(p, "");
+}
+
+static int resolve(const char *id, int wait_ms, char *path, struct sm_error *err)
+{
+	sm_error_clear(err);
+	return sm_iscsi_device_for_scsi_id(id, wait_ms, path, 512, err);
+}
+
+static void test_device_from_sysfs(void **state)
+{
+	char path[512], want[512], link[400];
+	struct sm_error err;
+
+	snprintf(root, sizeof(root), "%s/root", top);
+	setenv("CSM_SYSFS_ROOT", root, 1);
+	setenv("CSM_DEV_ROOT", root, 1);
+	plant_sd("sda", "naa.60000000000000000e00000000010001\n");
+	plant_sd("sdb", "t10.IET     00010002\\000\\000\n");
+	plant_sd("sdc", "eui.0123456789abcdef\n");
+	mkdirs("%s/sys/block/loop0/device", root);   /* not an sd device: never returned */
+	snprintf(link, sizeof(link), "%s/sys/block/loop0/device/wwid", root);
+	write_text(link, "naa.6000000000000000000000000000dead\n");
+
+	assert_int_equal(resolve("360000000000000000e00000000010001", 0, path, &err), 0);
+	snprintf(want, sizeof(want), "%s/dev/sda", root);
+	assert_string_equal(path, want);
+	assert_int_equal(resolve("1IET_00010002", 0, path, &err), 0);
+	snprintf(want, sizeof(want), "%s/dev/sdb", root);
+	assert_string_equal(path, want);
+	assert_int_equal(resolve("20123456789abcdef", 0, path, &err), 0);
+	assert_int_equal(resolve("36000000000000000000000000000dead", 0, path, &err), -1);
+	assert_int_equal(err.code, 67);
+	assert_non_null(strstr(err.detail, "36000000000000000000000000000dead"));
+
+	/* The by-id link comes first, and is what is returned (Python's path). */
+	mkdirs("%s/dev/disk/by-id", root);
+	snprintf(link, sizeof(link), "%s/dev/disk/by-id/scsi-360000000000000000e00000000010001", root);
+	assert_int_equal(symlink("../../sdc", link), 0);
+	assert_int_equal(resolve("360000000000000000e00000000010001", 0, path, &err), 0);
+	assert_string_equal(path, link);
+
+	/* A SCSIid that cannot be one: 107. */
+	assert_int_equal(resolve("", 0, path, &err), -1);
+	assert_int_equal(err.code, 107);
+	assert_int_equal(resolve("../../etc", 0, path, &err), -1);
+	assert_int_equal(err.code, 107);
+}
+
+static void test_device_wait(void **state)
+{
+	char path[512], want[512];
+	struct sm_error err;
+	int64_t t0;
+	pid_t pid;
+	int st;
+
+	snprintf(root, sizeof(root), "%s/root", top);
+	setenv("CSM_SYSFS_ROOT", root, 1);
+	setenv("CSM_DEV_ROOT", root, 1);
+	mkdirs("%s/sys/block", root);
+	t0 = sm_monotonic_ms();
+	assert_int_equal(resolve("3600000000000000000000e0012345678", 300, path, &err), -1);
+	assert_int_equal(err.code, 67);
+	assert_true(sm_monotonic_ms() - t0 >= 300);
+	assert_true(sm_monotonic_ms() - t0 < 2000);
+
+	/* The device appears while we wait. */
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		usleep(200 * 1000);
+		plant_sd("sdd", "naa.600000000000000000000e0012345678\n");
+		_exit(0);
+	}
+	t0 = sm_monotonic_ms();
+	assert_int_equal(resolve("3600000000000000000000e0012345678", 5000, path, &err), 0);
+	assert_true(sm_monotonic_ms() - t0 < 4000);
+	snprintf(want, sizeof(want), "%s/dev/sdd", root);
+	assert_string_equal(path, want);
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+}
+
+static void test_device_map(void **state)
+{
+	char path[512];
+	struct sm_error err;
+
+	snprintf(root, sizeof(root), "%s/root", top);
+	setenv("CSM_SYSFS_ROOT", root, 1);
+	setenv("CSM_DEV_ROOT", root, 1);
+	setenv("CSM_ISCSI_DEVICE_MAP", "3abc=/dev/loop7,3abcd=/dev/loop8", 1);
+#ifdef CSM_TEST_BUILD
+	assert_int_equal(resolve("3abcd", 0, path, &err), 0);
+	assert_string_equal(path, "/dev/loop8");
+	assert_int_equal(resolve("3abc", 0, path, &err), 0);
+	assert_string_equal(path, "/dev/loop7");
+	assert_int_equal(resolve("3ab", 0, path, &err), -1);
+	assert_int_equal(err.code, 67);
+#else
+	/* An installed driver ignores the map. */
+	assert_int_equal(resolve("3abc", 0, path, &err), -1);
+	assert_int_equal(err.code, 67);
+#endif
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -827,6 +971,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_login_runs_masked, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_logout_runs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_session_exists_and_available, setup, teardown),
+		cmocka_unit_test(test_scsi_id_from_wwid),
+		cmocka_unit_test_setup_teardown(test_device_from_sysfs, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_device_wait, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_device_map, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
