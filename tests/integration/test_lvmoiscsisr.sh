@@ -87,8 +87,8 @@ expect_stderr() {
 		fail "$1:"$'\n'"$(diff "$2" "$T/stderr" | head -20)"; fi
 }
 lv_size() { "$LVMT" "$LOOP" lvs "$VG" 2>/dev/null | grep "^$1|" | cut -d'|' -f2; }
-# refs <sr uuid>: how often the SR is listed in the target's session refcount file.
-refs() { local n; n=$(grep -c "^$1\$" "$T/sr-ref/$ISCSI_IQN_PLAIN" 2>/dev/null); echo "${n:-0}"; }
+# refs <sr uuid> [<target IQN>]: how often the SR is listed in the target's session refcount file.
+refs() { local n; n=$(grep -c "^$1\$" "$T/sr-ref/${2:-$ISCSI_IQN_PLAIN}" 2>/dev/null); echo "${n:-0}"; }
 lvo() { call "$1" "$D" "$C" "${@:2}"; }
 # run_timed <smcall args...>: the call (OUT, ERR, RC), and how long it took (MS).
 run_timed() {
@@ -123,6 +123,20 @@ fault 107 "$D" "$C" --dconf SCSIid=../../etc/passwd sr_attach
 fault 107 "$D" "$C" --dconf SCSIid=360000000000000000e00000000099999 sr_attach
 fault 99 "$D" "$C" --dconf SCSIid= --dconf LUNid=1,2 sr_attach
 expect "no session reference left by refused calls" 0 "$(refs "$SR_UUID")"
+
+# ---- CHAP: the LUN list through a CHAP login; a wrong secret is 68, and no secret is printed ---------
+CHAP=(--dconf "targetIQN=$ISCSI_IQN_CHAP" --dconf "chapuser=$ISCSI_CHAP_USER")
+fault 107 "$D" "$C" "${CHAP[@]}" --dconf "chappassword=$ISCSI_CHAP_PASSWORD" --dconf SCSIid= sr_probe
+grep -q '<SCSIid>360000000000000000e00000000020001</SCSIid>' "$T/stderr" &&
+	pass "CHAP: the LUN list after a CHAP login" || fail "CHAP LUN list: $(cat "$T/stderr")"
+fault 68 "$D" "$C" "${CHAP[@]}" --dconf chappassword=wrongsecret99 --dconf SCSIid= sr_probe
+fault 47 "$D" "$C" "${CHAP[@]}" --dconf chappassword=wrongsecret99 sr_create 0
+printf '%s' "$OUT" | grep -q 'ISCSI login failed' && pass "CHAP: sr_create's 47 carries the login fault" ||
+	fail "CHAP create: $OUT"
+fault 68 "$D" "$C" "${CHAP[@]}" --dconf chappassword=wrongsecret99 sr_attach
+grep -q wrongsecret99 "$T/stdout" "$T/stderr" && fail "the CHAP secret was printed" ||
+	pass "CHAP: the secret is in no answer and no stderr"
+expect "CHAP: no session reference left" 0 "$(refs "$SR_UUID" "$ISCSI_IQN_CHAP")"
 
 # ---- sr_probe, stage 1: no targetIQN -> the portal's targets on stderr, 96 --------------
 {
@@ -202,6 +216,7 @@ lvo unit sr_attach && pass "sr_attach"
 expect "sr_attach holds a session reference" 1 "$(refs "$SR_UUID")"
 lvo unit sr_attach
 expect "a second sr_attach holds it once" 1 "$(refs "$SR_UUID")"
+call unit "$D" "$C" --slave sr_attach && pass "a non-master attaches (no repair, no metadata change)"
 
 # ---- VDIs: LVMSR's work on the LUN ------------------------------------------------------------
 A=aaaaaaaa-2222-4000-8000-000000000001
