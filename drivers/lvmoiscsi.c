@@ -54,7 +54,6 @@ struct lvmoiscsi_state {
 	bool have_target;                     /* t is filled from dconf */
 	char scsi_id[SM_ISCSI_SCSIID_MAX];
 	char device[PATH_MAX];                /* the LUN's block device, LVMSR's device */
-	bool kernel;                          /* the data path is the kernel initiator's */
 	/* This call took a reference on the session: unload gives it back unless the op keeps it. */
 	bool session_held;
 	char ref_uuid[SM_UUID_LEN + 1];       /* whose reference session_held is */
@@ -248,6 +247,7 @@ static int check_target(struct sm_ctx *ctx)
 static int session_take(struct sm_ctx *ctx)
 {
 	struct lvmoiscsi_state *s = IS(ctx);
+	bool kernel = use_kernel();
 
 	if (strcmp(s->t.target_iqn, "*") == 0)
 		return sm_fail(&ctx->err, SME_CONFIG_TARGET_IQN_MISSING,
@@ -259,13 +259,12 @@ static int session_take(struct sm_ctx *ctx)
 		sm_uuid_generate(s->ref_uuid);
 	if (check_target(ctx) < 0)
 		return -1;
-	s->kernel = use_kernel();
-	if (s->kernel && sm_iscsi_kernel_login(&s->t, &ctx->err) < 0)
+	if (kernel && sm_iscsi_kernel_login(&s->t, &ctx->err) < 0)
 		return -1;
 	if (sm_iscsi_ref_add(s->t.target_iqn, s->ref_uuid, &ctx->err) < 0)
 		return -1;
 	s->session_held = true;
-	return sm_iscsi_device_for_scsi_id(s->scsi_id, s->kernel ? LUN_WAIT_MS : 0, s->device,
+	return sm_iscsi_device_for_scsi_id(s->scsi_id, kernel ? LUN_WAIT_MS : 0, s->device,
 					   sizeof(s->device), &ctx->err);
 }
 
@@ -336,11 +335,27 @@ static bool takes_session(enum sm_op op)
 	return op == SM_OP_SR_CREATE || op == SM_OP_SR_ATTACH || op == SM_OP_VDI_ATTACH_FROM_CONFIG;
 }
 
-/* VDI commands only need the LUN (the SR's session exists); Python's load does the same. */
+/*
+ * The SR commands, and the two that carry a session in a config, read the
+ * whole iSCSI dconf; the VDI commands only need the LUN (the SR's session
+ * exists), as the Python SM's load.
+ */
 static bool needs_target(enum sm_op op)
 {
-	return op <= SM_OP_SR_CONTENT_TYPE || op == SM_OP_VDI_ATTACH_FROM_CONFIG ||
-	       op == SM_OP_VDI_GENERATE_CONFIG;
+	switch (op) {
+	case SM_OP_SR_CREATE:
+	case SM_OP_SR_DELETE:
+	case SM_OP_SR_ATTACH:
+	case SM_OP_SR_DETACH:
+	case SM_OP_SR_SCAN:
+	case SM_OP_SR_UPDATE:
+	case SM_OP_SR_CONTENT_TYPE:
+	case SM_OP_VDI_GENERATE_CONFIG:
+	case SM_OP_VDI_ATTACH_FROM_CONFIG:
+		return true;
+	default:
+		return false;
+	}
 }
 
 /* Is the failure the target's or the session's (not the configuration's)? */
