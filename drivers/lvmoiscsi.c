@@ -548,6 +548,20 @@ out:
 	return rc;
 }
 
+/*
+ * Test builds: CSM_LVMOISCSI_PROBE_BY_LOGIN makes stage 3 take the
+ * fallback (login, LVMSR's probe) on a LUN the label reader could read,
+ * so the tests run that path too.
+ */
+static bool probe_by_login_forced(void)
+{
+#ifdef CSM_TEST_BUILD
+	return getenv("CSM_LVMOISCSI_PROBE_BY_LOGIN") != NULL;
+#else
+	return false;
+#endif
+}
+
 static int lvmoiscsi_sr_probe(struct sm_ctx *ctx)
 {
 	struct lvmoiscsi_state *s = IS(ctx);
@@ -563,7 +577,7 @@ static int lvmoiscsi_sr_probe(struct sm_ctx *ctx)
 	if (check_scsi_id(id, &ctx->err) < 0)
 		return -1;
 	snprintf(s->scsi_id, sizeof(s->scsi_id), "%s", id);
-	rc = probe_by_label(ctx);
+	rc = probe_by_login_forced() ? 1 : probe_by_label(ctx);
 	if (rc <= 0)
 		return rc;
 	/* The label could not be read through libiscsi: log in and ask LVM, as Python does. */

@@ -208,6 +208,22 @@ EOF
 CSM_ISCSI_DEVICE_MAP= lvo string sr_probe
 expect_text "probe stage 3: the SR list through libiscsi, byte for byte" "$T/want-srlist" \
 	"$(result_text; echo x)"
+# The fallback when the label cannot be read that way: log in, LVMSR's probe, log out.
+cat >"$T/want-srlist-login" <<EOF
+<?xml version="1.0" ?>
+<SRlist>
+	<SR>
+		<UUID>$SR_UUID</UUID>
+		<Devlist>$LOOP</Devlist>
+		<size>$VGSIZE</size>
+	</SR>
+</SRlist>
+EOF
+CSM_LVMOISCSI_PROBE_BY_LOGIN=1 lvo string sr_probe
+expect_text "probe stage 3 by login (the fallback): LVMSR's SR list" "$T/want-srlist-login" \
+	"$(result_text; echo x)"
+expect "the probe's login left no session reference" 0 \
+	"$(cat "$T/sr-ref/$ISCSI_IQN_PLAIN" 2>/dev/null | grep -c . || true)"
 CSM_ISCSI_DEVICE_MAP= lvo string sr_probe --dconf "SCSIid=$SCSI2"
 expect_text "probe stage 3 of the other LUN: <SRlist/>" "$T/want-none" "$(result_text; echo x)"
 
