@@ -315,6 +315,7 @@ struct vg_scan {
 	bool in_pvs_this;              /* inside physical_volumes/<pv> */
 	uint64_t pv_pe_count;
 	bool pv_is_ours, have_extent_size;
+	bool overflow;                 /* the extents of the PVs do not fit 64 bits */
 };
 
 static bool parse_u64(const char *s, uint64_t *v)
@@ -383,6 +384,8 @@ static void close_section(struct vg_scan *s)
 
 	if (s->in_pvs_this && s->depth == 3) {
 		o->pv_count++;
+		if (o->vg_pe_count > UINT64_MAX - s->pv_pe_count)
+			s->overflow = true;
 		o->vg_pe_count += s->pv_pe_count;
 		if (s->pv_is_ours)
 			o->pe_count = s->pv_pe_count;
@@ -461,7 +464,8 @@ static int parse_text(const struct raw_text *t, const char *pv_uuid_raw,
 		return -1;
 	if (!out->vg_name[0] || !s.have_extent_size || out->pv_count == 0)
 		return bad(err, "metadata text has no VG with extent_size and PVs");
-	if (out->extent_size > UINT64_MAX / 512 / (out->vg_pe_count ? out->vg_pe_count : 1))
+	if (s.overflow ||
+	    out->extent_size > UINT64_MAX / 512 / (out->vg_pe_count ? out->vg_pe_count : 1))
 		return bad(err, "metadata text: VG size overflows (extent_size %llu)",
 			   (unsigned long long)out->extent_size);
 	out->extent_size *= 512;
