@@ -352,7 +352,7 @@ static void assign(struct vg_scan *s, const char *key, enum tok t, const char *v
 
 	if (s->depth == 1) {
 		if (strcmp(key, "id") == 0 && t == T_STRING && strlen(val) == 38)
-			snprintf(o->vg_uuid, sizeof(o->vg_uuid), "%s", val);
+			memcpy(o->vg_uuid, val, sizeof(o->vg_uuid));   /* 38 characters and the NUL */
 		else if (strcmp(key, "seqno") == 0 && num)
 			o->seqno = v;
 		else if (strcmp(key, "extent_size") == 0 && num) {
@@ -437,7 +437,7 @@ static int scan_text(struct lexer *lx, struct vg_scan *s, struct sm_error *err)
 			if (s->depth == 0 && !s->out->vg_name[0]) {
 				if (key_truncated || strlen(key) > SM_LVM_VG_NAME_MAX)
 					return bad(err, "metadata text: VG name too long");
-				snprintf(s->out->vg_name, sizeof(s->out->vg_name), "%s", key);
+				memcpy(s->out->vg_name, key, strlen(key) + 1);
 			}
 			if (s->depth >= DEPTH_MAX)
 				return bad(err, "metadata text: sections nested deeper than %d", DEPTH_MAX);
