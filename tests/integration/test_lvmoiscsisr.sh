@@ -107,12 +107,12 @@ fault_code() { printf '%s' "$OUT" | sed -n '/faultCode/{n;s/.*<int>\([0-9]*\)<\/
 
 # ---- driver info ------------------------------------------------------------------
 call driver_info "$D" "$C" sr_get_driver_info
-printf '%s' "$OUT" | grep -q '<string>LVHD over iSCSI</string>' && pass "driver info: name" ||
+grep -q '<string>LVHD over iSCSI</string>' <<<"$OUT" && pass "driver info: name" ||
 	fail "driver info: name"
 for cap in SR_PROBE SR_CREATE SR_ATTACH VDI_SNAPSHOT VDI_CLONE VDI_RESIZE VDI_GENERATE_CONFIG; do
-	printf '%s' "$OUT" | grep -q "<string>$cap</string>" || fail "driver info: no $cap"
+	grep -q "<string>$cap</string>" <<<"$OUT" || fail "driver info: no $cap"
 done
-printf '%s' "$OUT" | grep -q '<string>SCSIid</string>' && pass "driver info: capabilities, SCSIid key" ||
+grep -q '<string>SCSIid</string>' <<<"$OUT" && pass "driver info: capabilities, SCSIid key" ||
 	fail "driver info: no SCSIid key"
 
 # ---- bad dconf: the configuration's faults, nothing logged in ---------------------------
@@ -131,7 +131,7 @@ grep -q '<SCSIid>360000000000000000e00000000020001</SCSIid>' "$T/stderr" &&
 	pass "CHAP: the LUN list after a CHAP login" || fail "CHAP LUN list: $(cat "$T/stderr")"
 fault 68 "$D" "$C" "${CHAP[@]}" --dconf chappassword=wrongsecret99 --dconf SCSIid= sr_probe
 fault 47 "$D" "$C" "${CHAP[@]}" --dconf chappassword=wrongsecret99 sr_create 0
-printf '%s' "$OUT" | grep -q 'ISCSI login failed' && pass "CHAP: sr_create's 47 carries the login fault" ||
+grep -q 'ISCSI login failed' <<<"$OUT" && pass "CHAP: sr_create's 47 carries the login fault" ||
 	fail "CHAP create: $OUT"
 fault 68 "$D" "$C" "${CHAP[@]}" --dconf chappassword=wrongsecret99 sr_attach
 grep -q wrongsecret99 "$T/stdout" "$T/stderr" && fail "the CHAP secret was printed" ||
@@ -190,7 +190,7 @@ lvo unit sr_create 0 && pass "sr_create"
 expect "MGT of 4 MiB on the LUN" $((4 * MIB)) "$(lv_size MGT)"
 expect "sr_create gave the session back" 0 "$(refs "$SR_UUID")"
 fault 47 "$D" "$C" sr_create 0
-printf '%s' "$OUT" | grep -q 'already exists' && pass "second create: 47 with the inner fault" ||
+grep -q 'already exists' <<<"$OUT" && pass "second create: 47 with the inner fault" ||
 	fail "second create's detail: $OUT"
 
 # ---- stage 3: the SR read through libiscsi (no device map: no host device at all) ----------------
@@ -254,8 +254,9 @@ lvo attach vdi_attach --vdi "$A" true
 expect "vdi_attach answers the LV's path" "/dev/$VG/VHD-$A" "$(member params)"
 lvo unit vdi_detach --vdi "$A"
 lvo string sr_scan
+SCAN=$(string_result)
 for u in "$A" "$B" "$S" "$K"; do
-	string_result | grep -q "<uuid>$u</uuid>" || fail "sr_scan does not list $u"
+	grep -q "<uuid>$u</uuid>" <<<"$SCAN" || fail "sr_scan does not list $u"
 done
 pass "sr_scan lists the VDIs"
 lvo unit vdi_delete --vdi "$K"
@@ -264,9 +265,9 @@ lvo unit vdi_delete --vdi "$K"
 # ---- generate_config / attach_from_config (initiator name from the host's file) ------------------
 lvo string vdi_generate_config --vdi "$B" --dconf localIQN=
 CONFIG=$(string_result)
-printf '%s' "$CONFIG" | grep -q 'iqn.2024-01.test.local:from-file' &&
+grep -q 'iqn.2024-01.test.local:from-file' <<<"$CONFIG" &&
 	pass "generate_config carries the host's initiator name" || fail "config: $CONFIG"
-printf '%s' "$CONFIG" | grep -q "<name>SCSIid</name>" && pass "generate_config carries SCSIid" ||
+grep -q "<name>SCSIid</name>" <<<"$CONFIG" && pass "generate_config carries SCSIid" ||
 	fail "config without SCSIid"
 lvo unit sr_detach
 expect "sr_detach gave the session back" 0 "$(refs "$SR_UUID")"
@@ -282,7 +283,7 @@ lvo unit sr_detach
 if CSM_FAULT_LOG="$T/points" "$LVMT" "$LOOP" vgs "$VG" >/dev/null 2>&1 && [ -s "$T/points" ]; then
 	CSM_FAULT_PAUSE=lvm-vgs CSM_FAULT_PAUSE_MS=60000 CSM_LVM_TIMEOUT_MS=1000 \
 		run_timed "$D" "$C" sr_attach
-	printf '%s' "$OUT" | grep -q faultCode && [ "$MS" -le 8000 ] &&
+	grep -q faultCode <<<"$OUT" && [ "$MS" -le 8000 ] &&
 		pass "sr_attach with a hung LVM command: fault $(fault_code) in $MS ms" ||
 		fail "hung LVM command: $MS ms: $OUT"
 	expect "the failed attach gave the session back" 0 "$(refs "$SR_UUID")"
@@ -333,7 +334,7 @@ OUT=$(cat "$T/mid.out")
 	fail "target killed mid-call: $MS ms: $OUT"
 run_timed "$D" "$C" --dconf targetIQN= sr_probe
 [ "$(fault_code)" = 141 ] && pass "a dead portal: 141 in $MS ms" || fail "dead portal: $MS ms: $OUT"
-printf '%s' "$OUT" | grep -q 'refused' && pass "the fault says the connection was refused" ||
+grep -q 'refused' <<<"$OUT" && pass "the fault says the connection was refused" ||
 	fail "dead portal's detail: $OUT"
 expect "no session reference left" 0 "$(refs "$SR_UUID")"
 
