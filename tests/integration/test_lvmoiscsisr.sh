@@ -181,7 +181,7 @@ expect_stderr "sr_attach without SCSIid: the same LUN list" "$T/want-luns"
 
 # ---- stage 3 on a blank LUN: no SR ---------------------------------------------------------
 printf '<?xml version="1.0" ?>\n<SRlist/>\n' >"$T/want-none"
-CSM_ISCSI_DEVICE_MAP= lvo string sr_probe
+CSM_ISCSI_DEVICE_MAP='' lvo string sr_probe
 expect_text "probe stage 3 on a blank LUN: <SRlist/>" "$T/want-none" "$(result_text; echo x)"
 
 # ---- sr_create ----------------------------------------------------------------------------------
@@ -205,7 +205,7 @@ cat >"$T/want-srlist" <<EOF
 	</SR>
 </SRlist>
 EOF
-CSM_ISCSI_DEVICE_MAP= lvo string sr_probe
+CSM_ISCSI_DEVICE_MAP='' lvo string sr_probe
 expect_text "probe stage 3: the SR list through libiscsi, byte for byte" "$T/want-srlist" \
 	"$(result_text; echo x)"
 # The fallback when the label cannot be read that way: log in, LVMSR's probe, log out.
@@ -224,7 +224,7 @@ expect_text "probe stage 3 by login (the fallback): LVMSR's SR list" "$T/want-sr
 	"$(result_text; echo x)"
 expect "the probe's login left no session reference" 0 \
 	"$(cat "$T/sr-ref/$ISCSI_IQN_PLAIN" 2>/dev/null | grep -c . || true)"
-CSM_ISCSI_DEVICE_MAP= lvo string sr_probe --dconf "SCSIid=$SCSI2"
+CSM_ISCSI_DEVICE_MAP='' lvo string sr_probe --dconf "SCSIid=$SCSI2"
 expect_text "probe stage 3 of the other LUN: <SRlist/>" "$T/want-none" "$(result_text; echo x)"
 
 # ---- sr_attach ------------------------------------------------------------------------------------
