@@ -138,6 +138,17 @@ grep -q wrongsecret99 "$T/stdout" "$T/stderr" && fail "the CHAP secret was print
 	pass "CHAP: the secret is in no answer and no stderr"
 expect "CHAP: no session reference left" 0 "$(refs "$SR_UUID" "$ISCSI_IQN_CHAP")"
 
+# ---- no kernel initiator and no device map: 67 saying so, the session given back -----------------
+req=$("$SMCALL" --print-request "$D" "$C" sr_attach)
+env -u CSM_ISCSI_DEVICE_MAP PATH=/usr/bin:/bin "$D" "$req" >"$T/nokernel.out" 2>/dev/null
+if "$XAPI_CHECK" fault 67 <"$T/nokernel.out" >/dev/null 2>&1 &&
+   grep -q 'no kernel iSCSI initiator' "$T/nokernel.out"; then
+	pass "no kernel initiator: 67 that says so"
+else
+	fail "no kernel initiator: $(cat "$T/nokernel.out")"
+fi
+expect "no session reference left without an initiator" 0 "$(refs "$SR_UUID")"
+
 # ---- sr_probe, stage 1: no targetIQN -> the portal's targets on stderr, 96 --------------
 {
 	printf '<?xml version="1.0" ?>\n<iscsi-target-iqns>\n'
