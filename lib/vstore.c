@@ -82,18 +82,8 @@ int vstore_vhd_set_hidden(struct vstore *vs, const char *uuid, bool hidden,
 			  struct sm_error *err)
 {
 	struct vhd_io io = { 0 };
-	struct vhd_info info;
 	int rc;
 
-	/*
-	 * Already so: no write.  The LVM store hides a base copy before it
-	 * makes the LV read-only (LVHDSR's order); once read-only, an active
-	 * LV's node refuses writes.
-	 */
-	if (vstore_vhd_query(vs, uuid, true, &info, err) < 0)
-		return -1;
-	if (info.hidden == hidden)
-		return 0;
 	if (vs->ops->open(vs, uuid, VSTORE_VHD, VHD_IO_RDWR, &io, err) < 0)
 		return -1;
 	rc = vhd_set_hidden(&io, hidden, err);

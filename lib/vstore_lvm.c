@@ -1267,7 +1267,8 @@ static int lvm_snap_commit(struct vstore *vs, int code, struct sm_error *err)
 		lv_name(VSTORE_VHD, false, s->last_base, bname);
 		/*
 		 * Hidden before read-only: the node of an active base (the
-		 * snapshot of an attached leaf) refuses writes once it is.
+		 * snapshot of an attached leaf) refuses writes once it is;
+		 * snap_do then finds it hidden.
 		 */
 		rc = vstore_vhd_set_hidden(vs, s->last_base, true, err);
 		if (rc == 0) {
