@@ -824,6 +824,19 @@ static int snap_write_meta(struct vstore *vs, const struct sm_call *c, struct sn
 }
 
 /*
+ * The LVM store hides the base in snap_commit, before it makes the LV
+ * read-only (LVHDSR's order): an active base's node refuses writes after.
+ */
+static int snap_hide_base(struct vstore *vs, const char *base, struct sm_error *err)
+{
+	struct vhd_info info;
+
+	if (vstore_vhd_query(vs, base, true, &info, err) < 0)
+		return -1;
+	return info.hidden ? 0 : vstore_vhd_set_hidden(vs, base, true, err);
+}
+
+/*
  * The Python FileSR's steps, each the store's: keep the leaf's data as
  * the base, give the leaf's name an empty child of it, make the second
  * child, commit, then hide the base once its children durably exist.
@@ -851,7 +864,7 @@ static int snap_do(struct vstore *vs, struct snap *s, int code, struct sm_error 
 	if (vs->ops->snap_commit(vs, code, err) < 0)
 		return -1;
 	sm_fault_point("snapshot:commit");
-	if (s->base[0] && vstore_vhd_set_hidden(vs, s->base, true, err) < 0)
+	if (s->base[0] && snap_hide_base(vs, s->base, err) < 0)
 		return -1;
 	sm_fault_point("snapshot:hide");
 	return 0;

@@ -67,6 +67,27 @@ static bool coalesceable(const struct vdi_forest *f, const struct vdi_node *n)
 	       node_ok(p) && !p->blocked && p->img.hidden && p->nchildren == 1;
 }
 
+/*
+ * A coalesce relinks N's children and removes N: not while a chain
+ * attached on this host runs through N (an activation count of N).  Its
+ * user holds N open, and nothing here can make it reopen the chain (the
+ * Python SM pauses and refreshes tapdisk): N waits for the detach.
+ */
+static bool coalesce_idle(const struct gc_plan_input *in, struct gc_plan *pl,
+			  const struct vdi_node *n)
+{
+	if (!in->active || in->active->rc < 0) {
+		hold_back(pl, "coalesce of %s: cannot read the activation records (%s)",
+			  n->img.uuid, strerror(in->active ? -in->active->rc : EIO));
+		return false;
+	}
+	if (active_set_has(in->active, n->img.uuid)) {
+		hold_back(pl, "coalesce of %s: an attached chain runs through it", n->img.uuid);
+		return false;
+	}
+	return true;
+}
+
 static bool leaf_coalesceable(const struct gc_plan_input *in, struct gc_plan *pl,
 			      const struct vdi_node *n)
 {
@@ -112,8 +133,11 @@ void gc_plan_make(const struct gc_plan_input *in, struct gc_plan *pl)
 			if (pl->ngarbage < GC_PLAN_MAX_GARBAGE)
 				pl->garbage[pl->ngarbage++] = n;
 		} else if (coalesceable(f, n)) {
-			int d = vdi_forest_depth(f, n);
+			int d;
 
+			if (!coalesce_idle(in, pl, n))
+				continue;
+			d = vdi_forest_depth(f, n);
 			pl->q_coalesce++;
 			if (d > best) {
 				best = d;

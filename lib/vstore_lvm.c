@@ -1350,8 +1350,8 @@ static int base_slot(struct vstore_lvm *s, const char *base, struct sm_error *er
 }
 
 /*
- * LVHDSR's last steps, once the base's children exist and it is hidden:
- * the base read-only, and its MGT slot.
+ * LVHDSR's last steps, once the base's children exist: the base hidden,
+ * read-only, and its MGT slot.
  */
 static int lvm_snap_commit(struct vstore *vs, int code, struct sm_error *err)
 {
@@ -1361,7 +1361,16 @@ static int lvm_snap_commit(struct vstore *vs, int code, struct sm_error *err)
 
 	if (s->last_base[0]) {
 		lv_name(VSTORE_VHD, false, s->last_base, bname);
-		rc = lvm_lv_set_read_only(&s->lvm, s->vg, bname, true, err);
+		/*
+		 * Hidden before read-only: the node of an active base (the
+		 * snapshot of an attached leaf) refuses writes once it is;
+		 * snap_do then finds it hidden.
+		 */
+		rc = vstore_vhd_set_hidden(vs, s->last_base, true, err);
+		if (rc == 0) {
+			sm_fault_point("lvm-snapshot:hidden");
+			rc = lvm_lv_set_read_only(&s->lvm, s->vg, bname, true, err);
+		}
 		invalidate(s);
 		if (rc == 0) {
 			sm_fault_point("lvm-snapshot:read-only");
@@ -2308,6 +2317,8 @@ int vstore_lvm_sr_create(struct vstore_lvm *s, const char *label, const char *de
 		return sm_error_recode(err, SME_LVM_CREATE), -1;
 	}
 	s->mgt_valid = true;
+	/* As LVHDSR's createVG (vgchange -an): a new SR has nothing active. */
+	deactivate_new(s, LVHD_MGT_LV, NULL);
 	return 0;
 }
 

@@ -104,6 +104,34 @@ static void test_coalesce_needs_only_child(void **state)
 	vdi_forest_free(&f);
 }
 
+/* 1 <- 2 <- {3, 4}: 2 holds an activation count (3 attached): no coalesce of 2 into 1. */
+static void test_coalesce_not_through_attached_chain(void **state)
+{
+	struct vdi_forest f = { 0 };
+	struct gc_active_set active = { 0 };
+	struct gc_plan pl;
+
+	add(&f, U(1), NULL, true, 0);
+	add(&f, U(2), U(1), true, 0);
+	add(&f, U(3), U(2), false, 0);
+	add(&f, U(4), U(2), false, 0);
+	vdi_forest_link(&f);
+	plan(&f, &active, &pl);
+	assert_ptr_equal(pl.coalesce, node(&f, U(2)));
+	assert_int_equal(gc_active_set_add(&active, U(3), "h"), 0);
+	assert_int_equal(gc_active_set_add(&active, U(2), "h"), 0);
+	plan(&f, &active, &pl);
+	assert_null(pl.coalesce);
+	assert_int_equal(pl.q_coalesce, 0);
+	assert_non_null(strstr(pl.held_back, "an attached chain runs through it"));
+	gc_active_set_free(&active);
+	active.rc = -5;
+	plan(&f, &active, &pl);
+	assert_null(pl.coalesce);
+	assert_non_null(strstr(pl.held_back, "cannot read the activation records"));
+	vdi_forest_free(&f);
+}
+
 static void test_leaf_rules(void **state)
 {
 	struct vdi_forest f = { 0 };
@@ -172,6 +200,7 @@ int main(void)
 		cmocka_unit_test(test_garbage),
 		cmocka_unit_test(test_coalesce_deepest),
 		cmocka_unit_test(test_coalesce_needs_only_child),
+		cmocka_unit_test(test_coalesce_not_through_attached_chain),
 		cmocka_unit_test(test_leaf_rules),
 		cmocka_unit_test(test_unreadable_holds_back),
 	};
