@@ -484,3 +484,112 @@ int lvm_lv_extents(const struct lvm_lv *lv, const struct lvm_vg_stats *vg,
 	*n = lv->nseg;
 	return 0;
 }
+
+/* ---- the one-command report (lvm fullreport) ------------------------------ */
+
+static size_t field_count(const char *row)
+{
+	size_t n = 1;
+
+	for (const char *p = strchr(row, '|'); p; p = strchr(p + 1, '|'))
+		n++;
+	return n;
+}
+
+/* A row's first field (trimmed) is vg; the row is left as it was. */
+static bool first_field_is(const char *row, const char *vg)
+{
+	size_t len = strlen(vg);
+	const char *p = row;
+
+	while (*p == ' ' || *p == '\t')
+		p++;
+	if (strncmp(p, vg, len) != 0)
+		return false;
+	for (p += len; *p == ' ' || *p == '\t'; p++)
+		;
+	return *p == '|';
+}
+
+static int full_vg_row(char *row, const char *vg, bool *found, struct lvm_vg_stats *st,
+		       char *why, size_t whylen)
+{
+	char *f[LVM_FULL_VG_NFIELDS];
+
+	if (lvm_row_parse(row, f, LVM_FULL_VG_NFIELDS) < 0)
+		return why_fail(why, whylen, "unexpected report line '%.200s'", row);
+	if (strcmp(f[0], vg) != 0)
+		return 0;
+	if (*found)
+		return why_fail(why, whylen, "two rows for VG %.128s", vg);
+	if (sm_parse_u64(f[1], &st->size) < 0 || sm_parse_u64(f[2], &st->free) < 0 ||
+	    sm_parse_u64(f[3], &st->extent_size) < 0 || st->extent_size == 0 ||
+	    st->extent_size % 512 || st->free > st->size)
+		return why_fail(why, whylen, "sizes of VG %.128s are not numbers", vg);
+	*found = true;
+	return 0;
+}
+
+static int full_pv_row(char *row, const char *vg, struct lvm_vg_stats *st, char *why,
+		       size_t whylen)
+{
+	char *f[LVM_FULL_PV_NFIELDS];
+	struct lvm_pv_info *pv;
+
+	if (lvm_row_parse(row, f, LVM_FULL_PV_NFIELDS) < 0)
+		return why_fail(why, whylen, "unexpected report line '%.200s'", row);
+	if (strcmp(f[1], vg) != 0)
+		return 0;   /* another VG's, or an orphan PV ("") */
+	if (st->npv >= LVM_MAX_DEVICES)
+		return why_fail(why, whylen, "VG %.128s has too many PVs", vg);
+	pv = &st->pv[st->npv];
+	if (f[0][0] != '/' || copy_field(pv->name, sizeof(pv->name), f[0]) < 0 ||
+	    sm_parse_u64(f[2], &pv->pe_start) < 0 || sm_parse_u64(f[3], &pv->pe_count) < 0 ||
+	    pv->pe_start % 512)
+		return why_fail(why, whylen, "a PV row of VG %.128s is not a PV", vg);
+	st->npv++;
+	return 0;
+}
+
+int lvm_full_parse(char **rows, size_t n, const char *vg, bool *found, struct lvm_vg_stats *st,
+		   struct lvm_lv_list *out, char *why, size_t whylen)
+{
+	char **segs = malloc((n ? n : 1) * sizeof(*segs));
+	size_t nseg = 0;
+	int rc = 0;
+
+	*found = false;
+	memset(st, 0, sizeof(*st));
+	memset(out, 0, sizeof(*out));
+	if (!segs)
+		return why_fail(why, whylen, "%s", "out of memory");
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		switch (field_count(rows[i])) {
+		case LVM_FULL_VG_NFIELDS:
+			rc = full_vg_row(rows[i], vg, found, st, why, whylen);
+			break;
+		case LVM_FULL_PV_NFIELDS:
+			rc = full_pv_row(rows[i], vg, st, why, whylen);
+			break;
+		case LVM_FULL_SEG_NFIELDS:
+			/* The LV fields after the VG's go to lvm_lvs_parse as an lvs row. */
+			if (first_field_is(rows[i], vg))
+				segs[nseg++] = strchr(rows[i], '|') + 1;
+			break;
+		default:
+			rc = why_fail(why, whylen, "unexpected report line '%.200s'", rows[i]);
+		}
+	}
+	if (rc == 0 && !*found && (st->npv || nseg))
+		rc = why_fail(why, whylen, "PV or LV rows of VG %.128s but no VG row", vg);
+	else if (rc == 0 && *found && !st->npv)
+		rc = why_fail(why, whylen, "VG %.128s has no PV rows", vg);
+	if (rc == 0 && *found)
+		rc = lvm_lvs_parse(segs, nseg, out, why, whylen);
+	free(segs);
+	if (rc < 0) {
+		*found = false;
+		memset(st, 0, sizeof(*st));
+	}
+	return rc;
+}

@@ -180,6 +180,16 @@ int lvm_vg_stats(struct lvm *l, const char *vg, bool *exists, struct lvm_vg_stat
 		 struct sm_error *err);
 
 /*
+ * Both of the above from one LVM command ("lvm fullreport" of every VG on
+ * the allowed devices, each row naming its VG): what the store needs at
+ * every fresh look, for the price of one lvs.  *exists false (st and out
+ * empty) if LVM does not see vg; out is to be freed by the caller when
+ * *exists.  Faults as lvm_lvs and lvm_vg_stats.
+ */
+int lvm_vg_report(struct lvm *l, const char *vg, bool *exists, struct lvm_vg_stats *st,
+		  struct lvm_lv_list *out, struct sm_error *err);
+
+/*
  * The extent map of lv as vhd_io extents (vhd_io_open_extents): PV byte
  * offset = pe_start + pe_first * extent_size for each segment.  Only
  * linear segments on PVs of vg; SME_VDI_LOAD otherwise, or if the map
