@@ -219,9 +219,12 @@ static const struct lvm_lv *image_lv(struct vstore_lvm *s, const char *uuid,
 
 /* ---- I/O on an LV ---------------------------------------------------------- */
 
-/* The device node when LVM activates and the LV is active, else the extent map. */
-static int open_lv_io(struct vstore_lvm *s, const struct lvm_lv *lv, int flags, struct vhd_io *io,
-		      struct sm_error *err)
+/*
+ * The device node when LVM activates and the LV is active, else the
+ * extent map, its PVs taken from keep when given (vhd_io_keep).
+ */
+static int open_lv_io_kept(struct vstore_lvm *s, const struct lvm_lv *lv, int flags,
+			   struct vhd_io_keep *keep, struct vhd_io *io, struct sm_error *err)
 {
 	struct vhd_io_extent ext[MAX_EXT];
 	char path[2 * LVM_NAME_MAX + 8];
@@ -233,10 +236,16 @@ static int open_lv_io(struct vstore_lvm *s, const struct lvm_lv *lv, int flags, 
 	}
 	if (lvm_lv_extents(lv, &s->st, ext, MAX_EXT, &n, err) < 0)
 		return -1;
-	if (vhd_io_open_extents(io, lv->name, ext, n, flags, err) < 0)
+	if (vhd_io_open_extents_kept(io, keep, lv->name, ext, n, flags, err) < 0)
 		return -1;
 	snprintf(io->name, sizeof(io->name), "%s/%s", s->vg, lv->name);
 	return 0;
+}
+
+static int open_lv_io(struct vstore_lvm *s, const struct lvm_lv *lv, int flags, struct vhd_io *io,
+		      struct sm_error *err)
+{
+	return open_lv_io_kept(s, lv, flags, NULL, io, err);
 }
 
 /* any: an unfinished LV too (its creator's own io). */
@@ -440,14 +449,14 @@ static unsigned records_of(struct vstore_lvm *s, const char *uuid)
 }
 
 static void list_vhd(struct vstore_lvm *s, const struct lvm_lv *lv, bool full,
-		     struct vstore_image *img)
+		     struct vhd_io_keep *keep, struct vstore_image *img)
 {
 	struct sm_error e = { 0 };
 	struct vhd_io io = { 0 };
 	int rc;
 
 	img->kind = VSTORE_VHD;
-	if (open_lv_io(s, lv, VHD_IO_RDONLY, &io, &e) < 0) {
+	if (open_lv_io_kept(s, lv, VHD_IO_RDONLY, keep, &io, &e) < 0) {
 		img->parent_unknown = true;
 		snprintf(img->error, sizeof(img->error), "%.255s", e.detail);
 		return;
@@ -474,10 +483,10 @@ static int lvm_list(struct vstore *vs, bool full, vstore_list_fn fn, void *arg,
 {
 	struct vstore_lvm *s = S(vs);
 	struct sm_error me = { 0 };
+	struct vhd_io_keep *keep;
 	struct vstore_image *img;
-	int rc = 0;
-
 	struct lvm_lv_list lvs;
+	int rc = 0;
 
 	if (reload(s, err) < 0)
 		return -1;
@@ -490,6 +499,8 @@ static int lvm_list(struct vstore *vs, bool full, vstore_list_fn fn, void *arg,
 	/* The report is ours while fn runs: a store op fn calls may drop the cache. */
 	lvs = s->lvs;
 	s->lvs_valid = false;
+	/* The PVs opened once for all the headers (NULL: each opened as it comes). */
+	keep = vhd_io_keep_new();
 	for (size_t i = 0; i < lvs.n && rc == 0; i++) {
 		const struct lvm_lv *lv = &lvs.lv[i];
 		struct lvhd_lv p;
@@ -500,7 +511,7 @@ static int lvm_list(struct vstore *vs, bool full, vstore_list_fn fn, void *arg,
 		memcpy(img->uuid, p.uuid, 37);
 		img->phys_size = lv->size;
 		if (p.kind == LVHD_VHD) {
-			list_vhd(s, lv, full, img);
+			list_vhd(s, lv, full, keep, img);
 		} else {
 			img->kind = VSTORE_RAW;
 			img->virtual_size = lv->size;
@@ -509,6 +520,7 @@ static int lvm_list(struct vstore *vs, bool full, vstore_list_fn fn, void *arg,
 		img->records = records_of(s, p.uuid);
 		rc = fn(arg, img);
 	}
+	vhd_io_keep_free(keep);
 	free(img);
 	lvm_lv_list_free(&lvs);
 	return rc;
