@@ -176,31 +176,52 @@ int lvm_dm_name(const char *vg, const char *lv, char *out, size_t cap)
 	return put_doubled(out, cap, &pos, lv) ? 0 : -1;
 }
 
-int lvm_lv_from_dm_name(const char *vg, const char *name, char *out, size_t cap)
+/* Append c at out[*pos] if it fits (with its NUL); false if not. */
+static bool put_char(char *out, size_t cap, size_t *pos, char c)
+{
+	if (*pos + 1 >= cap)
+		return false;
+	out[(*pos)++] = c;
+	out[*pos] = '\0';
+	return true;
+}
+
+int lvm_dm_name_split(const char *name, char *vg, size_t vgcap, char *lv, size_t lvcap)
 {
 	const char *base = strrchr(name, '/');
-	char prefix[2 * LVM_NAME_MAX + 2];
-	size_t plen, pos = 0;
-	const char *p;
+	size_t vpos = 0, lpos = 0;
+	bool in_lv = false;
 
 	base = base ? base + 1 : name;
-	if (cap == 0 || lvm_dm_name(vg, "", prefix, sizeof(prefix)) < 0)
+	if (vgcap == 0 || lvcap == 0)
 		return -1;
-	plen = strlen(prefix);
-	if (strncmp(base, prefix, plen) != 0 || !base[plen])
-		return -1;
-	/* The rest is the LV name with each '-' doubled: a lone '-' is no such name. */
-	for (p = base + plen; *p; p++) {
-		if (*p == '-' && p[1] != '-')
+	vg[0] = lv[0] = '\0';
+	for (const char *p = base; *p; p++) {
+		char c = *p;
+
+		if (c == '-' && p[1] == '-') {
+			p++;                 /* "--": one '-' of a name */
+		} else if (c == '-') {
+			if (in_lv)
+				return -1;   /* a second separator: a layer ("-real"), no LV's own */
+			in_lv = true;
+			continue;
+		}
+		if (!(in_lv ? put_char(lv, lvcap, &lpos, c) : put_char(vg, vgcap, &vpos, c)))
 			return -1;
-		if (pos + 1 >= cap)
-			return -1;
-		out[pos++] = *p;
-		if (*p == '-')
-			p++;
 	}
-	out[pos] = '\0';
-	return lvm_name_ok(out) ? 0 : -1;
+	return in_lv && vpos && lvm_name_ok(lv) ? 0 : -1;
+}
+
+int lvm_lv_from_dm_name(const char *vg, const char *name, char *out, size_t cap)
+{
+	char vg_part[2 * LVM_NAME_MAX + 2], lv_part[LVM_NAME_MAX];
+
+	if (lvm_dm_name_split(name, vg_part, sizeof(vg_part), lv_part, sizeof(lv_part)) < 0 ||
+	    strcmp(vg_part, vg) != 0 || strlen(lv_part) >= cap)
+		return -1;
+	memcpy(out, lv_part, strlen(lv_part) + 1);
+	return 0;
 }
 
 /* ---- reports ---------------------------------------------------------- */

@@ -114,6 +114,16 @@ bool lvm_tag_ok(const char *tag);
  */
 int lvm_dm_name(const char *vg, const char *lv, char *out, size_t cap);
 /*
+ * A device-mapper name of an LV (what follows the last '/' of name) split
+ * as device-mapper does: "--" is a '-' of a name, and the one single '-'
+ * separates VG and LV.  -1 if there is no single '-', or a second one (a
+ * dm layer such as "-real", not the LV's own device), an empty VG part,
+ * an LV part that is no LVM name, or a part that does not fit its buffer.
+ * The one decoder of these names: lvm_lv_from_dm_name and LVHD's
+ * lvhd_locator_lv are built on it.
+ */
+int lvm_dm_name_split(const char *name, char *vg, size_t vgcap, char *lv, size_t lvcap);
+/*
  * The LV a name of vg's LVs stands for, as blktap decodes a locator:
  * the part after the last '/' is the dm name of vg/<lv> ("--" for each
  * '-' of the LV name).  -1 if it is no dm name of an LV of vg (a plain
