@@ -949,11 +949,21 @@ static int lv_lookup(struct lvm *l, const char *vg, const char *lv, struct lvm_l
 	return found ? 0 : sm_fail(err, SME_SM_GENERAL, "%s/%s: no such LV", vg, lv);
 }
 
-int lvm_lv_set_read_only(struct lvm *l, const char *vg, const char *lv, bool ro,
-			 struct sm_error *err)
+int lvm_lv_set_permission(struct lvm *l, const char *vg, const char *lv, bool ro,
+			  struct sm_error *err)
 {
 	char path[2 * LVM_NAME_MAX + 2];
 	const char *argv[] = { "lvchange", "-p", ro ? "r" : "rw", path, NULL };
+
+	if (check_names(vg, lv, SME_SM_GENERAL, err) < 0)
+		return -1;
+	lv_path(path, vg, lv);
+	return lvm_run(l, argv, NULL, SME_SM_GENERAL, err);
+}
+
+int lvm_lv_set_read_only(struct lvm *l, const char *vg, const char *lv, bool ro,
+			 struct sm_error *err)
+{
 	struct lvm_lv now = { 0 };
 
 	if (check_names(vg, lv, SME_SM_GENERAL, err) < 0)
@@ -963,8 +973,7 @@ int lvm_lv_set_read_only(struct lvm *l, const char *vg, const char *lv, bool ro,
 		return -1;
 	if (now.read_only == ro)
 		return 0;
-	lv_path(path, vg, lv);
-	return lvm_run(l, argv, NULL, SME_SM_GENERAL, err);
+	return lvm_lv_set_permission(l, vg, lv, ro, err);
 }
 
 static int change_tag(struct lvm *l, const char *vg, const char *lv, const char *opt,

@@ -131,7 +131,47 @@ static void take_report(struct vstore_lvm *s, const struct lvm_vg_stats *st,
 	s->st = *st;
 	s->st_valid = s->st_fresh = true;
 	s->lvs = *lvs;
-	s->lvs_valid = true;
+	s->lvs_valid = s->lvs_fresh = true;
+}
+
+/*
+ * After this store's own lvchange --deltag of tag on name succeeded: the
+ * cached list made to say what LVM now says, instead of asking again
+ * (nothing else changed: the SR lock keeps other changes out, as for
+ * reload()).  Any doubt (no such LV cached) drops the list.
+ */
+/* name in the cached list, when that list is what LVM says now (see reload()). */
+static struct lvm_lv *lv_known(struct vstore_lvm *s, const char *name)
+{
+	if (!s->master || !s->lvs_valid || !s->lvs_fresh)
+		return NULL;
+	for (size_t i = 0; i < s->lvs.n; i++)
+		if (strcmp(s->lvs.lv[i].name, name) == 0)
+			return &s->lvs.lv[i];
+	return NULL;
+}
+
+static void tag_removed(struct vstore_lvm *s, const char *name, const char *tag)
+{
+	struct lvm_lv *lv = lv_known(s, name);
+	char kept[sizeof(lv->tags)];
+	size_t len = strlen(tag), n = 0;
+
+	if (!lv) {
+		invalidate(s);
+		return;
+	}
+	kept[0] = '\0';
+	for (const char *p = lv->tags; *p;) {
+		const char *end = strchr(p, ',');
+		size_t plen = end ? (size_t)(end - p) : strlen(p);
+
+		if (!(plen == len && strncmp(p, tag, len) == 0))
+			n += (size_t)snprintf(kept + n, sizeof(kept) - n, "%s%.*s", n ? "," : "",
+					      (int)plen, p);
+		p = end ? end + 1 : p + plen;
+	}
+	memcpy(lv->tags, kept, n + 1);
 }
 
 /*
@@ -572,11 +612,41 @@ static bool journal_lv(const struct lvm_lv *lv)
 	return lvm_lv_has_tag(lv, LVJ_TAG) || lvm_lv_has_tag(lv, LVJ_CSM_TAG);
 }
 
+/*
+ * The cached list and VG stats follow the store's own lvremove (as
+ * tag_removed): the LV leaves the list and its extents become free, when
+ * all its segments are linear (then its size is whole extents of the VG).
+ */
+static void lv_removed(struct vstore_lvm *s, const char *name)
+{
+	struct lvm_lv *lv = lv_known(s, name);
+	size_t i;
+
+	if (!lv || !s->st_valid || !s->st_fresh || lv->size > s->st.size - s->st.free) {
+		invalidate(s);
+		return;
+	}
+	for (size_t k = 0; k < lv->nseg; k++) {
+		if (!lv->seg[k].linear) {
+			invalidate(s);
+			return;
+		}
+	}
+	s->st.free += lv->size;
+	i = (size_t)(lv - s->lvs.lv);
+	free(lv->seg);
+	memmove(lv, lv + 1, (s->lvs.n - i - 1) * sizeof(*lv));
+	s->lvs.n--;
+}
+
 static int remove_lv(struct vstore_lvm *s, const char *name, struct sm_error *err)
 {
 	int rc = lvm_lvremove(&s->lvm, s->vg, name, err);
 
-	invalidate(s);
+	if (rc == 0)
+		lv_removed(s, name);
+	else
+		invalidate(s);
 	return rc;
 }
 
@@ -634,7 +704,9 @@ static int lv_size_for(enum vstore_kind kind, uint64_t room, uint64_t *size, str
 static int need_space(struct vstore_lvm *s, uint64_t bytes, const char *what,
 		      struct sm_error *err)
 {
-	s->st_valid = false;
+	/* As lvm_space: re-read unless read since this store's last change. */
+	if (!s->master || !s->st_fresh)
+		s->st_valid = false;
 	if (load(s, err) < 0)
 		return -1;
 	if (s->st.free < bytes)
@@ -708,7 +780,10 @@ static int lvm_publish(struct vstore *vs, const char *uuid, enum vstore_kind kin
 		goto drop;
 	}
 	rc = lvm_lv_del_tag(&s->lvm, s->vg, name, VSTORE_LVM_UNFINISHED, err);
-	invalidate(s);
+	if (rc == 0)
+		tag_removed(s, name, VSTORE_LVM_UNFINISHED);
+	else
+		invalidate(s);
 	if (rc == 0) {
 		deactivate_new(s, name, uuid);
 		return 0;
@@ -1183,12 +1258,45 @@ static int lvm_active_each(struct vstore *vs, vstore_active_fn fn, void *arg)
 
 /* ---- snapshot steps ------------------------------------------------------------------ */
 
+/* The cached list follows the store's own rename (as tag_removed). */
 static int rename_lv(struct vstore_lvm *s, const char *from, const char *to, struct sm_error *err)
 {
 	int rc = lvm_lvrename(&s->lvm, s->vg, from, to, err);
+	struct lvm_lv *lv = rc == 0 ? lv_known(s, from) : NULL;
 
-	invalidate(s);
-	return rc;
+	if (!lv || lv_known(s, to) || strlen(to) >= sizeof(lv->name)) {
+		invalidate(s);
+		return rc;
+	}
+	memcpy(lv->name, to, strlen(to) + 1);
+	return 0;
+}
+
+/*
+ * lvchange -p, asked of LVM only when the cached list (what LVM says now)
+ * does not already say so; the list then follows the change.  Without
+ * such a list: lvm_lv_set_read_only, which asks LVM first.
+ */
+static int set_lv_read_only(struct vstore_lvm *s, const char *name, bool ro, struct sm_error *err)
+{
+	struct lvm_lv *lv = lv_known(s, name);
+	int rc;
+
+	if (!lv) {
+		rc = lvm_lv_set_read_only(&s->lvm, s->vg, name, ro, err);
+		invalidate(s);
+		return rc;
+	}
+	if (lv->read_only == ro)
+		return 0;
+	rc = lvm_lv_set_permission(&s->lvm, s->vg, name, ro, err);
+	if (rc < 0) {
+		invalidate(s);
+		return rc;
+	}
+	lv->read_only = ro;
+	lv->attr[1] = ro ? 'r' : 'w';
+	return 0;
 }
 
 /* The refcount of from goes to to (an LV renamed under an activation). */
@@ -1278,7 +1386,10 @@ out:
 	if (rc == 0) {
 		sm_fault_point("lvm-snapshot:child-vhd");
 		rc = lvm_lv_del_tag(&s->lvm, s->vg, target, VSTORE_LVM_UNFINISHED, err);
-		invalidate(s);
+		if (rc == 0)
+			tag_removed(s, target, VSTORE_LVM_UNFINISHED);
+		else
+			invalidate(s);
 	}
 	return rc;
 }
@@ -1355,8 +1466,7 @@ static int lvm_snap_commit(struct vstore *vs, int code, struct sm_error *err)
 
 	if (s->last_base[0]) {
 		lv_name(VSTORE_VHD, false, s->last_base, bname);
-		rc = lvm_lv_set_read_only(&s->lvm, s->vg, bname, true, err);
-		invalidate(s);
+		rc = set_lv_read_only(s, bname, true, err);
 		if (rc == 0) {
 			sm_fault_point("lvm-snapshot:read-only");
 			rc = base_slot(s, s->last_base, err);
@@ -1824,9 +1934,11 @@ static int lvm_journal_begin(struct vstore *vs, const char *op, const char *id, 
 	if (reload(s, err) < 0 || journal_write_data(s, name, data, err) < 0)
 		goto fail;
 	sm_fault_point("lvm-journal:data");
-	if (lvm_lv_del_tag(&s->lvm, s->vg, name, VSTORE_LVM_UNFINISHED, err) < 0)
+	if (lvm_lv_del_tag(&s->lvm, s->vg, name, VSTORE_LVM_UNFINISHED, err) < 0) {
+		invalidate(s);
 		goto fail;
-	invalidate(s);
+	}
+	tag_removed(s, name, VSTORE_LVM_UNFINISHED);
 	deactivate_new(s, name, NULL);
 	return 0;
 fail:

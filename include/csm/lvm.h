@@ -257,7 +257,13 @@ int lvm_lvrename(struct lvm *l, const char *vg, const char *old_name, const char
 /* lvresize -L <size>b (-f: down too, no prompt); SME_SM_GENERAL. */
 int lvm_lvresize(struct lvm *l, const char *vg, const char *lv, uint64_t size,
 		 struct sm_error *err);
-/* lvchange -p r|rw; already so is success.  SME_SM_GENERAL. */
+/*
+ * lvchange -p r|rw alone, for a caller that knows the LV is not so yet
+ * (LVM fails on "already read only").  SME_SM_GENERAL.
+ */
+int lvm_lv_set_permission(struct lvm *l, const char *vg, const char *lv, bool ro,
+			  struct sm_error *err);
+/* lvchange -p r|rw; already so is success (an lvs first).  SME_SM_GENERAL. */
 int lvm_lv_set_read_only(struct lvm *l, const char *vg, const char *lv, bool ro,
 			 struct sm_error *err);
 /* lvchange --addtag / --deltag; SME_SM_GENERAL. */
