@@ -134,12 +134,6 @@ static void take_report(struct vstore_lvm *s, const struct lvm_vg_stats *st,
 	s->lvs_valid = s->lvs_fresh = true;
 }
 
-/*
- * After this store's own lvchange --deltag of tag on name succeeded: the
- * cached list made to say what LVM now says, instead of asking again
- * (nothing else changed: the SR lock keeps other changes out, as for
- * reload()).  Any doubt (no such LV cached) drops the list.
- */
 /* name in the cached list, when that list is what LVM says now (see reload()). */
 static struct lvm_lv *lv_known(struct vstore_lvm *s, const char *name)
 {
@@ -151,6 +145,12 @@ static struct lvm_lv *lv_known(struct vstore_lvm *s, const char *name)
 	return NULL;
 }
 
+/*
+ * After this store's own lvchange --deltag of tag on name succeeded: the
+ * cached list made to say what LVM now says, instead of asking again
+ * (nothing else changed: the SR lock keeps other changes out, as for
+ * reload()).  Any doubt (no such LV cached) drops the list.
+ */
 static void tag_removed(struct vstore_lvm *s, const char *name, const char *tag)
 {
 	struct lvm_lv *lv = lv_known(s, name);
@@ -198,6 +198,13 @@ static int load(struct vstore_lvm *s, struct sm_error *err)
 		return sm_fail(err, SME_SR_UNAVAILABLE, "volume group %s not found on %s%s",
 			       s->vg, s->ndev ? s->devices[0] : "(no device)",
 			       s->ndev > 1 ? "..." : "");
+	if (s->lvs_valid) {
+		/* Only the stats were asked for: the list stays (callers hold LVs of it). */
+		lvm_lv_list_free(&lvs);
+		s->st = st;
+		s->st_valid = s->st_fresh = true;
+		return 0;
+	}
 	take_report(s, &st, &lvs);
 	return 0;
 }
