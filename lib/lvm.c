@@ -335,6 +335,7 @@ static void __attribute__((noreturn)) child_run(struct lvm *l, const char *cmd, 
 		dup2(devnull, STDIN_FILENO);
 	dup2(STDERR_FILENO, STDOUT_FILENO);
 	child_fd = fd;
+	atexit(child_flush);   /* should LVM itself call exit() */
 	/* Test builds: CSM_FAULT_PAUSE=lvm-lvs makes this child hang like a dead path. */
 	snprintf(point, sizeof(point), "lvm-%s", cmd);
 	sm_fault_point(point);
