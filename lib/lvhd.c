@@ -153,34 +153,15 @@ int lvhd_parent_locator(const char *sr_uuid, const char *parent_lv, char *out, s
 
 int lvhd_locator_lv(const char *locator, char *out, size_t cap, struct sm_error *err)
 {
-	char decoded[LVHD_DM_NAME_MAX * 2];
-	const char *name, *last;
-	size_t n = 0;
+	char vg[LVHD_DM_NAME_MAX * 2], lv[LVM_NAME_MAX];
 
 	if (!locator || !*locator)
 		return sm_fail(err, SME_VDI_LOAD, "parent name is empty");
-	name = strrchr(locator, '/');
-	name = name ? name + 1 : locator;
-	if (strlen(name) >= sizeof(decoded))
-		return sm_fail(err, SME_VDI_LOAD, "parent name '%.64s...' is too long", name);
-	/* As vhd-util scan: a single '-' separates VG and LV, "--" is a dash. */
-	for (const char *s = name; *s; s++) {
-		if (*s != '-') {
-			decoded[n++] = *s;
-		} else if (s[1] == '-') {
-			decoded[n++] = '-';
-			s++;
-		} else {
-			decoded[n++] = '/';
-		}
-	}
-	decoded[n] = '\0';
-	last = strrchr(decoded, '/');
-	if (!last)
-		return sm_fail(err, SME_VDI_LOAD, "parent name '%s' is not a device-mapper name", name);
-	if (!last[1])
-		return sm_fail(err, SME_VDI_LOAD, "parent name '%s' names no LV", name);
-	return put_name(out, cap, err, "parent LV name", last + 1, "", "");
+	/* Any VG: the locator's reader does not know which SR wrote it. */
+	if (lvm_dm_name_split(locator, vg, sizeof(vg), lv, sizeof(lv)) < 0)
+		return sm_fail(err, SME_VDI_LOAD,
+			       "parent name '%.200s' is not the device-mapper name of an LV", locator);
+	return put_name(out, cap, err, "parent LV name", lv, "", "");
 }
 
 bool lvhd_locator_uuid(const char *locator, struct lvhd_lv *out)

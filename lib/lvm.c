@@ -44,6 +44,14 @@ struct capture {
 
 /* In the child: where the log callback sends its records (-1: nowhere). */
 static int child_fd = -1;
+/*
+ * In the child: records gathered before they go up the pipe.  One write
+ * per row cost a write and a wake-up of the parent for each of the 1000
+ * rows of a big VG's report; the parent reads until EOF anyway.
+ */
+#define CHILD_BUF_BYTES (64 * 1024)
+static char child_buf[CHILD_BUF_BYTES];
+static size_t child_len;
 
 static void rows_add(struct capture *c, const char *line)
 {
@@ -90,19 +98,27 @@ static void write_all(int fd, const char *p, size_t len)
 	}
 }
 
+static void child_flush(void)
+{
+	write_all(child_fd, child_buf, child_len);
+	child_len = 0;
+}
+
+static void child_put(char c)
+{
+	if (child_len == sizeof(child_buf))
+		child_flush();
+	child_buf[child_len++] = c;
+}
+
 static void send_record(char type, const char *msg)
 {
 	size_t len = strnlen(msg, LVM_LINE_MAX - 2);
-	char *rec = malloc(len + 2);
 
-	if (!rec)
-		_exit(125);
-	rec[0] = type;
+	child_put(type);
 	for (size_t i = 0; i < len; i++)
-		rec[i + 1] = msg[i] == '\n' ? ' ' : msg[i];
-	rec[len + 1] = '\n';
-	write_all(child_fd, rec, len + 2);
-	free(rec);
+		child_put(msg[i] == '\n' ? ' ' : msg[i]);
+	child_put('\n');
 }
 
 static void on_log(int level, const char *file, int line, int dm_errno, const char *msg)
@@ -311,7 +327,7 @@ static int build_cmdline(const struct lvm *l, const char *const argv[], char **o
 static void __attribute__((noreturn)) child_run(struct lvm *l, const char *cmd, char *line, int fd)
 {
 	char point[64];
-	int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+	int devnull = open("/dev/null", O_RDWR | O_CLOEXEC), rc;
 
 	signal(SIGPIPE, SIG_DFL);
 	/* No prompt can wait for an answer; stdout carries the driver's response. */
@@ -319,10 +335,13 @@ static void __attribute__((noreturn)) child_run(struct lvm *l, const char *cmd, 
 		dup2(devnull, STDIN_FILENO);
 	dup2(STDERR_FILENO, STDOUT_FILENO);
 	child_fd = fd;
+	atexit(child_flush);   /* should LVM itself call exit() */
 	/* Test builds: CSM_FAULT_PAUSE=lvm-lvs makes this child hang like a dead path. */
 	snprintf(point, sizeof(point), "lvm-%s", cmd);
 	sm_fault_point(point);
-	_exit(lvm2_run(l->handle, line));
+	rc = lvm2_run(l->handle, line);
+	child_flush();
+	_exit(rc);
 }
 
 /* One record line from the child into the capture. */
@@ -493,7 +512,7 @@ static int run_in_child(struct lvm *l, const char *cmd, char *line, struct captu
  */
 static bool changes_nothing(const char *const argv[])
 {
-	static const char *const reports[] = { "lvs", "vgs", "pvs", "version" };
+	static const char *const reports[] = { "lvs", "vgs", "pvs", "fullreport", "version" };
 
 	for (size_t i = 0; i < sizeof(reports) / sizeof(reports[0]); i++)
 		if (strcmp(argv[0], reports[i]) == 0)
@@ -814,6 +833,36 @@ int lvm_vg_stats(struct lvm *l, const char *vg, bool *exists, struct lvm_vg_stat
 	return 0;
 }
 
+int lvm_vg_report(struct lvm *l, const char *vg, bool *exists, struct lvm_vg_stats *st,
+		  struct lvm_lv_list *out, struct sm_error *err)
+{
+	/*
+	 * Every VG on the allowed devices, as lvm_vg_stats: a VG that is not
+	 * there is an answer.  The lv and pvseg sub-reports cannot be left
+	 * out; one field each keeps them short (and out of the parser).
+	 */
+	const char *argv[] = { "fullreport", "--noheadings", "--separator", "|", "--units", "b",
+			       "--nosuffix", "--configreport", "vg", "-o", LVM_FULL_VG_FIELDS,
+			       "--configreport", "pv", "-o", LVM_FULL_PV_FIELDS,
+			       "--configreport", "lv", "-o", "lv_name",
+			       "--configreport", "pvseg", "-o", "pvseg_start",
+			       "--configreport", "seg", "-o", LVM_FULL_SEG_FIELDS, NULL };
+	struct lvm_rows rows;
+	char why[256];
+	int rc;
+
+	*exists = false;
+	memset(out, 0, sizeof(*out));
+	if (check_names(vg, NULL, SME_SM_GENERAL, err) < 0 ||
+	    lvm_run(l, argv, &rows, SME_SM_GENERAL, err) < 0)
+		return -1;
+	rc = lvm_full_parse(rows.row, rows.n, vg, exists, st, out, why, sizeof(why));
+	lvm_rows_free(&rows);
+	if (rc < 0)
+		return sm_fail(err, SME_SM_GENERAL, "fullreport %s: %s", vg, why);
+	return 0;
+}
+
 int lvm_lvcreate(struct lvm *l, const char *vg, const char *lv, uint64_t size,
 		 const char *const *tags, size_t ntags, bool read_only, struct sm_error *err)
 {
@@ -901,11 +950,21 @@ static int lv_lookup(struct lvm *l, const char *vg, const char *lv, struct lvm_l
 	return found ? 0 : sm_fail(err, SME_SM_GENERAL, "%s/%s: no such LV", vg, lv);
 }
 
-int lvm_lv_set_read_only(struct lvm *l, const char *vg, const char *lv, bool ro,
-			 struct sm_error *err)
+int lvm_lv_set_permission(struct lvm *l, const char *vg, const char *lv, bool ro,
+			  struct sm_error *err)
 {
 	char path[2 * LVM_NAME_MAX + 2];
 	const char *argv[] = { "lvchange", "-p", ro ? "r" : "rw", path, NULL };
+
+	if (check_names(vg, lv, SME_SM_GENERAL, err) < 0)
+		return -1;
+	lv_path(path, vg, lv);
+	return lvm_run(l, argv, NULL, SME_SM_GENERAL, err);
+}
+
+int lvm_lv_set_read_only(struct lvm *l, const char *vg, const char *lv, bool ro,
+			 struct sm_error *err)
+{
 	struct lvm_lv now = { 0 };
 
 	if (check_names(vg, lv, SME_SM_GENERAL, err) < 0)
@@ -915,8 +974,7 @@ int lvm_lv_set_read_only(struct lvm *l, const char *vg, const char *lv, bool ro,
 		return -1;
 	if (now.read_only == ro)
 		return 0;
-	lv_path(path, vg, lv);
-	return lvm_run(l, argv, NULL, SME_SM_GENERAL, err);
+	return lvm_lv_set_permission(l, vg, lv, ro, err);
 }
 
 static int change_tag(struct lvm *l, const char *vg, const char *lv, const char *opt,

@@ -61,6 +61,18 @@ int lvm_field_u64(const char *field, uint64_t *out);
 #define LVM_LVS_NFIELDS 8
 #define LVM_VGS_FIELDS "vg_name,vg_size,vg_free,vg_extent_size,pv_name,pe_start,pv_pe_count"
 #define LVM_VGS_NFIELDS 7
+/*
+ * lvm_vg_report's "lvm fullreport": every row names its VG, and the kinds
+ * differ in their number of fields (VG 4, PV 5, segment 9); the lv and
+ * pvseg sub-reports are asked for one field, and rows without a
+ * separator never reach the parser (lib/lvm.c drops them as messages).
+ */
+#define LVM_FULL_VG_FIELDS "vg_name,vg_size,vg_free,vg_extent_size"
+#define LVM_FULL_VG_NFIELDS 4
+#define LVM_FULL_PV_FIELDS "pv_name,vg_name,pe_start,pv_pe_count,pv_pe_alloc_count"
+#define LVM_FULL_PV_NFIELDS 5
+#define LVM_FULL_SEG_FIELDS "vg_name," LVM_LVS_FIELDS
+#define LVM_FULL_SEG_NFIELDS (1 + LVM_LVS_NFIELDS)
 /* Segments of one LV we accept (LVM allows many; LVHD has a handful). */
 #define LVM_SEGS_MAX 4096
 
@@ -74,5 +86,15 @@ int lvm_lvs_parse(char **rows, size_t n, struct lvm_lv_list *out, char *why, siz
 /* The rows of an LVM_VGS_FIELDS report for vg (one per PV); *found false if none. */
 int lvm_vgs_parse(char **rows, size_t n, const char *vg, bool *found, struct lvm_vg_stats *st,
 		  char *why, size_t whylen);
+
+/*
+ * The rows of that fullreport (split in place): vg's stats and its LVs
+ * (as lvm_lvs_parse); rows of other VGs are skipped.  *found false (and
+ * st, out empty) when no VG row names vg; a PV or segment row of vg
+ * without it, a second VG row, or any row that is none of the three
+ * kinds is a fault.  out is to be freed by the caller on success.
+ */
+int lvm_full_parse(char **rows, size_t n, const char *vg, bool *found, struct lvm_vg_stats *st,
+		   struct lvm_lv_list *out, char *why, size_t whylen);
 
 #endif

@@ -176,31 +176,52 @@ int lvm_dm_name(const char *vg, const char *lv, char *out, size_t cap)
 	return put_doubled(out, cap, &pos, lv) ? 0 : -1;
 }
 
-int lvm_lv_from_dm_name(const char *vg, const char *name, char *out, size_t cap)
+/* Append c at out[*pos] if it fits (with its NUL); false if not. */
+static bool put_char(char *out, size_t cap, size_t *pos, char c)
+{
+	if (*pos + 1 >= cap)
+		return false;
+	out[(*pos)++] = c;
+	out[*pos] = '\0';
+	return true;
+}
+
+int lvm_dm_name_split(const char *name, char *vg, size_t vgcap, char *lv, size_t lvcap)
 {
 	const char *base = strrchr(name, '/');
-	char prefix[2 * LVM_NAME_MAX + 2];
-	size_t plen, pos = 0;
-	const char *p;
+	size_t vpos = 0, lpos = 0;
+	bool in_lv = false;
 
 	base = base ? base + 1 : name;
-	if (cap == 0 || lvm_dm_name(vg, "", prefix, sizeof(prefix)) < 0)
+	if (vgcap == 0 || lvcap == 0)
 		return -1;
-	plen = strlen(prefix);
-	if (strncmp(base, prefix, plen) != 0 || !base[plen])
-		return -1;
-	/* The rest is the LV name with each '-' doubled: a lone '-' is no such name. */
-	for (p = base + plen; *p; p++) {
-		if (*p == '-' && p[1] != '-')
+	vg[0] = lv[0] = '\0';
+	for (const char *p = base; *p; p++) {
+		char c = *p;
+
+		if (c == '-' && p[1] == '-') {
+			p++;                 /* "--": one '-' of a name */
+		} else if (c == '-') {
+			if (in_lv)
+				return -1;   /* a second separator: a layer ("-real"), no LV's own */
+			in_lv = true;
+			continue;
+		}
+		if (!(in_lv ? put_char(lv, lvcap, &lpos, c) : put_char(vg, vgcap, &vpos, c)))
 			return -1;
-		if (pos + 1 >= cap)
-			return -1;
-		out[pos++] = *p;
-		if (*p == '-')
-			p++;
 	}
-	out[pos] = '\0';
-	return lvm_name_ok(out) ? 0 : -1;
+	return in_lv && vpos && lvm_name_ok(lv) ? 0 : -1;
+}
+
+int lvm_lv_from_dm_name(const char *vg, const char *name, char *out, size_t cap)
+{
+	char vg_part[2 * LVM_NAME_MAX + 2], lv_part[LVM_NAME_MAX];
+
+	if (lvm_dm_name_split(name, vg_part, sizeof(vg_part), lv_part, sizeof(lv_part)) < 0 ||
+	    strcmp(vg_part, vg) != 0 || strlen(lv_part) >= cap)
+		return -1;
+	memcpy(out, lv_part, strlen(lv_part) + 1);
+	return 0;
 }
 
 /* ---- reports ---------------------------------------------------------- */
@@ -483,4 +504,113 @@ int lvm_lv_extents(const struct lvm_lv *lv, const struct lvm_vg_stats *vg,
 	}
 	*n = lv->nseg;
 	return 0;
+}
+
+/* ---- the one-command report (lvm fullreport) ------------------------------ */
+
+static size_t field_count(const char *row)
+{
+	size_t n = 1;
+
+	for (const char *p = strchr(row, '|'); p; p = strchr(p + 1, '|'))
+		n++;
+	return n;
+}
+
+/* A row's first field (trimmed) is vg; the row is left as it was. */
+static bool first_field_is(const char *row, const char *vg)
+{
+	size_t len = strlen(vg);
+	const char *p = row;
+
+	while (*p == ' ' || *p == '\t')
+		p++;
+	if (strncmp(p, vg, len) != 0)
+		return false;
+	for (p += len; *p == ' ' || *p == '\t'; p++)
+		;
+	return *p == '|';
+}
+
+static int full_vg_row(char *row, const char *vg, bool *found, struct lvm_vg_stats *st,
+		       char *why, size_t whylen)
+{
+	char *f[LVM_FULL_VG_NFIELDS];
+
+	if (lvm_row_parse(row, f, LVM_FULL_VG_NFIELDS) < 0)
+		return why_fail(why, whylen, "unexpected report line '%.200s'", row);
+	if (strcmp(f[0], vg) != 0)
+		return 0;
+	if (*found)
+		return why_fail(why, whylen, "two rows for VG %.128s", vg);
+	if (sm_parse_u64(f[1], &st->size) < 0 || sm_parse_u64(f[2], &st->free) < 0 ||
+	    sm_parse_u64(f[3], &st->extent_size) < 0 || st->extent_size == 0 ||
+	    st->extent_size % 512 || st->free > st->size)
+		return why_fail(why, whylen, "sizes of VG %.128s are not numbers", vg);
+	*found = true;
+	return 0;
+}
+
+static int full_pv_row(char *row, const char *vg, struct lvm_vg_stats *st, char *why,
+		       size_t whylen)
+{
+	char *f[LVM_FULL_PV_NFIELDS];
+	struct lvm_pv_info *pv;
+
+	if (lvm_row_parse(row, f, LVM_FULL_PV_NFIELDS) < 0)
+		return why_fail(why, whylen, "unexpected report line '%.200s'", row);
+	if (strcmp(f[1], vg) != 0)
+		return 0;   /* another VG's, or an orphan PV ("") */
+	if (st->npv >= LVM_MAX_DEVICES)
+		return why_fail(why, whylen, "VG %.128s has too many PVs", vg);
+	pv = &st->pv[st->npv];
+	if (f[0][0] != '/' || copy_field(pv->name, sizeof(pv->name), f[0]) < 0 ||
+	    sm_parse_u64(f[2], &pv->pe_start) < 0 || sm_parse_u64(f[3], &pv->pe_count) < 0 ||
+	    pv->pe_start % 512)
+		return why_fail(why, whylen, "a PV row of VG %.128s is not a PV", vg);
+	st->npv++;
+	return 0;
+}
+
+int lvm_full_parse(char **rows, size_t n, const char *vg, bool *found, struct lvm_vg_stats *st,
+		   struct lvm_lv_list *out, char *why, size_t whylen)
+{
+	char **segs = malloc((n ? n : 1) * sizeof(*segs));
+	size_t nseg = 0;
+	int rc = 0;
+
+	*found = false;
+	memset(st, 0, sizeof(*st));
+	memset(out, 0, sizeof(*out));
+	if (!segs)
+		return why_fail(why, whylen, "%s", "out of memory");
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		switch (field_count(rows[i])) {
+		case LVM_FULL_VG_NFIELDS:
+			rc = full_vg_row(rows[i], vg, found, st, why, whylen);
+			break;
+		case LVM_FULL_PV_NFIELDS:
+			rc = full_pv_row(rows[i], vg, st, why, whylen);
+			break;
+		case LVM_FULL_SEG_NFIELDS:
+			/* The LV fields after the VG's go to lvm_lvs_parse as an lvs row. */
+			if (first_field_is(rows[i], vg))
+				segs[nseg++] = strchr(rows[i], '|') + 1;
+			break;
+		default:
+			rc = why_fail(why, whylen, "unexpected report line '%.200s'", rows[i]);
+		}
+	}
+	if (rc == 0 && !*found && (st->npv || nseg))
+		rc = why_fail(why, whylen, "PV or LV rows of VG %.128s but no VG row", vg);
+	else if (rc == 0 && *found && !st->npv)
+		rc = why_fail(why, whylen, "VG %.128s has no PV rows", vg);
+	if (rc == 0 && *found)
+		rc = lvm_lvs_parse(segs, nseg, out, why, whylen);
+	free(segs);
+	if (rc < 0) {
+		*found = false;
+		memset(st, 0, sizeof(*st));
+	}
+	return rc;
 }

@@ -52,6 +52,18 @@ struct map_priv {
 	uint8_t *bounce;           /* BOUNCE_BYTES, BOUNCE_ALIGN-aligned */
 };
 
+struct vhd_io_keep {
+	size_t n;
+	struct map_dev dev[VHD_IO_KEEP_MAX];
+	int acc[VHD_IO_KEEP_MAX];    /* O_RDONLY or O_RDWR */
+};
+
+/*
+ * One bounce buffer set aside when an io closes, for the next open: a
+ * fresh megabyte each time was a mapping and page faults per LV listed.
+ */
+static uint8_t *spare_bounce;
+
 static struct map_priv *priv_of(struct vhd_io *io)
 {
 	return io->priv;
@@ -201,7 +213,7 @@ static void priv_free(struct map_priv *mp)
 			close(mp->devs[i].fd);
 	free(mp->devs);
 	free(mp->ext);
-	free(mp->bounce);
+	free(__atomic_exchange_n(&spare_bounce, mp->bounce, __ATOMIC_ACQ_REL));
 	free(mp);
 }
 
@@ -247,19 +259,79 @@ static int dev_open(struct map_dev *d, const char *path, int flags, bool need_bl
 	return 0;
 }
 
-/* The device of path, opened once however many extents lie on it. */
-static int dev_index(struct map_priv *mp, const char *path, int flags, size_t *idx,
-		     struct sm_error *err)
+static int access_of(int flags)
 {
+	return (flags & VHD_IO_RDWR) ? O_RDWR : O_RDONLY;
+}
+
+/* d as a duplicate of the kept device, if path is kept with the same access; 1 if so. */
+static int dev_from_keep(struct map_dev *d, const struct vhd_io_keep *keep, const char *path,
+			 int flags, struct sm_error *err)
+{
+	for (size_t i = 0; keep && i < keep->n; i++) {
+		if (keep->acc[i] != access_of(flags) || strcmp(keep->dev[i].path, path) != 0)
+			continue;
+		*d = keep->dev[i];
+		d->fd = fcntl(keep->dev[i].fd, F_DUPFD_CLOEXEC, 0);
+		if (d->fd < 0)
+			return sm_fail_errno(err, SME_VDI_LOAD, errno, "%s: dup", path);
+		return 1;
+	}
+	return 0;
+}
+
+/* Keep a duplicate of d for the next opens (none if the keep is full). */
+static void dev_keep(struct vhd_io_keep *keep, const struct map_dev *d, int flags)
+{
+	int fd;
+
+	if (!keep || keep->n == VHD_IO_KEEP_MAX)
+		return;
+	fd = fcntl(d->fd, F_DUPFD_CLOEXEC, 0);
+	if (fd < 0)
+		return;   /* only a saving lost */
+	keep->dev[keep->n] = *d;
+	keep->dev[keep->n].fd = fd;
+	keep->acc[keep->n++] = access_of(flags);
+}
+
+/* The device of path, opened once however many extents lie on it. */
+static int dev_index(struct map_priv *mp, struct vhd_io_keep *keep, const char *path, int flags,
+		     size_t *idx, struct sm_error *err)
+{
+	struct map_dev *d;
+	int rc;
+
 	for (size_t i = 0; i < mp->ndev; i++) {
 		if (strcmp(mp->devs[i].path, path) == 0) {
 			*idx = i;
 			return 0;
 		}
 	}
-	mp->devs[mp->ndev].fd = -1;
+	d = &mp->devs[mp->ndev];
+	d->fd = -1;
 	*idx = mp->ndev++;
-	return dev_open(&mp->devs[*idx], path, flags, false, err);
+	rc = dev_from_keep(d, keep, path, flags, err);
+	if (rc != 0)
+		return rc < 0 ? -1 : 0;
+	if (dev_open(d, path, flags, false, err) < 0)
+		return -1;
+	dev_keep(keep, d, flags);
+	return 0;
+}
+
+struct vhd_io_keep *vhd_io_keep_new(void)
+{
+	return calloc(1, sizeof(struct vhd_io_keep));
+}
+
+void vhd_io_keep_free(struct vhd_io_keep *keep)
+{
+	if (!keep)
+		return;
+	for (size_t i = 0; i < keep->n; i++)
+		close(keep->dev[i].fd);
+	free(keep);
 }
 
 static struct map_priv *priv_new(size_t n)
@@ -270,7 +342,9 @@ static struct map_priv *priv_new(size_t n)
 		return NULL;
 	mp->ext = calloc(n, sizeof(*mp->ext));
 	mp->devs = calloc(n, sizeof(*mp->devs));
-	if (!mp->ext || !mp->devs || posix_memalign((void **)&mp->bounce, BOUNCE_ALIGN, BOUNCE_BYTES)) {
+	mp->bounce = __atomic_exchange_n(&spare_bounce, NULL, __ATOMIC_ACQ_REL);
+	if (!mp->ext || !mp->devs ||
+	    (!mp->bounce && posix_memalign((void **)&mp->bounce, BOUNCE_ALIGN, BOUNCE_BYTES))) {
 		mp->bounce = NULL;
 		priv_free(mp);
 		return NULL;
@@ -278,15 +352,15 @@ static struct map_priv *priv_new(size_t n)
 	return mp;
 }
 
-static int add_extent(struct map_priv *mp, const struct vhd_io_extent *x, int flags,
-		      const char *name, struct sm_error *err)
+static int add_extent(struct map_priv *mp, struct vhd_io_keep *keep, const struct vhd_io_extent *x,
+		      int flags, const char *name, struct sm_error *err)
 {
 	struct map_ext *e = &mp->ext[mp->n];
 
 	if (!x->dev || !x->len || x->len > UINT64_MAX - mp->size ||
 	    x->dev_off > UINT64_MAX - x->len)
 		return sm_fail(err, SME_VDI_LOAD, "%s: extent %zu is empty or too large", name, mp->n);
-	if (dev_index(mp, x->dev, flags, &e->dev, err) < 0)
+	if (dev_index(mp, keep, x->dev, flags, &e->dev, err) < 0)
 		return -1;
 	/* Blocks of a device never straddle two extents: a write patches only its own. */
 	if (x->dev_off % mp->devs[e->dev].align || x->len % mp->devs[e->dev].align)
@@ -300,8 +374,9 @@ static int add_extent(struct map_priv *mp, const struct vhd_io_extent *x, int fl
 	return 0;
 }
 
-int vhd_io_open_extents(struct vhd_io *io, const char *name, const struct vhd_io_extent *ext,
-			size_t n, int flags, struct sm_error *err)
+int vhd_io_open_extents_kept(struct vhd_io *io, struct vhd_io_keep *keep, const char *name,
+			     const struct vhd_io_extent *ext, size_t n, int flags,
+			     struct sm_error *err)
 {
 	struct map_priv *mp;
 
@@ -314,7 +389,7 @@ int vhd_io_open_extents(struct vhd_io *io, const char *name, const struct vhd_io
 	if (!mp)
 		return sm_fail_errno(err, SME_VDI_LOAD, ENOMEM, "%s", name);
 	for (size_t i = 0; i < n; i++) {
-		if (add_extent(mp, &ext[i], flags, name, err) < 0) {
+		if (add_extent(mp, keep, &ext[i], flags, name, err) < 0) {
 			priv_free(mp);
 			return -1;
 		}
@@ -324,6 +399,12 @@ int vhd_io_open_extents(struct vhd_io *io, const char *name, const struct vhd_io
 	io->is_block = true;
 	snprintf(io->name, sizeof(io->name), "%s", name);
 	return 0;
+}
+
+int vhd_io_open_extents(struct vhd_io *io, const char *name, const struct vhd_io_extent *ext,
+			size_t n, int flags, struct sm_error *err)
+{
+	return vhd_io_open_extents_kept(io, NULL, name, ext, n, flags, err);
 }
 
 int vhd_io_open_direct(struct vhd_io *io, const char *path, int flags, struct sm_error *err)

@@ -124,33 +124,90 @@ static void invalidate(struct vstore_lvm *s)
 	s->lvs_fresh = s->st_fresh = false;
 }
 
-/* The VG's LVs and stats, from LVM unless cached; SME_SR_UNAVAILABLE when it could not tell. */
+/* What one report says: the VG's stats and LVs, both read just now. */
+static void take_report(struct vstore_lvm *s, const struct lvm_vg_stats *st,
+			struct lvm_lv_list *lvs)
+{
+	drop_lvs(s);
+	s->st = *st;
+	s->st_valid = s->st_fresh = true;
+	s->lvs = *lvs;
+	s->lvs_valid = s->lvs_fresh = true;
+}
+
+/* name in the cached list, when that list is what LVM says now (see reload()). */
+static struct lvm_lv *lv_known(struct vstore_lvm *s, const char *name)
+{
+	if (!s->master || !s->lvs_valid || !s->lvs_fresh)
+		return NULL;
+	for (size_t i = 0; i < s->lvs.n; i++)
+		if (strcmp(s->lvs.lv[i].name, name) == 0)
+			return &s->lvs.lv[i];
+	return NULL;
+}
+
+/*
+ * After this store's own lvchange --deltag of tag on name succeeded: the
+ * cached list made to say what LVM now says, instead of asking again
+ * (nothing else changed: the SR lock keeps other changes out, as for
+ * reload()).  Any doubt (no such LV cached) drops the list.
+ */
+static void tag_removed(struct vstore_lvm *s, const char *name, const char *tag)
+{
+	struct lvm_lv *lv = lv_known(s, name);
+	char kept[sizeof(lv->tags)];
+	size_t len = strlen(tag), n = 0;
+
+	if (!lv) {
+		invalidate(s);
+		return;
+	}
+	kept[0] = '\0';
+	for (const char *p = lv->tags; *p;) {
+		const char *end = strchr(p, ',');
+		size_t plen = end ? (size_t)(end - p) : strlen(p);
+
+		if (!(plen == len && strncmp(p, tag, len) == 0))
+			n += (size_t)snprintf(kept + n, sizeof(kept) - n, "%s%.*s", n ? "," : "",
+					      (int)plen, p);
+		p = end ? end + 1 : p + plen;
+	}
+	memcpy(lv->tags, kept, n + 1);
+}
+
+/*
+ * The VG's LVs and stats, from LVM unless cached; SME_SR_UNAVAILABLE when
+ * it could not tell.  One command answers both (lvm_vg_report): each LVM
+ * command costs 40-75 ms, as much as the rest of an sr_scan of 1000 VDIs.
+ */
 static int load(struct vstore_lvm *s, struct sm_error *err)
 {
 	struct lvm *l = L(s, err);
+	struct lvm_vg_stats st;
+	struct lvm_lv_list lvs;
 	bool exists;
 
 	if (!l)
 		return -1;
-	if (!s->st_valid) {
-		if (lvm_vg_stats(l, s->vg, &exists, &s->st, err) < 0)
-			goto fail;
-		if (!exists)
-			return sm_fail(err, SME_SR_UNAVAILABLE, "volume group %s not found on %s%s",
-				       s->vg, s->ndev ? s->devices[0] : "(no device)",
-				       s->ndev > 1 ? "..." : "");
-		s->st_valid = true;
-		s->st_fresh = true;
+	if (s->st_valid && s->lvs_valid)
+		return 0;
+	if (lvm_vg_report(l, s->vg, &exists, &st, &lvs, err) < 0) {
+		sm_error_recode(err, SME_SR_UNAVAILABLE);
+		return -1;
 	}
-	if (!s->lvs_valid) {
-		if (lvm_lvs(l, s->vg, &s->lvs, err) < 0)
-			goto fail;
-		s->lvs_valid = true;
+	if (!exists)
+		return sm_fail(err, SME_SR_UNAVAILABLE, "volume group %s not found on %s%s",
+			       s->vg, s->ndev ? s->devices[0] : "(no device)",
+			       s->ndev > 1 ? "..." : "");
+	if (s->lvs_valid) {
+		/* Only the stats were asked for: the list stays (callers hold LVs of it). */
+		lvm_lv_list_free(&lvs);
+		s->st = st;
+		s->st_valid = s->st_fresh = true;
+		return 0;
 	}
+	take_report(s, &st, &lvs);
 	return 0;
-fail:
-	sm_error_recode(err, SME_SR_UNAVAILABLE);
-	return -1;
 }
 
 /*
@@ -210,9 +267,12 @@ static const struct lvm_lv *image_lv(struct vstore_lvm *s, const char *uuid,
 
 /* ---- I/O on an LV ---------------------------------------------------------- */
 
-/* The device node when LVM activates and the LV is active, else the extent map. */
-static int open_lv_io(struct vstore_lvm *s, const struct lvm_lv *lv, int flags, struct vhd_io *io,
-		      struct sm_error *err)
+/*
+ * The device node when LVM activates and the LV is active, else the
+ * extent map, its PVs taken from keep when given (vhd_io_keep).
+ */
+static int open_lv_io_kept(struct vstore_lvm *s, const struct lvm_lv *lv, int flags,
+			   struct vhd_io_keep *keep, struct vhd_io *io, struct sm_error *err)
 {
 	struct vhd_io_extent ext[MAX_EXT];
 	char path[2 * LVM_NAME_MAX + 8];
@@ -224,10 +284,16 @@ static int open_lv_io(struct vstore_lvm *s, const struct lvm_lv *lv, int flags, 
 	}
 	if (lvm_lv_extents(lv, &s->st, ext, MAX_EXT, &n, err) < 0)
 		return -1;
-	if (vhd_io_open_extents(io, lv->name, ext, n, flags, err) < 0)
+	if (vhd_io_open_extents_kept(io, keep, lv->name, ext, n, flags, err) < 0)
 		return -1;
 	snprintf(io->name, sizeof(io->name), "%s/%s", s->vg, lv->name);
 	return 0;
+}
+
+static int open_lv_io(struct vstore_lvm *s, const struct lvm_lv *lv, int flags, struct vhd_io *io,
+		      struct sm_error *err)
+{
+	return open_lv_io_kept(s, lv, flags, NULL, io, err);
 }
 
 /* any: an unfinished LV too (its creator's own io). */
@@ -291,11 +357,72 @@ static int mgt_loaded(struct vstore_lvm *s, struct sm_error *err)
 	return 0;
 }
 
+static void mgt_index_drop(struct vstore_lvm *s)
+{
+	free(s->mgt_index);
+	s->mgt_index = NULL;
+	s->mgt_nindex = 0;
+	s->mgt_index_valid = false;
+}
+
 static void mgt_drop(struct vstore_lvm *s)
 {
 	if (s->mgt_valid)
 		mgt_free(&s->mgt);
 	s->mgt_valid = false;
+	mgt_index_drop(s);
+}
+
+/* By uuid, then slot: the last of a run of equal uuids is the one mgt_find returns. */
+static int mgt_entry_cmp(const void *a, const void *b)
+{
+	const struct vstore_lvm_mgt_entry *x = a, *y = b;
+	int c = strcmp(x->uuid, y->uuid);
+
+	return c ? c : (x->slot > y->slot) - (x->slot < y->slot);
+}
+
+static int mgt_index_build(struct vstore_lvm *s)
+{
+	const struct mgt *m = &s->mgt;
+
+	mgt_index_drop(s);
+	s->mgt_index = malloc((m->nslots ? m->nslots : 1) * sizeof(*s->mgt_index));
+	if (!s->mgt_index)
+		return -1;
+	for (size_t i = 0; i < m->nslots; i++) {
+		const char *u = mgt_slot_get(&m->slots[i], MGT_UUID);
+
+		if (u && mgt_slot_live(&m->slots[i]))
+			s->mgt_index[s->mgt_nindex++] = (struct vstore_lvm_mgt_entry){ u, i };
+	}
+	qsort(s->mgt_index, s->mgt_nindex, sizeof(*s->mgt_index), mgt_entry_cmp);
+	s->mgt_index_valid = true;
+	return 0;
+}
+
+/* mgt_find(&s->mgt, uuid) in O(log n); the MGT must be loaded. */
+static struct mgt_slot *mgt_slot_of(struct vstore_lvm *s, const char *uuid)
+{
+	size_t lo = 0, hi;
+
+	if (!uuid)
+		return NULL;
+	if (!s->mgt_index_valid && mgt_index_build(s) < 0)
+		return mgt_find(&s->mgt, uuid);   /* out of memory: the slow way still answers */
+	/* The first entry above uuid; the one before it is the last equal one, if any. */
+	hi = s->mgt_nindex;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (strcmp(s->mgt_index[mid].uuid, uuid) <= 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo == 0 || strcmp(s->mgt_index[lo - 1].uuid, uuid) != 0)
+		return NULL;
+	return &s->mgt.slots[s->mgt_index[lo - 1].slot];
 }
 
 /* Apply one of mgt.c's writers; on failure the cached copy is dropped (re-read next time). */
@@ -307,6 +434,7 @@ static int mgt_change(struct vstore_lvm *s, const char *uuid, const struct mgt_k
 
 	if (mgt_loaded(s, err) < 0 || mgt_io(s, &io, err) < 0)
 		return -1;
+	mgt_index_drop(s);
 	if (add)
 		rc = mgt_add(&io, &s->mgt, add, err);
 	else if (del)
@@ -359,7 +487,7 @@ static unsigned records_of(struct vstore_lvm *s, const char *uuid)
 	const char *lock;
 	unsigned r = 0;
 
-	if (!s->mgt_valid || !(slot = mgt_find(&s->mgt, uuid)))
+	if (!s->mgt_valid || !(slot = mgt_slot_of(s, uuid)))
 		return 0;
 	r |= VSTORE_HAS_META;
 	lock = mgt_slot_get(slot, VSTORE_LVM_LOCK_KEY);
@@ -369,14 +497,14 @@ static unsigned records_of(struct vstore_lvm *s, const char *uuid)
 }
 
 static void list_vhd(struct vstore_lvm *s, const struct lvm_lv *lv, bool full,
-		     struct vstore_image *img)
+		     struct vhd_io_keep *keep, struct vstore_image *img)
 {
 	struct sm_error e = { 0 };
 	struct vhd_io io = { 0 };
 	int rc;
 
 	img->kind = VSTORE_VHD;
-	if (open_lv_io(s, lv, VHD_IO_RDONLY, &io, &e) < 0) {
+	if (open_lv_io_kept(s, lv, VHD_IO_RDONLY, keep, &io, &e) < 0) {
 		img->parent_unknown = true;
 		snprintf(img->error, sizeof(img->error), "%.255s", e.detail);
 		return;
@@ -403,10 +531,10 @@ static int lvm_list(struct vstore *vs, bool full, vstore_list_fn fn, void *arg,
 {
 	struct vstore_lvm *s = S(vs);
 	struct sm_error me = { 0 };
+	struct vhd_io_keep *keep;
 	struct vstore_image *img;
-	int rc = 0;
-
 	struct lvm_lv_list lvs;
+	int rc = 0;
 
 	if (reload(s, err) < 0)
 		return -1;
@@ -419,6 +547,8 @@ static int lvm_list(struct vstore *vs, bool full, vstore_list_fn fn, void *arg,
 	/* The report is ours while fn runs: a store op fn calls may drop the cache. */
 	lvs = s->lvs;
 	s->lvs_valid = false;
+	/* The PVs opened once for all the headers (NULL: each opened as it comes). */
+	keep = vhd_io_keep_new();
 	for (size_t i = 0; i < lvs.n && rc == 0; i++) {
 		const struct lvm_lv *lv = &lvs.lv[i];
 		struct lvhd_lv p;
@@ -429,7 +559,7 @@ static int lvm_list(struct vstore *vs, bool full, vstore_list_fn fn, void *arg,
 		memcpy(img->uuid, p.uuid, 37);
 		img->phys_size = lv->size;
 		if (p.kind == LVHD_VHD) {
-			list_vhd(s, lv, full, img);
+			list_vhd(s, lv, full, keep, img);
 		} else {
 			img->kind = VSTORE_RAW;
 			img->virtual_size = lv->size;
@@ -438,6 +568,7 @@ static int lvm_list(struct vstore *vs, bool full, vstore_list_fn fn, void *arg,
 		img->records = records_of(s, p.uuid);
 		rc = fn(arg, img);
 	}
+	vhd_io_keep_free(keep);
 	free(img);
 	lvm_lv_list_free(&lvs);
 	return rc;
@@ -466,14 +597,20 @@ static int lvm_exists(struct vstore *vs)
 	struct vstore_lvm *s = S(vs);
 	struct sm_error e = { 0 };
 	struct lvm *l = L(s, &e);
+	struct lvm_vg_stats st;
+	struct lvm_lv_list lvs;
 	bool exists;
 
-	/* The stats' vgs answers this as well, and then load() need not ask again. */
+	/* The report answers this as well, and then load() and reload() need not ask again. */
 	s->st_valid = false;
-	if (!l || lvm_vg_stats(l, s->vg, &exists, &s->st, &e) < 0)
+	drop_lvs(s);
+	if (!l || lvm_vg_report(l, s->vg, &exists, &st, &lvs, &e) < 0)
 		return -EIO;
-	s->st_valid = s->st_fresh = exists;
-	return exists ? 1 : 0;
+	if (!exists)
+		return 0;
+	take_report(s, &st, &lvs);
+	s->lvs_fresh = true;
+	return 1;
 }
 
 /* ---- journal LVs (used by clear and the journal ops) ---------------------------- */
@@ -483,11 +620,41 @@ static bool journal_lv(const struct lvm_lv *lv)
 	return lvm_lv_has_tag(lv, LVJ_TAG) || lvm_lv_has_tag(lv, LVJ_CSM_TAG);
 }
 
+/*
+ * The cached list and VG stats follow the store's own lvremove (as
+ * tag_removed): the LV leaves the list and its extents become free, when
+ * all its segments are linear (then its size is whole extents of the VG).
+ */
+static void lv_removed(struct vstore_lvm *s, const char *name)
+{
+	struct lvm_lv *lv = lv_known(s, name);
+	size_t i;
+
+	if (!lv || !s->st_valid || !s->st_fresh || lv->size > s->st.size - s->st.free) {
+		invalidate(s);
+		return;
+	}
+	for (size_t k = 0; k < lv->nseg; k++) {
+		if (!lv->seg[k].linear) {
+			invalidate(s);
+			return;
+		}
+	}
+	s->st.free += lv->size;
+	i = (size_t)(lv - s->lvs.lv);
+	free(lv->seg);
+	memmove(lv, lv + 1, (s->lvs.n - i - 1) * sizeof(*lv));
+	s->lvs.n--;
+}
+
 static int remove_lv(struct vstore_lvm *s, const char *name, struct sm_error *err)
 {
 	int rc = lvm_lvremove(&s->lvm, s->vg, name, err);
 
-	invalidate(s);
+	if (rc == 0)
+		lv_removed(s, name);
+	else
+		invalidate(s);
 	return rc;
 }
 
@@ -559,7 +726,9 @@ static int lv_size_for(enum vstore_kind kind, uint64_t room, uint64_t *size, str
 static int need_space(struct vstore_lvm *s, uint64_t bytes, const char *what,
 		      struct sm_error *err)
 {
-	s->st_valid = false;
+	/* As lvm_space: re-read unless read since this store's last change. */
+	if (!s->master || !s->st_fresh)
+		s->st_valid = false;
 	if (load(s, err) < 0)
 		return -1;
 	if (s->st.free < bytes)
@@ -633,7 +802,10 @@ static int lvm_publish(struct vstore *vs, const char *uuid, enum vstore_kind kin
 		goto drop;
 	}
 	rc = lvm_lv_del_tag(&s->lvm, s->vg, name, VSTORE_LVM_UNFINISHED, err);
-	invalidate(s);
+	if (rc == 0)
+		tag_removed(s, name, VSTORE_LVM_UNFINISHED);
+	else
+		invalidate(s);
 	if (rc == 0) {
 		deactivate_new(s, name, uuid);
 		return 0;
@@ -1189,12 +1361,45 @@ static int lvm_active_each(struct vstore *vs, vstore_active_fn fn, void *arg)
 
 /* ---- snapshot steps ------------------------------------------------------------------ */
 
+/* The cached list follows the store's own rename (as tag_removed). */
 static int rename_lv(struct vstore_lvm *s, const char *from, const char *to, struct sm_error *err)
 {
 	int rc = lvm_lvrename(&s->lvm, s->vg, from, to, err);
+	struct lvm_lv *lv = rc == 0 ? lv_known(s, from) : NULL;
 
-	invalidate(s);
-	return rc;
+	if (!lv || lv_known(s, to) || strlen(to) >= sizeof(lv->name)) {
+		invalidate(s);
+		return rc;
+	}
+	memcpy(lv->name, to, strlen(to) + 1);
+	return 0;
+}
+
+/*
+ * lvchange -p, asked of LVM only when the cached list (what LVM says now)
+ * does not already say so; the list then follows the change.  Without
+ * such a list: lvm_lv_set_read_only, which asks LVM first.
+ */
+static int set_lv_read_only(struct vstore_lvm *s, const char *name, bool ro, struct sm_error *err)
+{
+	struct lvm_lv *lv = lv_known(s, name);
+	int rc;
+
+	if (!lv) {
+		rc = lvm_lv_set_read_only(&s->lvm, s->vg, name, ro, err);
+		invalidate(s);
+		return rc;
+	}
+	if (lv->read_only == ro)
+		return 0;
+	rc = lvm_lv_set_permission(&s->lvm, s->vg, name, ro, err);
+	if (rc < 0) {
+		invalidate(s);
+		return rc;
+	}
+	lv->read_only = ro;
+	lv->attr[1] = ro ? 'r' : 'w';
+	return 0;
 }
 
 /* The refcount of from goes to to (an LV renamed under an activation). */
@@ -1284,7 +1489,10 @@ out:
 	if (rc == 0) {
 		sm_fault_point("lvm-snapshot:child-vhd");
 		rc = lvm_lv_del_tag(&s->lvm, s->vg, target, VSTORE_LVM_UNFINISHED, err);
-		invalidate(s);
+		if (rc == 0)
+			tag_removed(s, target, VSTORE_LVM_UNFINISHED);
+		else
+			invalidate(s);
 	}
 	return rc;
 }
@@ -1369,9 +1577,8 @@ static int lvm_snap_commit(struct vstore *vs, int code, struct sm_error *err)
 		rc = vstore_vhd_set_hidden(vs, s->last_base, true, err);
 		if (rc == 0) {
 			sm_fault_point("lvm-snapshot:hidden");
-			rc = lvm_lv_set_read_only(&s->lvm, s->vg, bname, true, err);
+			rc = set_lv_read_only(s, bname, true, err);
 		}
-		invalidate(s);
 		if (rc == 0) {
 			sm_fault_point("lvm-snapshot:read-only");
 			rc = base_slot(s, s->last_base, err);
@@ -1562,7 +1769,7 @@ static int lvm_meta_read(struct vstore *vs, const char *uuid, struct vdi_meta *m
 	memset(m, 0, sizeof(*m));
 	if (mgt_loaded(s, &e) < 0)
 		return -EIO;
-	if (!(slot = mgt_find(&s->mgt, uuid)))
+	if (!(slot = mgt_slot_of(s, uuid)))
 		return -ENOENT;
 	return mgt_slot_to_meta(slot, m, &e) < 0 ? -EIO : 0;
 }
@@ -1623,7 +1830,7 @@ static int lock_value(struct vstore_lvm *s, const char *uuid, const char **lock)
 	*lock = "";
 	if (mgt_loaded(s, &e) < 0)
 		return -EIO;
-	if (!(slot = mgt_find(&s->mgt, uuid)))
+	if (!(slot = mgt_slot_of(s, uuid)))
 		return -ENOENT;
 	if (mgt_slot_get(slot, VSTORE_LVM_LOCK_KEY))
 		*lock = mgt_slot_get(slot, VSTORE_LVM_LOCK_KEY);
@@ -1839,9 +2046,11 @@ static int lvm_journal_begin(struct vstore *vs, const char *op, const char *id, 
 	if (reload(s, err) < 0 || journal_write_data(s, name, data, err) < 0)
 		goto fail;
 	sm_fault_point("lvm-journal:data");
-	if (lvm_lv_del_tag(&s->lvm, s->vg, name, VSTORE_LVM_UNFINISHED, err) < 0)
+	if (lvm_lv_del_tag(&s->lvm, s->vg, name, VSTORE_LVM_UNFINISHED, err) < 0) {
+		invalidate(s);
 		goto fail;
-	invalidate(s);
+	}
+	tag_removed(s, name, VSTORE_LVM_UNFINISHED);
 	deactivate_new(s, name, NULL);
 	return 0;
 fail:

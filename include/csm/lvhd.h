@@ -98,11 +98,12 @@ int lvhd_sr_dm_name(const char *sr_uuid, const char *lv, char *out, size_t cap,
 int lvhd_parent_locator(const char *sr_uuid, const char *parent_lv, char *out, size_t cap,
 			struct sm_error *err);
 /*
- * blktap's reading of a parent locator or prt_name (vhd-util scan -l):
- * take what follows the last '/', turn a single '-' into '/' and "--" into
- * '-', keep what follows the last '/': "./VG_XenStorage--<sr>-VHD--<u>"
- * gives "VHD-<u>".  Fails on a name with no single '-' (not a dm name) or
- * an empty result.
+ * The LV a parent locator or prt_name names (what blktap writes:
+ * "./VG_XenStorage--<sr>-VHD--<u>" gives "VHD-<u>"): lvm_dm_name_split of
+ * what follows the last '/', of any VG.  Stricter than vhd-util scan -l,
+ * which keeps what follows the last single '-' of anything: a name with a
+ * second single '-' (a dm layer, "...-VHD--<u>-real") or an LV part that
+ * is no LVM name is SME_VDI_LOAD here, as for lvm_lv_from_dm_name.
  */
 int lvhd_locator_lv(const char *locator, char *out, size_t cap, struct sm_error *err);
 /*

@@ -114,6 +114,16 @@ bool lvm_tag_ok(const char *tag);
  */
 int lvm_dm_name(const char *vg, const char *lv, char *out, size_t cap);
 /*
+ * A device-mapper name of an LV (what follows the last '/' of name) split
+ * as device-mapper does: "--" is a '-' of a name, and the one single '-'
+ * separates VG and LV.  -1 if there is no single '-', or a second one (a
+ * dm layer such as "-real", not the LV's own device), an empty VG part,
+ * an LV part that is no LVM name, or a part that does not fit its buffer.
+ * The one decoder of these names: lvm_lv_from_dm_name and LVHD's
+ * lvhd_locator_lv are built on it.
+ */
+int lvm_dm_name_split(const char *name, char *vg, size_t vgcap, char *lv, size_t lvcap);
+/*
  * The LV a name of vg's LVs stands for, as blktap decodes a locator:
  * the part after the last '/' is the dm name of vg/<lv> ("--" for each
  * '-' of the LV name).  -1 if it is no dm name of an LV of vg (a plain
@@ -180,6 +190,16 @@ int lvm_vg_stats(struct lvm *l, const char *vg, bool *exists, struct lvm_vg_stat
 		 struct sm_error *err);
 
 /*
+ * Both of the above from one LVM command ("lvm fullreport" of every VG on
+ * the allowed devices, each row naming its VG): what the store needs at
+ * every fresh look, for the price of one lvs.  *exists false (st and out
+ * empty) if LVM does not see vg; out is to be freed by the caller when
+ * *exists.  Faults as lvm_lvs and lvm_vg_stats.
+ */
+int lvm_vg_report(struct lvm *l, const char *vg, bool *exists, struct lvm_vg_stats *st,
+		  struct lvm_lv_list *out, struct sm_error *err);
+
+/*
  * The extent map of lv as vhd_io extents (vhd_io_open_extents): PV byte
  * offset = pe_start + pe_first * extent_size for each segment.  Only
  * linear segments on PVs of vg; SME_VDI_LOAD otherwise, or if the map
@@ -237,7 +257,13 @@ int lvm_lvrename(struct lvm *l, const char *vg, const char *old_name, const char
 /* lvresize -L <size>b (-f: down too, no prompt); SME_SM_GENERAL. */
 int lvm_lvresize(struct lvm *l, const char *vg, const char *lv, uint64_t size,
 		 struct sm_error *err);
-/* lvchange -p r|rw; already so is success.  SME_SM_GENERAL. */
+/*
+ * lvchange -p r|rw alone, for a caller that knows the LV is not so yet
+ * (LVM fails on "already read only").  SME_SM_GENERAL.
+ */
+int lvm_lv_set_permission(struct lvm *l, const char *vg, const char *lv, bool ro,
+			  struct sm_error *err);
+/* lvchange -p r|rw; already so is success (an lvs first).  SME_SM_GENERAL. */
 int lvm_lv_set_read_only(struct lvm *l, const char *vg, const char *lv, bool ro,
 			 struct sm_error *err);
 /* lvchange --addtag / --deltag; SME_SM_GENERAL. */

@@ -102,6 +102,23 @@ int vhd_io_open_extents(struct vhd_io *io, const char *name, const struct vhd_io
 			size_t n, int flags, struct sm_error *err);
 
 /*
+ * Devices kept open across many extent-map opens: a listing reads one
+ * header from each of a thousand LVs on the same few PVs, and opening
+ * the PV for each cost more than the read.  An io opened through the
+ * keep takes a duplicate of the kept descriptor (and closes only that);
+ * a device not kept yet is opened as usual and kept (up to
+ * VHD_IO_KEEP_MAX).  The io does not depend on the keep after the open.
+ */
+#define VHD_IO_KEEP_MAX 16
+struct vhd_io_keep;
+struct vhd_io_keep *vhd_io_keep_new(void);
+void vhd_io_keep_free(struct vhd_io_keep *keep);
+/* vhd_io_open_extents through keep (NULL: the same as vhd_io_open_extents). */
+int vhd_io_open_extents_kept(struct vhd_io *io, struct vhd_io_keep *keep, const char *name,
+			     const struct vhd_io_extent *ext, size_t n, int flags,
+			     struct sm_error *err);
+
+/*
  * An active LV's device node (/dev/<vg>/<lv>), or any block device,
  * opened O_DIRECT with the same bounce buffers; size from BLKGETSIZE64,
  * is_block, no truncate.  Anything but a block device is SME_VDI_LOAD.

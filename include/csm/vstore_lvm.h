@@ -71,6 +71,17 @@ struct vstore_lvm {
 	/* The MGT volume as decoded (kept equal to the disk by mgt.c's writers). */
 	struct mgt mgt;
 	bool mgt_valid;
+	/*
+	 * mgt's live slots by uuid (sorted; slot indices, not pointers: the
+	 * writers move slots), built at the first lookup after a load or a
+	 * change: a scan looks up every VDI twice, and mgt_find walks them all.
+	 */
+	struct vstore_lvm_mgt_entry {
+		const char *uuid;
+		size_t slot;
+	} *mgt_index;
+	size_t mgt_nindex;
+	bool mgt_index_valid;
 	char last_base[37];                      /* snap_keep's base, for snap_commit */
 	struct vhd_opener opener;
 };

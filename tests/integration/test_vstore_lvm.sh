@@ -148,10 +148,10 @@ t read "$CLONE" $MIB $((3 * MIB)) | cmp -s - "$T/data" && pass "clone reads the 
 	fail "clone's data"
 expect "no journal LV left" 0 "$(lvt lvs "$VG" | grep -c journaler)"
 
-# ---- a listing is one lvs, whatever the number of LVs --------------------------------
+# ---- a listing is one LVM command (fullreport: stats and LVs), whatever the number of LVs -
 CSM_FAULT_LOG="$T/listlog" t list >/dev/null
-expect "list: one lvs and one vgs" "1 1" \
-	"$(grep -c '^lvm-lvs$' "$T/listlog") $(grep -c '^lvm-vgs$' "$T/listlog")"
+expect "list: one fullreport, no lvs, no vgs" "1 0 0" \
+	"$(grep -c '^lvm-fullreport$' "$T/listlog") $(grep -c '^lvm-lvs$' "$T/listlog") $(grep -c '^lvm-vgs$' "$T/listlog")"
 
 # ---- a child over a leaf whose name still holds data (the empty-leaf case) -------------
 t snap-child "$A" "$BASE" $((100 * MIB)) replace || fail "snap-child replace"

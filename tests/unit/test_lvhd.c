@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "csm/lvhd.h"
+#include "csm/lvm.h"
 
 #define SR "3f1c0d9e-5d2a-4c8b-9e7f-0a1b2c3d4e5f"
 #define U  "cccccccc-0000-4000-8000-000000000003"
@@ -245,7 +246,8 @@ static void test_locator_decoding(void **state)
 		/* W2KU uses '\': blktap looks for '/' only, and still ends at the LV */
 		{ ".\\VG_XenStorage--" SR_DM "-VHD--" U_DM, "VHD-" U },
 		{ "vg--a-lv--b----c", "lv-b--c" },
-		{ "a-b-c", "c" },
+		/* a second single '-': vhd-util scan -l would keep "c" */
+		{ "a-b-c", NULL },
 		{ "no_dashes_here", NULL },
 		{ "only--double--dashes", NULL },
 		{ "trailing-", NULL },
@@ -287,6 +289,56 @@ static void test_locator_decoding(void **state)
 			assert_string_equal(back.uuid, U);
 		}
 	}
+}
+
+/*
+ * The names on which lvhd_locator_lv (blktap's reading) and
+ * lvm_lv_from_dm_name (the LVM store's) gave different answers before
+ * both were built on lvm_dm_name_split: they agree now, on the one VG
+ * lvm_lv_from_dm_name is given.
+ */
+static void test_locator_same_as_lvm(void **state)
+{
+	static const char vg[] = "VG_XenStorage-" SR;
+	static const struct {
+		const char *in;
+		const char *lv;   /* NULL: refused by both */
+	} table[] = {
+		/* an LV part with single dashes: blktap kept the last uuid group */
+		{ "./VG_XenStorage--" SR_DM "-VHD-" U, NULL },
+		/* a dm layer after the LV: blktap kept "real" */
+		{ "./VG_XenStorage--" SR_DM "-VHD--" U_DM "-real", NULL },
+		/* an LV part that is no LVM name: blktap kept it */
+		{ "./VG_XenStorage--" SR_DM "-VHD--a%b", NULL },
+		{ "./VG_XenStorage--" SR_DM "-VHD--a b", NULL },
+		/* what both always read alike */
+		{ "./VG_XenStorage--" SR_DM "-VHD--" U_DM, "VHD-" U },
+		{ "/dev/mapper/VG_XenStorage--" SR_DM "-LV--" U_DM, "LV-" U },
+		{ "VG_XenStorage--" SR_DM "-MGT", "MGT" },
+		{ "VG_XenStorage--" SR_DM "-", NULL },
+	};
+	char a[LVHD_DM_NAME_MAX], b[LVHD_DM_NAME_MAX];
+	struct sm_error err = { 0 };
+
+	for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
+		int ra = lvhd_locator_lv(table[i].in, a, sizeof(a), &err);
+		int rb = lvm_lv_from_dm_name(vg, table[i].in, b, sizeof(b));
+
+		sm_error_clear(&err);
+		if (!table[i].lv) {
+			if (ra != -1 || rb != -1)
+				fail_msg("'%s': lvhd %d, lvm %d: both should refuse", table[i].in, ra, rb);
+			continue;
+		}
+		if (ra != 0 || rb != 0)
+			fail_msg("'%s': lvhd %d, lvm %d", table[i].in, ra, rb);
+		assert_string_equal(a, table[i].lv);
+		assert_string_equal(b, table[i].lv);
+	}
+	/* Still apart by design: the locator's reader takes any VG. */
+	assert_int_equal(lvhd_locator_lv("./other--vg-VHD--" U_DM, a, sizeof(a), &err), 0);
+	assert_string_equal(a, "VHD-" U);
+	assert_int_equal(lvm_lv_from_dm_name(vg, "./other--vg-VHD--" U_DM, b, sizeof(b)), -1);
 }
 
 /* lvhdutil.extractUuid's inputs, strictly. */
@@ -331,6 +383,7 @@ int main(void)
 		cmocka_unit_test(test_lv_parse),
 		cmocka_unit_test(test_dm_names),
 		cmocka_unit_test(test_locator_decoding),
+		cmocka_unit_test(test_locator_same_as_lvm),
 		cmocka_unit_test(test_locator_uuid),
 	};
 

@@ -551,6 +551,86 @@ static void test_vgs_report(void **state)
 	}
 }
 
+/*
+ * lvm fullreport as lvm_vg_report asks for it: another VG first, then
+ * ours, then an orphan PV that LVM prints after the last VG (it must not
+ * count as ours); the one-field lv and pvseg rows never reach the parser.
+ */
+static void test_full_report(void **state)
+{
+	const char *const text[] = {
+		"  other_vg|1000|1000|4194304",
+		"  /dev/sdz|other_vg|1048576|250|0",
+		"  other_vg|lv-x|8388608|-wi-XX----||linear|0|8388608|/dev/sdz:0-1",
+		"  " SR_VG "|1061158912|1044381696|4194304",
+		"  /dev/loop3|" SR_VG "|11534336|193|4",
+		"  /dev/loop4|" SR_VG "|1048576|60|0",
+		"  " SR_VG "|MGT|4194304|-wi-XX----||linear|0|4194304|/dev/loop3:0-0",
+		"  " SR_VG "|VHD-b|20971520|-wi-XX----|a,b|linear|0|12582912|/dev/loop3:1-3",
+		"  " SR_VG "|VHD-b|20971520|-wi-XX----|a,b|linear|12582912|8388608|/dev/loop4:7-8",
+		"  /dev/loop5||1048576|0|0",
+	};
+	const char *const bad[][2] = {
+		/* rows of the VG without its VG row */
+		{ "/dev/loop3|" SR_VG "|11534336|193|4", NULL },
+		{ SR_VG "|MGT|4194304|-wi-XX----||linear|0|4194304|/dev/loop3:0-0", NULL },
+		/* a VG with no PV row */
+		{ SR_VG "|1|1|4194304", NULL },
+		/* two VG rows */
+		{ SR_VG "|1|1|4194304", SR_VG "|1|1|4194304" },
+		/* a row of no kind asked for */
+		{ SR_VG "|1|1|4194304|x|y", NULL },
+		/* numbers, PV names, segments */
+		{ SR_VG "|1|2|4194304", "/dev/l|" SR_VG "|11534336|1|0" },
+		{ SR_VG "|1|1|4194304", "l|" SR_VG "|11534336|1|0" },
+		{ SR_VG "|1|1|4194304", "/dev/l|" SR_VG "|1000|1|0" },
+	};
+	struct lvm_lv_list l;
+	struct lvm_vg_stats st;
+	char **rows = rows_of(text, 10), why[256];
+	const struct lvm_lv *lv;
+	bool found;
+
+	assert_int_equal(lvm_full_parse(rows, 10, SR_VG, &found, &st, &l, why, sizeof(why)), 0);
+	assert_true(found);
+	assert_int_equal(st.size, 1061158912);
+	assert_int_equal(st.free, 1044381696);
+	assert_int_equal(st.extent_size, 4194304);
+	assert_int_equal(st.npv, 2);
+	assert_string_equal(st.pv[0].name, "/dev/loop3");
+	assert_string_equal(st.pv[1].name, "/dev/loop4");
+	assert_int_equal(st.pv[1].pe_start, 1048576);
+	assert_int_equal(st.pv[1].pe_count, 60);
+	assert_int_equal(l.n, 2);
+	assert_null(lvm_lv_find(&l, "lv-x"));
+	lv = lvm_lv_find(&l, "VHD-b");
+	assert_non_null(lv);
+	assert_int_equal(lv->size, 20971520);
+	assert_int_equal(lv->nseg, 2);
+	assert_true(lvm_lv_has_tag(lv, "b"));
+	lvm_lv_list_free(&l);
+	rows_drop(rows, 10);
+
+	/* A VG that is not there: an answer, not a failure. */
+	rows = rows_of(text, 3);
+	assert_int_equal(lvm_full_parse(rows, 3, SR_VG, &found, &st, &l, why, sizeof(why)), 0);
+	assert_false(found);
+	assert_int_equal(l.n, 0);
+	rows_drop(rows, 3);
+	assert_int_equal(lvm_full_parse(NULL, 0, SR_VG, &found, &st, &l, why, sizeof(why)), 0);
+	assert_false(found);
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		size_t n = bad[i][1] ? 2 : 1;
+
+		rows = rows_of(bad[i], n);
+		if (lvm_full_parse(rows, n, SR_VG, &found, &st, &l, why, sizeof(why)) != -1)
+			fail_msg("fullreport rows %zu accepted: %s", i, bad[i][0]);
+		assert_false(found);
+		rows_drop(rows, n);
+	}
+}
+
 /* The extent map: PV offset = pe_start + first extent * extent size. */
 static void test_extents(void **state)
 {
@@ -621,6 +701,7 @@ int main(void)
 		cmocka_unit_test(test_lvs_report),
 		cmocka_unit_test(test_lvs_hostile),
 		cmocka_unit_test(test_vgs_report),
+		cmocka_unit_test(test_full_report),
 		cmocka_unit_test(test_extents),
 	};
 
