@@ -156,12 +156,26 @@ $(BUILD)/tests/vstore_lvm_t: $(BUILD)/tests/tools/vstore_lvm_t.o $(LIBCSM)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) -llvm2cmd
 
+# lib/iscsi.c calls libiscsi: what uses it links $(ISCSI_LIBS); the rest
+# never pulls lib/iscsi.o out of libcsm.a.  Shared: Debian's libiscsi.a
+# carries the iSER transport, which needs libibverbs and librdmacm, and
+# those come as shared objects only.
+ISCSI_LIBS := $(shell pkg-config --libs libiscsi 2>/dev/null || echo -liscsi)
+
+$(BUILD)/tests/iscsi_t: $(BUILD)/tests/tools/iscsi_t.o $(LIBCSM)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) $(ISCSI_LIBS)
+
+$(BUILD)/tests/test_iscsi: $(BUILD)/tests/unit/test_iscsi.o $(LIBCSM)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) $(ISCSI_LIBS) $(CMOCKA_LIBS)
+
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(LIBCSM)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 # Fuzz targets need clang's libFuzzer; they need no LVM (lib/lvm.c links liblvm2cmd,
-# lib/vstore_lvm.c calls it).
-FUZZ_LIB_SRCS := $(filter-out lib/lvm.c lib/vstore_lvm.c,$(LIB_SRCS))
+# lib/vstore_lvm.c calls it) and no iSCSI (lib/iscsi.c needs libiscsi).
+FUZZ_LIB_SRCS := $(filter-out lib/lvm.c lib/vstore_lvm.c lib/iscsi.c,$(LIB_SRCS))
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=build-fuzz/%)
 build-fuzz/%: tests/fuzz/%.c $(LIB_SRCS) $(wildcard include/csm/*.h)

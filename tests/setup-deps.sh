@@ -25,11 +25,11 @@ set -euo pipefail
 
 BUILD_PKGS=(gcc libc6-dev make pkg-config
 	libxml2-dev libicu-dev zlib1g-dev liblzma-dev libstdc++-12-dev
-	uuid-dev libnfs-dev liblvm2-dev libblkid-dev)
+	uuid-dev libnfs-dev liblvm2-dev libblkid-dev libiscsi-dev)
 TEST_PKGS=(libcmocka-dev clang libclang-rt-14-dev
 	qemu-utils python3
 	lvm2 dmsetup e2fsprogs util-linux mount coreutils procps
-	nfs-ganesha nfs-ganesha-vfs rpcbind nfs-common iproute2)
+	nfs-ganesha nfs-ganesha-vfs rpcbind nfs-common iproute2 tgt)
 VM_PKGS=(qemu-system-x86 busybox-static kmod cpio gzip
 	lvm2 e2fsprogs util-linux iproute2 procps
 	nfs-common rpcbind nfs-ganesha nfs-ganesha-vfs
