@@ -69,6 +69,7 @@ DRIVER_FileSR := file
 DRIVER_EXTSR := ext
 DRIVER_NFSSR := nfs
 DRIVER_LVMSR := lvm
+DRIVER_ISCSISR := iscsi
 # Libraries only some drivers need (shared: liblvm2cmd comes as a .so only).
 BLKID_LIBS := $(shell pkg-config --libs blkid 2>/dev/null || echo -lblkid)
 EXTRA_LIBS_EXTSR := -llvm2cmd $(BLKID_LIBS)
@@ -76,6 +77,8 @@ EXTRA_LIBS_EXTSR := -llvm2cmd $(BLKID_LIBS)
 EXTRA_OBJS_EXTSR := $(BUILD)/drivers/blockdev.o
 EXTRA_OBJS_LVMSR := $(BUILD)/drivers/blockdev.o
 EXTRA_LIBS_LVMSR := -llvm2cmd $(BLKID_LIBS)
+# ISCSISR: libiscsi (the control path, lib/iscsi.c).
+EXTRA_LIBS_ISCSISR = $(ISCSI_LIBS)
 DRIVER_BINS := $(DRIVERS:%=$(BUILD)/%) $(BUILD)/csm-gc
 
 TOOL_SRCS := $(wildcard tools/*.c)
@@ -116,6 +119,10 @@ $(BUILD)/drivers/main-%.o: drivers/main.c $(wildcard include/csm/*.h)
 .SECONDEXPANSION:
 $(BUILD)/%SR: $(BUILD)/drivers/main-%SR.o $$(BUILD)/drivers/$$(DRIVER_%SR).o $(BUILD)/drivers/file_base.o $(BUILD)/drivers/filebased.o $(BUILD)/drivers/vhdsr.o $$(EXTRA_OBJS_$$*SR) $(LIBCSM) $(DRIVER_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(DRIVER_LIBS) $(EXTRA_LIBS_$*SR)
+
+# ISCSISR has no VHD store: its table has no base, it links none of the file store.
+$(BUILD)/ISCSISR: $(BUILD)/drivers/main-ISCSISR.o $(BUILD)/drivers/iscsi.o $(LIBCSM) $(DRIVER_OBJS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(DRIVER_LIBS) $(EXTRA_LIBS_ISCSISR)
 
 # The garbage collector the drivers start (installed beside them); --lvm runs lib/lvm.c.
 $(BUILD)/csm-gc: $(BUILD)/drivers/gc.o $(LIBCSM)
