@@ -20,7 +20,8 @@
 #   iscsi_target_add_target <tid> <iqn>          another target, ACL 127.0.0.1
 #   iscsi_target_add_lun <tid> <lun> <file> [params]
 #                                a LUN backed by <file> (tgtadm --params, e.g.
-#                                'scsi_id="XEN 1",scsi_sn=SN1')
+#                                'scsi_id=XEN 1,scsi_sn=SN1': no quotes, tgtd
+#                                would keep them in the id)
 #   iscsi_tgtadm <args...>       tgtadm on this tgtd's control socket
 #   iscsi_silent_port_start      a listening socket that never answers (it
 #                                completes TCP handshakes, then says nothing);
@@ -113,7 +114,7 @@ _iscsi_setup_targets() {
 	truncate -s "${ISCSI_MUTUAL_LUN_SIZE:-16M}" "$d/mutual1.img" &&
 	iscsi_target_add_target 1 "$ISCSI_IQN_PLAIN" &&
 	iscsi_target_add_lun 1 1 "$d/lun1.img" &&
-	iscsi_target_add_lun 1 2 "$d/lun2.img" 'scsi_id="XEN 12345678",scsi_sn=SN0002' &&
+	iscsi_target_add_lun 1 2 "$d/lun2.img" 'scsi_id=XEN 12345678,scsi_sn=SN0002' &&
 	iscsi_target_add_target 2 "$ISCSI_IQN_CHAP" &&
 	iscsi_target_add_lun 2 1 "$d/chap1.img" &&
 	iscsi_target_add_target 3 "$ISCSI_IQN_MUTUAL" &&
