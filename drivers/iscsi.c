@@ -149,19 +149,19 @@ static int managed_load(struct sm_ctx *ctx, struct managed_set *m)
 
 		if (sscanf(line, "%36s %15s", uuid, what) != 2 || !sm_uuid_valid(uuid) ||
 		    (strcmp(what, "managed") != 0 && strcmp(what, "unmanaged") != 0)) {
-			free(text);
-			managed_free(m);
-			return sm_fail(&ctx->err, SME_SR_UNAVAILABLE,
-				       "%s: line '%.80s' is not '<vdi uuid> managed|unmanaged'", path, line);
+			rc = sm_fail(&ctx->err, SME_SR_UNAVAILABLE,
+				     "%s: line '%.80s' is not '<vdi uuid> managed|unmanaged'", path, line);
+			break;
 		}
 		if (strcmp(what, "managed") == 0 && managed_add(m, uuid) < 0) {
-			free(text);
-			managed_free(m);
-			return sm_fail(&ctx->err, SME_GENERIC, "out of memory");
+			rc = sm_fail(&ctx->err, SME_GENERIC, "out of memory");
+			break;
 		}
 	}
 	free(text);
-	return 0;
+	if (rc < 0)
+		managed_free(m);
+	return rc < 0 ? -1 : 0;
 }
 
 static int managed_save(struct sm_ctx *ctx, const struct managed_set *m)
@@ -225,17 +225,26 @@ static void print_iqn_list(struct sm_ctx *ctx, const struct sm_iscsi_discovered 
 	buf_free(&b);
 }
 
-/* Our own bounded TCP connect, then sendtargets: 140, 141, 68, 83. */
+/*
+ * Our own bounded TCP connect, then sendtargets: 140, 141, 68, 83.  As
+ * the Python SM's discovery, with the one-way CHAP credentials only:
+ * portals seldom protect discovery, and one that does not answers a
+ * mutual-CHAP request with no CHAP at all, which libiscsi takes for a
+ * target that failed to authenticate itself.  The login checks the
+ * target's side.
+ */
 static int discover(struct sm_ctx *ctx, struct sm_iscsi_discovered **d, size_t *n)
 {
-	const struct sm_iscsi_target *t = &IS(ctx)->t;
+	struct sm_iscsi_target t = IS(ctx)->t;
 
 	*d = NULL;
 	*n = 0;
-	if (sm_iscsi_tcp_check(t->host, t->port, t->timeout_ms ? t->timeout_ms :
+	t.auth.in_user = NULL;
+	t.auth.in_password = NULL;
+	if (sm_iscsi_tcp_check(t.host, t.port, t.timeout_ms ? t.timeout_ms :
 			       SM_ISCSI_DEFAULT_TIMEOUT_MS, &ctx->err) < 0)
 		return -1;
-	return sm_iscsi_discover(t, d, n, &ctx->err);
+	return sm_iscsi_discover(&t, d, n, &ctx->err);
 }
 
 /* No targetIQN: what the portal offers, on stderr, then 96 (BaseISCSI.load). */
