@@ -73,6 +73,14 @@ int sm_iscsi_device_for_scsi_id(const char *scsi_id, int wait_ms,
 				char *path, size_t pathsz, struct sm_error *err);
 
 /*
+ * The SCSIid udev's scsi_id would give for a kernel wwid
+ * (/sys/block/sdX/device/wwid): "naa.<hex>" -> "3<hex>", "eui.<hex>" ->
+ * "2<hex>", "t10.<text>" -> "1<text>" (padding NULs dropped, whitespace
+ * runs as '_').  0, or -1 for another form or a too small out.
+ */
+int sm_iscsi_scsi_id_from_wwid(const char *wwid, char *out, size_t outsz);
+
+/*
  * The probe documents, as Python's minidom toprettyxml() writes them
  * (header <?xml version="1.0" ?>, tab indentation, trailing newline):
  *   iqn list   <iscsi-target-iqns>: one <TGT> per entry, <Port> only when

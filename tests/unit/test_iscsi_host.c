@@ -25,18 +25,25 @@
 
 #include "csm/buf.h"
 #include "csm/iscsi_host.h"
+#include "csm/log.h"
+#include "csm/util.h"
 #include "csm/xmlrpc.h"
+#include "../../lib/iscsi_host_internal.h"
 
 #define SR1 "aaaaaaaa-0000-4000-8000-000000000001"
 #define SR2 "bbbbbbbb-0000-4000-8000-000000000002"
 #define SR3 "cccccccc-0000-4000-8000-000000000003"
 #define IQN "iqn.2024-01.test.local:plain"
 
-static char top[128];
+static char top[128], saved_path[4096];
 
 static int setup(void **state)
 {
 	char p[256];
+	const char *path = getenv("PATH");
+
+	/* Tests put a stand-in iscsiadm first in PATH; teardown puts PATH back. */
+	snprintf(saved_path, sizeof(saved_path), "%s", path ? path : "/usr/bin:/bin");
 
 	strcpy(top, "/tmp/csm-iscsi-host.XXXXXX");
 	if (!mkdtemp(top))
@@ -52,6 +59,11 @@ static int teardown(void **state)
 {
 	char cmd[300];
 
+	setenv("PATH", saved_path, 1);
+	unsetenv("CSM_SYSFS_ROOT");
+	unsetenv("CSM_DEV_ROOT");
+	unsetenv("CSM_ISCSI_DEVICE_MAP");
+	unsetenv("FAKE_FAIL_MATCH");
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", top);
 	return system(cmd) == 0 ? 0 : -1;
 }
@@ -528,6 +540,413 @@ static void test_lun_list_exact(void **state)
 	buf_free(&b);
 }
 
+/* ---- kernel initiator ----------------------------------------------- */
+
+/* argv joined by single spaces. */
+static const char *joined(const struct sm_iscsiadm_cmd *c)
+{
+	static char line[1024];
+	size_t off = 0;
+
+	line[0] = '\0';
+	for (size_t i = 0; c->argv[i]; i++)
+		off += snprintf(line + off, sizeof(line) - off, "%s%s", i ? " " : "", c->argv[i]);
+	return line;
+}
+
+static struct sm_iscsi_target chap_target(void)
+{
+	struct sm_iscsi_target t;
+
+	memset(&t, 0, sizeof(t));
+	strcpy(t.host, "127.0.0.1");
+	t.port = 3260;
+	t.target_iqn = IQN;
+	t.initiator_iqn = "iqn.2024-01.host:me";
+	t.auth.user = "cuser";
+	t.auth.password = "s3cret-out";
+	t.auth.in_user = "tuser";
+	t.auth.in_password = "s3cret-in";
+	return t;
+}
+
+static void test_portal(void **state)
+{
+	char p[300];
+
+	sm_iscsi_portal("127.0.0.1", 3260, p, sizeof(p));
+	assert_string_equal(p, "127.0.0.1:3260");
+	sm_iscsi_portal("fd00::5", 3261, p, sizeof(p));
+	assert_string_equal(p, "[fd00::5]:3261");
+	sm_iscsi_portal("san.example", 860, p, sizeof(p));
+	assert_string_equal(p, "san.example:860");
+}
+
+static void test_login_argv(void **state)
+{
+	static const char *const want_chap[] = {
+		"iscsiadm -m node -T " IQN " -p 127.0.0.1:3260 --op new",
+		"iscsiadm -m node -T " IQN " -p 127.0.0.1:3260 --op update -n node.session.auth.authmethod -v CHAP",
+		"iscsiadm -m node -T " IQN " -p 127.0.0.1:3260 --op update -n node.session.auth.username -v cuser",
+		"iscsiadm -m node -T " IQN " -p 127.0.0.1:3260 --op update -n node.session.auth.password -v s3cret-out",
+		"iscsiadm -m node -T " IQN " -p 127.0.0.1:3260 --op update -n node.session.auth.username_in -v tuser",
+		"iscsiadm -m node -T " IQN " -p 127.0.0.1:3260 --op update -n node.session.auth.password_in -v s3cret-in",
+		"iscsiadm -m node -p 127.0.0.1:3260 -T " IQN " -l",
+	};
+	static const char *const want_plain[] = {
+		"iscsiadm -m node -T " IQN " -p 127.0.0.1:3260 --op new",
+		"iscsiadm -m node -T " IQN " -p 127.0.0.1:3260 --op update -n node.session.auth.authmethod -v None",
+		"iscsiadm -m node -p 127.0.0.1:3260 -T " IQN " -l",
+	};
+	struct sm_iscsi_target t = chap_target();
+	struct sm_iscsiadm_cmd cmds[SM_ISCSIADM_CMDS_MAX];
+	size_t n = sm_iscsiadm_login_cmds(&t, "127.0.0.1:3260", cmds, SM_ISCSIADM_CMDS_MAX);
+
+	assert_int_equal(n, 7);
+	for (size_t i = 0; i < n; i++) {
+		assert_string_equal(joined(&cmds[i]), want_chap[i]);
+		assert_int_equal(cmds[i].fault, 68);
+		assert_int_equal(cmds[i].ok_status, i == n - 1 ? 15 : 0);
+	}
+	/* One-way CHAP: no _in settings. */
+	t.auth.in_user = t.auth.in_password = NULL;
+	n = sm_iscsiadm_login_cmds(&t, "127.0.0.1:3260", cmds, SM_ISCSIADM_CMDS_MAX);
+	assert_int_equal(n, 5);
+	assert_string_equal(joined(&cmds[3]), want_chap[3]);
+	assert_string_equal(joined(&cmds[4]), want_chap[6]);
+	t.auth.user = t.auth.password = NULL;
+	n = sm_iscsiadm_login_cmds(&t, "127.0.0.1:3260", cmds, SM_ISCSIADM_CMDS_MAX);
+	assert_int_equal(n, 3);
+	for (size_t i = 0; i < n; i++)
+		assert_string_equal(joined(&cmds[i]), want_plain[i]);
+}
+
+static void test_logout_argv(void **state)
+{
+	struct sm_iscsiadm_cmd cmds[2];
+
+	assert_int_equal(sm_iscsiadm_logout_cmds(IQN, false, cmds, 2), 1);
+	assert_string_equal(joined(&cmds[0]), "iscsiadm -m node -T " IQN " -u");
+	assert_int_equal(cmds[0].fault, 69);
+	assert_int_equal(cmds[0].ok_status, 21);
+	assert_int_equal(sm_iscsiadm_logout_cmds(IQN, true, cmds, 2), 2);
+	assert_string_equal(joined(&cmds[1]), "iscsiadm -m node -T " IQN " --op delete");
+	assert_int_equal(cmds[1].fault, 182);
+}
+
+/*
+ * A stand-in iscsiadm (this host has no initiator): records its argv,
+ * and fails with FAKE_FAIL_RC, printing its arguments, when they contain
+ * FAKE_FAIL_MATCH.  The real iscsiadm is exercised in the VM tests.
+ */
+static char calls[256];
+
+static void install_fake_iscsiadm(void)
+{
+	char dir[200], path[256];
+
+	snprintf(dir, sizeof(dir), "%s/bin", top);
+	mkdir(dir, 0755);
+	snprintf(path, sizeof(path), "%s/iscsiadm", dir);
+	write_text(path, "#!/bin/sh\n"
+		   "echo \"$*\" >>\"$FAKE_CALLS\"\n"
+		   "case \"$*\" in *\"${FAKE_FAIL_MATCH:-no such thing}\"*)\n"
+		   "  echo \"iscsiadm: cannot do $*\"; exit \"$FAKE_FAIL_RC\";;\n"
+		   "esac\n");
+	chmod(path, 0755);
+	setenv("PATH", dir, 1);
+	snprintf(calls, sizeof(calls), "%s/calls", top);
+	setenv("FAKE_CALLS", calls, 1);
+	unsetenv("FAKE_FAIL_MATCH");
+}
+
+/* Run login with stderr (where SM_LOG_STDERR=1 puts the log) captured in a file. */
+static int login_logged(const struct sm_iscsi_target *t, struct sm_error *err, char *log, size_t sz)
+{
+	char path[256];
+	int saved = dup(2), fd, rc;
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof(path), "%s/log", top);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0 && saved >= 0);
+	setenv("SM_LOG_STDERR", "1", 1);
+	sm_log_open();
+	fflush(stderr);
+	dup2(fd, 2);
+	close(fd);
+	sm_error_clear(err);
+	rc = sm_iscsi_kernel_login(t, err);
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	f = fopen(path, "r");
+	assert_non_null(f);
+	n = fread(log, 1, sz - 1, f);
+	log[n] = '\0';
+	fclose(f);
+	return rc;
+}
+
+static void test_login_runs_masked(void **state)
+{
+	struct sm_iscsi_target t = chap_target();
+	struct sm_error err;
+	char log[16384];
+
+	install_fake_iscsiadm();
+	assert_int_equal(login_logged(&t, &err, log, sizeof(log)), 0);
+	assert_int_equal(err.code, 0);
+	/* Every command ran, in order, with the real values. */
+	assert_non_null(strstr(read_text(calls), "-n node.session.auth.password -v s3cret-out\n"
+			       "-m node -T " IQN " -p 127.0.0.1:3260 --op update "
+			       "-n node.session.auth.username_in -v tuser\n"));
+	assert_non_null(strstr(read_text(calls), "-m node -p 127.0.0.1:3260 -T " IQN " -l\n"));
+	/* The log has the commands, never the passwords. */
+	assert_non_null(strstr(log, "node.session.auth.password -v ******"));
+	assert_non_null(strstr(log, "node.session.auth.password_in -v ******"));
+	assert_null(strstr(log, "s3cret"));
+
+	/* A failing password update: fault 68, masked command line and output. */
+	setenv("FAKE_FAIL_MATCH", "auth.password_in", 1);
+	setenv("FAKE_FAIL_RC", "7", 1);
+	assert_int_equal(login_logged(&t, &err, log, sizeof(log)), -1);
+	assert_int_equal(err.code, 68);
+	assert_non_null(strstr(err.detail, "password_in -v ******: exit 7: iscsiadm: cannot do"));
+	assert_null(strstr(err.detail, "s3cret"));
+	assert_null(strstr(log, "s3cret"));
+	assert_non_null(strstr(log, "exited with 7"));
+
+	/* A session that already exists is a successful login (exit 15). */
+	setenv("FAKE_FAIL_MATCH", " -l", 1);
+	setenv("FAKE_FAIL_RC", "15", 1);
+	assert_int_equal(login_logged(&t, &err, log, sizeof(log)), 0);
+	/* iscsid not answering (exit 20) is 86, a refused login 68. */
+	setenv("FAKE_FAIL_RC", "20", 1);
+	assert_int_equal(login_logged(&t, &err, log, sizeof(log)), -1);
+	assert_int_equal(err.code, 86);
+	setenv("FAKE_FAIL_RC", "24", 1);
+	assert_int_equal(login_logged(&t, &err, log, sizeof(log)), -1);
+	assert_int_equal(err.code, 68);
+	assert_non_null(strstr(err.detail, "-T " IQN " -l: exit 24"));
+	/* No iscsiadm at all: 86. */
+	setenv("PATH", top, 1);
+	assert_int_equal(login_logged(&t, &err, log, sizeof(log)), -1);
+	assert_int_equal(err.code, 86);
+	/* No targetIQN: 96. */
+	t.target_iqn = NULL;
+	assert_int_equal(login_logged(&t, &err, log, sizeof(log)), -1);
+	assert_int_equal(err.code, 96);
+	unsetenv("SM_LOG_STDERR");
+	sm_log_open();
+}
+
+static void test_logout_runs(void **state)
+{
+	struct sm_error err;
+
+	install_fake_iscsiadm();
+	sm_error_clear(&err);
+	assert_int_equal(sm_iscsi_kernel_logout(IQN, true, &err), 0);
+	assert_string_equal(read_text(calls), "-m node -T " IQN " -u\n-m node -T " IQN " --op delete\n");
+	/* Nothing to log out or delete (21) is done; another failure is 69 or 182. */
+	setenv("FAKE_FAIL_MATCH", "-m node", 1);
+	setenv("FAKE_FAIL_RC", "21", 1);
+	assert_int_equal(sm_iscsi_kernel_logout(IQN, true, &err), 0);
+	setenv("FAKE_FAIL_MATCH", " -u", 1);
+	setenv("FAKE_FAIL_RC", "8", 1);
+	assert_int_equal(sm_iscsi_kernel_logout(IQN, true, &err), -1);
+	assert_int_equal(err.code, 69);
+	sm_error_clear(&err);
+	setenv("FAKE_FAIL_MATCH", "delete", 1);
+	assert_int_equal(sm_iscsi_kernel_logout(IQN, true, &err), -1);
+	assert_int_equal(err.code, 182);
+	sm_error_clear(&err);
+	assert_int_equal(sm_iscsi_kernel_logout(IQN, false, &err), 0);
+}
+
+static void mkdirs(const char *fmt, ...)
+{
+	char p[512], cmd[600];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(p, sizeof(p), fmt, ap);
+	va_end(ap);
+	snprintf(cmd, sizeof(cmd), "mkdir -p '%s'", p);
+	assert_int_equal(system(cmd), 0);
+}
+
+static void test_session_exists_and_available(void **state)
+{
+	char sys[200], p[300];
+
+	snprintf(sys, sizeof(sys), "%s/root", top);
+	setenv("CSM_SYSFS_ROOT", sys, 1);
+	assert_false(sm_iscsi_kernel_session_exists(IQN));
+	mkdirs("%s/sys/class/iscsi_session/session3", sys);
+	snprintf(p, sizeof(p), "%s/sys/class/iscsi_session/session3/targetname", sys);
+	write_text(p, IQN "-other\n");
+	assert_false(sm_iscsi_kernel_session_exists(IQN));
+	mkdirs("%s/sys/class/iscsi_session/session4", sys);
+	snprintf(p, sizeof(p), "%s/sys/class/iscsi_session/session4/targetname", sys);
+	write_text(p, IQN "\n");
+	assert_true(sm_iscsi_kernel_session_exists(IQN));
+	assert_false(sm_iscsi_kernel_session_exists("iqn.2024-01.test.local:plai"));
+
+	/* iscsiadm and iscsi_tcp both needed. */
+	mkdirs("%s/sys/module/iscsi_tcp", sys);
+	setenv("PATH", top, 1);
+	assert_false(sm_iscsi_kernel_available());
+	install_fake_iscsiadm();
+	assert_true(sm_iscsi_kernel_available());
+	unsetenv("CSM_SYSFS_ROOT");
+}
+
+/* ---- SCSIid -> device ----------------------------------------------- */
+
+static void test_scsi_id_from_wwid(void **state)
+{
+	static const char *const ok[][2] = {
+		{ "naa.60000000000000000e00000000010001\n", "360000000000000000e00000000010001" },
+		{ "naa.600A0B80001234560000ABCD\n", "3600a0b80001234560000abcd" },
+		{ "eui.0123456789ABCDEF", "20123456789abcdef" },
+		{ "t10.IET     00010002\\000\\000\\000\\000\n", "1IET_00010002" },
+		{ "t10.ATA  QEMU HARDDISK  QM00001 \n", "1ATA_QEMU_HARDDISK_QM00001" },
+	};
+	static const char *const bad[] = { "", "naa.", "naa.12g4", "iqn.2024-01.x:y", "t10.\\000",
+					   "0x5000" };
+	char out[SM_ISCSI_SCSIID_MAX];
+
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		assert_int_equal(sm_iscsi_scsi_id_from_wwid(ok[i][0], out, sizeof(out)), 0);
+		assert_string_equal(out, ok[i][1]);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(sm_iscsi_scsi_id_from_wwid(bad[i], out, sizeof(out)), -1);
+	assert_int_equal(sm_iscsi_scsi_id_from_wwid("naa.6000", out, 5), -1);
+	assert_int_equal(sm_iscsi_scsi_id_from_wwid("naa.6000", out, 6), 0);
+	assert_string_equal(out, "36000");
+}
+
+static char root[200];
+
+static void plant_sd(const char *name, const char *wwid)
+{
+	char p[400];
+
+	mkdirs("%s/sys/block/%s/device", root, name);
+	snprintf(p, sizeof(p), "%s/sys/block/%s/device/wwid", root, name);
+	write_text(p, wwid);
+	mkdirs("%s/dev", root);
+	snprintf(p, sizeof(p), "%s/dev/%s", root, name);
+	write_text(p, "");
+}
+
+static int resolve(const char *id, int wait_ms, char *path, struct sm_error *err)
+{
+	sm_error_clear(err);
+	return sm_iscsi_device_for_scsi_id(id, wait_ms, path, 512, err);
+}
+
+static void test_device_from_sysfs(void **state)
+{
+	char path[512], want[512], link[400];
+	struct sm_error err;
+
+	snprintf(root, sizeof(root), "%s/root", top);
+	setenv("CSM_SYSFS_ROOT", root, 1);
+	setenv("CSM_DEV_ROOT", root, 1);
+	plant_sd("sda", "naa.60000000000000000e00000000010001\n");
+	plant_sd("sdb", "t10.IET     00010002\\000\\000\n");
+	plant_sd("sdc", "eui.0123456789abcdef\n");
+	mkdirs("%s/sys/block/loop0/device", root);   /* not an sd device: never returned */
+	snprintf(link, sizeof(link), "%s/sys/block/loop0/device/wwid", root);
+	write_text(link, "naa.6000000000000000000000000000dead\n");
+
+	assert_int_equal(resolve("360000000000000000e00000000010001", 0, path, &err), 0);
+	snprintf(want, sizeof(want), "%s/dev/sda", root);
+	assert_string_equal(path, want);
+	assert_int_equal(resolve("1IET_00010002", 0, path, &err), 0);
+	snprintf(want, sizeof(want), "%s/dev/sdb", root);
+	assert_string_equal(path, want);
+	assert_int_equal(resolve("20123456789abcdef", 0, path, &err), 0);
+	assert_int_equal(resolve("36000000000000000000000000000dead", 0, path, &err), -1);
+	assert_int_equal(err.code, 67);
+	assert_non_null(strstr(err.detail, "36000000000000000000000000000dead"));
+
+	/* The by-id link comes first, and is what is returned (Python's path). */
+	mkdirs("%s/dev/disk/by-id", root);
+	snprintf(link, sizeof(link), "%s/dev/disk/by-id/scsi-360000000000000000e00000000010001", root);
+	assert_int_equal(symlink("../../sdc", link), 0);
+	assert_int_equal(resolve("360000000000000000e00000000010001", 0, path, &err), 0);
+	assert_string_equal(path, link);
+
+	/* A SCSIid that cannot be one: 107. */
+	assert_int_equal(resolve("", 0, path, &err), -1);
+	assert_int_equal(err.code, 107);
+	assert_int_equal(resolve("../../etc", 0, path, &err), -1);
+	assert_int_equal(err.code, 107);
+}
+
+static void test_device_wait(void **state)
+{
+	char path[512], want[512];
+	struct sm_error err;
+	int64_t t0;
+	pid_t pid;
+	int st;
+
+	snprintf(root, sizeof(root), "%s/root", top);
+	setenv("CSM_SYSFS_ROOT", root, 1);
+	setenv("CSM_DEV_ROOT", root, 1);
+	mkdirs("%s/sys/block", root);
+	t0 = sm_monotonic_ms();
+	assert_int_equal(resolve("3600000000000000000000e0012345678", 300, path, &err), -1);
+	assert_int_equal(err.code, 67);
+	assert_true(sm_monotonic_ms() - t0 >= 300);
+	assert_true(sm_monotonic_ms() - t0 < 2000);
+
+	/* The device appears while we wait. */
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		usleep(200 * 1000);
+		plant_sd("sdd", "naa.600000000000000000000e0012345678\n");
+		_exit(0);
+	}
+	t0 = sm_monotonic_ms();
+	assert_int_equal(resolve("3600000000000000000000e0012345678", 5000, path, &err), 0);
+	assert_true(sm_monotonic_ms() - t0 < 4000);
+	snprintf(want, sizeof(want), "%s/dev/sdd", root);
+	assert_string_equal(path, want);
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+}
+
+static void test_device_map(void **state)
+{
+	char path[512];
+	struct sm_error err;
+
+	snprintf(root, sizeof(root), "%s/root", top);
+	setenv("CSM_SYSFS_ROOT", root, 1);
+	setenv("CSM_DEV_ROOT", root, 1);
+	setenv("CSM_ISCSI_DEVICE_MAP", "3abc=/dev/loop7,3abcd=/dev/loop8", 1);
+#ifdef CSM_TEST_BUILD
+	assert_int_equal(resolve("3abcd", 0, path, &err), 0);
+	assert_string_equal(path, "/dev/loop8");
+	assert_int_equal(resolve("3abc", 0, path, &err), 0);
+	assert_string_equal(path, "/dev/loop7");
+	assert_int_equal(resolve("3ab", 0, path, &err), -1);
+	assert_int_equal(err.code, 67);
+#else
+	/* An installed driver ignores the map. */
+	assert_int_equal(resolve("3abc", 0, path, &err), -1);
+	assert_int_equal(err.code, 67);
+#endif
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -546,6 +965,16 @@ int main(void)
 		cmocka_unit_test(test_iqn_list_exact),
 		cmocka_unit_test(test_iqn_list_ports_and_escaping),
 		cmocka_unit_test(test_lun_list_exact),
+		cmocka_unit_test(test_portal),
+		cmocka_unit_test(test_login_argv),
+		cmocka_unit_test(test_logout_argv),
+		cmocka_unit_test_setup_teardown(test_login_runs_masked, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_logout_runs, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_session_exists_and_available, setup, teardown),
+		cmocka_unit_test(test_scsi_id_from_wwid),
+		cmocka_unit_test_setup_teardown(test_device_from_sysfs, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_device_wait, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_device_map, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
