@@ -172,21 +172,21 @@ _iscsi_cleanup_files() {
 iscsi_target_stop() {
 	local p=${ISCSI_TGTD_PID:-} tid i
 	if _iscsi_pid_alive "$p"; then
-		kill -CONT "$p" 2>/dev/null
+		kill -CONT "$p" 2>/dev/null || true
 		for tid in $(iscsi_tgtadm --mode target --op show 2>/dev/null |
 			     sed -n 's/^Target \([0-9]*\):.*/\1/p'); do
-			iscsi_tgtadm --mode target --op delete --force --tid "$tid" >/dev/null 2>&1
+			iscsi_tgtadm --mode target --op delete --force --tid "$tid" >/dev/null 2>&1 || true
 		done
-		iscsi_tgtadm --mode system --op delete >/dev/null 2>&1
+		iscsi_tgtadm --mode system --op delete >/dev/null 2>&1 || true
 		for i in $(seq 1 100); do
 			_iscsi_pid_alive "$p" || break
 			sleep 0.05
 		done
 		if _iscsi_pid_alive "$p"; then
 			echo "iscsi_target_stop: tgtd ($p) still running, killing it" >&2
-			kill -KILL "$p" 2>/dev/null
+			kill -KILL "$p" 2>/dev/null || true
 		fi
-		wait "$p" 2>/dev/null
+		wait "$p" 2>/dev/null || true
 	fi
 	_iscsi_cleanup_files
 	ISCSI_TGTD_PID=
@@ -196,8 +196,8 @@ iscsi_target_stop() {
 iscsi_target_kill() {
 	local p=${ISCSI_TGTD_PID:-}
 	if _iscsi_pid_alive "$p"; then
-		kill -KILL "$p" 2>/dev/null
-		wait "$p" 2>/dev/null
+		kill -KILL "$p" 2>/dev/null || true
+		wait "$p" 2>/dev/null || true
 	fi
 	_iscsi_cleanup_files
 	ISCSI_TGTD_PID=
@@ -228,8 +228,8 @@ while True:
 
 iscsi_silent_port_stop() {
 	if _iscsi_pid_alive "${ISCSI_SILENT_PID:-}"; then
-		kill -KILL "$ISCSI_SILENT_PID" 2>/dev/null
-		wait "$ISCSI_SILENT_PID" 2>/dev/null
+		kill -KILL "$ISCSI_SILENT_PID" 2>/dev/null || true
+		wait "$ISCSI_SILENT_PID" 2>/dev/null || true
 	fi
 	ISCSI_SILENT_PID=
 	return 0
