@@ -163,15 +163,26 @@ $(BUILD)/tests/vstore_lvm_t: $(BUILD)/tests/tools/vstore_lvm_t.o $(LIBCSM)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) -llvm2cmd
 
-# lib/iscsi.c calls libiscsi: what uses it links $(ISCSI_LIBS); the rest
-# never pulls lib/iscsi.o out of libcsm.a.  Shared: Debian's libiscsi.a
-# carries the iSER transport, which needs libibverbs and librdmacm, and
-# those come as shared objects only.
+# lib/iscsi.c calls libiscsi: what uses it links it, the rest never pulls
+# lib/iscsi.o out of libcsm.a.  Executables link it as the drivers link
+# libxml2, statically ($(DRIVER_ISCSI_OBJS) $(DRIVER_ISCSI_LIBS));
+# Debian's libiscsi.a carries the iSER transport, whose libibverbs and
+# librdmacm come as shared objects only, so lib/static/no_iser.c stands in
+# for them (lib/iscsi.c never asks for iSER).  Unit tests link it shared.
 ISCSI_LIBS := $(shell pkg-config --libs libiscsi 2>/dev/null || echo -liscsi)
+ifeq ($(DRIVER_LINK),static)
+DRIVER_ISCSI_OBJS := $(BUILD)/lib/static/no_iser.o
+DRIVER_ISCSI_LIBS := -Wl,-Bstatic -liscsi -Wl,-Bdynamic
+else
+DRIVER_ISCSI_OBJS :=
+DRIVER_ISCSI_LIBS := $(ISCSI_LIBS)
+endif
 
-$(BUILD)/tests/iscsi_t: $(BUILD)/tests/tools/iscsi_t.o $(LIBCSM)
+# The test tool links libiscsi as a driver does, so the integration test
+# runs the static library with the iSER stand-ins.
+$(BUILD)/tests/iscsi_t: $(BUILD)/tests/tools/iscsi_t.o $(LIBCSM) $(DRIVER_ISCSI_OBJS)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) $(ISCSI_LIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) $(DRIVER_ISCSI_LIBS)
 
 $(BUILD)/tests/test_iscsi: $(BUILD)/tests/unit/test_iscsi.o $(LIBCSM)
 	@mkdir -p $(dir $@)

@@ -391,6 +391,9 @@ static struct iscsi_context *new_context(const struct sm_iscsi_target *t,
 			t->initiator_iqn);
 		return NULL;
 	}
+	/* LIBISCSI_DEBUG in the environment turns libiscsi's log to stderr on,
+	 * which xapi would receive: the login exchange has no place there. */
+	iscsi_set_log_level(ctx, 0);
 	iscsi_set_session_type(ctx, type);
 	iscsi_set_noautoreconnect(ctx, 1);
 	iscsi_set_reconnect_max_retries(ctx, 0);

@@ -86,6 +86,14 @@ else
 	fail "CHAP: rc $RC: $OUT $ERR"
 fi
 no_secret
+# libiscsi's own debug log (LIBISCSI_DEBUG) stays off: stderr reaches xapi.
+LIBISCSI_DEBUG=10 it luns -u "$ISCSI_MUTUAL_USER" -p "$ISCSI_MUTUAL_PASSWORD" -U "$ISCSI_TARGET_USER" \
+	-P "$ISCSI_TARGET_PASSWORD" "$H" "$ISCSI_PORT" "$ISCSI_IQN_MUTUAL"
+# (libiscsi prints its allocation sizes before we can turn it off; never the login.)
+[ "$RC" -eq 0 ] && ! grep -q 'CHAP\|Login' <<<"$ERR" &&
+	pass "LIBISCSI_DEBUG set: no login exchange on stderr" ||
+	fail "LIBISCSI_DEBUG: rc $RC, stderr: $(head -c 600 <<<"$ERR")"
+no_secret
 expect_fault 68 "wants CHAP credentials" luns "$H" "$ISCSI_PORT" "$ISCSI_IQN_CHAP"
 expect_fault 68 "the target refused our CHAP credentials" \
 	luns -u "$ISCSI_CHAP_USER" -p wrongpass12 "$H" "$ISCSI_PORT" "$ISCSI_IQN_CHAP"
