@@ -77,8 +77,6 @@ EXTRA_LIBS_EXTSR := -llvm2cmd $(BLKID_LIBS)
 EXTRA_OBJS_EXTSR := $(BUILD)/drivers/blockdev.o
 EXTRA_OBJS_LVMSR := $(BUILD)/drivers/blockdev.o
 EXTRA_LIBS_LVMSR := -llvm2cmd $(BLKID_LIBS)
-# ISCSISR: libiscsi (the control path, lib/iscsi.c).
-EXTRA_LIBS_ISCSISR = $(ISCSI_LIBS)
 DRIVER_BINS := $(DRIVERS:%=$(BUILD)/%) $(BUILD)/csm-gc
 
 TOOL_SRCS := $(wildcard tools/*.c)
@@ -119,10 +117,6 @@ $(BUILD)/drivers/main-%.o: drivers/main.c $(wildcard include/csm/*.h)
 .SECONDEXPANSION:
 $(BUILD)/%SR: $(BUILD)/drivers/main-%SR.o $$(BUILD)/drivers/$$(DRIVER_%SR).o $(BUILD)/drivers/file_base.o $(BUILD)/drivers/filebased.o $(BUILD)/drivers/vhdsr.o $$(EXTRA_OBJS_$$*SR) $(LIBCSM) $(DRIVER_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(DRIVER_LIBS) $(EXTRA_LIBS_$*SR)
-
-# ISCSISR has no VHD store: its table has no base, it links none of the file store.
-$(BUILD)/ISCSISR: $(BUILD)/drivers/main-ISCSISR.o $(BUILD)/drivers/iscsi.o $(LIBCSM) $(DRIVER_OBJS)
-	$(CC) $(LDFLAGS) -o $@ $^ $(DRIVER_LIBS) $(EXTRA_LIBS_ISCSISR)
 
 # The garbage collector the drivers start (installed beside them); --lvm runs lib/lvm.c.
 $(BUILD)/csm-gc: $(BUILD)/drivers/gc.o $(LIBCSM)
@@ -183,6 +177,12 @@ endif
 $(BUILD)/tests/iscsi_t: $(BUILD)/tests/tools/iscsi_t.o $(LIBCSM) $(DRIVER_ISCSI_OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) $(DRIVER_ISCSI_LIBS)
+
+# ISCSISR has no VHD store: its table has no base, it links none of the
+# file store; libiscsi as above (after its variables: prerequisites expand
+# when make reads the rule).
+$(BUILD)/ISCSISR: $(BUILD)/drivers/main-ISCSISR.o $(BUILD)/drivers/iscsi.o $(LIBCSM) $(DRIVER_OBJS) $(DRIVER_ISCSI_OBJS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(DRIVER_LIBS) $(DRIVER_ISCSI_LIBS)
 
 $(BUILD)/tests/test_iscsi: $(BUILD)/tests/unit/test_iscsi.o $(LIBCSM)
 	@mkdir -p $(dir $@)

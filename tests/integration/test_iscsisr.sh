@@ -271,7 +271,8 @@ fault 143 "$D" "$C" vdi_create && pass "vdi_create without a size: 143"
 cmp -s "$STATE" "$T/state.good" && pass "bad input changed no managed bit" || fail "bad input changed $STATE"
 
 # --- secrets: never in stdout, stderr or the log ----------------------------------------------
-export SM_LOG_STDERR=1
+# LIBISCSI_DEBUG would make libiscsi print the CHAP exchange on stderr, if it were listened to.
+export SM_LOG_STDERR=1 LIBISCSI_DEBUG=10
 LEAKS=0
 leak_check() { # <what>: after a call
 	local s
@@ -309,8 +310,8 @@ for extra in targetIQN= "port=$FREE"; do
 	leak_check "probe with $extra"
 done
 [ "$LOGGED" -eq 12 ] || fail "the log capture did not see the masked request ($LOGGED of 12): the leak check proves nothing"
-[ "$LEAKS" -eq 0 ] && [ "$LOGGED" -eq 12 ] && pass "no password in stdout, stderr or the log (SM_LOG_STDERR) of 26 calls"
-unset SM_LOG_STDERR
+[ "$LEAKS" -eq 0 ] && [ "$LOGGED" -eq 12 ] && pass "no password in stdout, stderr or the log (SM_LOG_STDERR, LIBISCSI_DEBUG=10) of 26 calls"
+unset SM_LOG_STDERR LIBISCSI_DEBUG
 
 # --- detach, delete ------------------------------------------------------------------------------
 call unit "$D" "$C" sr_detach && call unit "$D" "$C" sr_detach && pass "sr_detach, twice"
