@@ -466,7 +466,7 @@ static char *strdup_or_null(const char *s)
 }
 
 /* One LUN as a VDI (LUNperVDI._query): uuid from the SCSIid, the sm_config xapi keeps. */
-static int fill_vdi(struct scan_vdi *v, const struct sm_iscsi_lun *l, bool managed)
+static int fill_vdi(struct scan_vdi *v, const struct sm_iscsi_lun *l, const struct managed_set *m)
 {
 	char lunid[16];
 
@@ -475,7 +475,7 @@ static int fill_vdi(struct scan_vdi *v, const struct sm_iscsi_lun *l, bool manag
 	v->size = l->size;
 	/* A LUN is allocated whole. */
 	v->utilisation = l->size;
-	v->managed = managed;
+	v->managed = managed_has(m, v->uuid);
 	v->type = "raw";
 	v->vendor = strdup_or_null(l->vendor);
 	v->serial = strdup_or_null(l->serial);
@@ -510,11 +510,10 @@ static int iscsi_sr_scan(struct sm_ctx *ctx)
 	for (size_t i = 0; i < ll.n; i++) {
 		struct scan_vdi *v = scan_add_vdi(&sr);
 
-		if (!v || fill_vdi(v, &ll.l[i], false) < 0) {
+		if (!v || fill_vdi(v, &ll.l[i], &m) < 0) {
 			sm_fail(&ctx->err, SME_GENERIC, "out of memory");
 			goto out;
 		}
-		v->managed = managed_has(&m, v->uuid);
 		sr.physical_size += v->size;
 		if (v->managed)
 			managed_bytes += v->size;
