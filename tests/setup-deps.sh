@@ -6,12 +6,13 @@
 #   build  compile everything `make` builds (and run `make demo`):
 #          the compiler, pkg-config, and the headers and static libraries
 #          the drivers link (libxml2 with ICU, zlib, lzma; libuuid, libnfs,
-#          liblvm2cmd, libblkid)
+#          liblvm2cmd, libblkid, libiscsi)
 #   test   what `make check` runs on this machine besides the build: cmocka,
 #          clang with libFuzzer (fuzz targets, ASan/UBSan), qemu-img, python3,
 #          LVM and ext4 tools, loop devices, nfs-ganesha + rpcbind (the private
 #          NFS server, tests/nfs/server.sh), unshare and ip (its namespaces,
-#          tests/nfs/netns.sh)
+#          tests/nfs/netns.sh), tgt (the private iSCSI target,
+#          tests/iscsi/target.sh)
 #   vm     the test VM (tests/vm/setup.sh): qemu, busybox, the initramfs
 #          tools, and what the guest tests run (the guest's userspace is this
 #          machine's): LVM, ext4, NFS client and server, iSCSI target and

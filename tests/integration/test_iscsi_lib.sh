@@ -78,6 +78,21 @@ else
 	fail "20 LUNs: rc $RC: $(wc -l <<<"$OUT") lines: $OUT $ERR"
 fi
 
+# --- IPv6: a portal on [::1]; discovery keeps the brackets, login takes the
+# bare address or the bracketed one ---
+P6=$(iscsi_free_port)
+if iscsi_tgtadm --mode portal --op new --param portal="[::1]:$P6" >/dev/null 2>&1 &&
+   iscsi_tgtadm --mode target --op bind --tid 1 --initiator-address ::1 >/dev/null 2>&1; then
+	it discover ::1 "$P6"
+	[ "$RC" -eq 0 ] && [ "$OUT" = "[::1] $P6 $ISCSI_IQN_PLAIN" ] &&
+		pass "IPv6 discovery: $OUT" || fail "IPv6 discovery: rc $RC: $OUT $ERR"
+	it luns "[::1]" "$P6" "$ISCSI_IQN_PLAIN"
+	[ "$RC" -eq 0 ] && [[ $OUT == *"scsi_id=3600000000000000000000e0012345678 "* ]] &&
+		pass "IPv6 login and LUN list" || fail "IPv6 LUN list: rc $RC: $OUT $ERR"
+else
+	skip_part "no IPv6 portal on ::1 here"
+fi
+
 # --- CHAP ---
 it luns -u "$ISCSI_CHAP_USER" -p "$ISCSI_CHAP_PASSWORD" "$H" "$ISCSI_PORT" "$ISCSI_IQN_CHAP"
 if [ "$RC" -eq 0 ] && [[ $OUT == "lun=1 vendor=IET "*"scsi_id=360000000000000000e00000000020001 "*"size=16777216 "* ]]; then

@@ -3,7 +3,8 @@
 # a CHAP and a mutual-CHAP target and file-backed LUNs.
 #
 # Source it and call the functions (integration tests), or run it:
-#   target.sh start <workdir>    start; prints the ISCSI_* variables (below)
+#   target.sh start <workdir>    start; prints the ISCSI_* variables (below),
+#                                also kept in <workdir>/env (sourceable)
 #   target.sh stop <workdir>     stop by PID, remove its control socket
 #   target.sh check              what is missing to run it; exit 1 if anything
 #
@@ -146,8 +147,13 @@ iscsi_target_start() {	# <workdir>
 	ISCSI_TGTD_PID=$!
 	export ISCSI_TGTD_PID
 	echo "$ISCSI_TGTD_PID" >"$ISCSI_DIR/tgtd.pid"
-	printf 'ISCSI_PORT=%s\nISCSI_CTL=%s\nISCSI_TGTD_PID=%s\n' "$ISCSI_PORT" "$ISCSI_CTL" \
-		"$ISCSI_TGTD_PID" >"$ISCSI_DIR/env"
+	# sourceable by another shell (target.sh stop, or a test run by hand)
+	local v
+	for v in ISCSI_PORT ISCSI_CTL ISCSI_TGTD_PID ISCSI_DIR ISCSI_LUN_DIR ISCSI_INITIATOR \
+		 ISCSI_IQN_PLAIN ISCSI_IQN_CHAP ISCSI_IQN_MUTUAL ISCSI_CHAP_USER ISCSI_CHAP_PASSWORD \
+		 ISCSI_MUTUAL_USER ISCSI_MUTUAL_PASSWORD ISCSI_TARGET_USER ISCSI_TARGET_PASSWORD; do
+		printf '%s=%s\n' "$v" "${!v}"
+	done >"$ISCSI_DIR/env"
 	for i in $(seq 1 100); do
 		if ! _iscsi_pid_alive "$ISCSI_TGTD_PID"; then
 			echo "iscsi_target_start: tgtd exited at start-up: $(tail -3 "$ISCSI_DIR/logs/tgtd.log")" >&2
