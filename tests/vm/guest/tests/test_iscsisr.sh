@@ -1,7 +1,8 @@
 #!/bin/bash
 # ISCSISR with the guest's kernel initiator: tgtd (vmt_iscsi_target) exports
 # two files as LUNs 1 (64 MiB) and 2 (32 MiB); iscsid runs.  sr_create
-# (libiscsi only), sr_attach really logs the host in (iscsiadm) and counts the
+# (libiscsi only), sr_attach with another localIQN than the host's is 68 (no
+# session), sr_attach really logs the host in (iscsiadm) and counts the
 # SR in sr-ref, a second SR on the same IQN shares the session, sr_scan,
 # vdi_create hands out the 32 MiB LUN, vdi_attach returns its /dev/sdX (found
 # through sysfs: no udev here), data written there is in lun2.img, vdi_detach;
@@ -16,7 +17,10 @@ CONF=$VMT_REPO/examples/dconf/iscsi.conf
 IQN=iqn.2024-01.org.example.vmtest:iscsisr
 export SM_LOCK_DIR=$VMT_WORK/lock CSM_ISCSI_STATE_DIR=$VMT_WORK/state CSM_SR_REF_DIR=$VMT_WORK/sr-ref
 export ISCSI_TARGET=127.0.0.1 ISCSI_PORT=3260 ISCSI_TARGET_IQN=$IQN
-export ISCSI_LOCAL_IQN=iqn.2024-01.org.example.vmtest:initiator
+# iscsid logs in with the host's initiator name: localIQN must be it.
+ISCSI_LOCAL_IQN=$(sed -n 's/^InitiatorName=//p' /etc/iscsi/initiatorname.iscsi)
+[ -n "$ISCSI_LOCAL_IQN" ] || vmt_fail "no InitiatorName in /etc/iscsi/initiatorname.iscsi"
+export ISCSI_LOCAL_IQN
 SR_A=3f1c0d9e-5d2a-4b7e-9c61-0e8a2b4f7a10
 SR_B=4a2d1e0f-6e3b-4c8f-8d72-1f9b3c5e8b21
 REF=$CSM_SR_REF_DIR/$IQN
@@ -33,6 +37,13 @@ session() { iscsiadm -m session 2>/dev/null | grep -q " $IQN\( \|\$\)"; }
 
 sm sr_create 0 --sr $SR_A
 session && vmt_fail "sr_create logged the kernel in"
+# Another initiator name than the host's: the control path may use it, the
+# kernel cannot (the Python SM rewrites the host's file; we do not).
+sm sr_attach --sr $SR_A --dconf localIQN=iqn.2024-01.org.example.vmtest:other > other.out 2>&1 &&
+	vmt_fail "sr_attach with a localIQN that is not the host's succeeded"
+grep -q 'FAULT 68' other.out || vmt_fail "localIQN not the host's: $(cat other.out)"
+session && vmt_fail "a refused sr_attach left a session"
+[ ! -s "$REF" ] || vmt_fail "a refused sr_attach left $(cat "$REF") in sr-ref"
 sm sr_attach --sr $SR_A
 session || vmt_fail "sr_attach: no kernel session to $IQN"
 grep -qx $SR_A "$REF" || vmt_fail "sr_attach: $SR_A not in $REF"
