@@ -176,6 +176,8 @@ call unit "$D" "$C" sr_attach && pass "sr_attach"
 [ ! -s "$CSM_SR_REF_DIR/$ISCSI_IQN_PLAIN" ] && pass "sr_attach without a kernel initiator: checks only, no sr-ref entry" ||
 	fail "sr_attach without a kernel initiator wrote sr-ref"
 call unit "$D" "$C" sr_attach && pass "sr_attach twice"
+call unit "$D" "$C" sr_attach --dconf "SCSIid=$SCSI2" && pass "sr_attach with the SCSIid of a LUN there"
+fault 107 "$D" "$C" sr_attach --dconf SCSIid=36000000000000000000000000000dead && pass "sr_attach with a SCSIid no LUN has: 107 ($(opterr))"
 
 scan_doc
 if [ -s "$T/scan.xml" ]; then
