@@ -221,7 +221,7 @@ check-integration: all-tests
 # (every 6th LVM fault point, every 3rd file-SR one; the first and the last
 # always): the build-test pass has killed at every point (file) or every
 # 3rd (LVM); what this pass adds is memory errors on the code paths, which
-# the sampled points still walk (docs/testing.md, "Time budget").
+# the sampled points still walk (docs/testing.md, "Crash sweeps").
 check-asan: export CSM_SWEEP_EVERY ?= 6
 check-asan: export CSM_FILE_SWEEP_EVERY ?= 3
 check-asan:

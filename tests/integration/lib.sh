@@ -64,7 +64,7 @@ fail() { echo "FAIL [$TESTNAME]: $*" >&2; FAILS=$((FAILS + 1)); }
 #   1 (every point) by default.
 # make check's ASan pass sets 6 and 3: the build-test pass has already
 # killed at those points, what ASan adds is memory errors on the code paths
-# (docs/testing.md, "Time budget").  make check-long sets both to 1.
+# (docs/testing.md, "Crash sweeps").  make check-long sets both to 1.
 sweep_every() { # sweep_every [--file]: n for that kind
 	if [ "${1:-}" = --file ]; then echo "${CSM_FILE_SWEEP_EVERY:-1}"; else echo "${CSM_SWEEP_EVERY:-3}"; fi
 }
