@@ -21,6 +21,29 @@ static int name_listed(const char *list, const char *name)
 	return 0;
 }
 
+/*
+ * Stand at a pause point for CSM_FAULT_PAUSE_MS (2000), or, with
+ * CSM_FAULT_PAUSE_GO=<file>, until the test creates that file (taken away
+ * here, so each one releases one pause) or the time runs out: a test
+ * that has done what it raced need not wait the whole time.
+ */
+static void fault_pause(void)
+{
+	const char *ms = getenv("CSM_FAULT_PAUSE_MS");
+	const char *go = getenv("CSM_FAULT_PAUSE_GO");
+	long left_ms = ms ? atol(ms) : 2000;
+
+	if (!go || !*go) {
+		usleep((useconds_t)left_ms * 1000);
+		return;
+	}
+	for (; left_ms > 0; left_ms -= 10) {
+		if (unlink(go) == 0)
+			return;
+		usleep(10 * 1000);
+	}
+}
+
 void sm_fault_point(const char *name)
 {
 	const char *log = getenv("CSM_FAULT_LOG");
@@ -38,11 +61,8 @@ void sm_fault_point(const char *name)
 	if (kill_at && strcmp(kill_at, name) == 0)
 		kill(getpid(), SIGKILL);
 	/* A pause at a step lets a test pull the storage away mid-operation. */
-	if (pause_at && name_listed(pause_at, name)) {
-		const char *ms = getenv("CSM_FAULT_PAUSE_MS");
-
-		usleep((useconds_t)(ms ? atoi(ms) : 2000) * 1000);
-	}
+	if (pause_at && name_listed(pause_at, name))
+		fault_pause();
 }
 
 /* Calls counted per class, in this process. */

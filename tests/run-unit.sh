@@ -13,11 +13,16 @@ OUT=$(mktemp /tmp/csm-unit.XXXXXX)
 trap 'rm -f "$OUT"' EXIT
 # count <PASSED|FAILED|SKIPPED>: the sum of cmocka's "[  WORD  ] N test(s)" lines.
 count() { sed -n "s/^\[ *$1 *\] \([0-9][0-9]*\) test(s).*/\1/p" "$OUT" | awk '{ n += $1 } END { print n + 0 }'; }
-passed=0 failed=0 skipped=0 bad=() skips=()
+passed=0 failed=0 skipped=0 bad=() skips=() times=()
+# now_ms: wall clock in milliseconds (bash 5's EPOCHREALTIME).
+now_ms() { local t=${EPOCHREALTIME/[.,]/}; echo $((t / 1000)); }
+run_start=$(now_ms)
 for t in "$BUILD"/tests/test_*; do
 	[ -x "$t" ] || continue
+	start=$(now_ms)
 	"$t" >"$OUT" 2>&1
 	rc=$?
+	times+=("$(($(now_ms) - start)) $(basename "$t")")
 	cat "$OUT"
 	p=$(count PASSED) f=$(count FAILED) s=$(count SKIPPED)
 	[ "$rc" -eq 0 ] || [ "$f" -gt 0 ] || f=1
@@ -26,6 +31,8 @@ for t in "$BUILD"/tests/test_*; do
 	[ "$s" -eq 0 ] || skips+=("$(basename "$t"): $(sed -n 's/^\[  SKIPPED \] \([^0-9][^ ]*\)$/\1/p' "$OUT" | sort -u | paste -sd ' ')")
 done
 echo
+echo "unit times ($BUILD), slowest first, $((($(now_ms) - run_start) / 1000)) s in all:"
+printf '%s\n' "${times[@]}" | sort -rn | head -n "${CSM_SLOWEST:-5}" | awk '{ printf "%8d ms  %s\n", $1, $2 }'
 for s in "${skips[@]}"; do echo "SKIP $s"; done
 [ ${#bad[@]} -eq 0 ] || echo "unit tests FAILED: ${bad[*]}" >&2
 echo "unit: $passed passed, $failed failed, $skipped skipped"

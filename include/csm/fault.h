@@ -9,6 +9,9 @@
  *                              sleep CSM_FAULT_PAUSE_MS (2000) at each, so a
  *                              test can take the storage away, or race another
  *                              call, mid-operation
+ *   CSM_FAULT_PAUSE_GO=<file>  a pause ends early once that file exists (the
+ *                              point removes it: one file, one pause), so a
+ *                              test that has done its part goes on at once
  *
  *   CSM_FAULT_IO=<class>:<n>[,<class>:<n>...]
  *                              the n-th I/O call (1-based) of that class in

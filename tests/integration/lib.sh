@@ -56,12 +56,23 @@ trap cleanup EXIT
 
 FAILS=0
 fail() { echo "FAIL [$TESTNAME]: $*" >&2; FAILS=$((FAILS + 1)); }
-# Fault-point sweeps that take minutes (the LVM ones: every LVM command is
-# a process) run a representative sample in make check: every
-# CSM_SWEEP_EVERY-th point (3 by default), the first and the last always.
-# make check-long sets CSM_SWEEP_EVERY=1: every point.
-sweep_sample() { # sweep_sample <point>...: the points to exercise, one a line
-	local every=${CSM_SWEEP_EVERY:-3} i=0 n=$# p
+# Fault-point sweeps run a representative sample: every n-th point, the
+# first and the last always.  Two kinds:
+#   slow (the LVM ones: every LVM command is a process, a sweep takes
+#   minutes): n = CSM_SWEEP_EVERY, 3 by default;
+#   --file (the file-SR kill sweeps: seconds): n = CSM_FILE_SWEEP_EVERY,
+#   1 (every point) by default.
+# make check's ASan pass sets 6 and 3: the build-test pass has already
+# killed at those points, what ASan adds is memory errors on the code paths
+# (docs/testing.md, "Crash sweeps").  make check-long sets both to 1.
+sweep_every() { # sweep_every [--file]: n for that kind
+	if [ "${1:-}" = --file ]; then echo "${CSM_FILE_SWEEP_EVERY:-1}"; else echo "${CSM_SWEEP_EVERY:-3}"; fi
+}
+sweep_sample() { # sweep_sample [--file] <point>...: the points to exercise, one a line
+	local every i=0 n p
+	every=$(sweep_every "${1:-}")
+	[ "${1:-}" != --file ] || shift
+	n=$#
 	for p in "$@"; do
 		if [ "$every" -le 1 ] || [ $((i % every)) -eq 0 ] || [ $i -eq $((n - 1)) ]; then
 			echo "$p"

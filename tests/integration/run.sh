@@ -13,13 +13,14 @@ cd "$(dirname "$0")/../.."
 CSM_SKIP_FILE=$(mktemp /tmp/csm-it-skip.XXXXXX)
 export CSM_SKIP_FILE
 trap 'rm -f "$CSM_SKIP_FILE"' EXIT
-passed=0 failed=() skipped=()
+passed=0 failed=() skipped=() times=()
 for t in tests/integration/test_*.sh; do
 	name=$(basename "$t" .sh)
 	start=$SECONDS
 	: >"$CSM_SKIP_FILE"
 	bash "$t" "$BUILD"
 	rc=$?
+	times+=("$((SECONDS - start)) $name")
 	case $rc in
 	0)
 		passed=$((passed + 1))
@@ -36,6 +37,10 @@ for t in tests/integration/test_*.sh; do
 		;;
 	esac
 done
+echo
+# Where the time went (docs/testing.md keeps the budget): the slowest first.
+echo "integration times ($BUILD), slowest first, $SECONDS s in all:"
+printf '%s\n' "${times[@]}" | sort -rn | head -n "${CSM_SLOWEST:-10}" | awk '{ printf "%6d s  %s\n", $1, $2 }'
 echo
 echo "integration tests ($BUILD):"
 for s in "${skipped[@]}"; do echo "SKIP $s"; done

@@ -89,6 +89,9 @@ rm -rf "$T/golden" && cp -a "$FILE_SR_DIR" "$T/golden"
 CSM_FAULT_LOG="$T/points" "$GC" --sr "$SR_UUID" --dir "$FILE_SR_DIR" --quiet
 mapfile -t points < <(sort -u "$T/points")
 [ ${#points[@]} -ge 4 ] || fail "GC passed only ${#points[@]} fault points: ${points[*]}"
+all=${#points[@]}
+mapfile -t points < <(sweep_sample --file "${points[@]}")
+fails0=$FAILS
 for p in "${points[@]}"; do
 	rm -rf "$FILE_SR_DIR" "$SM_LOCK_DIR" && cp -a "$T/golden" "$FILE_SR_DIR"
 	( CSM_FAULT_POINT="$p" "$GC" --sr "$SR_UUID" --dir "$FILE_SR_DIR" --quiet; rc=$?; exit $rc ) 2>/dev/null || true
@@ -99,7 +102,7 @@ for p in "${points[@]}"; do
 	check_all "gc killed at $p"
 	ls -A "$FILE_SR_DIR/.csm-journal" 2>/dev/null | grep -q . && fail "gc killed at $p: journal left"
 done
-pass "GC killed at each of ${#points[@]} kinds of step (${points[*]}), resumed, data intact"
+[ "$FAILS" -eq "$fails0" ] && pass "GC killed at ${#points[@]} of its $all kinds of step (${points[*]}; CSM_FILE_SWEEP_EVERY=$(sweep_every --file)), resumed, data intact"
 
 # The driver starts the GC itself after vdi_delete and sr_scan.
 build_sr

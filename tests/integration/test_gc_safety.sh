@@ -4,13 +4,16 @@
 # coalesces), one I/O call at a time fails with EIO (each open, stat and
 # listing; reads sampled, all with SWEEP_ALL=1), the GC is killed at each
 # of its steps, and a VDI is activated (and written, as a guest would)
-# while the GC stands at each step.  After each, every VDI is read byte for
-# byte through its chain by an independent reader (tests/tools/vhd_read.py,
-# which resolves parents by locator as tapdisk does) and compared with
-# what it held.  Then the drivers: vdi_delete, sr_scan and vdi_activate
-# under the same injected errors never report success for work they did
-# not do.  Also: activation on another host, csm-gc on the wrong SR, an
-# unopenable GC lock, a leaf-coalesce record left by a dead GC.
+# while the GC stands at each step (these two sweeps: a sample of the
+# steps with CSM_FILE_SWEEP_EVERY > 1, lib.sh's sweep_sample; the EIO
+# sweeps never, each error being a path of its own).  After each, every
+# VDI is read byte for byte through its chain by an independent reader
+# (tests/tools/vhd_read.py, which resolves parents by locator as tapdisk
+# does) and compared with what it held.  Then the drivers: vdi_delete,
+# sr_scan and vdi_activate under the same injected errors never report
+# success for work they did not do.  Also: activation on another host,
+# csm-gc on the wrong SR, an unopenable GC lock, a leaf-coalesce record
+# left by a dead GC.
 source "$(dirname "$0")/lib.sh"
 D="$BUILD/FileSR"
 C="$REPO/examples/dconf/file.conf"
@@ -31,13 +34,13 @@ visible() {
 	call string "$D" "$C" sr_scan >/dev/null
 	string_result | awk '/<vdi>/{u=""} /<uuid>/{gsub(/.*<uuid>|<\/uuid>.*/,""); u=$0} /<hidden>false/{print u}' | sort
 }
-# Every VDI we made, through the independent reader: "<uuid> <sha1>" or "<uuid> UNREADABLE".
+# Every VDI we made, through the independent reader: "<uuid> <sha1>" or
+# "<uuid> UNREADABLE" (one reader process for all: the sweeps call this
+# hundreds of times; a reader that dies leaves "<uuid> ", never a match).
 views() {
-	local u s
-	for u in $VDIS; do
-		s=$(python3 "$READ" "$FILE_SR_DIR/$u.vhd" 2>/dev/null) || s=UNREADABLE
-		printf '%s %s\n' "$u" "$s"
-	done
+	local u files=()
+	for u in $VDIS; do files+=("$FILE_SR_DIR/$u.vhd"); done
+	paste -d' ' <(printf '%s\n' $VDIS) <(python3 "$READ" --each "${files[@]}" 2>/dev/null)
 }
 run_gc() { ( "$GC" --sr "$SR_UUID" --dir "$FILE_SR_DIR" --quiet "$@"; echo $? >"$T/gc.rc" ) 2>/dev/null || true; GCRC=$(cat "$T/gc.rc"); }
 restore() { rm -rf "$FILE_SR_DIR" "$SM_LOCK_DIR" && cp -a "$T/golden" "$FILE_SR_DIR"; }
@@ -116,6 +119,9 @@ restore
 : >"$T/points"
 CSM_FAULT_LOG="$T/points" run_gc
 mapfile -t points < <(sort -u "$T/points")
+all=${#points[@]}
+mapfile -t points < <(sweep_sample --file "${points[@]}")
+fails0=$FAILS
 for p in "${points[@]}"; do
 	restore
 	CSM_FAULT_POINT="$p" run_gc
@@ -123,7 +129,7 @@ for p in "${points[@]}"; do
 	run_gc
 	[ "$GCRC" = 0 ] && [ "$(views)" = "$golden" ] || fail "GC killed at $p: the next run (exit $GCRC) changed VDIs"
 done
-pass "GC killed at each of its ${#points[@]} steps: every VDI intact, the next run finishes"
+[ "$FAILS" -eq "$fails0" ] && pass "GC killed at ${#points[@]} of its $all steps (CSM_FILE_SWEEP_EVERY=$(sweep_every --file)): every VDI intact, the next run finishes"
 
 # --- an activation at each step of the GC ---------------------------------------------
 # The GC stands at step p while A is activated; the guest writes to A once
@@ -131,25 +137,35 @@ pass "GC killed at each of its ${#points[@]} steps: every VDI intact, the next r
 # there, so the write lands between the copy and the rename that would
 # commit it) or has finished.  Whatever the GC does with A, those bytes
 # must be in A.  X holds a vdi_lock, so that A is the only leaf the GC may
-# merge: each pause is then in A's leaf-coalesce.
+# merge: each pause is then in A's leaf-coalesce.  A pause lasts 1.5 s at
+# most; the test ends it (CSM_FAULT_PAUSE_GO) once it has done its part.
 head -c $((64 * 1024)) /dev/urandom >"$T/guest"
 python3 "$READ" --raw "$T/golden/$A.vhd" >"$T/A.raw"
 dd if="$T/guest" of="$T/A.raw" bs=512 seek=$((3 * MiB / 512)) conv=notrunc status=none
 want_A=$(sha1sum <"$T/A.raw" | cut -c1-40)
+fails0=$FAILS
 for p in "${points[@]}"; do
 	restore
 	call unit "$D" "$C" vdi_lock --vdi "$X" false race-test >/dev/null
 	: >"$T/reached"
+	rm -f "$T/go"
 	( CSM_FAULT_LOG="$T/reached" CSM_FAULT_PAUSE="$p,gc:leaf-copied" CSM_FAULT_PAUSE_MS=1500 \
+		CSM_FAULT_PAUSE_GO="$T/go" \
 		"$GC" --sr "$SR_UUID" --dir "$FILE_SR_DIR" --quiet; echo $? >"$T/gc.rc" ) 2>/dev/null &
 	gcpid=$!
 	for i in $(seq 100); do grep -qx "$p" "$T/reached" && break; sleep 0.05; done
 	call unit "$D" "$C" vdi_activate --vdi "$A" true >/dev/null || fail "activate at $p refused"
-	for i in $(seq 100); do
-		grep -qx gc:leaf-copied "$T/reached" || ! kill -0 "$gcpid" 2>/dev/null && break
-		sleep 0.05
-	done
+	# Past the copy already (p is at or after it): write while the GC
+	# still stands at p.  Else let it go on from p to the copy.
+	if ! grep -qx gc:leaf-copied "$T/reached"; then
+		touch "$T/go"
+		for i in $(seq 100); do
+			grep -qx gc:leaf-copied "$T/reached" || ! kill -0 "$gcpid" 2>/dev/null && break
+			sleep 0.05
+		done
+	fi
 	"$VHDTOOL" write "$FILE_SR_DIR/$A.vhd" $((3 * MiB)) "$T/guest"
+	touch "$T/go"
 	wait "$gcpid"
 	got=$(python3 "$READ" "$FILE_SR_DIR/$A.vhd" 2>&1)
 	[ "$got" = "$want_A" ] || fail "activated while the GC stood at $p: the guest's write is lost ($got)"
@@ -160,7 +176,7 @@ for p in "${points[@]}"; do
 	run_gc
 	[ "$(python3 "$READ" "$FILE_SR_DIR/$A.vhd")" = "$want_A" ] || fail "activation at $p: GC after deactivate lost the write"
 done
-pass "vdi_activate at each of the GC's ${#points[@]} steps: the guest's writes survive"
+[ "$FAILS" -eq "$fails0" ] && pass "vdi_activate at ${#points[@]} of the GC's $all steps: the guest's writes survive"
 
 # --- activation on another host of a shared SR ---------------------------------------
 restore

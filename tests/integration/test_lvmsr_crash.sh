@@ -88,10 +88,11 @@ data_intact() { # data_intact <what>
 }
 
 sr_whole() { # sr_whole <what>: no journal, nothing half-made, every chain opens
-	local u
-	lvt lvs "$VG" | grep -qE 'journaler|csm-journal' && fail "$1: journal LV left: $(lvt lvs "$VG" | grep -E 'journaler|csm-journal' | cut -d'|' -f1)"
-	lvt lvs "$VG" | grep -q csm-unfinished && fail "$1: unfinished LV left"
-	lvt lvs "$VG" | cut -d'|' -f1 | grep -qE '\.new$|OLD_' && fail "$1: temporary LV left"
+	local u lvs
+	lvs=$(lvt lvs "$VG")   # one LVM command for the three looks
+	grep -qE 'journaler|csm-journal' <<<"$lvs" && fail "$1: journal LV left: $(grep -E 'journaler|csm-journal' <<<"$lvs" | cut -d'|' -f1)"
+	grep -q csm-unfinished <<<"$lvs" && fail "$1: unfinished LV left"
+	cut -d'|' -f1 <<<"$lvs" | grep -qE '\.new$|OLD_' && fail "$1: temporary LV left"
 	for u in $(t list | awk '$2 == "vhd" { print $1 }'); do
 		t check "$u" >/dev/null || fail "$1: chain of $u does not check"
 	done
@@ -116,6 +117,8 @@ total=0
 for entry in "${OPS[@]}"; do
 	IFS='|' read -r name args expect <<<"$entry"
 	restore_golden
+	# The LVs before the call: the golden image's, the same at every point.
+	before=$(lv_state)
 	: >"$T/points"
 	# shellcheck disable=SC2086
 	req=$("$SMCALL" --print-request "$D" "$C" $args)
@@ -133,7 +136,6 @@ for entry in "${OPS[@]}"; do
 	killed=0 failed=0 done_=0 fails0=$FAILS
 	for p in "${points[@]}"; do
 		restore_golden
-		before=$(lv_state)
 		# The request names the device: build it again for this loop device.
 		# shellcheck disable=SC2086
 		req=$("$SMCALL" --print-request "$D" "$C" $args)
@@ -150,22 +152,23 @@ for entry in "${OPS[@]}"; do
 		call string "$D" "$C" sr_scan || { fail "$name@$p: scan after the crash failed"; set +e; continue; }
 		set +e
 		sr_whole "$name@$p"
+		after=$(lv_state)
 		case $expect in
 		same)
-			[ "$before" = "$(lv_state)" ] ||
-				fail "$name@$p: LVs changed"$'\n'"$before"$'\n---\n'"$(lv_state)"
+			[ "$before" = "$after" ] ||
+				fail "$name@$p: LVs changed"$'\n'"$before"$'\n---\n'"$after"
 			;;
 		snap)
-			if [ "$before" != "$(lv_state)" ]; then
-				missing=$(comm -23 <(echo "$before" | cut -d' ' -f1) <(lv_state | cut -d' ' -f1))
+			if [ "$before" != "$after" ]; then
+				missing=$(comm -23 <(echo "$before" | cut -d' ' -f1) <(echo "$after" | cut -d' ' -f1))
 				[ -z "$missing" ] || fail "$name@$p: LVs lost: $missing"
-				[ "$(lv_state | wc -l)" -eq $(($(echo "$before" | wc -l) + 2)) ] ||
-					fail "$name@$p: neither rolled back nor complete"$'\n'"$before"$'\n---\n'"$(lv_state)"
+				[ "$(echo "$after" | wc -l)" -eq $(($(echo "$before" | wc -l) + 2)) ] ||
+					fail "$name@$p: neither rolled back nor complete"$'\n'"$before"$'\n---\n'"$after"
 				done_=$((done_ + 1))
 			fi
 			;;
 		resized:*)
-			if [ "$before" != "$(lv_state)" ]; then
+			if [ "$before" != "$after" ]; then
 				t query "$V" | grep -q "virtual=${expect#resized:} " ||
 					fail "$name@$p: neither rolled back nor grown to ${expect#resized:}: $(t query "$V")"
 			fi

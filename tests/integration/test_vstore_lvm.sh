@@ -3,10 +3,11 @@
 # off, through tests/tools/vstore_lvm_t: the LVHD layout (names, sizes by
 # block-family A.4, tags, read-only bases, dm-name locators, MGT slots),
 # tri-state find, data through the extent map, snapshot and its undo
-# killed at every step, the OLD_ take-over and its recovery, journaled
-# inflate killed at every step, and journals planted by hand as the
-# Python SM writes them (clone_<u>_1, inflate_<u>_<bytes>, leaf_<c>_1,
-# jvhd_<u>).  A private LVM configuration: nothing is written under /etc/lvm.
+# killed at every step (every third in make check: sweep_sample), the
+# OLD_ take-over and its recovery, journaled inflate killed at every
+# step, and journals planted by hand as the Python SM writes them
+# (clone_<u>_1, inflate_<u>_<bytes>, leaf_<c>_1, jvhd_<u>).  A private
+# LVM configuration: nothing is written under /etc/lvm.
 BUILD=${1:-${BUILD:-build-test}}
 # Our own SR uuid: the VG name is LVM's lock name too.
 export SR_UUID=5e1d0c3b-7a2f-4c1e-9b3d-2f4a6c8e0d1a
@@ -185,8 +186,11 @@ t snap-undo "$D" "$out" "$(t list | awk -v b="$out" '$6 == b { print $1 }' | gre
 expect "snap-undo of a finished snapshot restores the names" "$before" "$(lv_names)"
 t read "$D" 0 $((3 * MIB)) | cmp -s - "$T/data" && pass "D's data after snap-undo" ||
 	fail "D's data after snap-undo"
-# every point the run passed, LVM's own commands included
+# every point the run passed, LVM's own commands included (a sample in
+# make check, every one in make check-long: lib.sh's sweep_sample)
 mapfile -t points < <(grep -v '^lvm-\(vgs\|lvs\)$' "$T/flog" | awk '!seen[$0]++')
+all=${#points[@]}
+mapfile -t points < <(sweep_sample "${points[@]}")
 for p in "${points[@]}"; do
 	CSM_FAULT_POINT="$p" t snapshot "$D" clone >/dev/null 2>&1
 	t replay >"$T/replay" 2>&1 || fail "replay after kill at $p: $(cat "$T/replay")"
@@ -199,7 +203,8 @@ for p in "${points[@]}"; do
 		fail "snapshot killed at $p: LVs '$now' (want '$before'), replay: $(cat "$T/replay")"
 	fi
 done
-[ ${#points[@]} -ge 10 ] && pass "${#points[@]} kill points" || fail "only ${#points[@]} points"
+[ "$all" -ge 10 ] && pass "killed at ${#points[@]} of $all points (CSM_SWEEP_EVERY=$(sweep_every))" ||
+	fail "only $all points"
 
 # ---- snap_undo from partial states made by hand --------------------------------------
 E=$(new_uuid 6) EB=$(new_uuid 7) EC=$(new_uuid 8)

@@ -3,6 +3,9 @@
 
     vhd_read.py FILE.vhd            sha1 of the guest's view of the whole disk
     vhd_read.py --raw FILE.vhd      the guest's view, raw, on stdout
+    vhd_read.py --each FILE.vhd...  one line per file, in order: its sha1, or
+                                    UNREADABLE (each read on its own; one
+                                    process for many, as a test's sweep needs)
 
 Reads a fixed, dynamic or differencing VHD (the Microsoft VHD format
 specification, as blktap writes it) through its chain.  A parent is found
@@ -147,24 +150,42 @@ class Image:
         return bytes(out)
 
 
+def guest_view(path, out):
+    """Feed the guest's view of the image at path, 8 MiB at a time, to out."""
+    img = Image(path)
+    step = 8 * 1024 * 1024
+    for off in range(0, img.size, step):
+        out(img.read_span(off, min(step, img.size - off)))
+
+
+READ_ERRORS = (VhdError, OSError, UnicodeDecodeError, struct.error)
+
+
+def sha1_of(path):
+    h = hashlib.sha1()
+    guest_view(path, h.update)
+    return h.hexdigest()
+
+
 def main(argv):
+    if len(argv) >= 3 and argv[1] == "--each":
+        for path in argv[2:]:
+            try:
+                print(sha1_of(path))
+            except READ_ERRORS as e:
+                sys.stderr.write(f"vhd_read: {e}\n")
+                print("UNREADABLE")
+        return 0
     raw = len(argv) == 3 and argv[1] == "--raw"
     if len(argv) != 2 and not raw:
         sys.stderr.write(__doc__)
         return 2
     try:
-        img = Image(argv[-1])
-        h = hashlib.sha1()
-        step = 8 * 1024 * 1024
-        for off in range(0, img.size, step):
-            chunk = img.read_span(off, min(step, img.size - off))
-            if raw:
-                sys.stdout.buffer.write(chunk)
-            else:
-                h.update(chunk)
-        if not raw:
-            print(h.hexdigest())
-    except (VhdError, OSError, UnicodeDecodeError, struct.error) as e:
+        if raw:
+            guest_view(argv[-1], sys.stdout.buffer.write)
+        else:
+            print(sha1_of(argv[-1]))
+    except READ_ERRORS as e:
         sys.stderr.write(f"vhd_read: {e}\n")
         return 1
     return 0
