@@ -229,13 +229,10 @@ deps:
 # timings in docs/testing.md assume it).
 NPROC := $(shell nproc 2>/dev/null || echo 2)
 check: export CSM_REQUIRE_ALL := 1
+# tests/check.sh runs the phases: the test build, then the VM tests in the
+# background beside unit + integration, ASan/UBSan and fuzz.
 check: deps
-	$(MAKE) -j$(NPROC) BUILD=build-test TEST_BUILD=1 all-tests
-	$(MAKE) BUILD=build-test TEST_BUILD=1 check-unit check-integration
-	$(MAKE) check-asan
-	$(MAKE) check-fuzz
-	$(MAKE) check-vm
-	@echo "make check: all tests passed"
+	MAKE="$(MAKE)" tests/check.sh
 
 # The exhaustive fault-point sweeps: every point of every LVM operation
 # (make check kills at every third one; tests/integration/lib.sh sweep_sample).
