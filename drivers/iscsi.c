@@ -334,21 +334,6 @@ static const struct sm_iscsi_lun *lun_by_id(const struct lun_list *ll, int lun)
 
 /* ---- load ------------------------------------------------------------------------ */
 
-/* Ours: iscsi-timeout, seconds, the bound of each control call (default 15). */
-static int timeout_key(struct sm_ctx *ctx)
-{
-	const char *v = call_dconf(ctx->call, "iscsi-timeout");
-	uint64_t s;
-
-	if (!v)
-		return 0;
-	if (sm_parse_u64(v, &s) < 0 || s < 1 || s > 600)
-		return sm_fail(&ctx->err, SME_INVALID_ARG,
-			       "iscsi-timeout '%.32s' must be a number of seconds from 1 to 600", v);
-	IS(ctx)->t.timeout_ms = (int)s * 1000;
-	return 0;
-}
-
 static int iscsi_load(struct sm_ctx *ctx)
 {
 	struct iscsi_state *st = IS(ctx);
@@ -356,8 +341,6 @@ static int iscsi_load(struct sm_ctx *ctx)
 
 	if (sm_iscsi_target_from_dconf(c->dconf, &st->t, st->host_iqn, sizeof(st->host_iqn),
 				       &ctx->err) < 0)
-		return -1;
-	if (timeout_key(ctx) < 0)
 		return -1;
 	if (c->sr_uuid)
 		snprintf(st->state_file, sizeof(st->state_file), "%s/%s", state_dir(), c->sr_uuid);

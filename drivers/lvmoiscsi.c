@@ -685,6 +685,8 @@ static const struct sm_config_key lvmoiscsi_config[] = {
 	{ "incoming_chappassword", "the password the target answers mutual CHAP with" },
 	{ "LUNid", "legacy: the LUN number, for a target with one LUN" },
 	{ "allocation", "thick (default) or thin provisioning of VHD LVs" },
+	{ "iscsi-timeout", "bound of each control call (connect, discovery, login, commands), "
+	  "seconds (optional, default 15)" },
 	{ NULL, NULL },
 };
 

@@ -107,6 +107,21 @@ static int chap_pair(const struct xr_value *dconf, const char *ukey, const char 
 	return 0;
 }
 
+/* Ours: iscsi-timeout, seconds, the bound of each control call (0: the default). */
+static int parse_timeout(const char *v, int *timeout_ms, struct sm_error *err)
+{
+	uint64_t s;
+
+	*timeout_ms = 0;
+	if (!v)
+		return 0;
+	if (sm_parse_u64(v, &s) < 0 || s < 1 || s > 600)
+		return sm_fail(err, SME_INVALID_ARG,
+			       "iscsi-timeout '%.32s' must be a number of seconds from 1 to 600", v);
+	*timeout_ms = (int)s * 1000;
+	return 0;
+}
+
 int sm_iscsi_target_from_dconf(const struct xr_value *dconf, struct sm_iscsi_target *t,
 			       char *iqn_buf, size_t iqn_bufsz, struct sm_error *err)
 {
@@ -121,7 +136,9 @@ int sm_iscsi_target_from_dconf(const struct xr_value *dconf, struct sm_iscsi_tar
 	    parse_port(dconf ? xr_struct_get_string(dconf, "port") : NULL, &t->port, err) < 0 ||
 	    chap_pair(dconf, "chapuser", "chappassword", &t->auth.user, &t->auth.password, err) < 0 ||
 	    chap_pair(dconf, "incoming_chapuser", "incoming_chappassword",
-		      &t->auth.in_user, &t->auth.in_password, err) < 0)
+		      &t->auth.in_user, &t->auth.in_password, err) < 0 ||
+	    parse_timeout(dconf ? xr_struct_get_string(dconf, "iscsi-timeout") : NULL,
+			  &t->timeout_ms, err) < 0)
 		return -1;
 	t->target_as_given = target;
 	t->target_iqn = dconf_str(dconf, "targetIQN");

@@ -26,7 +26,8 @@
  * initiator name; 97), targetIQN (may be absent: t->target_iqn NULL),
  * chapuser/chappassword and incoming_chapuser/incoming_chappassword (a user
  * without its password, or the reverse, is 1 with which key is missing),
- * *_secret keys (20: secrets need the toolstack channel).  iqn_buf holds
+ * *_secret keys (20: secrets need the toolstack channel), and ours,
+ * iscsi-timeout (seconds, 1..600: the bound of each control call; 1).  iqn_buf holds
  * the initiator name when it came from the host file.
  */
 int sm_iscsi_target_from_dconf(const struct xr_value *dconf, struct sm_iscsi_target *t,
