@@ -16,6 +16,15 @@ LIBEXECDIR ?= $(PREFIX)/libexec/csm
 SMDIR   ?=
 DESTDIR ?=
 
+# A test build (fault-injection points compiled in) never goes to build/,
+# which is what make install ships: it defaults to build-test, and asking
+# for BUILD=build with TEST_BUILD=1 is an error.
+ifeq ($(TEST_BUILD),1)
+BUILD   ?= build-test
+ifeq ($(patsubst %/,%,$(BUILD)),build)
+$(error TEST_BUILD=1 compiles fault-injection points in: use BUILD=build-test, not build/ (make install ships build/))
+endif
+endif
 BUILD   ?= build
 SAN     ?=
 CC      ?= cc
@@ -31,7 +40,7 @@ ifneq ($(SAN),)
 CFLAGS  += -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
 LDFLAGS += -fsanitize=address,undefined
 endif
-ALL_CFLAGS := -std=gnu11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -Iinclude $(PKG_CFLAGS)
+ALL_CFLAGS := -std=gnu11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -Iinclude -I$(BUILD)/gen $(PKG_CFLAGS)
 ifeq ($(TEST_BUILD),1)
 ALL_CFLAGS += -DCSM_TEST_BUILD
 endif
@@ -93,6 +102,18 @@ BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
 .PHONY: all check check-long check-unit check-integration check-asan check-fuzz deps build-deps \
         demo bench install clean
 all: $(LIBCSM) $(DRIVER_BINS) $(TOOL_BINS)
+
+# The tools' --version: the git revision, written to a header only when it
+# changes (so a rebuild happens then and only then); "unknown" outside git.
+VERSION_H := $(BUILD)/gen/csm_version.h
+GIT_REVISION := $(shell git -C $(CURDIR) describe --always --dirty 2>/dev/null || echo unknown)
+$(VERSION_H): FORCE
+	@mkdir -p $(dir $@)
+	@printf '#define CSM_VERSION "%s"\n' '$(GIT_REVISION)' >$@.tmp
+	@if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
+.PHONY: FORCE
+FORCE:
+$(patsubst tools/%.c,$(BUILD)/tools/%.o,$(wildcard tools/*.c)) $(BUILD)/drivers/gc.o: $(VERSION_H)
 
 $(BUILD)/%.o: %.c $(wildcard include/csm/*.h lib/*.h drivers/*.h tests/unit/*.h tests/tools/*.h)
 	@mkdir -p $(dir $@)
