@@ -187,6 +187,53 @@ void json_null(struct json_writer *w)
 	buf_puts(w->out, "null");
 }
 
+static const char *digits(const char *s)
+{
+	while (*s >= '0' && *s <= '9')
+		s++;
+	return s;
+}
+
+bool json_is_number(const char *s)
+{
+	const char *e;
+
+	if (*s == '-')
+		s++;
+	if (*s == '0')
+		s++;
+	else if (*s >= '1' && *s <= '9')
+		s = digits(s);
+	else
+		return false;
+	if (*s == '.') {
+		e = digits(s + 1);
+		if (e == s + 1)
+			return false;
+		s = e;
+	}
+	if (*s == 'e' || *s == 'E') {
+		s++;
+		if (*s == '+' || *s == '-')
+			s++;
+		e = digits(s);
+		if (e == s)
+			return false;
+		s = e;
+	}
+	return *s == '\0';
+}
+
+void json_number_or_string(struct json_writer *w, const char *text)
+{
+	if (!json_is_number(text)) {
+		json_string(w, text);
+		return;
+	}
+	before_value(w);
+	buf_puts(w->out, text);
+}
+
 void json_kv_string(struct json_writer *w, const char *key, const char *s)
 {
 	json_key(w, key);

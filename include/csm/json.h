@@ -40,6 +40,14 @@ void json_i64(struct json_writer *w, int64_t v);
 void json_double(struct json_writer *w, double v);        /* NaN, inf: null */
 void json_bool(struct json_writer *w, bool v);
 void json_null(struct json_writer *w);
+/*
+ * text as a JSON number if it is one as it stands (-?digits[.digits][e..],
+ * no leading zeros), else as a string: for key=value files whose values
+ * are numbers or words.
+ */
+void json_number_or_string(struct json_writer *w, const char *text);
+/* Is text a JSON number (RFC 8259 section 6)? */
+bool json_is_number(const char *text);
 /* Shorthands for one member: json_key then the value. */
 void json_kv_string(struct json_writer *w, const char *key, const char *s);
 void json_kv_u64(struct json_writer *w, const char *key, uint64_t v);

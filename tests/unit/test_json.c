@@ -174,6 +174,33 @@ static void test_misuse_reported(void **state)
 	assert_int_equal(misuse(too_deep), -1);
 }
 
+static void test_numbers_as_they_stand(void **state)
+{
+	static const char *const numbers[] = { "0", "7", "-3", "2147483648", "345.2", "0.5",
+					       "1e9", "-1.5E-3", "18446744073709551615" };
+	static const char *const words[] = { "", "-", "01", "1.", ".5", "1e", "1e+", "0x10",
+					     "12 ", " 12", "yes", "1,5", "NaN", "--1" };
+	struct sm_buf b = SM_BUF_INIT;
+	struct json_writer w;
+	char *doc;
+
+	for (size_t i = 0; i < sizeof(numbers) / sizeof(numbers[0]); i++)
+		assert_true(json_is_number(numbers[i]));
+	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+		if (json_is_number(words[i]))
+			fail_msg("'%s' taken for a number", words[i]);
+	json_init(&w, &b, false);
+	json_begin_array(&w);
+	json_number_or_string(&w, "345.2");
+	json_number_or_string(&w, "01");
+	json_number_or_string(&w, "copying");
+	json_end_array(&w);
+	assert_int_equal(json_finish(&w), 0);
+	doc = buf_steal(&b);
+	assert_string_equal(doc, "[345.2,\"01\",\"copying\"]\n");
+	free(doc);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -183,6 +210,7 @@ int main(void)
 		cmocka_unit_test(test_compact_document),
 		cmocka_unit_test(test_pretty_document),
 		cmocka_unit_test(test_misuse_reported),
+		cmocka_unit_test(test_numbers_as_they_stand),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
