@@ -582,17 +582,21 @@ static void progress_show(struct progress *p, uint64_t done, uint64_t total)
 	int64_t now = sm_monotonic_ms();
 	double secs = (double)(now - p->start_ms) / 1000.0;
 	double rate = secs > 0 ? (double)done / secs : 0;
+	/* GiB for people, MiB while the amounts are small. */
+	bool gib = (total ? total : done) >= (1u << 30);
+	double unit = gib ? (double)(1u << 30) : (double)(1u << 20);
+	const char *uname = gib ? "GiB" : "MiB";
 
 	if (!p->on || (p->shown && now - p->last_ms < 200 && done != total))
 		return;
 	p->last_ms = now;
 	p->shown = true;
 	if (total) {
-		fprintf(stderr, "\r%s: %3d%% (%.1f of %.1f GiB, %.0f MiB/s, %.0f s left)   ", p->what,
-			(int)(done * 100 / total), (double)done / (1 << 30), (double)total / (1 << 30),
+		fprintf(stderr, "\r%s: %3d%% (%.1f of %.1f %s, %.0f MiB/s, %.0f s left)   ", p->what,
+			(int)(done * 100 / total), (double)done / unit, (double)total / unit, uname,
 			rate / (1 << 20), rate > 0 ? (double)(total - done) / rate : 0.0);
 	} else {
-		fprintf(stderr, "\r%s: %.1f GiB (%.0f MiB/s)   ", p->what, (double)done / (1 << 30),
+		fprintf(stderr, "\r%s: %.1f %s (%.0f MiB/s)   ", p->what, (double)done / unit, uname,
 			rate / (1 << 20));
 	}
 }
