@@ -192,6 +192,43 @@ static int print_status_json(const char *text)
 }
 
 /*
+ * The status for people: times (updated=, epoch seconds in the file) in
+ * local time, byte counts in GiB; --output=json keeps bytes and epochs.
+ */
+static void print_status_human(const char *text)
+{
+	const char *line = text;
+
+	while (*line) {
+		size_t len = strcspn(line, "\n");
+		const char *eq = memchr(line, '=', len);
+		uint64_t v;
+		char num[32], when[64];
+		size_t klen = eq ? (size_t)(eq - line) : 0;
+		size_t vlen = eq ? len - klen - 1 : 0;
+
+		if (eq && vlen < sizeof(num)) {
+			memcpy(num, eq + 1, vlen);
+			num[vlen] = '\0';
+		} else {
+			num[0] = '\0';
+		}
+		if (num[0] && sm_parse_u64(num, &v) == 0 && klen == 7 && !strncmp(line, "updated", 7)) {
+			time_t t = (time_t)v;
+			struct tm tm;
+
+			strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S %Z", localtime_r(&t, &tm));
+			printf("updated=%s\n", when);
+		} else if (num[0] && sm_parse_u64(num, &v) == 0 && klen > 6 && !strncmp(line, "bytes_", 6)) {
+			printf("%.*s=%.2f GiB\n", (int)klen, line, (double)v / (1024.0 * 1024 * 1024));
+		} else {
+			printf("%.*s\n", (int)len, line);
+		}
+		line += len + (line[len] == '\n');
+	}
+}
+
+/*
  * What the GC does or did: the lock probe, then the status file, as
  * key=value lines or (json) one object.
  */
@@ -224,7 +261,7 @@ static int show_status(const char *sr_uuid, bool json)
 	else if (json)
 		rc = print_status_json(out.data);
 	else
-		fputs(out.data, stdout);
+		print_status_human(out.data);
 	buf_free(&out);
 	if (rc < 0)
 		fprintf(stderr, "csm-gc: cannot write the status\n");
