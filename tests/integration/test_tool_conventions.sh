@@ -138,6 +138,11 @@ for m in "$REPO"/man/*.[1-8]; do
 	fi
 done
 bash -n "$REPO/tools/completion/csm.bash" && pass "completion file parses" || fail "completion syntax"
+comp=$(PATH="$BUILD:$PATH" bash -c 'source "$1"; COMP_WORDS=(vhdtool query --); COMP_CWORD=2; _csm_vhdtool
+	echo "${COMPREPLY[*]}"; COMP_WORDS=(smcall help vdi_lo); COMP_CWORD=2; _csm_smcall; echo "${COMPREPLY[*]}"' _ \
+	"$REPO/tools/completion/csm.bash")
+[ "$comp" = $'--chain --output=json --help\nvdi_lock' ] && pass "completion offers query's options and smcall's commands" ||
+	fail "completion: $comp"
 
 # ---- make install keeps what it replaces; make uninstall restores it --------------------
 R="$T/root"; mkdir -p "$R/opt/xensource/sm"
