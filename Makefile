@@ -9,6 +9,8 @@
 #   make deps       install build and test dependencies (make build-deps:
 #                   only what the build needs); tests/setup-deps.sh lists them
 #   make install    PREFIX=/usr DESTDIR=... [SMDIR=/opt/xensource/sm]
+#                   (a driver it replaces in SMDIR is kept as <name>.orig)
+#   make uninstall  the same variables: removes it all, restores the .orig
 
 PREFIX  ?= /usr/local
 BINDIR  ?= $(PREFIX)/bin
@@ -16,6 +18,15 @@ LIBEXECDIR ?= $(PREFIX)/libexec/csm
 SMDIR   ?=
 DESTDIR ?=
 
+# A test build (fault-injection points compiled in) never goes to build/,
+# which is what make install ships: it defaults to build-test, and asking
+# for BUILD=build with TEST_BUILD=1 is an error.
+ifeq ($(TEST_BUILD),1)
+BUILD   ?= build-test
+ifeq ($(patsubst %/,%,$(BUILD)),build)
+$(error TEST_BUILD=1 compiles fault-injection points in: use BUILD=build-test, not build/ (make install ships build/))
+endif
+endif
 BUILD   ?= build
 SAN     ?=
 CC      ?= cc
@@ -31,7 +42,7 @@ ifneq ($(SAN),)
 CFLAGS  += -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
 LDFLAGS += -fsanitize=address,undefined
 endif
-ALL_CFLAGS := -std=gnu11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -Iinclude $(PKG_CFLAGS)
+ALL_CFLAGS := -std=gnu11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -Iinclude -I$(BUILD)/gen $(PKG_CFLAGS)
 ifeq ($(TEST_BUILD),1)
 ALL_CFLAGS += -DCSM_TEST_BUILD
 endif
@@ -97,8 +108,20 @@ BENCH_SRCS := $(wildcard bench/*.c)
 BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
 
 .PHONY: all check check-long check-unit check-integration check-asan check-fuzz fuzz-bins deps build-deps \
-        demo bench install clean
+        demo bench install uninstall clean
 all: $(LIBCSM) $(DRIVER_BINS) $(TOOL_BINS)
+
+# The tools' --version: the git revision, written to a header only when it
+# changes (so a rebuild happens then and only then); "unknown" outside git.
+VERSION_H := $(BUILD)/gen/csm_version.h
+GIT_REVISION := $(shell git -C $(CURDIR) describe --always --dirty 2>/dev/null || echo unknown)
+$(VERSION_H): FORCE
+	@mkdir -p $(dir $@)
+	@printf '#define CSM_VERSION "%s"\n' '$(GIT_REVISION)' >$@.tmp
+	@if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
+.PHONY: FORCE
+FORCE:
+$(patsubst tools/%.c,$(BUILD)/tools/%.o,$(wildcard tools/*.c)) $(BUILD)/drivers/gc.o: $(VERSION_H)
 
 $(BUILD)/%.o: %.c $(wildcard include/csm/*.h lib/*.h drivers/*.h tests/unit/*.h tests/tools/*.h)
 	@mkdir -p $(dir $@)
@@ -276,14 +299,57 @@ bench: deps
 	$(MAKE) all $(BENCH_BINS)
 	bench/run.sh $(BUILD)
 
+MANDIR  ?= $(PREFIX)/share/man
+DOCDIR  ?= $(PREFIX)/share/doc/csm
+COMPLETIONDIR ?= $(PREFIX)/share/bash-completion/completions
+MAN_PAGES := $(wildcard man/*.[1-8])
+
+# make install keeps what it replaces in SMDIR: a driver file or link that
+# is not ours (the Python SM's FileSR -> FileSR.py) becomes <name>.orig,
+# and make uninstall puts it back.  It refuses a test build (fault points)
+# unless ALLOW_TEST_BUILD=1 (tests/integration/test_install.sh, into a DESTDIR).
 install: all
+	@if [ "$(ALLOW_TEST_BUILD)" != 1 ] && grep -l CSM_FAULT_POINT $(DRIVERS:%=$(BUILD)/%) $(BUILD)/csm-gc 2>/dev/null; then \
+	  echo "make install: $(BUILD) is a test build (fault-injection points); rebuild it without TEST_BUILD=1" >&2; exit 1; fi
 	install -d $(DESTDIR)$(LIBEXECDIR) $(DESTDIR)$(BINDIR)
 	for d in $(DRIVERS) csm-gc; do install $(INSTALL_STRIP) -m 0755 $(BUILD)/$$d $(DESTDIR)$(LIBEXECDIR)/$$d; done
 	ln -sf $(LIBEXECDIR)/csm-gc $(DESTDIR)$(BINDIR)/csm-gc
 	for t in $(TOOL_BINS); do install $(INSTALL_STRIP) -m 0755 $$t $(DESTDIR)$(BINDIR)/; done
+	for m in $(MAN_PAGES); do \
+	  install -d $(DESTDIR)$(MANDIR)/man$${m##*.}; \
+	  install -m 0644 $$m $(DESTDIR)$(MANDIR)/man$${m##*.}/; done
+	install -d $(DESTDIR)$(COMPLETIONDIR) $(DESTDIR)$(DOCDIR)
+	install -m 0644 tools/completion/csm.bash $(DESTDIR)$(COMPLETIONDIR)/smcall
+	ln -sf smcall $(DESTDIR)$(COMPLETIONDIR)/vhdtool
+	ln -sf smcall $(DESTDIR)$(COMPLETIONDIR)/csm-gc
+	install -m 0644 LICENSE $(DESTDIR)$(DOCDIR)/LICENSE
 	if [ -n "$(SMDIR)" ]; then \
 	  install -d $(DESTDIR)$(SMDIR); \
-	  for d in $(DRIVERS); do ln -sf $(LIBEXECDIR)/$$d $(DESTDIR)$(SMDIR)/$$d; done; \
+	  for d in $(DRIVERS); do \
+	    t=$(DESTDIR)$(SMDIR)/$$d; \
+	    if { [ -e $$t ] || [ -L $$t ]; } && [ "$$(readlink $$t)" != $(LIBEXECDIR)/$$d ] && \
+	       ! [ -e $$t.orig ] && ! [ -L $$t.orig ]; then \
+	      mv $$t $$t.orig && echo "make install: kept the old $(SMDIR)/$$d as $$d.orig"; fi; \
+	    ln -sfn $(LIBEXECDIR)/$$d $$t; \
+	  done; \
+	fi
+
+# Removes what install put in place and restores the <name>.orig it kept.
+uninstall:
+	for d in $(DRIVERS) csm-gc; do rm -f $(DESTDIR)$(LIBEXECDIR)/$$d; done
+	-rmdir $(DESTDIR)$(LIBEXECDIR) 2>/dev/null
+	rm -f $(DESTDIR)$(BINDIR)/csm-gc $(TOOL_BINS:$(BUILD)/%=$(DESTDIR)$(BINDIR)/%)
+	for m in $(MAN_PAGES); do rm -f $(DESTDIR)$(MANDIR)/man$${m##*.}/$${m#man/}; done
+	rm -f $(DESTDIR)$(COMPLETIONDIR)/smcall $(DESTDIR)$(COMPLETIONDIR)/vhdtool $(DESTDIR)$(COMPLETIONDIR)/csm-gc
+	rm -f $(DESTDIR)$(DOCDIR)/LICENSE
+	-rmdir $(DESTDIR)$(DOCDIR) 2>/dev/null
+	if [ -n "$(SMDIR)" ]; then \
+	  for d in $(DRIVERS); do \
+	    t=$(DESTDIR)$(SMDIR)/$$d; \
+	    if [ "$$(readlink $$t)" = $(LIBEXECDIR)/$$d ]; then rm -f $$t; fi; \
+	    if { [ -e $$t.orig ] || [ -L $$t.orig ]; } && ! [ -e $$t ] && ! [ -L $$t ]; then \
+	      mv $$t.orig $$t && echo "make uninstall: restored $(SMDIR)/$$d"; fi; \
+	  done; \
 	fi
 
 clean:

@@ -12,6 +12,12 @@
  *   csm-gc --sr UUID --lvm DEV[,DEV...]    an LVM SR: VG_XenStorage-UUID on those PVs
  *   csm-gc --sr UUID --status              what it is doing, or why it waits
  *   csm-gc --sr UUID --abort               ask a running GC to stop; waits for it
+ *   csm-gc --help | --version
+ *
+ * --status --output=json prints the status as one JSON object: numbers as
+ * numbers (bytes, epoch seconds), the rest as strings.  --leaf-max takes
+ * a size as people write it (20M, 1.5GiB: sm_parse_size).  The foreground
+ * progress line is drawn only when stderr is a terminal.
  *
  * Work, repeated until there is none:
  *   - delete hidden images no visible VDI depends on (garbage);
@@ -45,6 +51,7 @@
 #include <unistd.h>
 
 #include "csm/gc_run.h"
+#include "csm/json.h"
 #include "csm/lock.h"
 #include "csm/log.h"
 #include "csm/srfs_nfs.h"
@@ -52,6 +59,7 @@
 #include "csm/vstore_dir.h"
 #include "csm/vstore_lvm.h"
 #include "filebased.h"
+#include "csm_version.h"
 
 #define MIB (1024.0 * 1024.0)
 /* The code lock_acquire gives when gc_active is held: anything else is an error. */
@@ -67,6 +75,7 @@ struct gc {
 	bool is_lvm;
 	bool lvm_thin;                 /* --thin: a merged leaf stays deflated */
 	bool verbose;
+	bool tty;                      /* stderr is a terminal: draw the progress line */
 	struct sm_lock active;
 	double started, last_status;
 };
@@ -117,7 +126,7 @@ static void on_status(void *arg, const struct gc_run *g, bool force)
 	struct gc *gc = arg;
 
 	status_write(gc, force);
-	if (gc->verbose && !force && g->total && strcmp(g->state, "copying") == 0)
+	if (gc->verbose && gc->tty && !force && g->total && strcmp(g->state, "copying") == 0)
 		fprintf(stderr, "\r  %6.1f%%  %8.1f MiB left",
 			100.0 * (double)g->done / (double)g->total,
 			(double)(g->total - g->done) / MIB);
@@ -152,29 +161,111 @@ static void daemonize(void)
 	}
 }
 
-static int show_status(const char *sr_uuid)
+/* key=value lines as one JSON object: numbers as numbers, the rest as strings. */
+static int print_status_json(const char *text)
+{
+	struct sm_buf b = SM_BUF_INIT;
+	struct json_writer w;
+	char *copy = strdup(text), *save = NULL;
+	int rc;
+
+	if (!copy)
+		return -1;
+	json_init(&w, &b, true);
+	json_begin_object(&w);
+	for (char *line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char *eq = strchr(line, '=');
+
+		if (!eq)
+			continue;
+		*eq = '\0';
+		json_key(&w, line);
+		json_number_or_string(&w, eq + 1);
+	}
+	json_end_object(&w);
+	rc = json_finish(&w);
+	if (rc == 0)
+		fputs(b.data, stdout);
+	buf_free(&b);
+	free(copy);
+	return rc;
+}
+
+/*
+ * The status for people: times (updated=, epoch seconds in the file) in
+ * local time, byte counts in GiB; --output=json keeps bytes and epochs.
+ */
+static void print_status_human(const char *text)
+{
+	const char *line = text;
+
+	while (*line) {
+		size_t len = strcspn(line, "\n");
+		const char *eq = memchr(line, '=', len);
+		uint64_t v;
+		char num[32], when[64];
+		size_t klen = eq ? (size_t)(eq - line) : 0;
+		size_t vlen = eq ? len - klen - 1 : 0;
+
+		if (eq && vlen < sizeof(num)) {
+			memcpy(num, eq + 1, vlen);
+			num[vlen] = '\0';
+		} else {
+			num[0] = '\0';
+		}
+		if (num[0] && sm_parse_u64(num, &v) == 0 && klen == 7 && !strncmp(line, "updated", 7)) {
+			time_t t = (time_t)v;
+			struct tm tm;
+
+			strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S %Z", localtime_r(&t, &tm));
+			printf("updated=%s\n", when);
+		} else if (num[0] && sm_parse_u64(num, &v) == 0 && klen > 6 && !strncmp(line, "bytes_", 6)) {
+			printf("%.*s=%.2f GiB\n", (int)klen, line, (double)v / (1024.0 * 1024 * 1024));
+		} else {
+			printf("%.*s\n", (int)len, line);
+		}
+		line += len + (line[len] == '\n');
+	}
+}
+
+/*
+ * What the GC does or did: the lock probe, then the status file, as
+ * key=value lines or (json) one object.
+ */
+static int show_status(const char *sr_uuid, bool json)
 {
 	char path[PATH_MAX], *text = NULL;
 	struct sm_lock probe = SM_LOCK_INIT;
 	struct sm_error e = { 0 };
+	struct sm_buf out = SM_BUF_INIT;
+	int rc = 0;
 
 	if (lock_acquire(&probe, sr_uuid, "gc_active", 0, GC_BUSY, &e) == 0) {
-		printf("running=no\n");
+		buf_printf(&out, "running=no\n");
 	} else if (e.code == GC_BUSY) {
-		printf("running=yes\nholder=%s\n", e.detail);
+		buf_printf(&out, "running=yes\nholder=%s\n", e.detail);
 	} else {
 		/* Not "running": a lock we cannot open says nothing about a GC. */
-		printf("running=unknown\nlock_error=%s\n", e.detail);
+		buf_printf(&out, "running=unknown\nlock_error=%s\n", e.detail);
 	}
 	lock_release(&probe);
 	status_path(sr_uuid, "gc.status", path);
 	if (sm_read_file(path, 4096, &text) == 0) {
-		printf("%s", text);
+		buf_puts(&out, text);
 		free(text);
 	} else {
-		printf("state=never-run\n");
+		buf_puts(&out, "state=never-run\n");
 	}
-	return 0;
+	if (out.oom)
+		rc = -1;
+	else if (json)
+		rc = print_status_json(out.data);
+	else
+		print_status_human(out.data);
+	buf_free(&out);
+	if (rc < 0)
+		fprintf(stderr, "csm-gc: cannot write the status\n");
+	return rc < 0 ? 1 : 0;
 }
 
 static int request_abort(const char *sr_uuid, int timeout_s)
@@ -349,19 +440,43 @@ static void close_store(struct gc *g)
 		srfs_close(&g->sr.fs);
 }
 
-static void usage(void)
+static void print_usage(FILE *f)
 {
-	fprintf(stderr,
-		"usage: csm-gc --sr UUID --dir PATH [--background] [--quiet] [--leaf-max BYTES]\n"
+	fprintf(f,
+		"usage: csm-gc --sr UUID --dir PATH [--background] [--quiet] [--leaf-max SIZE]\n"
 		"       csm-gc --sr UUID --nfs SERVER:/PATH [--nfs-version 3|4] [--nfs-timeout MS]\n"
 		"              [--nfs-ports NFS,MOUNT] [...]\n"
 		"       csm-gc --sr UUID --lvm DEVICE[,DEVICE...] [--thin] [...]\n"
 		"              an LVM SR: the VG VG_XenStorage-UUID on those PVs (master only);\n"
 		"              --thin for an SR with allocation=thin (merged leaves stay deflated)\n"
-		"       csm-gc --sr UUID --status\n"
+		"       csm-gc --sr UUID --status [--output=json]\n"
 		"       csm-gc --sr UUID --abort\n"
+		"       csm-gc --help | --version\n"
 		"exit status: 0 done, 1 failed, 2 refused, 3 work held back (see --status)\n");
+}
+
+static void usage(void)
+{
+	print_usage(stderr);
 	exit(2);
+}
+
+static int help(void)
+{
+	print_usage(stdout);
+	printf("\n"
+	       "  --dir PATH       the SR's directory (FileSR, EXTSR)\n"
+	       "  --nfs S:/PATH    an NFS SR's directory, through libnfs (no mount)\n"
+	       "  --lvm DEVS       an LVM SR's physical volumes\n"
+	       "  --background     detach, log to syslog (what the drivers start)\n"
+	       "  --quiet          no messages on stderr\n"
+	       "  --leaf-max SIZE  leaf-coalesce leaves holding at most SIZE of data\n"
+	       "                   (default 20M; 4096, 512M, 1.5GiB: binary units)\n"
+	       "  --nfs-timeout MS milliseconds per NFS call (100-600000)\n"
+	       "  --status         what the GC does or did; --output=json for machines\n"
+	       "  --abort          ask a running GC to stop, and wait for it\n"
+	       "See also csm-gc(8).\n");
+	return 0;
 }
 
 /* Run with gc_active held; the exit status. */
@@ -371,7 +486,7 @@ static int run(struct gc *g)
 	struct sm_error err = { 0 };
 	int rc = gc_run_loop(r, &err);
 
-	if (g->verbose && r->total)
+	if (g->verbose && g->tty && r->total)
 		fprintf(stderr, "\n");
 	r->state = rc < 0 ? (abort_requested(g) ? "aborted" : "failed") : "idle";
 	snprintf(r->current, sizeof(r->current), "%.150s", rc < 0 ? err.detail : "");
@@ -410,17 +525,22 @@ int main(int argc, char **argv)
 		{ "nfs-ports", required_argument, NULL, 'P' },
 		{ "lvm", required_argument, NULL, 'L' },
 		{ "thin", no_argument, NULL, 't' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'v' },
+		{ "output", required_argument, NULL, 'o' },
 		{ NULL, 0, NULL, 0 },
 	};
 	static struct gc g;
 	struct sm_error err = { 0 };
 	const char *sr_uuid = NULL, *dir = NULL, *nfs = NULL;
 	struct srfs_nfs_opts nfs_opts = { .version = 3, .timeout_ms = 10000 };
-	bool background = false, status = false, abort_gc = false;
+	bool background = false, status = false, abort_gc = false, json = false;
+	const char *why = NULL;
 	uint64_t n, leaf_max = 20ull << 20;
 	int c, rc, nstores;
 
 	g.verbose = true;
+	g.tty = isatty(STDERR_FILENO) == 1;
 	g.active = (struct sm_lock)SM_LOCK_INIT;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
@@ -431,8 +551,21 @@ int main(int argc, char **argv)
 		case 'S': status = true; break;
 		case 'A': abort_gc = true; break;
 		case 'l':
-			if (sm_parse_u64(optarg, &leaf_max) < 0)
-				usage();
+			if (sm_parse_size(optarg, &leaf_max, &why) < 0) {
+				fprintf(stderr, "csm-gc: --leaf-max: bad size '%s': %s\n", optarg, why);
+				return 2;
+			}
+			break;
+		case 'h': return help();
+		case 'v':
+			printf("csm-gc %s\n", CSM_VERSION);
+			return 0;
+		case 'o':
+			if (strcmp(optarg, "json") != 0 && strcmp(optarg, "human") != 0) {
+				fprintf(stderr, "csm-gc: --output wants json or human, not '%s'\n", optarg);
+				return 2;
+			}
+			json = optarg[0] == 'j';
 			break;
 		case 'n': nfs = optarg; break;
 		case 'V':
@@ -463,7 +596,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	if (status)
-		return show_status(sr_uuid);
+		return show_status(sr_uuid, json);
 	if (abort_gc)
 		return request_abort(sr_uuid, 60);
 	nstores = !!dir + !!nfs + g.is_lvm;

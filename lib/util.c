@@ -57,6 +57,67 @@ int sm_parse_u64(const char *s, uint64_t *out)
 	return 0;
 }
 
+/* The shift of a unit letter (K=10 ... E=60), or -1. */
+static int unit_shift(char c)
+{
+	static const char units[] = "KMGTPE";
+	char upper = (char)(c & ~0x20);
+	/* strchr finds the terminator too: ' ' & ~0x20 is '\0'. */
+	const char *u = upper ? strchr(units, upper) : NULL;
+
+	return u ? 10 * (int)(u - units + 1) : -1;
+}
+
+static int size_refused(const char **why, const char *reason)
+{
+	if (why)
+		*why = reason;
+	return -1;
+}
+
+int sm_parse_size(const char *s, uint64_t *out, const char **why)
+{
+	unsigned __int128 whole = 0, frac = 0, scale = 1, bytes;
+	int shift = 0;
+
+	if (!s || !*s)
+		return size_refused(why, "empty size");
+	if (*s < '0' || *s > '9')
+		return size_refused(why, "a size starts with a decimal digit (e.g. 4096, 512M, 1.5GiB)");
+	for (; *s >= '0' && *s <= '9'; s++) {
+		whole = whole * 10 + (unsigned)(*s - '0');
+		if (whole > UINT64_MAX)
+			return size_refused(why, "size too large (the limit is 16 EiB - 1)");
+	}
+	if (*s == '.') {
+		if (s[1] < '0' || s[1] > '9')
+			return size_refused(why, "a decimal point must be followed by digits");
+		for (s++; *s >= '0' && *s <= '9'; s++) {
+			if (scale >= 1000000000000000000ull)
+				return size_refused(why, "too many digits after the decimal point");
+			frac = frac * 10 + (unsigned)(*s - '0');
+			scale *= 10;
+		}
+	}
+	if (*s) {
+		shift = unit_shift(*s);
+		if (shift < 0 && (*s == 'B' || *s == 'b') && !s[1])
+			shift = 0;
+		else if (shift < 0 || !(!s[1] || ((s[1] == 'B' || s[1] == 'b') && !s[2]) ||
+					((s[1] == 'i' || s[1] == 'I') && (s[2] == 'B' || s[2] == 'b') && !s[3])))
+			return size_refused(why, "unknown unit: use K, M, G, T, P or E (KiB, MiB, ... alike), "
+					    "or none for bytes");
+	}
+	/* 2^60 * (10^18 - 1) fits in 128 bits, so the products cannot wrap. */
+	if ((frac << shift) % scale)
+		return size_refused(why, "not a whole number of bytes");
+	bytes = (whole << shift) + (frac << shift) / scale;
+	if (bytes > UINT64_MAX)
+		return size_refused(why, "size too large (the limit is 16 EiB - 1)");
+	*out = (uint64_t)bytes;
+	return 0;
+}
+
 int sm_parse_bool(const char *s, bool *out)
 {
 	if (s && strcmp(s, "true") == 0) {

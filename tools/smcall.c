@@ -11,6 +11,12 @@
  *
  * The dconf file has one "key=value" per line ('#' starts a comment);
  * "${VAR}" and "${VAR:-default}" are taken from the environment.
+ *
+ *   smcall --help | help [<command>]     on stdout, exit 0 (xe help <cmd>)
+ *   smcall --version                     the git revision it was built from
+ *   smcall --output=json ...             the answer as JSON: a struct as an
+ *                                        object, a fault as {"fault": {...}}
+ * A usage error goes to stderr with exit status 2.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -22,8 +28,10 @@
 
 #include "csm/buf.h"
 #include "csm/driver.h"
+#include "csm/json.h"
 #include "csm/util.h"
 #include "csm/xmlrpc.h"
+#include "csm_version.h"
 
 struct opts {
 	const char *driver, *dconf_file, *command;
@@ -35,13 +43,89 @@ struct opts {
 	char **args;
 	int nargs;
 	int style;                      /* 0 xapi, 1 python */
-	int print_request, raw, check_only;
+	int print_request, raw, check_only, json;
+	int verbatim;                   /* --verbatim: size arguments unparsed */
 };
 
-static void usage(void)
+/*
+ * The SMAPIv1 commands and their positional arguments, in the order xapi
+ * sends them (sm.ml); the rest of a request comes from the options.
+ */
+struct command_help {
+	const char *name, *args, *what;
+};
+
+static const struct command_help commands[] = {
+	{ "sr_get_driver_info", "", "the driver's name, version, capabilities and dconf keys" },
+	{ "sr_probe", "", "what SRs the dconf's storage holds (--sm-config K=V for hints)" },
+	{ "sr_create", "<physical_size>", "make a new SR on the dconf's storage (size: 0 for the whole)" },
+	{ "sr_delete", "", "destroy an empty SR" },
+	{ "sr_attach", "", "make the SR usable on this host" },
+	{ "sr_detach", "", "stop using the SR on this host" },
+	{ "sr_scan", "", "list the SR's VDIs (an XML document)" },
+	{ "sr_update", "", "refresh the SR's sizes" },
+	{ "sr_content_type", "", "what the SR holds" },
+	{ "vdi_create", "<size> [<name_label> [<name_description> [<metadata_of_pool> "
+	  "[<is_a_snapshot> [<snapshot_time> [<snapshot_of> [<read_only>]]]]]]]",
+	  "a new VDI; size as 4096, 512M, 10G, 1.5GiB (--vdi UUID to choose the uuid, "
+	  "--vdi-type, --sm-config K=V)" },
+	{ "vdi_introduce", "", "adopt an existing image (--new-uuid, --location, --sm-config)" },
+	{ "vdi_delete", "", "destroy the VDI (--vdi UUID)" },
+	{ "vdi_update", "", "refresh the VDI's record (--vdi UUID)" },
+	{ "vdi_attach", "<writable: true|false>", "prepare the VDI for a VM; answers its params" },
+	{ "vdi_detach", "", "undo vdi_attach" },
+	{ "vdi_activate", "<writable: true|false>", "open the VDI for I/O on this host" },
+	{ "vdi_deactivate", "", "undo vdi_activate" },
+	{ "vdi_snapshot", "", "a read-only copy (--driver-param K=V)" },
+	{ "vdi_clone", "", "a writable copy (--driver-param K=V)" },
+	{ "vdi_resize", "<new_size>", "grow the VDI; size as 4096, 512M, 10G, 1.5GiB" },
+	{ "vdi_resize_online", "<new_size>", "grow an attached VDI; size as for vdi_resize" },
+	{ "vdi_generate_config", "", "the request that attaches the VDI without xapi" },
+	{ "vdi_attach_from_config", "", "attach from what vdi_generate_config gave" },
+	{ "vdi_lock", "<force: true|false> <user>",
+	  "mark the VDI as used by <user>; force=true breaks another user's lock" },
+	{ "vdi_unlock", "<user>", "release <user>'s lock" },
+	{ "vdi_epoch_begin", "", "start of a VM's use of the VDI" },
+	{ "vdi_epoch_end", "", "end of a VM's use of the VDI" },
+};
+
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static const struct command_help *find_command(const char *name)
 {
-	fprintf(stderr,
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		if (strcmp(commands[i].name, name) == 0)
+			return &commands[i];
+	return NULL;
+}
+
+/* smcall help <command>: its arguments, like xe help <command>. */
+static int help_command(const char *name)
+{
+	const struct command_help *c = find_command(name);
+
+	if (!c) {
+		fprintf(stderr, "smcall: no command '%s'; 'smcall help' lists them\n", name);
+		return 2;
+	}
+	printf("command: %s\narguments: %s\ndescription: %s\n"
+	       "usage: smcall [options] <driver> <dconf-file> %s%s%s\n",
+	       c->name, c->args[0] ? c->args : "(none)", c->what, c->name,
+	       c->args[0] ? " " : "", c->args);
+	if (strncmp(c->name, "vdi_", 4) == 0 && strcmp(c->name, "vdi_create") != 0 &&
+	    strcmp(c->name, "vdi_introduce") != 0)
+		printf("needs: --sr UUID (or $SR_UUID) and --vdi UUID\n");
+	else if (strcmp(c->name, "sr_get_driver_info") != 0)
+		printf("needs: --sr UUID (or $SR_UUID)\n");
+	return 0;
+}
+
+static void print_usage(FILE *f)
+{
+	fprintf(f,
 		"usage: smcall [options] <driver> <dconf-file> <command> [args...]\n"
+		"       smcall help [<command>] | --help | --version\n"
+		"  <dconf-file>: key=value lines; '-' or 'none' for an empty dconf\n"
 		"  --sr UUID            sr_uuid (default $SR_UUID)\n"
 		"  --vdi UUID           vdi_uuid (vdi_location defaults to it)\n"
 		"  --new-uuid UUID      new_uuid (vdi_introduce)\n"
@@ -54,7 +138,27 @@ static void usage(void)
 		"  --python             write the request as Python's xmlrpc does\n"
 		"  --print-request      print the request and do not run the driver\n"
 		"  --raw                print the driver's stdout unchanged\n"
-		"vdi_create accepts 1-8 args: size (bytes, or with K/M/G/T), name, description, ...\n");
+		"  --verbatim           send size arguments as typed (to test a driver's checks)\n"
+		"  --output=json        print the answer as JSON (a fault as {\"fault\": ...})\n"
+		"  --help, --version\n"
+		"Exit status: 0 an answer, 1 a fault, 2 a usage error.\n");
+}
+
+/* smcall help: the options and every command with its arguments. */
+static int help(void)
+{
+	print_usage(stdout);
+	printf("\ncommands ('smcall help <command>' for one):\n");
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		printf(commands[i].args[0] ? "  %-22s %s\n" : "  %s%s\n", commands[i].name,
+		       commands[i].args);
+	printf("See also smcall(1), csm-drivers(7).\n");
+	return 0;
+}
+
+static void usage(void)
+{
+	print_usage(stderr);
 	exit(2);
 }
 
@@ -147,32 +251,17 @@ static struct xr_value *read_dconf(const char *path, const char *master)
 	return st;
 }
 
-static int parse_size(const char *s, char out[32])
+/* A size argument in bytes for the wire; a usage error (exit 2) if it is not one. */
+static void parse_size(const char *cmd, const char *s, char out[32])
 {
-	char *end;
-	unsigned long long v;
-	int shift = 0;
+	const char *why = NULL;
+	uint64_t v;
 
-	if (*s < '0' || *s > '9')
-		return -1;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || end == s)
-		return -1;
-	switch (*end) {
-	case '\0': break;
-	case 'K': case 'k': shift = 10; break;
-	case 'M': case 'm': shift = 20; break;
-	case 'G': case 'g': shift = 30; break;
-	case 'T': case 't': shift = 40; break;
-	default: return -1;
+	if (sm_parse_size(s, &v, &why) < 0) {
+		fprintf(stderr, "smcall: %s: bad size '%s': %s\n", cmd, s, why);
+		exit(2);
 	}
-	if (*end && end[1])
-		return -1;
-	if (shift && v > (~0ULL >> shift))
-		return -1;
-	snprintf(out, 32, "%llu", v << shift);
-	return 0;
+	snprintf(out, 32, "%llu", (unsigned long long)v);
 }
 
 static void add(struct xr_value *st, const char *k, struct xr_value *v)
@@ -198,8 +287,10 @@ static struct xr_value *build_args(const struct opts *o)
 	if (!a)
 		die("out of memory");
 	if (strcmp(o->command, "vdi_create") == 0 && n >= 1 && n < 8) {
-		if (parse_size(o->args[0], size) < 0)
-			die("vdi_create: bad size");
+		if (o->verbatim)
+			snprintf(size, sizeof(size), "%.31s", o->args[0]);
+		else
+			parse_size(o->command, o->args[0], size);
 		xr_array_append(a, xr_string(size));
 		for (int i = 1; i < 8; i++)
 			xr_array_append(a, xr_string(i < n ? o->args[i] : create_defaults[i]));
@@ -208,9 +299,12 @@ static struct xr_value *build_args(const struct opts *o)
 	for (int i = 0; i < n; i++) {
 		const char *v = o->args[i];
 
-		if ((strcmp(o->command, "vdi_resize") == 0 || strcmp(o->command, "vdi_create") == 0) &&
-		    i == 0 && parse_size(v, size) == 0)
+		if ((strcmp(o->command, "vdi_resize") == 0 || strcmp(o->command, "vdi_resize_online") == 0 ||
+		     strcmp(o->command, "vdi_create") == 0 || strcmp(o->command, "sr_create") == 0) &&
+		    i == 0 && !o->verbatim) {
+			parse_size(o->command, v, size);
 			v = size;
+		}
 		xr_array_append(a, xr_string(v));
 	}
 	return a;
@@ -358,7 +452,67 @@ static void print_value(const struct xr_value *v, int indent)
 	}
 }
 
-static int print_response(const char *doc)
+/* An XML-RPC value as JSON: a struct is an object, an array an array. */
+static void json_value(struct json_writer *w, const struct xr_value *v)
+{
+	switch (v->type) {
+	case XR_NIL: json_null(w); break;
+	case XR_STRING: json_string(w, v->u.str); break;
+	case XR_INT: json_i64(w, (int64_t)v->u.i); break;
+	case XR_BOOL: json_bool(w, v->u.b); break;
+	case XR_DOUBLE: json_double(w, v->u.d); break;
+	case XR_STRUCT:
+		json_begin_object(w);
+		for (size_t i = 0; i < v->u.st.count; i++) {
+			json_key(w, v->u.st.members[i].name);
+			json_value(w, v->u.st.members[i].value);
+		}
+		json_end_object(w);
+		break;
+	case XR_ARRAY:
+		json_begin_array(w);
+		for (size_t i = 0; i < v->u.arr.count; i++)
+			json_value(w, v->u.arr.items[i]);
+		json_end_array(w);
+		break;
+	}
+}
+
+/* The answer as one JSON document; a fault as {"fault": {"code", "name", "string"}}. */
+static int print_json(const struct xr_value *res, bool fault)
+{
+	struct sm_buf b = SM_BUF_INIT;
+	struct json_writer w;
+	int rc;
+
+	json_init(&w, &b, true);
+	if (fault) {
+		const struct xr_value *code = xr_struct_get(res, "faultCode");
+		const char *fs = xr_struct_get_string(res, "faultString");
+		int c = code && code->type == XR_INT ? (int)code->u.i : -1;
+
+		json_begin_object(&w);
+		json_key(&w, "fault");
+		json_begin_object(&w);
+		json_key(&w, "code");
+		json_i64(&w, c);
+		json_kv_string(&w, "name", sm_error_name(c));
+		json_kv_string(&w, "string", fs ? fs : "");
+		json_end_object(&w);
+		json_end_object(&w);
+	} else {
+		json_value(&w, res);
+	}
+	rc = json_finish(&w);
+	if (rc == 0)
+		fputs(b.data, stdout);
+	else
+		fprintf(stderr, "smcall: cannot write the answer as JSON\n");
+	buf_free(&b);
+	return rc;
+}
+
+static int print_response(const char *doc, bool json)
 {
 	struct sm_error err = { 0 };
 	struct xr_value *res = NULL;
@@ -369,7 +523,9 @@ static int print_response(const char *doc)
 		fprintf(stderr, "smcall: unparsable response (%s):\n%s", err.detail, doc);
 		return 1;
 	}
-	if (fault) {
+	if (json) {
+		rc = print_json(res, fault) < 0 || fault ? 1 : 0;
+	} else if (fault) {
 		const struct xr_value *code = xr_struct_get(res, "faultCode");
 		const char *fs = xr_struct_get_string(res, "faultString");
 		int c = code && code->type == XR_INT ? (int)code->u.i : -1;
@@ -408,6 +564,9 @@ int main(int argc, char **argv)
 		{ "print-request", no_argument, NULL, 'P' },
 		{ "raw", no_argument, NULL, 'r' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'v' },
+		{ "output", required_argument, NULL, 'o' },
+		{ "verbatim", no_argument, NULL, 'b' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct opts o = { .master = "true", .sr_uuid = getenv("SR_UUID") };
@@ -426,6 +585,18 @@ int main(int argc, char **argv)
 		case 'y': o.style = 1; break;
 		case 'P': o.print_request = 1; break;
 		case 'r': o.raw = 1; break;
+		case 'b': o.verbatim = 1; break;
+		case 'h': return help();
+		case 'v':
+			printf("smcall %s\n", CSM_VERSION);
+			return 0;
+		case 'o':
+			if (strcmp(optarg, "json") != 0 && strcmp(optarg, "human") != 0) {
+				fprintf(stderr, "smcall: --output wants json or human, not '%s'\n", optarg);
+				usage();
+			}
+			o.json = optarg[0] == 'j';
+			break;
 		case 'd': case 's': case 'p': {
 			struct xr_value **t = kv_target(&o, c);
 
@@ -437,6 +608,11 @@ int main(int argc, char **argv)
 		}
 		default: usage();
 		}
+	}
+	if (argc - optind >= 1 && strcmp(argv[optind], "help") == 0) {
+		if (argc - optind > 2)
+			usage();
+		return argc - optind == 2 ? help_command(argv[optind + 1]) : help();
 	}
 	if (argc - optind < 3)
 		usage();
@@ -466,7 +642,7 @@ int main(int argc, char **argv)
 		fputs(resp, stdout);
 		rc = 0;
 	} else {
-		rc = print_response(resp);
+		rc = print_response(resp, o.json);
 	}
 	free(resp);
 	return rc;

@@ -30,7 +30,16 @@
  *     allocated_blocks=, which needs the BAT; exit 1 if any image failed)
  *
  * Offsets and lengths are bytes, or sectors with --sectors; --single
- * reads or writes the one image without its parents.
+ * reads or writes the one image without its parents.  Sizes, offsets and
+ * lengths are decimal (never octal: "010" is ten) with an optional binary
+ * unit: 4096, 512M, 10G, 1.5GiB (sm_parse_size).
+ *
+ *   vhdtool --help | help [<command>] | <command> --help   on stdout, exit 0
+ *   vhdtool --version                    the git revision it was built from
+ *   query, check, scan: --output=json    one JSON document (bytes, booleans)
+ *
+ * Progress (coalesce, write) goes to stderr when stderr is a terminal,
+ * never into a log.  A usage error is a message on stderr and exit 2.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -39,28 +48,45 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "csm/json.h"
+#include "csm/util.h"
 #include "csm/vhd.h"
 #include "csm/vhdchain.h"
+#include "csm_version.h"
 
 #define CHUNK (4u * 1024 * 1024)
 
+struct opts;
+
+/* One subcommand: its flags, its synopsis and help (vhdtool help <name>). */
+struct command {
+	const char *name;
+	const char *options;    /* the --flags it accepts, space-separated */
+	const char *synopsis;   /* the arguments, after the name */
+	const char *help;       /* what it does, what each option means */
+	int (*run)(const struct opts *o);
+};
+
+static const struct command *find_command(const char *name);
+static void list_commands(FILE *f);
+
+/* The command being run, for its usage line. */
+static const struct command *current;
+
+/* A usage error: the synopsis of the command (or all of them) on stderr, exit 2. */
 static int usage(void)
 {
-	fprintf(stderr,
-		"usage: vhdtool create <path> <size>\n"
-		"       vhdtool query [--chain] <path>\n"
-		"       vhdtool check [--no-parent] [--repair] <path>...\n"
-		"       vhdtool snapshot <child> <parent>\n"
-		"       vhdtool set-hidden <path> 0|1\n"
-		"       vhdtool set-parent <child> <parent>\n"
-		"       vhdtool grow <path> <size>\n"
-		"       vhdtool grow-undo <path>\n"
-		"       vhdtool coalesce <child>\n"
-		"       vhdtool read [--single] [--sectors] <path> <offset> <len> [<out>]\n"
-		"       vhdtool write [--single] [--sectors] <path> <offset> <file|->\n"
-		"       vhdtool scan [--phys] <file...|dir>\n");
+	if (current) {
+		fprintf(stderr, "usage: vhdtool %s %s\n"
+			"Try 'vhdtool help %s' for more information.\n",
+			current->name, current->synopsis, current->name);
+	} else {
+		list_commands(stderr);
+		fprintf(stderr, "Try 'vhdtool --help' for more information.\n");
+	}
 	return 2;
 }
 
@@ -73,49 +99,20 @@ static int fail(const struct sm_error *err)
 	return 1;
 }
 
-/* Parse "123", "64M", "1G", "2T" (binary units). */
+/* Why the last parse_size refused its argument (sm_parse_size's sentence). */
+static const char *size_why = "";
+
+/* A size, offset or length: decimal, optional binary unit (lib/util.c). */
 static int parse_size(const char *s, uint64_t *out)
 {
-	char *end;
-	unsigned long long v;
-	unsigned shift = 0;
-
-	errno = 0;
-	if (!*s || *s == '-')
-		return -1;
-	v = strtoull(s, &end, 0);
-	if (errno || end == s)
-		return -1;
-	switch (*end) {
-	case '\0':
-		break;
-	case 'k': case 'K':
-		shift = 10;
-		break;
-	case 'm': case 'M':
-		shift = 20;
-		break;
-	case 'g': case 'G':
-		shift = 30;
-		break;
-	case 't': case 'T':
-		shift = 40;
-		break;
-	default:
-		return -1;
-	}
-	if (*end && end[1] != '\0')
-		return -1;
-	if (shift && v > (UINT64_MAX >> shift))
-		return -1;
-	*out = (uint64_t)v << shift;
-	return 0;
+	return sm_parse_size(s, out, &size_why);
 }
 
+/* A value that is not a number is a usage error (exit 2), said plainly. */
 static int bad_number(const char *s)
 {
-	fprintf(stderr, "vhdtool: bad number '%s'\n", s);
-	return 1;
+	fprintf(stderr, "vhdtool: bad number '%s': %s\n", s, size_why);
+	return 2;
 }
 
 static int cmd_create(const char *path, const char *size_s)
@@ -153,7 +150,45 @@ static const char *type_name(enum vhd_type t)
 	return "unknown";
 }
 
-static int query_one(const char *path)
+/* Print a finished JSON document; 0, or 1 if the writer was misused or out of memory. */
+static int json_emit(struct json_writer *w, struct sm_buf *b)
+{
+	int rc = 0;
+
+	if (json_finish(w) < 0) {
+		fprintf(stderr, "vhdtool: cannot write the JSON document\n");
+		rc = 1;
+	} else {
+		fputs(b->data, stdout);
+	}
+	buf_free(b);
+	return rc;
+}
+
+/* One image's fields as JSON members: bytes as numbers, flags as booleans. */
+static void query_json_members(struct json_writer *w, const struct vhd_info *info)
+{
+	char uuid[37], puuid[37];
+	bool diff = info->type == VHD_TYPE_DIFF;
+
+	vhd_uuid_format(info->uuid, uuid);
+	vhd_uuid_format(info->parent_uuid, puuid);
+	json_kv_u64(w, "virtual_size", info->virtual_size);
+	json_kv_u64(w, "phys_size", info->phys_size);
+	json_kv_string(w, "type", type_name(info->type));
+	json_kv_bool(w, "hidden", info->hidden);
+	json_kv_string(w, "uuid", uuid);
+	json_kv_string(w, "parent_name", diff ? info->parent_name : NULL);
+	json_kv_string(w, "parent_uuid", diff ? puuid : NULL);
+	json_kv_string(w, "parent_locator", diff ? info->parent_locator : NULL);
+	json_kv_u64(w, "blocks", info->blocks);
+	json_kv_u64(w, "allocated_blocks", info->allocated_blocks);
+	json_kv_u64(w, "max_bat_entries", info->max_bat_entries);
+	json_kv_bool(w, "has_batmap", info->has_batmap);
+	json_kv_string(w, "creator", info->creator);
+}
+
+static int query_one(const char *path, bool json)
 {
 	struct sm_error err = { 0 };
 	struct vhd_info info;
@@ -161,6 +196,17 @@ static int query_one(const char *path)
 
 	if (vhd_query_path(path, &info, &err) < 0)
 		return fail(&err);
+	if (json) {
+		struct sm_buf b = SM_BUF_INIT;
+		struct json_writer w;
+
+		json_init(&w, &b, true);
+		json_begin_object(&w);
+		json_kv_string(&w, "filename", path);
+		query_json_members(&w, &info);
+		json_end_object(&w);
+		return json_emit(&w, &b);
+	}
 	vhd_uuid_format(info.uuid, uuid);
 	vhd_uuid_format(info.parent_uuid, puuid);
 	printf("virtual_size=%llu\n", (unsigned long long)info.virtual_size);
@@ -235,8 +281,10 @@ static int cmd_set_hidden(const char *path, const char *v)
 {
 	struct sm_error err = { 0 };
 
-	if (strcmp(v, "0") != 0 && strcmp(v, "1") != 0)
-		return bad_number(v);
+	if (strcmp(v, "0") != 0 && strcmp(v, "1") != 0) {
+		fprintf(stderr, "vhdtool: set-hidden wants 0 or 1, not '%s'\n", v);
+		return 2;
+	}
 	if (vhd_set_hidden_path(path, v[0] == '1', &err) < 0)
 		return fail(&err);
 	return 0;
@@ -290,15 +338,19 @@ static int cmd_grow_undo(const char *path)
 }
 
 
-/* One line per link of the chain, leaf first. */
-static int query_chain(const char *path)
+/* One line per link of the chain, leaf first; with json, an array of them. */
+static int query_chain(const char *path, bool json)
 {
 	struct sm_error err = { 0 };
+	struct sm_buf b = SM_BUF_INIT;
+	struct json_writer w;
 	struct vhd_chain ch;
 	int rc = 0;
 
 	if (vhd_chain_open(&ch, path, false, &err) < 0)
 		return fail(&err);
+	json_init(&w, &b, true);
+	json_begin_array(&w);
 	for (size_t i = 0; i < ch.depth; i++) {
 		struct vhd_info info;
 		char uuid[37];
@@ -307,6 +359,14 @@ static int query_chain(const char *path)
 			rc = fail(&err);
 			break;
 		}
+		if (json) {
+			json_begin_object(&w);
+			json_kv_u64(&w, "link", i);
+			json_kv_string(&w, "filename", ch.path[i]);
+			query_json_members(&w, &info);
+			json_end_object(&w);
+			continue;
+		}
 		vhd_uuid_format(info.uuid, uuid);
 		printf("link=%zu path=%s type=%s virtual_size=%llu allocated_blocks=%u "
 		       "hidden=%d uuid=%s\n", i, ch.path[i], type_name(info.type),
@@ -314,6 +374,10 @@ static int query_chain(const char *path)
 		       info.hidden ? 1 : 0, uuid);
 	}
 	vhd_chain_close(&ch);
+	json_end_array(&w);
+	if (json && rc == 0)
+		return json_emit(&w, &b);
+	buf_free(&b);
 	return rc;
 }
 
@@ -321,27 +385,81 @@ static int query_chain(const char *path)
 
 struct opts {
 	bool chain, no_parent, single, sectors, phys, repair;
+	bool json;              /* --output=json */
+	bool help;              /* --help after the command */
 	int argc;               /* positional arguments left */
 	char **argv;
 };
 
-/* Split argv (after the command) into known --flags and positionals. */
+/* Is flag one of the space-separated words of allowed?  Whole words only. */
+static bool option_allowed(const char *allowed, const char *flag, size_t len)
+{
+	for (const char *p = allowed; *p; ) {
+		size_t n = strcspn(p, " ");
+
+		if (n == len && strncmp(p, flag, len) == 0)
+			return true;
+		p += n;
+		p += strspn(p, " ");
+	}
+	return false;
+}
+
+/* --output=FORMAT (or --output FORMAT): json or human. */
+static int parse_output(const char *v, struct opts *o)
+{
+	if (strcmp(v, "json") == 0 || strcmp(v, "human") == 0) {
+		o->json = v[0] == 'j';
+		return 0;
+	}
+	fprintf(stderr, "vhdtool: --output wants json or human, not '%s'\n", v);
+	return -1;
+}
+
+/*
+ * Split argv (after the command) into its --flags and positionals.  A
+ * flag must match one the command takes exactly ("--c" is not --chain);
+ * "--" ends the flags, so a file may be named "--x".
+ */
 static int parse_opts(int argc, char **argv, const char *allowed, struct opts *o)
 {
+	bool flags = true;
+
 	memset(o, 0, sizeof(*o));
 	o->argv = calloc((size_t)argc + 1, sizeof(char *));
 	if (!o->argv)
 		return -1;
 	for (int i = 0; i < argc; i++) {
 		const char *a = argv[i];
+		const char *eq = strchr(a, '=');
+		size_t len = eq ? (size_t)(eq - a) : strlen(a);
 
-		if (strncmp(a, "--", 2) != 0 || !strstr(allowed, a)) {
-			if (strncmp(a, "--", 2) == 0) {
-				fprintf(stderr, "vhdtool: unknown option %s\n", a);
-				return -1;
-			}
+		if (!flags || strncmp(a, "--", 2) != 0) {
 			o->argv[o->argc++] = argv[i];
 			continue;
+		}
+		if (strcmp(a, "--") == 0) {
+			flags = false;
+			continue;
+		}
+		if (strcmp(a, "--help") == 0) {
+			o->help = true;
+			continue;
+		}
+		if (!option_allowed(allowed, a, len)) {
+			fprintf(stderr, "vhdtool: unknown option %.*s\n", (int)len, a);
+			return -1;
+		}
+		if (strncmp(a, "--output", len) == 0) {
+			const char *v = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : "");
+
+			if (parse_output(v, o) < 0)
+				return -1;
+			continue;
+		}
+		if (eq) {
+			fprintf(stderr, "vhdtool: %.*s takes no value\n", (int)len, a);
+			return -1;
 		}
 		o->chain |= !strcmp(a, "--chain");
 		o->no_parent |= !strcmp(a, "--no-parent");
@@ -357,20 +475,20 @@ static int cmd_query(const struct opts *o)
 {
 	if (o->argc != 1)
 		return usage();
-	return o->chain ? query_chain(o->argv[0]) : query_one(o->argv[0]);
+	return o->chain ? query_chain(o->argv[0], o->json) : query_one(o->argv[0], o->json);
 }
 
 /* ---- check ----------------------------------------------------------- */
 
-/* vhd_repair on one image; 0, or -1 after printing why not. */
-static int repair_one(const char *path)
+/* vhd_repair on one image; 0 (what it put right in what, "" if nothing), or -1 after printing why not. */
+static int repair_one(const char *path, char what[64])
 {
 	struct sm_error err = { 0 };
 	struct vhd_io io;
 	unsigned fixed = 0;
-	char what[64];
 	int rc;
 
+	what[0] = '\0';
 	if (vhd_io_open_file(&io, path, VHD_IO_RDWR, &err) < 0) {
 		fail(&err);
 		return -1;
@@ -381,36 +499,112 @@ static int repair_one(const char *path)
 		fprintf(stderr, "vhdtool: cannot repair %s: %s\n", path, err.detail);
 		return -1;
 	}
-	if (fixed) {
-		vhd_repair_describe(fixed, what, sizeof(what));
-		printf("%s: repaired %s\n", path, what);
-	}
+	if (fixed)
+		vhd_repair_describe(fixed, what, 64);
 	return 0;
 }
 
+/*
+ * Each image checked in turn: "<path> is valid", or the problem on stderr;
+ * with --output=json an array of {"filename", "valid", "error", "repaired"}.
+ */
 static int cmd_check(const struct opts *o)
 {
+	struct sm_buf b = SM_BUF_INIT;
+	struct json_writer w;
 	int rc = 0;
 
 	if (o->argc < 1)
 		return usage();
+	json_init(&w, &b, true);
+	json_begin_array(&w);
 	for (int i = 0; i < o->argc; i++) {
 		struct sm_error err = { 0 };
+		const char *path = o->argv[i], *problem = NULL;
+		char what[64] = "";
 
-		if (o->repair && repair_one(o->argv[i]) < 0) {
+		if (o->repair && repair_one(path, what) < 0) {
+			problem = "cannot repair";
+		} else if (vhd_check(path, !o->no_parent, &err) < 0) {
+			/* The detail names the file (or its parent) already. */
+			problem = err.detail[0] ? err.detail : "invalid";
+			fprintf(stderr, "vhdtool: %s\n", err.detail[0] ? err.detail : path);
+		}
+		if (problem)
 			rc = 1;
+		if (o->json) {
+			json_begin_object(&w);
+			json_kv_string(&w, "filename", path);
+			json_kv_bool(&w, "valid", !problem);
+			json_kv_string(&w, "error", problem);
+			json_key(&w, "repaired");
+			if (what[0])
+				json_string(&w, what);
+			else
+				json_null(&w);
+			json_end_object(&w);
 			continue;
 		}
-		if (vhd_check(o->argv[i], !o->no_parent, &err) < 0) {
-			/* The detail names the file (or its parent) already. */
-			fprintf(stderr, "vhdtool: %s\n",
-				err.detail[0] ? err.detail : o->argv[i]);
-			rc = 1;
-		} else {
-			printf("%s is valid\n", o->argv[i]);
-		}
+		if (what[0])
+			printf("%s: repaired %s\n", path, what);
+		if (!problem)
+			printf("%s is valid\n", path);
 	}
+	json_end_array(&w);
+	if (o->json && json_emit(&w, &b) != 0)
+		return 1;
+	buf_free(&b);
 	return rc;
+}
+
+/* ---- progress on a terminal ----------------------------------------- */
+
+/*
+ * Progress for people: one line on stderr rewritten in place, with the
+ * rate and, when the total is known, the time left.  Only when stderr is
+ * a terminal: in a log file the carriage returns are noise.
+ */
+struct progress {
+	const char *what;
+	bool on;
+	int64_t start_ms, last_ms;
+	bool shown;
+};
+
+static void progress_init(struct progress *p, const char *what)
+{
+	*p = (struct progress){ .what = what, .on = isatty(STDERR_FILENO) == 1,
+				.start_ms = sm_monotonic_ms() };
+}
+
+static void progress_show(struct progress *p, uint64_t done, uint64_t total)
+{
+	int64_t now = sm_monotonic_ms();
+	double secs = (double)(now - p->start_ms) / 1000.0;
+	double rate = secs > 0 ? (double)done / secs : 0;
+	/* GiB for people, MiB while the amounts are small. */
+	bool gib = (total ? total : done) >= (1u << 30);
+	double unit = gib ? (double)(1u << 30) : (double)(1u << 20);
+	const char *uname = gib ? "GiB" : "MiB";
+
+	if (!p->on || (p->shown && now - p->last_ms < 200 && done != total))
+		return;
+	p->last_ms = now;
+	p->shown = true;
+	if (total) {
+		fprintf(stderr, "\r%s: %3d%% (%.1f of %.1f %s, %.0f MiB/s, %.0f s left)   ", p->what,
+			(int)(done * 100 / total), (double)done / unit, (double)total / unit, uname,
+			rate / (1 << 20), rate > 0 ? (double)(total - done) / rate : 0.0);
+	} else {
+		fprintf(stderr, "\r%s: %.1f %s (%.0f MiB/s)   ", p->what, (double)done / unit, uname,
+			rate / (1 << 20));
+	}
+}
+
+static void progress_end(struct progress *p)
+{
+	if (p->on && p->shown)
+		fprintf(stderr, "\n");
 }
 
 /* ---- read and write -------------------------------------------------- */
@@ -421,8 +615,10 @@ static int parse_pos(const char *s, bool sectors, uint64_t *out)
 	if (parse_size(s, out) < 0)
 		return -1;
 	if (sectors) {
-		if (*out > UINT64_MAX / 512)
+		if (*out > UINT64_MAX / 512) {
+			size_why = "too many sectors (the limit is 16 EiB - 1 bytes)";
 			return -1;
+		}
 		*out *= 512;
 	}
 	return 0;
@@ -536,6 +732,9 @@ static int cmd_write(const struct opts *o)
 	uint64_t off;
 	uint8_t *buf;
 	FILE *in = stdin;
+	struct progress prog;
+	uint64_t written = 0, total = 0;
+	struct stat st;
 	int rc = 1;
 
 	if (o->argc != 3)
@@ -550,6 +749,9 @@ static int cmd_write(const struct opts *o)
 			return 1;
 		}
 	}
+	if (fstat(fileno(in), &st) == 0 && S_ISREG(st.st_mode))
+		total = (uint64_t)st.st_size;
+	progress_init(&prog, "write");
 	buf = malloc(CHUNK);
 	if (!buf || target_open(&t, o->argv[0], o->single, true, &err) < 0) {
 		if (in != stdin)
@@ -565,11 +767,15 @@ static int cmd_write(const struct opts *o)
 		if (n == 0)
 			break;
 		if (target_io(&t, true, buf, n, off, &err) < 0) {
+			progress_end(&prog);
 			fail(&err);
 			goto done;
 		}
 		off += n;
+		written += n;
+		progress_show(&prog, written, total > written ? total : written);
 	}
+	progress_end(&prog);
 	if (ferror(in)) {
 		fprintf(stderr, "vhdtool: cannot read %s\n", o->argv[2]);
 		goto done;
@@ -593,14 +799,7 @@ out:
 
 static int print_progress(void *arg, uint64_t done, uint64_t total)
 {
-	int *last = arg;
-	int pct = total ? (int)(done * 100 / total) : 100;
-
-	if (pct != *last) {
-		fprintf(stderr, "\rcoalesce: %3d%% (%llu of %llu MiB)", pct,
-			(unsigned long long)(done >> 20), (unsigned long long)(total >> 20));
-		*last = pct;
-	}
+	progress_show(arg, done, total);
 	return 0;
 }
 
@@ -610,7 +809,8 @@ static int cmd_coalesce(const struct opts *o)
 	struct vhd_chain ch;
 	char parent[sizeof(ch.path[0])];
 	uint64_t copied = 0;
-	int last = -1, rc;
+	struct progress prog;
+	int rc;
 
 	if (o->argc != 1)
 		return usage();
@@ -623,9 +823,9 @@ static int cmd_coalesce(const struct opts *o)
 	}
 	memcpy(parent, ch.path[1], sizeof(parent));
 	vhd_chain_close(&ch);
-	rc = vhd_coalesce(o->argv[0], parent, &copied, print_progress, &last, &err);
-	if (last >= 0)
-		fprintf(stderr, "\n");
+	progress_init(&prog, "coalesce");
+	rc = vhd_coalesce(o->argv[0], parent, &copied, print_progress, &prog, &err);
+	progress_end(&prog);
 	if (rc < 0)
 		return fail(&err);
 	printf("Coalesced %llu bytes\n", (unsigned long long)copied);
@@ -657,8 +857,8 @@ static int scan_errno(const struct sm_error *err)
 	return err->code == SME_VDI_MISSING ? -ENOENT : -EINVAL;
 }
 
-/* One line for one file; returns -1 (after printing the error line) on failure. */
-static int scan_one(const char *path, bool phys)
+/* One line for one file (or one JSON object into w); -1 (after writing the error) on failure. */
+static int scan_one(const char *path, bool phys, struct json_writer *w)
 {
 	struct sm_error err = { 0 };
 	struct vhd_info info;
@@ -675,6 +875,22 @@ static int scan_one(const char *path, bool phys)
 		goto bad;
 	}
 	vhd_io_close(&io);
+	if (w) {
+		bool parent = info.type == VHD_TYPE_DIFF && info.parent_name[0];
+
+		json_begin_object(w);
+		json_kv_string(w, "vhd", base_name(path));
+		json_kv_u64(w, "capacity", info.virtual_size);
+		json_kv_u64(w, "size", size);
+		json_kv_bool(w, "hidden", info.hidden);
+		if (phys) {
+			json_kv_u64(w, "phys_size", info.phys_size);
+			json_kv_u64(w, "allocated_blocks", info.allocated_blocks);
+		}
+		json_kv_string(w, "parent", parent ? base_name(info.parent_name) : NULL);
+		json_end_object(w);
+		return 0;
+	}
 	printf("vhd=%s capacity=%llu size=%llu hidden=%d", base_name(path),
 	       (unsigned long long)info.virtual_size, (unsigned long long)size,
 	       info.hidden ? 1 : 0);
@@ -685,6 +901,15 @@ static int scan_one(const char *path, bool phys)
 	       base_name(info.parent_name) : "none");
 	return 0;
 bad:
+	if (w) {
+		json_begin_object(w);
+		json_kv_string(w, "vhd", path);
+		json_key(w, "scan_error");
+		json_i64(w, scan_errno(&err));
+		json_kv_string(w, "error_message", err.detail[0] ? err.detail : "error");
+		json_end_object(w);
+		return rc;
+	}
 	/* The message is quoted: keep single quotes out of it. */
 	for (char *c = err.detail; *c; c++)
 		if (*c == '\'' || *c == '\n')
@@ -707,7 +932,7 @@ static bool is_vhd_name(const char *n)
 }
 
 /* Every *.vhd in dir, sorted, each scanned once. */
-static int scan_dir(const char *dir, bool phys)
+static int scan_dir(const char *dir, bool phys, struct json_writer *w)
 {
 	DIR *d = opendir(dir);
 	struct dirent *e;
@@ -747,7 +972,7 @@ static int scan_dir(const char *dir, bool phys)
 		if (snprintf(path, sizeof(path), "%s/%s", dir, names[i]) >= (int)sizeof(path)) {
 			fprintf(stderr, "vhdtool: path too long: %s/%s\n", dir, names[i]);
 			rc = 1;
-		} else if (scan_one(path, phys) < 0) {
+		} else if (scan_one(path, phys, w) < 0) {
 			rc = 1;
 		}
 		free(names[i]);
@@ -759,21 +984,29 @@ static int scan_dir(const char *dir, bool phys)
 static int cmd_scan(const struct opts *o)
 {
 	static char outbuf[1 << 16];
+	struct sm_buf b = SM_BUF_INIT;
+	struct json_writer jw, *w = o->json ? &jw : NULL;
 	int rc = 0;
 
 	if (o->argc < 1)
 		return usage();
 	setvbuf(stdout, outbuf, _IOFBF, sizeof(outbuf));
+	json_init(&jw, &b, true);
+	json_begin_array(&jw);
 	for (int i = 0; i < o->argc; i++) {
 		struct stat st;
 
 		if (stat(o->argv[i], &st) == 0 && S_ISDIR(st.st_mode)) {
-			if (scan_dir(o->argv[i], o->phys))
+			if (scan_dir(o->argv[i], o->phys, w))
 				rc = 1;
-		} else if (scan_one(o->argv[i], o->phys) < 0) {
+		} else if (scan_one(o->argv[i], o->phys, w) < 0) {
 			rc = 1;
 		}
 	}
+	json_end_array(&jw);
+	if (w && json_emit(&jw, &b) != 0)
+		rc = 1;
+	buf_free(&b);
 	if (fflush(stdout) != 0) {
 		fprintf(stderr, "vhdtool: write to stdout failed\n");
 		rc = 1;
@@ -783,59 +1016,142 @@ static int cmd_scan(const struct opts *o)
 
 /* ---- main ------------------------------------------------------------ */
 
-struct command {
-	const char *name;
-	const char *options;    /* --flags it accepts */
-	int (*run)(const struct opts *o);
-};
-
-static int run_query(const struct opts *o)
+static int run_create(const struct opts *o)
 {
-	return cmd_query(o);
+	return o->argc == 2 ? cmd_create(o->argv[0], o->argv[1]) : usage();
 }
 
-static int run_legacy(const char *cmd, int argc, char **argv)
+static int run_snapshot(const struct opts *o)
 {
-	if (!strcmp(cmd, "create") && argc == 2)
-		return cmd_create(argv[0], argv[1]);
-	if (!strcmp(cmd, "snapshot") && argc == 2)
-		return cmd_snapshot(argv[0], argv[1]);
-	if (!strcmp(cmd, "set-hidden") && argc == 2)
-		return cmd_set_hidden(argv[0], argv[1]);
-	if (!strcmp(cmd, "grow") && argc == 2)
-		return cmd_grow(argv[0], argv[1]);
-	if (!strcmp(cmd, "grow-undo") && argc == 1)
-		return cmd_grow_undo(argv[0]);
-	return usage();
+	return o->argc == 2 ? cmd_snapshot(o->argv[0], o->argv[1]) : usage();
+}
+
+static int run_set_hidden(const struct opts *o)
+{
+	return o->argc == 2 ? cmd_set_hidden(o->argv[0], o->argv[1]) : usage();
+}
+
+static int run_grow(const struct opts *o)
+{
+	return o->argc == 2 ? cmd_grow(o->argv[0], o->argv[1]) : usage();
+}
+
+static int run_grow_undo(const struct opts *o)
+{
+	return o->argc == 1 ? cmd_grow_undo(o->argv[0]) : usage();
+}
+
+#define SIZE_HELP "  Sizes are decimal bytes or take a binary unit: 4096, 512M, 10G, 1.5GiB.\n"
+
+static const struct command commands[] = {
+	{ "create", "", "<path> <size>",
+	  "Create an empty dynamic VHD of <size> (rounded up to a whole 2 MiB block).\n"
+	  SIZE_HELP, run_create },
+	{ "query", "--chain --output", "[--chain] [--output=json] <path>",
+	  "Print the image's footer and header fields as key=value lines (bytes).\n"
+	  "  --chain        one line per link of the chain, leaf first\n"
+	  "  --output=json  one JSON object (an array of them with --chain)\n", cmd_query },
+	{ "check", "--no-parent --repair --output", "[--no-parent] [--repair] [--output=json] <path>...",
+	  "Check every structure of each image and its link to its parent;\n"
+	  "\"<path> is valid\" on stdout, the problem on stderr, exit 1 if any failed.\n"
+	  "  --no-parent    do not open the parent\n"
+	  "  --repair       first put right what a killed writer leaves behind\n"
+	  "  --output=json  an array of {filename, valid, error, repaired}\n", cmd_check },
+	{ "snapshot", "", "<child> <parent>",
+	  "Create <child> as an empty differencing image of <parent>.\n", run_snapshot },
+	{ "set-hidden", "", "<path> 0|1",
+	  "Clear (0) or set (1) the hidden flag in the footer.\n", run_set_hidden },
+	{ "set-parent", "", "<child> <parent>",
+	  "Re-point <child> at <parent> (vhd-util modify -p); the data is not compared.\n",
+	  cmd_set_parent },
+	{ "grow", "", "<path> <size>",
+	  "Grow the virtual size to <size>; <path>.undo exists while it runs.\n" SIZE_HELP,
+	  run_grow },
+	{ "grow-undo", "", "<path>",
+	  "Roll back a grow that was cut short (a crash left <path>.undo).\n", run_grow_undo },
+	{ "coalesce", "", "<child>",
+	  "Copy <child>'s data into its parent; progress on a terminal, then\n"
+	  "\"Coalesced N bytes\".\n", cmd_coalesce },
+	{ "read", "--single --sectors", "[--single] [--sectors] <path> <offset> <len> [<out>]",
+	  "Write <len> bytes of the guest's view from <offset> to <out> (default stdout).\n"
+	  "  --single       this image alone, not through its parents\n"
+	  "  --sectors      <offset> and <len> count 512-byte sectors\n" SIZE_HELP, cmd_read },
+	{ "write", "--single --sectors", "[--single] [--sectors] <path> <offset> <file|->",
+	  "Write <file> (or stdin) into the leaf at <offset>; holes are filled from the\n"
+	  "chain.  Progress on a terminal.\n"
+	  "  --single       this image alone, not through its parents\n"
+	  "  --sectors      <offset> counts 512-byte sectors\n" SIZE_HELP, cmd_write },
+	{ "scan", "--phys --output", "[--phys] [--output=json] <file...|dir>",
+	  "One line per image, like vhd-util scan (a directory: its *.vhd files):\n"
+	  "  vhd=<name> capacity=<bytes> size=<bytes> hidden=<0|1> parent=<name|none>\n"
+	  "  --phys         add phys_size= and allocated_blocks= (reads the BAT)\n"
+	  "  --output=json  an array of objects with the same fields\n"
+	  "Exit 1 if any image could not be read.\n", cmd_scan },
+};
+
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static const struct command *find_command(const char *name)
+{
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		if (strcmp(commands[i].name, name) == 0)
+			return &commands[i];
+	return NULL;
+}
+
+static void list_commands(FILE *f)
+{
+	fprintf(f, "usage: vhdtool <command> [options] [arguments]\n"
+		   "       vhdtool help [<command>] | --help | --version\n\ncommands:\n");
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		fprintf(f, "  %-11s %s\n", commands[i].name, commands[i].synopsis);
+}
+
+static int help(const char *name)
+{
+	const struct command *c = name ? find_command(name) : NULL;
+
+	if (name && !c) {
+		fprintf(stderr, "vhdtool: no command '%s'; 'vhdtool help' lists them\n", name);
+		return 2;
+	}
+	if (c) {
+		printf("usage: vhdtool %s %s\n\n%s", c->name, c->synopsis, c->help);
+		return 0;
+	}
+	list_commands(stdout);
+	printf("\n'vhdtool help <command>' says what a command does and which options it takes.\n"
+	       "Errors go to stderr: exit 1 when the work failed, 2 for a usage error.\n"
+	       "See also vhdtool(1).\n");
+	return 0;
 }
 
 int main(int argc, char **argv)
 {
-	static const struct command cmds[] = {
-		{ "query", "--chain", run_query },
-		{ "check", "--no-parent --repair", cmd_check },
-		{ "read", "--single --sectors", cmd_read },
-		{ "write", "--single --sectors", cmd_write },
-		{ "coalesce", "", cmd_coalesce },
-		{ "set-parent", "", cmd_set_parent },
-		{ "scan", "--phys", cmd_scan },
-	};
-	const char *cmd = argc > 1 ? argv[1] : "";
+	const char *cmd = argc > 1 ? argv[1] : NULL;
 	struct opts o;
 	int rc;
 
-	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
-		if (strcmp(cmd, cmds[i].name) != 0)
-			continue;
-		if (parse_opts(argc - 2, argv + 2, cmds[i].options, &o) < 0) {
-			free(o.argv);
-			return usage();
-		}
-		rc = cmds[i].run(&o);
-		free(o.argv);
-		return rc;
-	}
-	if (argc < 2)
+	if (!cmd)
 		return usage();
-	return run_legacy(cmd, argc - 2, argv + 2);
+	if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0)
+		return help(NULL);
+	if (strcmp(cmd, "help") == 0)
+		return argc > 3 ? usage() : help(argc == 3 ? argv[2] : NULL);
+	if (strcmp(cmd, "--version") == 0) {
+		printf("vhdtool %s\n", CSM_VERSION);
+		return 0;
+	}
+	current = find_command(cmd);
+	if (!current) {
+		fprintf(stderr, "vhdtool: unknown command '%s'\n", cmd);
+		return usage();
+	}
+	if (parse_opts(argc - 2, argv + 2, current->options, &o) < 0) {
+		free(o.argv);
+		return usage();
+	}
+	rc = o.help ? help(current->name) : current->run(&o);
+	free(o.argv);
+	return rc;
 }

@@ -19,6 +19,16 @@ void sm_uuid_generate(char out[SM_UUID_LEN + 1]);
 
 /* Strict unsigned decimal: digits only, no sign, no spaces, no overflow. */
 int sm_parse_u64(const char *s, uint64_t *out);
+/*
+ * A size as people type it: decimal digits, an optional decimal fraction,
+ * an optional binary unit K, M, G, T, P or E (any case, optionally followed
+ * by "iB" or "B"; all binary, as xe and qemu-img read them): "4096",
+ * "512M", "10G", "1.5GiB", "2TB".  A bare "B" means bytes.  Never octal or
+ * hex ("010" is ten), no sign, no spaces; the value must be a whole number
+ * of bytes and fit in 64 bits.  0, or -1 with *why (if why is not NULL)
+ * set to a static sentence saying what is wrong.
+ */
+int sm_parse_size(const char *s, uint64_t *out, const char **why);
 /* "true" or "false", exactly. */
 int sm_parse_bool(const char *s, bool *out);
 

@@ -48,11 +48,11 @@ fault 143 "$D" "$C" vdi_create --vdi '../evil' 1M && pass "bad vdi_uuid on creat
 
 # --- sizes ------------------------------------------------------------------
 for bad in -1 abc 1e9 ' 10' '0x10' 99999999999999999999999 '10 '; do
-	fault 79 "$D" "$C" vdi_create -- "$bad" x '' '' false 19700101T00:00:00Z '' false || fail "size '$bad'"
+	fault 79 "$D" "$C" --verbatim vdi_create -- "$bad" x '' '' false 19700101T00:00:00Z '' false || fail "size '$bad'"
 done
 pass "bad sizes are 79"
 fault 79 "$D" "$C" vdi_create 2191569354753 && pass "over 2040 GiB is 79"
-fault 79 "$D" "$C" vdi_resize --vdi "$V" abc && fault 79 "$D" "$C" vdi_resize --vdi "$V" 1M && pass "bad resize sizes"
+fault 79 "$D" "$C" --verbatim vdi_resize --vdi "$V" abc && fault 79 "$D" "$C" vdi_resize --vdi "$V" 1M && pass "bad resize sizes"
 REQ=$("$SMCALL" --print-request "$D" "$C" vdi_create 1M | sed 's|<value>false</value><value>19700101T00:00:00Z</value><value/><value>false</value>||')
 raw_fault 143 "$D" "$REQ" && pass "vdi_create needs its 8 args"
 REQ=$("$SMCALL" --print-request "$D" "$C" vdi_create 1M | sed 's|<member><name>vdi_type</name><value>user</value></member>||')

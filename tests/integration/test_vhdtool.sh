@@ -85,8 +85,10 @@ EOF
 # ---- coalesce and set-parent ----
 "$VHDTOOL" snapshot "$D/c.vhd" "$D/b.vhd"
 OUT=$("$VHDTOOL" coalesce "$D/b.vhd" 2>"$T/progress")
-grep -q '^Coalesced [0-9]* bytes$' <<<"$OUT" && grep -q 'coalesce:' "$T/progress" &&
-	pass "coalesce: $OUT" || fail "coalesce output: $OUT"
+# stderr is a file here, not a terminal: no progress lines in it
+# (test_tool_conventions.sh sees them on a terminal).
+grep -q '^Coalesced [0-9]* bytes$' <<<"$OUT" && ! [ -s "$T/progress" ] &&
+	pass "coalesce: $OUT, no progress into a file" || fail "coalesce output: $OUT; stderr: $(cat "$T/progress")"
 "$VHDTOOL" set-parent "$D/c.vhd" "$D/a.vhd"
 "$VHDTOOL" query "$D/c.vhd" | grep -qx 'parent_name=a.vhd' && pass "set-parent" || fail "set-parent"
 rm "$D/b.vhd"

@@ -351,6 +351,92 @@ static void test_base64_binary(void **state)
 	free(out);
 }
 
+/* ------------------------------------------------------------------ sizes */
+
+static uint64_t size_of(const char *s)
+{
+	const char *why = NULL;
+	uint64_t v = 0;
+
+	assert_int_equal(sm_parse_size(s, &v, &why), 0);
+	assert_null(why);
+	return v;
+}
+
+static void test_parse_size_forms(void **state)
+{
+	assert_int_equal(size_of("0"), 0);
+	assert_int_equal(size_of("4096"), 4096);
+	assert_int_equal(size_of("010"), 10);           /* never octal */
+	assert_int_equal(size_of("0010M"), 10ull << 20);
+	assert_int_equal(size_of("4096B"), 4096);
+	assert_int_equal(size_of("1K"), 1024);
+	assert_int_equal(size_of("1k"), 1024);
+	assert_int_equal(size_of("512M"), 512ull << 20);
+	assert_int_equal(size_of("512MiB"), 512ull << 20);
+	assert_int_equal(size_of("512MB"), 512ull << 20);
+	assert_int_equal(size_of("10G"), 10ull << 30);
+	assert_int_equal(size_of("10g"), 10ull << 30);
+	assert_int_equal(size_of("10GiB"), 10ull << 30);
+	assert_int_equal(size_of("10gib"), 10ull << 30);
+	assert_int_equal(size_of("1.5GiB"), 3ull << 29);
+	assert_int_equal(size_of("1.5G"), 3ull << 29);
+	assert_int_equal(size_of("0.5K"), 512);
+	assert_int_equal(size_of("1.25M"), 1310720);
+	assert_int_equal(size_of("2T"), 2ull << 40);
+	assert_int_equal(size_of("3P"), 3ull << 50);
+	assert_int_equal(size_of("15E"), 15ull << 60);
+	assert_int_equal(size_of("15.5E"), 31ull << 59);
+	assert_int_equal(size_of("18446744073709551615"), UINT64_MAX);
+	assert_int_equal(size_of("16777215.75T"), (16777215ull << 40) + (3ull << 38));
+	assert_int_equal(size_of("4.0"), 4);
+}
+
+static void refused(const char *s, const char *reason_part)
+{
+	const char *why = NULL;
+	uint64_t v = 12345;
+
+	assert_int_equal(sm_parse_size(s, &v, &why), -1);
+	assert_int_equal(v, 12345);                     /* untouched */
+	assert_non_null(why);
+	if (!strstr(why, reason_part))
+		fail_msg("'%s': reason '%s' lacks '%s'", s, why, reason_part);
+}
+
+static void test_parse_size_refuses(void **state)
+{
+	uint64_t v;
+
+	refused("", "empty");
+	refused("-1", "digit");
+	refused("+1", "digit");
+	refused(" 1", "digit");
+	refused("1 ", "unit");
+	refused("G", "digit");
+	refused(".5G", "digit");
+	refused("1.G", "decimal point");
+	refused("0x10", "unit");
+	refused("1e3", "unit");
+	refused("10X", "unit");
+	refused("10GG", "unit");
+	refused("10GiBs", "unit");
+	refused("10iB", "unit");
+	refused("10Gi", "unit");
+	refused("1.5", "whole number");
+	refused("0.1K", "whole number");
+	refused("1.0000000000000000001", "too many digits");
+	refused("18446744073709551616", "too large");
+	refused("99999999999999999999999", "too large");
+	refused("16E", "too large");
+	refused("16384P", "too large");
+	refused("17179869184G", "too large");
+	refused("15.9999999999999999E", "whole number");
+	/* why may be NULL. */
+	assert_int_equal(sm_parse_size("junk", &v, NULL), -1);
+	assert_int_equal(sm_parse_size(NULL, &v, NULL), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -360,6 +446,8 @@ int main(void)
 		cmocka_unit_test(test_parse_u64_ok),
 		cmocka_unit_test(test_parse_u64_refuses),
 		cmocka_unit_test(test_parse_bool),
+		cmocka_unit_test(test_parse_size_forms),
+		cmocka_unit_test(test_parse_size_refuses),
 		cmocka_unit_test_setup_teardown(test_mkdir_p, tmpdir_setup, tmpdir_teardown),
 		cmocka_unit_test_setup_teardown(test_write_read_round_trip, tmpdir_setup,
 						tmpdir_teardown),
