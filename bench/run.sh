@@ -31,11 +31,19 @@
 #      the LV, its VHD and its MGT slot, no journal), not the driver,
 #      which takes ~1 s a vdi_create; make <build-dir>/tests/vstore_lvm_t.  Root only;
 #      not in the default PARTS (populating takes minutes).
+#   9. iscsi: ISCSISR and LVMoISCSISR control calls against a private tgtd
+#      on 127.0.0.1 (tests/iscsi/target.sh) exporting one target with
+#      ISCSI_LUNS (default 16) file-backed LUNs: ISCSISR sr_probe without
+#      targetIQN (the IQN list, fault 96), sr_probe with it (a login check,
+#      <SRlist/>), sr_scan (every LUN: INQUIRY x3 and READ CAPACITY each),
+#      LVMoISCSISR sr_probe without SCSIid (the LUN list, fault 107).  All
+#      in user space through libiscsi (no kernel initiator).  Root and tgt.
 # Environment: DRIVER (default <build-dir>/FileSR), TMPDIR (where the
 # temporary SRs and images live; default /tmp), PARTS (default
-# "calls coalesce scan snapshot nfs": which of 1-3, 4, 5, 6, 7 to run;
-# "lvm" adds 8), LVM_VDIS (default 1000), LVM_PAIRS (default 11), LVM_CALLS
-# (samples of vdi_create and vdi_snapshot in 8, default 20),
+# "calls coalesce scan snapshot nfs iscsi": which of 1-3, 4, 5, 6, 7, 9 to
+# run; "lvm" adds 8), LVM_VDIS (default 1000), LVM_PAIRS (default 11), LVM_CALLS
+# (samples of vdi_create and vdi_snapshot in 8, default 20), ISCSI_LUNS
+# (9, default 16), ISCSI_RUNS (runs per figure in 9, default 21),
 # RUNS (runs per figure in 4, default 5; 5 uses 11), SCAN_N (images in 5,
 # default 10000), NFS_VDIS (default 1000).  Extra arguments go to
 # bench_calls in part 1-3, e.g. `bench/run.sh build -n 50 --only info,scan`.
@@ -73,7 +81,7 @@ echo "load:    $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15 min) before the run"
 echo
 fi
 
-PARTS=${PARTS:-calls coalesce scan snapshot nfs}
+PARTS=${PARTS:-calls coalesce scan snapshot nfs iscsi}
 # shellcheck source=../tests/nfs/netns.sh
 source "$REPO/tests/nfs/netns.sh"
 part() { [[ " $PARTS " == *" $1 "* ]]; }
@@ -358,5 +366,49 @@ if part lvm; then
 		lvm_teardown
 		trap 'rm -rf "$T"' EXIT
 		unset LVM_SYSTEM_DIR CSM_LVM_ACTIVATION SM_REFCOUNT_DIR SM_LOCK_DIR LVM_SUPPRESS_FD_WARNINGS
+	fi
+fi
+
+if part iscsi; then
+	echo
+	NL=${ISCSI_LUNS:-16}
+	echo "9. iscsi: ISCSISR and LVMoISCSISR control calls, private tgtd on 127.0.0.1, one target of $NL LUNs (libiscsi, no kernel initiator)"
+	if [ "$ROOT" != yes ] || ! "$REPO/tests/iscsi/target.sh" check >/dev/null 2>&1; then
+		echo "skipped: needs root and tgtd (Debian package tgt)"
+	elif [ ! -x "$BUILD/ISCSISR" ] || [ ! -x "$BUILD/LVMoISCSISR" ]; then
+		echo "skipped: $BUILD/ISCSISR or LVMoISCSISR missing"
+	else
+		# shellcheck source=../tests/iscsi/target.sh
+		source "$REPO/tests/iscsi/target.sh"
+		IW=$T/iscsi
+		mkdir -p "$IW/state" "$IW/lock" "$IW/ref"
+		trap 'iscsi_target_stop >/dev/null 2>&1 || true; rm -rf "$T"' EXIT
+		iscsi_target_start "$IW/tgt" >/dev/null
+		BIQN=iqn.2024-01.test.local:bench
+		iscsi_target_add_target 9 "$BIQN"
+		for i in $(seq "$NL"); do
+			truncate -s 64M "$IW/lun$i.img"
+			iscsi_target_add_lun 9 "$i" "$IW/lun$i.img" "scsi_sn=BENCH$i"
+		done
+		export ISCSI_TARGET=127.0.0.1 ISCSI_TARGET_IQN=$BIQN ISCSI_LOCAL_IQN=$ISCSI_INITIATOR
+		export CSM_ISCSI_STATE_DIR=$IW/state CSM_SR_REF_DIR=$IW/ref SM_LOCK_DIR=$IW/lock
+		export SR_UUID=0b5e4c57-1d0e-4e4b-9a53-c0ffee00b001
+		ICONF=$REPO/examples/dconf/iscsi.conf
+		LCONF=$REPO/examples/dconf/lvmoiscsi.conf
+		req() { "$SMCALL" --print-request "$@"; }
+		N=${ISCSI_RUNS:-21}
+		printf '%-52s %3s %10s %10s %10s\n' "what (wall ms per call)" n median min max
+		"$TIME" -n "$N" -w 2 -q -l "ISCSISR sr_probe, no targetIQN (IQN list, 96)" -e "<int>96</int>" -- \
+			"$BUILD/ISCSISR" "$(req "$BUILD/ISCSISR" "$ICONF" --dconf targetIQN= sr_probe)"
+		"$TIME" -n "$N" -w 2 -q -l "ISCSISR sr_probe, targetIQN (login, SRlist)" -e "SRlist" -- \
+			"$BUILD/ISCSISR" "$(req "$BUILD/ISCSISR" "$ICONF" sr_probe)"
+		"$TIME" -n "$N" -w 2 -q -l "ISCSISR sr_scan ($NL LUNs)" -c "&lt;vdi&gt;:$NL" -- \
+			"$BUILD/ISCSISR" "$(req "$BUILD/ISCSISR" "$ICONF" sr_scan)"
+		"$TIME" -n "$N" -w 2 -q -l "LVMoISCSISR sr_probe, no SCSIid (LUN list, 107)" -e "<int>107</int>" -- \
+			"$BUILD/LVMoISCSISR" "$(req "$BUILD/LVMoISCSISR" "$LCONF" --dconf SCSIid= sr_probe)"
+		echo "load:    $(cut -d' ' -f1-3 /proc/loadavg) after the iSCSI calls"
+		iscsi_target_stop >/dev/null 2>&1 || true
+		trap 'rm -rf "$T"' EXIT
+		unset CSM_ISCSI_STATE_DIR CSM_SR_REF_DIR SM_LOCK_DIR SR_UUID ISCSI_TARGET ISCSI_TARGET_IQN ISCSI_LOCAL_IQN
 	fi
 fi
