@@ -64,11 +64,12 @@ LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 LIBCSM   := $(BUILD)/libcsm.a
 
 # One executable per SR type; drivers/<type>.c fills the op table named here.
-DRIVERS  := FileSR EXTSR NFSSR LVMSR
+DRIVERS  := FileSR EXTSR NFSSR LVMSR ISCSISR
 DRIVER_FileSR := file
 DRIVER_EXTSR := ext
 DRIVER_NFSSR := nfs
 DRIVER_LVMSR := lvm
+DRIVER_ISCSISR := iscsi
 # Libraries only some drivers need (shared: liblvm2cmd comes as a .so only).
 BLKID_LIBS := $(shell pkg-config --libs blkid 2>/dev/null || echo -lblkid)
 EXTRA_LIBS_EXTSR := -llvm2cmd $(BLKID_LIBS)
@@ -176,6 +177,12 @@ endif
 $(BUILD)/tests/iscsi_t: $(BUILD)/tests/tools/iscsi_t.o $(LIBCSM) $(DRIVER_ISCSI_OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) $(DRIVER_ISCSI_LIBS)
+
+# ISCSISR has no VHD store: its table has no base, it links none of the
+# file store; libiscsi as above (after its variables: prerequisites expand
+# when make reads the rule).
+$(BUILD)/ISCSISR: $(BUILD)/drivers/main-ISCSISR.o $(BUILD)/drivers/iscsi.o $(LIBCSM) $(DRIVER_OBJS) $(DRIVER_ISCSI_OBJS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(DRIVER_LIBS) $(DRIVER_ISCSI_LIBS)
 
 $(BUILD)/tests/test_iscsi: $(BUILD)/tests/unit/test_iscsi.o $(LIBCSM)
 	@mkdir -p $(dir $@)

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,14 +36,56 @@ static void keep_tail(struct sm_exec_result *res, size_t *len, const char *buf, 
 	res->output[*len] = '\0';
 }
 
-static void log_command(const char *const argv[])
+static bool is_secret(const char *arg, const char *const secrets[])
 {
-	char line[1024];
+	for (size_t i = 0; secrets && secrets[i]; i++)
+		if (*secrets[i] && strcmp(arg, secrets[i]) == 0)
+			return true;
+	return false;
+}
+
+void sm_exec_format_argv(const char *const argv[], const char *const secrets[],
+			 char *line, size_t sz)
+{
 	size_t off = 0;
 
 	line[0] = '\0';
-	for (size_t i = 0; argv[i] && off < sizeof(line) - 1; i++)
-		off += snprintf(line + off, sizeof(line) - off, "%s%s", i ? " " : "", argv[i]);
+	for (size_t i = 0; argv[i] && off < sz - 1; i++)
+		off += snprintf(line + off, sz - off, "%s%s", i ? " " : "",
+				is_secret(argv[i], secrets) ? SM_EXEC_MASK : argv[i]);
+}
+
+/* Every occurrence of a secret in s replaced by the mask, in place (s holds sz bytes). */
+void sm_exec_mask_text(char *s, size_t sz, const char *const secrets[])
+{
+	for (size_t i = 0; secrets && secrets[i]; i++) {
+		size_t n = strlen(secrets[i]), m = strlen(SM_EXEC_MASK);
+		char *p = s;
+
+		if (!n)
+			continue;
+		while ((p = strstr(p, secrets[i])) != NULL) {
+			size_t tail = strlen(p + n);
+
+			if ((size_t)(p - s) + m >= sz) {
+				*p = '\0';   /* no room for the mask: cut the secret off */
+				break;
+			}
+			if ((size_t)(p - s) + m + tail >= sz)
+				tail = sz - 1 - (size_t)(p - s) - m;
+			memmove(p + m, p + n, tail);
+			p[m + tail] = '\0';
+			memcpy(p, SM_EXEC_MASK, m);
+			p += m;
+		}
+	}
+}
+
+static void log_command(const char *const argv[], const char *const secrets[])
+{
+	char line[1024];
+
+	sm_exec_format_argv(argv, secrets, line, sizeof(line));
 	sm_log(LOG_INFO, "exec: %s", line);
 }
 
@@ -65,13 +108,19 @@ static void child(const char *const argv[], int out_fd)
 
 int sm_exec(const char *const argv[], int timeout_s, struct sm_exec_result *res)
 {
+	return sm_exec_masked(argv, NULL, timeout_s, res);
+}
+
+int sm_exec_masked(const char *const argv[], const char *const secrets[], int timeout_s,
+		   struct sm_exec_result *res)
+{
 	long long deadline = sm_monotonic_ms() + (long long)timeout_s * 1000;
 	int fds[2], wstatus = 0;
 	size_t len = 0;
 	pid_t pid;
 
 	memset(res, 0, sizeof(*res));
-	log_command(argv);
+	log_command(argv, secrets);
 	if (pipe2(fds, O_CLOEXEC) < 0)
 		return -errno;
 	pid = fork();
@@ -114,6 +163,7 @@ int sm_exec(const char *const argv[], int timeout_s, struct sm_exec_result *res)
 		keep_tail(res, &len, buf, (size_t)n);
 	}
 	close(fds[0]);
+	sm_exec_mask_text(res->output, sizeof(res->output), secrets);
 	while (waitpid(pid, &wstatus, 0) < 0 && errno == EINTR)
 		;
 	res->status = WIFEXITED(wstatus) && !res->timed_out ? WEXITSTATUS(wstatus) : -1;

@@ -26,10 +26,46 @@ void scan_sr_free(struct scan_sr *sr)
 		free(sr->vdis[i].label);
 		free(sr->vdis[i].description);
 		free(sr->vdis[i].error);
+		free(sr->vdis[i].vendor);
+		free(sr->vdis[i].serial);
+		for (size_t k = 0; k < sr->vdis[i].sm_config_count; k++) {
+			free(sr->vdis[i].sm_config[k].key);
+			free(sr->vdis[i].sm_config[k].value);
+		}
+		free(sr->vdis[i].sm_config);
 	}
 	free(sr->vdis);
 	sr->vdis = NULL;
 	sr->count = sr->cap = 0;
+}
+
+int scan_vdi_set_config(struct scan_vdi *v, const char *key, const char *value)
+{
+	char *val = strdup(value);
+	struct scan_kv *kv;
+
+	if (!val)
+		return -1;
+	for (size_t i = 0; i < v->sm_config_count; i++) {
+		if (strcmp(v->sm_config[i].key, key) == 0) {
+			free(v->sm_config[i].value);
+			v->sm_config[i].value = val;
+			return 0;
+		}
+	}
+	kv = realloc(v->sm_config, (v->sm_config_count + 1) * sizeof(*kv));
+	if (!kv) {
+		free(val);
+		return -1;
+	}
+	v->sm_config = kv;
+	kv[v->sm_config_count].key = strdup(key);
+	if (!kv[v->sm_config_count].key) {
+		free(val);
+		return -1;
+	}
+	kv[v->sm_config_count++].value = val;
+	return 0;
 }
 
 static int cmp_vdi(const void *a, const void *b)
@@ -90,6 +126,25 @@ static void put_bool(struct sm_buf *b, const char *indent, const char *tag, bool
 	put_close(b, tag);
 }
 
+/*
+ * sm_config keys are free-form strings (xapi's map), not XML names, so
+ * the key is an attribute: <entry key="LUNid">1</entry>.
+ */
+static void put_sm_config(struct sm_buf *b, const struct scan_vdi *v)
+{
+	if (!v->sm_config_count)
+		return;
+	buf_puts(b, "    <sm_config>\n");
+	for (size_t i = 0; i < v->sm_config_count; i++) {
+		buf_puts(b, "      <entry key=\"");
+		buf_put_xml_escaped(b, v->sm_config[i].key, true);
+		buf_puts(b, "\">");
+		buf_put_xml_escaped(b, v->sm_config[i].value, false);
+		buf_puts(b, "</entry>\n");
+	}
+	buf_puts(b, "    </sm_config>\n");
+}
+
 static void put_vdi(struct sm_buf *b, const struct scan_vdi *v)
 {
 	const char *in = "    ";
@@ -109,6 +164,11 @@ static void put_vdi(struct sm_buf *b, const struct scan_vdi *v)
 	put_bool(b, in, "locked", v->locked);
 	if (v->error)
 		put_text(b, in, "error", v->error);
+	if (v->vendor)
+		put_text(b, in, "vendor", v->vendor);
+	if (v->serial)
+		put_text(b, in, "serial", v->serial);
+	put_sm_config(b, v);
 	buf_puts(b, "  </vdi>\n");
 }
 

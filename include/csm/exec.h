@@ -25,4 +25,23 @@ struct sm_exec_result {
  */
 int sm_exec(const char *const argv[], int timeout_s, struct sm_exec_result *res);
 
+/*
+ * sm_exec for a command line that carries secrets (a CHAP password given
+ * to iscsiadm): an argument equal to one of secrets (NULL-terminated) is
+ * logged as SM_EXEC_MASK, and every occurrence of a secret in the
+ * captured output is replaced by it, before the output is logged or
+ * returned.  (The argument is still visible in /proc/<pid>/cmdline to
+ * root while the child runs, as with the Python SM.)
+ */
+#define SM_EXEC_MASK "******"
+int sm_exec_masked(const char *const argv[], const char *const secrets[], int timeout_s,
+		   struct sm_exec_result *res);
+
+/* The command line as logged: arguments joined by spaces, secrets masked. */
+void sm_exec_format_argv(const char *const argv[], const char *const secrets[],
+			 char *line, size_t sz);
+
+/* Replace every occurrence of a secret in the string s (buffer of sz bytes). */
+void sm_exec_mask_text(char *s, size_t sz, const char *const secrets[]);
+
 #endif

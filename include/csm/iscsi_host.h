@@ -73,6 +73,14 @@ int sm_iscsi_device_for_scsi_id(const char *scsi_id, int wait_ms,
 				char *path, size_t pathsz, struct sm_error *err);
 
 /*
+ * The SCSIid udev's scsi_id would give for a kernel wwid
+ * (/sys/block/sdX/device/wwid): "naa.<hex>" -> "3<hex>", "eui.<hex>" ->
+ * "2<hex>", "t10.<text>" -> "1<text>" (padding NULs dropped, whitespace
+ * runs as '_').  0, or -1 for another form or a too small out.
+ */
+int sm_iscsi_scsi_id_from_wwid(const char *wwid, char *out, size_t outsz);
+
+/*
  * The probe documents, as Python's minidom toprettyxml() writes them
  * (header <?xml version="1.0" ?>, tab indentation, trailing newline):
  *   iqn list   <iscsi-target-iqns>: one <TGT> per entry, <Port> only when
@@ -85,5 +93,17 @@ int sm_iscsi_device_for_scsi_id(const char *scsi_id, int wait_ms,
 void sm_iscsi_write_iqn_list(struct sm_buf *b, const struct sm_iscsi_discovered *d,
 			     size_t n, const char *target_as_given);
 void sm_iscsi_write_lun_list(struct sm_buf *b, const struct sm_iscsi_lun *l, size_t n);
+
+/*
+ * The iqn list with the wildcard entry at dconf's port: Python appends
+ * "<target>:<port>" and splits it again, so the wildcard <TGT> has a
+ * <Port> when dconf port is not 3260.  sm_iscsi_write_iqn_list is this
+ * with port 3260.
+ */
+void sm_iscsi_write_iqn_list_at(struct sm_buf *b, const struct sm_iscsi_discovered *d,
+				size_t n, const char *target_as_given, int port);
+
+/* '<?xml version="1.0" ?>\n<SRlist/>\n' */
+void sm_iscsi_write_srlist_empty(struct sm_buf *b);
 
 #endif

@@ -11,6 +11,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* One sm_config entry of a VDI (both strings owned). */
+struct scan_kv {
+	char *key;
+	char *value;
+};
+
 struct scan_vdi {
 	char uuid[37];
 	char location[256];
@@ -25,6 +31,14 @@ struct scan_vdi {
 	char *description;       /* owned, may be NULL */
 	bool locked;
 	char *error;             /* owned; why the image could not be read, or NULL */
+	/*
+	 * What raw-LUN SRs (ISCSISR) report beside the image facts; all
+	 * optional, and a VDI without them is written as before.
+	 */
+	char *vendor;            /* owned, or NULL: not written */
+	char *serial;            /* owned, or NULL: not written */
+	struct scan_kv *sm_config;   /* owned; written as <sm_config> when non-empty */
+	size_t sm_config_count;
 };
 
 struct scan_sr {
@@ -41,6 +55,8 @@ struct scan_sr {
 /* Append a zeroed entry; NULL when out of memory. */
 struct scan_vdi *scan_add_vdi(struct scan_sr *sr);
 void scan_sr_free(struct scan_sr *sr);
+/* Add (or replace) one sm_config entry of v; 0, or -1 when out of memory. */
+int scan_vdi_set_config(struct scan_vdi *v, const char *key, const char *value);
 /* Sort VDIs by uuid so the output is stable. */
 void scan_sort(struct scan_sr *sr);
 /* The document; malloc'd, NULL when out of memory. */

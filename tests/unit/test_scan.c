@@ -290,6 +290,59 @@ static void test_many_vdis(void **state)
 	scan_sr_free(&sr);
 }
 
+/*
+ * A raw LUN's VDI (ISCSISR): vendor, serial and <sm_config> after the
+ * usual elements; keys are attributes (free-form), values escaped, a key
+ * set twice keeps one entry with the later value.
+ */
+static void test_sm_config(void **state)
+{
+	struct scan_sr sr = { .uuid = SR_UUID };
+	struct scan_vdi *v = scan_add_vdi(&sr);
+	xmlNode *root, *vd, *sc, *e;
+	xmlChar *t;
+	char *doc;
+	xmlDocPtr d;
+
+	assert_non_null(v);
+	set_vdi(v, UUID_A);
+	v->type = "raw";
+	v->vendor = strdup("IET");
+	v->serial = strdup("beaf11");
+	assert_int_equal(scan_vdi_set_config(v, "LUNid", "0"), 0);
+	assert_int_equal(scan_vdi_set_config(v, "SCSIid", "360000000000000000e00000000010001"), 0);
+	assert_int_equal(scan_vdi_set_config(v, "backend-kind", "vbd"), 0);
+	assert_int_equal(scan_vdi_set_config(v, "LUNid", "1"), 0);
+	assert_int_equal(scan_vdi_set_config(v, "a\"<&", "x<y"), 0);
+	assert_int_equal(v->sm_config_count, 4);
+
+	doc = scan_write_xml(&sr);
+	assert_non_null(doc);
+	d = parse(doc);
+	root = xmlDocGetRootElement(d);
+	vd = child(root, "vdi");
+	assert_int_equal(count_children(vd, NULL), 15);
+	assert_non_null(strstr(doc, "    <locked>false</locked>\n    <vendor>IET</vendor>\n"));
+	expect_text(vd, "vendor", "IET");
+	expect_text(vd, "serial", "beaf11");
+	sc = child(vd, "sm_config");
+	assert_non_null(sc);
+	assert_int_equal(count_children(sc, "entry"), 4);
+	e = next_elem(sc->children);
+	t = xmlGetProp(e, (const xmlChar *)"key");
+	assert_string_equal((const char *)t, "LUNid");
+	xmlFree(t);
+	t = xmlNodeGetContent(e);
+	assert_string_equal((const char *)t, "1");
+	xmlFree(t);
+	assert_non_null(strstr(doc, "      <entry key=\"SCSIid\">360000000000000000e00000000010001</entry>\n"));
+	assert_non_null(strstr(doc, "<entry key=\"a&quot;&lt;&amp;\">x&lt;y</entry>"));
+	assert_non_null(strstr(doc, "    <serial>beaf11</serial>\n    <sm_config>\n"));
+	xmlFreeDoc(d);
+	free(doc);
+	scan_sr_free(&sr);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -297,6 +350,7 @@ int main(void)
 		cmocka_unit_test(test_two_vdis),
 		cmocka_unit_test(test_sort),
 		cmocka_unit_test(test_many_vdis),
+		cmocka_unit_test(test_sm_config),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 
