@@ -64,12 +64,13 @@ LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 LIBCSM   := $(BUILD)/libcsm.a
 
 # One executable per SR type; drivers/<type>.c fills the op table named here.
-DRIVERS  := FileSR EXTSR NFSSR LVMSR ISCSISR
+DRIVERS  := FileSR EXTSR NFSSR LVMSR ISCSISR LVMoISCSISR
 DRIVER_FileSR := file
 DRIVER_EXTSR := ext
 DRIVER_NFSSR := nfs
 DRIVER_LVMSR := lvm
 DRIVER_ISCSISR := iscsi
+DRIVER_LVMoISCSISR := lvmoiscsi
 # Libraries only some drivers need (shared: liblvm2cmd comes as a .so only).
 BLKID_LIBS := $(shell pkg-config --libs blkid 2>/dev/null || echo -lblkid)
 EXTRA_LIBS_EXTSR := -llvm2cmd $(BLKID_LIBS)
@@ -77,6 +78,9 @@ EXTRA_LIBS_EXTSR := -llvm2cmd $(BLKID_LIBS)
 EXTRA_OBJS_EXTSR := $(BUILD)/drivers/blockdev.o
 EXTRA_OBJS_LVMSR := $(BUILD)/drivers/blockdev.o
 EXTRA_LIBS_LVMSR := -llvm2cmd $(BLKID_LIBS)
+# LVMoISCSISR is LVMSR's table with the iSCSI layer on top (drivers/lvmoiscsi.c).
+EXTRA_OBJS_LVMoISCSISR := $(BUILD)/drivers/lvm.o $(BUILD)/drivers/blockdev.o
+EXTRA_LIBS_LVMoISCSISR = -llvm2cmd $(BLKID_LIBS) $(ISCSI_LIBS)
 DRIVER_BINS := $(DRIVERS:%=$(BUILD)/%) $(BUILD)/csm-gc
 
 TOOL_SRCS := $(wildcard tools/*.c)

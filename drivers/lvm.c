@@ -42,6 +42,7 @@
 #include "blockdev.h"
 #include "file_base.h"
 #include "filebased.h"
+#include "lvmsr.h"
 
 /* LVHDSR grows the PVs at attach when the devices are this much larger than the VG. */
 #define LVMSR_GROW_MARGIN (100ULL << 20)
@@ -51,9 +52,10 @@ struct lvm_state {
 	bool thin;                   /* allocation=thin */
 	bool have_store;             /* the call names an SR (not sr_probe) */
 	struct vstore_lvm store;
+	/* Set by a layer above (lvmsr.h): the device instead of dconf's, or no devices yet. */
+	const char *upper_device;
+	bool probe_deferred;
 };
-
-extern const struct sm_driver sm_lvm_driver;
 
 static struct lvm_state *LS(struct sm_ctx *ctx)
 {
@@ -85,13 +87,34 @@ static int parse_allocation(const struct sm_call *c, bool *thin, struct sm_error
 	return sm_fail(err, SME_INVALID_ARG, "allocation '%.40s' is neither thick nor thin", a);
 }
 
+void lvmsr_use_device(struct sm_ctx *ctx, const char *device)
+{
+	LS(ctx)->upper_device = device;
+}
+
+void lvmsr_defer_probe(struct sm_ctx *ctx)
+{
+	LS(ctx)->probe_deferred = true;
+}
+
+int lvmsr_probe_device(struct sm_ctx *ctx, const char *device)
+{
+	struct lvm_state *st = LS(ctx);
+
+	blockdev_list_free(&st->devs);
+	return blockdev_list_parse(device, &st->devs, &ctx->err);
+}
+
 static int lvm_load(struct sm_ctx *ctx)
 {
 	struct lvm_state *st = LS(ctx);
 	const char *uuid = ctx->call->sr_uuid;
+	const char *device = st->upper_device ? st->upper_device : call_dconf(ctx->call, "device");
 	struct file_sr *sr;
 
-	if (blockdev_list_parse(call_dconf(ctx->call, "device"), &st->devs, &ctx->err) < 0 ||
+	if (st->probe_deferred && ctx->call->op == SM_OP_SR_PROBE)
+		return 0;
+	if (blockdev_list_parse(device, &st->devs, &ctx->err) < 0 ||
 	    parse_allocation(ctx->call, &st->thin, &ctx->err) < 0)
 		return -1;
 	sr = fsr_new(ctx);
@@ -112,7 +135,7 @@ static int lvm_load(struct sm_ctx *ctx)
 	sr->other_store = &st->store.vs;
 	/* What csm-gc needs to find this SR: the same devices (fsr_kick_gc). */
 	sr->gc_reach[0] = "--lvm";
-	sr->gc_reach[1] = call_dconf(ctx->call, "device");
+	sr->gc_reach[1] = device;
 	if (st->thin)
 		sr->gc_reach[2] = "--thin";
 	return 0;
