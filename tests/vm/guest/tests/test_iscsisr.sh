@@ -96,7 +96,7 @@ grep -q 12345678 "/sys/block/${DEV2#/dev/}/device/wwid" || vmt_fail "$DEV2's wwi
 # file: read through the device (O_DIRECT both ways: no page cache between).
 vmt_pattern pattern 4
 dd if=pattern of="$DEV1" bs=1M seek=3 oflag=direct conv=fsync status=none
-tail -c +$((3 * 1048576 + 1)) "$ISCSI_LUN_DIR/lun1.img" | head -c $((4 * 1048576)) | cmp - pattern ||
+dd if="$ISCSI_LUN_DIR/lun1.img" bs=1M skip=3 count=4 status=none | cmp - pattern ||
 	vmt_fail "data written to $DEV1 is not in lun1.img"
 vmt_pattern pattern2 2
 dd if=pattern2 of="$ISCSI_LUN_DIR/lun2.img" bs=1M seek=5 conv=notrunc,fsync status=none
@@ -137,7 +137,7 @@ DEVC=$(SR_UUID=$SR_C iscsi vdi_attach --vdi "$UC" true "${CHAP[@]}" --dconf "cha
 	sed -n 's/^params: //p')
 [ -b "$DEVC" ] && in_session "$DEVC" "$ISCSI_IQN_CHAP" || vmt_fail "CHAP LUN: '$DEVC' is not its block device"
 dd if=pattern2 of="$DEVC" bs=1M oflag=direct conv=fsync status=none
-head -c $((2 * 1048576)) "$ISCSI_LUN_DIR/chap1.img" | cmp - pattern2 || vmt_fail "CHAP LUN write not in chap1.img"
+dd if="$ISCSI_LUN_DIR/chap1.img" bs=1M count=2 status=none | cmp - pattern2 || vmt_fail "CHAP LUN write not in chap1.img"
 SR_UUID=$SR_C iscsi sr_detach "${CHAP[@]}" --dconf "chappassword=$ISCSI_CHAP_PASSWORD"
 [ -z "$(sessions_to "$ISCSI_IQN_CHAP")" ] || vmt_fail "sr_detach left the CHAP session"
 vmt_log "iscsisr: kernel login, LUN devices read and written, shared session refcount, CHAP ok"

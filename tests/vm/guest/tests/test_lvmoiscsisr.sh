@@ -62,7 +62,7 @@ attached() {
 	lvmo vdi_attach --vdi "$1" "$2" > "attach-$1"
 	dev=$(member params "attach-$1")
 	[ "$dev" = "/dev/$VG/VHD-$1" ] || vmt_fail "vdi_attach of $1 answered '$dev'"
-	lvmo vdi_activate --vdi "$1" "$2"
+	lvmo vdi_activate --vdi "$1" "$2" >&2
 	[ -b "$dev" ] || vmt_fail "$dev is not a block device after vdi_activate"
 	dmsetup info "$DM_VG-VHD--${1//-/--}" | grep -q '^State: *ACTIVE' || vmt_fail "$1's dm node not active"
 	echo "$dev"
@@ -82,6 +82,11 @@ DISK=$(lun_disk)
 [ -n "$DISK" ] || vmt_fail "no disk for LUN 1 in $S"
 [ "$(pvs --noheadings -o vg_name "/dev/$DISK" | tr -d ' ')" = "$VG" ] ||
 	vmt_fail "/dev/$DISK (LUN 1 of $S) is not a PV of $VG"
+# A refused sr_create of the attached SR gives back nothing it did not take.
+out=$(lvmo sr_create 0 2>&1) && vmt_fail "sr_create of the attached SR succeeded"
+grep -q '^FAULT ' <<<"$out" || vmt_fail "sr_create of the attached SR: $out"
+[ "$(sessions)" = "$S" ] || vmt_fail "the refused sr_create logged out the attached SR's session"
+[ "$(refs)" = "$SR_UUID" ] || vmt_fail "the refused sr_create took the attached SR's sr-ref line: '$(refs)'"
 
 # --- a VDI, written and read through its active LV ----------------------------------------
 lvmo vdi_create 64M disk-a | tee v1
