@@ -104,7 +104,7 @@ dd if="$DEV2" bs=1M skip=5 count=2 iflag=direct status=none | cmp - pattern2 ||
 	vmt_fail "data written to lun2.img does not read back through $DEV2"
 SR_UUID=$SR_A iscsi vdi_detach --vdi "$U1"
 SR_UUID=$SR_A iscsi vdi_detach --vdi "$U2"
-fault 46 vdi_attach --vdi 00000000-0000-4000-8000-000000000000 true
+SR_UUID=$SR_A fault 46 vdi_attach --vdi 00000000-0000-4000-8000-000000000000 true
 
 # --- a second SR on the same target: one session, two references --------------------
 SR_UUID=$SR_B iscsi sr_attach

@@ -56,6 +56,8 @@ off_session() {
 	[ -z "$(dm_nodes)" ] || vmt_fail "$1: device-mapper nodes left: $(dm_nodes)"
 	[ ! -e "/dev/$VG" ] || vmt_fail "$1: /dev/$VG left: $(ls "/dev/$VG")"
 }
+# pv_label: the LUN's backing file has an LVM label (LABELONE in sector 1).
+pv_label() { [ "$(dd if="$ISCSI_LUN_DIR/lun1.img" bs=8 skip=64 count=1 status=none)" = LABELONE ]; }
 # attached VDI RW: vdi_attach and vdi_activate; prints the active LV's node.
 attached() {
 	local dev
@@ -71,7 +73,7 @@ attached() {
 # --- create: a VG on the LUN's kernel device, then logout ------------------------------
 lvmo sr_create 0
 off_session "after sr_create"
-grep -q LABELONE <(head -c 1024 "$ISCSI_LUN_DIR/lun1.img") || vmt_fail "no LVM label on the LUN after sr_create"
+pv_label || vmt_fail "no LVM label on the LUN after sr_create"
 
 # --- attach: the kernel session, the PV on its disk -------------------------------------
 lvmo sr_attach
@@ -135,5 +137,5 @@ lvmo vdi_detach --vdi "$A"
 for u in "$SNAP" "$A"; do lvmo vdi_delete --vdi "$u"; done
 lvmo sr_delete
 off_session "after sr_delete"
-grep -q LABELONE <(head -c 1024 "$ISCSI_LUN_DIR/lun1.img") && vmt_fail "LVM label left on the LUN after sr_delete"
+pv_label && vmt_fail "LVM label left on the LUN after sr_delete"
 vmt_log "lvmoiscsisr: create, attach, VDI written through its active LV, snapshot, detach, re-attach, delete ok"
