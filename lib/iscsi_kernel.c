@@ -151,6 +151,26 @@ static int run_all(const struct sm_iscsiadm_cmd *cmds, size_t n, const char *con
 	return 0;
 }
 
+/*
+ * iscsid logs in with the host's initiator name.  The Python SM rewrites
+ * the host's file and restarts iscsid when localIQN differs; we change no
+ * host-wide state behind other SRs' backs, so a different localIQN is a
+ * clear fault instead of a login under a name the target's ACL may not know.
+ */
+static int same_initiator(const char *want, struct sm_error *err)
+{
+	char host[SM_ISCSI_IQN_MAX];
+	struct sm_error ignored;
+
+	sm_error_clear(&ignored);
+	if (!want || sm_iscsi_host_iqn(host, sizeof(host), &ignored) < 0 || strcmp(host, want) == 0)
+		return 0;
+	return sm_fail(err, SME_ISCSI_LOGIN,
+		       "localIQN %s is not this host's initiator name %s, which the kernel "
+		       "initiator logs in with: give localIQN %s, or change the host's name",
+		       want, host, host);
+}
+
 int sm_iscsi_kernel_login(const struct sm_iscsi_target *t, struct sm_error *err)
 {
 	const char *const secrets[] = { t->auth.password, t->auth.in_password, NULL };
@@ -160,6 +180,8 @@ int sm_iscsi_kernel_login(const struct sm_iscsi_target *t, struct sm_error *err)
 
 	if (!t->target_iqn || !*t->target_iqn)
 		return sm_fail(err, SME_CONFIG_TARGET_IQN_MISSING, "kernel login needs a targetIQN");
+	if (same_initiator(t->initiator_iqn, err) < 0)
+		return -1;
 	sm_iscsi_portal(t->host, t->port, portal, sizeof(portal));
 	n = sm_iscsiadm_login_cmds(t, portal, cmds, SM_ISCSIADM_CMDS_MAX);
 	/* The login is the slow one; the record updates are local. */

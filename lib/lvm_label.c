@@ -315,6 +315,7 @@ struct vg_scan {
 	bool in_pvs_this;              /* inside physical_volumes/<pv> */
 	uint64_t pv_pe_count;
 	bool pv_is_ours, have_extent_size;
+	bool overflow;                 /* the extents of the PVs do not fit 64 bits */
 };
 
 static bool parse_u64(const char *s, uint64_t *v)
@@ -351,7 +352,7 @@ static void assign(struct vg_scan *s, const char *key, enum tok t, const char *v
 
 	if (s->depth == 1) {
 		if (strcmp(key, "id") == 0 && t == T_STRING && strlen(val) == 38)
-			snprintf(o->vg_uuid, sizeof(o->vg_uuid), "%s", val);
+			memcpy(o->vg_uuid, val, sizeof(o->vg_uuid));   /* 38 characters and the NUL */
 		else if (strcmp(key, "seqno") == 0 && num)
 			o->seqno = v;
 		else if (strcmp(key, "extent_size") == 0 && num) {
@@ -383,6 +384,8 @@ static void close_section(struct vg_scan *s)
 
 	if (s->in_pvs_this && s->depth == 3) {
 		o->pv_count++;
+		if (o->vg_pe_count > UINT64_MAX - s->pv_pe_count)
+			s->overflow = true;
 		o->vg_pe_count += s->pv_pe_count;
 		if (s->pv_is_ours)
 			o->pe_count = s->pv_pe_count;
@@ -434,7 +437,7 @@ static int scan_text(struct lexer *lx, struct vg_scan *s, struct sm_error *err)
 			if (s->depth == 0 && !s->out->vg_name[0]) {
 				if (key_truncated || strlen(key) > SM_LVM_VG_NAME_MAX)
 					return bad(err, "metadata text: VG name too long");
-				snprintf(s->out->vg_name, sizeof(s->out->vg_name), "%s", key);
+				memcpy(s->out->vg_name, key, strlen(key) + 1);
 			}
 			if (s->depth >= DEPTH_MAX)
 				return bad(err, "metadata text: sections nested deeper than %d", DEPTH_MAX);
@@ -461,7 +464,8 @@ static int parse_text(const struct raw_text *t, const char *pv_uuid_raw,
 		return -1;
 	if (!out->vg_name[0] || !s.have_extent_size || out->pv_count == 0)
 		return bad(err, "metadata text has no VG with extent_size and PVs");
-	if (out->extent_size > UINT64_MAX / 512 / (out->vg_pe_count ? out->vg_pe_count : 1))
+	if (s.overflow ||
+	    out->extent_size > UINT64_MAX / 512 / (out->vg_pe_count ? out->vg_pe_count : 1))
 		return bad(err, "metadata text: VG size overflows (extent_size %llu)",
 			   (unsigned long long)out->extent_size);
 	out->extent_size *= 512;

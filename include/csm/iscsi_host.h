@@ -55,7 +55,11 @@ bool sm_iscsi_kernel_available(void);
  * with the CHAP settings, then login; logout of all portals of the IQN
  * (and "-o delete" of the node records when delete_nodes).  Faults 68
  * (login), 69 (logout), 182 (delete), 86 (iscsiadm missing or iscsid not
- * answering); iscsiadm's output, secrets masked, in the detail.
+ * answering); iscsiadm's output, secrets masked, in the detail.  Login:
+ * 96 without targetIQN; 68 when t->initiator_iqn is not the host's
+ * initiator name (iscsid logs in with that one; we do not rewrite it);
+ * an existing session is success.  Logout/delete of nothing is success.
+ * session_exists reads /sys/class/iscsi_session (no iscsid needed).
  */
 int sm_iscsi_kernel_login(const struct sm_iscsi_target *t, struct sm_error *err);
 int sm_iscsi_kernel_logout(const char *target_iqn, bool delete_nodes, struct sm_error *err);
@@ -67,7 +71,9 @@ bool sm_iscsi_kernel_session_exists(const char *target_iqn);
  * /sys/block/sd*\/device/{wwid,vpd_pg83}.  In test builds,
  * CSM_ISCSI_DEVICE_MAP="<SCSIid>=<dev>[,<SCSIid>=<dev>...]" maps first
  * (tests on a host without an initiator).  wait_ms > 0 polls that long
- * for the device to appear.  67 ISCSIDevice when it does not.
+ * for the device to appear.  67 ISCSIDevice when it does not; 107 for a
+ * scsi_id that cannot be one (empty, '/', blanks).  CSM_SYSFS_ROOT and
+ * CSM_DEV_ROOT put /sys and /dev under a planted tree (tests).
  */
 int sm_iscsi_device_for_scsi_id(const char *scsi_id, int wait_ms,
 				char *path, size_t pathsz, struct sm_error *err);

@@ -734,6 +734,18 @@ static void test_login_runs_masked(void **state)
 	setenv("PATH", top, 1);
 	assert_int_equal(login_logged(&t, &err, log, sizeof(log)), -1);
 	assert_int_equal(err.code, 86);
+	/* A localIQN that is not the host's name the kernel logs in with: 68 before any command. */
+	setenv("PATH", saved_path, 1);
+	install_fake_iscsiadm();
+	set_initiatorname("InitiatorName=iqn.2024-01.host:other\n");
+	unlink(calls);
+	assert_int_equal(login_logged(&t, &err, log, sizeof(log)), -1);
+	assert_int_equal(err.code, 68);
+	assert_non_null(strstr(err.detail, "localIQN iqn.2024-01.host:me is not this host's "
+			       "initiator name iqn.2024-01.host:other"));
+	assert_null(read_text(calls));
+	set_initiatorname("InitiatorName=iqn.2024-01.host:me\n");
+	assert_int_equal(login_logged(&t, &err, log, sizeof(log)), 0);
 	/* No targetIQN: 96. */
 	t.target_iqn = NULL;
 	assert_int_equal(login_logged(&t, &err, log, sizeof(log)), -1);
