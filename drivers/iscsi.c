@@ -401,10 +401,27 @@ static int iscsi_sr_create(struct sm_ctx *ctx)
 	return 0;
 }
 
+/* dconf SCSIid at attach names a LUN that must be there (BaseISCSI.attach: 107). */
+static int lun_present(struct sm_ctx *ctx, const char *scsi_id)
+{
+	struct lun_list ll;
+	bool found = false;
+
+	if (list_luns(ctx, &ll) < 0)
+		return -1;
+	for (size_t i = 0; i < ll.n && !found; i++)
+		found = strcmp(ll.l[i].scsi_id, scsi_id) == 0;
+	free(ll.l);
+	if (!found)
+		return sm_fail(&ctx->err, SME_CONFIG_SCSIID, "no LUN of %s has SCSIid %.128s",
+			       IS(ctx)->t.target_iqn, scsi_id);
+	return 0;
+}
+
 /*
  * The Python SM's checks in its order (reachable 141, offered 83, login
- * 68), the login as our own short session so a CHAP fault names the side
- * that failed; then the kernel session the VDIs' block devices need, and
+ * 68, dconf SCSIid present 107), the login as our own short session so a
+ * CHAP fault names the side that failed; then the kernel session the VDIs' block devices need, and
  * this SR counted in the IQN's sr-ref file.  A host without a kernel
  * initiator gets the checks only: control operations work, vdi_attach
  * says why it cannot give a device.
@@ -412,9 +429,16 @@ static int iscsi_sr_create(struct sm_ctx *ctx)
 static int iscsi_sr_attach(struct sm_ctx *ctx)
 {
 	const struct sm_iscsi_target *t = &IS(ctx)->t;
+	const char *scsi_id = call_dconf(ctx->call, "SCSIid");
 
-	if (target_offered(ctx) < 0 || login_check(ctx) < 0)
+	if (target_offered(ctx) < 0)
 		return -1;
+	if (scsi_id && *scsi_id) {
+		if (lun_present(ctx, scsi_id) < 0)
+			return -1;
+	} else if (login_check(ctx) < 0) {
+		return -1;
+	}
 	if (!sm_iscsi_kernel_available()) {
 		sm_log(LOG_INFO, "sr_attach: no kernel iSCSI initiator on this host: target checked, "
 		       "no session (VDIs cannot be attached here)");
@@ -727,6 +751,8 @@ static const struct sm_config_key iscsi_config[] = {
 	{ "multihomed", "Enable multi-homing to this target, true or false (optional, defaults to "
 	  "same value as host.other_config:multipathing)" },
 	{ "force_tapdisk", "Force use of tapdisk, true or false (optional, defaults to false)" },
+	{ "iscsi-timeout", "bound of each control call (connect, discovery, login, commands), "
+	  "seconds (optional, default 15)" },
 	{ NULL, NULL },
 };
 

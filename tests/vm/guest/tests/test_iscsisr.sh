@@ -7,8 +7,10 @@
 # the guest), and what is written there lands in the LUN's backing file and
 # the reverse; a second SR on the same target shares the session (the sr-ref
 # file lists both; the first sr_detach keeps the session, the last logs out
-# and deletes the node record); a CHAP login through the kernel; a wrong CHAP
-# secret leaves no session.
+# and deletes the node record); sr_create logs nothing in, a localIQN that is
+# not the host's initiator name is 68 with nothing left, sr_delete forgets the
+# managed bits; a CHAP login through the kernel; a wrong CHAP secret leaves no
+# session.
 . "$VMT_REPO/tests/vm/guest/lib.sh"
 [ -x "$VMT_BUILD/ISCSISR" ] && [ -x "$VMT_BUILD/smcall" ] ||
 	vmt_fail "no ISCSISR in $VMT_BUILD (make check-vm builds build-test/)"
@@ -29,7 +31,10 @@ iscsi_target_start "$VMT_WORK/tgt" || vmt_fail "the test target did not start"
 vmt_on_exit iscsi_target_stop
 vmt_iscsid
 vmt_on_exit "iscsiadm -m node -u >/dev/null 2>&1; iscsiadm -m node -o delete >/dev/null 2>&1; rm -rf $REF_DIR"
-export ISCSI_TARGET=127.0.0.1 ISCSI_TARGET_IQN=$ISCSI_IQN_PLAIN ISCSI_LOCAL_IQN=$ISCSI_INITIATOR
+# iscsid logs in with the host's initiator name: localIQN must be it.
+ISCSI_LOCAL_IQN=$(sed -n 's/^InitiatorName=//p' /etc/iscsi/initiatorname.iscsi)
+[ -n "$ISCSI_LOCAL_IQN" ] || vmt_fail "no InitiatorName in /etc/iscsi/initiatorname.iscsi"
+export ISCSI_TARGET=127.0.0.1 ISCSI_TARGET_IQN=$ISCSI_IQN_PLAIN ISCSI_LOCAL_IQN
 IQN=$ISCSI_IQN_PLAIN
 # The LUNs' VDI uuids: md5 of the SCSIid (tests/integration/test_iscsisr.sh).
 U1=cc26187c-5707-6d73-0070-e541a4ac88c7   # LUN 1, 64 MiB, SCSIid 360000000000000000e00000000010001
@@ -67,8 +72,16 @@ in_session() {
 		ls /sys/class/iscsi_session/"$s"/device/target*/*/block 2>/dev/null | grep -qx "${1#/dev/}"
 }
 
-# --- attach: the kernel login -----------------------------------------------------
+# --- create: the control path only; attach: the kernel login ------------------------
 [ -z "$(sessions_to "$IQN")" ] || vmt_fail "a session to $IQN before the test"
+SR_UUID=$SR_A iscsi sr_create 0
+[ -z "$(sessions_to "$IQN")" ] || vmt_fail "sr_create logged the kernel in"
+# Another initiator name than the host's: the control path may use it, the
+# kernel cannot (the Python SM rewrites the host's file; we do not): 68, and
+# nothing left behind.
+SR_UUID=$SR_A fault 68 sr_attach --dconf localIQN=iqn.2024-01.org.example.vmtest:other
+[ -z "$(sessions_to "$IQN")" ] || vmt_fail "a refused sr_attach left a session"
+[ -z "$(refs "$IQN")" ] || vmt_fail "a refused sr_attach left '$(refs "$IQN")' in sr-ref"
 SR_UUID=$SR_A iscsi sr_attach
 S=$(sessions_to "$IQN")
 [ "$(wc -w <<<"$S")" = 1 ] || vmt_fail "sr_attach: sessions to $IQN: '$S', expected one"
@@ -124,6 +137,9 @@ SR_UUID=$SR_B iscsi sr_detach
 vmt_wait 10 test ! -e "/sys/block/${DEV1#/dev/}" || vmt_fail "$DEV1 still there after the logout"
 iscsiadm -m node -T "$IQN" >/dev/null 2>&1 && vmt_fail "the node record of $IQN is left after the last sr_detach"
 SR_UUID=$SR_B iscsi sr_detach   # idempotent
+[ -e "$CSM_ISCSI_STATE_DIR/$SR_A" ] || vmt_fail "no managed bits of $SR_A after vdi_create"
+SR_UUID=$SR_A iscsi sr_delete
+[ ! -e "$CSM_ISCSI_STATE_DIR/$SR_A" ] || vmt_fail "sr_delete left the managed bits"
 
 # --- CHAP through the kernel initiator ----------------------------------------------------
 CHAP=(--dconf "targetIQN=$ISCSI_IQN_CHAP" --dconf "chapuser=$ISCSI_CHAP_USER")
