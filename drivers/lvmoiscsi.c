@@ -26,6 +26,8 @@
  * initiator (csm/iscsi_host.h); no iscsiadm runs then.
  */
 #include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,11 +38,15 @@
 #include "csm/iscsi_host.h"
 #include "csm/log.h"
 #include "csm/lvm.h"
+#include "csm/lvm_label.h"
 #include "csm/util.h"
 #include "lvmsr.h"
 
 /* How long sr_attach waits for the LUN's device after the kernel login (Python: 15 s). */
 #define LUN_WAIT_MS 15000
+#define VG_PREFIX "VG_XenStorage-"
+/* The LUN's device as the Python SM names it (its dconf device). */
+#define BY_ID_PREFIX "/dev/disk/by-id/scsi-"
 
 struct lvmoiscsi_state {
 	struct sm_iscsi_target t;
@@ -48,7 +54,6 @@ struct lvmoiscsi_state {
 	bool have_target;                     /* t is filled from dconf */
 	char scsi_id[SM_ISCSI_SCSIID_MAX];
 	char device[PATH_MAX];                /* the LUN's block device, LVMSR's device */
-	bool kernel;                          /* the data path is the kernel initiator's */
 	/* This call took a reference on the session: unload gives it back unless the op keeps it. */
 	bool session_held;
 	char ref_uuid[SM_UUID_LEN + 1];       /* whose reference session_held is */
@@ -268,7 +273,7 @@ static bool ref_listed(const char *target_iqn, const char *sr_uuid)
 static int session_take(struct sm_ctx *ctx)
 {
 	struct lvmoiscsi_state *s = IS(ctx);
-	bool held_before;
+	bool kernel = use_kernel(), held_before;
 
 	if (strcmp(s->t.target_iqn, "*") == 0)
 		return sm_fail(&ctx->err, SME_CONFIG_TARGET_IQN_MISSING,
@@ -280,14 +285,13 @@ static int session_take(struct sm_ctx *ctx)
 		sm_uuid_generate(s->ref_uuid);
 	if (check_target(ctx) < 0)
 		return -1;
-	s->kernel = use_kernel();
-	if (s->kernel && sm_iscsi_kernel_login(&s->t, &ctx->err) < 0)
+	if (kernel && sm_iscsi_kernel_login(&s->t, &ctx->err) < 0)
 		return -1;
 	held_before = ref_listed(s->t.target_iqn, s->ref_uuid);
 	if (sm_iscsi_ref_add(s->t.target_iqn, s->ref_uuid, &ctx->err) < 0)
 		return -1;
 	s->session_held = !held_before;
-	return sm_iscsi_device_for_scsi_id(s->scsi_id, s->kernel ? LUN_WAIT_MS : 0, s->device,
+	return sm_iscsi_device_for_scsi_id(s->scsi_id, kernel ? LUN_WAIT_MS : 0, s->device,
 					   sizeof(s->device), &ctx->err);
 }
 
@@ -322,7 +326,7 @@ static int check_pvs_on_lun(struct sm_ctx *ctx)
 	struct lvm l;
 	int rc = 0;
 
-	snprintf(vg, sizeof(vg), "VG_XenStorage-%s", ctx->call->sr_uuid);
+	snprintf(vg, sizeof(vg), VG_PREFIX "%s", ctx->call->sr_uuid);
 	if (lvm_open_opts(&l, &dev, 1, &o, &ctx->err) < 0)
 		return -1;
 	if (lvm_run(&l, argv, &rows, SME_SM_GENERAL, &ctx->err) < 0)
@@ -358,11 +362,27 @@ static bool takes_session(enum sm_op op)
 	return op == SM_OP_SR_CREATE || op == SM_OP_SR_ATTACH || op == SM_OP_VDI_ATTACH_FROM_CONFIG;
 }
 
-/* VDI commands only need the LUN (the SR's session exists); Python's load does the same. */
+/*
+ * The SR commands, and the two that carry a session in a config, read the
+ * whole iSCSI dconf; the VDI commands only need the LUN (the SR's session
+ * exists), as the Python SM's load.
+ */
 static bool needs_target(enum sm_op op)
 {
-	return op <= SM_OP_SR_CONTENT_TYPE || op == SM_OP_VDI_ATTACH_FROM_CONFIG ||
-	       op == SM_OP_VDI_GENERATE_CONFIG;
+	switch (op) {
+	case SM_OP_SR_CREATE:
+	case SM_OP_SR_DELETE:
+	case SM_OP_SR_ATTACH:
+	case SM_OP_SR_DETACH:
+	case SM_OP_SR_SCAN:
+	case SM_OP_SR_UPDATE:
+	case SM_OP_SR_CONTENT_TYPE:
+	case SM_OP_VDI_GENERATE_CONFIG:
+	case SM_OP_VDI_ATTACH_FROM_CONFIG:
+		return true;
+	default:
+		return false;
+	}
 }
 
 /* Is the failure the target's or the session's (not the configuration's)? */
@@ -471,14 +491,102 @@ static int resolve_any_target(struct sm_ctx *ctx)
 	return 0;
 }
 
+/* The LVM label reader's reads, through the libiscsi session; the iSCSI fault kept apart. */
+struct lun_reader {
+	struct sm_iscsi_session *sess;
+	int lun;
+	struct sm_error err;
+};
+
+static int read_lun(void *arg, uint64_t off, void *buf, size_t len)
+{
+	struct lun_reader *r = arg;
+
+	return sm_iscsi_session_read(r->sess, r->lun, off, buf, len, &r->err) < 0 ? -EIO : 0;
+}
+
+/* LVHDSR's <SRlist>: the SR whose VG is on the LUN, or none. */
+static int answer_srlist(struct sm_ctx *ctx, const struct sm_lvm_pv_info *pv)
+{
+	const char *uuid = pv->vg_name + strlen(VG_PREFIX);
+	struct sm_buf b = SM_BUF_INIT;
+	char *doc;
+
+	if (strncmp(pv->vg_name, VG_PREFIX, strlen(VG_PREFIX)) != 0 || !sm_uuid_valid(uuid)) {
+		sm_iscsi_write_srlist_empty(&b);
+	} else {
+		buf_puts(&b, "<?xml version=\"1.0\" ?>\n<SRlist>\n");
+		buf_printf(&b, "\t<SR>\n\t\t<UUID>%s</UUID>\n\t\t<Devlist>%s%s</Devlist>\n"
+			   "\t\t<size>%" PRIu64 "</size>\n\t</SR>\n",
+			   uuid, BY_ID_PREFIX, IS(ctx)->scsi_id, pv->vg_size);
+		buf_puts(&b, "</SRlist>\n");
+	}
+	doc = buf_steal(&b);
+	ctx->result = doc ? xr_string(doc) : NULL;
+	free(doc);
+	return ctx->result ? 0 : sm_fail(&ctx->err, SME_GENERIC, "out of memory");
+}
+
 /*
  * Stage 3 without touching the host: the LVM label and the VG metadata of
  * the LUN read through libiscsi.  0 with the answer, 1 when they cannot be
- * read that way (the caller falls back), -1 on a fault.
+ * read that way (the caller falls back to a login), -1 on a fault (the
+ * target's: a target that dies here is 141, not a fallback).
  */
 static int probe_by_label(struct sm_ctx *ctx)
 {
-	return 1;
+	struct lvmoiscsi_state *s = IS(ctx);
+	struct lun_reader r = { 0 };
+	struct sm_iscsi_lun *luns = NULL;
+	struct sm_lvm_pv_info pv;
+	struct sm_error lerr = { 0 };
+	size_t n, i;
+	int rc = -1, got;
+
+	if (sm_iscsi_session_open(&s->t, &r.sess, &ctx->err) < 0)
+		return -1;
+	if (sm_iscsi_session_luns(r.sess, &luns, &n, &ctx->err) < 0)
+		goto out;
+	for (i = 0; i < n && strcmp(luns[i].scsi_id, s->scsi_id) != 0; i++)
+		;
+	if (i == n) {
+		sm_fail(&ctx->err, SME_CONFIG_SCSIID, "%s has no LUN with SCSIid %s", s->t.target_iqn,
+			s->scsi_id);
+		goto out;
+	}
+	r.lun = luns[i].lun;
+	got = sm_lvm_label_read(read_lun, &r, &pv, &lerr);
+	if (got == SM_LVM_NO_LABEL) {
+		memset(&pv, 0, sizeof(pv));
+		got = 0;
+	}
+	if (got == 0) {
+		rc = answer_srlist(ctx, &pv);
+	} else if (r.err.code) {
+		ctx->err = r.err;
+	} else {
+		sm_log(LOG_INFO, "sr_probe: cannot read LUN %d's LVM metadata through libiscsi (%s); "
+		       "logging in instead", r.lun, lerr.detail);
+		rc = 1;
+	}
+out:
+	free(luns);
+	sm_iscsi_session_close(r.sess);
+	return rc;
+}
+
+/*
+ * Test builds: CSM_LVMOISCSI_PROBE_BY_LOGIN makes stage 3 take the
+ * fallback (login, LVMSR's probe) on a LUN the label reader could read,
+ * so the tests run that path too.
+ */
+static bool probe_by_login_forced(void)
+{
+#ifdef CSM_TEST_BUILD
+	return getenv("CSM_LVMOISCSI_PROBE_BY_LOGIN") != NULL;
+#else
+	return false;
+#endif
 }
 
 static int lvmoiscsi_sr_probe(struct sm_ctx *ctx)
@@ -496,7 +604,7 @@ static int lvmoiscsi_sr_probe(struct sm_ctx *ctx)
 	if (check_scsi_id(id, &ctx->err) < 0)
 		return -1;
 	snprintf(s->scsi_id, sizeof(s->scsi_id), "%s", id);
-	rc = probe_by_label(ctx);
+	rc = probe_by_login_forced() ? 1 : probe_by_label(ctx);
 	if (rc <= 0)
 		return rc;
 	/* The label could not be read through libiscsi: log in and ask LVM, as Python does. */
@@ -572,16 +680,18 @@ static int lvmoiscsi_vdi_generate_config(struct sm_ctx *ctx)
 {
 	struct lvmoiscsi_state *s = IS(ctx);
 	const struct xr_value *given = ctx->call->dconf;
+	const char *given_iqn = call_dconf(ctx->call, "localIQN");
 	struct xr_value *dconf;
 	int rc;
 
-	if (call_dconf(ctx->call, "localIQN"))
+	if (given_iqn && *given_iqn)
 		return sm_call_lower(ctx, &sm_lvmoiscsi_driver);
 	dconf = xr_struct();
 	if (!dconf)
 		return sm_fail(&ctx->err, SME_GENERIC, "out of memory");
 	for (size_t i = 0; i < given->u.st.count; i++)
-		if (xr_struct_set_string(dconf, given->u.st.members[i].name,
+		if (strcmp(given->u.st.members[i].name, "localIQN") != 0 &&
+		    xr_struct_set_string(dconf, given->u.st.members[i].name,
 					 given->u.st.members[i].value->u.str) < 0)
 			goto oom;
 	if (xr_struct_set_string(dconf, "localIQN", s->t.initiator_iqn) < 0)

@@ -37,6 +37,7 @@ SCSI1=360000000000000000e00000000010001
 SCSI2=3600000000000000000000e0012345678
 LOOP="" LOOP2=""
 cleanup_all() {
+	set +e   # run_raw turns errexit back on; the teardown is best effort
 	for sr in "$SR_UUID" "$SR2"; do
 		[ -n "$LOOP" ] && "$LVMT" "$LOOP${LOOP2:+,$LOOP2}" vgremove "VG_XenStorage-$sr" >/dev/null 2>&1
 	done
@@ -74,10 +75,11 @@ MIB=1048576
 expect() { # expect <what> <want> <got>
 	if [ "$2" = "$3" ]; then pass "$1"; else fail "$1: want '$2', got '$3'"; fi
 }
-# expect_text <what> <file with the wanted text> <got>: byte for byte.
+# expect_text <what> <file with the wanted text> <got, followed by an x>: byte for byte
+# (the x keeps the trailing newlines that $(...) would drop).
 expect_text() {
-	if printf '%s' "$3" | cmp -s "$2" -; then pass "$1"; else
-		fail "$1:"$'\n'"$(printf '%s' "$3" | diff "$2" - | head -20)"; fi
+	if [ "$(cat "$2"; echo x)" = "$3" ]; then pass "$1"; else
+		fail "$1:"$'\n'"$(printf '%s' "${3%x}" | diff "$2" - | head -20)"; fi
 }
 # expect_stderr <what> <file with the wanted text>: the last call's stderr, byte for byte.
 expect_stderr() {
@@ -85,8 +87,8 @@ expect_stderr() {
 		fail "$1:"$'\n'"$(diff "$2" "$T/stderr" | head -20)"; fi
 }
 lv_size() { "$LVMT" "$LOOP" lvs "$VG" 2>/dev/null | grep "^$1|" | cut -d'|' -f2; }
-# refs <sr uuid>: how often the SR is listed in the target's session refcount file.
-refs() { local n; n=$(grep -c "^$1\$" "$T/sr-ref/$ISCSI_IQN_PLAIN" 2>/dev/null); echo "${n:-0}"; }
+# refs <sr uuid> [<target IQN>]: how often the SR is listed in the target's session refcount file.
+refs() { local n; n=$(grep -c "^$1\$" "$T/sr-ref/${2:-$ISCSI_IQN_PLAIN}" 2>/dev/null); echo "${n:-0}"; }
 lvo() { call "$1" "$D" "$C" "${@:2}"; }
 # run_timed <smcall args...>: the call (OUT, ERR, RC), and how long it took (MS).
 run_timed() {
@@ -96,16 +98,21 @@ run_timed() {
 	run_raw "$1" "$req"
 	MS=$(( ($(date +%s%N) - start) / 1000000 ))
 }
+# The string the last call answered, exactly (string_result drops the first line's start).
+result_text() {
+	printf '%s' "$OUT" | python3 -c 'import sys, xmlrpc.client
+sys.stdout.write(xmlrpc.client.loads(sys.stdin.read())[0][0])'
+}
 fault_code() { printf '%s' "$OUT" | sed -n '/faultCode/{n;s/.*<int>\([0-9]*\)<\/int>.*/\1/p;q}'; }
 
 # ---- driver info ------------------------------------------------------------------
 call driver_info "$D" "$C" sr_get_driver_info
-printf '%s' "$OUT" | grep -q '<string>LVHD over iSCSI</string>' && pass "driver info: name" ||
+grep -q '<string>LVHD over iSCSI</string>' <<<"$OUT" && pass "driver info: name" ||
 	fail "driver info: name"
 for cap in SR_PROBE SR_CREATE SR_ATTACH VDI_SNAPSHOT VDI_CLONE VDI_RESIZE VDI_GENERATE_CONFIG; do
-	printf '%s' "$OUT" | grep -q "<string>$cap</string>" || fail "driver info: no $cap"
+	grep -q "<string>$cap</string>" <<<"$OUT" || fail "driver info: no $cap"
 done
-printf '%s' "$OUT" | grep -q '<string>SCSIid</string>' && pass "driver info: capabilities, SCSIid key" ||
+grep -q '<string>SCSIid</string>' <<<"$OUT" && pass "driver info: capabilities, SCSIid key" ||
 	fail "driver info: no SCSIid key"
 
 # ---- bad dconf: the configuration's faults, nothing logged in ---------------------------
@@ -116,6 +123,20 @@ fault 107 "$D" "$C" --dconf SCSIid=../../etc/passwd sr_attach
 fault 107 "$D" "$C" --dconf SCSIid=360000000000000000e00000000099999 sr_attach
 fault 99 "$D" "$C" --dconf SCSIid= --dconf LUNid=1,2 sr_attach
 expect "no session reference left by refused calls" 0 "$(refs "$SR_UUID")"
+
+# ---- CHAP: the LUN list through a CHAP login; a wrong secret is 68, and no secret is printed ---------
+CHAP=(--dconf "targetIQN=$ISCSI_IQN_CHAP" --dconf "chapuser=$ISCSI_CHAP_USER")
+fault 107 "$D" "$C" "${CHAP[@]}" --dconf "chappassword=$ISCSI_CHAP_PASSWORD" --dconf SCSIid= sr_probe
+grep -q '<SCSIid>360000000000000000e00000000020001</SCSIid>' "$T/stderr" &&
+	pass "CHAP: the LUN list after a CHAP login" || fail "CHAP LUN list: $(cat "$T/stderr")"
+fault 68 "$D" "$C" "${CHAP[@]}" --dconf chappassword=wrongsecret99 --dconf SCSIid= sr_probe
+fault 47 "$D" "$C" "${CHAP[@]}" --dconf chappassword=wrongsecret99 sr_create 0
+grep -q 'ISCSI login failed' <<<"$OUT" && pass "CHAP: sr_create's 47 carries the login fault" ||
+	fail "CHAP create: $OUT"
+fault 68 "$D" "$C" "${CHAP[@]}" --dconf chappassword=wrongsecret99 sr_attach
+grep -q wrongsecret99 "$T/stdout" "$T/stderr" && fail "the CHAP secret was printed" ||
+	pass "CHAP: the secret is in no answer and no stderr"
+expect "CHAP: no session reference left" 0 "$(refs "$SR_UUID" "$ISCSI_IQN_CHAP")"
 
 # ---- sr_probe, stage 1: no targetIQN -> the portal's targets on stderr, 96 --------------
 {
@@ -161,7 +182,7 @@ expect_stderr "sr_attach without SCSIid: the same LUN list" "$T/want-luns"
 # ---- stage 3 on a blank LUN: no SR ---------------------------------------------------------
 printf '<?xml version="1.0" ?>\n<SRlist/>\n' >"$T/want-none"
 CSM_ISCSI_DEVICE_MAP= lvo string sr_probe
-expect_text "probe stage 3 on a blank LUN: <SRlist/>" "$T/want-none" "$(string_result)"$'\n'
+expect_text "probe stage 3 on a blank LUN: <SRlist/>" "$T/want-none" "$(result_text; echo x)"
 
 # ---- sr_create ----------------------------------------------------------------------------------
 fault 58 "$D" "$C" --slave sr_create 0
@@ -169,11 +190,11 @@ lvo unit sr_create 0 && pass "sr_create"
 expect "MGT of 4 MiB on the LUN" $((4 * MIB)) "$(lv_size MGT)"
 expect "sr_create gave the session back" 0 "$(refs "$SR_UUID")"
 fault 47 "$D" "$C" sr_create 0
-printf '%s' "$OUT" | grep -q 'already exists' && pass "second create: 47 with the inner fault" ||
+grep -q 'already exists' <<<"$OUT" && pass "second create: 47 with the inner fault" ||
 	fail "second create's detail: $OUT"
 
 # ---- stage 3: the SR read through libiscsi (no device map: no host device at all) ----------------
-VGSIZE=$("$LVMT" "$LOOP" vgs "$VG" 2>/dev/null | cut -d'|' -f2)
+VGSIZE=$("$LVMT" "$LOOP" vgs "$VG" 2>/dev/null | cut -d' ' -f1)
 cat >"$T/want-srlist" <<EOF
 <?xml version="1.0" ?>
 <SRlist>
@@ -186,15 +207,32 @@ cat >"$T/want-srlist" <<EOF
 EOF
 CSM_ISCSI_DEVICE_MAP= lvo string sr_probe
 expect_text "probe stage 3: the SR list through libiscsi, byte for byte" "$T/want-srlist" \
-	"$(string_result)"$'\n'
+	"$(result_text; echo x)"
+# The fallback when the label cannot be read that way: log in, LVMSR's probe, log out.
+cat >"$T/want-srlist-login" <<EOF
+<?xml version="1.0" ?>
+<SRlist>
+	<SR>
+		<UUID>$SR_UUID</UUID>
+		<Devlist>$LOOP</Devlist>
+		<size>$VGSIZE</size>
+	</SR>
+</SRlist>
+EOF
+CSM_LVMOISCSI_PROBE_BY_LOGIN=1 lvo string sr_probe
+expect_text "probe stage 3 by login (the fallback): LVMSR's SR list" "$T/want-srlist-login" \
+	"$(result_text; echo x)"
+expect "the probe's login left no session reference" 0 \
+	"$(cat "$T/sr-ref/$ISCSI_IQN_PLAIN" 2>/dev/null | grep -c . || true)"
 CSM_ISCSI_DEVICE_MAP= lvo string sr_probe --dconf "SCSIid=$SCSI2"
-expect_text "probe stage 3 of the other LUN: <SRlist/>" "$T/want-none" "$(string_result)"$'\n'
+expect_text "probe stage 3 of the other LUN: <SRlist/>" "$T/want-none" "$(result_text; echo x)"
 
 # ---- sr_attach ------------------------------------------------------------------------------------
 lvo unit sr_attach && pass "sr_attach"
 expect "sr_attach holds a session reference" 1 "$(refs "$SR_UUID")"
 lvo unit sr_attach
 expect "a second sr_attach holds it once" 1 "$(refs "$SR_UUID")"
+call unit "$D" "$C" --slave sr_attach && pass "a non-master attaches (no repair, no metadata change)"
 
 # ---- VDIs: LVMSR's work on the LUN ------------------------------------------------------------
 A=aaaaaaaa-2222-4000-8000-000000000001
@@ -212,12 +250,13 @@ K=$(member uuid)
 [ -n "$K" ] && [ -n "$(lv_size "VHD-$K")" ] && pass "clone: an LV for $K" || fail "clone: no LV"
 lvo vdi_info vdi_resize --vdi "$A" 40M
 expect "resize: thick LV of 48 MiB (A.4)" $((48 * MIB)) "$(lv_size "VHD-$A")"
-lvo vdi_attach vdi_attach --vdi "$A" true
+lvo attach vdi_attach --vdi "$A" true
 expect "vdi_attach answers the LV's path" "/dev/$VG/VHD-$A" "$(member params)"
 lvo unit vdi_detach --vdi "$A"
 lvo string sr_scan
+SCAN=$(string_result)
 for u in "$A" "$B" "$S" "$K"; do
-	string_result | grep -q "<uuid>$u</uuid>" || fail "sr_scan does not list $u"
+	grep -q "<uuid>$u</uuid>" <<<"$SCAN" || fail "sr_scan does not list $u"
 done
 pass "sr_scan lists the VDIs"
 lvo unit vdi_delete --vdi "$K"
@@ -226,14 +265,14 @@ lvo unit vdi_delete --vdi "$K"
 # ---- generate_config / attach_from_config (initiator name from the host's file) ------------------
 lvo string vdi_generate_config --vdi "$B" --dconf localIQN=
 CONFIG=$(string_result)
-printf '%s' "$CONFIG" | grep -q 'iqn.2024-01.test.local:from-file' &&
+grep -q 'iqn.2024-01.test.local:from-file' <<<"$CONFIG" &&
 	pass "generate_config carries the host's initiator name" || fail "config: $CONFIG"
-printf '%s' "$CONFIG" | grep -q "<name>SCSIid</name>" && pass "generate_config carries SCSIid" ||
+grep -q "<name>SCSIid</name>" <<<"$CONFIG" && pass "generate_config carries SCSIid" ||
 	fail "config without SCSIid"
 lvo unit sr_detach
 expect "sr_detach gave the session back" 0 "$(refs "$SR_UUID")"
 run_raw "$D" "$CONFIG"
-printf '%s' "$OUT" | "$XAPI_CHECK" vdi_attach >/dev/null 2>&1 && pass "attach_from_config replays the config" ||
+printf '%s' "$OUT" | "$XAPI_CHECK" attach >/dev/null 2>&1 && pass "attach_from_config replays the config" ||
 	fail "attach_from_config: $OUT $ERR"
 expect "attach_from_config holds the session" 1 "$(refs "$SR_UUID")"
 lvo unit vdi_detach_from_config --vdi "$B"
@@ -244,7 +283,7 @@ lvo unit sr_detach
 if CSM_FAULT_LOG="$T/points" "$LVMT" "$LOOP" vgs "$VG" >/dev/null 2>&1 && [ -s "$T/points" ]; then
 	CSM_FAULT_PAUSE=lvm-vgs CSM_FAULT_PAUSE_MS=60000 CSM_LVM_TIMEOUT_MS=1000 \
 		run_timed "$D" "$C" sr_attach
-	printf '%s' "$OUT" | grep -q faultCode && [ "$MS" -le 8000 ] &&
+	grep -q faultCode <<<"$OUT" && [ "$MS" -le 8000 ] &&
 		pass "sr_attach with a hung LVM command: fault $(fault_code) in $MS ms" ||
 		fail "hung LVM command: $MS ms: $OUT"
 	expect "the failed attach gave the session back" 0 "$(refs "$SR_UUID")"
@@ -258,7 +297,7 @@ for u in "$A" "$B" "$S"; do lvo unit vdi_delete --vdi "$u"; done
 fault 58 "$D" "$C" --slave sr_delete
 lvo unit sr_delete && pass "sr_delete"
 expect "sr_delete gave the session back" 0 "$(refs "$SR_UUID")"
-"$LVMT" "$LOOP" vgs "$VG" >/dev/null 2>&1 && fail "the VG is still there" || pass "the VG is gone"
+expect "the VG is gone" absent "$("$LVMT" "$LOOP" vgs "$VG" 2>/dev/null)"
 
 # ---- 119: the SR's VG has a PV on another LUN --------------------------------------------------
 export ISCSI_SCSIID=$SCSI2
@@ -295,7 +334,7 @@ OUT=$(cat "$T/mid.out")
 	fail "target killed mid-call: $MS ms: $OUT"
 run_timed "$D" "$C" --dconf targetIQN= sr_probe
 [ "$(fault_code)" = 141 ] && pass "a dead portal: 141 in $MS ms" || fail "dead portal: $MS ms: $OUT"
-printf '%s' "$OUT" | grep -q 'refused' && pass "the fault says the connection was refused" ||
+grep -q 'refused' <<<"$OUT" && pass "the fault says the connection was refused" ||
 	fail "dead portal's detail: $OUT"
 expect "no session reference left" 0 "$(refs "$SR_UUID")"
 

@@ -32,8 +32,10 @@ vmt_iscsid
 # target and iscsid stop after this, in reverse order).
 vmt_on_exit "vgchange -an $VG >/dev/null 2>&1; iscsiadm -m node -u >/dev/null 2>&1;" \
 	"iscsiadm -m node -o delete >/dev/null 2>&1; rm -rf $REF_DIR"
-export ISCSI_TARGET=127.0.0.1 ISCSI_TARGET_IQN=$ISCSI_IQN_PLAIN ISCSI_SCSIID=$SCSI1 \
-	ISCSI_LOCAL_IQN=$ISCSI_INITIATOR
+# iscsid logs in with the host's initiator name: localIQN must be it.
+ISCSI_LOCAL_IQN=$(sed -n 's/^InitiatorName=//p' /etc/iscsi/initiatorname.iscsi)
+[ -n "$ISCSI_LOCAL_IQN" ] || vmt_fail "no InitiatorName in /etc/iscsi/initiatorname.iscsi"
+export ISCSI_TARGET=127.0.0.1 ISCSI_TARGET_IQN=$ISCSI_IQN_PLAIN ISCSI_SCSIID=$SCSI1 ISCSI_LOCAL_IQN
 IQN=$ISCSI_IQN_PLAIN
 
 lvmo() { "$SMCALL" "$VMT_BUILD/LVMoISCSISR" "$CONF" "$@"; }
