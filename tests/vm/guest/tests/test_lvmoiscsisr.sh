@@ -135,7 +135,6 @@ for u in "$A" "$SNAP"; do grep -q "<uuid>$u</uuid>" scan || vmt_fail "sr_scan la
 lvmo sr_detach
 off_session "after sr_detach"
 vmt_wait 10 test ! -e "/sys/block/$DISK" || vmt_fail "/dev/$DISK still there after the logout"
-lvmo sr_detach   # idempotent
 
 # --- attach again: a new session, the data was on the target -------------------------------
 lvmo sr_attach
