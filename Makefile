@@ -79,8 +79,9 @@ EXTRA_OBJS_EXTSR := $(BUILD)/drivers/blockdev.o
 EXTRA_OBJS_LVMSR := $(BUILD)/drivers/blockdev.o
 EXTRA_LIBS_LVMSR := -llvm2cmd $(BLKID_LIBS)
 # LVMoISCSISR is LVMSR's table with the iSCSI layer on top (drivers/lvmoiscsi.c).
-EXTRA_OBJS_LVMoISCSISR := $(BUILD)/drivers/lvm.o $(BUILD)/drivers/blockdev.o
-EXTRA_LIBS_LVMoISCSISR = -llvm2cmd $(BLKID_LIBS) $(ISCSI_LIBS)
+# libiscsi as the drivers link it (DRIVER_ISCSI_*, below): "=" as they are set further down.
+EXTRA_OBJS_LVMoISCSISR = $(BUILD)/drivers/lvm.o $(BUILD)/drivers/blockdev.o $(DRIVER_ISCSI_OBJS)
+EXTRA_LIBS_LVMoISCSISR = -llvm2cmd $(BLKID_LIBS) $(DRIVER_ISCSI_LIBS)
 DRIVER_BINS := $(DRIVERS:%=$(BUILD)/%) $(BUILD)/csm-gc
 
 TOOL_SRCS := $(wildcard tools/*.c)

@@ -291,8 +291,16 @@ static int session_take(struct sm_ctx *ctx)
 	if (sm_iscsi_ref_add(s->t.target_iqn, s->ref_uuid, &ctx->err) < 0)
 		return -1;
 	s->session_held = !held_before;
-	return sm_iscsi_device_for_scsi_id(s->scsi_id, kernel ? LUN_WAIT_MS : 0, s->device,
-					   sizeof(s->device), &ctx->err);
+	if (sm_iscsi_device_for_scsi_id(s->scsi_id, kernel ? LUN_WAIT_MS : 0, s->device,
+					sizeof(s->device), &ctx->err) == 0)
+		return 0;
+	/* Say why there is no device, rather than that it did not appear. */
+	if (!kernel && !sm_iscsi_kernel_available()) {
+		sm_error_clear(&ctx->err);
+		sm_fail(&ctx->err, SME_ISCSI_DEVICE, "LUN %s has no block device here: this host "
+			"has no kernel iSCSI initiator (iscsiadm and the iscsi_tcp module)", s->scsi_id);
+	}
+	return -1;
 }
 
 /* The SR's reference given back; the last SR on the target logs the host out. */

@@ -138,6 +138,17 @@ grep -q wrongsecret99 "$T/stdout" "$T/stderr" && fail "the CHAP secret was print
 	pass "CHAP: the secret is in no answer and no stderr"
 expect "CHAP: no session reference left" 0 "$(refs "$SR_UUID" "$ISCSI_IQN_CHAP")"
 
+# ---- no kernel initiator and no device map: 67 saying so, the session given back -----------------
+req=$("$SMCALL" --print-request "$D" "$C" sr_attach)
+env -u CSM_ISCSI_DEVICE_MAP PATH=/usr/bin:/bin "$D" "$req" >"$T/nokernel.out" 2>/dev/null
+if "$XAPI_CHECK" fault 67 <"$T/nokernel.out" >/dev/null 2>&1 &&
+   grep -q 'no kernel iSCSI initiator' "$T/nokernel.out"; then
+	pass "no kernel initiator: 67 that says so"
+else
+	fail "no kernel initiator: $(cat "$T/nokernel.out")"
+fi
+expect "no session reference left without an initiator" 0 "$(refs "$SR_UUID")"
+
 # ---- sr_probe, stage 1: no targetIQN -> the portal's targets on stderr, 96 --------------
 {
 	printf '<?xml version="1.0" ?>\n<iscsi-target-iqns>\n'
@@ -181,7 +192,7 @@ expect_stderr "sr_attach without SCSIid: the same LUN list" "$T/want-luns"
 
 # ---- stage 3 on a blank LUN: no SR ---------------------------------------------------------
 printf '<?xml version="1.0" ?>\n<SRlist/>\n' >"$T/want-none"
-CSM_ISCSI_DEVICE_MAP= lvo string sr_probe
+CSM_ISCSI_DEVICE_MAP='' lvo string sr_probe
 expect_text "probe stage 3 on a blank LUN: <SRlist/>" "$T/want-none" "$(result_text; echo x)"
 
 # ---- sr_create ----------------------------------------------------------------------------------
@@ -205,7 +216,7 @@ cat >"$T/want-srlist" <<EOF
 	</SR>
 </SRlist>
 EOF
-CSM_ISCSI_DEVICE_MAP= lvo string sr_probe
+CSM_ISCSI_DEVICE_MAP='' lvo string sr_probe
 expect_text "probe stage 3: the SR list through libiscsi, byte for byte" "$T/want-srlist" \
 	"$(result_text; echo x)"
 # The fallback when the label cannot be read that way: log in, LVMSR's probe, log out.
@@ -224,7 +235,7 @@ expect_text "probe stage 3 by login (the fallback): LVMSR's SR list" "$T/want-sr
 	"$(result_text; echo x)"
 expect "the probe's login left no session reference" 0 \
 	"$(cat "$T/sr-ref/$ISCSI_IQN_PLAIN" 2>/dev/null | grep -c . || true)"
-CSM_ISCSI_DEVICE_MAP= lvo string sr_probe --dconf "SCSIid=$SCSI2"
+CSM_ISCSI_DEVICE_MAP='' lvo string sr_probe --dconf "SCSIid=$SCSI2"
 expect_text "probe stage 3 of the other LUN: <SRlist/>" "$T/want-none" "$(result_text; echo x)"
 
 # ---- sr_attach ------------------------------------------------------------------------------------
