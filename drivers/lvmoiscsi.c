@@ -240,6 +240,32 @@ static int check_target(struct sm_ctx *ctx)
 }
 
 /*
+ * Is the SR listed in the IQN's sr-ref file already, i.e. attached before
+ * this call?  Then this call takes no reference and unload gives none
+ * back: a refused sr_create of an attached SR used to remove its line and
+ * log the host out under the SR's active LVs (found by
+ * tests/vm/guest/tests/test_lvmoiscsisr.sh).  The SR lock keeps the line
+ * from changing between this look and sm_iscsi_ref_add.
+ */
+static bool ref_listed(const char *target_iqn, const char *sr_uuid)
+{
+	const char *dir = getenv("CSM_SR_REF_DIR");
+	size_t n = strlen(sr_uuid);
+	char path[PATH_MAX], *text = NULL;
+	bool found = false;
+
+	if (strchr(target_iqn, '/'))
+		return false;
+	snprintf(path, sizeof(path), "%s/%s", dir && *dir ? dir : "/run/sr-ref", target_iqn);
+	if (sm_read_file(path, 1u << 20, &text) < 0)
+		return false;
+	for (const char *l = text; l && *l && !found; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
+		found = strncmp(l, sr_uuid, n) == 0 && (l[n] == '\n' || l[n] == '\0');
+	free(text);
+	return found;
+}
+
+/*
  * Log this SR in: the target checked, the kernel session (when there is
  * a kernel initiator), the SR's reference on it (sr_probe: a temporary
  * uuid's, as the Python SM's probe), the LUN's device.
@@ -247,7 +273,7 @@ static int check_target(struct sm_ctx *ctx)
 static int session_take(struct sm_ctx *ctx)
 {
 	struct lvmoiscsi_state *s = IS(ctx);
-	bool kernel = use_kernel();
+	bool kernel = use_kernel(), held_before;
 
 	if (strcmp(s->t.target_iqn, "*") == 0)
 		return sm_fail(&ctx->err, SME_CONFIG_TARGET_IQN_MISSING,
@@ -261,9 +287,10 @@ static int session_take(struct sm_ctx *ctx)
 		return -1;
 	if (kernel && sm_iscsi_kernel_login(&s->t, &ctx->err) < 0)
 		return -1;
+	held_before = ref_listed(s->t.target_iqn, s->ref_uuid);
 	if (sm_iscsi_ref_add(s->t.target_iqn, s->ref_uuid, &ctx->err) < 0)
 		return -1;
-	s->session_held = true;
+	s->session_held = !held_before;
 	if (sm_iscsi_device_for_scsi_id(s->scsi_id, kernel ? LUN_WAIT_MS : 0, s->device,
 					sizeof(s->device), &ctx->err) == 0)
 		return 0;
@@ -596,11 +623,38 @@ static int lvmoiscsi_sr_probe(struct sm_ctx *ctx)
 
 /* ---- sr_create, sr_attach, sr_detach, sr_delete ------------------------------------------- */
 
+/*
+ * LVMSR's create leaves the new VG's MGT active; the logout in unload
+ * would then strand a device-mapper node on a disk that is gone (found by
+ * tests/vm/guest/tests/test_lvmoiscsisr.sh).  The VG is this call's own,
+ * so nothing else can be using it.
+ */
+static void created_vg_deactivate(struct sm_ctx *ctx)
+{
+	struct lvm_opts o = { .master = ctx->call->sr_master };
+	const char *dev = IS(ctx)->device;
+	struct sm_error e = { 0 };
+	char vg[LVM_NAME_MAX];
+	struct lvm l;
+
+	snprintf(vg, sizeof(vg), "VG_XenStorage-%s", ctx->call->sr_uuid);
+	if (lvm_open_opts(&l, &dev, 1, &o, &e) == 0) {
+		if (lvm_activation(&l))
+			lvm_vg_activate(&l, vg, false, &e);
+		lvm_close(&l);
+	}
+	if (e.code)
+		sm_log(LOG_WARNING, "sr_create: cannot deactivate %s before the logout: %s", vg, e.detail);
+	sm_error_clear(&e);
+}
+
 /* The session goes in unload: sr_create leaves the host as it found it. */
 static int lvmoiscsi_sr_create(struct sm_ctx *ctx)
 {
-	if (sm_call_lower(ctx, &sm_lvmoiscsi_driver) == 0)
+	if (sm_call_lower(ctx, &sm_lvmoiscsi_driver) == 0) {
+		created_vg_deactivate(ctx);
 		return 0;
+	}
 	create_fault(ctx);
 	return -1;
 }
