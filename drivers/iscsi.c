@@ -647,30 +647,12 @@ static int iscsi_vdi_introduce(struct sm_ctx *ctx)
 
 static struct xr_value *attach_result(struct sm_ctx *ctx, const char *dev)
 {
-	const char *uuid = ctx->call->vdi_uuid;
-	struct xr_value *r = xr_struct(), *xs = xr_struct();
-	char nbd[512];
+	struct sm_attach_info a = {
+		.sr_uuid = ctx->call->sr_uuid, .vdi_uuid = ctx->call->vdi_uuid, .params = dev,
+		.storage_type = "iscsi", .vdi_type = "phy", .o_direct = true,
+	};
 
-	snprintf(nbd, sizeof(nbd), "nbd:unix:/run/blktap-control/nbd/%s/%s:exportname=%s",
-		 ctx->call->sr_uuid, uuid, uuid);
-	if (!r || !xs || xr_struct_set_string(xs, "storage-type", "iscsi") < 0 ||
-	    xr_struct_set_string(xs, "vdi-type", "phy") < 0 ||
-	    xr_struct_set_string(xs, "vdi-uuid", uuid) < 0)
-		goto fail;
-	if (xr_struct_set_string(r, "params", dev) < 0 ||
-	    xr_struct_set_string(r, "params_nbd", nbd) < 0 ||
-	    xr_struct_set(r, "o_direct", xr_bool(true)) < 0 ||
-	    xr_struct_set_string(r, "o_direct_reason", "") < 0)
-		goto fail;
-	if (xr_struct_set(r, "xenstore_data", xs) < 0) {
-		xs = NULL;
-		goto fail;
-	}
-	return r;
-fail:
-	xr_free(xs);
-	xr_free(r);
-	return NULL;
+	return sm_attach_result(&a, NULL);
 }
 
 /*

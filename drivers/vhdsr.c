@@ -572,30 +572,20 @@ static struct xr_value *attach_result(struct sm_ctx *ctx, const char *uuid, enum
 {
 	const struct file_sr *sr = FSR(ctx);
 	struct vstore *vs = VS(ctx);
-	struct xr_value *r = xr_struct(), *xs = xr_struct();
-	char params[PATH_MAX + 64], nbd[512];
+	struct xr_value *xs = xr_struct();
+	char params[PATH_MAX + 64];
+	struct sm_attach_info a = {
+		.sr_uuid = sr->sr_uuid, .vdi_uuid = uuid, .params = params,
+		.storage_type = sr->storage_type, .vdi_type = kind == VSTORE_RAW ? "aio" : "vhd",
+		.o_direct = sr->o_direct, .o_direct_reason = sr->o_direct_reason,
+	};
 
 	vs->ops->data_path(vs, uuid, kind, params, sizeof(params));
-	snprintf(nbd, sizeof(nbd), "nbd:unix:/run/blktap-control/nbd/%s/%s:exportname=%s",
-		 sr->sr_uuid, uuid, uuid);
-	if (!r || !xs || xr_struct_set_string(xs, "storage-type", sr->storage_type) < 0 ||
-	    xr_struct_set_string(xs, "vdi-type", kind == VSTORE_RAW ? "aio" : "vhd") < 0 ||
-	    xr_struct_set_string(xs, "vdi-uuid", uuid) < 0 || put_scsi_pages(xs, uuid) < 0)
-		goto fail;
-	if (xr_struct_set_string(r, "params", params) < 0 ||
-	    xr_struct_set_string(r, "params_nbd", nbd) < 0 ||
-	    xr_struct_set(r, "o_direct", xr_bool(sr->o_direct)) < 0 ||
-	    xr_struct_set_string(r, "o_direct_reason", sr->o_direct_reason ? sr->o_direct_reason : "") < 0)
-		goto fail;
-	if (xr_struct_set(r, "xenstore_data", xs) < 0) {
-		xs = NULL;
-		goto fail;
+	if (!xs || put_scsi_pages(xs, uuid) < 0) {
+		xr_free(xs);
+		return NULL;
 	}
-	return r;
-fail:
-	xr_free(xs);
-	xr_free(r);
-	return NULL;
+	return sm_attach_result(&a, xs);
 }
 
 static int do_attach(struct sm_ctx *ctx, bool writable)

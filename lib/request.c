@@ -5,6 +5,7 @@
  * required device_config, string types, and UUIDs (which later become
  * file and volume names, so a bad one must never get further).
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -228,4 +229,33 @@ const char *call_vdi_uuid(const struct sm_call *c)
 	if (c->op == SM_OP_VDI_INTRODUCE)
 		return c->new_uuid;
 	return c->generated_uuid[0] ? c->generated_uuid : NULL;
+}
+
+struct xr_value *sm_attach_result(const struct sm_attach_info *a, struct xr_value *xs)
+{
+	struct xr_value *r = xr_struct();
+	char nbd[512];
+
+	if (!xs)
+		xs = xr_struct();
+	snprintf(nbd, sizeof(nbd), "nbd:unix:/run/blktap-control/nbd/%s/%s:exportname=%s",
+		 a->sr_uuid, a->vdi_uuid, a->vdi_uuid);
+	if (!r || !xs || xr_struct_set_string(xs, "storage-type", a->storage_type) < 0 ||
+	    xr_struct_set_string(xs, "vdi-type", a->vdi_type) < 0 ||
+	    xr_struct_set_string(xs, "vdi-uuid", a->vdi_uuid) < 0 ||
+	    xr_struct_set_string(r, "params", a->params) < 0 ||
+	    xr_struct_set_string(r, "params_nbd", nbd) < 0 ||
+	    xr_struct_set(r, "o_direct", xr_bool(a->o_direct)) < 0 ||
+	    xr_struct_set_string(r, "o_direct_reason",
+				 a->o_direct_reason ? a->o_direct_reason : "") < 0)
+		goto fail;
+	if (xr_struct_set(r, "xenstore_data", xs) < 0) {
+		xs = NULL;
+		goto fail;
+	}
+	return r;
+fail:
+	xr_free(xs);
+	xr_free(r);
+	return NULL;
 }

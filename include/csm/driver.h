@@ -232,6 +232,23 @@ struct xr_value *sm_driver_info(const struct sm_driver *drv);
 int call_parse(const char *doc, size_t len, struct sm_call *call, struct sm_error *err);
 void call_free(struct sm_call *call);
 
+/*
+ * What vdi_attach answers (protocol.md: the attach dict): params (the path
+ * tapdisk opens), params_nbd (the NBD socket xapi connects to for the
+ * VDI), o_direct and its reason, and xenstore_data with storage-type,
+ * vdi-type and vdi-uuid added to xs (the caller's extra keys; NULL for
+ * none; taken over, freed on failure).  NULL when out of memory.
+ */
+struct sm_attach_info {
+	const char *sr_uuid, *vdi_uuid;
+	const char *params;
+	const char *storage_type;      /* xenstore storage-type: "ext", "nfs", "iscsi", ... */
+	const char *vdi_type;          /* xenstore vdi-type: "vhd", "aio", "phy" */
+	bool o_direct;
+	const char *o_direct_reason;   /* NULL = "" */
+};
+struct xr_value *sm_attach_result(const struct sm_attach_info *a, struct xr_value *xs);
+
 /* Request accessors. */
 const char *call_dconf(const struct sm_call *call, const char *key);
 size_t call_nargs(const struct sm_call *call);

@@ -261,7 +261,7 @@ for bad in '../../etc/passwd' 'not-a-uuid' "$U1/../x" ''; do
 done
 pass "bad uuids: 143"
 for bad in -1 abc 1e9 ' 10' 0x10 99999999999999999999999; do
-	fault 79 "$D" "$C" vdi_create -- "$bad" x '' '' false 19700101T00:00:00Z '' false || fail "size '$bad'"
+	fault 79 "$D" "$C" --verbatim vdi_create -- "$bad" x '' '' false 19700101T00:00:00Z '' false || fail "size '$bad'"
 done
 pass "bad sizes: 79"
 fault 38 "$D" "$C" vdi_snapshot --vdi "$U1" && fault 38 "$D" "$C" vdi_resize --vdi "$U1" 1G &&
