@@ -76,6 +76,8 @@ static const struct sm_errdef errdefs[] = {
 	{ SME_VDI_MISSING, "VDIMissing", "VDI could not be found" },
 	{ SME_EIO, "EIO", "General IO error" },
 	{ SME_SM_GENERAL, "SMGeneral", "General backend error" },
+	{ SME_API_FAILURE, "APIFailure", "A Failure occurred accessing an API object" },
+	{ SME_API_PROTOCOL, "APIProtocolError", "A protocol error was received when accessing the API" },
 	{ SME_XML_PARSE, "XMLParse", "Unable to parse XML" },
 	{ SME_ILLEGAL_XML_CHAR, "IllegalXMLChar", "Illegal XML character." },
 	{ SME_SHARED_FS_NO_WRITE, "SharedFileSystemNoWrite", "The file system for SR cannot be written to." },

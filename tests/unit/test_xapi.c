@@ -1,0 +1,423 @@
+/* SPDX-License-Identifier: LGPL-2.1-only */
+/*
+ * Tests of the XenAPI client against a forked child serving a Unix
+ * socket: the child records the request bytes it read and answers with
+ * canned response bytes (xapi's own layout: typeless <value>s, no
+ * declaration), or never answers at all.  The expected request body is
+ * what Python's xmlrpc.client.dumps((session, uuid), "VDI.get_by_uuid")
+ * produces (generated once and pasted here).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "csm/error.h"
+#include "csm/xapi.h"
+#include "csm/xmlrpc.h"
+
+#define UUID "3f1c0d9e-5d2a-4b7e-9c61-0e8a2b4f7a10"
+
+static const char expected_request[] =
+	"POST / HTTP/1.1\r\n"
+	"Host: _var_lib_xcp_xapi\r\n"
+	"originator: SM\r\n"
+	"Subtask-of: OpaqueRef:task1\r\n"
+	"Content-Type: text/xml\r\n"
+	"User-Agent: csm-xapi/1\r\n"
+	"Content-Length: 257\r\n"
+	"\r\n"
+	"<?xml version='1.0'?>\n<methodCall>\n<methodName>VDI.get_by_uuid</methodName>\n"
+	"<params>\n<param>\n<value><string>OpaqueRef:s1</string></value>\n</param>\n"
+	"<param>\n<value><string>" UUID "</string></value>\n</param>\n"
+	"</params>\n</methodCall>\n";
+
+#define XAPI_BODY_OK \
+	"<methodResponse><params><param><value><struct>" \
+	"<member><name>Status</name><value>Success</value></member>" \
+	"<member><name>Value</name><value>OpaqueRef:vdi1</value></member>" \
+	"</struct></value></param></params></methodResponse>"
+#define XAPI_BODY_UUID_INVALID \
+	"<methodResponse><params><param><value><struct>" \
+	"<member><name>Status</name><value>Failure</value></member>" \
+	"<member><name>ErrorDescription</name><value><array><data>" \
+	"<value>UUID_INVALID</value><value>VDI</value><value>" UUID "</value>" \
+	"</data></array></value></member></struct></value></param></params></methodResponse>"
+#define XAPI_BODY_SESSION_INVALID \
+	"<methodResponse><params><param><value><struct>" \
+	"<member><name>Status</name><value>Failure</value></member>" \
+	"<member><name>ErrorDescription</name><value><array><data>" \
+	"<value>SESSION_INVALID</value><value>OpaqueRef:s1</value>" \
+	"</data></array></value></member></struct></value></param></params></methodResponse>"
+
+/* A 200 with the given body and its exact Content-Length. */
+static char *http_ok(const char *body)
+{
+	char *r;
+
+	assert_true(asprintf(&r, "HTTP/1.1 200 OK\r\ncontent-length: %zu\r\n"
+			     "content-type: text/xml\r\nconnection: keep-alive\r\n"
+			     "cache-control: no-cache, no-store\r\n\r\n%s",
+			     strlen(body), body) > 0);
+	return r;
+}
+
+struct server {
+	char dir[64];
+	char sock[128];
+	char log[128];
+	pid_t pid;
+};
+
+/* Read one request: headers, then Content-Length bytes of body. */
+static size_t read_request(int fd, char *buf, size_t cap)
+{
+	size_t len = 0;
+	char *hend;
+
+	while (len < cap - 1) {
+		ssize_t r = read(fd, buf + len, cap - 1 - len);
+
+		if (r <= 0)
+			break;
+		len += (size_t)r;
+		buf[len] = 0;
+		hend = strstr(buf, "\r\n\r\n");
+		if (hend) {
+			char *cl = strstr(buf, "Content-Length: ");
+			size_t want = (size_t)(hend + 4 - buf) +
+				      (cl ? strtoul(cl + 16, NULL, 10) : 0);
+			if (len >= want)
+				break;
+		}
+	}
+	return len;
+}
+
+/*
+ * Serve n connections: read the request, append it to the log, write
+ * responses[i] (NULL: answer nothing, wait to be killed) and close.
+ */
+static void serve(struct server *s, const char *const responses[], size_t n)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int lfd;
+
+	strcpy(s->dir, "/tmp/csm-xapi-test.XXXXXX");
+	assert_non_null(mkdtemp(s->dir));
+	snprintf(s->sock, sizeof(s->sock), "%s/xapi", s->dir);
+	snprintf(s->log, sizeof(s->log), "%s/requests", s->dir);
+	strcpy(sa.sun_path, s->sock);
+	lfd = socket(AF_UNIX, SOCK_STREAM, 0);
+	assert_true(lfd >= 0);
+	assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(lfd, 4), 0);
+	s->pid = fork();
+	assert_true(s->pid >= 0);
+	if (s->pid) {
+		close(lfd);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		static char buf[65536];
+		int fd = accept(lfd, NULL, NULL);
+		size_t len;
+		FILE *f;
+
+		if (fd < 0)
+			_exit(2);
+		len = read_request(fd, buf, sizeof(buf));
+		f = fopen(s->log, "a");
+		if (!f)
+			_exit(3);
+		fwrite(buf, 1, len, f);
+		fclose(f);
+		if (!responses[i])
+			for (;;)
+				pause();
+		if (write(fd, responses[i], strlen(responses[i])) < 0)
+			_exit(4);
+		close(fd);
+	}
+	_exit(0);
+}
+
+static char *stop(struct server *s)
+{
+	char *log = NULL;
+	size_t cap = 0;
+	FILE *f;
+	char cmd[200];
+
+	kill(s->pid, SIGKILL);
+	waitpid(s->pid, NULL, 0);
+	f = fopen(s->log, "r");
+	if (f) {
+		log = calloc(1, 1 << 17);
+		assert_non_null(log);
+		cap = fread(log, 1, (1 << 17) - 1, f);
+		log[cap] = 0;
+		fclose(f);
+	}
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", s->dir);
+	assert_int_equal(system(cmd), 0);
+	return log;
+}
+
+static void conn_for(struct xapi_conn *c, const struct server *s, int timeout_ms)
+{
+	struct sm_error err = { 0 };
+
+	setenv("ORIGINATOR", "SM", 1);
+	unsetenv("TRACEPARENT");
+	unsetenv("BAGGAGE");
+	assert_int_equal(xapi_conn_init(c, s->sock, "OpaqueRef:s1",
+					"OpaqueRef:task1", timeout_ms, &err), 0);
+}
+
+/* One VDI.get_by_uuid against canned responses; returns the request log. */
+static char *get_by_uuid(const char *const responses[], size_t n,
+			 int timeout_ms, char **ref, struct sm_error *err,
+			 xapi_relogin_fn relogin, void *ctx)
+{
+	struct server s;
+	struct xapi_conn c;
+	char *log;
+
+	serve(&s, responses, n);
+	conn_for(&c, &s, timeout_ms);
+	c.relogin = relogin;
+	c.relogin_ctx = ctx;
+	xapi_vdi_get_by_uuid(&c, UUID, ref, err);
+	xapi_conn_free(&c);
+	log = stop(&s);
+	return log;
+}
+
+static void test_request_bytes_and_success(void **state)
+{
+	char *ok = http_ok(XAPI_BODY_OK);
+	const char *resp[] = { ok };
+	struct sm_error err = { 0 };
+	char *ref = NULL;
+	char *log = get_by_uuid(resp, 1, 5000, &ref, &err, NULL, NULL);
+
+	assert_int_equal(err.code, 0);
+	assert_string_equal(ref, "OpaqueRef:vdi1");
+	assert_non_null(log);
+	assert_string_equal(log, expected_request);
+	free(ref);
+	free(log);
+	free(ok);
+}
+
+static void test_build_request_matches_literal(void **state)
+{
+	struct server s = { .sock = "/nonexistent" };
+	struct xapi_conn c;
+	struct xr_value *uuid = xr_string(UUID);
+	const struct xr_value *p[] = { uuid };
+	size_t len = 0;
+	char *req;
+
+	conn_for(&c, &s, 1000);
+	req = xapi_build_request(&c, "VDI.get_by_uuid", p, 1, &len);
+	assert_non_null(req);
+	assert_int_equal(len, strlen(expected_request));
+	assert_memory_equal(req, expected_request, len);
+	free(req);
+	xr_free(uuid);
+	xapi_conn_free(&c);
+}
+
+static void test_failure(void **state)
+{
+	char *fail = http_ok(XAPI_BODY_UUID_INVALID);
+	const char *resp[] = { fail };
+	struct sm_error err = { 0 };
+	char *ref = NULL;
+	char *log = get_by_uuid(resp, 1, 5000, &ref, &err, NULL, NULL);
+
+	assert_int_equal(err.code, SME_API_FAILURE);
+	assert_string_equal(err.detail, "['UUID_INVALID', 'VDI', '" UUID "']");
+	assert_null(ref);
+	free(log);
+	free(fail);
+}
+
+struct relogin_state {
+	int calls;
+};
+
+static int relogin(struct xapi_conn *c, void *ctx, struct sm_error *err)
+{
+	struct relogin_state *st = ctx;
+
+	st->calls++;
+	return xapi_conn_set_session(c, "OpaqueRef:s2");
+}
+
+static void test_session_invalid_retries_once(void **state)
+{
+	char *bad = http_ok(XAPI_BODY_SESSION_INVALID), *ok = http_ok(XAPI_BODY_OK);
+	const char *resp[] = { bad, ok };
+	struct relogin_state st = { 0 };
+	struct sm_error err = { 0 };
+	char *ref = NULL;
+	char *log = get_by_uuid(resp, 2, 5000, &ref, &err, relogin, &st);
+
+	assert_int_equal(err.code, 0);
+	assert_int_equal(st.calls, 1);
+	assert_string_equal(ref, "OpaqueRef:vdi1");
+	/* The first request had the old session, the retry the new one. */
+	assert_non_null(strstr(log, "<string>OpaqueRef:s1</string>"));
+	assert_non_null(strstr(log, "<string>OpaqueRef:s2</string>"));
+	free(ref);
+	free(log);
+	free(bad);
+	free(ok);
+}
+
+static void test_session_invalid_without_hook(void **state)
+{
+	char *bad = http_ok(XAPI_BODY_SESSION_INVALID);
+	const char *resp[] = { bad };
+	struct sm_error err = { 0 };
+	char *ref = NULL;
+	char *log = get_by_uuid(resp, 1, 5000, &ref, &err, NULL, NULL);
+
+	assert_int_equal(err.code, SME_API_FAILURE);
+	assert_string_equal(err.detail, "['SESSION_INVALID', 'OpaqueRef:s1']");
+	free(log);
+	free(bad);
+}
+
+/* A canned response that must give APIProtocolError with this detail. */
+static void expect_protocol_error(const char *response, const char *detail)
+{
+	const char *resp[] = { response };
+	struct sm_error err = { 0 };
+	char *ref = NULL;
+	char *log = get_by_uuid(resp, 1, 5000, &ref, &err, NULL, NULL);
+
+	assert_int_equal(err.code, SME_API_PROTOCOL);
+	if (!strstr(err.detail, detail))
+		fail_msg("detail \"%s\" lacks \"%s\"", err.detail, detail);
+	assert_null(ref);
+	free(log);
+}
+
+static void test_malformed_http(void **state)
+{
+	expect_protocol_error("garbage\r\n\r\n", "malformed HTTP");
+	expect_protocol_error("HTTP/1.1 200 OK\r\ncontent-length: 5\r\n", "malformed HTTP");
+	expect_protocol_error("", "malformed HTTP");
+	expect_protocol_error("HTTP/1.1 500 Internal Error\r\ncontent-length: 0\r\n\r\n",
+			      "HTTP status 500");
+	expect_protocol_error("HTTP/1.1 200 OK\r\ncontent-length: x\r\n\r\n",
+			      "bad Content-Length");
+	expect_protocol_error("HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\nnope",
+			      "bad XML-RPC body");
+}
+
+static void test_short_body(void **state)
+{
+	expect_protocol_error("HTTP/1.1 200 OK\r\ncontent-length: 400\r\n\r\n"
+			      "<methodResponse><params>", "short body (24 of 400 bytes)");
+}
+
+static void test_chunked_refused(void **state)
+{
+	expect_protocol_error("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+			      "5\r\nhello\r\n0\r\n\r\n", "unsupported Transfer-Encoding chunked");
+}
+
+static void test_not_a_result_struct(void **state)
+{
+	char *r = http_ok("<methodResponse><params><param><value>OpaqueRef:x</value>"
+			  "</param></params></methodResponse>");
+
+	expect_protocol_error(r, "without Status");
+	free(r);
+}
+
+static void test_silent_peer_times_out(void **state)
+{
+	const char *resp[] = { NULL };
+	struct sm_error err = { 0 };
+	struct timespec t0, t1;
+	char *ref = NULL, *log;
+	long ms;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	log = get_by_uuid(resp, 1, 300, &ref, &err, NULL, NULL);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	assert_int_equal(err.code, SME_API_PROTOCOL);
+	assert_non_null(strstr(err.detail, "timed out waiting for the response"));
+	assert_true(ms >= 250 && ms < 3000);
+	free(log);
+}
+
+static void test_no_socket(void **state)
+{
+	struct xapi_conn c;
+	struct sm_error err = { 0 };
+	struct xr_value *v = NULL;
+
+	setenv(XAPI_SOCKET_ENV, "/nonexistent/csm-xapi", 1);
+	assert_int_equal(xapi_conn_init(&c, NULL, "OpaqueRef:s1", NULL, 1000, &err), 0);
+	assert_string_equal(c.socket_path, "/nonexistent/csm-xapi");
+	assert_int_equal(xapi_call(&c, "VDI.get_all", NULL, 0, &v, &err), -1);
+	assert_int_equal(err.code, SME_API_PROTOCOL);
+	assert_non_null(strstr(err.detail, "connect /nonexistent/csm-xapi"));
+	assert_null(v);
+	xapi_conn_free(&c);
+	unsetenv(XAPI_SOCKET_ENV);
+	assert_int_equal(xapi_conn_init(&c, NULL, "OpaqueRef:s1", NULL, 0, &err), 0);
+	assert_string_equal(c.socket_path, XAPI_DEFAULT_SOCKET);
+	assert_int_equal(c.timeout_ms, XAPI_DEFAULT_TIMEOUT_MS);
+	xapi_conn_free(&c);
+}
+
+static void test_fault_string(void **state)
+{
+	struct sm_error err = { 0 };
+
+	sm_fail(&err, SME_API_PROTOCOL, "x");
+	assert_string_equal(sm_error_name(SME_API_PROTOCOL), "APIProtocolError");
+	assert_string_equal(sm_error_name(SME_API_FAILURE), "APIFailure");
+	assert_int_equal(SME_API_PROTOCOL, 154);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_build_request_matches_literal),
+		cmocka_unit_test(test_request_bytes_and_success),
+		cmocka_unit_test(test_failure),
+		cmocka_unit_test(test_session_invalid_retries_once),
+		cmocka_unit_test(test_session_invalid_without_hook),
+		cmocka_unit_test(test_malformed_http),
+		cmocka_unit_test(test_short_body),
+		cmocka_unit_test(test_chunked_refused),
+		cmocka_unit_test(test_not_a_result_struct),
+		cmocka_unit_test(test_silent_peer_times_out),
+		cmocka_unit_test(test_no_socket),
+		cmocka_unit_test(test_fault_string),
+	};
+
+	signal(SIGPIPE, SIG_IGN);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
