@@ -470,8 +470,11 @@ int xapi_call(struct xapi_conn *c, const char *method,
 		sm_fail(err, first.code, "%s", first.detail);
 		return -1;
 	}
-	if (c->relogin(c, c->relogin_ctx, err))
+	if (c->relogin(c, c->relogin_ctx, err)) {
+		/* A hook that failed without saying why still fails the call. */
+		sm_fail(err, first.code, "%s", first.detail);
 		return -1;
+	}
 	return call_once(c, method, params, n, value, err);
 }
 

@@ -241,6 +241,49 @@ static void test_build_request_matches_literal(void **state)
 	xapi_conn_free(&c);
 }
 
+/* Python's layout (declaration, <string>, newlines) parses as well. */
+static void test_python_layout_success(void **state)
+{
+	char *ok = http_ok("<?xml version='1.0'?>\n<methodResponse>\n<params>\n<param>\n"
+			   "<value><struct>\n<member>\n<name>Status</name>\n"
+			   "<value><string>Success</string></value>\n</member>\n<member>\n"
+			   "<name>Value</name>\n<value><string>OpaqueRef:v1</string></value>\n"
+			   "</member>\n</struct></value>\n</param>\n</params>\n</methodResponse>\n");
+	const char *resp[] = { ok };
+	struct sm_error err = { 0 };
+	char *ref = NULL;
+	char *log = get_by_uuid(resp, 1, 5000, &ref, &err, NULL, NULL);
+
+	assert_int_equal(err.code, 0);
+	assert_string_equal(ref, "OpaqueRef:v1");
+	free(ref);
+	free(log);
+	free(ok);
+}
+
+static int relogin_fails(struct xapi_conn *c, void *ctx, struct sm_error *err)
+{
+	(*(int *)ctx)++;
+	return -1;
+}
+
+/* A re-login hook that fails: no retry, the SESSION_INVALID failure is returned. */
+static void test_relogin_hook_fails(void **state)
+{
+	char *bad = http_ok(XAPI_BODY_SESSION_INVALID);
+	const char *resp[] = { bad };
+	struct sm_error err = { 0 };
+	int calls = 0;
+	char *ref = NULL;
+	char *log = get_by_uuid(resp, 1, 5000, &ref, &err, relogin_fails, &calls);
+
+	assert_int_equal(calls, 1);
+	assert_int_equal(err.code, SME_API_FAILURE);
+	assert_string_equal(err.detail, "['SESSION_INVALID', 'OpaqueRef:s1']");
+	free(log);
+	free(bad);
+}
+
 static void test_failure(void **state)
 {
 	char *fail = http_ok(XAPI_BODY_UUID_INVALID);
@@ -406,7 +449,9 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_build_request_matches_literal),
 		cmocka_unit_test(test_request_bytes_and_success),
+		cmocka_unit_test(test_python_layout_success),
 		cmocka_unit_test(test_failure),
+		cmocka_unit_test(test_relogin_hook_fails),
 		cmocka_unit_test(test_session_invalid_retries_once),
 		cmocka_unit_test(test_session_invalid_without_hook),
 		cmocka_unit_test(test_malformed_http),
