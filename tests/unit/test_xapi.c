@@ -284,6 +284,49 @@ static void test_relogin_hook_fails(void **state)
 	free(bad);
 }
 
+#define XAPI_BODY_VOID \
+	"<methodResponse><params><param><value><struct>" \
+	"<member><name>Status</name><value>Success</value></member>" \
+	"<member><name>Value</name><value/></member>" \
+	"</struct></value></param></params></methodResponse>"
+
+/* The size setters send (session, ref, size as a decimal string). */
+static void test_typed_setters(void **state)
+{
+	char *ok = http_ok(XAPI_BODY_VOID);
+	const char *resp[] = { ok, ok, ok, ok, ok, ok };
+	struct sm_error err = { 0 };
+	struct server s;
+	struct xapi_conn c;
+	char *log;
+
+	serve(&s, resp, 6);
+	conn_for(&c, &s, 5000);
+	assert_int_equal(xapi_sr_set_physical_size(&c, "OpaqueRef:sr", 10737418240ULL, &err), 0);
+	assert_int_equal(xapi_sr_set_physical_utilisation(&c, "OpaqueRef:sr", 1, &err), 0);
+	assert_int_equal(xapi_sr_set_virtual_allocation(&c, "OpaqueRef:sr", 0, &err), 0);
+	assert_int_equal(xapi_vdi_set_virtual_size(&c, "OpaqueRef:v", 18446744073709551615ULL, &err), 0);
+	assert_int_equal(xapi_vdi_set_physical_utilisation(&c, "OpaqueRef:v", 512, &err), 0);
+	assert_int_equal(xapi_vdi_db_forget(&c, "OpaqueRef:v", &err), 0);
+	xapi_conn_free(&c);
+	log = stop(&s);
+	assert_non_null(strstr(log, "<methodName>SR.set_physical_size</methodName>\n<params>\n"
+				    "<param>\n<value><string>OpaqueRef:s1</string></value>\n</param>\n"
+				    "<param>\n<value><string>OpaqueRef:sr</string></value>\n</param>\n"
+				    "<param>\n<value><string>10737418240</string></value>\n</param>\n"));
+	assert_non_null(strstr(log, "<methodName>SR.set_physical_utilisation</methodName>"));
+	assert_non_null(strstr(log, "<methodName>SR.set_virtual_allocation</methodName>"));
+	assert_non_null(strstr(log, "<methodName>VDI.set_virtual_size</methodName>"));
+	assert_non_null(strstr(log, "<value><string>18446744073709551615</string></value>"));
+	assert_non_null(strstr(log, "<methodName>VDI.set_physical_utilisation</methodName>"));
+	assert_non_null(strstr(log, "<methodName>VDI.db_forget</methodName>\n<params>\n"
+				    "<param>\n<value><string>OpaqueRef:s1</string></value>\n</param>\n"
+				    "<param>\n<value><string>OpaqueRef:v</string></value>\n</param>\n"
+				    "</params>"));
+	free(log);
+	free(ok);
+}
+
 static void test_failure(void **state)
 {
 	char *fail = http_ok(XAPI_BODY_UUID_INVALID);
@@ -451,6 +494,7 @@ int main(void)
 		cmocka_unit_test(test_request_bytes_and_success),
 		cmocka_unit_test(test_python_layout_success),
 		cmocka_unit_test(test_failure),
+		cmocka_unit_test(test_typed_setters),
 		cmocka_unit_test(test_relogin_hook_fails),
 		cmocka_unit_test(test_session_invalid_retries_once),
 		cmocka_unit_test(test_session_invalid_without_hook),
