@@ -458,7 +458,7 @@ class Api:
     def login(self, params):
         if not 2 <= len(params) <= 4:
             raise Failure("MESSAGE_PARAMETER_COUNT_MISMATCH",
-                          "session.login_with_password", 2, len(params))
+                          "session.login_with_password", 4, len(params))
         names = ("uname", "pwd", "version", "originator")
         for n, v in zip(names, params):
             check_arg(n, "string", v)
