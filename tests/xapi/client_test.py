@@ -202,6 +202,8 @@ failure("a call on a logged-out session", call("SR.get_by_uuid", s, SR_UUID),
         ["SESSION_INVALID", s])
 failure("a call on an unknown session", call("SR.get_by_uuid", "OpaqueRef:nope", SR_UUID),
         ["SESSION_INVALID", "OpaqueRef:nope"])
+failure("a wrong type is found before the session is checked",
+        call("SR.get_by_uuid", "OpaqueRef:nope", 7), ["FIELD_TYPE_ERROR", "uuid"])
 failure("login with too many arguments",
         call("session.login_with_password", "root", "", "1.0", "SM", "x"),
         ["MESSAGE_PARAMETER_COUNT_MISMATCH", "session.login_with_password", "4", "5"])

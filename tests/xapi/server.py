@@ -51,9 +51,13 @@ ocaml/idl/datamodel_errors.ml):
   SESSION_AUTHENTICATION_FAILED [] (empty user name)
   UUID_INVALID [type; uuid]           (get_by_uuid of an unknown uuid)
   HANDLE_INVALID [class; handle]      (a ref to a missing record)
-  FIELD_TYPE_ERROR [field]            (an argument of the wrong XML-RPC type;
-      xapi's own unmarshalling may word this differently, the name and
-      parameter are the datamodel's)
+  FIELD_TYPE_ERROR [param]            (an argument of the wrong XML-RPC type,
+      named by its parameter name as in the datamodel; xen-api's OCaml
+      backend generator, ty_of_xmlrpc, wraps every unmarshaller this way.
+      int64 arguments: a decimal string; <int> is accepted too, as the
+      newer rpclib-based unmarshalling (Rpc.int64_of_rpc) does)
+  Order of checks, as that generated dispatcher: the argument count, then
+  the types of all arguments, then the session.
   MAP_DUPLICATE_KEY [type; param_name; uuid; key]  (add_to_<map>, key present)
   DB_UNIQUENESS_CONSTRAINT_VIOLATION [table; field; value]  (db_introduce of
       a uuid already present)
@@ -442,13 +446,13 @@ class Api:
         if len(params) != len(spec) + 1:
             raise Failure("MESSAGE_PARAMETER_COUNT_MISMATCH", method,
                           len(spec) + 1, len(params))
-        session = params[0]
-        if not isinstance(session, str):
-            raise Failure("FIELD_TYPE_ERROR", "session_id")
+        # As xapi's generated dispatcher: arity, then every argument
+        # unmarshalled (FIELD_TYPE_ERROR), then the session checked.
+        session = check_arg("session_id", "string", params[0])
+        args = [check_arg(n, t, v) for (n, t), v in zip(spec, params[1:])]
         with self.db.lock:
             if session not in self.db.sessions:
                 raise Failure("SESSION_INVALID", session)
-            args = [check_arg(n, t, v) for (n, t), v in zip(spec, params[1:])]
             self.db.calls.append([method, [to_json(a) for a in params[1:]]])
             if method == "session.logout":
                 self.db.sessions.discard(session)
