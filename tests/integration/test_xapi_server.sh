@@ -40,7 +40,9 @@ cat >"$T/db.json" <<JSON
 {"host": [{"uuid": "11111111-1111-1111-1111-111111111111", "name_label": "h1"}],
  "SR": [{"uuid": "22222222-2222-2222-2222-222222222222", "type": "nfs", "physical_size": "1000"}],
  "PBD": [{"host": "uuid:11111111-1111-1111-1111-111111111111",
-          "SR": "uuid:22222222-2222-2222-2222-222222222222", "device_config": {"server": "127.0.0.1"}}]}
+          "SR": "uuid:22222222-2222-2222-2222-222222222222", "device_config": {"server": "127.0.0.1"}}],
+ "SM": [{"type": "nfs", "capabilities": ["SR_PROBE", "VDI_CREATE"], "features": {"VDI_CREATE": 1}}],
+ "secret": [{"uuid": "33333333-3333-3333-3333-333333333333", "value": "chap-pw"}]}
 JSON
 "$REPO/tests/xapi/server.sh" start "$T/j" --db "$T/db.json" >/dev/null || fail "start with --db"
 out=$(python3 - "$T/j/xapi" <<'PY'
@@ -55,10 +57,16 @@ s = x.session.login_with_password("root", "")["Value"]
 sr = x.SR.get_by_uuid(s, "22222222-2222-2222-2222-222222222222")["Value"]
 r = x.SR.get_record(s, sr)["Value"]
 pbd = x.PBD.get_record(s, r["PBDs"][0])["Value"]
-print(r["type"], r["physical_size"], pbd["device_config"]["server"], pbd["SR"] == sr)
+sm = x.SM.get_all_records_where(s, 'field "type" = "nfs"')["Value"]
+sm = list(sm.values())[0] if len(sm) == 1 else {}
+sec = x.secret.get_by_uuid(s, "33333333-3333-3333-3333-333333333333")["Value"]
+host = x.host.get_by_uuid(s, "11111111-1111-1111-1111-111111111111")["Value"]
+print(r["type"], r["physical_size"], pbd["device_config"]["server"], pbd["SR"] == sr,
+      pbd["host"] == host, sm.get("capabilities"), sm.get("features"),
+      x.secret.get_value(s, sec)["Value"])
 PY
 ) || true
-[ "$out" = "nfs 1000 127.0.0.1 True" ] && pass "database from JSON" || fail "database from JSON: $out"
+[ "$out" = "nfs 1000 127.0.0.1 True True ['SR_PROBE', 'VDI_CREATE'] {'VDI_CREATE': '1'} chap-pw" ] && pass "database from JSON" || fail "database from JSON: $out"
 "$REPO/tests/xapi/server.sh" stop "$T/j"
 
 # stop: the process is gone and so is the socket.

@@ -98,12 +98,12 @@ SCHEMA = {
         "virtual_size": "int", "physical_utilisation": "int",
         "type": "string", "sharable": "bool", "read_only": "bool",
         "other_config": "map", "storage_lock": "bool", "location": "string",
-        "managed": "bool", "missing": "bool", "parent": "string",
+        "managed": "bool", "missing": "bool", "parent": "ref:VDI",
         "xenstore_data": "map", "sm_config": "map", "is_a_snapshot": "bool",
-        "snapshot_of": "string", "snapshots": "refs:VDI",
+        "snapshot_of": "ref:VDI", "snapshots": "refs:VDI",
         "snapshot_time": "datetime", "tags": "strings",
         "allow_caching": "bool", "on_boot": "string",
-        "metadata_of_pool": "string", "metadata_latest": "bool",
+        "metadata_of_pool": "ref:pool", "metadata_latest": "bool",
         "is_tools_iso": "bool", "cbt_enabled": "bool",
     },
     "host": {
@@ -154,9 +154,9 @@ DB_INTRODUCE = [
     ("sharable", "bool"), ("read_only", "bool"), ("other_config", "map"),
     ("location", "string"), ("xenstore_data", "map"), ("sm_config", "map"),
     ("managed", "bool"), ("virtual_size", "int"),
-    ("physical_utilisation", "int"), ("metadata_of_pool", "string"),
+    ("physical_utilisation", "int"), ("metadata_of_pool", "ref:pool"),
     ("is_a_snapshot", "bool"), ("snapshot_time", "datetime"),
-    ("snapshot_of", "string"), ("cbt_enabled", "bool"),
+    ("snapshot_of", "ref:VDI"), ("cbt_enabled", "bool"),
 ]
 
 
