@@ -6,7 +6,7 @@
 # only, man pages that man renders, and make install / uninstall keeping
 # and restoring a driver it replaces.
 source "$(dirname "$0")/lib.sh"
-need python3=python3 man=man-db script=util-linux make=make
+need python3=python3 man=man-db script=bsdutils make=make
 GC="$BUILD/csm-gc"
 json_ok() { python3 -c 'import json, sys; json.load(sys.stdin)' 2>"$T/json.err"; }
 # expect_rc <what> <rc> <stdout-must-match> <stderr-must-match> <command...>
