@@ -12,7 +12,7 @@
 #          LVM and ext4 tools, loop devices, nfs-ganesha + rpcbind (the private
 #          NFS server, tests/nfs/server.sh), unshare and ip (its namespaces,
 #          tests/nfs/netns.sh), tgt (the private iSCSI target,
-#          tests/iscsi/target.sh)
+#          tests/iscsi/target.sh), strace (its fault injection: test_gc_status.sh)
 #   vm     the test VM (tests/vm/setup.sh): qemu, busybox, the initramfs
 #          tools, and what the guest tests run (the guest's userspace is this
 #          machine's): LVM, ext4, NFS client and server, iSCSI target and
@@ -30,6 +30,7 @@ BUILD_PKGS=(gcc libc6-dev make pkg-config
 TEST_PKGS=(libcmocka-dev clang libclang-rt-14-dev
 	qemu-utils python3
 	lvm2 dmsetup e2fsprogs util-linux mount coreutils procps
+	strace
 	nfs-ganesha nfs-ganesha-vfs rpcbind nfs-common iproute2 tgt)
 VM_PKGS=(qemu-system-x86 busybox-static kmod cpio gzip
 	lvm2 e2fsprogs util-linux iproute2 procps
