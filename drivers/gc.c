@@ -35,7 +35,9 @@
  * --status and the exit status (3) say what was held back and why.  A
  * leaf active on any host (its record in .csm-active) is never merged.
  * An abort request (flag file, or csm-gc --abort, which sr_detach and
- * sr_delete use) stops the copy within a block; the next run resumes.
+ * sr_delete use) stops the copy within a block (exit 4); the next run
+ * resumes.  --status only looks (F_GETLK on gc_active, never taking it):
+ * asking must not make a GC starting at that instant think one runs.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -611,7 +613,10 @@ static void print_usage(FILE *f)
 		"       csm-gc --sr UUID --status [--output=json]\n"
 		"       csm-gc --sr UUID --abort\n"
 		"       csm-gc --help | --version\n"
-		"exit status: 0 done, 1 failed, 2 refused, 3 work held back (see --status)\n");
+		"exit status: 0 done, 1 failed, 2 refused, 3 work held back (see --status),\n"
+		"             4 aborted (the next run resumes)\n"
+		"--status:    0 running or last run done, 1 cannot tell, 3 work held back,\n"
+		"             4 last run failed, aborted or died\n");
 }
 
 static void usage(void)
