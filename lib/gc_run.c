@@ -120,6 +120,28 @@ static void hold_back(struct gc_run *g, const char *fmt, ...)
 /* ---- the SR lock ------------------------------------------------------------- */
 
 /*
+ * What we wait for, named by the lock holder's pid and process name; said
+ * (foreground: on stderr) when it starts and whenever the holder changes.
+ * A holder gone between our try and the look keeps the last text.
+ */
+static void note_wait(struct gc_run *g, const struct sm_error *e)
+{
+	char text[sizeof(g->waiting)], comm[32];
+	int pid = 0, held = gc_lock_holder(g->sr_uuid, "sr", &pid, comm, sizeof(comm));
+
+	if (held == 1)
+		snprintf(text, sizeof(text), "the SR lock, held by pid %d (%s)", pid, comm);
+	else if (!g->waiting[0])
+		snprintf(text, sizeof(text), "the SR lock (%.150s)", e->detail);
+	else
+		return;
+	if (strcmp(text, g->waiting) == 0)
+		return;
+	snprintf(g->waiting, sizeof(g->waiting), "%s", text);
+	say(g, "waiting for %s", g->waiting);
+}
+
+/*
  * Take the SR lock, politely: try, and while an SR operation holds it,
  * say so in the status and keep watching for an abort request.
  */
@@ -135,18 +157,7 @@ static int sr_lock(struct gc_run *g, struct sm_error *err)
 			g->waiting[0] = '\0';
 			return 0;
 		}
-		if (!g->waiting[0]) {
-			char comm[32];
-			int pid = 0;
-
-			if (gc_lock_holder(g->sr_uuid, "sr", &pid, comm, sizeof(comm)) == 1)
-				snprintf(g->waiting, sizeof(g->waiting),
-					 "the SR lock, held by pid %d (%s)", pid, comm);
-			else
-				snprintf(g->waiting, sizeof(g->waiting), "the SR lock (%.150s)", e.detail);
-			/* Said once: the foreground run tells what it waits for. */
-			say(g, "waiting for %s", g->waiting);
-		}
+		note_wait(g, &e);
 		g->state = "waiting";
 		status(g, false);
 		if (aborted(g))
