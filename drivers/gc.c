@@ -35,7 +35,9 @@
  * --status and the exit status (3) say what was held back and why.  A
  * leaf active on any host (its record in .csm-active) is never merged.
  * An abort request (flag file, or csm-gc --abort, which sr_detach and
- * sr_delete use) stops the copy within a block; the next run resumes.
+ * sr_delete use) stops the copy within a block (exit 4); the next run
+ * resumes.  --status only looks (F_GETLK on gc_active, never taking it):
+ * asking must not make a GC starting at that instant think one runs.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -78,6 +80,8 @@ struct gc {
 	bool tty;                      /* stderr is a terminal: draw the progress line */
 	struct sm_lock active;
 	double started, last_status;
+	time_t started_at;             /* wall clock, for the status file */
+	char error[200];               /* why the run failed ("" while it has not) */
 };
 
 static void status_path(const char *sr_uuid, const char *name, char out[PATH_MAX])
@@ -89,8 +93,9 @@ static void status_path(const char *sr_uuid, const char *name, char out[PATH_MAX
 static void status_write(struct gc *gc, bool force)
 {
 	const struct gc_run *g = &gc->run;
-	char path[PATH_MAX], text[1024];
-	double t = gc_run_now(), rate = 0;
+	char path[PATH_MAX], text[1536];
+	double t = gc_run_now(), rate = 0, percent = 0, eta = 0;
+	uint64_t left = g->total > g->done ? g->total - g->done : 0;
 	int n;
 
 	if (!force && t - gc->last_status < 0.5)
@@ -98,15 +103,22 @@ static void status_write(struct gc *gc, bool force)
 	gc->last_status = t;
 	if (g->done && t > g->copy_started)
 		rate = (double)g->done / MIB / (t - g->copy_started);
+	if (g->total)
+		percent = 100.0 * (double)g->done / (double)g->total;
+	/* ETA from the rate of this copy; 0 while there is no rate to go by. */
+	if (rate > 0)
+		eta = (double)left / MIB / rate;
 	n = snprintf(text, sizeof(text),
 		     "pid=%d\nstate=%s\ncurrent=%s\nwaiting_for=%s\nqueued_garbage=%u\n"
 		     "queued_coalesce=%u\nqueued_leaf_coalesce=%u\nbytes_total=%" PRIu64 "\n"
 		     "bytes_done=%" PRIu64 "\nbytes_left=%" PRIu64 "\nrate_mib_s=%.1f\n"
-		     "deleted=%u\ncoalesced=%u\nleaf_coalesced=%u\nheld_back=%s\nupdated=%lld\n",
+		     "percent=%.1f\neta_s=%.0f\n"
+		     "deleted=%u\ncoalesced=%u\nleaf_coalesced=%u\nheld_back=%s\nstarted=%lld\n"
+		     "updated=%lld\nerror=%s\n",
 		     (int)getpid(), g->state, g->current, g->waiting, g->q_garbage,
-		     g->q_coalesce, g->q_leaf, g->total, g->done,
-		     g->total > g->done ? g->total - g->done : 0, rate, g->deleted,
-		     g->coalesced, g->leaf_coalesced, g->held_back, (long long)time(NULL));
+		     g->q_coalesce, g->q_leaf, g->total, g->done, left, rate, percent, eta,
+		     g->deleted, g->coalesced, g->leaf_coalesced, g->held_back,
+		     (long long)gc->started_at, (long long)time(NULL), gc->error);
 	status_path(g->sr_uuid, "gc.status", path);
 	sm_write_file_atomic(path, text, (size_t)n);
 }
@@ -191,9 +203,22 @@ static int print_status_json(const char *text)
 	return rc;
 }
 
+/* ISO 8601: local time with its offset for people, UTC for machines. */
+static void iso_time(uint64_t epoch, bool utc, char out[40])
+{
+	time_t t = (time_t)epoch;
+	struct tm tm;
+
+	if (utc)
+		strftime(out, 40, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
+	else
+		strftime(out, 40, "%Y-%m-%dT%H:%M:%S%z", localtime_r(&t, &tm));
+}
+
 /*
- * The status for people: times (updated=, epoch seconds in the file) in
- * local time, byte counts in GiB; --output=json keeps bytes and epochs.
+ * The status for people: times (started=, updated=: epoch seconds in the
+ * file) as local ISO 8601, byte counts in GiB; --output=json keeps bytes
+ * and epochs and adds the times in UTC.
  */
 static void print_status_human(const char *text)
 {
@@ -203,9 +228,10 @@ static void print_status_human(const char *text)
 		size_t len = strcspn(line, "\n");
 		const char *eq = memchr(line, '=', len);
 		uint64_t v;
-		char num[32], when[64];
+		char num[32], when[40];
 		size_t klen = eq ? (size_t)(eq - line) : 0;
 		size_t vlen = eq ? len - klen - 1 : 0;
+		bool is_time = (klen == 7 && (!strncmp(line, "updated", 7) || !strncmp(line, "started", 7)));
 
 		if (eq && vlen < sizeof(num)) {
 			memcpy(num, eq + 1, vlen);
@@ -213,12 +239,9 @@ static void print_status_human(const char *text)
 		} else {
 			num[0] = '\0';
 		}
-		if (num[0] && sm_parse_u64(num, &v) == 0 && klen == 7 && !strncmp(line, "updated", 7)) {
-			time_t t = (time_t)v;
-			struct tm tm;
-
-			strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S %Z", localtime_r(&t, &tm));
-			printf("updated=%s\n", when);
+		if (num[0] && sm_parse_u64(num, &v) == 0 && is_time && v) {
+			iso_time(v, false, when);
+			printf("%.*s=%s\n", (int)klen, line, when);
 		} else if (num[0] && sm_parse_u64(num, &v) == 0 && klen > 6 && !strncmp(line, "bytes_", 6)) {
 			printf("%.*s=%.2f GiB\n", (int)klen, line, (double)v / (1024.0 * 1024 * 1024));
 		} else {
@@ -228,34 +251,170 @@ static void print_status_human(const char *text)
 	}
 }
 
+/* The status file as key=value pairs, to judge and amend before printing. */
+#define STATUS_MAX_KEYS 48
+struct status_kv {
+	size_t n;
+	char key[STATUS_MAX_KEYS][32];
+	char val[STATUS_MAX_KEYS][400];
+};
+
+static const char *kv_get(const struct status_kv *kv, const char *key)
+{
+	for (size_t i = 0; i < kv->n; i++)
+		if (strcmp(kv->key[i], key) == 0)
+			return kv->val[i];
+	return "";
+}
+
+static void kv_set(struct status_kv *kv, const char *key, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void kv_set(struct status_kv *kv, const char *key, const char *fmt, ...)
+{
+	size_t i;
+	va_list ap;
+
+	for (i = 0; i < kv->n && strcmp(kv->key[i], key) != 0; i++)
+		;
+	if (i == kv->n) {
+		if (kv->n == STATUS_MAX_KEYS)
+			return;
+		snprintf(kv->key[kv->n++], sizeof(kv->key[0]), "%s", key);
+	}
+	va_start(ap, fmt);
+	vsnprintf(kv->val[i], sizeof(kv->val[0]), fmt, ap);
+	va_end(ap);
+}
+
+static void kv_parse(struct status_kv *kv, const char *text)
+{
+	while (*text) {
+		size_t len = strcspn(text, "\n");
+		const char *eq = memchr(text, '=', len);
+
+		if (eq && (size_t)(eq - text) < sizeof(kv->key[0])) {
+			char key[32];
+
+			snprintf(key, sizeof(key), "%.*s", (int)(eq - text), text);
+			kv_set(kv, key, "%.*s", (int)(len - (size_t)(eq - text) - 1), eq + 1);
+		}
+		text += len + (text[len] == '\n');
+	}
+}
+
+/* A state a run writes as it ends: anything else, with no GC holding the lock, is a dead run. */
+static bool state_is_final(const char *state)
+{
+	return !strcmp(state, "idle") || !strcmp(state, "failed") || !strcmp(state, "aborted") ||
+	       !strcmp(state, "never-run") || !strcmp(state, "dead");
+}
+
 /*
- * What the GC does or did: the lock probe, then the status file, as
- * key=value lines or (json) one object.
+ * One look at the GC: is gc_active held (never taking it: a GC starting
+ * now must not find it busy), and the status file.  Looked at twice
+ * around the read, so a run that starts or ends meanwhile is not taken
+ * for a dead one.
  */
+static int status_look(const char *sr_uuid, struct status_kv *kv)
+{
+	char path[PATH_MAX], comm[32], *text = NULL, *again = NULL;
+	int pid = 0, held = 0, held2 = 0;
+
+	status_path(sr_uuid, "gc.status", path);
+	for (int attempt = 0; attempt < 5; attempt++) {
+		free(text);
+		text = again = NULL;
+		held = gc_lock_holder(sr_uuid, "gc_active", &pid, comm, sizeof(comm));
+		if (sm_read_file(path, 4096, &text) < 0)
+			text = NULL;
+		held2 = gc_lock_holder(sr_uuid, "gc_active", &pid, comm, sizeof(comm));
+		if (sm_read_file(path, 4096, &again) < 0)
+			again = NULL;
+		bool same = (!text && !again) || (text && again && !strcmp(text, again));
+
+		free(again);
+		if (held == held2 && same)
+			break;
+	}
+	memset(kv, 0, sizeof(*kv));
+	kv_set(kv, "running", "%s", held2 == 1 ? "yes" : held2 == 0 ? "no" : "unknown");
+	if (held2 == 1) {
+		kv_set(kv, "holder_pid", "%d", pid);
+		kv_set(kv, "holder_name", "%s", comm);
+	} else if (held2 < 0) {
+		kv_set(kv, "lock_error", "cannot probe %s/%s/gc_active: %s", sm_lock_dir(), sr_uuid,
+		       held2 == -EINVAL ? "not a regular file" : strerror(-held2));
+	}
+	if (text)
+		kv_parse(kv, text);
+	else
+		kv_set(kv, "state", "never-run");
+	free(text);
+	return held2;
+}
+
+/* Derived fields: elapsed time, ISO times, and a dead run named as dead. */
+static void status_judge(struct status_kv *kv, int held, bool json)
+{
+	uint64_t started = 0, updated = 0;
+	char when[40];
+	bool running = held == 1;
+
+	sm_parse_u64(kv_get(kv, "started"), &started);
+	sm_parse_u64(kv_get(kv, "updated"), &updated);
+	if (started)
+		kv_set(kv, "elapsed_s", "%lld", (long long)((running ? (uint64_t)time(NULL) : updated) -
+							   started));
+	if (held == 0 && !state_is_final(kv_get(kv, "state"))) {
+		iso_time(updated, json, when);
+		kv_set(kv, "last_state", "%s", kv_get(kv, "state"));
+		kv_set(kv, "state", "dead");
+		kv_set(kv, "error", "died at %s (pid %s, while %s); resumes on the next run", when,
+		       kv_get(kv, "pid"), kv_get(kv, "last_state"));
+	}
+	if (json) {
+		if (started) {
+			iso_time(started, true, when);
+			kv_set(kv, "started_iso", "%s", when);
+		}
+		if (updated) {
+			iso_time(updated, true, when);
+			kv_set(kv, "updated_iso", "%s", when);
+		}
+	}
+}
+
+/*
+ * The exit status of --status: 0 a GC runs or the last one finished
+ * (or none ran), 3 the last run held work back, 4 the last run failed,
+ * was aborted or died (the next run resumes), 1 the status cannot be told.
+ */
+static int status_exit(const struct status_kv *kv, int held)
+{
+	const char *state = kv_get(kv, "state");
+
+	if (held < 0)
+		return 1;
+	if (held == 1)
+		return 0;
+	if (!strcmp(state, "failed") || !strcmp(state, "aborted") || !strcmp(state, "dead"))
+		return 4;
+	if (kv_get(kv, "held_back")[0])
+		return 3;
+	return 0;
+}
+
+/* What the GC does or did, as key=value lines or (json) one object. */
 static int show_status(const char *sr_uuid, bool json)
 {
-	char path[PATH_MAX], *text = NULL;
-	struct sm_lock probe = SM_LOCK_INIT;
-	struct sm_error e = { 0 };
+	static struct status_kv kv;
 	struct sm_buf out = SM_BUF_INIT;
-	int rc = 0;
+	int held = status_look(sr_uuid, &kv), rc = 0;
 
-	if (lock_acquire(&probe, sr_uuid, "gc_active", 0, GC_BUSY, &e) == 0) {
-		buf_printf(&out, "running=no\n");
-	} else if (e.code == GC_BUSY) {
-		buf_printf(&out, "running=yes\nholder=%s\n", e.detail);
-	} else {
-		/* Not "running": a lock we cannot open says nothing about a GC. */
-		buf_printf(&out, "running=unknown\nlock_error=%s\n", e.detail);
-	}
-	lock_release(&probe);
-	status_path(sr_uuid, "gc.status", path);
-	if (sm_read_file(path, 4096, &text) == 0) {
-		buf_puts(&out, text);
-		free(text);
-	} else {
-		buf_puts(&out, "state=never-run\n");
-	}
+	status_judge(&kv, held, json);
+	for (size_t i = 0; i < kv.n; i++)
+		buf_printf(&out, "%s=%s\n", kv.key[i], kv.val[i]);
 	if (out.oom)
 		rc = -1;
 	else if (json)
@@ -263,9 +422,11 @@ static int show_status(const char *sr_uuid, bool json)
 	else
 		print_status_human(out.data);
 	buf_free(&out);
-	if (rc < 0)
+	if (rc < 0) {
 		fprintf(stderr, "csm-gc: cannot write the status\n");
-	return rc < 0 ? 1 : 0;
+		return 1;
+	}
+	return status_exit(&kv, held);
 }
 
 static int request_abort(const char *sr_uuid, int timeout_s)
@@ -452,7 +613,10 @@ static void print_usage(FILE *f)
 		"       csm-gc --sr UUID --status [--output=json]\n"
 		"       csm-gc --sr UUID --abort\n"
 		"       csm-gc --help | --version\n"
-		"exit status: 0 done, 1 failed, 2 refused, 3 work held back (see --status)\n");
+		"exit status: 0 done, 1 failed, 2 refused, 3 work held back (see --status),\n"
+		"             4 aborted (the next run resumes)\n"
+		"--status:    0 running or last run done, 1 cannot tell, 3 work held back,\n"
+		"             4 last run failed, aborted or died\n");
 }
 
 static void usage(void)
@@ -490,6 +654,7 @@ static int run(struct gc *g)
 		fprintf(stderr, "\n");
 	r->state = rc < 0 ? (abort_requested(g) ? "aborted" : "failed") : "idle";
 	snprintf(r->current, sizeof(r->current), "%.150s", rc < 0 ? err.detail : "");
+	snprintf(g->error, sizeof(g->error), "%.190s", rc < 0 ? err.detail : "");
 	r->done = r->total = 0;
 	status_write(g, true);
 	sm_log(LOG_INFO, "gc %s: %s: deleted %u, coalesced %u, leaf-coalesced %u%s%s", r->sr_uuid,
@@ -500,7 +665,7 @@ static int run(struct gc *g)
 			r->state, r->deleted, r->coalesced, r->leaf_coalesced, rc < 0 ? ": " : "",
 			rc < 0 ? err.detail : "");
 	if (rc < 0)
-		return abort_requested(g) ? 0 : 1;
+		return abort_requested(g) ? 4 : 1;
 	if (r->held_back[0]) {
 		if (g->verbose)
 			fprintf(stderr, "csm-gc: work held back: %s\n", r->held_back);
@@ -610,6 +775,7 @@ int main(int argc, char **argv)
 	g.run.hooks = (struct gc_run_hooks){ .arg = &g, .aborted = abort_requested,
 					     .status = on_status, .say = on_say };
 	g.started = gc_run_now();
+	g.started_at = time(NULL);
 	rc = open_store(&g, dir, nfs, &nfs_opts, &err);
 	if (rc < 0) {
 		fprintf(stderr, "csm-gc: %s\n", err.detail);
@@ -620,6 +786,11 @@ int main(int argc, char **argv)
 	if (lock_acquire(&g.active, sr_uuid, "gc_active", 0, GC_BUSY, &err) < 0) {
 		bool busy = err.code == GC_BUSY;
 
+		char comm[32];
+		int pid = 0;
+
+		if (busy && gc_lock_holder(sr_uuid, "gc_active", &pid, comm, sizeof(comm)) == 1)
+			snprintf(err.detail, sizeof(err.detail), "pid %d (%s)", pid, comm);
 		if (g.verbose || !busy)
 			fprintf(stderr, "csm-gc: %s (%s)\n",
 				busy ? "already running" : "cannot take the GC lock", err.detail);

@@ -9,11 +9,15 @@
  * child we cannot see holds back a relink, activation records that cannot
  * be read hold back a leaf coalesce.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "csm/fault.h"
@@ -28,6 +32,38 @@
 double gc_run_now(void)
 {
 	return (double)sm_monotonic_ms() / 1000.0;
+}
+
+int gc_lock_holder(const char *ns, const char *name, int *pid, char *comm, size_t comm_len)
+{
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+	char path[PATH_MAX], *text = NULL;
+	struct stat st;
+	int fd, rc = 0;
+
+	*pid = 0;
+	snprintf(comm, comm_len, "?");
+	snprintf(path, sizeof(path), "%s/%s/%s", sm_lock_dir(), ns, name);
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+		rc = -EINVAL;
+	else if (fcntl(fd, F_GETLK, &fl) < 0)
+		rc = -errno;
+	else if (fl.l_type != F_UNLCK)
+		rc = 1;
+	/* Closing drops no lock of ours: we never took one on this file. */
+	close(fd);
+	if (rc != 1)
+		return rc;
+	*pid = (int)fl.l_pid;
+	snprintf(path, sizeof(path), "/proc/%d/comm", *pid);
+	if (sm_read_file(path, 64, &text) == 0) {
+		snprintf(comm, comm_len, "%.*s", (int)strcspn(text, "\n"), text);
+		free(text);
+	}
+	return 1;
 }
 
 void gc_run_init(struct gc_run *g, struct vstore *vs, const char *sr_uuid)
@@ -84,6 +120,28 @@ static void hold_back(struct gc_run *g, const char *fmt, ...)
 /* ---- the SR lock ------------------------------------------------------------- */
 
 /*
+ * What we wait for, named by the lock holder's pid and process name; said
+ * (foreground: on stderr) when it starts and whenever the holder changes.
+ * A holder gone between our try and the look keeps the last text.
+ */
+static void note_wait(struct gc_run *g, const struct sm_error *e)
+{
+	char text[sizeof(g->waiting)], comm[32];
+	int pid = 0, held = gc_lock_holder(g->sr_uuid, "sr", &pid, comm, sizeof(comm));
+
+	if (held == 1)
+		snprintf(text, sizeof(text), "the SR lock, held by pid %d (%s)", pid, comm);
+	else if (!g->waiting[0])
+		snprintf(text, sizeof(text), "the SR lock (%.150s)", e->detail);
+	else
+		return;
+	if (strcmp(text, g->waiting) == 0)
+		return;
+	snprintf(g->waiting, sizeof(g->waiting), "%s", text);
+	say(g, "waiting for %s", g->waiting);
+}
+
+/*
  * Take the SR lock, politely: try, and while an SR operation holds it,
  * say so in the status and keep watching for an abort request.
  */
@@ -99,7 +157,7 @@ static int sr_lock(struct gc_run *g, struct sm_error *err)
 			g->waiting[0] = '\0';
 			return 0;
 		}
-		snprintf(g->waiting, sizeof(g->waiting), "the SR lock (%.150s)", e.detail);
+		note_wait(g, &e);
 		g->state = "waiting";
 		status(g, false);
 		if (aborted(g))

@@ -98,4 +98,13 @@ int gc_run_resume(struct gc_run *g, struct sm_error *err);
 /* Seconds on the monotonic clock (status rates). */
 double gc_run_now(void);
 
+/*
+ * Who holds the lock <lock dir>/<ns>/<name>, without taking it or creating
+ * it (F_GETLK on a read-only descriptor): 1 held (*pid, comm: the holder's
+ * pid and process name), 0 free or never created, -errno when it cannot
+ * be told (e.g. the lock path is not a regular file).  Asking never makes
+ * a process that tries to take the lock at the same instant fail.
+ */
+int gc_lock_holder(const char *ns, const char *name, int *pid, char *comm, size_t comm_len);
+
 #endif

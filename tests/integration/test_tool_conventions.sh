@@ -112,8 +112,8 @@ mkdir -p "$T/sr"; printf 'uuid=%s\n' "$SR_UUID" >"$T/sr/.csm-sr"
 python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["running"] == "no" and isinstance(d["updated"], int) and isinstance(d["bytes_total"], int), d' "$T/g.json" &&
 	pass "csm-gc --status --output=json" || fail "gc status json: $(cat "$T/g.json")"
 "$GC" --sr "$SR_UUID" --status >"$T/g.txt"
-grep -Eq '^updated=[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9:]{8} ' "$T/g.txt" && grep -q '^bytes_total=0.00 GiB$' "$T/g.txt" &&
-	pass "csm-gc --status for people: local time, GiB" || fail "gc status human: $(cat "$T/g.txt")"
+grep -Eq '^updated=[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}[+-][0-9]{4}$' "$T/g.txt" && grep -q '^bytes_total=0.00 GiB$' "$T/g.txt" &&
+	pass "csm-gc --status for people: local time (ISO 8601), GiB" || fail "gc status human: $(cat "$T/g.txt")"
 
 # ---- progress only on a terminal ---------------------------------------------------
 head -c 8M /dev/urandom >"$T/data"
