@@ -623,38 +623,13 @@ static int lvmoiscsi_sr_probe(struct sm_ctx *ctx)
 
 /* ---- sr_create, sr_attach, sr_detach, sr_delete ------------------------------------------- */
 
-/*
- * LVMSR's create leaves the new VG's MGT active; the logout in unload
- * would then strand a device-mapper node on a disk that is gone (found by
- * tests/vm/guest/tests/test_lvmoiscsisr.sh).  The VG is this call's own,
- * so nothing else can be using it.
- */
-static void created_vg_deactivate(struct sm_ctx *ctx)
-{
-	struct lvm_opts o = { .master = ctx->call->sr_master };
-	const char *dev = IS(ctx)->device;
-	struct sm_error e = { 0 };
-	char vg[LVM_NAME_MAX];
-	struct lvm l;
-
-	snprintf(vg, sizeof(vg), "VG_XenStorage-%s", ctx->call->sr_uuid);
-	if (lvm_open_opts(&l, &dev, 1, &o, &e) == 0) {
-		if (lvm_activation(&l))
-			lvm_vg_activate(&l, vg, false, &e);
-		lvm_close(&l);
-	}
-	if (e.code)
-		sm_log(LOG_WARNING, "sr_create: cannot deactivate %s before the logout: %s", vg, e.detail);
-	sm_error_clear(&e);
-}
-
 /* The session goes in unload: sr_create leaves the host as it found it. */
 static int lvmoiscsi_sr_create(struct sm_ctx *ctx)
 {
-	if (sm_call_lower(ctx, &sm_lvmoiscsi_driver) == 0) {
-		created_vg_deactivate(ctx);
+	/* LVMSR's sr_create leaves the new VG inactive (LVHDSR's createVG ends with
+	 * vgchange -an), so the logout strands no device-mapper node. */
+	if (sm_call_lower(ctx, &sm_lvmoiscsi_driver) == 0)
 		return 0;
-	}
 	create_fault(ctx);
 	return -1;
 }
