@@ -38,26 +38,6 @@ static int recover(struct env *e)
 	return run(e, "sr_scan", "", "", NULL);
 }
 
-/* A VDI of 8 MiB with 'a' in its first MiB and 'b' in its third. */
-static void make_vdi(struct env *e, const char *uuid)
-{
-	struct sm_error err = { 0 };
-
-	assert_int_equal(create_vdi(e, uuid, 8 * MiB), 0);
-	assert_string_equal(e->result, uuid);
-	assert_int_equal(vs_fill(e->vs, uuid, 0, MiB, 'a', &err), 0);
-	assert_int_equal(vs_fill(e->vs, uuid, 2 * MiB, MiB, 'b', &err), 0);
-}
-
-static void assert_data(struct env *e, const char *uuid)
-{
-	struct sm_error err = { 0 };
-
-	assert_int_equal(vs_holds(e->vs, uuid, 0, MiB, 'a', &err), 1);
-	assert_int_equal(vs_holds(e->vs, uuid, MiB, MiB, 0, &err), 1);
-	assert_int_equal(vs_holds(e->vs, uuid, 2 * MiB, MiB, 'b', &err), 1);
-}
-
 static int image_count(struct env *e)
 {
 	struct sm_error err = { 0 };

@@ -5,7 +5,9 @@
  * fsr_store(), which this header provides over an in-memory store in place
  * of drivers/filebased.c (and a no-op GC kick), and calls that are parsed
  * as the dispatcher parses them, with recovery before each as under the SR
- * lock.  Header-only: each test program is one translation unit.
+ * lock.  Header-only: each test program is one translation unit; it
+ * includes this after <cmocka.h> and vstore_testutil.h, whose helpers the
+ * shared make_vdi and assert_data use.
  */
 #ifndef CSM_TEST_VDIOPS_UTIL_H
 #define CSM_TEST_VDIOPS_UTIL_H
@@ -143,6 +145,26 @@ static inline int resize_vdi(struct env *e, const char *uuid, uint64_t size)
 
 	snprintf(args, sizeof(args), "<value>%llu</value>", (unsigned long long)size);
 	return run(e, "vdi_resize", uuid, args, fsr_vdi_resize);
+}
+
+/* A VDI of 8 MiB with 'a' in its first MiB and 'b' in its third. */
+static inline void make_vdi(struct env *e, const char *uuid)
+{
+	struct sm_error err = { 0 };
+
+	assert_int_equal(create_vdi(e, uuid, 8 * MiB), 0);
+	assert_string_equal(e->result, uuid);
+	assert_int_equal(vs_fill(e->vs, uuid, 0, MiB, 'a', &err), 0);
+	assert_int_equal(vs_fill(e->vs, uuid, 2 * MiB, MiB, 'b', &err), 0);
+}
+
+static inline void assert_data(struct env *e, const char *uuid)
+{
+	struct sm_error err = { 0 };
+
+	assert_int_equal(vs_holds(e->vs, uuid, 0, MiB, 'a', &err), 1);
+	assert_int_equal(vs_holds(e->vs, uuid, MiB, MiB, 0, &err), 1);
+	assert_int_equal(vs_holds(e->vs, uuid, 2 * MiB, MiB, 'b', &err), 1);
 }
 
 #endif
