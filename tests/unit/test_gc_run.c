@@ -45,20 +45,6 @@ static int gc(struct env *e, struct gc_run *g)
 	return gc_run_loop(g, &e->err);
 }
 
-static int images(struct env *e)
-{
-	struct sm_error err = { 0 };
-	struct vdi_forest f;
-	int n;
-
-	assert_int_equal(vdi_forest_load(&f, e->vs, false, &err), 0);
-	n = (int)f.count;
-	for (size_t i = 0; i < f.count; i++)
-		assert_string_equal(f.nodes[i].img.error, "");
-	vdi_forest_free(&f);
-	return n;
-}
-
 /* The uuid of uuid's parent, "" for none. */
 static void parent_of(struct env *e, const char *uuid, char out[37])
 {
@@ -133,7 +119,7 @@ static void check_coalesce(struct env *e, bool lvm)
 	assert_string_equal(pv, ps2);
 	parent_of(e, pv, pb1);
 	assert_string_equal(pb1, "");     /* B2 gone, B1 the root */
-	assert_int_equal(images(e), 3);
+	assert_int_equal(image_count(e), 3);
 	assert_v(e);
 	assert_s2(e);
 	assert_tidy(e, lvm, pv);
@@ -155,7 +141,7 @@ static void check_leaf(struct env *e, bool lvm)
 
 	parent_of(e, U(1), pv);
 	assert_string_equal(pv, "");
-	assert_int_equal(images(e), 1);
+	assert_int_equal(image_count(e), 1);
 	assert_v(e);
 	assert_tidy(e, lvm, "");
 	if (lvm) {
@@ -174,7 +160,7 @@ static void test_coalesce(void **state)
 
 		env_init(&e, lvm);
 		setup_coalesce(&e);
-		assert_int_equal(images(&e), 4);
+		assert_int_equal(image_count(&e), 4);
 		assert_int_equal(gc(&e, &g), 0);
 		assert_int_equal(g.coalesced, 1);
 		assert_int_equal(g.leaf_coalesced, 0);
@@ -193,7 +179,7 @@ static void test_leaf_coalesce(void **state)
 
 		env_init(&e, lvm);
 		setup_leaf(&e);
-		assert_int_equal(images(&e), 2);
+		assert_int_equal(image_count(&e), 2);
 		assert_int_equal(gc(&e, &g), 0);
 		assert_int_equal(g.leaf_coalesced, 1);
 		check_leaf(&e, lvm);
@@ -214,10 +200,10 @@ static void test_garbage(void **state)
 		snprintf(S1, sizeof(S1), "%s", e.result);
 		assert_int_equal(delete_vdi(&e, U(1)), 0);
 		assert_int_equal(delete_vdi(&e, S1), 0);
-		assert_int_equal(images(&e), 1);
+		assert_int_equal(image_count(&e), 1);
 		assert_int_equal(gc(&e, &g), 0);
 		assert_int_equal(g.deleted, 1);
-		assert_int_equal(images(&e), 0);
+		assert_int_equal(image_count(&e), 0);
 		env_free(&e);
 	}
 }
@@ -298,7 +284,7 @@ static void check_hidden_child(struct env *e, bool lvm)
 	assert_string_equal(b1, p3);         /* B3 and S2 both under B1 now */
 	parent_of(e, b1, root);
 	assert_string_equal(root, "");
-	assert_int_equal(images(e), 5);      /* B1, B3, V, S2, S3 */
+	assert_int_equal(image_count(e), 5);      /* B1, B3, V, S2, S3 */
 	assert_s2(e);
 	assert_data(e, U(1));
 	assert_int_equal(vs_holds(e->vs, U(1), 5 * MiB, MiB, 'e', &err), 1);

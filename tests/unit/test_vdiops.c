@@ -38,20 +38,6 @@ static int recover(struct env *e)
 	return run(e, "sr_scan", "", "", NULL);
 }
 
-static int image_count(struct env *e)
-{
-	struct sm_error err = { 0 };
-	struct vdi_forest f;
-	int n;
-
-	assert_int_equal(vdi_forest_load(&f, e->vs, false, &err), 0);
-	n = (int)f.count;
-	for (size_t i = 0; i < f.count; i++)
-		assert_string_equal(f.nodes[i].img.error, "");
-	vdi_forest_free(&f);
-	return n;
-}
-
 static bool visible(struct env *e, const char *uuid)
 {
 	struct vhd_info info;

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "../../drivers/filebased.h"
+#include "csm/vdiforest.h"
 #include "csm/vstore_mem.h"
 
 #define SR_UUID "11111111-2222-4333-8444-555555555555"
@@ -165,6 +166,21 @@ static inline void assert_data(struct env *e, const char *uuid)
 	assert_int_equal(vs_holds(e->vs, uuid, 0, MiB, 'a', &err), 1);
 	assert_int_equal(vs_holds(e->vs, uuid, MiB, MiB, 0, &err), 1);
 	assert_int_equal(vs_holds(e->vs, uuid, 2 * MiB, MiB, 'b', &err), 1);
+}
+
+/* How many images the store lists; every one must read without an error. */
+static inline int image_count(struct env *e)
+{
+	struct sm_error err = { 0 };
+	struct vdi_forest f;
+	int n;
+
+	assert_int_equal(vdi_forest_load(&f, e->vs, false, &err), 0);
+	n = (int)f.count;
+	for (size_t i = 0; i < f.count; i++)
+		assert_string_equal(f.nodes[i].img.error, "");
+	vdi_forest_free(&f);
+	return n;
 }
 
 #endif
