@@ -61,12 +61,6 @@ void sm_iscsi_write_iqn_list_at(struct sm_buf *b, const struct sm_iscsi_discover
 	buf_puts(b, "</iscsi-target-iqns>\n");
 }
 
-void sm_iscsi_write_iqn_list(struct sm_buf *b, const struct sm_iscsi_discovered *d,
-			     size_t n, const char *target_as_given)
-{
-	sm_iscsi_write_iqn_list_at(b, d, n, target_as_given, SM_ISCSI_DEFAULT_PORT);
-}
-
 /* LVHDoISCSISR.print_LUNs_XML: vendor, serial, LUNid, size, SCSIid, each only if set. */
 static void put_lun(struct sm_buf *b, const struct sm_iscsi_lun *l)
 {

@@ -97,15 +97,12 @@ int sm_iscsi_scsi_id_from_wwid(const char *wwid, char *out, size_t outsz);
  *              SCSIid, each only when non-empty;
  *   srlist     <SRlist/> with nothing to list.
  */
-void sm_iscsi_write_iqn_list(struct sm_buf *b, const struct sm_iscsi_discovered *d,
-			     size_t n, const char *target_as_given);
 void sm_iscsi_write_lun_list(struct sm_buf *b, const struct sm_iscsi_lun *l, size_t n);
 
 /*
  * The iqn list with the wildcard entry at dconf's port: Python appends
  * "<target>:<port>" and splits it again, so the wildcard <TGT> has a
- * <Port> when dconf port is not 3260.  sm_iscsi_write_iqn_list is this
- * with port 3260.
+ * <Port> when dconf port is not 3260.
  */
 void sm_iscsi_write_iqn_list_at(struct sm_buf *b, const struct sm_iscsi_discovered *d,
 				size_t n, const char *target_as_given, int port);

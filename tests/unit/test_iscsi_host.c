@@ -459,7 +459,7 @@ static void test_iqn_list_exact(void **state)
 	};
 	struct sm_buf b = SM_BUF_INIT;
 
-	sm_iscsi_write_iqn_list(&b, d, 2, "127.0.0.1");
+	sm_iscsi_write_iqn_list_at(&b, d, 2, "127.0.0.1", SM_ISCSI_DEFAULT_PORT);
 	assert_string_equal(b.data, want);
 	buf_free(&b);
 }
