@@ -515,7 +515,8 @@ static int vdi_check_unused(struct vstore *vs, const char *uuid, struct sm_error
 	if (rc < 0)
 		return sm_fail_errno(err, SME_VDI_DELETE, -rc, "cannot tell whether %s is activated", uuid);
 	if (rc)
-		return sm_fail(err, SME_VDI_IN_USE, "%s is activated on host %s", uuid, holder);
+		return sm_fail(err, SME_VDI_IN_USE, "%s is activated on host %s (vdi_deactivate there "
+			       "releases it)", uuid, holder);
 	return 0;
 }
 

@@ -34,5 +34,17 @@ check "$REPO/docs/gc-session.txt" "docs/gc-session.txt"
 grep -q 'chain of 2 x 2G' "$REPO/docs/gc-session.txt" && grep -Eq '^percent=[1-9][0-9]?\.[0-9]$' "$REPO/docs/gc-session.txt" &&
 	grep -q '^state=copying$' "$REPO/docs/gc-session.txt" && pass "docs/gc-session.txt: 2 GiB, copying with a percent in --status" ||
 	fail "docs/gc-session.txt is not the 2 GiB session with a copying status"
+# Not on a terminal (a log file): a line every 10 s while the wait lasts.
+"$SMCALL" "$BUILD/FileSR" "$REPO/examples/dconf/file.conf" sr_create 0 >/dev/null
+mkdir -p "$SM_LOCK_DIR/$SR_UUID"
+python3 -c 'import fcntl,sys,time; f=open(sys.argv[1],"a"); fcntl.lockf(f,fcntl.LOCK_EX); open(sys.argv[2],"w").close(); time.sleep(11.5)' \
+	"$SM_LOCK_DIR/$SR_UUID/sr" "$T/held" &
+holder=$!
+for i in $(seq 100); do [ -e "$T/held" ] && break; sleep 0.05; done
+"$BUILD/csm-gc" --sr "$SR_UUID" --dir "$FILE_SR_DIR" 2>"$T/gc.err" || fail "csm-gc after the wait: $(cat "$T/gc.err")"
+wait "$holder" 2>/dev/null || true
+grep -Eq "^csm-gc: still waiting \(1[01] s of at most 600 s\) for the SR lock, held by pid $holder \(python3\)$" "$T/gc.err" &&
+	! grep -q $'\r' "$T/gc.err" && pass "not on a terminal: 'still waiting' every 10 s, no progress line" ||
+	fail "the wait off a terminal: $(cat "$T/gc.err")"
 ls -d /tmp/csm-gc-session.* 2>/dev/null | grep -q . && fail "the recorder left its temporary directory" || pass "the recorder cleaned up"
 finish
