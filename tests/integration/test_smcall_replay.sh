@@ -96,4 +96,13 @@ for bad in "SM: [1] vdi_create: a log line without a request" "SM: [1] vdi_creat
 		fail "bad line: rc $rc: $(cat "$T/o")"
 done
 
+# ---- bash completion knows the replays ------------------------------------------
+comp=$(cd "$T" && PATH="$BUILD:$PATH" bash -c 'source "$1"
+	COMP_WORDS=(smcall --req); COMP_CWORD=1; _csm_smcall; echo "${COMPREPLY[*]}"
+	COMPREPLY=(); COMP_WORDS=(smcall --from-log "x {}" FileSR ""); COMP_CWORD=4; _csm_smcall; echo "n=${#COMPREPLY[@]}"
+	COMP_WORDS=(smcall --request-file info.); COMP_CWORD=2; _csm_smcall; echo "${COMPREPLY[*]}"' _ \
+	"$REPO/tools/completion/csm.bash")
+[ "$comp" = $'--request-file\nn=0\ninfo.xml' ] && pass "completion: --request-file, its file, nothing after a replay's driver" ||
+	fail "completion: $comp"
+
 finish
