@@ -102,11 +102,11 @@ grep -q 'subject of the next issue' "$REPO/docs/filesr.md" && fail "docs/filesr.
 	pass "docs/filesr.md describes the journal's crash recovery"
 
 # ---- test builds never land in build/ -------------------------------------------------
-out=$(cd "$REPO" && make -n TEST_BUILD=1 all 2>&1) || fail "make -n TEST_BUILD=1 all failed: $(tail -3 <<<"$out")"
+out=$(cd "$REPO" && env -u BUILD -u TEST_BUILD -u SAN -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -n TEST_BUILD=1 all 2>&1) || fail "make -n TEST_BUILD=1 all failed: $(tail -3 <<<"$out")"
 grep -q 'build-test/' <<<"$out" && ! grep -Eq '(^| |-o )build/' <<<"$out" &&
 	pass "make TEST_BUILD=1 (no BUILD=) builds into build-test/, never build/" ||
 	fail "make TEST_BUILD=1 would build into build/: $(grep -E '(^| )build/' <<<"$out" | head -3)"
-set +e; out=$(cd "$REPO" && make -n TEST_BUILD=1 BUILD=build all 2>&1); rc=$?; set -e
+set +e; out=$(cd "$REPO" && env -u BUILD -u TEST_BUILD -u SAN -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -n TEST_BUILD=1 BUILD=build all 2>&1); rc=$?; set -e
 [ "$rc" -ne 0 ] && grep -q 'use BUILD=build-test' <<<"$out" && pass "make TEST_BUILD=1 BUILD=build is refused" ||
 	fail "make TEST_BUILD=1 BUILD=build: rc $rc: $(tail -2 <<<"$out")"
 finish
