@@ -96,7 +96,7 @@ static void status_path(const char *sr_uuid, const char *name, char out[PATH_MAX
 static void status_write(struct gc *gc, bool force)
 {
 	const struct gc_run *g = &gc->run;
-	char path[PATH_MAX], text[1536];
+	char path[PATH_MAX], text[2048];
 	double t = gc_run_now(), rate = 0, percent = 0, eta = 0;
 	uint64_t left = g->total > g->done ? g->total - g->done : 0;
 	int n;
@@ -117,11 +117,17 @@ static void status_write(struct gc *gc, bool force)
 		     "bytes_done=%" PRIu64 "\nbytes_left=%" PRIu64 "\nrate_mib_s=%.1f\n"
 		     "percent=%.1f\neta_s=%.0f\n"
 		     "deleted=%u\ncoalesced=%u\nleaf_coalesced=%u\nheld_back=%s\nstarted=%lld\n"
-		     "updated=%lld\nerror=%s\n",
+		     "updated=%lld\nerror=%s\nwaited_s=%.0f\nwait_limit_s=%u\n",
 		     (int)getpid(), g->state, g->current, g->waiting, g->q_garbage,
 		     g->q_coalesce, g->q_leaf, g->total, g->done, left, rate, percent, eta,
 		     g->deleted, g->coalesced, g->leaf_coalesced, g->held_back,
-		     (long long)gc->started_at, (long long)time(NULL), gc->error);
+		     (long long)gc->started_at, (long long)time(NULL), gc->error,
+		     gc->wait_started ? t - gc->wait_started : 0.0,
+		     g->lock_wait_s ? g->lock_wait_s : 600);
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof(text))
+		n = (int)sizeof(text) - 1;   /* never past the buffer: a cut line beats none */
 	status_path(g->sr_uuid, "gc.status", path);
 	sm_write_file_atomic(path, text, (size_t)n);
 }
@@ -153,12 +159,8 @@ static void show_wait(struct gc *gc, const struct gc_run *g)
 	unsigned bound = g->lock_wait_s ? g->lock_wait_s : 600;
 	double t = gc_run_now();
 
-	if (strcmp(g->state, "waiting") != 0) {
-		gc->wait_started = 0;
-		return;
-	}
 	if (!gc->wait_started)
-		gc->wait_started = gc->wait_said = t;
+		return;
 	if (gc->tty) {
 		fprintf(stderr, "\r  waiting %3.0f s of at most %u s for %s\033[K", t - gc->wait_started,
 			bound, g->waiting);
@@ -176,6 +178,11 @@ static void on_status(void *arg, const struct gc_run *g, bool force)
 	struct gc *gc = arg;
 	double t = gc_run_now(), rate = 0;
 
+	/* When the current wait for the SR lock began: for the status file and the terminal. */
+	if (strcmp(g->state, "waiting") != 0)
+		gc->wait_started = 0;
+	else if (!gc->wait_started)
+		gc->wait_started = gc->wait_said = t;
 	status_write(gc, force);
 	if (!gc->verbose || force)
 		return;

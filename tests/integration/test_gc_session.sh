@@ -24,6 +24,8 @@ check() {
 	grep -Eq '^ +[0-9.]+%  +[0-9.]+ MiB left +[0-9.]+ MiB/s  ETA +[0-9]+ s' "$f" || { ok=0; fail "$what: no progress line with rate and ETA"; }
 	grep -q '^state=waiting$' "$f" && grep -Eq '^waiting_for=the SR lock, held by pid [0-9]+ \(python3\)$' "$f" ||
 		{ ok=0; fail "$what: --status never said waiting, and for what"; }
+	grep -Eq '^waited_s=[1-9][0-9]*$' "$f" && grep -q '^wait_limit_s=600$' "$f" ||
+		{ ok=0; fail "$what: --status never said how long it waited, of how long at most"; }
 	grep -q '^csm-gc: idle: deleted 0, coalesced 1, leaf-coalesced 1$' "$f" && grep -q '^csm-gc exit status 0$' "$f" ||
 		{ ok=0; fail "$what: the run did not end idle with one coalesce and one leaf-coalesce"; }
 	grep -q '^state=idle$' "$f" || { ok=0; fail "$what: --status never said idle"; }
