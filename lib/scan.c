@@ -23,11 +23,11 @@ struct scan_vdi *scan_add_vdi(struct scan_sr *sr)
 void scan_sr_free(struct scan_sr *sr)
 {
 	for (size_t i = 0; i < sr->count; i++) {
+		free(sr->vdis[i].lock_user);
+		free(sr->vdis[i].lock_host);
 		free(sr->vdis[i].label);
 		free(sr->vdis[i].description);
 		free(sr->vdis[i].error);
-		free(sr->vdis[i].lock_user);
-		free(sr->vdis[i].lock_host);
 		free(sr->vdis[i].vendor);
 		free(sr->vdis[i].serial);
 		for (size_t k = 0; k < sr->vdis[i].sm_config_count; k++) {
