@@ -324,6 +324,29 @@ static int lit_number(struct lit_parser *lp, struct xr_value **out)
 	return *out ? 0 : sm_fail(lp->err, SME_SM_GENERAL, "out of memory");
 }
 
+/*
+ * "<DateTime '20260101T00:00:00Z'>", as Python's repr writes an
+ * xmlrpc.client.DateTime (and the log a dateTime.iso8601 value, once
+ * xmlrpc has the type): its text.  Without a dateTime type here it comes
+ * back as a string; with one, xr_datetime of the text belongs here.
+ */
+static int lit_datetime(struct lit_parser *lp, struct xr_value **out)
+{
+	char *text = NULL;
+
+	lp->p += 10;
+	if (lit_string(lp, &text) < 0)
+		return -1;
+	if (*lp->p != '>') {
+		free(text);
+		return lit_fail(lp, "'>' expected after a DateTime's text");
+	}
+	lp->p++;
+	*out = xr_string(text);
+	free(text);
+	return *out ? 0 : sm_fail(lp->err, SME_SM_GENERAL, "out of memory");
+}
+
 static int lit_value(struct lit_parser *lp, struct xr_value **out)
 {
 	static const struct { const char *word; int kind; } words[] = {
@@ -336,6 +359,8 @@ static int lit_value(struct lit_parser *lp, struct xr_value **out)
 		return lit_fail(lp, "nested deeper than 64");
 	if (*lp->p == '{' || *lp->p == '[') {
 		rc = lit_container(lp, *lp->p == '{', out);
+	} else if (strncmp(lp->p, "<DateTime '", 11) == 0) {
+		rc = lit_datetime(lp, out);
 	} else if (*lp->p == '\'' || *lp->p == '"') {
 		char *s = NULL;
 

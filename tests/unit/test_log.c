@@ -327,6 +327,26 @@ static void test_log_line_round_trip(void **state)
 	free(masked);
 }
 
+/* A DateTime as Python's repr (and the log) writes one comes back with its text. */
+static void test_log_line_datetime(void **state)
+{
+	static const char line[] = "SM: [7] vdi_create {'args': [<DateTime '20260101T00:00:00Z'>, 'x']}";
+	struct sm_error err = { 0 };
+	struct xr_value *req = NULL;
+	const struct xr_value *args;
+	char *method = NULL, *masked = NULL;
+
+	assert_int_equal(sm_log_parse_request(line, &method, &req, &masked, &err), 0);
+	args = xr_struct_get(req, "args");
+	assert_non_null(args);
+	assert_int_equal(args->u.arr.count, 2);
+	assert_string_equal(args->u.arr.items[0]->u.str, "20260101T00:00:00Z");
+	xr_free(req);
+	free(method);
+	free(masked);
+	assert_int_equal(sm_log_parse_request("SM: [7] x {'a': <DateTime '2026'}", &method, &req, &masked, &err), -1);
+}
+
 /* What is not a request line is refused, saying where. */
 static void test_log_line_refused(void **state)
 {
@@ -364,6 +384,7 @@ int main(void)
 		cmocka_unit_test(test_typed_secret_not_echoed),
 		cmocka_unit_test(test_log_line_round_trip),
 		cmocka_unit_test(test_log_line_refused),
+		cmocka_unit_test(test_log_line_datetime),
 	};
 
 	unsetenv("SM_LOG_STDERR");
