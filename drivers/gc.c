@@ -78,6 +78,9 @@ struct gc {
 	bool lvm_thin;                 /* --thin: a merged leaf stays deflated */
 	bool verbose;
 	bool tty;                      /* stderr is a terminal: draw the progress line */
+	bool line_drawn;               /* a progress line is on the terminal, not ended */
+	double wait_started;           /* when the current wait for the SR lock began (0: none) */
+	double wait_said;              /* when the wait was last told (not on a terminal) */
 	struct sm_lock active;
 	double started, last_status;
 	time_t started_at;             /* wall clock, for the status file */
@@ -93,7 +96,7 @@ static void status_path(const char *sr_uuid, const char *name, char out[PATH_MAX
 static void status_write(struct gc *gc, bool force)
 {
 	const struct gc_run *g = &gc->run;
-	char path[PATH_MAX], text[1536];
+	char path[PATH_MAX], text[2048];
 	double t = gc_run_now(), rate = 0, percent = 0, eta = 0;
 	uint64_t left = g->total > g->done ? g->total - g->done : 0;
 	int n;
@@ -114,11 +117,17 @@ static void status_write(struct gc *gc, bool force)
 		     "bytes_done=%" PRIu64 "\nbytes_left=%" PRIu64 "\nrate_mib_s=%.1f\n"
 		     "percent=%.1f\neta_s=%.0f\n"
 		     "deleted=%u\ncoalesced=%u\nleaf_coalesced=%u\nheld_back=%s\nstarted=%lld\n"
-		     "updated=%lld\nerror=%s\n",
+		     "updated=%lld\nerror=%s\nwaited_s=%.0f\nwait_limit_s=%u\n",
 		     (int)getpid(), g->state, g->current, g->waiting, g->q_garbage,
 		     g->q_coalesce, g->q_leaf, g->total, g->done, left, rate, percent, eta,
 		     g->deleted, g->coalesced, g->leaf_coalesced, g->held_back,
-		     (long long)gc->started_at, (long long)time(NULL), gc->error);
+		     (long long)gc->started_at, (long long)time(NULL), gc->error,
+		     gc->wait_started ? t - gc->wait_started : 0.0,
+		     g->lock_wait_s ? g->lock_wait_s : 600);
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof(text))
+		n = (int)sizeof(text) - 1;   /* never past the buffer: a cut line beats none */
 	status_path(g->sr_uuid, "gc.status", path);
 	sm_write_file_atomic(path, text, (size_t)n);
 }
@@ -132,24 +141,73 @@ static bool abort_requested(void *arg)
 	return access(path, F_OK) == 0;
 }
 
+/* End the progress line on the terminal, so a message starts on a line of its own. */
+static void end_line(struct gc *gc)
+{
+	if (gc->line_drawn)
+		fputc('\n', stderr);
+	gc->line_drawn = false;
+}
+
+/*
+ * While the GC waits for the SR lock, the foreground run keeps saying so:
+ * on a terminal a line counting the seconds against the bound, elsewhere
+ * a line every 10 s, so a wait never looks like a hang.
+ */
+static void show_wait(struct gc *gc, const struct gc_run *g)
+{
+	unsigned bound = g->lock_wait_s ? g->lock_wait_s : 600;
+	double t = gc_run_now();
+
+	if (!gc->wait_started)
+		return;
+	if (gc->tty) {
+		fprintf(stderr, "\r  waiting %3.0f s of at most %u s for %s\033[K", t - gc->wait_started,
+			bound, g->waiting);
+		gc->line_drawn = true;
+	} else if (t - gc->wait_said >= 10) {
+		fprintf(stderr, "csm-gc: still waiting (%.0f s of at most %u s) for %s\n",
+			t - gc->wait_started, bound, g->waiting);
+		gc->wait_said = t;
+	}
+}
+
 /* The runner's status hook: the status file, and progress on the terminal. */
 static void on_status(void *arg, const struct gc_run *g, bool force)
 {
 	struct gc *gc = arg;
+	double t = gc_run_now(), rate = 0;
 
+	/* When the current wait for the SR lock began: for the status file and the terminal. */
+	if (strcmp(g->state, "waiting") != 0)
+		gc->wait_started = 0;
+	else if (!gc->wait_started)
+		gc->wait_started = gc->wait_said = t;
 	status_write(gc, force);
-	if (gc->verbose && gc->tty && !force && g->total && strcmp(g->state, "copying") == 0)
-		fprintf(stderr, "\r  %6.1f%%  %8.1f MiB left",
-			100.0 * (double)g->done / (double)g->total,
-			(double)(g->total - g->done) / MIB);
+	if (!gc->verbose || force)
+		return;
+	show_wait(gc, g);
+	if (!gc->tty || !g->total || strcmp(g->state, "copying") != 0)
+		return;
+	if (g->done && t > g->copy_started)
+		rate = (double)g->done / MIB / (t - g->copy_started);
+	fprintf(stderr, "\r  %6.1f%%  %8.1f MiB left", 100.0 * (double)g->done / (double)g->total,
+		(double)(g->total - g->done) / MIB);
+	if (rate > 0)
+		fprintf(stderr, "  %6.1f MiB/s  ETA %3.0f s", rate,
+			(double)(g->total - g->done) / MIB / rate);
+	fprintf(stderr, "\033[K");
+	gc->line_drawn = true;
 }
 
 static void on_say(void *arg, const char *msg)
 {
 	struct gc *gc = arg;
 
-	if (gc->verbose)
-		fprintf(stderr, "csm-gc: %s\n", msg);
+	if (!gc->verbose)
+		return;
+	end_line(gc);
+	fprintf(stderr, "csm-gc: %s\n", msg);
 }
 
 static void daemonize(void)
@@ -650,8 +708,7 @@ static int run(struct gc *g)
 	struct sm_error err = { 0 };
 	int rc = gc_run_loop(r, &err);
 
-	if (g->verbose && g->tty && r->total)
-		fprintf(stderr, "\n");
+	end_line(g);
 	r->state = rc < 0 ? (abort_requested(g) ? "aborted" : "failed") : "idle";
 	snprintf(r->current, sizeof(r->current), "%.150s", rc < 0 ? err.detail : "");
 	snprintf(g->error, sizeof(g->error), "%.190s", rc < 0 ? err.detail : "");

@@ -98,6 +98,21 @@ static int sr_sizes(struct vstore *vs, struct scan_sr *out, struct sm_error *err
 	return vs->ops->space(vs, &out->physical_size, &out->physical_utilisation, NULL, err);
 }
 
+/*
+ * Who holds the VDI's vdi_lock, so an operator sees it in the scan; a
+ * record gone or unreadable since the listing leaves only <locked>.
+ */
+static void scan_fill_lock(struct vstore *vs, struct scan_vdi *v)
+{
+	struct vstore_lock r;
+
+	if (vs->ops->lock_read(vs, v->uuid, &r) < 0)
+		return;
+	v->lock_user = strdup(r.user);
+	v->lock_host = strdup(r.host);
+	v->lock_since = r.since;
+}
+
 static int scan_fill_vdi(struct vstore *vs, const struct vdi_node *n, struct scan_vdi *v)
 {
 	const struct vstore_image *img = &n->img;
@@ -113,6 +128,8 @@ static int scan_fill_vdi(struct vstore *vs, const struct vdi_node *n, struct sca
 	v->managed = !img->hidden;
 	v->type = vstore_kind_name(img->kind);
 	v->locked = img->records & VSTORE_HAS_LOCK;
+	if (v->locked)
+		scan_fill_lock(vs, v);
 	rc = (img->records & VSTORE_HAS_META) ? vs->ops->meta_read(vs, img->uuid, &m) : -ENOENT;
 	if (rc == 0) {
 		v->label = m.label;
@@ -457,6 +474,33 @@ static int vdi_children(struct vstore *vs, const char *uuid, int *n, int code,
 	return rc;
 }
 
+/*
+ * The vdi_lock holder of uuid for a fault: who, where, since when and how
+ * long ago, and how to release or break it (docs/locking.md).
+ */
+static void describe_vdi_lock(struct vstore *vs, const char *uuid, char *out, size_t cap)
+{
+	struct vstore_lock r;
+	char who[700];
+
+	if (vs->ops->lock_read(vs, uuid, &r) < 0) {
+		snprintf(out, cap, "%s holds a vdi_lock (its record cannot be read)", uuid);
+		return;
+	}
+	vstore_lock_describe(&r, (long long)time(NULL), who, sizeof(who));
+	snprintf(out, cap, "%s holds a vdi_lock of %s; the holder releases it with vdi_unlock, "
+		 "or vdi_lock with force=true breaks it (smcall <driver> <dconf> vdi_lock --vdi %s true <user>)",
+		 uuid, who, uuid);
+}
+
+static int fail_vdi_locked(struct vstore *vs, const char *uuid, int code, struct sm_error *err)
+{
+	char why[SM_ERROR_DETAIL_MAX];
+
+	describe_vdi_lock(vs, uuid, why, sizeof(why));
+	return sm_fail(err, code, "%s", why);
+}
+
 /* Refuse to delete what someone holds: a vdi_lock, or an activation on any host. */
 static int vdi_check_unused(struct vstore *vs, const char *uuid, struct sm_error *err)
 {
@@ -466,12 +510,13 @@ static int vdi_check_unused(struct vstore *vs, const char *uuid, struct sm_error
 	if (rc < 0)
 		return sm_fail_errno(err, SME_VDI_DELETE, -rc, "cannot tell whether %s holds a vdi_lock", uuid);
 	if (rc)
-		return sm_fail(err, SME_VDI_IN_USE, "%s holds a vdi_lock", uuid);
+		return fail_vdi_locked(vs, uuid, SME_VDI_IN_USE, err);
 	rc = vstore_active_lookup(vs, uuid, holder);
 	if (rc < 0)
 		return sm_fail_errno(err, SME_VDI_DELETE, -rc, "cannot tell whether %s is activated", uuid);
 	if (rc)
-		return sm_fail(err, SME_VDI_IN_USE, "%s is activated on host %s", uuid, holder);
+		return sm_fail(err, SME_VDI_IN_USE, "%s is activated on host %s (vdi_deactivate there "
+			       "releases it)", uuid, holder);
 	return 0;
 }
 
@@ -782,7 +827,7 @@ static int snap_prepare(struct vstore *vs, struct snap *s, int code, struct sm_e
 	if (rc < 0)
 		return sm_fail_errno(err, code, -rc, "cannot tell whether %s holds a vdi_lock", s->src);
 	if (rc)
-		return sm_fail(err, SME_VDI_IN_USE, "%s holds a vdi_lock", s->src);
+		return fail_vdi_locked(vs, s->src, SME_VDI_IN_USE, err);
 	/* The new VDI inherits the label: one we cannot read is not "no label". */
 	rc = vs->ops->meta_read(vs, s->src, &s->meta);
 	if (rc < 0 && rc != -ENOENT)
@@ -1270,9 +1315,14 @@ int fsr_vdi_lock(struct sm_ctx *ctx)
 	if (vs->ops->lock_read(vs, c->vdi_uuid, &r) == 0) {
 		if (strcmp(r.user, user) == 0)
 			return lock_take(vs, c->vdi_uuid, user, true, &ctx->err);   /* refresh our own */
-		if (!force)
-			return sm_fail(&ctx->err, SME_LOCK_ERR, "%s is locked by '%s' on host %s since %lld",
-				       c->vdi_uuid, r.user, r.host, r.since);
+		if (!force) {
+			char who[700];
+
+			vstore_lock_describe(&r, (long long)time(NULL), who, sizeof(who));
+			return sm_fail(&ctx->err, SME_LOCK_ERR, "%s is locked by %s; vdi_lock with force=true "
+				       "breaks it (smcall <driver> <dconf> vdi_lock --vdi %s true '%s')",
+				       c->vdi_uuid, who, c->vdi_uuid, user);
+		}
 		sm_log(LOG_WARNING, "vdi_lock: %s: force breaks the lock of '%s' on host %s",
 		       c->vdi_uuid, r.user, r.host);
 		return lock_take(vs, c->vdi_uuid, user, true, &ctx->err);
@@ -1301,9 +1351,15 @@ int fsr_vdi_unlock(struct sm_ctx *ctx)
 	if (rc < 0)
 		return sm_fail_errno(&ctx->err, rc == -ETIMEDOUT ? SME_SR_UNAVAILABLE : SME_LOCK_ERR,
 				     -rc, "cannot read the vdi_lock record of %s", c->vdi_uuid);
-	if (strcmp(r.user, user) != 0)
-		return sm_fail(&ctx->err, SME_LOCK_ERR, "%s is locked by '%s', not '%s'",
-			       c->vdi_uuid, r.user, user);
+	if (strcmp(r.user, user) != 0) {
+		char who[700];
+
+		vstore_lock_describe(&r, (long long)time(NULL), who, sizeof(who));
+		return sm_fail(&ctx->err, SME_LOCK_ERR, "%s is locked by %s, not '%s'; only its holder "
+			       "unlocks it, or vdi_lock with force=true takes it over "
+			       "(smcall <driver> <dconf> vdi_lock --vdi %s true '%s')",
+			       c->vdi_uuid, who, user, c->vdi_uuid, user);
+	}
 	rc = vs->ops->lock_remove(vs, c->vdi_uuid);
 	if (rc < 0)
 		return sm_fail_errno(&ctx->err, rc == -ETIMEDOUT ? SME_SR_UNAVAILABLE : SME_LOCK_ERR,

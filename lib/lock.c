@@ -40,6 +40,21 @@ static int lock_holder(int fd)
 	return (int)fl.l_pid;
 }
 
+/* The holder's process name (/proc/<pid>/comm), "?" when it cannot be told. */
+static void process_name(int pid, char *out, size_t cap)
+{
+	char path[64], *text = NULL;
+
+	snprintf(out, cap, "?");
+	if (pid <= 0)
+		return;
+	snprintf(path, sizeof(path), "/proc/%d/comm", pid);
+	if (sm_read_file(path, 64, &text) == 0) {
+		snprintf(out, cap, "%.*s", (int)strcspn(text, "\n"), text);
+		free(text);
+	}
+}
+
 /*
  * F_SETLKW bounded by SIGALRM: the kernel queues us fairly behind other
  * waiters, which polling would not, and the alarm turns a stuck holder
@@ -90,11 +105,14 @@ int lock_acquire(struct sm_lock *lk, const char *ns, const char *name,
 	rc = lock_wait(fd, t);
 	if (rc == -EAGAIN) {
 		int holder = lock_holder(fd);
+		char comm[64];
 
 		close(fd);
+		process_name(holder, comm, sizeof(comm));
 		return sm_fail(err, busy_code ? busy_code : SME_SR_UNAVAILABLE,
-			       "lock %s is held by pid %d; gave up after %d s",
-			       lk->path, holder, t);
+			       "lock %s is held by pid %d (%s); gave up after %d s (busy, not lost: "
+			       "retry, or stop pid %d if it is stuck)",
+			       lk->path, holder, comm, t, holder);
 	}
 	if (rc < 0) {
 		close(fd);

@@ -23,6 +23,8 @@ struct scan_vdi *scan_add_vdi(struct scan_sr *sr)
 void scan_sr_free(struct scan_sr *sr)
 {
 	for (size_t i = 0; i < sr->count; i++) {
+		free(sr->vdis[i].lock_user);
+		free(sr->vdis[i].lock_host);
 		free(sr->vdis[i].label);
 		free(sr->vdis[i].description);
 		free(sr->vdis[i].error);
@@ -162,6 +164,11 @@ static void put_vdi(struct sm_buf *b, const struct scan_vdi *v)
 	put_text(b, in, "label", v->label);
 	put_text(b, in, "description", v->description);
 	put_bool(b, in, "locked", v->locked);
+	if (v->lock_user) {
+		put_text(b, in, "lock_user", v->lock_user);
+		put_text(b, in, "lock_host", v->lock_host);
+		put_u64(b, in, "lock_since", v->lock_since > 0 ? (uint64_t)v->lock_since : 0);
+	}
 	if (v->error)
 		put_text(b, in, "error", v->error);
 	if (v->vendor)

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "csm/log.h"
 #include "csm/vhdchain.h"
@@ -40,6 +41,37 @@ void vstore_lock_parse(char *text, struct vstore_lock *r)
 		else if (strncmp(line, "since=", 6) == 0)
 			r->since = atoll(line + 6);
 	}
+}
+
+/* "42 s", "5 min 3 s", "3 h 12 min", "2 d 4 h": two units are enough to judge a lock. */
+static void format_age(long long s, char *out, size_t cap)
+{
+	if (s < 0)
+		s = 0;   /* a host clock behind ours: the record is from "now" */
+	if (s < 60)
+		snprintf(out, cap, "%lld s", s);
+	else if (s < 3600)
+		snprintf(out, cap, "%lld min %lld s", s / 60, s % 60);
+	else if (s < 86400)
+		snprintf(out, cap, "%lld h %lld min", s / 3600, s % 3600 / 60);
+	else
+		snprintf(out, cap, "%lld d %lld h", s / 86400, s % 86400 / 3600);
+}
+
+int vstore_lock_describe(const struct vstore_lock *r, long long now, char *out, size_t cap)
+{
+	time_t t = (time_t)r->since;
+	char when[40] = "an unknown time", age[40];
+	struct tm tm;
+
+	if (r->since > 0 && localtime_r(&t, &tm))
+		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S%z", &tm);
+	format_age(now - r->since, age, sizeof(age));
+	if (r->since <= 0)
+		return snprintf(out, cap, "'%s' on host %s since an unknown time", r->user,
+				r->host[0] ? r->host : "(unknown)");
+	return snprintf(out, cap, "'%s' on host %s since %s (%s ago)", r->user,
+			r->host[0] ? r->host : "(unknown)", when, age);
 }
 
 void vstore_file_parent_uuid(const struct vhd_info *info, char out[37])

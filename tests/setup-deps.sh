@@ -14,7 +14,8 @@
 #          tests/nfs/netns.sh), tgt (the private iSCSI target,
 #          tests/iscsi/target.sh), man (man-db) and script (bsdutils) for
 #          test_tool_conventions (man pages render, progress on a terminal),
-#          strace (its fault injection: test_gc_status.sh)
+#          strace (its fault injection: test_gc_status.sh), tmux
+#          (test_gc_session.sh records a terminal session with it)
 #   vm     the test VM (tests/vm/setup.sh): qemu, busybox, the initramfs
 #          tools, and what the guest tests run (the guest's userspace is this
 #          machine's): LVM, ext4, NFS client and server, iSCSI target and
@@ -33,7 +34,7 @@ TEST_PKGS=(libcmocka-dev clang libclang-rt-14-dev
 	qemu-utils python3
 	lvm2 dmsetup e2fsprogs util-linux mount coreutils procps
 	nfs-ganesha nfs-ganesha-vfs rpcbind nfs-common iproute2 tgt
-	man-db bsdutils make strace)
+	man-db bsdutils make strace tmux)
 VM_PKGS=(qemu-system-x86 busybox-static kmod cpio gzip
 	lvm2 e2fsprogs util-linux iproute2 procps
 	nfs-common rpcbind nfs-ganesha nfs-ganesha-vfs

@@ -16,6 +16,9 @@
  *   smcall --version                     the git revision it was built from
  *   smcall --output=json ...             the answer as JSON: a struct as an
  *                                        object, a fault as {"fault": {...}}
+ *   smcall --request-file FILE <driver>  replay a saved request, byte for byte
+ *   smcall --from-log LINE <driver>      replay the request a driver's log line
+ *                                        records (secrets stay "******")
  * A usage error goes to stderr with exit status 2.
  */
 #include <errno.h>
@@ -29,6 +32,7 @@
 #include "csm/buf.h"
 #include "csm/driver.h"
 #include "csm/json.h"
+#include "csm/log.h"
 #include "csm/util.h"
 #include "csm/xmlrpc.h"
 #include "csm_version.h"
@@ -45,6 +49,8 @@ struct opts {
 	int style;                      /* 0 xapi, 1 python */
 	int print_request, raw, check_only, json;
 	int verbatim;                   /* --verbatim: size arguments unparsed */
+	const char *request_file;       /* --request-file: replay these bytes */
+	const char *log_line;           /* --from-log: rebuild the request of this line */
 };
 
 /*
@@ -124,6 +130,8 @@ static void print_usage(FILE *f)
 {
 	fprintf(f,
 		"usage: smcall [options] <driver> <dconf-file> <command> [args...]\n"
+		"       smcall [--raw|--output=json|--print-request] --request-file FILE <driver>\n"
+		"       smcall [--raw|--output=json|--print-request] --from-log LINE <driver>\n"
 		"       smcall help [<command>] | --help | --version\n"
 		"  <dconf-file>: key=value lines; '-' or 'none' for an empty dconf\n"
 		"  --sr UUID            sr_uuid (default $SR_UUID)\n"
@@ -140,6 +148,11 @@ static void print_usage(FILE *f)
 		"  --raw                print the driver's stdout unchanged\n"
 		"  --verbatim           send size arguments as typed (to test a driver's checks)\n"
 		"  --output=json        print the answer as JSON (a fault as {\"fault\": ...})\n"
+		"  --request-file FILE  send FILE's bytes as the request ('-': stdin), e.g. a\n"
+		"                       saved --print-request; no dconf, command or arguments\n"
+		"  --from-log LINE      send the request a driver's log line records ('SM: [pid]\n"
+		"                       <command> {...}'; '-': the first such line on stdin);\n"
+		"                       masked secrets stay '******': the log does not hold them\n"
 		"  --help, --version\n"
 		"Exit status: 0 an answer, 1 a fault, 2 a usage error.\n");
 }
@@ -549,6 +562,114 @@ static int print_response(const char *doc, bool json)
 	return rc;
 }
 
+/* All of a stream, for --request-file -. */
+static char *read_stream(FILE *f)
+{
+	struct sm_buf b = SM_BUF_INIT;
+	char chunk[65536];
+	size_t n;
+
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+		buf_append(&b, chunk, n);
+	buf_puts(&b, "");
+	return buf_steal(&b);
+}
+
+/* --request-file: the bytes as they are, the way the driver got them. */
+static char *request_from_file(const char *path)
+{
+	char *text = NULL;
+	int rc;
+
+	if (strcmp(path, "-") == 0)
+		text = read_stream(stdin);
+	else if ((rc = sm_read_file(path, 16u << 20, &text)) < 0) {
+		fprintf(stderr, "smcall: %s: %s\n", path, strerror(-rc));
+		exit(2);
+	}
+	if (!text)
+		die("out of memory");
+	return text;
+}
+
+/* The first line of stdin that holds a request ("<command> {"). */
+static char *log_line_from_stdin(void)
+{
+	char *line = NULL;
+	size_t cap = 0;
+
+	while (getline(&line, &cap, stdin) > 0)
+		if (strstr(line, " {"))
+			return line;
+	free(line);
+	die("--from-log -: no request line ('<command> {...}') on stdin");
+	return NULL;
+}
+
+/*
+ * --from-log: the request a driver logged (sm_log_request), written as
+ * xapi writes it.  Secrets were masked in the log: they stay masked, and
+ * stderr says which, rather than sending something made up.
+ */
+static char *request_from_log(const char *arg, int style)
+{
+	struct sm_error err = { 0 };
+	struct xr_value *req = NULL, *params;
+	char *line = strcmp(arg, "-") == 0 ? log_line_from_stdin() : strdup(arg);
+	char *method = NULL, *masked = NULL, *out;
+
+	if (!line)
+		die("out of memory");
+	if (sm_log_parse_request(line, &method, &req, &masked, &err) < 0) {
+		fprintf(stderr, "smcall: --from-log: %s\n", err.detail);
+		exit(2);
+	}
+	free(line);
+	if (masked[0])
+		fprintf(stderr, "smcall: the log masks %s: the request carries '******' there "
+			"(the log does not hold the values; smcall does not make them up)\n", masked);
+	params = xr_array();
+	if (!params || xr_array_append(params, req) < 0)
+		die("out of memory");
+	out = xr_write_call(method, params, style ? XR_STYLE_PYTHON : XR_STYLE_XAPI);
+	xr_free(params);
+	free(method);
+	free(masked);
+	if (!out)
+		die("out of memory");
+	return out;
+}
+
+/* The request: replayed (--request-file, --from-log) or built from the arguments. */
+static char *make_request(struct opts *o, int argc, char **argv)
+{
+	struct xr_value *params;
+	char *req;
+
+	if (o->request_file || o->log_line) {
+		if (o->request_file && o->log_line)
+			die("--request-file and --from-log: one or the other");
+		if (argc - optind != 1 && !(o->print_request && argc == optind))
+			usage();
+		o->driver = argc > optind ? argv[optind] : NULL;
+		return o->request_file ? request_from_file(o->request_file)
+				       : request_from_log(o->log_line, o->style);
+	}
+	if (argc - optind < 3)
+		usage();
+	o->driver = argv[optind];
+	o->dconf_file = argv[optind + 1];
+	o->command = argv[optind + 2];
+	o->args = argv + optind + 3;
+	o->nargs = argc - optind - 3;
+	params = build_request(o);
+	req = xr_write_call(o->command, params, o->style ? XR_STYLE_PYTHON : XR_STYLE_XAPI);
+	xr_free(params);
+	if (!req)
+		die("out of memory");
+	return req;
+}
+
 static struct xr_value **kv_target(struct opts *o, int which)
 {
 	return which == 'd' ? &o->dconf_extra : which == 's' ? &o->sm_config : &o->driver_params;
@@ -573,11 +694,12 @@ int main(int argc, char **argv)
 		{ "version", no_argument, NULL, 'v' },
 		{ "output", required_argument, NULL, 'o' },
 		{ "verbatim", no_argument, NULL, 'b' },
+		{ "request-file", required_argument, NULL, 'F' },
+		{ "from-log", required_argument, NULL, 'G' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct opts o = { .master = "true", .sr_uuid = getenv("SR_UUID") };
 	char *req, *resp;
-	struct xr_value *params;
 	int c, rc;
 
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
@@ -592,6 +714,8 @@ int main(int argc, char **argv)
 		case 'P': o.print_request = 1; break;
 		case 'r': o.raw = 1; break;
 		case 'b': o.verbatim = 1; break;
+		case 'F': o.request_file = optarg; break;
+		case 'G': o.log_line = optarg; break;
 		case 'h': return help();
 		case 'v':
 			printf("smcall %s\n", CSM_VERSION);
@@ -620,21 +744,10 @@ int main(int argc, char **argv)
 			usage();
 		return argc - optind == 2 ? help_command(argv[optind + 1]) : help();
 	}
-	if (argc - optind < 3)
-		usage();
-	o.driver = argv[optind];
-	o.dconf_file = argv[optind + 1];
-	o.command = argv[optind + 2];
-	o.args = argv + optind + 3;
-	o.nargs = argc - optind - 3;
-	params = build_request(&o);
-	req = xr_write_call(o.command, params, o.style ? XR_STYLE_PYTHON : XR_STYLE_XAPI);
-	xr_free(params);
+	req = make_request(&o, argc, argv);
 	xr_free(o.dconf_extra);
 	xr_free(o.sm_config);
 	xr_free(o.driver_params);
-	if (!req)
-		die("out of memory");
 	if (o.print_request) {
 		fputs(req, stdout);
 		free(req);

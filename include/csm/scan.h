@@ -30,6 +30,10 @@ struct scan_vdi {
 	char *label;             /* owned, may be NULL */
 	char *description;       /* owned, may be NULL */
 	bool locked;
+	/* The vdi_lock record when locked (owned, or NULL: not written). */
+	char *lock_user;
+	char *lock_host;
+	long long lock_since;    /* epoch seconds */
 	char *error;             /* owned; why the image could not be read, or NULL */
 	/*
 	 * What raw-LUN SRs (ISCSISR) report beside the image facts; all

@@ -105,6 +105,12 @@ struct vstore_lock {
 int vstore_lock_format(const struct vstore_lock *r, char *out, size_t cap);
 void vstore_lock_parse(char *text, struct vstore_lock *r);
 /*
+ * The holder for people, as the "locked" faults name it:
+ * "'<user>' on host <host> since <local ISO 8601 time> (<age> ago)",
+ * the age taken at now (epoch seconds).  snprintf's count.
+ */
+int vstore_lock_describe(const struct vstore_lock *r, long long now, char *out, size_t cap);
+/*
  * The parent uuid of a file store's VHD (dir, mem), whose parents are
  * siblings named "<uuid>.vhd" as blktap names them; "" for anything else.
  */

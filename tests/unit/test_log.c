@@ -260,6 +260,123 @@ static void test_typed_secret_not_echoed(void **state)
 	}
 }
 
+/* ------------------------------------------- the log line read back */
+
+/* A request with every kind of value and the strings that need escaping. */
+static struct xr_value *tricky_request(const char *session)
+{
+	struct xr_value *req = xr_struct(), *dconf = xr_struct(), *args = xr_array();
+
+	assert_non_null(req);
+	assert_int_equal(xr_struct_set_string(req, "command", "vdi_create"), 0);
+	assert_int_equal(xr_array_append(args, xr_string("10485760")), 0);
+	assert_int_equal(xr_array_append(args, xr_string("it's \"q\" \\ back\nslash\ttab\x01 caf\xc3\xa9 {x}, ]")), 0);
+	assert_int_equal(xr_array_append(args, xr_string("")), 0);
+	assert_int_equal(xr_array_append(args, xr_int(-42)), 0);
+	assert_int_equal(xr_array_append(args, xr_bool(true)), 0);
+	assert_int_equal(xr_array_append(args, xr_nil()), 0);
+	assert_int_equal(xr_array_append(args, xr_double(0.1)), 0);
+	assert_int_equal(xr_struct_set(req, "args", args), 0);
+	assert_int_equal(xr_struct_set_string(dconf, "SRmaster", "true"), 0);
+	assert_int_equal(xr_struct_set_string(dconf, "location", "/tmp/a 'b'"), 0);
+	assert_int_equal(xr_struct_set_string(dconf, "PASSWORD", session), 0);
+	assert_int_equal(xr_struct_set(req, "device_config", dconf), 0);
+	assert_int_equal(xr_struct_set_string(req, "session_ref", session), 0);
+	assert_int_equal(xr_struct_set(req, "vdi_sm_config", xr_struct()), 0);
+	assert_int_equal(xr_struct_set_string(req, "sr_uuid", SR_UUID), 0);
+	return req;
+}
+
+static char *as_call(const char *method, struct xr_value *req)
+{
+	struct xr_value *params = xr_array();
+	char *doc;
+
+	assert_int_equal(xr_array_append(params, req), 0);
+	doc = xr_write_call(method, params, XR_STYLE_XAPI);
+	assert_non_null(doc);
+	xr_free(params);
+	return doc;
+}
+
+/*
+ * format -> parse gives the request back member for member, in order,
+ * with the masked secrets (and only those) still "******" and named.
+ */
+static void test_log_line_round_trip(void **state)
+{
+	struct xr_value *req = tricky_request("OpaqueRef:s3cret"), *back = NULL;
+	char *line = sm_log_format_request("vdi_create", req), *method = NULL, *masked = NULL;
+	char prefixed[8192], *want, *got;
+	struct sm_error err = { 0 };
+
+	assert_non_null(line);
+	assert_null(strchr(line, '\n'));
+	expect_absent(line, "s3cret");
+	/* As syslog writes it, with its prefix before the command. */
+	snprintf(prefixed, sizeof(prefixed), "Nov 27 22:30:01 xcp-host-07 SM: [4242] %s", line);
+	assert_int_equal(sm_log_parse_request(prefixed, &method, &back, &masked, &err), 0);
+	assert_string_equal(method, "vdi_create");
+	assert_string_equal(masked, "PASSWORD, session_ref");
+	xr_free(req);
+	want = as_call("vdi_create", tricky_request("******"));
+	got = as_call(method, back);
+	assert_string_equal(got, want);
+	free(want);
+	free(got);
+	free(line);
+	free(method);
+	free(masked);
+}
+
+/* A DateTime as Python's repr (and the log) writes one comes back with its text. */
+static void test_log_line_datetime(void **state)
+{
+	static const char line[] = "SM: [7] vdi_create {'args': [<DateTime '20260101T00:00:00Z'>, 'x']}";
+	struct sm_error err = { 0 };
+	struct xr_value *req = NULL;
+	const struct xr_value *args;
+	char *method = NULL, *masked = NULL;
+
+	assert_int_equal(sm_log_parse_request(line, &method, &req, &masked, &err), 0);
+	args = xr_struct_get(req, "args");
+	assert_non_null(args);
+	assert_int_equal(args->u.arr.count, 2);
+	assert_int_equal(args->u.arr.items[0]->type, XR_DATETIME);
+	assert_string_equal(args->u.arr.items[0]->u.str, "20260101T00:00:00Z");
+	xr_free(req);
+	free(method);
+	free(masked);
+	assert_int_equal(sm_log_parse_request("SM: [7] x {'a': <DateTime '2026'}", &method, &req, &masked, &err), -1);
+}
+
+/* What is not a request line is refused, saying where. */
+static void test_log_line_refused(void **state)
+{
+	static const char *const bad[] = {
+		"SM: [1] vdi_create: /tmp/x.vhd, 10485760 bytes",
+		"SM: [1] vdi_create {'a': 'b'",
+		"SM: [1] vdi_create {'a': 'b\\q'}",
+		"SM: [1] vdi_create {'a' 'b'}",
+		"SM: [1] vdi_create {a: 'b'}",
+		"SM: [1] vdi_create {'a': 'b'} trailing",
+		"SM: [1] vdi_create {'a': 'b\\x00'}",
+		"SM: [1] vdi_create {'a': bogus}",
+	};
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct sm_error err = { 0 };
+		struct xr_value *req = NULL;
+		char *method = NULL, *masked = NULL;
+
+		if (sm_log_parse_request(bad[i], &method, &req, &masked, &err) == 0)
+			fail_msg("accepted: %s", bad[i]);
+		assert_int_equal(err.code, SME_BAD_REQUEST);
+		assert_null(req);
+		assert_null(method);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -268,6 +385,9 @@ int main(void)
 		cmocka_unit_test(test_main_log_masks_secrets),
 		cmocka_unit_test(test_main_refused_log_masks_secrets),
 		cmocka_unit_test(test_typed_secret_not_echoed),
+		cmocka_unit_test(test_log_line_round_trip),
+		cmocka_unit_test(test_log_line_refused),
+		cmocka_unit_test(test_log_line_datetime),
 	};
 
 	unsetenv("SM_LOG_STDERR");

@@ -343,6 +343,43 @@ static void test_sm_config(void **state)
 	scan_sr_free(&sr);
 }
 
+/* A locked VDI carries its holder; an unlocked one has no lock_* elements. */
+static void test_lock_holder(void **state)
+{
+	struct scan_sr sr = { .uuid = SR_UUID };
+	struct scan_vdi *a = scan_add_vdi(&sr), *b;
+	xmlNode *root, *va, *vb;
+	char *doc;
+	xmlDocPtr d;
+
+	(void)state;
+	assert_non_null(a);
+	set_vdi(a, UUID_A);
+	a->locked = true;
+	a->lock_user = strdup("OpaqueRef:<dead> & gone");
+	a->lock_host = strdup("xcp-host-07");
+	a->lock_since = 1795778361;
+	b = scan_add_vdi(&sr);
+	assert_non_null(b);
+	set_vdi(b, UUID_B);
+	doc = scan_write_xml(&sr);
+	assert_non_null(doc);
+	d = parse(doc);
+	root = xmlDocGetRootElement(d);
+	va = child(root, "vdi");
+	vb = next_elem(va->next);
+	expect_text(va, "locked", "true");
+	expect_text(va, "lock_user", "OpaqueRef:<dead> & gone");
+	expect_text(va, "lock_host", "xcp-host-07");
+	expect_text(va, "lock_since", "1795778361");
+	assert_non_null(strstr(doc, "    <locked>true</locked>\n    <lock_user>"));
+	assert_null(child(vb, "lock_user"));
+	assert_null(child(vb, "lock_since"));
+	xmlFreeDoc(d);
+	free(doc);
+	scan_sr_free(&sr);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -351,6 +388,7 @@ int main(void)
 		cmocka_unit_test(test_sort),
 		cmocka_unit_test(test_many_vdis),
 		cmocka_unit_test(test_sm_config),
+		cmocka_unit_test(test_lock_holder),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 

@@ -769,10 +769,35 @@ static void test_lvm_flags_and_activation(void **state)
 	vstore_mem_free(m);
 }
 
+/* How a "locked" fault names a vdi_lock's holder: local ISO time and a two-unit age. */
+static void test_lock_describe(void **state)
+{
+	static const struct { long long age; const char *want; } ages[] = {
+		{ 0, "(0 s ago)" }, { 42, "(42 s ago)" }, { 303, "(5 min 3 s ago)" },
+		{ 3 * 3600 + 12 * 60 + 59, "(3 h 12 min ago)" }, { 2 * 86400 + 4 * 3600 + 7, "(2 d 4 h ago)" },
+		{ -30, "(0 s ago)" },   /* the taker's clock ahead of ours */
+	};
+	struct vstore_lock r = { .user = "OpaqueRef:vm", .host = "xcp-host-07", .since = 1795778361 };
+	char out[700];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(ages) / sizeof(ages[0]); i++) {
+		vstore_lock_describe(&r, r.since + ages[i].age, out, sizeof(out));
+		assert_non_null(strstr(out, "'OpaqueRef:vm' on host xcp-host-07 since 20"));
+		if (!strstr(out, ages[i].want))
+			fail_msg("age %lld: '%s', want '%s'", ages[i].age, out, ages[i].want);
+	}
+	r.since = 0;
+	r.host[0] = '\0';
+	vstore_lock_describe(&r, 1795778361, out, sizeof(out));
+	assert_string_equal(out, "'OpaqueRef:vm' on host (unknown) since an unknown time");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_mem_fault_nth),
+		cmocka_unit_test(test_lock_describe),
 		cmocka_unit_test(test_mem_find_could_not_look),
 		cmocka_unit_test(test_mem_kill_stops_everything),
 		cmocka_unit_test(test_mem_host_crash_drops_unsynced),

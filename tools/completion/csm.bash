@@ -11,20 +11,29 @@ _csm_smcall()
 	case $prev in
 	--sr|--vdi|--new-uuid|--location|--vdi-type|--dconf|--sm-config|--driver-param) return ;;
 	--output) COMPREPLY=($(compgen -W "json human" -- "$cur")); return ;;
+	--request-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+	--from-log) return ;;
 	esac
 	if [[ $cur == -* ]]; then
 		COMPREPLY=($(compgen -W "--sr --vdi --new-uuid --location --vdi-type --dconf --sm-config
 			--driver-param --slave --python --print-request --raw --verbatim --output=json
-			--help --version" -- "$cur"))
+			--request-file --from-log --help --version" -- "$cur"))
 		return
 	fi
+	local replay=0
 	for ((i = 1; i < COMP_CWORD; i++)); do
 		case ${COMP_WORDS[i]} in
+		--request-file|--from-log) replay=1; ((i++)) ;;
 		--sr|--vdi|--new-uuid|--location|--vdi-type|--dconf|--sm-config|--driver-param|--output) ((i++)) ;;
 		-*) ;;
 		*) ((npos++)) ;;
 		esac
 	done
+	# A replay takes the driver only: no dconf, command or arguments to offer.
+	if [[ $replay -eq 1 ]]; then
+		[[ $npos -eq 0 ]] && COMPREPLY=($(compgen -f -- "$cur"))
+		return
+	fi
 	if [[ $npos -eq 2 || ( $npos -eq 1 && ${COMP_WORDS[1]} == help ) ]]; then
 		COMPREPLY=($(compgen -W "$(smcall help 2>/dev/null | sed -n 's/^  \([a-z_]*\).*/\1/p' | grep _)" -- "$cur"))
 	else
