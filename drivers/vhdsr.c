@@ -225,7 +225,12 @@ static int scan_fill_vdi(struct vstore *vs, const struct vdi_node *n, struct sca
 		/* Not "no label": the toolstack must not take an empty one for the truth. */
 		char why[256];
 
-		snprintf(why, sizeof(why), "cannot read %s.meta: %s", img->uuid, strerror(-rc));
+		if (rc == -EFBIG)
+			snprintf(why, sizeof(why), "metadata record %s.meta is larger than the %d bytes "
+				 "a reader takes: its label and description are unknown", img->uuid,
+				 VDIMETA_MAX);
+		else
+			snprintf(why, sizeof(why), "cannot read %s.meta: %s", img->uuid, strerror(-rc));
 		sm_log(LOG_ERR, "scan: %s", why);
 		v->error = strdup(why);
 	}
@@ -1272,10 +1277,15 @@ int fsr_vdi_update(struct sm_ctx *ctx)
 		return sm_fail(&ctx->err, SME_VDI_MISSING, "VDI %s is not in SR %s", uuid, vs->sr_uuid);
 	if (kind == VSTORE_VHD && chain_check(vs, uuid, NULL, &ctx->err, SME_VDI_LOAD) < 0)
 		return -1;
-	if (vs->ops->meta_read(vs, uuid, &m) == -ENOENT) {
+	rc = vs->ops->meta_read(vs, uuid, &m);
+	if (rc == -ENOENT) {
 		m.label = m.description = NULL;
 		snprintf(m.vdi_type, sizeof(m.vdi_type), "user");
 		rc = vs->ops->meta_write(vs, uuid, &m, SME_VDI_LOAD, &ctx->err);
+	} else if (rc < 0) {
+		/* A record we cannot read is not a lost one: never write over the label. */
+		rc = sm_fail_errno(&ctx->err, rc == -ETIMEDOUT ? SME_SR_UNAVAILABLE : SME_VDI_LOAD,
+				   -rc, "cannot read the metadata record of %s", uuid);
 	}
 	vdimeta_free(&m);
 	return rc;
