@@ -1190,13 +1190,13 @@ int fsr_vdi_resize(struct sm_ctx *ctx)
 		return sm_fail(&ctx->err, SME_VDI_MISSING, "VDI %s is not in SR %s", uuid, vs->sr_uuid);
 	if (kind == VSTORE_RAW)
 		return resize_raw(vs, uuid, size, &ctx->err) < 0 ? resize_failed(ctx) : set_result_vdi(ctx, uuid);
+	/* Growing a leaf whose parents are gone or wrong only buries the fault deeper. */
+	if (chain_check(vs, uuid, NULL, &ctx->err, SME_VDI_UNAVAILABLE) < 0)
+		return -1;
 	if (vdi_children(vs, uuid, &children, SME_VDI_RESIZE, &ctx->err) < 0)
 		return -1;
 	if (children > 0)
 		return sm_fail(&ctx->err, SME_VDI_RESIZE, "%s is a parent of other images", uuid);
-	/* Growing a leaf whose parents are gone or wrong only buries the fault deeper. */
-	if (chain_check(vs, uuid, NULL, &ctx->err, SME_VDI_UNAVAILABLE) < 0)
-		return -1;
 	/*
 	 * An undo record no journal leads to (recovery ran before this call)
 	 * is an emptied one a crash left after a finished grow: undoing it is

@@ -119,13 +119,14 @@ void gc_plan_make(const struct gc_plan_input *in, struct gc_plan *pl)
 	int best = -1;
 
 	memset(pl, 0, sizeof(*pl));
-	for (size_t i = 0; i < f->count; i++)
-		if (f->nodes[i].img.error[0])
-			hold_back(pl, "%s cannot be read (%s)", f->nodes[i].img.uuid, f->nodes[i].img.error);
-	/* Named where it breaks, once per broken link; vdi_forest_link blocked all of it. */
+	/*
+	 * A broken chain is named where it breaks, once per broken link, and
+	 * before an unreadable image (the chain says more: what depends on
+	 * it); vdi_forest_link blocked all of it.
+	 */
 	for (size_t i = 0; i < f->count; i++) {
 		struct vdi_chain_break b;
-		char text[250];
+		char text[sizeof(pl->held_back)];
 
 		if (f->nodes[i].link == VDI_CHAIN_OK ||
 		    !vdi_forest_chain_break(f, &f->nodes[i], &b))
@@ -133,6 +134,9 @@ void gc_plan_make(const struct gc_plan_input *in, struct gc_plan *pl)
 		vdi_chain_break_text(&b, NULL, text, sizeof(text));
 		hold_back(pl, "%s; the chain is left alone", text);
 	}
+	for (size_t i = 0; i < f->count; i++)
+		if (f->nodes[i].img.error[0])
+			hold_back(pl, "%s cannot be read (%s)", f->nodes[i].img.uuid, f->nodes[i].img.error);
 	/* Any image could be the parent of one we cannot read: none is known childless. */
 	if (!gc_plan_needs_active(f))
 		return;
