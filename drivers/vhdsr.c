@@ -1277,15 +1277,10 @@ int fsr_vdi_update(struct sm_ctx *ctx)
 		return sm_fail(&ctx->err, SME_VDI_MISSING, "VDI %s is not in SR %s", uuid, vs->sr_uuid);
 	if (kind == VSTORE_VHD && chain_check(vs, uuid, NULL, &ctx->err, SME_VDI_LOAD) < 0)
 		return -1;
-	rc = vs->ops->meta_read(vs, uuid, &m);
-	if (rc == -ENOENT) {
+	if (vs->ops->meta_read(vs, uuid, &m) == -ENOENT) {
 		m.label = m.description = NULL;
 		snprintf(m.vdi_type, sizeof(m.vdi_type), "user");
 		rc = vs->ops->meta_write(vs, uuid, &m, SME_VDI_LOAD, &ctx->err);
-	} else if (rc < 0) {
-		/* A record we cannot read is not a lost one: never write over the label. */
-		rc = sm_fail_errno(&ctx->err, rc == -ETIMEDOUT ? SME_SR_UNAVAILABLE : SME_VDI_LOAD,
-				   -rc, "cannot read the metadata record of %s", uuid);
 	}
 	vdimeta_free(&m);
 	return rc;

@@ -9,8 +9,8 @@
 # link and the VDIs that depend on it; vhdtool check walks the parents;
 # csm-gc leaves the chain alone and names it in --status.  Also: vhdtool
 # set-parent refuses a parent of another size or uuid unless --unsafe, and
-# a metadata record too large to read is refused at vdi_create and marked
-# by sr_scan.
+# a metadata record too large to read is refused at vdi_create, marked by
+# sr_scan, and refused by vdi_snapshot (the new VDI would lose the label).
 source "$(dirname "$0")/lib.sh"
 
 CONF="$REPO/examples/dconf/file.conf"
@@ -246,7 +246,8 @@ for v in ET.parse(sys.argv[1]).getroot().iter("vdi"):
         sys.exit(0 if "larger than" in (v.findtext("error") or "") else 1)
 sys.exit(1)
 EOF
-refused "vdi_update of a VDI whose record is too large" 65 "$V" "File too large" -- vdi_update --vdi "$V"
+refused "vdi_snapshot of a VDI whose record is too large" 82 "metadata of $V" "File too large" -- \
+	vdi_snapshot --vdi "$V"
 restore
 
 finish
