@@ -1182,7 +1182,9 @@ static const struct command commands[] = {
 	  "Roll back a grow that was cut short (a crash left <path>.undo).\n", run_grow_undo },
 	{ "coalesce", "", "<child>",
 	  "Copy <child>'s data into its parent; progress on a terminal, then\n"
-	  "\"Coalesced N bytes\".\n", cmd_coalesce },
+	  "\"Coalesced N bytes\".  The child's children can then be re-pointed at\n"
+	  "the parent with set-parent --unsafe (the data is the same, the uuid not).\n",
+	  cmd_coalesce },
 	{ "read", "--single --sectors", "[--single] [--sectors] <path> <offset> <len> [<out>]",
 	  "Write <len> bytes of the guest's view from <offset> to <out> (default stdout).\n"
 	  "  --single       this image alone, not through its parents\n"
