@@ -55,13 +55,104 @@ static int fail_image(struct vstore *vs, struct sm_error *err, int code, int rc,
 
 /* ---- chains ------------------------------------------------------------ */
 
+/* Where a broken link's parent is (or would be): its file, else the name the child gives. */
+static void chain_break_where(struct vstore *vs, const struct vdi_chain_break *b, char *out,
+			      size_t cap)
+{
+	char name[128];
+
+	if (!b->parent[0]) {
+		snprintf(out, cap, "%s", b->parent_name ? b->parent_name : "");
+		return;
+	}
+	vs->ops->image_name(vs, b->parent, VSTORE_VHD, name, sizeof(name));
+	vs->ops->describe(vs, name, out, cap);
+}
+
+/* The scan document's <chain_error> of a VDI whose chain is broken (docs/scan-xml.md). */
+static void scan_mark_chain(struct vstore *vs, const struct vdi_forest *f,
+			    const struct vdi_node *n, struct scan_vdi *v)
+{
+	struct vdi_chain_break b;
+	char where[PATH_MAX], text[1024];
+
+	if (!n->broken || !vdi_forest_chain_break(f, n, &b))
+		return;
+	chain_break_where(vs, &b, where, sizeof(where));
+	vdi_chain_break_text(&b, where, text, sizeof(text));
+	v->chain_reason = vdi_chain_fault_name(b.fault);
+	memcpy(v->chain_link, b.link->img.uuid, sizeof(v->chain_link));
+	memcpy(v->chain_parent, b.parent, sizeof(v->chain_parent));
+	v->chain_file = strdup(where);
+	v->chain_error = strdup(text);
+	sm_log(LOG_ERR, "scan: %s: %s", n->img.uuid, text);
+}
+
+struct dependents {
+	const char *skip;        /* the VDI the fault is about */
+	char list[400];
+	size_t len, count;
+};
+
+static void add_dependent(void *arg, const struct vdi_node *n)
+{
+	struct dependents *d = arg;
+
+	if (strcmp(n->img.uuid, d->skip) == 0)
+		return;
+	if (d->count++ < 8 && d->len < sizeof(d->list))
+		d->len += (size_t)snprintf(d->list + d->len, sizeof(d->list) - d->len, "%s%s",
+					   d->count > 1 ? ", " : "", n->img.uuid);
+}
+
+/*
+ * The whole story of a broken chain for a fault: which VDI, which link,
+ * why, and who else hangs below the broken parent (what an operator must
+ * restore, and what else comes back with it).  0 when the forest finds
+ * the chain intact (the caller's own error then stands).
+ */
+static int chain_fault(struct vstore *vs, const char *uuid, int code, struct sm_error *err)
+{
+	struct dependents d = { .skip = uuid };
+	struct vdi_chain_break b;
+	struct vdi_forest f;
+	struct vdi_node *n;
+	char where[PATH_MAX], text[700];
+	const char *below;
+	int rc = 0;
+
+	if (vdi_forest_load(&f, vs, false, NULL) < 0)
+		return 0;
+	n = vdi_forest_find(&f, uuid);
+	if (!n || !vdi_forest_chain_break(&f, n, &b))
+		goto out;
+	chain_break_where(vs, &b, where, sizeof(where));
+	vdi_chain_break_text(&b, where, text, sizeof(text));
+	below = b.parent[0] ? b.parent : b.link->img.uuid;
+	vdi_forest_dependents(&f, below, add_dependent, &d);
+	if (!b.parent[0] && strcmp(b.link->img.uuid, uuid) != 0)
+		add_dependent(&d, b.link);
+	sm_error_clear(err);
+	if (d.count)
+		rc = sm_fail(err, code, "VDI %s: %s; %zu other VDI%s depend%s on %s: %s%s", uuid, text,
+			     d.count, d.count == 1 ? "" : "s", d.count == 1 ? "s" : "", below, d.list,
+			     d.count > 8 ? ", ..." : "");
+	else
+		rc = sm_fail(err, code, "VDI %s: %s; no other VDI depends on %s", uuid, text, below);
+out:
+	vdi_forest_free(&f);
+	return rc;
+}
+
 /*
  * Open every link from uuid to the root and check that each parent is the
  * image its child was made from (footer uuid = child's parent uuid).  A
  * broken chain must fail at attach with a reason, not inside tapdisk.
+ * Intact chains cost one open per link; a broken one is then explained
+ * from the whole SR's forest (chain_fault).
  */
-static int chain_check(struct vstore *vs, const char *uuid, int *depth, struct sm_error *err,
-		       int code)
+static int chain_walk(struct vstore *vs, const char *uuid, int *depth, struct sm_error *err,
+		      int code)
 {
 	char cur[37], name[128];
 	struct vhd_info info, child;
@@ -89,6 +180,17 @@ static int chain_check(struct vstore *vs, const char *uuid, int *depth, struct s
 	if (depth)
 		*depth = n;
 	return 0;
+}
+
+static int chain_check(struct vstore *vs, const char *uuid, int *depth, struct sm_error *err,
+		       int code)
+{
+	if (chain_walk(vs, uuid, depth, err, code) == 0)
+		return 0;
+	/* An SR that did not answer stays that; anything else may be a broken link. */
+	if (err && err->code != SME_SR_UNAVAILABLE)
+		chain_fault(vs, uuid, err->code, err);
+	return -1;
 }
 
 /* ---- SR operations ----------------------------------------------------- */
@@ -140,7 +242,12 @@ static int scan_fill_vdi(struct vstore *vs, const struct vdi_node *n, struct sca
 		/* Not "no label": the toolstack must not take an empty one for the truth. */
 		char why[256];
 
-		snprintf(why, sizeof(why), "cannot read %s.meta: %s", img->uuid, strerror(-rc));
+		if (rc == -EFBIG)
+			snprintf(why, sizeof(why), "metadata record %s.meta is larger than the %d bytes "
+				 "a reader takes: its label and description are unknown", img->uuid,
+				 VDIMETA_MAX);
+		else
+			snprintf(why, sizeof(why), "cannot read %s.meta: %s", img->uuid, strerror(-rc));
 		sm_log(LOG_ERR, "scan: %s", why);
 		v->error = strdup(why);
 	}
@@ -195,6 +302,7 @@ int fsr_sr_scan(struct sm_ctx *ctx)
 			goto out;
 		}
 		scan_fill_vdi(vs, n, v);
+		scan_mark_chain(vs, &f, n, v);
 		if (!v->hidden)
 			out.virtual_allocation += v->size;
 	}
@@ -818,7 +926,8 @@ static int snap_prepare(struct vstore *vs, struct snap *s, int code, struct sm_e
 	}
 	if (s->info.hidden)
 		return sm_fail(err, code, "%s is a hidden base copy", s->src);
-	if (chain_check(vs, s->src, &depth, err, code) < 0)
+	/* As the Python SM's snapshot, whose depth query fails on a broken chain. */
+	if (chain_check(vs, s->src, &depth, err, SME_VDI_UNAVAILABLE) < 0)
 		return -1;
 	if (depth >= VHD_MAX_CHAIN)
 		return sm_fail(err, SME_SNAPSHOT_CHAIN_TOO_LONG,
@@ -1126,6 +1235,9 @@ int fsr_vdi_resize(struct sm_ctx *ctx)
 		return sm_fail(&ctx->err, SME_VDI_MISSING, "VDI %s is not in SR %s", uuid, vs->sr_uuid);
 	if (kind == VSTORE_RAW)
 		return resize_raw(vs, uuid, size, &ctx->err) < 0 ? resize_failed(ctx) : set_result_vdi(ctx, uuid);
+	/* Growing a leaf whose parents are gone or wrong only buries the fault deeper. */
+	if (chain_check(vs, uuid, NULL, &ctx->err, SME_VDI_UNAVAILABLE) < 0)
+		return -1;
 	if (vdi_children(vs, uuid, &children, SME_VDI_RESIZE, &ctx->err) < 0)
 		return -1;
 	if (children > 0)

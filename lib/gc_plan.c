@@ -119,6 +119,21 @@ void gc_plan_make(const struct gc_plan_input *in, struct gc_plan *pl)
 	int best = -1;
 
 	memset(pl, 0, sizeof(*pl));
+	/*
+	 * A broken chain is named where it breaks, once per broken link, and
+	 * before an unreadable image (the chain says more: what depends on
+	 * it); vdi_forest_link blocked all of it.
+	 */
+	for (size_t i = 0; i < f->count; i++) {
+		struct vdi_chain_break b;
+		char text[sizeof(pl->held_back)];
+
+		if (f->nodes[i].link == VDI_CHAIN_OK ||
+		    !vdi_forest_chain_break(f, &f->nodes[i], &b))
+			continue;
+		vdi_chain_break_text(&b, NULL, text, sizeof(text));
+		hold_back(pl, "%s; the chain is left alone", text);
+	}
 	for (size_t i = 0; i < f->count; i++)
 		if (f->nodes[i].img.error[0])
 			hold_back(pl, "%s cannot be read (%s)", f->nodes[i].img.uuid, f->nodes[i].img.error);

@@ -28,6 +28,8 @@ void scan_sr_free(struct scan_sr *sr)
 		free(sr->vdis[i].label);
 		free(sr->vdis[i].description);
 		free(sr->vdis[i].error);
+		free(sr->vdis[i].chain_file);
+		free(sr->vdis[i].chain_error);
 		free(sr->vdis[i].vendor);
 		free(sr->vdis[i].serial);
 		for (size_t k = 0; k < sr->vdis[i].sm_config_count; k++) {
@@ -147,6 +149,33 @@ static void put_sm_config(struct sm_buf *b, const struct scan_vdi *v)
 	buf_puts(b, "    </sm_config>\n");
 }
 
+static void put_attr(struct sm_buf *b, const char *name, const char *value)
+{
+	buf_puts(b, " ");
+	buf_puts(b, name);
+	buf_puts(b, "=\"");
+	buf_put_xml_escaped(b, value ? value : "", true);
+	buf_puts(b, "\"");
+}
+
+/*
+ * The facts a program needs are attributes (which link, which parent,
+ * which file, why); the text is the sentence for people.
+ */
+static void put_chain_error(struct sm_buf *b, const struct scan_vdi *v)
+{
+	if (!v->chain_reason)
+		return;
+	buf_puts(b, "    <chain_error");
+	put_attr(b, "reason", v->chain_reason);
+	put_attr(b, "link", v->chain_link);
+	put_attr(b, "parent", v->chain_parent);
+	put_attr(b, "file", v->chain_file);
+	buf_puts(b, ">");
+	buf_put_xml_escaped(b, v->chain_error ? v->chain_error : "", false);
+	buf_puts(b, "</chain_error>\n");
+}
+
 static void put_vdi(struct sm_buf *b, const struct scan_vdi *v)
 {
 	const char *in = "    ";
@@ -171,6 +200,7 @@ static void put_vdi(struct sm_buf *b, const struct scan_vdi *v)
 	}
 	if (v->error)
 		put_text(b, in, "error", v->error);
+	put_chain_error(b, v);
 	if (v->vendor)
 		put_text(b, in, "vendor", v->vendor);
 	if (v->serial)

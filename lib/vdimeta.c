@@ -35,6 +35,15 @@ char *vdimeta_format(const struct vdi_meta *m)
 	return buf_steal(&b);
 }
 
+size_t vdimeta_size(const struct vdi_meta *m)
+{
+	char *text = vdimeta_format(m);
+	size_t n = text ? strlen(text) : 0;
+
+	free(text);
+	return n;
+}
+
 static char *unescape(const char *s, size_t n)
 {
 	char *out = malloc(n + 1), *o = out;

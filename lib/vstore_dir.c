@@ -830,7 +830,7 @@ static int dir_meta_read(struct vstore *vs, const char *uuid, struct vdi_meta *m
 
 	memset(m, 0, sizeof(*m));
 	rel_of(uuid, "meta", path);
-	rc = srfs_read_file(FS(vs), path, 64 * 1024, &text);
+	rc = srfs_read_file(FS(vs), path, VDIMETA_MAX, &text);
 	if (rc < 0)
 		return rc;
 	rc = vdimeta_parse(text, m) < 0 ? -ENOMEM : 0;
@@ -846,6 +846,14 @@ static int dir_meta_write(struct vstore *vs, const char *uuid, const struct vdi_
 
 	if (!text)
 		return sm_fail(err, SME_GENERIC, "out of memory");
+	if (strlen(text) > VDIMETA_MAX) {
+		/* dir_meta_read would refuse it: the label would be lost, not kept. */
+		rc = sm_fail(err, code, "the metadata record of %s would be %zu bytes, more than the "
+			     "%d an SR's reader takes: shorten the label or description", uuid,
+			     strlen(text), VDIMETA_MAX);
+		free(text);
+		return rc;
+	}
 	rel_of(uuid, "meta", path);
 	rc = srfs_write_file_atomic(FS(vs), path, text, strlen(text));
 	free(text);

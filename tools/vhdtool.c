@@ -7,14 +7,19 @@
  *
  *   vhdtool create <path> <size>          size in bytes or with K/M/G/T suffix
  *   vhdtool query [--chain] <path>        key=value lines; --chain: one line per link
- *   vhdtool check [--no-parent] [--repair] <path>...
- *                                         every structure; "<path> is valid";
+ *   vhdtool check [-p|--parents|--no-parent] [--repair] <path>...
+ *                                         every structure, of every parent too
+ *                                         (vhd-util check -p) unless --no-parent;
+ *                                         "<path> is valid";
  *                                         --repair first puts right what a
  *                                         killed writer leaves (vhd_repair)
  *                                         and says "<path>: repaired <what>"
  *   vhdtool snapshot <child> <parent>     differencing child of parent
  *   vhdtool set-hidden <path> 0|1
- *   vhdtool set-parent <child> <parent>   re-point child (vhd-util modify -p)
+ *   vhdtool set-parent [--unsafe] <child> <parent>
+ *                                         re-point child (vhd-util modify -p);
+ *                                         a parent of another size or uuid only
+ *                                         with --unsafe (qemu-img rebase -u)
  *   vhdtool grow <path> <size>            undo record in <path>.undo meanwhile
  *   vhdtool grow-undo <path>              roll back a grow cut short (crash)
  *   vhdtool coalesce <child>              copy child into its parent; progress
@@ -384,7 +389,7 @@ static int query_chain(const char *path, bool json)
 /* ---- option handling ------------------------------------------------- */
 
 struct opts {
-	bool chain, no_parent, single, sectors, phys, repair;
+	bool chain, no_parent, single, sectors, phys, repair, parents, unsafe;
 	bool json;              /* --output=json */
 	bool help;              /* --help after the command */
 	int argc;               /* positional arguments left */
@@ -434,6 +439,11 @@ static int parse_opts(int argc, char **argv, const char *allowed, struct opts *o
 		const char *eq = strchr(a, '=');
 		size_t len = eq ? (size_t)(eq - a) : strlen(a);
 
+		/* vhd-util's spelling of check's --parents, for the fingers that know it. */
+		if (flags && strcmp(a, "-p") == 0 && option_allowed(allowed, "--parents", 9)) {
+			o->parents = true;
+			continue;
+		}
 		if (!flags || strncmp(a, "--", 2) != 0) {
 			o->argv[o->argc++] = argv[i];
 			continue;
@@ -467,6 +477,8 @@ static int parse_opts(int argc, char **argv, const char *allowed, struct opts *o
 		o->sectors |= !strcmp(a, "--sectors");
 		o->phys |= !strcmp(a, "--phys");
 		o->repair |= !strcmp(a, "--repair");
+		o->parents |= !strcmp(a, "--parents");
+		o->unsafe |= !strcmp(a, "--unsafe");
 	}
 	return 0;
 }
@@ -505,8 +517,61 @@ static int repair_one(const char *path, char what[64])
 }
 
 /*
- * Each image checked in turn: "<path> is valid", or the problem on stderr;
- * with --output=json an array of {"filename", "valid", "error", "repaired"}.
+ * The library's chain and check errors begin with the file they are about
+ * ("<child>: parent <p> missing", "<p>: primary footer: bad cookie"):
+ * that file is the broken link.  -1.
+ */
+static int problem_file(const struct sm_error *err, char *bad, size_t cap)
+{
+	const char *colon = strstr(err->detail, ": ");
+	char file[4096];
+
+	if (colon && (size_t)(colon - err->detail) < sizeof(file)) {
+		snprintf(file, sizeof(file), "%.*s", (int)(colon - err->detail), err->detail);
+		if (access(file, F_OK) == 0)
+			snprintf(bad, cap, "%s", file);
+	}
+	return -1;
+}
+
+/*
+ * path and every ancestor, as vhd-util check -p: each link's structures
+ * and the uuid of its parent, leaf first.  A leaf is only as good as its
+ * chain: a grandparent deleted by hand must not pass as "valid".  *links:
+ * how many were looked at; *bad: the path of the link that failed.
+ */
+static int check_chain(const char *path, size_t *links, char *bad, size_t cap,
+		       struct sm_error *err)
+{
+	struct vhd_chain *ch = malloc(sizeof(*ch));
+	int rc = 0;
+
+	*links = 1;
+	snprintf(bad, cap, "%s", path);
+	if (!ch)
+		return sm_fail(err, SME_GENERIC, "out of memory");
+	if (vhd_check(path, true, err) < 0 || vhd_chain_open(ch, path, false, err) < 0) {
+		free(ch);
+		return problem_file(err, bad, cap);
+	}
+	*links = ch->depth;
+	for (size_t i = 1; i < ch->depth && rc == 0; i++) {
+		snprintf(bad, cap, "%s", ch->path[i]);
+		rc = vhd_check(ch->path[i], true, err);
+		if (rc < 0)
+			problem_file(err, bad, cap);
+	}
+	vhd_chain_close(ch);
+	free(ch);
+	if (rc == 0)
+		bad[0] = '\0';
+	return rc;
+}
+
+/*
+ * Each image checked in turn with its parents (--no-parent: alone): "<path>
+ * is valid", or the problem on stderr; with --output=json an array of
+ * {"filename", "valid", "error", "repaired", "links", "broken_link"}.
  */
 static int cmd_check(const struct opts *o)
 {
@@ -521,11 +586,13 @@ static int cmd_check(const struct opts *o)
 	for (int i = 0; i < o->argc; i++) {
 		struct sm_error err = { 0 };
 		const char *path = o->argv[i], *problem = NULL;
-		char what[64] = "";
+		char what[64] = "", bad[4096] = "";
+		size_t links = 1;
 
 		if (o->repair && repair_one(path, what) < 0) {
 			problem = "cannot repair";
-		} else if (vhd_check(path, !o->no_parent, &err) < 0) {
+		} else if (o->no_parent ? vhd_check(path, false, &err) < 0
+			   : check_chain(path, &links, bad, sizeof(bad), &err) < 0) {
 			/* The detail names the file (or its parent) already. */
 			problem = err.detail[0] ? err.detail : "invalid";
 			fprintf(stderr, "vhdtool: %s\n", err.detail[0] ? err.detail : path);
@@ -542,12 +609,17 @@ static int cmd_check(const struct opts *o)
 				json_string(&w, what);
 			else
 				json_null(&w);
+			json_kv_u64(&w, "links", links);
+			json_kv_string(&w, "broken_link", problem && bad[0] ? bad : NULL);
 			json_end_object(&w);
 			continue;
 		}
 		if (what[0])
 			printf("%s: repaired %s\n", path, what);
-		if (!problem)
+		if (!problem && links > 1)
+			printf("%s is valid (with its %zu parent%s)\n", path, links - 1,
+			       links == 2 ? "" : "s");
+		else if (!problem)
 			printf("%s is valid\n", path);
 	}
 	json_end_array(&w);
@@ -832,12 +904,44 @@ static int cmd_coalesce(const struct opts *o)
 	return 0;
 }
 
+/*
+ * Whether parent can stand under child: the same virtual size, and the
+ * footer uuid the child was made from (its header's parent uuid), which
+ * is what blktap checks before it reads anything.  Anything else is other
+ * data under the child's unwritten sectors: only with --unsafe (qemu-img
+ * rebase -u), for a parent the operator knows to hold the same data.
+ */
+static int parent_fits(const char *child, const char *parent, struct sm_error *err)
+{
+	struct vhd_info c, p;
+	char want[37], have[37];
+
+	if (vhd_query_path(child, &c, err) < 0 || vhd_query_path(parent, &p, err) < 0)
+		return -1;
+	if (c.type != VHD_TYPE_DIFF)
+		return sm_fail(err, SME_VDI_TYPE, "%s: not a differencing disk", child);
+	if (p.virtual_size != c.virtual_size)
+		return sm_fail(err, SME_VDI_SIZE, "%s is %llu bytes, %s is %llu: a parent must have "
+			       "its child's virtual size (--unsafe to re-point anyway)", parent,
+			       (unsigned long long)p.virtual_size, child,
+			       (unsigned long long)c.virtual_size);
+	vhd_uuid_format(p.uuid, have);
+	vhd_uuid_format(c.parent_uuid, want);
+	if (memcmp(p.uuid, c.parent_uuid, 16) != 0)
+		return sm_fail(err, SME_VDI_LOAD, "%s has uuid %s, but %s was made from %s: other "
+			       "data (--unsafe to re-point anyway, as qemu-img rebase -u)", parent,
+			       have, child, want);
+	return 0;
+}
+
 static int cmd_set_parent(const struct opts *o)
 {
 	struct sm_error err = { 0 };
 
 	if (o->argc != 2)
 		return usage();
+	if (!o->unsafe && parent_fits(o->argv[0], o->argv[1], &err) < 0)
+		return fail(&err);
 	if (vhd_set_parent(o->argv[0], o->argv[1], &err) < 0)
 		return fail(&err);
 	return 0;
@@ -1051,18 +1155,25 @@ static const struct command commands[] = {
 	  "Print the image's footer and header fields as key=value lines (bytes).\n"
 	  "  --chain        one line per link of the chain, leaf first\n"
 	  "  --output=json  one JSON object (an array of them with --chain)\n", cmd_query },
-	{ "check", "--no-parent --repair --output", "[--no-parent] [--repair] [--output=json] <path>...",
-	  "Check every structure of each image and its link to its parent;\n"
-	  "\"<path> is valid\" on stdout, the problem on stderr, exit 1 if any failed.\n"
-	  "  --no-parent    do not open the parent\n"
+	{ "check", "--no-parent --parents --repair --output",
+	  "[-p|--parents|--no-parent] [--repair] [--output=json] <path>...",
+	  "Check every structure of each image and of every parent up to the root,\n"
+	  "each link's parent uuid included (vhd-util check -p); \"<path> is valid\"\n"
+	  "on stdout, the problem and the link it is in on stderr, exit 1 if any failed.\n"
+	  "  -p, --parents  walk the parents (the default; vhd-util's flag)\n"
+	  "  --no-parent    this image alone: do not open any parent\n"
 	  "  --repair       first put right what a killed writer leaves behind\n"
-	  "  --output=json  an array of {filename, valid, error, repaired}\n", cmd_check },
+	  "  --output=json  an array of {filename, valid, error, repaired, links,\n"
+	  "                 broken_link}\n", cmd_check },
 	{ "snapshot", "", "<child> <parent>",
 	  "Create <child> as an empty differencing image of <parent>.\n", run_snapshot },
 	{ "set-hidden", "", "<path> 0|1",
 	  "Clear (0) or set (1) the hidden flag in the footer.\n", run_set_hidden },
-	{ "set-parent", "", "<child> <parent>",
-	  "Re-point <child> at <parent> (vhd-util modify -p); the data is not compared.\n",
+	{ "set-parent", "--unsafe", "[--unsafe] <child> <parent>",
+	  "Re-point <child> at <parent> (vhd-util modify -p).  Refused unless <parent>\n"
+	  "has <child>'s virtual size and the uuid <child> was made from.\n"
+	  "  --unsafe       re-point anyway (qemu-img rebase -u): the data is not\n"
+	  "                 compared; only for a parent known to hold the same data\n",
 	  cmd_set_parent },
 	{ "grow", "", "<path> <size>",
 	  "Grow the virtual size to <size>; <path>.undo exists while it runs.\n" SIZE_HELP,
@@ -1071,7 +1182,9 @@ static const struct command commands[] = {
 	  "Roll back a grow that was cut short (a crash left <path>.undo).\n", run_grow_undo },
 	{ "coalesce", "", "<child>",
 	  "Copy <child>'s data into its parent; progress on a terminal, then\n"
-	  "\"Coalesced N bytes\".\n", cmd_coalesce },
+	  "\"Coalesced N bytes\".  The child's children can then be re-pointed at\n"
+	  "the parent with set-parent --unsafe (the data is the same, the uuid not).\n",
+	  cmd_coalesce },
 	{ "read", "--single --sectors", "[--single] [--sectors] <path> <offset> <len> [<out>]",
 	  "Write <len> bytes of the guest's view from <offset> to <out> (default stdout).\n"
 	  "  --single       this image alone, not through its parents\n"

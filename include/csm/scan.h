@@ -36,6 +36,17 @@ struct scan_vdi {
 	long long lock_since;    /* epoch seconds */
 	char *error;             /* owned; why the image could not be read, or NULL */
 	/*
+	 * A broken chain (docs/scan-xml.md, <chain_error>): chain_reason is
+	 * NULL while the chain holds, else a static name ("missing-parent");
+	 * chain_link is the image whose link to its parent breaks,
+	 * chain_parent the parent uuid it names ("" when none of this SR).
+	 */
+	const char *chain_reason;
+	char chain_link[37];
+	char chain_parent[37];
+	char *chain_file;        /* owned, or NULL: the parent's file as the SR names it */
+	char *chain_error;       /* owned, or NULL: the same in one line for people */
+	/*
 	 * What raw-LUN SRs (ISCSISR) report beside the image facts; all
 	 * optional, and a VDI without them is written as before.
 	 */

@@ -9,6 +9,7 @@
 #define CSM_VDIMETA_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 struct vdi_meta {
 	char *label;
@@ -19,6 +20,16 @@ struct vdi_meta {
 	char snapshot_of[37];
 	char snapshot_time[32];
 };
+
+/*
+ * The largest record a reader takes (a bound on what one small read may
+ * allocate).  A writer refuses a bigger one (vdimeta_size): written, it
+ * could never be read back, and the label would be lost for good.
+ */
+#define VDIMETA_MAX (64 * 1024)
+
+/* The bytes vdimeta_format would give m (0 when out of memory). */
+size_t vdimeta_size(const struct vdi_meta *m);
 
 /* Parse text into m (unknown keys are ignored); 0 or -1. */
 int vdimeta_parse(const char *text, struct vdi_meta *m);

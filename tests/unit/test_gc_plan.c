@@ -194,6 +194,28 @@ static void test_unreadable_holds_back(void **state)
 	vdi_forest_free(&f);
 }
 
+/* A grandparent deleted by hand: nothing on the chain moves, and the reason names the link. */
+static void test_broken_chain_holds_back(void **state)
+{
+	struct vdi_forest f = { 0 };
+	struct gc_active_set none = { 0 };
+	struct gc_plan pl;
+
+	add(&f, U(2), U(9), true, 0);       /* its parent 9 is gone */
+	add(&f, U(3), U(2), false, 0);      /* a leaf that would be leaf-coalesced */
+	add(&f, U(4), U(2), true, 0);       /* a hidden leaf: garbage, were the chain whole */
+	add(&f, U(5), NULL, true, 0);       /* real garbage, on no chain: still goes */
+	vdi_forest_link(&f);
+	plan(&f, &none, &pl);
+	assert_int_equal(pl.ngarbage, 1);
+	assert_string_equal(pl.garbage[0]->img.uuid, U(5));
+	assert_null(pl.coalesce);
+	assert_null(pl.leaf);
+	assert_non_null(strstr(pl.held_back, "chain broken at " U(2)));
+	assert_non_null(strstr(pl.held_back, U(9) " is missing"));
+	vdi_forest_free(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -203,6 +225,7 @@ int main(void)
 		cmocka_unit_test(test_coalesce_not_through_attached_chain),
 		cmocka_unit_test(test_leaf_rules),
 		cmocka_unit_test(test_unreadable_holds_back),
+		cmocka_unit_test(test_broken_chain_holds_back),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -225,6 +225,52 @@ static void test_two_vdis(void **state)
 	assert_int_equal(sr.count, 0);
 }
 
+/* <chain_error>: the facts as attributes, the sentence as text, after <error>. */
+static void test_chain_error(void **state)
+{
+	struct scan_sr sr = { .uuid = SR_UUID };
+	struct scan_vdi *a = scan_add_vdi(&sr);
+	xmlNode *v, *ce;
+	xmlChar *t;
+	char *doc;
+	xmlDocPtr d;
+
+	assert_non_null(a);
+	set_vdi(a, UUID_A);
+	a->chain_reason = "missing-parent";
+	snprintf(a->chain_link, sizeof(a->chain_link), "%s", UUID_B);
+	snprintf(a->chain_parent, sizeof(a->chain_parent), "%s", UUID_C);
+	a->chain_file = strdup("/sr/\"odd\" & <dir>/" UUID_C ".vhd");
+	a->chain_error = strdup("chain broken at " UUID_B ": its parent " UUID_C " is missing");
+	doc = scan_write_xml(&sr);
+	assert_non_null(doc);
+	d = parse(doc);
+	v = child(xmlDocGetRootElement(d), "vdi");
+	expect_order(v, vdi_children, sizeof(vdi_children) / sizeof(vdi_children[0]), "chain_error");
+	ce = child(v, "chain_error");
+	assert_non_null(ce);
+#define ATTR(name, want) do { \
+		t = xmlGetProp(ce, (const xmlChar *)(name)); \
+		assert_non_null(t); \
+		assert_string_equal((const char *)t, want); \
+		xmlFree(t); \
+	} while (0)
+	ATTR("reason", "missing-parent");
+	ATTR("link", UUID_B);
+	ATTR("parent", UUID_C);
+	ATTR("file", "/sr/\"odd\" & <dir>/" UUID_C ".vhd");
+#undef ATTR
+	expect_text(v, "chain_error", "chain broken at " UUID_B ": its parent " UUID_C " is missing");
+	xmlFreeDoc(d);
+	free(doc);
+	/* an intact chain writes nothing */
+	a->chain_reason = NULL;
+	doc = scan_write_xml(&sr);
+	assert_null(strstr(doc, "chain_error"));
+	free(doc);
+	scan_sr_free(&sr);
+}
+
 static void test_sort(void **state)
 {
 	static const char *const in[] = { UUID_B, UUID_C, UUID_A, "ffffffff-0000-4000-8000-000000000000",
@@ -385,6 +431,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_empty_sr),
 		cmocka_unit_test(test_two_vdis),
+		cmocka_unit_test(test_chain_error),
 		cmocka_unit_test(test_sort),
 		cmocka_unit_test(test_many_vdis),
 		cmocka_unit_test(test_sm_config),

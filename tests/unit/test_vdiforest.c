@@ -354,6 +354,145 @@ static void test_load_read_fault(void **state)
 	vstore_mem_free(m);
 }
 
+
+/* ---- broken chains ----------------------------------------------------- */
+
+/* A differencing image of footer uuid `me` made from the parent of footer uuid `from`. */
+static void add_diff(struct vdi_forest *f, int n, int parent, bool hidden, uint8_t me,
+		     uint8_t from)
+{
+	struct vstore_image img = { 0 };
+
+	snprintf(img.uuid, sizeof(img.uuid), "%s", U(n));
+	img.kind = VSTORE_VHD;
+	img.hidden = hidden;
+	img.info.type = parent ? VHD_TYPE_DIFF : VHD_TYPE_DYNAMIC;
+	img.info.uuid[0] = me;
+	img.info.parent_uuid[0] = from;
+	if (parent)
+		snprintf(img.parent, sizeof(img.parent), "%s", U(parent));
+	assert_int_equal(vdi_forest_add(f, &img), 0);
+}
+
+static void expect_break(struct vdi_forest *f, int n, enum vdi_chain_fault fault, int link,
+			 const char *text_has)
+{
+	struct vdi_chain_break b;
+	char text[600];
+
+	assert_int_equal(vdi_forest_chain_break(f, node(f, n), &b), 1);
+	assert_true(node(f, n)->broken && node(f, n)->blocked);
+	if (b.fault != fault)
+		fail_msg("%d: %s, expected %s", n, vdi_chain_fault_name(b.fault),
+			 vdi_chain_fault_name(fault));
+	assert_string_equal(b.link->img.uuid, U(link));
+	vdi_chain_break_text(&b, "/sr/x.vhd", text, sizeof(text));
+	if (!strstr(text, text_has))
+		fail_msg("'%s' lacks '%s'", text, text_has);
+}
+
+static void test_chain_intact(void **state)
+{
+	struct vdi_forest f = { 0 };
+	struct vdi_chain_break b;
+
+	add_diff(&f, 1, 0, true, 10, 0);
+	add_diff(&f, 2, 1, true, 20, 10);
+	add_diff(&f, 3, 2, false, 30, 20);
+	vdi_forest_link(&f);
+	for (int i = 1; i <= 3; i++) {
+		assert_int_equal(vdi_forest_chain_break(&f, node(&f, i), &b), 0);
+		assert_false(node(&f, i)->broken || node(&f, i)->blocked);
+	}
+	assert_int_equal(f.broken_links, 0);
+	vdi_forest_free(&f);
+}
+
+static void test_chain_missing_parent(void **state)
+{
+	struct vdi_forest f = { 0 };
+	struct vdi_chain_break b;
+
+	/* 42 (gone) <- 2 <- 3, 4: the grandparent deleted by hand */
+	add_diff(&f, 2, 42, true, 20, 1);
+	add_diff(&f, 3, 2, false, 30, 20);
+	add_diff(&f, 4, 2, false, 40, 20);
+	add_diff(&f, 5, 0, false, 50, 0);
+	vdi_forest_link(&f);
+	expect_break(&f, 3, VDI_CHAIN_MISSING_PARENT, 2, "is missing (/sr/x.vhd)");
+	expect_break(&f, 2, VDI_CHAIN_MISSING_PARENT, 2, U(42));
+	assert_int_equal(vdi_forest_chain_break(&f, node(&f, 3), &b), 1);
+	assert_string_equal(b.parent, U(42));
+	assert_false(node(&f, 5)->broken);
+	assert_int_equal(f.broken_links, 1);
+	/* who hangs below the missing link: 2 and both its children */
+	assert_int_equal(vdi_forest_dependents(&f, U(42), NULL, NULL), 3);
+	assert_int_equal(vdi_forest_dependents(&f, U(2), NULL, NULL), 2);
+	vdi_forest_free(&f);
+}
+
+static void test_chain_self_and_loop(void **state)
+{
+	struct vdi_forest f = { 0 };
+	struct vdi_chain_break b;
+
+	add_diff(&f, 1, 1, false, 10, 10);           /* its own parent */
+	add_diff(&f, 3, 4, true, 30, 40);            /* 3 <-> 4, a loop ... */
+	add_diff(&f, 4, 3, true, 40, 30);
+	add_diff(&f, 5, 4, false, 50, 40);           /* ... with a visible child */
+	vdi_forest_link(&f);
+	expect_break(&f, 1, VDI_CHAIN_SELF_PARENT, 1, "names itself");
+	/* the loop is marked on its lowest uuid, whichever image it is reached from */
+	expect_break(&f, 5, VDI_CHAIN_LOOP, 3, "loop");
+	expect_break(&f, 4, VDI_CHAIN_LOOP, 3, "loop");
+	assert_int_equal(vdi_forest_chain_break(&f, node(&f, 5), &b), 1);
+	{
+		char loop[200];
+
+		snprintf(loop, sizeof(loop), "%s -> %s -> %s", U(3), U(4), U(3));
+		assert_non_null(strstr(b.detail, loop));
+	}
+	/* nothing in a loop is garbage to the GC: blocked, not deleted */
+	assert_true(node(&f, 3)->blocked && node(&f, 4)->blocked);
+	vdi_forest_free(&f);
+}
+
+static void test_chain_uuid_mismatch(void **state)
+{
+	struct vdi_forest f = { 0 };
+
+	/* 2 was made from footer uuid 10, but the file named 1 now carries 99 */
+	add_diff(&f, 1, 0, true, 99, 0);
+	add_diff(&f, 2, 1, false, 20, 10);
+	add_diff(&f, 7, 1, false, 70, 99);           /* 1's true child stays whole */
+	vdi_forest_link(&f);
+	expect_break(&f, 2, VDI_CHAIN_UUID_MISMATCH, 2, "is not the image it was made from");
+	assert_false(node(&f, 7)->broken);
+	/* the parent of a broken link is held back too: a coalesce would hide the break */
+	assert_true(node(&f, 1)->blocked);
+	vdi_forest_free(&f);
+}
+
+static void test_chain_unreadable_and_foreign(void **state)
+{
+	struct vdi_forest f = { 0 };
+	struct vstore_image img = { 0 };
+
+	add_broken(&f, 1, 0, true);
+	add_diff(&f, 2, 1, false, 20, 10);
+	snprintf(img.uuid, sizeof(img.uuid), "%s", U(3));
+	img.kind = VSTORE_VHD;
+	img.info.type = VHD_TYPE_DIFF;               /* names a parent outside the SR */
+	snprintf(img.info.parent_name, sizeof(img.info.parent_name), "/elsewhere/p.vhd");
+	assert_int_equal(vdi_forest_add(&f, &img), 0);
+	vdi_forest_link(&f);
+	expect_break(&f, 2, VDI_CHAIN_UNREADABLE, 2, "cannot be read (/sr/x.vhd): bad footer");
+	expect_break(&f, 3, VDI_CHAIN_FOREIGN_PARENT, 3, "'/elsewhere/p.vhd' is not an image");
+	/* the unreadable image itself has no link to judge: its error says it */
+	assert_false(node(&f, 1)->broken);
+	vdi_forest_free(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -371,6 +510,11 @@ int main(void)
 		cmocka_unit_test(test_load_unreadable_image),
 		cmocka_unit_test(test_load_could_not_list),
 		cmocka_unit_test(test_load_read_fault),
+		cmocka_unit_test(test_chain_intact),
+		cmocka_unit_test(test_chain_missing_parent),
+		cmocka_unit_test(test_chain_self_and_loop),
+		cmocka_unit_test(test_chain_uuid_mismatch),
+		cmocka_unit_test(test_chain_unreadable_and_foreign),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
