@@ -281,6 +281,32 @@ static int read_labels(struct sm_ctx *ctx, struct dx_state *st)
 	return 0;
 }
 
+/*
+ * vdi_delete: which parent the VDI hung off, so a base copy the delete
+ * turns into garbage (the GC removes it; the scan no longer lists it) is
+ * forgotten now, not at the next scan.  Best effort: without it the
+ * next scan forgets the base copy.
+ */
+static void remember_parent(struct sm_ctx *ctx, struct dx_state *st)
+{
+	const char *ref = given_ref(ctx->call->vdi_ref), *p;
+	struct sm_error e = { 0 };
+	struct scan_kv *kv = NULL;
+	size_t n = 0;
+
+	if (!ref)
+		return;
+	if (xapi_vdi_get_sm_config(ctx->xapi, ref, &kv, &n, &e) < 0) {
+		sm_log(LOG_WARNING, "vdi_delete: cannot read the VDI's sm_config (%s); a base copy "
+		       "it leaves goes from xapi at the next sr_scan", e.detail);
+		return;
+	}
+	p = xapi_kv_get(kv, n, "vhd-parent");
+	if (p && sm_uuid_valid(p))
+		snprintf(st->parent, sizeof(st->parent), "%s", p);
+	xapi_kv_free(kv, n);
+}
+
 int dx_before(struct sm_ctx *ctx, struct dx_state *st)
 {
 	if (!ctx->xapi)
@@ -293,6 +319,9 @@ int dx_before(struct sm_ctx *ctx, struct dx_state *st)
 		return pause_vdi(ctx, st);
 	case SM_OP_VDI_UPDATE:
 		return read_labels(ctx, st);
+	case SM_OP_VDI_DELETE:
+		remember_parent(ctx, st);
+		return 0;
 	default:
 		return 0;
 	}
@@ -327,17 +356,19 @@ static const struct scan_vdi *truth_find(const struct scan_sr *truth, const char
 /*
  * The answer's uuid and the call's VDI, and the parent of each (after a
  * snapshot or clone, the new base copy both hang off).  vdi_delete's VDI
- * is gone from truth, so it is forgotten; a base copy it leaves behind
- * goes with the next scan (the GC removes it), as the Python GC forgets it.
+ * is gone from truth, so it is forgotten, and so is the parent it had
+ * when nothing else needs it (truth lists no garbage).
  */
-static void touched_by_call(const struct sm_ctx *ctx, const struct scan_sr *truth,
-			    struct touched *t)
+static void touched_by_call(const struct sm_ctx *ctx, const struct dx_state *st,
+			    const struct scan_sr *truth, struct touched *t)
 {
 	size_t direct;
 
 	if (ctx->result && ctx->result->type == XR_STRUCT)
 		touch(t, xr_struct_get_string(ctx->result, "uuid"));
 	touch(t, ctx->call->vdi_uuid);
+	if (st->parent[0])
+		touch(t, st->parent);
 	direct = t->n;
 	for (size_t i = 0; i < direct; i++) {
 		const struct scan_vdi *v = truth_find(truth, t->uuid[i]);
@@ -366,6 +397,8 @@ static size_t new_vdi_facts(const struct sm_ctx *ctx, const struct dx_state *st,
 		call_arg(c, 2, &x->name_description, NULL);
 		if (call_arg(c, 4, &snap, NULL) == 0)
 			sm_parse_bool(snap, &x->is_a_snapshot);
+		if (call_arg(c, 5, &snap, NULL) == 0)
+			xapi_datetime_parse(snap, &x->snapshot_time);
 		return 1;
 	case SM_OP_VDI_SNAPSHOT:
 		x->is_a_snapshot = true;
@@ -412,7 +445,7 @@ static int sync_touched(struct sm_ctx *ctx, const struct dx_state *st)
 		scan_sr_free(&truth);
 		return -1;
 	}
-	touched_by_call(ctx, &truth, &t);
+	touched_by_call(ctx, st, &truth, &t);
 	n_extra = new_vdi_facts(ctx, st, &extra);
 	sm_log(LOG_INFO, "%s: xapi mode: reconciling %zu VDI record%s", ctx->call->method, t.n,
 	       t.n == 1 ? "" : "s");

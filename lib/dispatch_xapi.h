@@ -22,6 +22,7 @@ struct dx_state {
 	bool activating;      /* vdi_activate: the handshake began */
 	bool pausing;         /* vdi_snapshot/vdi_clone: xsync_pause ran (maybe in part) */
 	struct xsync_paused paused;
+	char parent[37];      /* vdi_delete: the VDI's vhd-parent as xapi had it, or "" */
 };
 
 /*
