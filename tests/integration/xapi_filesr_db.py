@@ -180,7 +180,8 @@ def main():
         print(sorted(dump()["tables"][args[0]])[0])
     elif cmd == "get":
         db = dump()
-        print(json.dumps(db["tables"][args[0]][ref_of(db, args[0], args[1])][args[2]]))
+        rec = db["tables"][args[0]].get(ref_of(db, args[0], args[1]))
+        print(json.dumps(rec[args[2]] if rec else None))
     elif cmd == "call":
         s = login()
         params = [json.loads(a) for a in args[1:]]
