@@ -42,8 +42,8 @@ SR_REF=$(db ref SR "$SR_UUID")
 echo "location_secret=$SECRET_UUID" >"$T/secret.conf"
 
 # smcall's requests with the database's refs, as xapi would send them: its
-# session, this host, the SR, and the VDI's record (OpaqueRef:NULL when the
-# database has none).
+# session, this host, the SR (XSR_REF overrides it), and the VDI's record
+# (OpaqueRef:NULL when the database has none).
 cat >"$T/smcall" <<EOF
 #!/usr/bin/env bash
 vdi=
@@ -56,7 +56,7 @@ vref=OpaqueRef:NULL
 [ -z "\$vdi" ] || vref=\$(python3 "$DBPY" "$XAPI_SOCKET" ref VDI "\$vdi")
 printf '%s' "\$req" | sed -e 's/OpaqueRef:00000000-0000-4000-8000-000000000001/$HOST_REF/' \\
 	-e 's/OpaqueRef:00000000-0000-4000-8000-000000000002/$SESSION/' \\
-	-e 's/OpaqueRef:00000000-0000-4000-8000-000000000003/$SR_REF/' \\
+	-e "s/OpaqueRef:00000000-0000-4000-8000-000000000003/\${XSR_REF:-$SR_REF}/" \\
 	-e "s/OpaqueRef:00000000-0000-4000-8000-000000000004/\$vref/"
 EOF
 chmod +x "$T/smcall"
@@ -144,6 +144,14 @@ N=33333333-2222-4333-8444-555555555555
 fault 82 "$D" "$C" vdi_snapshot --vdi "$N" && pass "a XenAPI failure in vdi_snapshot is 82 VDISnapshot"
 grep -q 'UUID_INVALID' <<<"$OUT" || fail "the XenAPI failure's detail is lost: $OUT"
 call unit "$D" "$C" sr_scan && check "sr_scan introduces it"
+# After the op: the image is made, but xapi refuses the record (an SR ref
+# it does not know): the call fails as the command (78), with the detail.
+ls "$FILE_SR_DIR" >"$T/before"
+XSR_REF=OpaqueRef:no-such-sr fault 78 "$D" "$C" vdi_create 4M && pass "a XenAPI failure after vdi_create is 78 VDICreate"
+grep -q 'HANDLE_INVALID' <<<"$OUT" || fail "the XenAPI failure's detail is lost: $OUT"
+L=$(ls "$FILE_SR_DIR" | comm -13 "$T/before" - | sed -n 's/\.vhd$//p')
+[ -n "$L" ] || fail "vdi_create made no image before the database refused it"
+call unit "$D" "$C" sr_scan && check "the next sr_scan introduces what xapi refused"
 
 # An endpoint that does not answer is a fault, never API mode.
 CSM_XAPI_SOCKET="$T/nothing-here" fault 154 "$D" "$C" sr_scan && pass "a dead endpoint is 154"
@@ -173,7 +181,7 @@ api fault 94 "$D" "$T/secret.conf" sr_scan && pass "API mode: a *_secret key is 
 call unit "$D" "$C" sr_scan && check "xapi-mode sr_scan introduces what API mode made"
 
 # ---- the end ----------------------------------------------------------------
-for u in "$S1" "$V1" "$V2" "$B" "$N" "$A1"; do
+for u in "$S1" "$V1" "$V2" "$B" "$N" "$A1" $L; do
 	call unit "$D" "$C" vdi_delete --vdi "$u" && check "vdi_delete $u"
 	[ "$(db ref VDI "$u")" = OpaqueRef:NULL ] || fail "vdi_delete left $u in the database"
 done
