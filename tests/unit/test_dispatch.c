@@ -24,6 +24,8 @@
 #include "csm/driver.h"
 #include "csm/error.h"
 #include "csm/lock.h"
+#include "csm/scan.h"
+#include "csm/xapi.h"
 #include "csm/xmlrpc.h"
 
 #define SR_UUID   "3f1c0d9e-5d2a-4b7e-9c61-0e8a2b4f7a10"
@@ -987,6 +989,278 @@ static void test_shared_master(void **state)
 }
 
 
+/* ------------------------------------------- what the SR holds (collect) */
+
+/* Two VDIs, one a hidden parent of the other, with a label to escape. */
+static int holds(struct sm_ctx *ctx, struct scan_sr *out)
+{
+	struct scan_vdi *base, *leaf;
+
+	snprintf(out->uuid, sizeof(out->uuid), "%s", SR_UUID);
+	out->physical_size = 1000;
+	out->physical_utilisation = 10;
+	out->default_vdi_visibility = true;
+	base = scan_add_vdi(out);
+	leaf = base ? scan_add_vdi(out) : NULL;
+	if (!leaf)
+		return sm_fail(&ctx->err, SME_GENERIC, "out of memory");
+	base = &out->vdis[0];
+	snprintf(base->uuid, sizeof(base->uuid), "%s", SR_UUID);
+	base->hidden = base->read_only = true;
+	base->type = "vhd";
+	snprintf(leaf->uuid, sizeof(leaf->uuid), "%s", VDI_UUID);
+	snprintf(leaf->parent, sizeof(leaf->parent), "%s", SR_UUID);
+	leaf->managed = true;
+	leaf->type = "vhd";
+	leaf->size = 4096;
+	leaf->label = strdup("a & <b>");
+	return leaf->label ? 0 : sm_fail(&ctx->err, SME_GENERIC, "out of memory");
+}
+
+static int holds_scan(struct sm_ctx *ctx)
+{
+	assert_non_null(ctx->scan);
+	assert_int_equal(ctx->scan->count, 0);
+	return holds(ctx, ctx->scan);
+}
+
+/* vdi_update here answers how many VDIs the composed driver's collect gives. */
+static int count_collected(struct sm_ctx *ctx)
+{
+	struct scan_sr sr;
+	char text[32];
+	int rc;
+
+	assert_null(ctx->scan);
+	memset(&sr, 0, sizeof(sr));
+	rc = sm_collect(ctx, &sr);
+	snprintf(text, sizeof(text), "%zu", sr.count);
+	scan_sr_free(&sr);
+	if (rc < 0)
+		return -1;
+	ctx->result = xr_string(text);
+	return ctx->result ? 0 : sm_fail(&ctx->err, SME_GENERIC, "out of memory");
+}
+
+static const struct sm_driver holds_base = {
+	.type = "holds-base",
+	.collect = holds,
+	.ops = { [SM_OP_SR_SCAN] = holds_scan },
+};
+
+static const struct sm_driver holds_driver = {
+	.type = "holds",
+	.name = "Holds",
+	.description = "",
+	.vendor = "",
+	.copyright = "",
+	.driver_version = "0",
+	.required_api_version = "1.0",
+	.base = &holds_base,
+	.ops = { [SM_OP_VDI_UPDATE] = count_collected },
+};
+
+static const struct sm_driver no_collect_driver = {
+	.type = "nocollect",
+	.name = "NoCollect",
+	.description = "",
+	.vendor = "",
+	.copyright = "",
+	.driver_version = "0",
+	.required_api_version = "1.0",
+	.ops = { [SM_OP_VDI_UPDATE] = count_collected },
+};
+
+/* API mode: the dispatcher answers what sr_scan filled as the scan document. */
+static void test_scan_answered_by_dispatcher(void **state)
+{
+	struct sm_ctx ctx = { 0 };
+	struct scan_sr want;
+	char *xml;
+	struct run r;
+
+	memset(&want, 0, sizeof(want));
+	assert_int_equal(holds(&ctx, &want), 0);
+	xml = scan_write_xml(&want);
+	assert_non_null(xml);
+	setenv("CSM_XAPI", "off", 1);
+	run_doc(&holds_driver, CALL("sr_scan", DCONF M("sr_uuid", SR_UUID)
+				    M("session_ref", "OpaqueRef:s")), &r);
+	unsetenv("CSM_XAPI");
+	expect_result(&r, xml);
+	run_free(&r);
+	free(xml);
+	scan_sr_free(&want);
+}
+
+/* collect is served through .base like an op; none at all is 38. */
+static void test_collect_from_base(void **state)
+{
+	struct run r;
+
+	run_doc(&holds_driver, CALL("vdi_update", DCONF M("sr_uuid", SR_UUID)
+				    M("vdi_uuid", VDI_UUID)), &r);
+	expect_result(&r, "2");
+	run_free(&r);
+	run_doc(&no_collect_driver, CALL("vdi_update", DCONF M("sr_uuid", SR_UUID)
+					 M("vdi_uuid", VDI_UUID)), &r);
+	expect_fault(&r, SME_UNIMPLEMENTED, NULL);
+	run_free(&r);
+}
+
+/* --------------------------------------- xapi mode, against the test server */
+
+#define SECRET_UUID "5e9c2a41-7d3b-4f0e-8a6c-1b2d3e4f5a6b"
+
+static char xapi_dir[64];
+static char xapi_session[128];
+
+/* sr_attach here answers the dconf the layers saw: "k=v;" in order. */
+static int show_dconf(struct sm_ctx *ctx)
+{
+	const struct xr_value *d = ctx->call->dconf;
+	char text[512] = "";
+	size_t n = 0;
+
+	for (size_t i = 0; i < d->u.st.count && n < sizeof(text); i++)
+		n += (size_t)snprintf(text + n, sizeof(text) - n, "%s=%s;", d->u.st.members[i].name,
+				      d->u.st.members[i].value->u.str);
+	ctx->result = xr_string(text);
+	return ctx->result ? 0 : sm_fail(&ctx->err, SME_GENERIC, "out of memory");
+}
+
+static const struct sm_driver xapi_fake = {
+	.type = "xfake",
+	.name = "XFake",
+	.description = "",
+	.vendor = "",
+	.copyright = "",
+	.driver_version = "0",
+	.required_api_version = "1.0",
+	.base = &holds_base,
+	.ops = { [SM_OP_SR_ATTACH] = show_dconf },
+};
+
+static int shell(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int shell(const char *fmt, ...)
+{
+	char *cmd;
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	assert_true(vasprintf(&cmd, fmt, ap) > 0);
+	va_end(ap);
+	rc = system(cmd);
+	free(cmd);
+	return rc;
+}
+
+/* session.login_with_password: the client sends its session first, here the user. */
+static void xapi_login(const char *socket_path)
+{
+	struct xapi_conn c;
+	struct sm_error err = { 0 };
+	struct xr_value *pw = xr_string("pw"), *v = NULL;
+	const struct xr_value *p[] = { pw };
+
+	assert_int_equal(xapi_conn_init(&c, socket_path, "root", NULL, 5000, &err), 0);
+	if (xapi_call(&c, "session.login_with_password", p, 1, &v, &err))
+		fail_msg("login: %s", err.detail);
+	assert_int_equal(v->type, XR_STRING);
+	snprintf(xapi_session, sizeof(xapi_session), "%s", v->u.str);
+	xr_free(v);
+	xr_free(pw);
+	xapi_conn_free(&c);
+}
+
+/* The test server with one SR and one secret; a session in xapi_session. */
+static bool xapi_start(void)
+{
+	FILE *f;
+	char path[128];
+
+	if (shell("command -v python3 >/dev/null 2>&1") != 0)
+		return false;
+	strcpy(xapi_dir, "/tmp/csm-test-dispatch-xapi-XXXXXX");
+	assert_non_null(mkdtemp(xapi_dir));
+	snprintf(path, sizeof(path), "%s/db.json", xapi_dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("{\"SR\": [{\"ref\": \"OpaqueRef:sr1\", \"uuid\": \"" SR_UUID "\"}],"
+	      " \"secret\": [{\"uuid\": \"" SECRET_UUID "\", \"value\": \"s3cret\"}]}", f);
+	fclose(f);
+	if (shell("tests/xapi/server.sh start %s/srv --db %s >/dev/null 2>&1", xapi_dir, path))
+		fail_msg("tests/xapi/server.sh start failed");
+	snprintf(path, sizeof(path), "%s/srv/xapi", xapi_dir);
+	xapi_login(path);
+	setenv("CSM_XAPI_SOCKET", path, 1);
+	return true;
+}
+
+static void xapi_stop(void)
+{
+	unsetenv("CSM_XAPI_SOCKET");
+	shell("tests/xapi/server.sh stop %s/srv >/dev/null 2>&1; rm -rf %s", xapi_dir, xapi_dir);
+}
+
+static void run_xapi(const char *method, const char *dconf, const char *sr_ref, struct run *r)
+{
+	char *doc;
+
+	assert_true(asprintf(&doc, "<methodCall><methodName>%s</methodName><params><param><value>"
+			     "<struct>" M("command", "%s") M("device_config", "<struct>%s</struct>")
+			     M("sr_uuid", SR_UUID) M("sr_ref", "%s") M("session_ref", "%s")
+			     "</struct></value></param></params></methodCall>", method, method,
+			     dconf, sr_ref, xapi_session) > 0);
+	run_doc(&xapi_fake, doc, r);
+	free(doc);
+}
+
+/*
+ * xapi mode: a *_secret key becomes its key with the secret's value (it
+ * wins over a plain one), an empty one names nothing and goes; API mode
+ * leaves the dconf as it came.  A XenAPI failure is the command's fault
+ * (sr_scan: 40 SRScan) with XenAPI's words; an unknown secret is one too.
+ */
+static void test_xapi_mode_effects(void **state)
+{
+	static const char dconf[] = M("SRmaster", "true") M("chappassword", "plain")
+		M("chappassword_secret", SECRET_UUID) M("empty_secret", "") M("other", "x");
+	struct run r;
+
+	if (!xapi_start())
+		skip();
+	run_xapi("sr_attach", dconf, "OpaqueRef:sr1", &r);
+	expect_result(&r, "SRmaster=true;chappassword=s3cret;other=x;");
+	run_free(&r);
+
+	setenv("CSM_XAPI", "off", 1);
+	run_xapi("sr_attach", dconf, "OpaqueRef:sr1", &r);
+	unsetenv("CSM_XAPI");
+	expect_result(&r, "SRmaster=true;chappassword=plain;chappassword_secret=" SECRET_UUID
+		      ";empty_secret=;other=x;");
+	run_free(&r);
+
+	run_xapi("sr_attach", M("SRmaster", "true") M("a_secret", "11111111-2222-4333-8444-555555555555"),
+		 "OpaqueRef:sr1", &r);
+	expect_fault(&r, SME_SM_GENERAL, NULL);
+	assert_non_null(strstr(xr_struct_get_string(r.val, "faultString"), "UUID_INVALID"));
+	run_free(&r);
+
+	/* sr_scan answers nil once xapi has the SR's VDIs; an SR xapi lacks is 40. */
+	run_xapi("sr_scan", M("SRmaster", "true"), "OpaqueRef:sr1", &r);
+	if (r.fault || r.val->type != XR_NIL)
+		fail_msg("xapi-mode sr_scan: expected nil, got:\n%s", r.out);
+	run_free(&r);
+	run_xapi("sr_scan", M("SRmaster", "true"), "OpaqueRef:no-such-sr", &r);
+	expect_fault(&r, SME_SR_SCAN, NULL);
+	assert_non_null(strstr(xr_struct_get_string(r.val, "faultString"), "HANDLE_INVALID"));
+	run_free(&r);
+	xapi_stop();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1011,6 +1285,9 @@ int main(void)
 		cmocka_unit_test(test_shared_refused_on_slave),
 		cmocka_unit_test(test_shared_slave_reads_without_repair),
 		cmocka_unit_test(test_shared_master),
+		cmocka_unit_test(test_scan_answered_by_dispatcher),
+		cmocka_unit_test(test_collect_from_base),
+		cmocka_unit_test(test_xapi_mode_effects),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
