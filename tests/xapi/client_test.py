@@ -211,7 +211,7 @@ check("session.get_this_host is the host",
 calls = json.loads(value("debug.calls", call("debug.calls")))
 intro_calls = [c for c in calls if c[0] == "VDI.db_introduce"]
 check("debug.calls keeps a size string and marks a DateTime",
-      intro_calls and intro_calls[-1][1][12] == "21474836480"
+      intro_calls and intro_calls[-1][1][12] == "10737418240"
       and intro_calls[-1][1][16] == {"DateTime": "20261127T10:11:12Z"}, repr(intro_calls[-1:]))
 value("debug.reset_calls", call("debug.reset_calls"))
 check("debug.reset_calls empties the calls and plugin calls",
