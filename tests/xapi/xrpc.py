@@ -3,7 +3,8 @@
 
   xrpc.py SOCKET METHOD [ARG...]
 
-Each ARG is JSON (a bare word that is not JSON is taken as a string).
+Each ARG is JSON (a bare word that is not JSON is taken as a string);
+"str:TEXT" is the string TEXT whatever it looks like.
 Calls other than debug.* and session.login_with_password get $XAPI_SESSION
 (default the session_ref smcall puts in its requests) as their first
 argument.  Prints the Value (a string as it is, anything else as JSON) and
@@ -46,6 +47,8 @@ def proxy(path, timeout=10):
 
 
 def arg(text):
+    if text.startswith("str:"):
+        return text[4:]
     try:
         return json.loads(text)
     except ValueError:
