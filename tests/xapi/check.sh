@@ -280,18 +280,54 @@ xapi_api_mode() {
 	for mode in off auto; do
 		xrpc debug.reset_calls >/dev/null
 		if [ $mode = off ]; then export CSM_XAPI=off; else unset CSM_XAPI CSM_XAPI_SOCKET; fi
-		call vdi_info "$@" vdi_create 32M && A=$(member uuid)
-		call vdi_info "$@" vdi_snapshot --vdi "${A:-x}" && AS=$(member uuid)
+		call vdi_info "$@" vdi_create "${XAPI_API_SIZE:-32M}" && A=$(member uuid)
+		if [ "${XAPI_NO_SNAPSHOT:-0}" = 1 ]; then
+			AS=$A
+		else
+			call vdi_info "$@" vdi_snapshot --vdi "${A:-x}" && AS=$(member uuid)
+		fi
 		call string "$@" sr_scan && grep -q "&lt;uuid&gt;${AS:-x}&lt;/uuid&gt;" <<<"$OUT" &&
 			pass "API mode ($mode): sr_scan answers the document with the new VDIs"
 		call unit "$@" vdi_delete --vdi "${AS:-x}"
-		call unit "$@" sr_update
+		[ "${XAPI_NO_UPDATE:-0}" = 1 ] || call unit "$@" sr_update
 		export CSM_XAPI_SOCKET=$XAPI_SOCKET
 		unset CSM_XAPI
-		[ "$(ncalls)" = 0 ] && pass "API mode ($mode): create, snapshot, scan, delete, update made no XenAPI call" ||
+		[ "$(ncalls)" = 0 ] && pass "API mode ($mode): create, snapshot, scan, delete, update (those the driver has) made no XenAPI call" ||
 			fail "API mode ($mode): XenAPI calls: $(xrpc debug.calls | cut -c1-300)"
-		[ -z "$(vdi_ref "${A:-x}")" ] || fail "API mode ($mode): $A is in the database"
+		[ "${XAPI_NO_SNAPSHOT:-0}" = 1 ] || [ -z "$(vdi_ref "${A:-x}")" ] ||
+			fail "API mode ($mode): $A is in the database"
 	done
 	xcall unit "$@" sr_scan
 	db_check "xapi-mode scan after API-mode calls" --sr-sizes "$@"
+}
+
+# xapi_secret_checks <driver> <dconf> <kind|fault:CODE> <smcall args of a
+# call that logs in with CHAP, without chappassword>: chappassword_secret
+# names a secret record in the server; the call in xapi mode logs in with
+# its value (the same answer as with chappassword), reads it through
+# secret.get_by_uuid / get_value, and the value is in no answer, no stderr
+# and no log line (SM_LOG_STDERR=1); a secret whose value is wrong is 68.
+xapi_secret_checks() {
+	local d=$1 c=$2 kind=$3 pw=$4 sec=0d7e1f2a-3b4c-4d5e-8f60-718293a4b5c6
+	local wrong=1e8f2a3b-4c5d-4e6f-8a71-8293a4b5c6d7; shift 4
+	xrpc debug.seed "str:{\"secret\": [{\"uuid\": \"$sec\", \"value\": \"$pw\"},
+		{\"uuid\": \"$wrong\", \"value\": \"wrongsecret99\"}]}" >/dev/null || fail "seeding the secrets"
+	xrpc debug.reset_calls >/dev/null
+	export SM_LOG_STDERR=1
+	if [ "${kind#fault:}" != "$kind" ]; then
+		CSM_XAPI=on xfault "${kind#fault:}" "$d" "$c" "$@" --dconf "chappassword_secret=$sec" &&
+			pass "chappassword_secret through xapi: the same answer as the password (${kind#fault:})"
+	else
+		CSM_XAPI=on xcall "$kind" "$d" "$c" "$@" --dconf "chappassword_secret=$sec" &&
+			pass "chappassword_secret through xapi: the CHAP login works"
+	fi
+	cp "$T/stderr" "$T/secret.stderr"
+	grep -qF -- "$pw" "$T/stdout" "$T/stderr" && fail "the CHAP password is in the output" ||
+		pass "the resolved password is in no answer, no stderr, no log line"
+	calls_of secret.get_by_uuid | grep -qF "\"$sec\"" && pass "the secret was read through secret.get_by_uuid" ||
+		fail "no secret.get_by_uuid($sec): $(xrpc debug.calls | cut -c1-300)"
+	CSM_XAPI=on xfault 68 "$d" "$c" "$@" --dconf "chappassword_secret=$wrong" &&
+		pass "a secret whose value is wrong: 68"
+	grep -qF -- wrongsecret99 "$T/stdout" "$T/stderr" && fail "the wrong secret's value is in the output"
+	unset SM_LOG_STDERR
 }
