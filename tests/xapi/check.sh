@@ -235,8 +235,10 @@ xapi_vhd_lifecycle() {
 		fail "vdi_snapshot: $V has no vhd-parent in the database"
 	fi
 
-	xcall unit "$@" vdi_deactivate --vdi "$V" && [ -z "$(sm_config_key "$V" "$host_key")" ] &&
-		pass "vdi_deactivate removes $host_key" || fail "vdi_deactivate: sm_config $(vdi_field "$V" sm_config)"
+	[ -n "$(sm_config_key "$V" "$host_key")" ] && xcall unit "$@" vdi_deactivate --vdi "$V" &&
+		[ -z "$(sm_config_key "$V" "$host_key")" ] &&
+		pass "vdi_deactivate removes $host_key" ||
+		fail "vdi_deactivate: the key not there before or after: sm_config $(vdi_field "$V" sm_config)"
 	db_check "vdi_deactivate" "$@"
 	xcall unit "$@" vdi_detach --vdi "$V" && pass "xapi mode: vdi_detach"
 	db_check "vdi_detach" "$@"
@@ -255,13 +257,15 @@ xapi_vhd_lifecycle() {
 	xcall unit "$@" sr_update && pass "xapi mode: sr_update"
 	db_check "sr_update" --sr-sizes "$@"
 
-	xcall unit "$@" vdi_delete --vdi "${CL:-x}" && [ -z "$(vdi_ref "${CL:-x}")" ] &&
-		pass "vdi_delete: the record is forgotten" || fail "vdi_delete: $CL still in the database"
+	[ -n "$(vdi_ref "${CL:-x}")" ] && xcall unit "$@" vdi_delete --vdi "${CL:-x}" &&
+		[ -z "$(vdi_ref "${CL:-x}")" ] &&
+		pass "vdi_delete: the record is forgotten" || fail "vdi_delete: $CL not in the database before, or still after"
 	db_check "vdi_delete" "$@"
 
 	# Behind the driver's back: a VDI made, one removed; the next scan follows.
 	X=$(python3 -c 'import uuid; print(uuid.uuid4())')
 	behind_add "$X"
+	[ -n "$(vdi_ref "${S:-x}")" ] || fail "the snapshot $S is not in the database to be forgotten"
 	behind_rm "${S:-x}"
 	xcall unit "$@" sr_scan
 	[ -n "$(vdi_ref "$X")" ] && pass "sr_scan introduced $X, made behind the driver's back" ||
