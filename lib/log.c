@@ -94,6 +94,8 @@ static void log_value(struct sm_buf *b, const struct xr_value *v, int depth)
 	switch (v->type) {
 	case XR_NIL: buf_puts(b, "None"); break;
 	case XR_STRING: buf_printf(b, "'%s'", v->u.str); break;
+	/* As Python's repr of xmlrpc.client.DateTime, without the address. */
+	case XR_DATETIME: buf_printf(b, "<DateTime '%s'>", v->u.str); break;
 	case XR_INT: buf_printf(b, "%lld", (long long)v->u.i); break;
 	case XR_BOOL: buf_puts(b, v->u.b ? "True" : "False"); break;
 	case XR_DOUBLE: buf_printf(b, "%g", v->u.d); break;

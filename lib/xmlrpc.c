@@ -104,6 +104,25 @@ struct xr_value *xr_double(double d)
 	return v;
 }
 
+struct xr_value *xr_datetime_text(const char *text)
+{
+	struct xr_value *v = xr_string(text);
+
+	if (v)
+		v->type = XR_DATETIME;
+	return v;
+}
+
+struct xr_value *xr_datetime(time_t t)
+{
+	struct tm tm;
+	char text[64];
+
+	if (!gmtime_r(&t, &tm) || !strftime(text, sizeof(text), "%Y%m%dT%H:%M:%SZ", &tm))
+		return xr_datetime_text("19700101T00:00:00Z");
+	return xr_datetime_text(text);
+}
+
 struct xr_value *xr_struct(void)
 {
 	return xr_alloc(XR_STRUCT);
@@ -122,6 +141,7 @@ void xr_free(struct xr_value *v)
 		return;
 	switch (v->type) {
 	case XR_STRING:
+	case XR_DATETIME:
 		free(v->u.str);
 		break;
 	case XR_STRUCT:
@@ -655,9 +675,14 @@ fail:
 static int parse_typed(xmlNode *el, int depth, struct xr_value **out,
 		       struct sm_error *err)
 {
-	if (is_named(el, "string") || is_named(el, "base64") ||
-	    is_named(el, "dateTime.iso8601"))
+	if (is_named(el, "string") || is_named(el, "base64"))
 		return parse_text_value(el, out, err);
+	if (is_named(el, "dateTime.iso8601")) {
+		if (parse_text_value(el, out, err))
+			return -1;
+		(*out)->type = XR_DATETIME;
+		return 0;
+	}
 	if (is_named(el, "int") || is_named(el, "i4") || is_named(el, "i8"))
 		return parse_int(el, out, err);
 	if (is_named(el, "boolean"))
@@ -1005,6 +1030,11 @@ void xr_write_value(struct sm_buf *b, const struct xr_value *v)
 	case XR_STRING:
 		put_python_string(b, v->u.str);
 		break;
+	case XR_DATETIME:
+		buf_puts(b, "<value><dateTime.iso8601>");
+		put_text(b, v->u.str, false);
+		buf_puts(b, "</dateTime.iso8601></value>\n");
+		break;
 	case XR_INT:
 		buf_printf(b, "<value><int>%" PRId64 "</int></value>\n", v->u.i);
 		break;
@@ -1082,6 +1112,11 @@ static void write_value_xapi(struct sm_buf *b, const struct xr_value *v)
 		break;
 	case XR_STRING:
 		put_xapi_text_element(b, "value", v->u.str);
+		break;
+	case XR_DATETIME:
+		buf_puts(b, "<value>");
+		put_xapi_text_element(b, "dateTime.iso8601", v->u.str);
+		buf_puts(b, "</value>");
 		break;
 	case XR_INT:
 		buf_printf(b, "<value><i4>%" PRId64 "</i4></value>", v->u.i);

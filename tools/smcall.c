@@ -429,7 +429,10 @@ static void print_value(const struct xr_value *v, int indent)
 {
 	switch (v->type) {
 	case XR_NIL: printf("(nil)\n"); break;
-	case XR_STRING: printf("%s%s", v->u.str, indent ? "\n" : ""); break;
+	case XR_STRING:
+	case XR_DATETIME:
+		printf("%s%s", v->u.str, indent ? "\n" : "");
+		break;
 	case XR_INT: printf("%lld\n", (long long)v->u.i); break;
 	case XR_BOOL: printf("%s\n", v->u.b ? "true" : "false"); break;
 	case XR_DOUBLE: printf("%g\n", v->u.d); break;
@@ -457,7 +460,10 @@ static void json_value(struct json_writer *w, const struct xr_value *v)
 {
 	switch (v->type) {
 	case XR_NIL: json_null(w); break;
-	case XR_STRING: json_string(w, v->u.str); break;
+	case XR_STRING:
+	case XR_DATETIME:
+		json_string(w, v->u.str);
+		break;
 	case XR_INT: json_i64(w, (int64_t)v->u.i); break;
 	case XR_BOOL: json_bool(w, v->u.b); break;
 	case XR_DOUBLE: json_double(w, v->u.d); break;

@@ -79,15 +79,29 @@ struct xapi_introduce {
 	bool managed;
 	uint64_t virtual_size;           /* sent as a decimal string */
 	uint64_t physical_utilisation;   /* sent as a decimal string */
-	/* metadata_of_pool: always "" as VDI.py sends it */
+	/* metadata_of_pool: always "OpaqueRef:NULL", VDI.py's default */
 	bool is_a_snapshot;
 	time_t snapshot_time;            /* sent as DateTime; 0: 19700101T00:00:00Z */
-	const char *snapshot_of;         /* NULL: "" */
+	const char *snapshot_of;         /* NULL or "": "OpaqueRef:NULL", VDI.py's default */
 	bool cbt_enabled;
 };
+/*
+ * A DateTime text as xapi passes it (vdi_introduce's snapshot_time,
+ * "20261127T10:11:12Z"; the trailing Z optional, UTC either way) into
+ * *t.  Returns 0, or -1 when text is not one.
+ */
+int xapi_datetime_parse(const char *text, time_t *t);
+
 /* VDI.db_introduce; *ref gets the new record's ref (malloc'd). */
 int xapi_vdi_db_introduce(struct xapi_conn *c, const struct xapi_introduce *in, char **ref,
 			  struct sm_error *err);
+
+/* VDI.get_sm_config: *kv (*n entries) owned, free with xapi_kv_free. */
+int xapi_vdi_get_sm_config(struct xapi_conn *c, const char *vdi_ref, struct scan_kv **kv,
+			   size_t *n, struct sm_error *err);
+void xapi_kv_free(struct scan_kv *kv, size_t n);
+/* The value of key in kv[0..n-1], or NULL. */
+const char *xapi_kv_get(const struct scan_kv *kv, size_t n, const char *key);
 
 /* VDI.set_read_only / set_managed. */
 int xapi_vdi_set_read_only(struct xapi_conn *c, const char *vdi_ref, bool on,

@@ -33,6 +33,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <time.h>
 
 #include "csm/error.h"
 #include "csm/scan.h"
@@ -62,6 +63,7 @@ struct xsync_new_vdi {
 	const char *name_description;
 	bool is_a_snapshot;
 	const char *snapshot_of;     /* a VDI ref, or NULL */
+	time_t snapshot_time;        /* 0: 19700101T00:00:00Z (vdi_introduce passes xapi's) */
 };
 
 /*

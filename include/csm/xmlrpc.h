@@ -15,17 +15,24 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "csm/error.h"
 
 enum xr_type {
 	XR_NIL,
-	XR_STRING,   /* also <base64> and <dateTime.iso8601> text, verbatim */
+	XR_STRING,   /* also <base64> text, verbatim */
 	XR_INT,
 	XR_BOOL,
 	XR_DOUBLE,
 	XR_STRUCT,
 	XR_ARRAY,
+	/*
+	 * <dateTime.iso8601>: the text verbatim in u.str (xmlrpc.client's
+	 * DateTime keeps it so too, e.g. "20261127T22:00:00Z"), written back
+	 * as <dateTime.iso8601> in every style.  XenAPI's snapshot_time.
+	 */
+	XR_DATETIME,
 };
 
 struct xr_value;
@@ -38,7 +45,7 @@ struct xr_member {
 struct xr_value {
 	enum xr_type type;
 	union {
-		char *str;        /* XR_STRING, never NULL */
+		char *str;        /* XR_STRING, XR_DATETIME; never NULL */
 		int64_t i;        /* XR_INT */
 		bool b;           /* XR_BOOL */
 		double d;         /* XR_DOUBLE */
@@ -61,6 +68,13 @@ struct xr_value *xr_string(const char *s);
 struct xr_value *xr_int(int64_t i);
 struct xr_value *xr_bool(bool b);
 struct xr_value *xr_double(double d);
+/*
+ * A DateTime for t in UTC as YYYYMMDDTHH:MM:SSZ, the form of the Python
+ * SM's DateTime strings (VDI.py: "19700101T00:00:00Z").
+ */
+struct xr_value *xr_datetime(time_t t);
+/* A DateTime holding text verbatim (what the peer sent, or "19700101T00:00:00Z"). */
+struct xr_value *xr_datetime_text(const char *text);
 struct xr_value *xr_struct(void);
 struct xr_value *xr_array(void);
 
