@@ -20,6 +20,7 @@ run_raw() { local opts=$-; lib_run_raw "$@"; [[ $opts == *e* ]] || set +e; }
 XAPI_HOST_REF=OpaqueRef:00000000-0000-4000-8000-000000000001
 XAPI_SESSION_REF=OpaqueRef:00000000-0000-4000-8000-000000000002
 XAPI_SR_REF=OpaqueRef:00000000-0000-4000-8000-000000000003
+XAPI_HOST2_REF=OpaqueRef:0b0b0b0b-0000-4000-8000-00000000000b
 SMCALL_VDI_REF=OpaqueRef:00000000-0000-4000-8000-000000000004
 XSERVER="$REPO/tests/xapi/server.sh"
 XRPC="$REPO/tests/xapi/xrpc.py"
@@ -209,6 +210,11 @@ xapi_vhd_lifecycle() {
 
 	xcall attach "$@" vdi_attach --vdi "$V" true && pass "xapi mode: vdi_attach"
 	db_check "vdi_attach" "$@"
+	# A paused VDI (a snapshot elsewhere holds it) is refused, untouched.
+	xrpc VDI.add_to_sm_config "$(vdi_ref "$V")" paused true >/dev/null
+	xfault 46 "$@" vdi_activate --vdi "$V" true && [ -z "$(sm_config_key "$V" "$host_key")" ] &&
+		pass "vdi_activate of a paused VDI: 46, no $host_key added"
+	xrpc VDI.remove_from_sm_config "$(vdi_ref "$V")" paused >/dev/null
 	xcall unit "$@" vdi_activate --vdi "$V" true && pass "xapi mode: vdi_activate"
 	[ "$(sm_config_key "$V" "$host_key")" = RW ] && [ -z "$(sm_config_key "$V" activating)" ] &&
 		pass "vdi_activate: sm_config $host_key=RW, no activating left" ||
@@ -248,6 +254,21 @@ xapi_vhd_lifecycle() {
 	[ -z "$(plugin_calls)" ] && pass "vdi_clone of an inactive VDI: no plugin call" ||
 		fail "vdi_clone of an inactive VDI called: $(plugin_calls | tr '\n' ';')"
 	db_check "vdi_clone" "$@"
+	# Attached on another host (its key as that host's blktap2 adds it):
+	# the clone pauses it there, and unpauses it.
+	xrpc debug.seed "str:{\"host\": [{\"ref\": \"$XAPI_HOST2_REF\", \"name_label\": \"host-b\"}]}" >/dev/null 2>&1
+	xrpc VDI.add_to_sm_config "$(vdi_ref "$V")" "host_$XAPI_HOST2_REF" RO >/dev/null
+	xrpc debug.reset_calls >/dev/null
+	xcall vdi_info "$@" vdi_clone --vdi "$V" && n=$(member uuid)
+	if [ "$(plugin_calls | tr '\n' ';')" = \
+	     "$XAPI_HOST2_REF tapdisk-pause pause $SR_UUID $V;$XAPI_HOST2_REF tapdisk-pause unpause $SR_UUID $V;" ]; then
+		pass "vdi_clone of a VDI attached on another host: paused and unpaused there"
+	else
+		fail "vdi_clone's plugin calls for host-b: $(plugin_calls | tr '\n' ';')"
+	fi
+	xrpc VDI.remove_from_sm_config "$(vdi_ref "$V")" "host_$XAPI_HOST2_REF" >/dev/null
+	[ -z "${n:-}" ] || xcall unit "$@" vdi_delete --vdi "$n"
+	db_check "vdi_clone on another host's VDI, the clone deleted" "$@"
 
 	xcall vdi_info "$@" vdi_resize --vdi "$V" 128M &&
 		[ "$(vdi_field "$V" virtual_size)" = 134217728 ] && pass "vdi_resize: virtual_size \"134217728\"" ||
