@@ -143,6 +143,7 @@ static struct xr_value *make_request(void)
 	assert_int_equal(xr_struct_set(req, "args", args), 0);
 	assert_int_equal(xr_struct_set(smc, "password", xr_int(424242)), 0);
 	assert_int_equal(xr_struct_set(req, "sr_sm_config", smc), 0);
+	assert_int_equal(xr_struct_set(req, "when", xr_datetime_text("20261127T22:00:00Z")), 0);
 	return req;
 }
 
@@ -166,6 +167,7 @@ static void test_log_request_masks_secrets(void **state)
 	expect_present(log, "'session_ref': '******'");
 	expect_present(log, SR_UUID);
 	expect_present(log, "plain arg");
+	expect_present(log, "'when': <DateTime '20261127T22:00:00Z'>");
 	expect_absent(log, "s3cret");
 	expect_absent(log, "OpaqueRef:secret");
 	expect_absent(log, "424242");
