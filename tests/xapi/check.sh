@@ -211,7 +211,7 @@ xapi_vhd_lifecycle() {
 	xcall attach "$@" vdi_attach --vdi "$V" true && pass "xapi mode: vdi_attach"
 	db_check "vdi_attach" "$@"
 	# A paused VDI (a snapshot elsewhere holds it) is refused, untouched.
-	xrpc VDI.add_to_sm_config "$(vdi_ref "$V")" paused true >/dev/null
+	xrpc VDI.add_to_sm_config "$(vdi_ref "$V")" paused str:true >/dev/null
 	xfault 46 "$@" vdi_activate --vdi "$V" true && [ -z "$(sm_config_key "$V" "$host_key")" ] &&
 		pass "vdi_activate of a paused VDI: 46, no $host_key added"
 	xrpc VDI.remove_from_sm_config "$(vdi_ref "$V")" paused >/dev/null
