@@ -62,6 +62,8 @@ behind_add() {
 		fail "cannot make VHD-$1 behind the driver's back"
 }
 behind_rm() { lvt lvremove "$VG" "VHD-$1" || fail "cannot lvremove VHD-$1"; }
+# An LV named like a VHD VDI with no VHD in it: the scan reports it with an error.
+behind_damage() { lvt lvcreate "$VG" "VHD-$1" $((4 * MIB)) || fail "cannot make the bare LV VHD-$1"; }
 
 xapi_start lvmoiscsi
 XF_TYPE=lvmoiscsi

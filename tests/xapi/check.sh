@@ -118,6 +118,12 @@ xfault() {
 		fail "${*:3}: expected fault $code: $(cat "$T/check"): $(short "$OUT")"; return 1
 	fi
 }
+# scan_vdi_field <uuid> <element>: from the last API-mode scan (db_check's)
+scan_vdi_field() {
+	python3 -c 'import sys, xml.etree.ElementTree as ET
+for v in ET.parse(sys.argv[1]).getroot().findall("vdi"):
+    if v.findtext("uuid") == sys.argv[2]: print(v.findtext(sys.argv[3]) or "")' "$T/scan.xml" "$1" "$2"
+}
 # short <response>: its first 160 characters after the XML-RPC envelope, on one line
 short() { printf '%s' "$1" | sed -e '1,/<param>\|<fault>/d' | tr '\n' ' ' | cut -c1-160; }
 
@@ -196,6 +202,19 @@ xapi_vhd_lifecycle() {
 	local V S B CL X host_key="host_$XAPI_HOST_REF" n
 	xcall unit "$@" sr_scan && pass "xapi mode: sr_scan answers nil"
 	db_check "sr_scan" --sr-sizes "$@"
+	# An image the driver cannot read is not introduced (nor anything else).
+	# First, while the storage is fresh (an LV made later may reuse the
+	# extents of a removed VHD and read as one).
+	if declare -F behind_damage >/dev/null; then
+		X=$(python3 -c 'import uuid; print(uuid.uuid4())')
+		behind_damage "$X"
+		xcall unit "$@" sr_scan
+		[ -z "$(vdi_ref "$X")" ] && pass "sr_scan leaves an unreadable image $X out of the database" ||
+			fail "sr_scan introduced the unreadable image $X"
+		db_check "sr_scan with an unreadable image" "$@"
+		[ -n "$(scan_vdi_field "$X" error)" ] || fail "the API-mode scan does not report $X as unreadable"
+		behind_rm "$X"
+	fi
 
 	xcall vdi_info "$@" vdi_create 64M "xapi disk" "made in xapi mode" && V=$(member uuid) &&
 		pass "xapi mode: vdi_create $V"
@@ -207,6 +226,17 @@ xapi_vhd_lifecycle() {
 		fail "vdi_create: label '$(vdi_field "$V" name_label)' managed '$(vdi_field "$V" managed)' size '$(vdi_field "$V" virtual_size)'"
 	[ "$(calls_of VDI.db_introduce | wc -l)" -ge 1 ] && pass "vdi_create: VDI.db_introduce with 19 arguments" ||
 		fail "vdi_create made no VDI.db_introduce"
+
+	# vdi_update: the label and description xapi holds go to the SR's own
+	# metadata (what an API-mode scan reads back).
+	xrpc VDI.set_name_label "$(vdi_ref "$V")" "str:renamed <in> xapi" >/dev/null
+	xrpc VDI.set_name_description "$(vdi_ref "$V")" "str:its new description" >/dev/null
+	xcall unit "$@" vdi_update --vdi "$V" && pass "xapi mode: vdi_update"
+	db_check "vdi_update" "$@"
+	[ "$(scan_vdi_field "$V" label)|$(scan_vdi_field "$V" description)" = \
+	  "renamed <in> xapi|its new description" ] &&
+		pass "vdi_update: the label and description read from xapi are the SR's now" ||
+		fail "vdi_update: the SR says '$(scan_vdi_field "$V" label)|$(scan_vdi_field "$V" description)'"
 
 	xcall attach "$@" vdi_attach --vdi "$V" true && pass "xapi mode: vdi_attach"
 	db_check "vdi_attach" "$@"

@@ -22,7 +22,9 @@ drivers' VDI.get_all_records_where('field "SR" = ...') finds them): the
 same uuid set as the scan; location, virtual_size, physical_utilisation,
 read_only, managed as the scan says (managed = not hidden); sm_config
 vhd-parent the scan's parent (absent without one); missing false; no
-"activating" or "paused" key left after a call.
+"activating" or "paused" key left after a call.  A VDI the scan reports
+with an <error> (an image the driver cannot read) is left out: it must be
+neither introduced nor forgotten, which the caller checks.
 
 Prints one line per disagreement and exits 1, or "ok: N VDIs" and exit 0.
 """
@@ -46,7 +48,7 @@ def scan_vdis(path):
         u = v.findtext("uuid")
         out[u] = {k: (v.findtext(k) or "") for k in
                   ("location", "size", "utilisation", "parent", "hidden", "managed",
-                   "read_only", "type")}
+                   "read_only", "type", "error")}
     sr = {k: root.findtext(k) or "" for k in
           ("physical_size", "physical_utilisation", "virtual_allocation")}
     return sr, out
@@ -85,9 +87,13 @@ def main():
         if stored != set(truth):
             bad.append("the scan document and the storage disagree: scan only %s, storage only %s"
                        % (sorted(set(truth) - stored), sorted(stored - set(truth))))
+    # An image the driver could not read (the scan's <error>) is neither
+    # introduced nor forgotten nor changed: the toolstack must not lose it.
+    unreadable = {u for u, t in truth.items() if t["error"]}
+    truth = {u: t for u, t in truth.items() if u not in unreadable}
     for u in sorted(set(truth) - set(db)):
         bad.append("%s: on the storage, not in the database" % u)
-    for u in sorted(set(db) - set(truth)):
+    for u in sorted(set(db) - set(truth) - unreadable):
         bad.append("%s: in the database, not on the storage" % u)
 
     for u in sorted(set(truth) & set(db)):
