@@ -7,6 +7,7 @@ const struct sm_driver sm_file_base = {
 	.type = "file-base",
 	.unload = fsr_unload,
 	.recover = fsr_recover,
+	.collect = fsr_collect,
 	.ops = {
 		[SM_OP_SR_SCAN] = fsr_sr_scan,
 		[SM_OP_SR_UPDATE] = fsr_sr_update,

@@ -87,6 +87,10 @@ void fsr_kick_gc(const struct file_sr *sr);
 /* Finish or undo what a killed process left (journals, temporary files). */
 int fsr_recover(struct sm_ctx *ctx);
 
+/* What the SR holds (the collect slot): the VDIs sr_scan lists, the SR's sizes. */
+struct scan_sr;
+int fsr_collect(struct sm_ctx *ctx, struct scan_sr *out);
+
 /* SR operations on an existing directory (EXT and NFS wrap these). */
 int fsr_sr_scan(struct sm_ctx *ctx);
 int fsr_sr_update(struct sm_ctx *ctx);

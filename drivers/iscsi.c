@@ -495,47 +495,47 @@ static int fill_vdi(struct scan_vdi *v, const struct sm_iscsi_lun *l, const stru
 }
 
 /*
- * The LUNs as VDIs.  Sizes as BaseISCSI.scan computes them: the SR's
- * size is the sum of the LUNs', its utilisation (and virtual allocation)
- * that sum plus the managed LUNs' sizes again.
+ * The LUNs as VDIs (the collect slot).  Sizes as BaseISCSI.scan computes
+ * them: the SR's size is the sum of the LUNs', its utilisation (and
+ * virtual allocation) that sum plus the managed LUNs' sizes again.
  */
-static int iscsi_sr_scan(struct sm_ctx *ctx)
+static int iscsi_collect(struct sm_ctx *ctx, struct scan_sr *sr)
 {
-	struct scan_sr sr = { 0 };
 	struct managed_set m;
-	struct lun_list ll;
+	struct lun_list ll = { 0 };
 	uint64_t managed_bytes = 0;
-	char *doc = NULL;
 	int rc = -1;
 
 	if (managed_load(ctx, &m) < 0)
 		return -1;
 	if (list_luns(ctx, &ll) < 0)
 		goto out;
-	snprintf(sr.uuid, sizeof(sr.uuid), "%s", ctx->call->sr_uuid);
-	sr.default_vdi_visibility = false;
+	snprintf(sr->uuid, sizeof(sr->uuid), "%s", ctx->call->sr_uuid);
+	sr->default_vdi_visibility = false;
 	for (size_t i = 0; i < ll.n; i++) {
-		struct scan_vdi *v = scan_add_vdi(&sr);
+		struct scan_vdi *v = scan_add_vdi(sr);
 
 		if (!v || fill_vdi(v, &ll.l[i], &m) < 0) {
 			sm_fail(&ctx->err, SME_GENERIC, "out of memory");
 			goto out;
 		}
-		sr.physical_size += v->size;
+		sr->physical_size += v->size;
 		if (v->managed)
 			managed_bytes += v->size;
 	}
-	sr.physical_utilisation = sr.virtual_allocation = sr.physical_size + managed_bytes;
-	scan_sort(&sr);
-	doc = scan_write_xml(&sr);
-	ctx->result = doc ? xr_string(doc) : NULL;
-	rc = ctx->result ? 0 : sm_fail(&ctx->err, SME_GENERIC, "out of memory");
+	sr->physical_utilisation = sr->virtual_allocation = sr->physical_size + managed_bytes;
+	scan_sort(sr);
+	rc = 0;
 out:
-	free(doc);
-	scan_sr_free(&sr);
 	free(ll.l);
 	managed_free(&m);
 	return rc;
+}
+
+/* The dispatcher answers ctx->scan (the document, or xapi's records). */
+static int iscsi_sr_scan(struct sm_ctx *ctx)
+{
+	return iscsi_collect(ctx, ctx->scan);
 }
 
 /* ---- VDIs -------------------------------------------------------------------------- */
@@ -735,6 +735,7 @@ const struct sm_driver sm_iscsi_driver = {
 	/* Several hosts see one target: only the master hands out LUNs. */
 	.shared = true,
 	.load = iscsi_load,
+	.collect = iscsi_collect,
 	.ops = {
 		[SM_OP_SR_CREATE] = iscsi_sr_create,
 		[SM_OP_SR_DELETE] = iscsi_sr_delete,

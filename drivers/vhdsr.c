@@ -149,50 +149,65 @@ static int scan_fill_vdi(struct vstore *vs, const struct vdi_node *n, struct sca
 	return 0;
 }
 
-int fsr_sr_scan(struct sm_ctx *ctx)
+/*
+ * What the SR holds, the SR's sizes included; the caller has checked the
+ * store.  Hidden images no visible VDI needs are garbage the GC removes:
+ * not listed.
+ */
+static int collect_vdis(struct sm_ctx *ctx, struct scan_sr *out)
 {
-	struct file_sr *sr = FSR(ctx);
 	struct vstore *vs = VS(ctx);
-	struct scan_sr out = { .default_vdi_visibility = true };
 	struct vdi_forest f;
-	char *xml = NULL;
 	int rc = -1;
 
-	if (vs->ops->check(vs, &ctx->err) < 0 || sr_sizes(vs, &out, &ctx->err) < 0)
+	out->default_vdi_visibility = true;
+	snprintf(out->uuid, sizeof(out->uuid), "%s", FSR(ctx)->sr_uuid);
+	if (sr_sizes(vs, out, &ctx->err) < 0 || vdi_forest_load(&f, vs, false, &ctx->err) < 0)
 		return -1;
-	if (sr->repair)
-		vs->ops->sweep(vs);
-	if (vdi_forest_load(&f, vs, false, &ctx->err) < 0)
-		return -1;
-	snprintf(out.uuid, sizeof(out.uuid), "%s", sr->sr_uuid);
 	for (size_t i = 0; i < f.count; i++) {
 		const struct vdi_node *n = &f.nodes[i];
 		struct scan_vdi *v;
 
-		/* Hidden images no visible VDI needs are garbage; the GC removes them. */
 		if (!n->live)
 			continue;
-		v = scan_add_vdi(&out);
+		v = scan_add_vdi(out);
 		if (!v) {
 			sm_fail(&ctx->err, SME_GENERIC, "out of memory");
 			goto out;
 		}
 		scan_fill_vdi(vs, n, v);
 		if (!v->hidden)
-			out.virtual_allocation += v->size;
+			out->virtual_allocation += v->size;
 	}
-	xml = scan_write_xml(&out);
-	if (!xml || !(ctx->result = xr_string(xml))) {
-		sm_fail(&ctx->err, SME_GENERIC, "out of memory");
-		goto out;
-	}
-	fsr_kick_gc(sr);
 	rc = 0;
 out:
-	free(xml);
-	scan_sr_free(&out);
 	vdi_forest_free(&f);
 	return rc;
+}
+
+int fsr_collect(struct sm_ctx *ctx, struct scan_sr *out)
+{
+	struct vstore *vs = VS(ctx);
+
+	if (vs->ops->check(vs, &ctx->err) < 0)
+		return -1;
+	return collect_vdis(ctx, out);
+}
+
+/* The dispatcher answers ctx->scan (the document, or xapi's records). */
+int fsr_sr_scan(struct sm_ctx *ctx)
+{
+	struct file_sr *sr = FSR(ctx);
+	struct vstore *vs = VS(ctx);
+
+	if (vs->ops->check(vs, &ctx->err) < 0)
+		return -1;
+	if (sr->repair)
+		vs->ops->sweep(vs);
+	if (collect_vdis(ctx, ctx->scan) < 0)
+		return -1;
+	fsr_kick_gc(sr);
+	return 0;
 }
 
 int fsr_sr_update(struct sm_ctx *ctx)
@@ -1150,7 +1165,23 @@ int fsr_vdi_introduce(struct sm_ctx *ctx)
 	return set_result_vdi(ctx, c->new_uuid);
 }
 
-/* Re-check the VDI and restore a lost metadata record. */
+/* Keep the labels xapi's record has (xapi mode), where sr_scan reads them. */
+static int keep_xapi_labels(struct vstore *vs, const char *uuid, struct vdi_meta *m,
+			    const struct sm_ctx *ctx, struct sm_error *err)
+{
+	if (m->label && m->description && strcmp(m->label, ctx->vdi_label) == 0 &&
+	    strcmp(m->description, ctx->vdi_description) == 0)
+		return 0;
+	if (vdimeta_set(&m->label, ctx->vdi_label) < 0 ||
+	    vdimeta_set(&m->description, ctx->vdi_description) < 0)
+		return sm_fail(err, SME_GENERIC, "out of memory");
+	return vs->ops->meta_write(vs, uuid, m, SME_VDI_LOAD, err);
+}
+
+/*
+ * Re-check the VDI and restore a lost metadata record; in xapi mode,
+ * keep the labels xapi has (the dispatcher read them: ctx->vdi_label).
+ */
 int fsr_vdi_update(struct sm_ctx *ctx)
 {
 	struct vstore *vs = VS(ctx);
@@ -1165,15 +1196,22 @@ int fsr_vdi_update(struct sm_ctx *ctx)
 		return sm_fail(&ctx->err, SME_VDI_MISSING, "VDI %s is not in SR %s", uuid, vs->sr_uuid);
 	if (kind == VSTORE_VHD && chain_check(vs, uuid, NULL, &ctx->err, SME_VDI_LOAD) < 0)
 		return -1;
-	if (vs->ops->meta_read(vs, uuid, &m) == -ENOENT) {
-		m.label = m.description = NULL;
+	rc = vs->ops->meta_read(vs, uuid, &m);
+	if (rc == -ENOENT) {
+		memset(&m, 0, sizeof(m));
 		snprintf(m.vdi_type, sizeof(m.vdi_type), "user");
-		rc = vs->ops->meta_write(vs, uuid, &m, SME_VDI_LOAD, &ctx->err);
+		rc = ctx->vdi_label ? 0 : vs->ops->meta_write(vs, uuid, &m, SME_VDI_LOAD, &ctx->err);
+	} else if (rc < 0 && ctx->vdi_label) {
+		/* Rewriting a record we cannot read would lose its snapshot facts. */
+		rc = sm_fail_errno(&ctx->err, SME_VDI_LOAD, -rc, "cannot read the metadata of %s", uuid);
+	} else {
+		rc = 0;
 	}
+	if (rc == 0 && ctx->vdi_label)
+		rc = keep_xapi_labels(vs, uuid, &m, ctx, &ctx->err);
 	vdimeta_free(&m);
 	return rc;
 }
-
 
 /* What static-vdis stores and replays at boot without a toolstack. */
 int fsr_vdi_generate_config(struct sm_ctx *ctx)

@@ -13,7 +13,10 @@
 #include "csm/driver.h"
 #include "csm/lock.h"
 #include "csm/log.h"
+#include "csm/scan.h"
+#include "csm/xapi_sync.h"
 #include "csm/xmlrpc.h"
+#include "dispatch_xapi.h"
 
 /* Commands that change the SR hold its lock, as the Python SM's ops_exclusive. */
 static bool op_takes_sr_lock(enum sm_op op)
@@ -127,6 +130,18 @@ int sm_recover_lower(struct sm_ctx *ctx, const struct sm_driver *self)
 int sm_recover(struct sm_ctx *ctx)
 {
 	return ctx->repair ? recover_from(ctx, ctx->drv) : 0;
+}
+
+int sm_collect(struct sm_ctx *ctx, struct scan_sr *out)
+{
+	const struct sm_driver *d;
+	int i;
+
+	FOR_EACH_LAYER(d, i, ctx->drv)
+		if (d->collect)
+			return d->collect(ctx, out);
+	return sm_fail(&ctx->err, SME_UNIMPLEMENTED, "SR type %s cannot say what it holds",
+		       ctx->drv->type);
 }
 
 /* Every layer's state, zeroed, before any load() (an upper one may fill the lower's). */
@@ -306,6 +321,29 @@ static int epoch(struct sm_ctx *ctx)
 	return 0;
 }
 
+/*
+ * The op, with the side effects of the call's mode around it
+ * (lib/dispatch_xapi.c); sr_scan fills a scan the dispatcher answers.
+ */
+static int op_with_effects(struct sm_ctx *ctx, sm_op_fn fn)
+{
+	struct scan_sr scan;
+	struct dx_state st;
+	int rc = -1;
+
+	memset(&scan, 0, sizeof(scan));
+	memset(&st, 0, sizeof(st));
+	if (ctx->call->op == SM_OP_SR_SCAN)
+		ctx->scan = &scan;
+	if (dx_before(ctx, &st) == 0)
+		rc = fn(ctx);
+	rc = dx_after(ctx, &st, rc);
+	dx_state_free(ctx, &st);
+	ctx->scan = NULL;
+	scan_sr_free(&scan);
+	return rc;
+}
+
 static int run_op(struct sm_ctx *ctx)
 {
 	const struct sm_call *c = ctx->call;
@@ -324,6 +362,9 @@ static int run_op(struct sm_ctx *ctx)
 		return -1;
 	if (layers_alloc(ctx) < 0)
 		goto out_free;
+	/* Every layer loads with the dconf xapi mode resolved (its *_secret keys). */
+	if (dx_resolve_secrets(ctx) < 0)
+		goto out_free;
 	/* A failed load may have set up part of its state: unload sees to it. */
 	if (layers_load(ctx) < 0)
 		goto out;
@@ -338,7 +379,7 @@ static int run_op(struct sm_ctx *ctx)
 		goto out;
 	if (layers_guard(ctx) < 0)
 		goto out;
-	rc = fn(ctx);
+	rc = op_with_effects(ctx, fn);
 out:
 	lock_release(&vdi_lock);
 	lock_release(&sr_lock);
@@ -348,12 +389,31 @@ out_free:
 	return rc;
 }
 
+/*
+ * Which mode (csm/xapi_sync.h), once per call: every command but the two
+ * static-vdis replays at boot, whose stored config has no session.
+ */
+static int choose_mode(struct sm_ctx *ctx, struct xapi_conn *conn)
+{
+	enum sm_op op = ctx->call->op;
+	bool on = false;
+
+	if (op == SM_OP_VDI_ATTACH_FROM_CONFIG || op == SM_OP_VDI_DETACH_FROM_CONFIG)
+		return 0;
+	if (xapi_mode_open(ctx->call, conn, &on, &ctx->err) < 0)
+		return -1;
+	ctx->xapi = on ? conn : NULL;
+	return 0;
+}
+
 int sm_main(const struct sm_driver *drv, int argc, char **argv)
 {
 	struct sm_call call;
 	struct sm_ctx ctx = { .call = &call, .drv = drv };
+	struct xapi_conn conn;
 
 	memset(&call, 0, sizeof(call));
+	memset(&conn, 0, sizeof(conn));
 	sm_log_open();
 	if (argc != 2) {
 		sm_log(LOG_ERR, "expected 1 argument, got %d", argc - 1);
@@ -371,7 +431,7 @@ int sm_main(const struct sm_driver *drv, int argc, char **argv)
 		xr_free(info);
 		goto out;
 	}
-	if (run_op(&ctx) < 0)
+	if (choose_mode(&ctx, &conn) < 0 || run_op(&ctx) < 0)
 		goto fault;
 	if (ctx.result) {
 		emit(xr_write_response(ctx.result));
@@ -387,6 +447,8 @@ fault:
 		sm_fail(&ctx.err, SME_GENERIC, "operation failed without a reason");
 	emit_fault(&ctx.err);
 out:
+	if (ctx.xapi)
+		xapi_conn_free(ctx.xapi);
 	xr_free(ctx.result);
 	call_free(&call);
 	return 0;

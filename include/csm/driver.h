@@ -85,6 +85,9 @@ struct sm_call {
 /* How many tables one driver may stack (its own and the bases below it). */
 #define SM_MAX_LAYERS 4
 
+struct xapi_conn;
+struct scan_sr;
+
 /* One call in progress: the request, the driver's state and the result. */
 struct sm_ctx {
 	struct sm_call *call;
@@ -103,6 +106,26 @@ struct sm_ctx {
 	bool repair;
 	struct xr_value *result;     /* set by the op; NULL means nil */
 	struct sm_error err;
+	/*
+	 * The XenAPI session of xapi mode (csm/xapi_sync.h), NULL in API
+	 * mode.  The dispatcher makes the database side effects around the
+	 * op (docs/protocol.md "Two modes"): ops never call XenAPI for them.
+	 */
+	struct xapi_conn *xapi;
+	/*
+	 * sr_scan: what the SR holds, for the op to fill (zeroed by the
+	 * dispatcher; NULL for other commands).  The dispatcher answers it
+	 * as the scan document in API mode and reconciles xapi's records
+	 * with it in xapi mode, so no sr_scan writes XML itself.
+	 */
+	struct scan_sr *scan;
+	/*
+	 * vdi_update in xapi mode: the VDI's name_label and name_description
+	 * as xapi's record has them (xapi owns the labels; the op keeps them
+	 * where sr_scan reads labels).  NULL otherwise.
+	 */
+	char *vdi_label;
+	char *vdi_description;
 	/* The dispatcher's: each layer's state, [0] for drv, [1] its base, ... */
 	void *layer_priv[SM_MAX_LAYERS];
 };
@@ -172,6 +195,15 @@ struct sm_driver {
 	 */
 	int (*recover)(struct sm_ctx *ctx);
 	/*
+	 * What the SR holds, as sr_scan reports it (VDIs with sizes, parent,
+	 * flags, labels; the SR's sizes), into a zeroed *out; 0, or -1 with
+	 * ctx->err.  Served like an op (the topmost layer that fills it).
+	 * In xapi mode the dispatcher collects after every op that changes
+	 * VDIs and makes xapi's records of the VDIs the op touched agree.
+	 * Runs after the op, with its locks and state.
+	 */
+	int (*collect)(struct sm_ctx *ctx, struct scan_sr *out);
+	/*
 	 * The precondition of some ops (EXT: the file system is mounted).
 	 * For each layer, top first, whose guarded[op] is set, the
 	 * dispatcher calls guard after the locks and recover and before the
@@ -211,6 +243,12 @@ void *sm_priv(struct sm_ctx *ctx, const struct sm_driver *layer);
  * the slot.  Fault 38 when none does.  No guard runs again.
  */
 int sm_call_lower(struct sm_ctx *ctx, const struct sm_driver *self);
+
+/*
+ * The composed driver's collect (see struct sm_driver) into a zeroed
+ * *out; fault 38 when no layer has one.
+ */
+int sm_collect(struct sm_ctx *ctx, struct scan_sr *out);
 
 /* From layer self's recover: that of the nearest base below self that has one (0 if none). */
 int sm_recover_lower(struct sm_ctx *ctx, const struct sm_driver *self);

@@ -24,6 +24,7 @@
 #include "csm/driver.h"
 #include "csm/error.h"
 #include "csm/lock.h"
+#include "csm/scan.h"
 #include "csm/xmlrpc.h"
 
 #define SR_UUID   "3f1c0d9e-5d2a-4b7e-9c61-0e8a2b4f7a10"
@@ -987,6 +988,125 @@ static void test_shared_master(void **state)
 }
 
 
+/* ------------------------------------------- what the SR holds (collect) */
+
+/* Two VDIs, one a hidden parent of the other, with a label to escape. */
+static int holds(struct sm_ctx *ctx, struct scan_sr *out)
+{
+	struct scan_vdi *base, *leaf;
+
+	snprintf(out->uuid, sizeof(out->uuid), "%s", SR_UUID);
+	out->physical_size = 1000;
+	out->physical_utilisation = 10;
+	out->default_vdi_visibility = true;
+	base = scan_add_vdi(out);
+	leaf = base ? scan_add_vdi(out) : NULL;
+	if (!leaf)
+		return sm_fail(&ctx->err, SME_GENERIC, "out of memory");
+	base = &out->vdis[0];
+	snprintf(base->uuid, sizeof(base->uuid), "%s", SR_UUID);
+	base->hidden = base->read_only = true;
+	base->type = "vhd";
+	snprintf(leaf->uuid, sizeof(leaf->uuid), "%s", VDI_UUID);
+	snprintf(leaf->parent, sizeof(leaf->parent), "%s", SR_UUID);
+	leaf->managed = true;
+	leaf->type = "vhd";
+	leaf->size = 4096;
+	leaf->label = strdup("a & <b>");
+	return leaf->label ? 0 : sm_fail(&ctx->err, SME_GENERIC, "out of memory");
+}
+
+static int holds_scan(struct sm_ctx *ctx)
+{
+	assert_non_null(ctx->scan);
+	assert_int_equal(ctx->scan->count, 0);
+	return holds(ctx, ctx->scan);
+}
+
+/* vdi_update here answers how many VDIs the composed driver's collect gives. */
+static int count_collected(struct sm_ctx *ctx)
+{
+	struct scan_sr sr;
+	char text[32];
+	int rc;
+
+	assert_null(ctx->scan);
+	memset(&sr, 0, sizeof(sr));
+	rc = sm_collect(ctx, &sr);
+	snprintf(text, sizeof(text), "%zu", sr.count);
+	scan_sr_free(&sr);
+	if (rc < 0)
+		return -1;
+	ctx->result = xr_string(text);
+	return ctx->result ? 0 : sm_fail(&ctx->err, SME_GENERIC, "out of memory");
+}
+
+static const struct sm_driver holds_base = {
+	.type = "holds-base",
+	.collect = holds,
+	.ops = { [SM_OP_SR_SCAN] = holds_scan },
+};
+
+static const struct sm_driver holds_driver = {
+	.type = "holds",
+	.name = "Holds",
+	.description = "",
+	.vendor = "",
+	.copyright = "",
+	.driver_version = "0",
+	.required_api_version = "1.0",
+	.base = &holds_base,
+	.ops = { [SM_OP_VDI_UPDATE] = count_collected },
+};
+
+static const struct sm_driver no_collect_driver = {
+	.type = "nocollect",
+	.name = "NoCollect",
+	.description = "",
+	.vendor = "",
+	.copyright = "",
+	.driver_version = "0",
+	.required_api_version = "1.0",
+	.ops = { [SM_OP_VDI_UPDATE] = count_collected },
+};
+
+/* API mode: the dispatcher answers what sr_scan filled as the scan document. */
+static void test_scan_answered_by_dispatcher(void **state)
+{
+	struct sm_ctx ctx = { 0 };
+	struct scan_sr want;
+	char *xml;
+	struct run r;
+
+	memset(&want, 0, sizeof(want));
+	assert_int_equal(holds(&ctx, &want), 0);
+	xml = scan_write_xml(&want);
+	assert_non_null(xml);
+	setenv("CSM_XAPI", "off", 1);
+	run_doc(&holds_driver, CALL("sr_scan", DCONF M("sr_uuid", SR_UUID)
+				    M("session_ref", "OpaqueRef:s")), &r);
+	unsetenv("CSM_XAPI");
+	expect_result(&r, xml);
+	run_free(&r);
+	free(xml);
+	scan_sr_free(&want);
+}
+
+/* collect is served through .base like an op; none at all is 38. */
+static void test_collect_from_base(void **state)
+{
+	struct run r;
+
+	run_doc(&holds_driver, CALL("vdi_update", DCONF M("sr_uuid", SR_UUID)
+				    M("vdi_uuid", VDI_UUID)), &r);
+	expect_result(&r, "2");
+	run_free(&r);
+	run_doc(&no_collect_driver, CALL("vdi_update", DCONF M("sr_uuid", SR_UUID)
+					 M("vdi_uuid", VDI_UUID)), &r);
+	expect_fault(&r, SME_UNIMPLEMENTED, NULL);
+	run_free(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1011,6 +1131,8 @@ int main(void)
 		cmocka_unit_test(test_shared_refused_on_slave),
 		cmocka_unit_test(test_shared_slave_reads_without_repair),
 		cmocka_unit_test(test_shared_master),
+		cmocka_unit_test(test_scan_answered_by_dispatcher),
+		cmocka_unit_test(test_collect_from_base),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -1,0 +1,190 @@
+#!/usr/bin/env bash
+# FileSR in both modes (docs/protocol.md "Two modes") against the XenAPI
+# test server (tests/xapi/server.sh).  In xapi mode, after every call the
+# server's database must say what the SR directory says (derived from the
+# files alone by xapi_filesr_db.py check), sr_scan answers nil, VDIs added
+# or removed behind the driver's back are introduced or forgotten by the
+# next scan, the activation handshake, pause/unpause, labels on vdi_update
+# and a secret dconf key go through xapi, and a XenAPI failure is the
+# command's fault.  The same requests in API mode (no endpoint configured,
+# or CSM_XAPI=off) give today's answers and make no XenAPI call.
+source "$(dirname "$0")/lib.sh"
+need python3=python3
+D="$BUILD/FileSR"
+C="$REPO/examples/dconf/file.conf"
+DBPY="$REPO/tests/integration/xapi_filesr_db.py"
+XAPI_DIR="$T/xapi"
+SECRET_UUID=5e9c2a41-7d3b-4f0e-8a6c-1b2d3e4f5a6b
+V2=11111111-2222-4333-8444-555555555555
+REAL_SMCALL="$SMCALL"
+stop_xapi() { "$REPO/tests/xapi/server.sh" stop "$XAPI_DIR" >/dev/null 2>&1 || true; rm -rf "$T"; }
+trap stop_xapi EXIT
+
+# The database: this host, the SR (type file), its PBD, and a secret that
+# holds the SR's directory (sr_create's dconf names it by location_secret).
+HOST_UUID=9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d
+cat >"$T/db.json" <<EOF
+{"host": [{"uuid": "$HOST_UUID", "name_label": "localhost", "hostname": "localhost",
+           "address": "127.0.0.1"}],
+ "SR": [{"uuid": "$SR_UUID", "name_label": "file SR", "type": "file", "content_type": "user"}],
+ "PBD": [{"host": "uuid:$HOST_UUID", "SR": "uuid:$SR_UUID"}],
+ "secret": [{"uuid": "$SECRET_UUID", "value": "$FILE_SR_DIR"}]}
+EOF
+if ! "$REPO/tests/xapi/server.sh" start "$XAPI_DIR" --db "$T/db.json" >"$T/start.out" 2>&1; then
+	fail "server.sh start: $(cat "$T/start.out")"
+	finish
+fi
+source "$XAPI_DIR/env"
+db() { python3 "$DBPY" "$XAPI_SOCKET" "$@"; }
+SESSION=$(db login)
+HOST_REF=$(db first host)
+SR_REF=$(db ref SR "$SR_UUID")
+echo "location_secret=$SECRET_UUID" >"$T/secret.conf"
+
+# smcall's requests with the database's refs, as xapi would send them: its
+# session, this host, the SR (XSR_REF overrides it), and the VDI's record
+# (OpaqueRef:NULL when the database has none).
+cat >"$T/smcall" <<EOF
+#!/usr/bin/env bash
+vdi=
+args=("\$@")
+for ((i = 0; i < \${#args[@]}; i++)); do
+	[ "\${args[i]}" = --vdi ] && vdi=\${args[i+1]}
+done
+req=\$("$REAL_SMCALL" "\$@") || exit \$?
+vref=OpaqueRef:NULL
+[ -z "\$vdi" ] || vref=\$(python3 "$DBPY" "$XAPI_SOCKET" ref VDI "\$vdi")
+printf '%s' "\$req" | sed -e 's/OpaqueRef:00000000-0000-4000-8000-000000000001/$HOST_REF/' \\
+	-e 's/OpaqueRef:00000000-0000-4000-8000-000000000002/$SESSION/' \\
+	-e "s/OpaqueRef:00000000-0000-4000-8000-000000000003/\${XSR_REF:-$SR_REF}/" \\
+	-e "s/OpaqueRef:00000000-0000-4000-8000-000000000004/\$vref/"
+EOF
+chmod +x "$T/smcall"
+SMCALL="$T/smcall"
+
+# check <what> [--vdis-only]: the database says what the directory says.
+check() {
+	if db check "$FILE_SR_DIR" "$SR_UUID" "$VHDTOOL" ${2:-} >"$T/diff" 2>&1; then
+		pass "$1: database = files"
+	else
+		fail "$1: the database differs from the files:"$'\n'"$(cat "$T/diff")"
+	fi
+}
+field() { db get VDI "$1" "$2"; }
+smconfig() { db get VDI "$1" sm_config | python3 -c "import json,sys; print(json.load(sys.stdin).get('$2', ''))"; }
+
+# ---- xapi mode -------------------------------------------------------------
+export CSM_XAPI_SOCKET="$XAPI_SOCKET"
+
+# The dconf the driver sees has location, resolved from location_secret.
+call unit "$D" "$T/secret.conf" sr_create 0 && pass "sr_create with location_secret"
+[ -d "$FILE_SR_DIR" ] || fail "sr_create did not make the directory the secret holds"
+grep -q "$FILE_SR_DIR" "$T/stderr" && fail "the secret's value reached stderr"
+call unit "$D" "$C" sr_attach && pass "sr_attach"
+check "sr_attach" --vdis-only
+call unit "$D" "$C" sr_scan && pass "sr_scan answers nil in xapi mode"
+check "sr_scan of an empty SR"
+
+call vdi_info "$D" "$C" vdi_create 1073741824 'data & <disk>' 'first "disk"' '' false 19700101T00:00:00Z '' false
+V1=$(member uuid)
+check "vdi_create"
+[ "$(field "$V1" name_label)" = '"data & <disk>"' ] || fail "name_label: $(field "$V1" name_label)"
+[ "$(field "$V1" name_description)" = '"first \"disk\""' ] || fail "name_description: $(field "$V1" name_description)"
+call vdi_info "$D" "$C" vdi_create --vdi "$V2" --sm-config type=raw 10M && check "vdi_create raw"
+
+# The activation handshake: host_<ref> while attached here, no "activating" left.
+call unit "$D" "$C" vdi_activate --vdi "$V1" true && pass "vdi_activate"
+[ "$(smconfig "$V1" "host_$HOST_REF")" = RW ] || fail "no host_$HOST_REF=RW after activate: $(field "$V1" sm_config)"
+[ -z "$(smconfig "$V1" activating)" ] || fail "activating left in sm_config"
+
+# Snapshot of an attached VDI: paused and unpaused on the host that has it.
+call vdi_info "$D" "$C" vdi_snapshot --vdi "$V1" && S1=$(member uuid) && pass "vdi_snapshot"
+check "vdi_snapshot"
+PLUGIN=$(db plugin-calls)
+python3 - "$PLUGIN" "$HOST_REF" "$SR_UUID" "$V1" <<'PY' || fail "pause/unpause calls: $PLUGIN"
+import json, sys
+calls, host, sr, vdi = json.loads(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+fns = [c[2] for c in calls if c[0] == host and c[1] == "tapdisk-pause"
+       and c[3].get("sr_uuid") == sr and c[3].get("vdi_uuid") == vdi]
+sys.exit(0 if fns == ["pause", "unpause"] else 1)
+PY
+[ "$(field "$S1" is_a_snapshot)" = true ] || fail "snapshot is_a_snapshot: $(field "$S1" is_a_snapshot)"
+[ "$(field "$S1" snapshot_of)" = "\"$(db ref VDI "$V1")\"" ] || fail "snapshot_of: $(field "$S1" snapshot_of)"
+
+call unit "$D" "$C" vdi_deactivate --vdi "$V1" && pass "vdi_deactivate"
+[ -z "$(smconfig "$V1" "host_$HOST_REF")" ] || fail "host_$HOST_REF left after deactivate"
+call vdi_info "$D" "$C" vdi_clone --vdi "$V1" && C1=$(member uuid) && check "vdi_clone"
+[ "$(db plugin-calls)" = "$PLUGIN" ] && pass "no pause for a VDI attached nowhere" || fail "clone paused: $(db plugin-calls)"
+call vdi_info "$D" "$C" vdi_resize --vdi "$C1" 2147483648 && check "vdi_resize"
+call unit "$D" "$C" sr_update && check "sr_update"
+
+# A paused VDI cannot be activated (blktap2's _add_tag).
+db call VDI.add_to_sm_config "\"$(db ref VDI "$V1")\"" '"paused"' '"true"' >/dev/null
+fault 46 "$D" "$C" vdi_activate --vdi "$V1" true && pass "vdi_activate of a paused VDI is 46"
+db call VDI.remove_from_sm_config "\"$(db ref VDI "$V1")\"" '"paused"' >/dev/null
+[ -z "$(smconfig "$V1" "host_$HOST_REF")" ] || fail "the refused activation left host_$HOST_REF"
+
+# vdi_update keeps xapi's labels where the scan reads them.
+db call VDI.set_name_label "\"$(db ref VDI "$V1")\"" '"renamed in xapi"' >/dev/null
+call unit "$D" "$C" vdi_update --vdi "$V1" && check "vdi_update"
+grep -qx 'label=renamed in xapi' "$FILE_SR_DIR/$V1.meta" || fail "vdi_update did not keep the label: $(cat "$FILE_SR_DIR/$V1.meta")"
+
+# Behind the driver's back: a new image is introduced, a vanished one forgotten.
+B=22222222-2222-4333-8444-555555555555
+"$VHDTOOL" create "$FILE_SR_DIR/$B.vhd" 4M >/dev/null
+rm -f "$FILE_SR_DIR/$C1.vhd" "$FILE_SR_DIR/$C1.meta"
+call unit "$D" "$C" sr_scan && check "sr_scan after changes behind the driver's back"
+[ "$(db ref VDI "$B")" != OpaqueRef:NULL ] || fail "the new image was not introduced"
+[ "$(db ref VDI "$C1")" = OpaqueRef:NULL ] || fail "the vanished VDI was not forgotten"
+
+# A XenAPI failure is the command's fault, its detail kept: the image is
+# not in the database (no scan since), so its record cannot be found.
+N=33333333-2222-4333-8444-555555555555
+"$VHDTOOL" create "$FILE_SR_DIR/$N.vhd" 4M >/dev/null
+fault 82 "$D" "$C" vdi_snapshot --vdi "$N" && pass "a XenAPI failure in vdi_snapshot is 82 VDISnapshot"
+grep -q 'UUID_INVALID' <<<"$OUT" || fail "the XenAPI failure's detail is lost: $OUT"
+call unit "$D" "$C" sr_scan && check "sr_scan introduces it"
+# After the op: the image is made, but xapi refuses the record (an SR ref
+# it does not know): the call fails as the command (78), with the detail.
+ls "$FILE_SR_DIR" >"$T/before"
+XSR_REF=OpaqueRef:no-such-sr fault 78 "$D" "$C" vdi_create 4M && pass "a XenAPI failure after vdi_create is 78 VDICreate"
+grep -q 'HANDLE_INVALID' <<<"$OUT" || fail "the XenAPI failure's detail is lost: $OUT"
+L=$(ls "$FILE_SR_DIR" | comm -13 "$T/before" - | sed -n 's/\.vhd$//p')
+[ -n "$L" ] || fail "vdi_create made no image before the database refused it"
+call unit "$D" "$C" sr_scan && check "the next sr_scan introduces what xapi refused"
+
+# An endpoint that does not answer is a fault, never API mode.
+CSM_XAPI_SOCKET="$T/nothing-here" fault 154 "$D" "$C" sr_scan && pass "a dead endpoint is 154"
+
+# ---- API mode: today's answers, no XenAPI call ------------------------------
+N_CALLS() { db ncalls; }
+before=$(N_CALLS)
+# api <helper> ...: a helper of lib.sh run with no endpoint configured.
+api() {
+	local rc=0
+	unset CSM_XAPI_SOCKET
+	"$@" || rc=$?
+	export CSM_XAPI_SOCKET="$XAPI_SOCKET"
+	return $rc
+}
+api call string "$D" "$C" sr_scan && pass "API mode: sr_scan answers the document"
+SCAN=$(string_result)
+for u in "$V1" "$V2" "$S1" "$B" "$N"; do
+	grep -q "<uuid>$u</uuid>" <<<"$SCAN" || fail "API-mode scan lacks $u"
+done
+api call vdi_info "$D" "$C" vdi_create 4M && A1=$(member uuid) && pass "API mode: vdi_create"
+CSM_XAPI=off call string "$D" "$C" sr_scan && pass "CSM_XAPI=off with an endpoint: the document"
+api fault 94 "$D" "$T/secret.conf" sr_scan && pass "API mode: a *_secret key is not resolved"
+[ "$(N_CALLS)" = "$before" ] && pass "API mode made no XenAPI call" ||
+	fail "API mode called XenAPI: $before calls before, $(N_CALLS) after"
+[ "$(db ref VDI "$A1")" = OpaqueRef:NULL ] || fail "API-mode vdi_create reached the database"
+call unit "$D" "$C" sr_scan && check "xapi-mode sr_scan introduces what API mode made"
+
+# ---- the end ----------------------------------------------------------------
+for u in "$S1" "$V1" "$V2" "$B" "$N" "$A1" $L; do
+	call unit "$D" "$C" vdi_delete --vdi "$u" && check "vdi_delete $u"
+	[ "$(db ref VDI "$u")" = OpaqueRef:NULL ] || fail "vdi_delete left $u in the database"
+done
+call unit "$D" "$C" sr_scan && check "sr_scan after every delete (base copies are garbage)"
+call unit "$D" "$C" sr_detach && call unit "$D" "$C" sr_delete && pass "sr_detach, sr_delete"
+finish
