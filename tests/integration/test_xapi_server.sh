@@ -2,7 +2,9 @@
 # The XenAPI test server (tests/xapi/server.py) itself, over its Unix socket
 # with python3's xmlrpc.client: login, VDI.db_introduce with its 19
 # arguments, get_by_uuid, record types, forget, xapi's failures for a wrong
-# arity, a wrong type and an unknown session, slow and silent modes, dumps.
+# arity, a wrong type and an unknown session, slow and silent modes, dumps,
+# the tapdisk-pause plugin's failures, debug.seed, debug.add_session,
+# debug.reset_calls and the types debug.calls keeps.
 source "$(dirname "$0")/lib.sh"
 need python3=python3
 

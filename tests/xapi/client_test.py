@@ -196,6 +196,46 @@ t0 = time.monotonic()
 value("answers again after silent", call("SR.get_uuid", s, sr))
 check("answers again at once", time.monotonic() - t0 < 1)
 
+# Plugin calls as sm's tapdisk-pause answers them.
+failure("tapdisk-pause without vdi_uuid",
+        call("host.call_plugin", s, host, "tapdisk-pause", "pause", {"sr_uuid": SR_UUID}),
+        ["XENAPI_PLUGIN_FAILURE", "pause", "KeyError", "'vdi_uuid'"])
+failure("tapdisk-pause of an unknown fn",
+        call("host.call_plugin", s, host, "tapdisk-pause", "frobnicate",
+             {"sr_uuid": SR_UUID, "vdi_uuid": VDI_UUID}),
+        ["XENAPI_MISSING_PLUGIN", "tapdisk-pause.frobnicate"])
+check("session.get_this_host is the host",
+      value("session.get_this_host", call("session.get_this_host", s, s)) == host)
+
+# debug.calls keeps the types received: int64 strings as strings, DateTime marked.
+calls = json.loads(value("debug.calls", call("debug.calls")))
+intro_calls = [c for c in calls if c[0] == "VDI.db_introduce"]
+check("debug.calls keeps a size string and marks a DateTime",
+      intro_calls and intro_calls[-1][1][12] == "10737418240"
+      and intro_calls[-1][1][16] == {"DateTime": "20261127T10:11:12Z"}, repr(intro_calls[-1:]))
+value("debug.reset_calls", call("debug.reset_calls"))
+check("debug.reset_calls empties the calls and plugin calls",
+      json.loads(value("debug.calls", call("debug.calls"))) == []
+      and json.loads(value("debug.dump", call("debug.dump")))["plugin_calls"] == [])
+
+# debug.seed and debug.add_session: records and sessions at run time.
+added = json.loads(value("debug.seed", call("debug.seed", json.dumps({
+    "session": ["OpaqueRef:seeded-session"],
+    "host": [{"ref": "OpaqueRef:h2", "uuid": "44444444-4444-4444-4444-444444444444"}],
+    "secret": [{"uuid": "55555555-5555-5555-5555-555555555555", "value": "pw"}]}))))
+check("debug.seed names the refs it added", added.get("host") == ["OpaqueRef:h2"], repr(added))
+sec = value("secret.get_by_uuid on a seeded session",
+            call("secret.get_by_uuid", "OpaqueRef:seeded-session",
+                 "55555555-5555-5555-5555-555555555555"))
+check("a seeded secret's value", value("secret.get_value", call(
+    "secret.get_value", "OpaqueRef:seeded-session", sec)) == "pw")
+failure("debug.seed of a field that does not exist",
+        call("debug.seed", json.dumps({"VDI": [{"nope": "1"}]})),
+        ["INTERNAL_ERROR", "debug.seed: VDI has no field nope"])
+value("debug.add_session", call("debug.add_session", "OpaqueRef:added"))
+check("an added session works",
+      value("SR.get_by_uuid", call("SR.get_by_uuid", "OpaqueRef:added", SR_UUID)) == sr)
+
 # Sessions.
 value("session.logout", call("session.logout", s))
 failure("a call on a logged-out session", call("SR.get_by_uuid", s, SR_UUID),

@@ -19,8 +19,10 @@ them; strings and <int> are both accepted as input), snapshot_time is a
 DateTime, refs are strings, maps are structs of strings.
 
 The initial database (--db) is JSON: {"SR": [{...fields...}], "host": [...],
-"PBD": [...], "SM": [...], "secret": [...], "VDI": [...]}; every record may
-name its "ref" and gets defaults for the fields it leaves out.  A PBD or SR
+"PBD": [...], "SM": [...], "secret": [...], "VDI": [...], "session": [refs]};
+every record may name its "ref" and gets defaults for the fields it leaves
+out; "session" lists session refs already logged in (a driver is handed
+xapi's session_ref, it never logs in itself; --session REF does the same).  A PBD or SR
 may name its SR/host by uuid ("SR": "uuid:<uuid>").  Without --db the server
 holds one host, one SR (uuid from $SR_UUID or fixed) of type "ext", one PBD.
 
@@ -33,7 +35,12 @@ and the debug.* calls):
   <class>.get_<field> for every field, set_<field> for the writable ones,
   add_to_<map>/remove_from_<map> for writable map fields
   VDI.db_introduce (19 arguments, VDI.py:474-489), VDI.db_forget
-  host.call_plugin(host, plugin, fn, args)  (recorded, returns "True")
+  host.call_plugin(host, plugin, fn, args)  (recorded in debug.dump's
+      "plugin_calls", returns "True"; "tapdisk-pause" as sm's plugin:
+      fn pause|unpause|refresh, args must name sr_uuid and vdi_uuid of a
+      VDI that exists, else XENAPI_PLUGIN_FAILURE as xapi wraps a plugin's
+      exception)
+  session.get_this_host(self)  (the first host record)
   secret.get_value (generic getter)
   message.create(name, priority, cls, obj_uuid, body)  (recorded)
 Test control (no session):
@@ -41,6 +48,11 @@ Test control (no session):
   debug.set_delay(seconds as string) -> every later call sleeps first
   debug.set_silent(bool) -> later calls are read and never answered
   debug.calls() -> JSON list of [method, params-without-session] received
+      (types kept: an int64 sent as a string stays a JSON string)
+  debug.reset_calls() -> forget the calls and plugin calls received so far
+  debug.seed(json) -> add records as --db does (the same JSON); returns a
+      JSON object {class: [refs added]}
+  debug.add_session(ref) -> ref is a logged-in session from now on
 
 Failures, with the parameters xapi's datamodel gives them (xen-api
 ocaml/idl/datamodel_errors.ml):
@@ -61,6 +73,8 @@ ocaml/idl/datamodel_errors.ml):
   MAP_DUPLICATE_KEY [type; param_name; uuid; key]  (add_to_<map>, key present)
   DB_UNIQUENESS_CONSTRAINT_VIOLATION [table; field; value]  (db_introduce of
       a uuid already present)
+  XENAPI_PLUGIN_FAILURE [fn; type; message]  (host.call_plugin whose plugin
+      raised, as xapi reports it); XENAPI_MISSING_PLUGIN [name] (no such fn)
 """
 
 import argparse
@@ -330,6 +344,19 @@ def load_initial(db, path):
         return
     with open(path) as f:
         spec = json.load(f)
+    seed(db, spec)
+
+
+def seed(db, spec):
+    """Add the records of spec (the --db JSON format); {class: [refs]}."""
+    if not isinstance(spec, dict):
+        raise ValueError("the database is a JSON object of classes")
+    for name in spec:
+        if name not in SCHEMA and name != "session":
+            raise ValueError("no class %s" % name)
+    added = {}
+    for ref in spec.get("session", []):
+        db.sessions.add(check_arg("session", "string", ref))
     for cls in ("host", "SR", "SM", "secret", "PBD", "VDI"):
         for rec in spec.get(cls, []):
             rec = dict(rec)
@@ -344,7 +371,10 @@ def load_initial(db, path):
                 if ftype == "datetime":
                     v = xmlrpc.client.DateTime(v)
                 fields[fname] = check_arg(fname, ftype, v)
-            db.add(cls, fields, ref)
+            if ref is not None and ref in db.tables[cls]:
+                raise ValueError("%s %s exists already" % (cls, ref))
+            added.setdefault(cls, []).append(db.add(cls, fields, ref))
+    return added
 
 
 # --- the calls --------------------------------------------------------------
@@ -382,7 +412,10 @@ class Api:
             fn = {"debug.dump": (0, lambda: self.db.dump()),
                   "debug.set_delay": (1, self.set_delay),
                   "debug.set_silent": (1, self.set_silent),
-                  "debug.calls": (0, lambda: json.dumps(self.db.calls))}.get(method)
+                  "debug.calls": (0, lambda: json.dumps(self.db.calls)),
+                  "debug.reset_calls": (0, self.reset_calls),
+                  "debug.seed": (1, self.seed),
+                  "debug.add_session": (1, self.add_session)}.get(method)
             return fn, False
         special = {
             "VDI.db_introduce": (DB_INTRODUCE, self.db_introduce),
@@ -394,6 +427,7 @@ class Api:
                                 ("cls", "string"), ("obj_uuid", "string"),
                                 ("body", "string")], self.message_create),
             "session.logout": ([], None),
+            "session.get_this_host": ([("self", "string")], self.this_host),
         }
         if method in special:
             return special[method], True
@@ -473,6 +507,32 @@ class Api:
             self.db.sessions.add(ref)
         return ref
 
+    def reset_calls(self):
+        with self.db.lock:
+            del self.db.calls[:]
+            del self.db.plugin_calls[:]
+        return ""
+
+    def seed(self, spec):
+        spec = json.loads(check_arg("json", "string", spec))
+        with self.db.lock:
+            try:
+                return json.dumps(seed(self.db, spec))
+            except ValueError as e:
+                raise Failure("INTERNAL_ERROR", "debug.seed: %s" % e)
+
+    def add_session(self, ref):
+        with self.db.lock:
+            self.db.sessions.add(check_arg("session", "string", ref))
+        return ""
+
+    def this_host(self, session):
+        if session not in self.db.sessions:
+            raise Failure("SESSION_INVALID", session)
+        for ref in self.db.tables["host"]:
+            return ref
+        raise Failure("INTERNAL_ERROR", "no host record")
+
     def set_delay(self, seconds):
         self.delay = float(check_arg("seconds", "string", seconds))
         return ""
@@ -523,6 +583,18 @@ class Api:
     def call_plugin(self, host, plugin, fn, args):
         self.db.record("host", host)
         self.db.plugin_calls.append([host, plugin, fn, args])
+        if plugin == "tapdisk-pause":
+            # sm's plugin looks the VDI up by uuid (VDI.get_by_uuid) and
+            # raises when it cannot; xapi wraps that as a plugin failure.
+            if fn not in ("pause", "unpause", "refresh"):
+                raise Failure("XENAPI_MISSING_PLUGIN", plugin + "." + fn)
+            for key in ("sr_uuid", "vdi_uuid"):
+                if key not in args:
+                    raise Failure("XENAPI_PLUGIN_FAILURE", fn, "KeyError", repr(key))
+            try:
+                self.db.by_uuid("VDI", args["vdi_uuid"])
+            except Failure as e:
+                raise Failure("XENAPI_PLUGIN_FAILURE", fn, "XenAPI.Failure", repr(e.desc))
         return "True"
 
     def message_create(self, name, priority, cls, obj_uuid, body):
@@ -532,8 +604,10 @@ class Api:
 
 
 def to_json(v):
+    """A received argument for debug.calls: a DateTime as {"DateTime": value},
+    so a checker can tell it from a string; other types as JSON keeps them."""
     if isinstance(v, xmlrpc.client.DateTime):
-        return v.value
+        return {"DateTime": v.value}
     if isinstance(v, dict):
         return {k: to_json(x) for k, x in v.items()}
     if isinstance(v, list):
@@ -588,11 +662,15 @@ def main():
     ap.add_argument("--silent", action="store_true", help="never answer (until debug.set_silent false)")
     ap.add_argument("--dump-file", help="SIGUSR1 writes the database here as JSON")
     ap.add_argument("--pid-file")
+    ap.add_argument("--session", action="append", default=[],
+                    help="a session ref already logged in (repeatable)")
     opts = ap.parse_args()
 
     db = Database()
     try:
         load_initial(db, opts.db)
+        for ref in opts.session:
+            db.sessions.add(ref)
     except (OSError, ValueError, Failure) as e:
         sys.exit("server.py: bad initial database %s: %s" % (opts.db, e))
     api = Api(db, opts.delay, opts.silent)
