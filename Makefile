@@ -73,6 +73,8 @@ INSTALL_STRIP ?= -s
 LIB_SRCS := $(wildcard lib/*.c)
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 LIBCSM   := $(BUILD)/libcsm.a
+# The nbdkit plugin of the data path (below, after the library rules).
+NBD_PLUGIN := $(BUILD)/csm-nbdkit.so
 
 # One executable per SR type; drivers/<type>.c fills the op table named here.
 DRIVERS  := FileSR EXTSR NFSSR LVMSR ISCSISR LVMoISCSISR
@@ -109,7 +111,7 @@ BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
 
 .PHONY: all check check-long check-unit check-integration check-asan check-fuzz fuzz-bins deps build-deps \
         demo bench install uninstall clean
-all: $(LIBCSM) $(DRIVER_BINS) $(TOOL_BINS)
+all: $(LIBCSM) $(DRIVER_BINS) $(TOOL_BINS) $(NBD_PLUGIN)
 
 # The tools' --version: the git revision, written to a header only when it
 # changes (so a rebuild happens then and only then); "unknown" outside git.
@@ -139,6 +141,24 @@ $(BUILD)/drivers/%.o: drivers/%.c $(wildcard include/csm/*.h lib/*.h drivers/*.h
 $(BUILD)/drivers/main-%.o: drivers/main.c $(wildcard include/csm/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -DSM_DRIVER=sm_$(DRIVER_$*)_driver -c -o $@ $<
+
+# The data path: an nbdkit plugin (nbd/csm_nbdkit.c, a shared object nbdkit
+# loads) over the library.  A shared object needs position-independent
+# code, which the library the executables link is not: the plugin links a
+# -fPIC copy of it, its symbols hidden (only plugin_init is exported, so
+# nothing of ours clashes with nbdkit's or another plugin's).  The header
+# comes with Debian's nbdkit-plugin-dev (tests/setup-deps.sh build).
+PIC_LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/pic/%.o)
+LIBCSM_PIC := $(BUILD)/libcsm-pic.a
+PIC_CFLAGS := -fPIC -fvisibility=hidden
+$(BUILD)/pic/%.o: %.c $(wildcard include/csm/*.h lib/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(PIC_CFLAGS) -c -o $@ $<
+$(LIBCSM_PIC): $(PIC_LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+$(NBD_PLUGIN): $(BUILD)/pic/nbd/csm_nbdkit.o $(LIBCSM_PIC)
+	$(CC) $(LDFLAGS) -shared -o $@ $^ $(LIBS) -llvm2cmd -lpthread
 
 # Keep objects between runs (they are intermediates of the pattern rules).
 .SECONDARY:
@@ -309,10 +329,11 @@ MAN_PAGES := $(wildcard man/*.[1-8])
 # and make uninstall puts it back.  It refuses a test build (fault points)
 # unless ALLOW_TEST_BUILD=1 (tests/integration/test_install.sh, into a DESTDIR).
 install: all
-	@if [ "$(ALLOW_TEST_BUILD)" != 1 ] && grep -l CSM_FAULT_POINT $(DRIVERS:%=$(BUILD)/%) $(BUILD)/csm-gc 2>/dev/null; then \
+	@if [ "$(ALLOW_TEST_BUILD)" != 1 ] && grep -l CSM_FAULT_POINT $(DRIVERS:%=$(BUILD)/%) $(BUILD)/csm-gc $(NBD_PLUGIN) 2>/dev/null; then \
 	  echo "make install: $(BUILD) is a test build (fault-injection points); rebuild it without TEST_BUILD=1" >&2; exit 1; fi
 	install -d $(DESTDIR)$(LIBEXECDIR) $(DESTDIR)$(BINDIR)
 	for d in $(DRIVERS) csm-gc; do install $(INSTALL_STRIP) -m 0755 $(BUILD)/$$d $(DESTDIR)$(LIBEXECDIR)/$$d; done
+	install $(INSTALL_STRIP) -m 0755 $(NBD_PLUGIN) $(DESTDIR)$(LIBEXECDIR)/csm-nbdkit.so
 	ln -sf $(LIBEXECDIR)/csm-gc $(DESTDIR)$(BINDIR)/csm-gc
 	for t in $(TOOL_BINS); do install $(INSTALL_STRIP) -m 0755 $$t $(DESTDIR)$(BINDIR)/; done
 	for m in $(MAN_PAGES); do \
@@ -337,6 +358,7 @@ install: all
 # Removes what install put in place and restores the <name>.orig it kept.
 uninstall:
 	for d in $(DRIVERS) csm-gc; do rm -f $(DESTDIR)$(LIBEXECDIR)/$$d; done
+	rm -f $(DESTDIR)$(LIBEXECDIR)/csm-nbdkit.so
 	-rmdir $(DESTDIR)$(LIBEXECDIR) 2>/dev/null
 	rm -f $(DESTDIR)$(BINDIR)/csm-gc $(TOOL_BINS:$(BUILD)/%=$(DESTDIR)$(BINDIR)/%)
 	for m in $(MAN_PAGES); do rm -f $(DESTDIR)$(MANDIR)/man$${m##*.}/$${m#man/}; done
