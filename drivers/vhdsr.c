@@ -768,6 +768,18 @@ static int serve_start(struct sm_ctx *ctx, const char *uuid, bool rw)
 	return nbd_serve_start(&spec, &srv, SME_VDI_UNAVAILABLE, &ctx->err);
 }
 
+/* A server already running for uuid serves the way asked, or this activation is refused. */
+static int serve_check_mode(struct sm_ctx *ctx, const char *uuid, bool rw)
+{
+	struct nbd_server srv;
+
+	if (nbd_serve_find(ctx->call->sr_uuid, uuid, &srv) == 1 && srv.readonly == rw)
+		return sm_fail(&ctx->err, SME_VDI_UNAVAILABLE, "%s is already served %s (pid %d): "
+			       "deactivate it first", uuid, srv.readonly ? "read-only" :
+			       "read-write", (int)srv.pid);
+	return 0;
+}
+
 int fsr_serve_stop(struct sm_ctx *ctx, const char *uuid)
 {
 	return nbd_serve_stop(ctx->call->sr_uuid, uuid, SME_VDI_UNAVAILABLE, &ctx->err);
@@ -821,6 +833,9 @@ int fsr_vdi_activate(struct sm_ctx *ctx)
 		return -1;
 	if (kind == VSTORE_NONE)
 		return sm_fail(&ctx->err, SME_VDI_UNAVAILABLE, "VDI %s is not in SR %s", uuid, vs->sr_uuid);
+	/* Before the record: a refused activation must not undo the one in force. */
+	if (serve_check_mode(ctx, uuid, rw) < 0)
+		return -1;
 	if (vs->ops->active_set(vs, uuid, rw, SME_VDI_UNAVAILABLE, &ctx->err) < 0)
 		return -1;
 	sm_fault_point("activate:recorded");
