@@ -329,10 +329,11 @@ MAN_PAGES := $(wildcard man/*.[1-8])
 # and make uninstall puts it back.  It refuses a test build (fault points)
 # unless ALLOW_TEST_BUILD=1 (tests/integration/test_install.sh, into a DESTDIR).
 install: all
-	@if [ "$(ALLOW_TEST_BUILD)" != 1 ] && grep -l CSM_FAULT_POINT $(DRIVERS:%=$(BUILD)/%) $(BUILD)/csm-gc 2>/dev/null; then \
+	@if [ "$(ALLOW_TEST_BUILD)" != 1 ] && grep -l CSM_FAULT_POINT $(DRIVERS:%=$(BUILD)/%) $(BUILD)/csm-gc $(NBD_PLUGIN) 2>/dev/null; then \
 	  echo "make install: $(BUILD) is a test build (fault-injection points); rebuild it without TEST_BUILD=1" >&2; exit 1; fi
 	install -d $(DESTDIR)$(LIBEXECDIR) $(DESTDIR)$(BINDIR)
 	for d in $(DRIVERS) csm-gc; do install $(INSTALL_STRIP) -m 0755 $(BUILD)/$$d $(DESTDIR)$(LIBEXECDIR)/$$d; done
+	install $(INSTALL_STRIP) -m 0755 $(NBD_PLUGIN) $(DESTDIR)$(LIBEXECDIR)/csm-nbdkit.so
 	ln -sf $(LIBEXECDIR)/csm-gc $(DESTDIR)$(BINDIR)/csm-gc
 	for t in $(TOOL_BINS); do install $(INSTALL_STRIP) -m 0755 $$t $(DESTDIR)$(BINDIR)/; done
 	for m in $(MAN_PAGES); do \
@@ -357,6 +358,7 @@ install: all
 # Removes what install put in place and restores the <name>.orig it kept.
 uninstall:
 	for d in $(DRIVERS) csm-gc; do rm -f $(DESTDIR)$(LIBEXECDIR)/$$d; done
+	rm -f $(DESTDIR)$(LIBEXECDIR)/csm-nbdkit.so
 	-rmdir $(DESTDIR)$(LIBEXECDIR) 2>/dev/null
 	rm -f $(DESTDIR)$(BINDIR)/csm-gc $(TOOL_BINS:$(BUILD)/%=$(DESTDIR)$(BINDIR)/%)
 	for m in $(MAN_PAGES); do rm -f $(DESTDIR)$(MANDIR)/man$${m##*.}/$${m#man/}; done

@@ -57,6 +57,7 @@
 #include <unistd.h>
 
 #include "csm/error.h"
+#include "csm/fault.h"
 #include "csm/lvm.h"
 #include "csm/nbd_ctl.h"
 #include "csm/srfs.h"
@@ -698,6 +699,8 @@ static int do_pwrite(const void *buf, uint32_t count, uint64_t off)
 
 	if (!srv.writable)
 		return fail_errno("write", EROFS);
+	/* Test builds: a write that stands still (CSM_FAULT_PAUSE), for the pause deadline. */
+	sm_fault_point("nbd-plugin:write");
 	if (srv.kind == BK_FD)
 		return fd_pwrite(buf, count, off);
 	pthread_mutex_lock(&srv.lock);

@@ -6,7 +6,8 @@
 #   build  compile everything `make` builds (and run `make demo`):
 #          the compiler, pkg-config, and the headers and static libraries
 #          the drivers link (libxml2 with ICU, zlib, lzma; libuuid, libnfs,
-#          liblvm2cmd, libblkid, libiscsi)
+#          liblvm2cmd, libblkid, libiscsi), and nbdkit's plugin header for
+#          the data path's plugin (csm-nbdkit.so)
 #   test   what `make check` runs on this machine besides the build: cmocka,
 #          clang with libFuzzer (fuzz targets, ASan/UBSan), qemu-img, python3,
 #          LVM and ext4 tools, loop devices, nfs-ganesha + rpcbind (the private
@@ -14,7 +15,8 @@
 #          tests/nfs/netns.sh), tgt (the private iSCSI target,
 #          tests/iscsi/target.sh), man (man-db) and script (bsdutils) for
 #          test_tool_conventions (man pages render, progress on a terminal),
-#          strace (its fault injection: test_gc_status.sh)
+#          strace (its fault injection: test_gc_status.sh), nbdkit and
+#          libnbd's clients (nbdcopy, nbdinfo) for test_nbd_plugin.sh
 #   vm     the test VM (tests/vm/setup.sh): qemu, busybox, the initramfs
 #          tools, and what the guest tests run (the guest's userspace is this
 #          machine's): LVM, ext4, NFS client and server, iSCSI target and
@@ -28,12 +30,12 @@ set -euo pipefail
 
 BUILD_PKGS=(gcc libc6-dev make pkg-config
 	libxml2-dev libicu-dev zlib1g-dev liblzma-dev libstdc++-12-dev
-	uuid-dev libnfs-dev liblvm2-dev libblkid-dev libiscsi-dev)
+	uuid-dev libnfs-dev liblvm2-dev libblkid-dev libiscsi-dev nbdkit-plugin-dev)
 TEST_PKGS=(libcmocka-dev clang libclang-rt-14-dev
 	qemu-utils python3
 	lvm2 dmsetup e2fsprogs util-linux mount coreutils procps
 	nfs-ganesha nfs-ganesha-vfs rpcbind nfs-common iproute2 tgt
-	man-db bsdutils make strace)
+	man-db bsdutils make strace nbdkit libnbd-bin)
 VM_PKGS=(qemu-system-x86 busybox-static kmod cpio gzip
 	lvm2 e2fsprogs util-linux iproute2 procps
 	nfs-common rpcbind nfs-ganesha nfs-ganesha-vfs

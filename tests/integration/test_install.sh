@@ -9,6 +9,12 @@ need make=make install=coreutils
 make -s -C "$REPO" install -o all BUILD="$BUILD" ALLOW_TEST_BUILD=1 PREFIX=/usr DESTDIR="$T/root" SMDIR=/opt/xensource/sm >/dev/null
 [ -x "$T/root/usr/libexec/csm/FileSR" ] && pass "driver in PREFIX/libexec/csm" || fail "no installed driver"
 [ -x "$T/root/usr/bin/smcall" ] && [ -x "$T/root/usr/bin/vhdtool" ] && pass "tools in PREFIX/bin" || fail "tools"
+# The data path's plugin beside the drivers (they find it there); stripping keeps plugin_init.
+[ -f "$T/root/usr/libexec/csm/csm-nbdkit.so" ] && pass "nbdkit plugin in PREFIX/libexec/csm" || fail "no installed plugin"
+if command -v nbdkit >/dev/null; then
+	nbdkit --dump-plugin "$T/root/usr/libexec/csm/csm-nbdkit.so" 2>&1 | grep -q '^name=csm$' &&
+		pass "nbdkit loads the installed plugin" || fail "nbdkit cannot load the installed plugin"
+fi
 [ "$(readlink "$T/root/opt/xensource/sm/FileSR")" = /usr/libexec/csm/FileSR ] && pass "SMDIR link" || fail "SMDIR link"
 [ -x "$T/root/usr/libexec/csm/LVMSR" ] && [ "$(readlink "$T/root/opt/xensource/sm/LVMSR")" = /usr/libexec/csm/LVMSR ] &&
 	pass "LVMSR installed and linked" || fail "LVMSR not installed"
