@@ -1032,6 +1032,9 @@ static bool snapshot_is_single(const struct sm_call *c)
 	return t && (strcmp(t, "single") == 0 || strcmp(t, "internal") == 0);
 }
 
+/* How long a snapshot waits for an activate or deactivate of its VDI (a stop is 20 s at most). */
+#define SNAP_VDI_LOCK_WAIT 60
+
 static int snapshot_common(struct sm_ctx *ctx, bool is_snapshot, int code)
 {
 	struct vstore *vs = VS(ctx);
@@ -1040,13 +1043,20 @@ static int snapshot_common(struct sm_ctx *ctx, bool is_snapshot, int code)
 	bool single = is_snapshot && snapshot_is_single(c);
 	char jtext[256];
 	struct nbd_server srv;
+	struct sm_lock vdi_lock = SM_LOCK_INIT;
 	int rc = -1, served = 0;
 
 	if (!c->driver_params)
 		return sm_fail(&ctx->err, SME_BAD_REQUEST, "%s needs driver_params", c->method);
 	if (vs->ops->check(vs, &ctx->err) < 0 || snap_prepare(vs, &s, code, &ctx->err) < 0)
 		goto out;
-	/* A served VDI's chain changes only while its server holds still. */
+	/*
+	 * A served VDI's chain changes only while its server holds still.
+	 * activate and deactivate hold the VDI's lock, not the SR's: holding
+	 * it too, no server starts (and opens the chain) or stops mid-way.
+	 */
+	if (lock_acquire(&vdi_lock, s.src, "vdi", SNAP_VDI_LOCK_WAIT, code, &ctx->err) < 0)
+		goto out;
 	served = serve_pause(ctx, s.src, &srv, code);
 	if (served < 0)
 		goto out;
@@ -1083,6 +1093,7 @@ undo:
 out:
 	if (served > 0)
 		serve_resume(ctx, s.src, &srv, code);
+	lock_release(&vdi_lock);
 	vdimeta_free(&s.meta);
 	return rc;
 }
