@@ -191,6 +191,34 @@ P5=$(server_pid)
 [ "$P5" != 999999 ] && alive "${P5:-0}" && pass "a stale record is replaced by a live server" || fail "stale record: pid $P5"
 call unit "$D" "$C" vdi_deactivate --vdi "$V"
 
+# ---- the GC relinks a served leaf: the server reopens the shorter chain --------
+# W <- B2 <- B1 (both hidden, each its parent's only child): csm-gc
+# coalesces B2 into B1 and re-points W at B1 while W is served.
+CTL_T="$BUILD/tests/nbd_ctl_t"
+status() { "$CTL_T" "$CSM_NBD_DIR/$SR_UUID/$1.ctl" 5000 status; }
+call vdi_info "$D" "$C" vdi_create 32M && W=$(member uuid)
+"$VHDTOOL" write "$FILE_SR_DIR/$W.vhd" 0 <(pattern 0x01 $MiB) >/dev/null
+call vdi_info "$D" "$C" vdi_snapshot --vdi "$W" && call unit "$D" "$C" vdi_delete --vdi "$(member uuid)"
+"$VHDTOOL" write "$FILE_SR_DIR/$W.vhd" $MiB <(pattern 0x02 $MiB) >/dev/null
+call vdi_info "$D" "$C" vdi_snapshot --vdi "$W" && call unit "$D" "$C" vdi_delete --vdi "$(member uuid)"
+B2=$("$VHDTOOL" query "$FILE_SR_DIR/$W.vhd" | sed -n 's/^parent_name=\(.*\)\.vhd$/\1/p')
+call unit "$D" "$C" vdi_activate --vdi "$W" true
+if [ ! -x "$CTL_T" ]; then
+	skip_part "the GC's relink under a server: $CTL_T not built (make TEST_BUILD=1 all-tests)"
+else
+	status "$W" | grep -q ' depth=3 ' || fail "W's server before the GC: $(status "$W")"
+	"$BUILD/csm-gc" --sr "$SR_UUID" --dir "$FILE_SR_DIR" 2>"$T/gc.log" || fail "csm-gc: $(cat "$T/gc.log")"
+	[ ! -e "$FILE_SR_DIR/$B2.vhd" ] || fail "the GC did not coalesce $B2: $(cat "$T/gc.log")"
+	status "$W" | grep -q 'state=running .* depth=2 ' &&
+		pass "after the GC's relink the server serves the 2-deep chain" || fail "W's server after the GC: $(status "$W")"
+	qio_w() { timeout 30 qemu-io -f raw "$@" "nbd+unix:///$W?socket=$CSM_NBD_DIR/$SR_UUID/$W" >"$T/qio" 2>&1; }
+	qio_w -c "read -P 0x01 0 1M" -c "read -P 0x02 1M 1M" -c "write -P 0x03 2M 1M" -c flush ||
+		fail "W through its server after the GC: $(cat "$T/qio")"
+fi
+call unit "$D" "$C" vdi_deactivate --vdi "$W"
+"$VHDTOOL" check "$FILE_SR_DIR/$W.vhd" >"$T/check" 2>&1 || fail "vhdtool check of W after the GC: $(cat "$T/check")"
+"$VHDTOOL" read "$FILE_SR_DIR/$W.vhd" $((2 * MiB)) $MiB | cmp -s - <(pattern 0x03 $MiB) || fail "W's write after the GC"
+
 # ---- CSM_NBD=off activates without serving -----------------------------------
 CSM_NBD=off call unit "$D" "$C" vdi_activate --vdi "$V" true
 [ ! -e "$SOCK" ] && pass "CSM_NBD=off activates without a server" || fail "CSM_NBD=off started a server"
