@@ -6,17 +6,24 @@
 # raw file holding the same guest data.  Both are served over a Unix socket
 # by the same nbdkit and driven by the same client, `qemu-img bench`:
 #   seq-read    1 MiB reads over the whole disk, 8 in flight
-#   seq-write   1 MiB writes over the whole disk, 8 in flight
 #   rand-read   4 KiB reads, 16 in flight, each 31 MiB (7919 pages) past
 #               the last, wrapping: every request in another 2 MiB block
-#   rand-write  the same, writes
+#   seq-write-new, rand-write-new   the same as writes, both images put
+#               back before every run (the chain's leaf empty, as a
+#               snapshot leaves it; the raw file as it was): every chain
+#               write pays the first write to a block (the leaf file grows,
+#               bitmap, BAT)
+#               A third server, nbdkit's file plugin on a sparse raw file
+#               made anew before every run, shows what a first write to a
+#               file's new pages costs without any VHD (the "sparse" column)
+#   seq-write, rand-write   the same writes again, nothing put back: the
+#               leaf's blocks are allocated (a VM's steady state)
 # Each figure is the median of RUNS (default 5) runs, the two servers taking
-# turns (A B A B ...).  Before every write run both images are put back
-# (the chain's leaf as it was, empty; the raw file as it was), so a chain
-# write always pays the first write to a block (allocation, bitmap, BAT).
-# The page cache is warm (the images are read once first); nothing is
-# flushed inside a run: both servers would pay the same fdatasync.
-# Environment: SIZE (virtual size, default 512M), RUNS, TMPDIR.
+# turns (A B A B ...).  The page cache is warm (the images are read once
+# first); nothing is flushed inside a run: both servers would pay the same
+# fdatasync.
+# Environment: SIZE (virtual size, default 512M), RUNS, KINDS (default all
+# six, in the order above), TMPDIR.
 set -euo pipefail
 
 BUILD=${1:?usage: bench/nbd.sh <build-dir>}
@@ -76,6 +83,11 @@ stop() {
 }
 serve_floor() { start floor file "file=$W/floor.raw"; }
 serve_csm() { start csm "$PLUGIN" "file=$W/leaf.vhd" format=vhd; }
+serve_sparse() {
+	rm -f "$W/sparse.raw"
+	truncate -s "$bytes" "$W/sparse.raw"
+	start sparse file "file=$W/sparse.raw"
+}
 
 # run <name> <kind>: seconds of one qemu-img bench run
 run() {
@@ -96,32 +108,42 @@ serve_floor; serve_csm
 run floor seq-read >/dev/null
 run csm seq-read >/dev/null
 
-printf '\n%-11s %14s %13s %7s %8s  (%s, %s runs, medians)\n' kind floor csm ratio target "$SIZE" "$RUNS"
-for kind in seq-read rand-read seq-write rand-write; do
-	: >"$W/t.floor"
-	: >"$W/t.csm"
+printf '\n%-14s %14s %13s %7s %8s   %s\n' kind floor csm ratio target "sparse ($SIZE, $RUNS runs, medians)"
+serve_sparse
+for kind in ${KINDS:-seq-read rand-read seq-write-new seq-write rand-write-new rand-write}; do
+	servers=(floor csm)
+	[ "${kind%-new}" = "$kind" ] || servers+=(sparse)
+	for who in "${servers[@]}"; do : >"$W/t.$who"; done
 	for ((i = 0; i < RUNS; i++)); do
-		for who in floor csm; do
-			if [ "${kind#*-}" = write ]; then
+		for who in "${servers[@]}"; do
+			if [ "${kind%-new}" != "$kind" ]; then
 				stop $who
-				if [ $who = floor ]; then cp "$W/floor.orig" "$W/floor.raw"; serve_floor
-				else cp "$W/leaf.orig" "$W/leaf.vhd"; serve_csm; fi
+				case $who in
+				floor) cp "$W/floor.orig" "$W/floor.raw"; serve_floor ;;
+				csm) cp "$W/leaf.orig" "$W/leaf.vhd"; serve_csm ;;
+				sparse) serve_sparse ;;
+				esac
 			fi
-			run $who $kind >>"$W/t.$who"
+			run $who "${kind%-new}" >>"$W/t.$who"
 		done
 	done
 	f=$(median <"$W/t.floor")
 	c=$(median <"$W/t.csm")
+	sp=-
+	[ "${kind%-new}" = "$kind" ] || sp=$(median <"$W/t.sparse")
 	case $kind in
 	seq-*) unit="MiB/s"; n=$((bytes / MiB)); target=0.80 ;;
 	*) unit="IOPS"; n=20000; target=0.60 ;;
 	esac
-	awk -v k="$kind" -v f="$f" -v c="$c" -v n="$n" -v u="$unit" -v t="$target" 'BEGIN {
+	awk -v k="$kind" -v f="$f" -v c="$c" -v s="$sp" -v n="$n" -v u="$unit" -v t="$target" 'BEGIN {
 		fr = n / f; cr = n / c
-		printf "%-11s %8.0f %-5s %7.0f %-5s %7.2f %8.2f %s\n", k, fr, u, cr,
-		       u, cr / fr, t, (cr / fr >= t) ? "ok" : "BELOW"
+		printf "%-14s %8.0f %-5s %7.0f %-5s %7.2f %8.2f %-5s", k, fr, u, cr, u, cr / fr, t,
+		       (cr / fr >= t) ? "ok" : "BELOW"
+		if (s != "-") printf " %7.0f %s", n / s, u
+		printf "\n"
 	}'
 done
 stop floor
 stop csm
+stop sparse
 "$VHDTOOL" check "$W/leaf.vhd" "$W/mid.vhd" "$W/base.vhd" >/dev/null && echo "(the chain passes check after the runs)"
