@@ -1048,17 +1048,19 @@ static int snapshot_common(struct sm_ctx *ctx, bool is_snapshot, int code)
 
 	if (!c->driver_params)
 		return sm_fail(&ctx->err, SME_BAD_REQUEST, "%s needs driver_params", c->method);
-	if (vs->ops->check(vs, &ctx->err) < 0 || snap_prepare(vs, &s, code, &ctx->err) < 0)
+	if (vs->ops->check(vs, &ctx->err) < 0)
 		goto out;
 	/*
-	 * A served VDI's chain changes only while its server holds still.
-	 * activate and deactivate hold the VDI's lock, not the SR's: holding
-	 * it too, no server starts (and opens the chain) or stops mid-way.
+	 * A served VDI's chain changes only while its server holds still,
+	 * and is looked at only then: snap_prepare's "nothing written to the
+	 * leaf" must stay true until the snapshot.  activate and deactivate
+	 * hold the VDI's lock, not the SR's: holding it too, no server starts
+	 * (and opens the chain) or stops mid-way.
 	 */
 	if (lock_acquire(&vdi_lock, s.src, "vdi", SNAP_VDI_LOCK_WAIT, code, &ctx->err) < 0)
 		goto out;
 	served = serve_pause(ctx, s.src, &srv, code);
-	if (served < 0)
+	if (served < 0 || snap_prepare(vs, &s, code, &ctx->err) < 0)
 		goto out;
 	if (single && s.reuse_parent) {
 		/* A single snapshot must return a base copy: make one after all. */
@@ -1110,6 +1112,22 @@ int fsr_vdi_clone(struct sm_ctx *ctx)
 
 /* ---- recovery ------------------------------------------------------------ */
 
+/*
+ * A snapshot killed mid-way left its VDI's server paused (the journal is
+ * written after the pause): once the chain is back, let it serve again.
+ * A server that is not paused answers a resume with "ok" and does nothing.
+ */
+static void recover_resume(struct vstore *vs, const char *uuid)
+{
+	struct nbd_server srv;
+	struct sm_error e = { 0 };
+
+	if (nbd_serve_find(vs->sr_uuid, uuid, &srv) == 1 &&
+	    nbd_serve_resume(&srv, SME_SR_UNAVAILABLE, &e) < 0)
+		sm_log(LOG_ERR, "recovery: the NBD server of %s (pid %d) did not resume: %s", uuid,
+		       (int)srv.pid, e.detail);
+}
+
 static int recover_snapshot(struct vstore *vs, const char *id, const char *text,
 			    struct sm_error *err)
 {
@@ -1127,6 +1145,7 @@ static int recover_snapshot(struct vstore *vs, const char *id, const char *text,
 	if (vs->ops->snap_undo(vs, id, base, clone, err) < 0)
 		return -1;   /* the record stays: the next call tries again */
 	sm_log(LOG_WARNING, "recovery: rolled back the interrupted snapshot of %s", id);
+	recover_resume(vs, id);
 	return 0;
 }
 

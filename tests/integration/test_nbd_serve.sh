@@ -219,6 +219,22 @@ call unit "$D" "$C" vdi_deactivate --vdi "$W"
 "$VHDTOOL" check "$FILE_SR_DIR/$W.vhd" >"$T/check" 2>&1 || fail "vhdtool check of W after the GC: $(cat "$T/check")"
 "$VHDTOOL" read "$FILE_SR_DIR/$W.vhd" $((2 * MiB)) $MiB | cmp -s - <(pattern 0x03 $MiB) || fail "W's write after the GC"
 
+# ---- a snapshot killed while the server is paused: the next call resumes it ----
+call unit "$D" "$C" vdi_activate --vdi "$W" true
+req=$("$SMCALL" --print-request "$D" "$C" vdi_snapshot --vdi "$W")
+CSM_FAULT_POINT=snapshot:link run_raw "$D" "$req"
+[ "$RC" = 137 ] || fail "vdi_snapshot with CSM_FAULT_POINT=snapshot:link exited $RC (a test build?)"
+if timeout 2 qemu-io -f raw -c "read -P 0x03 2M 4k" "nbd+unix:///$W?socket=$CSM_NBD_DIR/$SR_UUID/$W" >"$T/qio" 2>&1; then
+	fail "the server answered while the killed snapshot's pause should hold it"
+fi
+call string "$D" "$C" sr_scan   # recovery rolls the snapshot back and resumes the server
+timeout 10 qemu-io -f raw -c "read -P 0x03 2M 1M" -c "write -P 0x04 3M 1M" -c flush \
+	"nbd+unix:///$W?socket=$CSM_NBD_DIR/$SR_UUID/$W" >"$T/qio" 2>&1 &&
+	pass "after a snapshot killed mid-way, recovery resumes the server" || fail "server after recovery: $(cat "$T/qio")"
+call unit "$D" "$C" vdi_deactivate --vdi "$W"
+"$VHDTOOL" check "$FILE_SR_DIR/$W.vhd" >"$T/check" 2>&1 || fail "vhdtool check of W after recovery: $(cat "$T/check")"
+"$VHDTOOL" read "$FILE_SR_DIR/$W.vhd" $((3 * MiB)) $MiB | cmp -s - <(pattern 0x04 $MiB) || fail "W's write after recovery"
+
 # ---- CSM_NBD=off activates without serving -----------------------------------
 CSM_NBD=off call unit "$D" "$C" vdi_activate --vdi "$V" true
 [ ! -e "$SOCK" ] && pass "CSM_NBD=off activates without a server" || fail "CSM_NBD=off started a server"
