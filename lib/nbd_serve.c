@@ -321,8 +321,9 @@ static void __attribute__((noreturn)) exec_server(const char *const argv[])
 		dup2(fd, 1);
 		dup2(fd, 2);
 	}
-	for (int i = 3; i < 1024; i++)
-		close(i);
+	if (close_range(3, ~0U, 0) < 0)
+		for (int i = 3; i < 1024; i++)
+			close(i);
 	signal(SIGPIPE, SIG_DFL);
 	execv(argv[0], (char *const *)argv);
 	_exit(127);
