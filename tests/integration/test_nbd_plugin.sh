@@ -290,6 +290,16 @@ if grep -q CSM_FAULT_PAUSE "$PLUGIN"; then
 	pat "$M" 0x6b $((12 * MiB)) 4096
 	nbdcopy "$URI" "$T/copy.raw"
 	same "$T/copy.raw" "$M" && pass "and its data is served" || fail "data after the stuck write"
+	# A pause that succeeds after its asker gave up is undone: nobody would resume it.
+	qio -c "write -P 0x6b $((12 * MiB)) 4096" &
+	qp=$!
+	for _ in $(seq 50); do ctl status | grep -q 'inflight=1' && break; sleep 0.1; done
+	"$CTL_T" "$CTL" 300 pause 10000 >/dev/null 2>&1 && fail "a 300 ms client got an answer to a stuck pause"
+	touch "$T/go"
+	wait "$qp" || fail "the second stuck write failed"
+	sleep 0.3
+	ctl status | grep -q 'state=running' && pass "a pause whose asker has gone is undone" ||
+		fail "a pause nobody waits for stayed: $(ctl status)"
 	stop
 else
 	skip_part "a stuck pause: the plugin's fault point is in test builds only (make TEST_BUILD=1)"
