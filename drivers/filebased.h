@@ -116,6 +116,13 @@ int fsr_vdi_detach_from_config(struct sm_ctx *ctx);
 int fsr_vdi_lock(struct sm_ctx *ctx);
 int fsr_vdi_unlock(struct sm_ctx *ctx);
 
+/*
+ * Stop the NBD server of uuid (vdi_deactivate's first step; csm/nbd_serve.h):
+ * flushed, then ended; no server is a success.  -1 with ctx->err when
+ * the process would not die.
+ */
+int fsr_serve_stop(struct sm_ctx *ctx, const char *uuid);
+
 /* The SR marker file written by sr_create (holds the SR uuid). */
 #define FSR_MARKER VSTORE_DIR_MARKER
 

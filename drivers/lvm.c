@@ -702,9 +702,17 @@ static int lvmsr_vdi_detach_from_config(struct sm_ctx *ctx)
 	return lvmsr_vdi_detach(ctx);
 }
 
-/* The LVs stay active from attach to detach (A.12): the counts are attach's. */
+/*
+ * The LVs stay active from attach to detach (A.12): the counts are
+ * attach's.  The NBD server vdi_activate started goes (a VM must shut
+ * down: one that will not die is logged, not a fault).
+ */
 static int lvmsr_vdi_deactivate(struct sm_ctx *ctx)
 {
+	if (fsr_serve_stop(ctx, ctx->call->vdi_uuid) < 0) {
+		sm_log(LOG_WARNING, "vdi_deactivate: %s", ctx->err.detail);
+		sm_error_clear(&ctx->err);
+	}
 	return 0;
 }
 

@@ -22,6 +22,7 @@
 #include "csm/fault.h"
 #include "csm/lock.h"
 #include "csm/log.h"
+#include "csm/nbd_serve.h"
 #include "csm/scan.h"
 #include "csm/util.h"
 #include "csm/vdiforest.h"
@@ -846,6 +847,148 @@ static int wait_for_leaf_coalesce(struct sm_ctx *ctx, const char *uuid)
 	}
 }
 
+/* ---- the data path: the VDI's NBD server (csm/nbd_serve.h) --------------- */
+
+/*
+ * The plugin's arguments: how it reaches the SR, the way csm-gc does
+ * (fsr_kick_gc's gc_reach, "--lvm DEV" as lvm=DEV and so on, else the SR
+ * directory), and which VDI; the plugin asks the store for its format.
+ */
+#define SERVE_MAX_ARGS 8
+
+struct serve_args {
+	char text[SERVE_MAX_ARGS][PATH_MAX + 32];
+	const char *argv[SERVE_MAX_ARGS + 1];
+	size_t n;
+};
+
+static void serve_arg(struct serve_args *a, const char *key, const char *value)
+{
+	if (a->n >= SERVE_MAX_ARGS)
+		return;
+	snprintf(a->text[a->n], sizeof(a->text[a->n]), "%s=%s", key, value);
+	a->argv[a->n] = a->text[a->n];
+	a->argv[++a->n] = NULL;
+}
+
+/* The reach options of csm-gc that the plugin takes, with the same meaning. */
+static bool serve_reach_key(const char *opt)
+{
+	static const char *const keys[] = { "--lvm", "--nfs", "--nfs-version", "--nfs-timeout" };
+
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		if (strcmp(opt, keys[i]) == 0)
+			return true;
+	return false;
+}
+
+static int serve_args_fill(struct sm_ctx *ctx, const char *uuid, struct serve_args *a)
+{
+	const struct file_sr *sr = FSR(ctx);
+
+	a->n = 0;
+	a->argv[0] = NULL;
+	if (sr->gc_reach[0]) {
+		for (size_t i = 0; i + 1 < 8 && sr->gc_reach[i]; i++) {
+			if (serve_reach_key(sr->gc_reach[i]) && sr->gc_reach[i + 1]) {
+				serve_arg(a, sr->gc_reach[i] + 2, sr->gc_reach[i + 1]);
+				i++;
+			}
+		}
+		if (strcmp(sr->gc_reach[0], "--lvm") == 0)
+			serve_arg(a, "sr", ctx->call->sr_uuid);
+	} else if (sr->path[0]) {
+		serve_arg(a, "dir", sr->path);
+	} else {
+		return sm_fail(&ctx->err, SME_VDI_UNAVAILABLE, "no way to reach SR %s for the "
+			       "NBD server", ctx->call->sr_uuid);
+	}
+	serve_arg(a, "vdi", uuid);
+	return 0;
+}
+
+/*
+ * Serve the VDI from now until vdi_deactivate.  CSM_NBD=auto (the
+ * default) activates without a server on a host that has no nbdkit or
+ * no plugin, as before the data path existed (a host where tapdisk
+ * serves the socket); CSM_NBD=on makes that a fault, off never serves.
+ */
+static int serve_start(struct sm_ctx *ctx, const char *uuid, bool rw)
+{
+	enum nbd_serve_mode mode = nbd_serve_mode();
+	char nbdkit[PATH_MAX], plugin[PATH_MAX], why[PATH_MAX + 64];
+	struct serve_args a;
+	struct nbd_server srv;
+	struct nbd_serve_spec spec = {
+		.sr_uuid = ctx->call->sr_uuid, .vdi_uuid = uuid, .readonly = !rw,
+	};
+
+	if (mode == NBD_SERVE_OFF)
+		return 0;
+	if (mode == NBD_SERVE_AUTO && nbd_serve_locate(nbdkit, plugin, why, sizeof(why)) < 0) {
+		sm_log(LOG_WARNING, "vdi_activate: %s is not served over NBD: %s (CSM_NBD=on "
+		       "makes this a fault)", uuid, why);
+		return 0;
+	}
+	if (serve_args_fill(ctx, uuid, &a) < 0)
+		return -1;
+	spec.plugin_args = a.argv;
+	return nbd_serve_start(&spec, &srv, SME_VDI_UNAVAILABLE, &ctx->err);
+}
+
+/* A server already running for uuid serves the way asked, or this activation is refused. */
+static int serve_check_mode(struct sm_ctx *ctx, const char *uuid, bool rw)
+{
+	struct nbd_server srv;
+
+	if (nbd_serve_find(ctx->call->sr_uuid, uuid, &srv) == 1 && srv.readonly == rw)
+		return sm_fail(&ctx->err, SME_VDI_UNAVAILABLE, "%s is already served %s (pid %d): "
+			       "deactivate it first", uuid, srv.readonly ? "read-only" :
+			       "read-write", (int)srv.pid);
+	return 0;
+}
+
+int fsr_serve_stop(struct sm_ctx *ctx, const char *uuid)
+{
+	return nbd_serve_stop(ctx->call->sr_uuid, uuid, SME_VDI_UNAVAILABLE, &ctx->err);
+}
+
+/*
+ * Hold the VDI's server while its chain changes under it: 1 paused (s
+ * filled, serve_resume after), 0 not served, -1 the pause failed (a
+ * fault: nothing may change, the old chain is still served).
+ */
+static int serve_pause(struct sm_ctx *ctx, const char *uuid, struct nbd_server *s, int code)
+{
+	if (nbd_serve_find(ctx->call->sr_uuid, uuid, s) == 0)
+		return 0;
+	if (nbd_serve_pause(s, code, &ctx->err) < 0)
+		return -1;
+	sm_fault_point("serve:paused");
+	return 1;
+}
+
+/*
+ * After the operation, whatever its outcome: the server opens the chain
+ * the VDI's name now leads to.  A failed reopen leaves the server paused
+ * (serving the old chain would write into the snapshot's base); tried
+ * twice, then logged: the operation itself stands, and the next
+ * deactivate/activate starts a fresh server.
+ */
+static void serve_resume(struct sm_ctx *ctx, const char *uuid, const struct nbd_server *s,
+			 int code)
+{
+	struct sm_error e = { 0 };
+
+	if (nbd_serve_resume(s, code, &e) == 0)
+		return;
+	memset(&e, 0, sizeof(e));
+	if (nbd_serve_resume(s, code, &e) == 0)
+		return;
+	sm_log(LOG_ERR, "%s: the NBD server of %s (pid %d) did not resume: %s; it stays paused "
+	       "until deactivated", ctx->call->method, uuid, (int)s->pid, e.detail);
+}
+
 int fsr_vdi_activate(struct sm_ctx *ctx)
 {
 	struct vstore *vs = VS(ctx);
@@ -858,11 +1001,15 @@ int fsr_vdi_activate(struct sm_ctx *ctx)
 		return -1;
 	if (kind == VSTORE_NONE)
 		return sm_fail(&ctx->err, SME_VDI_UNAVAILABLE, "VDI %s is not in SR %s", uuid, vs->sr_uuid);
+	/* Before the record: a refused activation must not undo the one in force. */
+	if (serve_check_mode(ctx, uuid, rw) < 0)
+		return -1;
 	if (vs->ops->active_set(vs, uuid, rw, SME_VDI_UNAVAILABLE, &ctx->err) < 0)
 		return -1;
 	sm_fault_point("activate:recorded");
 	/* Checked once no merge can change the image any more. */
-	if (wait_for_leaf_coalesce(ctx, uuid) < 0 || vdi_usable(vs, uuid, rw, NULL, &ctx->err) < 0) {
+	if (wait_for_leaf_coalesce(ctx, uuid) < 0 || vdi_usable(vs, uuid, rw, NULL, &ctx->err) < 0 ||
+	    serve_start(ctx, uuid, rw) < 0) {
 		vs->ops->active_clear(vs, uuid);
 		return -1;
 	}
@@ -877,8 +1024,20 @@ int fsr_vdi_activate(struct sm_ctx *ctx)
 int fsr_vdi_deactivate(struct sm_ctx *ctx)
 {
 	struct vstore *vs = VS(ctx);
-	int rc = vs->ops->active_clear(vs, ctx->call->vdi_uuid);
+	int rc;
 
+	/*
+	 * The server first (it flushes): while it runs, the record must stay,
+	 * or the GC could merge the leaf it writes.  One that will not die
+	 * keeps the record, and the call still succeeds.
+	 */
+	if (fsr_serve_stop(ctx, ctx->call->vdi_uuid) < 0) {
+		sm_log(LOG_WARNING, "vdi_deactivate: %s; its activation record stays",
+		       ctx->err.detail);
+		sm_error_clear(&ctx->err);
+		return 0;
+	}
+	rc = vs->ops->active_clear(vs, ctx->call->vdi_uuid);
 	if (rc < 0)
 		sm_log(LOG_WARNING, "vdi_deactivate: cannot remove this host's activation record of "
 		       "%s (%s); the GC leaves this VDI alone until it is gone",
@@ -1042,6 +1201,9 @@ static bool snapshot_is_single(const struct sm_call *c)
 	return t && (strcmp(t, "single") == 0 || strcmp(t, "internal") == 0);
 }
 
+/* How long a snapshot waits for an activate or deactivate of its VDI (a stop is 20 s at most). */
+#define SNAP_VDI_LOCK_WAIT 60
+
 static int snapshot_common(struct sm_ctx *ctx, bool is_snapshot, int code)
 {
 	struct vstore *vs = VS(ctx);
@@ -1049,11 +1211,25 @@ static int snapshot_common(struct sm_ctx *ctx, bool is_snapshot, int code)
 	struct snap s = { .src = c->vdi_uuid };
 	bool single = is_snapshot && snapshot_is_single(c);
 	char jtext[256];
-	int rc = -1;
+	struct nbd_server srv;
+	struct sm_lock vdi_lock = SM_LOCK_INIT;
+	int rc = -1, served = 0;
 
 	if (!c->driver_params)
 		return sm_fail(&ctx->err, SME_BAD_REQUEST, "%s needs driver_params", c->method);
-	if (vs->ops->check(vs, &ctx->err) < 0 || snap_prepare(vs, &s, code, &ctx->err) < 0)
+	if (vs->ops->check(vs, &ctx->err) < 0)
+		goto out;
+	/*
+	 * A served VDI's chain changes only while its server holds still,
+	 * and is looked at only then: snap_prepare's "nothing written to the
+	 * leaf" must stay true until the snapshot.  activate and deactivate
+	 * hold the VDI's lock, not the SR's: holding it too, no server starts
+	 * (and opens the chain) or stops mid-way.
+	 */
+	if (lock_acquire(&vdi_lock, s.src, "vdi", SNAP_VDI_LOCK_WAIT, code, &ctx->err) < 0)
+		goto out;
+	served = serve_pause(ctx, s.src, &srv, code);
+	if (served < 0 || snap_prepare(vs, &s, code, &ctx->err) < 0)
 		goto out;
 	if (single && s.reuse_parent) {
 		/* A single snapshot must return a base copy: make one after all. */
@@ -1086,6 +1262,9 @@ undo:
 	if (vs->ops->snap_undo(vs, s.src, s.base, s.clone, NULL) == 0)
 		vs->ops->journal_end(vs, "snapshot", s.src, NULL);
 out:
+	if (served > 0)
+		serve_resume(ctx, s.src, &srv, code);
+	lock_release(&vdi_lock);
 	vdimeta_free(&s.meta);
 	return rc;
 }
@@ -1101,6 +1280,22 @@ int fsr_vdi_clone(struct sm_ctx *ctx)
 }
 
 /* ---- recovery ------------------------------------------------------------ */
+
+/*
+ * A snapshot killed mid-way left its VDI's server paused (the journal is
+ * written after the pause): once the chain is back, let it serve again.
+ * A server that is not paused answers a resume with "ok" and does nothing.
+ */
+static void recover_resume(struct vstore *vs, const char *uuid)
+{
+	struct nbd_server srv;
+	struct sm_error e = { 0 };
+
+	if (nbd_serve_find(vs->sr_uuid, uuid, &srv) == 1 &&
+	    nbd_serve_resume(&srv, SME_SR_UNAVAILABLE, &e) < 0)
+		sm_log(LOG_ERR, "recovery: the NBD server of %s (pid %d) did not resume: %s", uuid,
+		       (int)srv.pid, e.detail);
+}
 
 static int recover_snapshot(struct vstore *vs, const char *id, const char *text,
 			    struct sm_error *err)
@@ -1119,6 +1314,7 @@ static int recover_snapshot(struct vstore *vs, const char *id, const char *text,
 	if (vs->ops->snap_undo(vs, id, base, clone, err) < 0)
 		return -1;   /* the record stays: the next call tries again */
 	sm_log(LOG_WARNING, "recovery: rolled back the interrupted snapshot of %s", id);
+	recover_resume(vs, id);
 	return 0;
 }
 

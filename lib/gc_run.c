@@ -25,6 +25,7 @@
 #include "csm/gc_run.h"
 #include "csm/journal.h"
 #include "csm/log.h"
+#include "csm/nbd_serve.h"
 #include "csm/util.h"
 #include "csm/vdiforest.h"
 #include "csm/vhdchain.h"
@@ -333,6 +334,35 @@ static int relink_child(struct gc_run *g, const struct vdi_node *c, const char *
 	return rc;
 }
 
+/*
+ * Re-point a child that this host serves over NBD (csm/nbd_serve.h) with
+ * its server paused: it lets go of the chain, then reopens it through p,
+ * before n goes.  A server that does not pause holds the relink back
+ * (the journal stays; the next run tries again).  A server on another
+ * host is out of reach: its chain keeps n open, as the plan's activation
+ * check intends (see coalesce_idle).
+ */
+static int relink_served(struct gc_run *g, const struct vdi_node *c, const char *p_uuid,
+			 struct sm_error *err)
+{
+	struct nbd_server srv;
+	struct sm_error late = { 0 };
+	int rc;
+
+	if (nbd_serve_find(g->sr_uuid, c->img.uuid, &srv) == 0)
+		return relink_child(g, c, p_uuid, err);
+	if (nbd_serve_pause(&srv, SME_SR_UNAVAILABLE, err) < 0)
+		return -1;
+	rc = relink_child(g, c, p_uuid, err);
+	if (nbd_serve_resume(&srv, SME_SR_UNAVAILABLE, &late) < 0 &&
+	    nbd_serve_resume(&srv, SME_SR_UNAVAILABLE, &late) < 0)
+		sm_log(LOG_ERR, "gc: the NBD server of %s (pid %d) did not resume after the relink: "
+		       "%s", c->img.uuid, (int)srv.pid, late.detail);
+	else
+		say(g, "the NBD server of %s reopened its chain", c->img.uuid);
+	return rc;
+}
+
 /* Re-point every child of n at p, then remove n (SR lock held). */
 static int relink_and_remove(struct gc_run *g, const char *n_uuid, const char *p_uuid,
 			     struct sm_error *err)
@@ -361,7 +391,7 @@ static int relink_and_remove(struct gc_run *g, const char *n_uuid, const char *p
 			rc = vstore_set_read_only(g->vs, c->uuid, true, err);
 		if (rc < 0 || strcmp(c->parent, n_uuid) != 0)
 			continue;
-		rc = relink_child(g, &f.nodes[i], p_uuid, err);
+		rc = relink_served(g, &f.nodes[i], p_uuid, err);
 		if (rc == 0) {
 			say(g, "re-pointed %s at %s", f.nodes[i].img.uuid, p_uuid);
 			sm_fault_point("gc:relinked-one");

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "csm/driver.h"
+#include "csm/nbd_serve.h"
 #include "csm/util.h"
 
 struct opname {
@@ -238,7 +239,8 @@ struct xr_value *sm_attach_result(const struct sm_attach_info *a, struct xr_valu
 
 	if (!xs)
 		xs = xr_struct();
-	snprintf(nbd, sizeof(nbd), "nbd:unix:/run/blktap-control/nbd/%s/%s:exportname=%s",
+	/* The socket vdi_activate's server listens on (csm/nbd_serve.h). */
+	snprintf(nbd, sizeof(nbd), "nbd:unix:%s/%s/%s:exportname=%s", nbd_serve_dir(),
 		 a->sr_uuid, a->vdi_uuid, a->vdi_uuid);
 	if (!r || !xs || xr_struct_set_string(xs, "storage-type", a->storage_type) < 0 ||
 	    xr_struct_set_string(xs, "vdi-type", a->vdi_type) < 0 ||

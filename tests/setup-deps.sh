@@ -18,10 +18,11 @@
 #          strace (its fault injection: test_gc_status.sh), tmux
 #          (test_gc_session.sh records a terminal session with it), nbdkit
 #          and libnbd's clients (nbdcopy, nbdinfo) for test_nbd_plugin.sh
+#          and test_nbd_serve.sh
 #   vm     the test VM (tests/vm/setup.sh): qemu, busybox, the initramfs
 #          tools, and what the guest tests run (the guest's userspace is this
 #          machine's): LVM, ext4, NFS client and server, iSCSI target and
-#          initiator
+#          initiator, nbdkit and the kernel's NBD client (nbd-client)
 #
 # Every command a test runs comes from a package in one of these lists; a
 # test whose command is missing says which package to install.  On Debian,
@@ -40,7 +41,7 @@ TEST_PKGS=(libcmocka-dev clang libclang-rt-14-dev
 VM_PKGS=(qemu-system-x86 busybox-static kmod cpio gzip
 	lvm2 e2fsprogs util-linux iproute2 procps
 	nfs-common rpcbind nfs-ganesha nfs-ganesha-vfs
-	open-iscsi tgt)
+	open-iscsi tgt nbdkit nbd-client)
 
 [ $# -gt 0 ] || set -- build test
 pkgs=()

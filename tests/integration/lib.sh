@@ -51,7 +51,22 @@ export SM_LOCK_DIR="$T/lock" SM_MOUNT_BASE="$T/mnt" FILE_SR_DIR="$T/sr"
 export SR_UUID=${SR_UUID:-3f1c0d9e-5d2a-4b7e-9c61-0e8a2b4f7a10}
 # The background GC changes the SR behind a test's back; GC tests turn it on.
 export CSM_GC=${CSM_GC:-off}
-cleanup() { rm -rf "$T"; }
+# vdi_activate's NBD server (csm/nbd_serve.h): its sockets and records in
+# the test's directory, and off unless a test turns it on (test_nbd_serve.sh):
+# a server left running would hold the SR's files past the test.
+export CSM_NBD_DIR="$T/nbd" CSM_NBD=${CSM_NBD:-off}
+# nbd_reap: kill -9 every server whose record is under $T (only a process
+# whose command line names our directory: never someone else's nbdkit).
+nbd_reap() {
+	local r pid
+	for r in "$T"/nbd/*/*.server; do
+		[ -f "$r" ] || continue
+		pid=$(sed -n 's/^pid=//p' "$r")
+		[ -n "$pid" ] && grep -qF "$T/nbd/" "/proc/$pid/cmdline" 2>/dev/null &&
+			kill -9 "$pid" 2>/dev/null || true
+	done
+}
+cleanup() { nbd_reap; rm -rf "$T"; }
 trap cleanup EXIT
 
 FAILS=0

@@ -54,7 +54,7 @@ call vdi_info "$D" "$C" vdi_create --sm-config type=raw 10M && R=$(member uuid)
 call attach "$D" "$C" vdi_attach --vdi "$V1" true && pass "vdi_attach"
 [ "$(member params)" = "$SM_MOUNT_BASE/$SR_UUID/$V1.vhd" ] || fail "attach params: $(member params)"
 [ -e "$(member params)" ] || fail "params path does not exist"
-grep -q "nbd:unix:/run/blktap-control/nbd/$SR_UUID/$V1:exportname=$V1" <<<"$OUT" || fail "params_nbd"
+grep -q "nbd:unix:$CSM_NBD_DIR/$SR_UUID/$V1:exportname=$V1" <<<"$OUT" || fail "params_nbd"
 call unit "$D" "$C" vdi_activate --vdi "$V1" true && pass "vdi_activate"
 call unit "$D" "$C" vdi_deactivate --vdi "$V1" && call unit "$D" "$C" vdi_detach --vdi "$V1" && pass "deactivate, detach"
 call unit "$D" "$C" vdi_detach --vdi "$V1" && pass "vdi_detach is idempotent"
