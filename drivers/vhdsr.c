@@ -1100,9 +1100,16 @@ static int snap_prepare(struct vstore *vs, struct snap *s, int code, struct sm_e
 	}
 	if (s->info.hidden)
 		return sm_fail(err, code, "%s is a hidden base copy", s->src);
-	/* As the Python SM's snapshot, whose depth query fails on a broken chain. */
-	if (chain_check(vs, s->src, &depth, err, SME_VDI_UNAVAILABLE) < 0)
+	/*
+	 * A broken chain is 46, as the Python SM's snapshot, whose depth
+	 * query fails on one; a link that merely failed to read (EIO) keeps
+	 * the command's own code.
+	 */
+	if (chain_walk(vs, s->src, &depth, err, code) < 0) {
+		if (err->code != SME_SR_UNAVAILABLE)
+			chain_fault(vs, s->src, SME_VDI_UNAVAILABLE, err);
 		return -1;
+	}
 	if (depth >= VHD_MAX_CHAIN)
 		return sm_fail(err, SME_SNAPSHOT_CHAIN_TOO_LONG,
 			       "%s is %d links deep (limit %d)", s->src, depth, VHD_MAX_CHAIN);

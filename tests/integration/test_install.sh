@@ -12,7 +12,10 @@ make -s -C "$REPO" install -o all BUILD="$BUILD" ALLOW_TEST_BUILD=1 PREFIX=/usr 
 # The data path's plugin beside the drivers (they find it there); stripping keeps plugin_init.
 [ -f "$T/root/usr/libexec/csm/csm-nbdkit.so" ] && pass "nbdkit plugin in PREFIX/libexec/csm" || fail "no installed plugin"
 if command -v nbdkit >/dev/null; then
-	nbdkit --dump-plugin "$T/root/usr/libexec/csm/csm-nbdkit.so" 2>&1 | grep -q '^name=csm$' &&
+	# A sanitizer build's plugin needs its runtime loaded first (as test_nbd_plugin.sh does).
+	pre=$(ldd "$T/root/usr/libexec/csm/csm-nbdkit.so" 2>/dev/null | awk '/libasan|libubsan/ { printf "%s ", $3 }')
+	env ${pre:+LD_PRELOAD="$pre"} ASAN_OPTIONS=detect_leaks=0 \
+		nbdkit --dump-plugin "$T/root/usr/libexec/csm/csm-nbdkit.so" 2>&1 | grep -q '^name=csm$' &&
 		pass "nbdkit loads the installed plugin" || fail "nbdkit cannot load the installed plugin"
 fi
 [ "$(readlink "$T/root/opt/xensource/sm/FileSR")" = /usr/libexec/csm/FileSR ] && pass "SMDIR link" || fail "SMDIR link"
