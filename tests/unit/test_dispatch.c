@@ -27,6 +27,7 @@
 #include "csm/scan.h"
 #include "csm/xapi.h"
 #include "csm/xmlrpc.h"
+#include "xapi_server_testutil.h"
 
 #define SR_UUID   "3f1c0d9e-5d2a-4b7e-9c61-0e8a2b4f7a10"
 #define VDI_UUID  "b7a1c3e2-2f4d-4c6b-8e0a-9d1f2c3b4a5e"
@@ -1141,38 +1142,9 @@ static const struct sm_driver xapi_fake = {
 	.ops = { [SM_OP_SR_ATTACH] = show_dconf },
 };
 
-static int shell(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static int shell(const char *fmt, ...)
-{
-	char *cmd;
-	va_list ap;
-	int rc;
-
-	va_start(ap, fmt);
-	assert_true(vasprintf(&cmd, fmt, ap) > 0);
-	va_end(ap);
-	rc = system(cmd);
-	free(cmd);
-	return rc;
-}
-
-/* session.login_with_password: the client sends its session first, here the user. */
 static void xapi_login(const char *socket_path)
 {
-	struct xapi_conn c;
-	struct sm_error err = { 0 };
-	struct xr_value *pw = xr_string("pw"), *v = NULL;
-	const struct xr_value *p[] = { pw };
-
-	assert_int_equal(xapi_conn_init(&c, socket_path, "root", NULL, 5000, &err), 0);
-	if (xapi_call(&c, "session.login_with_password", p, 1, &v, &err))
-		fail_msg("login: %s", err.detail);
-	assert_int_equal(v->type, XR_STRING);
-	snprintf(xapi_session, sizeof(xapi_session), "%s", v->u.str);
-	xr_free(v);
-	xr_free(pw);
-	xapi_conn_free(&c);
+	xts_login(socket_path, xapi_session, sizeof(xapi_session));
 }
 
 /* The test server with one SR and one secret; a session in xapi_session. */
@@ -1181,7 +1153,7 @@ static bool xapi_start(void)
 	FILE *f;
 	char path[128];
 
-	if (shell("command -v python3 >/dev/null 2>&1") != 0)
+	if (xts_shell("command -v python3 >/dev/null 2>&1") != 0)
 		return false;
 	strcpy(xapi_dir, "/tmp/csm-test-dispatch-xapi-XXXXXX");
 	assert_non_null(mkdtemp(xapi_dir));
@@ -1191,7 +1163,7 @@ static bool xapi_start(void)
 	fputs("{\"SR\": [{\"ref\": \"OpaqueRef:sr1\", \"uuid\": \"" SR_UUID "\"}],"
 	      " \"secret\": [{\"uuid\": \"" SECRET_UUID "\", \"value\": \"s3cret\"}]}", f);
 	fclose(f);
-	if (shell("tests/xapi/server.sh start %s/srv --db %s >/dev/null 2>&1", xapi_dir, path))
+	if (xts_shell("tests/xapi/server.sh start %s/srv --db %s >/dev/null 2>&1", xapi_dir, path))
 		fail_msg("tests/xapi/server.sh start failed");
 	snprintf(path, sizeof(path), "%s/srv/xapi", xapi_dir);
 	xapi_login(path);
@@ -1202,7 +1174,7 @@ static bool xapi_start(void)
 static void xapi_stop(void)
 {
 	unsetenv("CSM_XAPI_SOCKET");
-	shell("tests/xapi/server.sh stop %s/srv >/dev/null 2>&1; rm -rf %s", xapi_dir, xapi_dir);
+	xts_shell("tests/xapi/server.sh stop %s/srv >/dev/null 2>&1; rm -rf %s", xapi_dir, xapi_dir);
 }
 
 static void run_xapi(const char *method, const char *dconf, const char *sr_ref, struct run *r)

@@ -24,6 +24,7 @@
 #include "csm/driver.h"
 #include "csm/error.h"
 #include "csm/xapi_sync.h"
+#include "xapi_server_testutil.h"
 
 #define SR_UUID "3f1c0d9e-5d2a-4b7e-9c61-0e8a2b4f7a10"
 #define U(c) c c c c c c c c "-" c c c c "-4" c c c "-8" c c c "-" c c c c c c c c c c c c
@@ -67,40 +68,6 @@ static const char db_json[] =
 	"   \"read_only\": true}"
 	" ]}";
 
-static int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static int run(const char *fmt, ...)
-{
-	char *cmd;
-	va_list ap;
-	int rc;
-
-	va_start(ap, fmt);
-	assert_true(vasprintf(&cmd, fmt, ap) > 0);
-	va_end(ap);
-	rc = system(cmd);
-	free(cmd);
-	return rc;
-}
-
-/* A session from session.login_with_password(user, password). */
-static void login(const char *socket_path, char *out, size_t size)
-{
-	struct xapi_conn c;
-	struct sm_error err = { 0 };
-	struct xr_value *pw = xr_string("pw"), *v = NULL;
-	const struct xr_value *p[] = { pw };
-
-	/* The client sends its session first: here that is the user name. */
-	assert_int_equal(xapi_conn_init(&c, socket_path, "root", NULL, 5000, &err), 0);
-	if (xapi_call(&c, "session.login_with_password", p, 1, &v, &err))
-		fail_msg("login: %s", err.detail);
-	assert_int_equal(v->type, XR_STRING);
-	snprintf(out, size, "%s", v->u.str);
-	xr_free(v);
-	xr_free(pw);
-	xapi_conn_free(&c);
-}
 
 static int start_server(void **state)
 {
@@ -114,17 +81,17 @@ static int start_server(void **state)
 	assert_non_null(f);
 	fputs(db_json, f);
 	fclose(f);
-	if (run("tests/xapi/server.sh start %s/srv --db %s >%s/start.out 2>&1", dir, db, dir))
+	if (xts_shell("tests/xapi/server.sh start %s/srv --db %s >%s/start.out 2>&1", dir, db, dir))
 		fail_msg("tests/xapi/server.sh start failed (see %s/start.out)", dir);
 	snprintf(sock, sizeof(sock), "%s/srv/xapi", dir);
-	login(sock, session, sizeof(session));
+	xts_login(sock, session, sizeof(session));
 	return 0;
 }
 
 static int stop_server(void **state)
 {
-	run("tests/xapi/server.sh stop %s/srv", dir);
-	run("rm -rf %s", dir);
+	xts_shell("tests/xapi/server.sh stop %s/srv", dir);
+	xts_shell("rm -rf %s", dir);
 	return 0;
 }
 
@@ -418,7 +385,7 @@ static char *plugin_calls(void)
 	assert_non_null(out);
 	snprintf(path, sizeof(path), "%s/srv/db.json", dir);
 	stat(path, &st0);
-	assert_int_equal(run("kill -USR1 $(cat %s/srv/pid)", dir), 0);
+	assert_int_equal(xts_shell("kill -USR1 $(cat %s/srv/pid)", dir), 0);
 	for (int i = 0; i < 100; i++) {
 		if (!stat(path, &st) && (st.st_ino != st0.st_ino || st.st_mtim.tv_nsec !=
 					 st0.st_mtim.tv_nsec || st.st_mtim.tv_sec != st0.st_mtim.tv_sec))
@@ -609,7 +576,7 @@ static void test_mode_silent_endpoint(void **state)
 
 	snprintf(sdir, sizeof(sdir), "%s/silent", dir);
 	snprintf(ssock, sizeof(ssock), "%s/xapi", sdir);
-	if (run("tests/xapi/server.sh start %s --silent >%s.out 2>&1", sdir, sdir))
+	if (xts_shell("tests/xapi/server.sh start %s --silent >%s.out 2>&1", sdir, sdir))
 		fail_msg("server.sh start --silent failed");
 	setenv(XAPI_SOCKET_ENV, ssock, 1);
 	setenv(XAPI_TIMEOUT_ENV, "400", 1);
@@ -617,7 +584,7 @@ static void test_mode_silent_endpoint(void **state)
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	assert_int_equal(mode(session, &on, &err, &c), -1);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
-	run("tests/xapi/server.sh stop %s", sdir);
+	xts_shell("tests/xapi/server.sh stop %s", sdir);
 	ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
 	assert_int_equal(err.code, SME_API_PROTOCOL);
 	assert_non_null(strstr(err.detail, "timed out"));
