@@ -95,7 +95,8 @@ EXTRA_LIBS_LVMSR := -llvm2cmd $(BLKID_LIBS)
 # libiscsi as the drivers link it (DRIVER_ISCSI_*, below): "=" as they are set further down.
 EXTRA_OBJS_LVMoISCSISR = $(BUILD)/drivers/lvm.o $(BUILD)/drivers/blockdev.o $(DRIVER_ISCSI_OBJS)
 EXTRA_LIBS_LVMoISCSISR = -llvm2cmd $(BLKID_LIBS) $(DRIVER_ISCSI_LIBS)
-DRIVER_BINS := $(DRIVERS:%=$(BUILD)/%) $(BUILD)/csm-gc
+# csm-lvm-run: the LVM command runner of processes with threads (the plugin).
+DRIVER_BINS := $(DRIVERS:%=$(BUILD)/%) $(BUILD)/csm-gc $(BUILD)/csm-lvm-run
 
 TOOL_SRCS := $(wildcard tools/*.c)
 TOOL_BINS := $(TOOL_SRCS:tools/%.c=$(BUILD)/%)
@@ -168,6 +169,9 @@ $(BUILD)/%SR: $(BUILD)/drivers/main-%SR.o $$(BUILD)/drivers/$$(DRIVER_%SR).o $(B
 
 # The garbage collector the drivers start (installed beside them); --lvm runs lib/lvm.c.
 $(BUILD)/csm-gc: $(BUILD)/drivers/gc.o $(LIBCSM)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) -llvm2cmd
+
+$(BUILD)/csm-lvm-run: $(BUILD)/drivers/lvm_run.o $(LIBCSM)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) -llvm2cmd
 
 $(BUILD)/%: $(BUILD)/tools/%.o $(LIBCSM)
@@ -332,7 +336,7 @@ install: all
 	@if [ "$(ALLOW_TEST_BUILD)" != 1 ] && grep -l CSM_FAULT_POINT $(DRIVERS:%=$(BUILD)/%) $(BUILD)/csm-gc $(NBD_PLUGIN) 2>/dev/null; then \
 	  echo "make install: $(BUILD) is a test build (fault-injection points); rebuild it without TEST_BUILD=1" >&2; exit 1; fi
 	install -d $(DESTDIR)$(LIBEXECDIR) $(DESTDIR)$(BINDIR)
-	for d in $(DRIVERS) csm-gc; do install $(INSTALL_STRIP) -m 0755 $(BUILD)/$$d $(DESTDIR)$(LIBEXECDIR)/$$d; done
+	for d in $(DRIVERS) csm-gc csm-lvm-run; do install $(INSTALL_STRIP) -m 0755 $(BUILD)/$$d $(DESTDIR)$(LIBEXECDIR)/$$d; done
 	install $(INSTALL_STRIP) -m 0755 $(NBD_PLUGIN) $(DESTDIR)$(LIBEXECDIR)/csm-nbdkit.so
 	ln -sf $(LIBEXECDIR)/csm-gc $(DESTDIR)$(BINDIR)/csm-gc
 	for t in $(TOOL_BINS); do install $(INSTALL_STRIP) -m 0755 $$t $(DESTDIR)$(BINDIR)/; done
@@ -357,7 +361,7 @@ install: all
 
 # Removes what install put in place and restores the <name>.orig it kept.
 uninstall:
-	for d in $(DRIVERS) csm-gc; do rm -f $(DESTDIR)$(LIBEXECDIR)/$$d; done
+	for d in $(DRIVERS) csm-gc csm-lvm-run; do rm -f $(DESTDIR)$(LIBEXECDIR)/$$d; done
 	rm -f $(DESTDIR)$(LIBEXECDIR)/csm-nbdkit.so
 	-rmdir $(DESTDIR)$(LIBEXECDIR) 2>/dev/null
 	rm -f $(DESTDIR)$(BINDIR)/csm-gc $(TOOL_BINS:$(BUILD)/%=$(DESTDIR)$(BINDIR)/%)

@@ -1394,6 +1394,8 @@ int fsr_recover(struct sm_ctx *ctx)
 		sm_error_recode(&ctx->err, SME_SR_UNAVAILABLE);
 		return -1;
 	}
+	/* The chains are whole: a pause whose maker died (before its journal) ends. */
+	nbd_serve_resume_orphans(vs->sr_uuid);
 	return 0;
 }
 

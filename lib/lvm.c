@@ -53,6 +53,9 @@ static int child_fd = -1;
 static char child_buf[CHILD_BUF_BYTES];
 static size_t child_len;
 
+/* The helper executable, when one is named (lvm_use_exec_helper); "" otherwise. */
+static char exec_helper[PATH_MAX];
+
 static void rows_add(struct capture *c, const char *line)
 {
 	struct lvm_rows *r = c->rows;
@@ -219,11 +222,15 @@ static int open_common(struct lvm *l, const char *const *devices, size_t ndev, b
 		if (n < 0 || (size_t)n >= sizeof(l->config) - len)
 			return sm_fail(err, SME_SM_GENERAL, "the LVM configuration does not fit");
 	}
-	lvm2_log_fn(on_log);
-	l->handle = lvm2_init();
-	if (!l->handle)
-		return sm_fail(err, SME_SM_GENERAL, "liblvm2cmd initialisation failed");
-	lvm2_disable_dmeventd_monitoring(l->handle);
+	/* With a helper, liblvm2cmd runs only there: none of it in this process. */
+	if (!exec_helper[0]) {
+		lvm2_log_fn(on_log);
+		l->handle = lvm2_init();
+		if (!l->handle)
+			return sm_fail(err, SME_SM_GENERAL, "liblvm2cmd initialisation failed");
+		lvm2_disable_dmeventd_monitoring(l->handle);
+	}
+	l->is_open = true;
 	return 0;
 }
 
@@ -289,6 +296,7 @@ void lvm_close(struct lvm *l)
 	if (l->handle)
 		lvm2_exit(l->handle);
 	l->handle = NULL;
+	l->is_open = false;
 }
 
 void lvm_rows_free(struct lvm_rows *rows)
@@ -323,25 +331,95 @@ static int build_cmdline(const struct lvm *l, const char *const argv[], char **o
 	return 0;
 }
 
-/* The child: run the command, send its output up fd, exit with lvm2_run's code. */
-static void __attribute__((noreturn)) child_run(struct lvm *l, const char *cmd, char *line, int fd)
+/*
+ * A process with threads (the nbdkit plugin) must not run liblvm2cmd in a
+ * forked child: a lock another thread held at the fork (libc's locale
+ * lock, malloc's) stays held in the child for ever, and lvm2_run takes
+ * them.  Such a process names a helper executable (csm-lvm-run), and the
+ * child execs it instead: a fresh process that initialises liblvm2cmd and
+ * runs the one command.  Until the exec the child calls only
+ * async-signal-safe functions.
+ */
+
+int lvm_use_exec_helper(const char *path)
 {
-	char point[64];
-	int devnull = open("/dev/null", O_RDWR | O_CLOEXEC), rc;
+	if (!path) {
+		exec_helper[0] = '\0';
+		return 0;
+	}
+	if (path[0] != '/' || strlen(path) >= sizeof(exec_helper))
+		return -EINVAL;
+	if (access(path, X_OK) < 0)
+		return -errno;
+	memcpy(exec_helper, path, strlen(path) + 1);
+	return 0;
+}
+
+/* stdin from /dev/null (no prompt can wait for an answer), stdout to stderr (the response's). */
+static void child_stdio(void)
+{
+	int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
 
 	signal(SIGPIPE, SIG_DFL);
-	/* No prompt can wait for an answer; stdout carries the driver's response. */
 	if (devnull >= 0)
 		dup2(devnull, STDIN_FILENO);
 	dup2(STDERR_FILENO, STDOUT_FILENO);
+}
+
+/* Run the command on handle, send its output up fd, exit with lvm2_run's code. */
+static void __attribute__((noreturn)) child_run_handle(void *handle, const char *cmd,
+							const char *line, int fd)
+{
+	char point[64];
+	int rc;
+
 	child_fd = fd;
 	atexit(child_flush);   /* should LVM itself call exit() */
 	/* Test builds: CSM_FAULT_PAUSE=lvm-lvs makes this child hang like a dead path. */
 	snprintf(point, sizeof(point), "lvm-%s", cmd);
 	sm_fault_point(point);
-	rc = lvm2_run(l->handle, line);
+	rc = lvm2_run(handle, line);
 	child_flush();
 	_exit(rc);
+}
+
+static const char exec_failed[] = "Ecould not execute the LVM helper (csm-lvm-run)\n";
+
+/* The forked child: the parent's handle, or the helper when one is named. */
+static void __attribute__((noreturn)) child_run(struct lvm *l, const char *cmd, char *line,
+						int fd, char *const helper_argv[])
+{
+	child_stdio();
+	if (helper_argv) {
+		if (fcntl(fd, F_SETFD, 0) < 0)
+			_exit(125);
+		execv(helper_argv[0], helper_argv);
+		write_all(fd, exec_failed, sizeof(exec_failed) - 1);
+		_exit(127);
+	}
+	child_run_handle(l->handle, cmd, line, fd);
+}
+
+int lvm_helper_main(int argc, char **argv)
+{
+	uint64_t fd;
+	void *handle;
+
+	if (argc != 4 || sm_parse_u64(argv[1], &fd) < 0 || fd > 1024) {
+		fprintf(stderr, "csm-lvm-run: runs one LVM command for lib/lvm.c "
+			"(usage: csm-lvm-run FD COMMAND LINE)\n");
+		return 2;
+	}
+	lvm2_log_fn(on_log);
+	handle = lvm2_init();
+	if (!handle) {
+		child_fd = (int)fd;
+		send_record('E', "liblvm2cmd initialisation failed");
+		child_flush();
+		_exit(LVM2_INIT_FAILED);
+	}
+	lvm2_disable_dmeventd_monitoring(handle);
+	child_run_handle(handle, argv[2], argv[3], (int)fd);
 }
 
 /* One record line from the child into the capture. */
@@ -464,10 +542,15 @@ static int run_in_child(struct lvm *l, const char *cmd, char *line, struct captu
 {
 	int64_t deadline = sm_monotonic_ms() + l->timeout_ms;
 	int fds[2], status = 0, rc;
+	char fdtext[16], cmdtext[32];
+	char *helper_argv[] = { exec_helper, fdtext, cmdtext, line, NULL };
 	pid_t pid;
 
 	if (pipe2(fds, O_CLOEXEC) < 0)
 		return sm_fail_errno(err, code, errno, "%s: pipe", cmd);
+	/* Everything the helper's command line needs, made before the fork. */
+	snprintf(fdtext, sizeof(fdtext), "%d", fds[1]);
+	snprintf(cmdtext, sizeof(cmdtext), "%s", cmd);
 	fflush(stdout);
 	fflush(stderr);
 	pid = fork();
@@ -479,7 +562,7 @@ static int run_in_child(struct lvm *l, const char *cmd, char *line, struct captu
 	}
 	if (pid == 0) {
 		close(fds[0]);
-		child_run(l, cmd, line, fds[1]);
+		child_run(l, cmd, line, fds[1], exec_helper[0] ? helper_argv : NULL);
 	}
 	close(fds[1]);
 	rc = collect(fds[0], deadline, cap);
@@ -537,7 +620,7 @@ int lvm_run(struct lvm *l, const char *const argv[], struct lvm_rows *rows,
 		memset(rows, 0, sizeof(*rows));
 	if (l->nabandoned)
 		reap_abandoned(l, 0);
-	if (!l->handle)
+	if (!l->is_open)
 		return sm_fail(err, code, "%s: LVM is not open", argv[0]);
 	if (l->read_only && !changes_nothing(argv))
 		return sm_fail(err, SME_LVM_MASTER,

@@ -7,6 +7,7 @@
  * of the driver's process group spares it.  We know it afterwards only by
  * its record: pid plus start time.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -220,7 +221,7 @@ static int record_write(const char *path, const struct nbd_server *s)
 /* Every file of the VDI's server; the record last, so it names the rest till then. */
 static void remove_files(const char *sr_uuid, const char *vdi_uuid)
 {
-	static const char *const suffixes[] = { "", ".ctl", ".pid", ".server" };
+	static const char *const suffixes[] = { "", ".ctl", ".pid", ".paused", ".stderr", ".server" };
 	char path[PATH_MAX];
 
 	for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++)
@@ -308,7 +309,7 @@ static bool socket_answers(const char *path)
  * syslog), then nbdkit, which forks into the background itself once it
  * listens and writes the pidfile.
  */
-static void __attribute__((noreturn)) exec_server(const char *const argv[])
+static void __attribute__((noreturn)) exec_server(const char *const argv[], const char *errlog)
 {
 	int fd;
 
@@ -321,6 +322,13 @@ static void __attribute__((noreturn)) exec_server(const char *const argv[])
 		dup2(fd, 1);
 		dup2(fd, 2);
 	}
+	/*
+	 * What nbdkit's syslog does not get: the dynamic loader's errors, a
+	 * sanitizer's report, a plugin's crash before logging is set up.
+	 */
+	fd = open(errlog, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
+	if (fd >= 0)
+		dup2(fd, 2);
 	if (close_range(3, ~0U, 0) < 0)
 		for (int i = 3; i < 1024; i++)
 			close(i);
@@ -378,15 +386,40 @@ static int wait_ready(const char *pidfile, const char *sock, struct nbd_server *
 	}
 }
 
+/* The last lines of what nbdkit wrote on stderr, on one line: false when nothing. */
+static bool stderr_tail(const char *path, char *out, size_t cap)
+{
+	char buf[2048];
+	ssize_t n;
+	off_t size;
+	size_t j = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	out[0] = '\0';
+	if (fd < 0)
+		return false;
+	size = lseek(fd, 0, SEEK_END);
+	n = size > 0 ? pread(fd, buf, sizeof(buf) - 1, size > (off_t)sizeof(buf) - 1 ?
+			     size - (off_t)sizeof(buf) + 1 : 0) : 0;
+	close(fd);
+	for (ssize_t i = 0; i < n && j + 1 < cap; i++)
+		out[j++] = buf[i] == '\n' ? ' ' : (buf[i] < 32 || buf[i] == 127 ? '?' : buf[i]);
+	while (j > 0 && out[j - 1] == ' ')
+		j--;
+	out[j] = '\0';
+	return j > 0;
+}
+
 static int spawn(const struct nbd_serve_spec *spec, const char *nbdkit, const char *plugin,
 		 struct nbd_server *s, int code, struct sm_error *err)
 {
-	char pidfile[PATH_MAX], ctl_arg[PATH_MAX + 8];
+	char pidfile[PATH_MAX], errlog[PATH_MAX], ctl_arg[PATH_MAX + 8], tail[512];
 	const char *argv[8 + MAX_PLUGIN_ARGS + 4];
 	int status = 0, rc;
 	pid_t pid;
 
 	nbd_serve_path(spec->sr_uuid, spec->vdi_uuid, ".pid", pidfile, sizeof(pidfile));
+	nbd_serve_path(spec->sr_uuid, spec->vdi_uuid, ".stderr", errlog, sizeof(errlog));
 	snprintf(ctl_arg, sizeof(ctl_arg), "ctl=%s", s->ctl);
 	/* nbdkit's own plugins (a bare name) have no control socket. */
 	build_argv(argv, sizeof(argv) / sizeof(argv[0]), nbdkit, plugin, s->socket, pidfile,
@@ -397,14 +430,15 @@ static int spawn(const struct nbd_serve_spec *spec, const char *nbdkit, const ch
 	if (pid < 0)
 		return sm_fail_errno(err, code, errno, "cannot start nbdkit for %s", spec->vdi_uuid);
 	if (pid == 0)
-		exec_server(argv);
+		exec_server(argv, errlog);
 	/* nbdkit's first process exits once it has forked into the background. */
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
 		return sm_fail(err, code, "nbdkit for %s exited with status %d before serving "
-			       "(see the system log for its reason)", spec->vdi_uuid,
-			       WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+			       "(see the system log for its reason)%s%s", spec->vdi_uuid,
+			       WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status),
+			       stderr_tail(errlog, tail, sizeof(tail)) ? "; its stderr: " : "", tail);
 	rc = wait_ready(pidfile, s->socket, s, env_ms("CSM_NBD_START_MS", NBD_SERVE_START_MS));
 	if (rc == 0)
 		return 0;
@@ -473,17 +507,55 @@ static int ctl(const struct nbd_server *s, const char *cmd, int timeout_ms, int 
 	return nbd_ctl_command(s->ctl, cmd, timeout_ms, answer, sizeof(answer), err) < 0 ? -1 : 0;
 }
 
+/*
+ * The pause marker, <socket>.paused: who paused the server ("pid=", and
+ * "start=" as in the record).  Written before the pause, removed after
+ * the resume: one left behind by a process that is gone names a pause
+ * nobody will end (nbd_serve_resume_orphans).
+ */
+static void marker_path(const struct nbd_server *s, char out[PATH_MAX])
+{
+	if (snprintf(out, PATH_MAX, "%s.paused", s->socket) >= PATH_MAX)
+		out[0] = '\0';
+}
+
+static int marker_write(const struct nbd_server *s)
+{
+	char path[PATH_MAX], text[96];
+
+	marker_path(s, path);
+	if (!path[0])
+		return -ENAMETOOLONG;
+	snprintf(text, sizeof(text), "pid=%d\nstart=%llu\n", (int)getpid(),
+		 proc_start_time(getpid()));
+	return sm_write_file_atomic(path, text, strlen(text));
+}
+
+static void marker_remove(const struct nbd_server *s)
+{
+	char path[PATH_MAX];
+
+	marker_path(s, path);
+	if (path[0])
+		unlink(path);
+}
+
 int nbd_serve_pause(const struct nbd_server *s, int code, struct sm_error *err)
 {
 	int ms = env_ms("CSM_NBD_CTL_MS", NBD_SERVE_CTL_MS);
 	struct sm_error late = { 0 };
 	char cmd[32];
+	int rc;
 
 	/*
 	 * The plugin's own bound is shorter than ours, so requests that do
 	 * not drain get its answer ("err", old chain served), not our timeout.
 	 */
 	snprintf(cmd, sizeof(cmd), "pause %d", ms * 3 / 4);
+	rc = s->ctl[0] ? marker_write(s) : 0;
+	if (rc < 0)
+		return sm_fail_errno(err, code, -rc, "cannot record the pause of the NBD server "
+				     "(pid %d) beside %s", (int)s->pid, s->socket);
 	if (ctl(s, cmd, ms, code, err) == 0)
 		return 0;
 	sm_error_recode(err, code);
@@ -496,6 +568,7 @@ int nbd_serve_pause(const struct nbd_server *s, int code, struct sm_error *err)
 	if (ctl(s, "resume", 200, code, &late) < 0)
 		sm_log(LOG_WARNING, "nbd: resume after the failed pause of pid %d: %s", (int)s->pid,
 		       late.detail);
+	marker_remove(s);
 	return -1;
 }
 
@@ -505,7 +578,74 @@ int nbd_serve_resume(const struct nbd_server *s, int code, struct sm_error *err)
 		sm_error_recode(err, code);
 		return -1;
 	}
+	marker_remove(s);
 	return 0;
+}
+
+/* A marker whose writer still runs: its pause is still wanted. */
+static bool marker_owner_alive(const char *path)
+{
+	char *text = NULL, v[64];
+	pid_t pid;
+	unsigned long long start;
+
+	if (sm_read_file(path, 256, &text) < 0)
+		return false;
+	get_line(text, "pid", v, sizeof(v));
+	pid = (pid_t)strtol(v, NULL, 10);
+	get_line(text, "start", v, sizeof(v));
+	start = strtoull(v, NULL, 10);
+	free(text);
+	return pid > 0 && start != 0 && proc_start_time(pid) == start;
+}
+
+static bool marker_vdi(const char *name, char vdi[37])
+{
+	size_t n = strlen(name);
+
+	if (n != 36 + strlen(".paused") || strcmp(name + 36, ".paused") != 0)
+		return false;
+	memcpy(vdi, name, 36);
+	vdi[36] = '\0';
+	return sm_uuid_valid(vdi);
+}
+
+int nbd_serve_resume_orphans(const char *sr_uuid)
+{
+	char dirpath[PATH_MAX], path[PATH_MAX], vdi[37];
+	struct sm_error e = { 0 };
+	struct nbd_server srv;
+	struct dirent *d;
+	int resumed = 0;
+	DIR *dir;
+
+	if (snprintf(dirpath, sizeof(dirpath), "%s/%s", nbd_serve_dir(), sr_uuid) >=
+	    (int)sizeof(dirpath))
+		return 0;
+	dir = opendir(dirpath);
+	if (!dir)
+		return 0;
+	while ((d = readdir(dir))) {
+		if (!marker_vdi(d->d_name, vdi) ||
+		    snprintf(path, sizeof(path), "%s/%s", dirpath, d->d_name) >= (int)sizeof(path) ||
+		    marker_owner_alive(path))
+			continue;
+		if (nbd_serve_find(sr_uuid, vdi, &srv) == 0) {
+			unlink(path);
+			continue;
+		}
+		memset(&e, 0, sizeof(e));
+		if (nbd_serve_resume(&srv, SME_SR_UNAVAILABLE, &e) < 0) {
+			sm_log(LOG_ERR, "nbd: the server of %s (pid %d), paused by a process that is "
+			       "gone, did not resume: %s", vdi, (int)srv.pid, e.detail);
+			continue;
+		}
+		sm_log(LOG_WARNING, "nbd: resumed the server of %s (pid %d): the process that paused "
+		       "it is gone", vdi, (int)srv.pid);
+		resumed++;
+	}
+	closedir(dir);
+	return resumed;
 }
 
 static bool wait_gone(const struct nbd_server *s, int ms)

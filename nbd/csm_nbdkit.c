@@ -37,6 +37,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <dlfcn.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <linux/falloc.h>
@@ -267,6 +268,41 @@ static int csm_config(const char *key, const char *value)
 	return -1;
 }
 
+/*
+ * nbdkit runs threads (ours too: the control socket's), and a resume
+ * reopens the chain from one of them: LVM commands must not run in a
+ * forked copy of this process (csm/lvm.h, lvm_use_exec_helper).  The
+ * helper, csm-lvm-run, is installed beside the plugin; CSM_LVM_RUN
+ * overrides.
+ */
+static int use_lvm_helper(void)
+{
+	const char *env = getenv("CSM_LVM_RUN");
+	char path[PATH_MAX], *slash;
+	Dl_info info;
+	int rc;
+
+	if (env && *env) {
+		snprintf(path, sizeof(path), "%s", env);
+	} else {
+		if (!dladdr((void *)use_lvm_helper, &info) || !info.dli_fname ||
+		    !realpath(info.dli_fname, path) || !(slash = strrchr(path, '/')) ||
+		    (size_t)(slash - path) + sizeof("/csm-lvm-run") > sizeof(path)) {
+			nbdkit_error("lvm=: cannot tell where the plugin is, to find csm-lvm-run "
+				     "beside it (set CSM_LVM_RUN)");
+			return -1;
+		}
+		strcpy(slash, "/csm-lvm-run");
+	}
+	rc = lvm_use_exec_helper(path);
+	if (rc < 0) {
+		nbdkit_error("lvm= runs LVM commands through %s: %s (make install puts it beside "
+			     "the plugin; CSM_LVM_RUN names another)", path, strerror(-rc));
+		return -1;
+	}
+	return 0;
+}
+
 static int csm_config_complete(void)
 {
 	int stores = !!cfg.dir + !!cfg.nfs + !!cfg.lvm;
@@ -294,6 +330,8 @@ static int csm_config_complete(void)
 		nbdkit_error("lvm= needs sr=UUID: the volume group is VG_XenStorage-<sr>");
 		return -1;
 	}
+	if (cfg.lvm && use_lvm_helper() < 0)
+		return -1;
 	if (cfg.sr && !sm_uuid_valid(cfg.sr)) {
 		nbdkit_error("sr= wants a canonical uuid, not %s", cfg.sr);
 		return -1;

@@ -20,8 +20,10 @@ run_start=$(now_ms)
 for t in "$BUILD"/tests/test_*; do
 	[ -x "$t" ] || continue
 	start=$(now_ms)
-	"$t" >"$OUT" 2>&1
+	# A hung binary is stopped and fails (CSM_TEST_TIMEOUT, as run.sh).
+	timeout -k 20 "${CSM_TEST_TIMEOUT:-900}" "$t" >"$OUT" 2>&1
 	rc=$?
+	[ $rc -ne 124 ] || echo "$(basename "$t"): still running after ${CSM_TEST_TIMEOUT:-900} s: stopped" >>"$OUT"
 	times+=("$(($(now_ms) - start)) $(basename "$t")")
 	cat "$OUT"
 	p=$(count PASSED) f=$(count FAILED) s=$(count SKIPPED)

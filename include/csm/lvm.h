@@ -41,7 +41,8 @@
 #define LVM_DEFAULT_TIMEOUT_MS 120000
 
 struct lvm {
-	void *handle;
+	void *handle;             /* NULL when commands run through the exec helper */
+	bool is_open;
 	char config[8192];        /* the one --config of every command */
 	bool activation;          /* false: global{activation=0} */
 	bool read_only;           /* global{metadata_read_only=1} */
@@ -100,6 +101,17 @@ void lvm_close(struct lvm *l);
 int lvm_run(struct lvm *l, const char *const argv[], struct lvm_rows *rows,
 	    int code, struct sm_error *err);
 void lvm_rows_free(struct lvm_rows *rows);
+
+/*
+ * For a process with threads (the nbdkit plugin): every command's child
+ * execs this helper (csm-lvm-run, an absolute path) instead of running
+ * liblvm2cmd in the forked copy of the process, where a lock another
+ * thread held at the fork would hang it.  NULL goes back to fork only.
+ * 0, or -errno (not absolute, too long, not executable).
+ */
+int lvm_use_exec_helper(const char *path);
+/* The helper's main(): argv = { name, FD, COMMAND, LINE }; never returns but on a usage error. */
+int lvm_helper_main(int argc, char **argv);
 
 /* ---- names ---- */
 

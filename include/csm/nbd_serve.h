@@ -19,6 +19,10 @@
  *   <vdi>          the NBD socket (params_nbd)
  *   <vdi>.ctl      the plugin's control socket (pause, resume, flush, status)
  *   <vdi>.pid      nbdkit's --pidfile
+ *   <vdi>.paused   who paused it, while paused (nbd_serve_resume_orphans)
+ *   <vdi>.stderr   nbdkit's stderr (its own messages go to syslog): the
+ *                  loader's errors, a sanitizer's reports; quoted in the
+ *                  fault when nbdkit exits before serving
  *   <vdi>.server   our record (written last: its presence means "started")
  *
  * CSM_NBD (environment) chooses whether vdi_activate serves:
@@ -123,5 +127,16 @@ int nbd_serve_stop(const char *sr_uuid, const char *vdi_uuid, int code, struct s
  */
 int nbd_serve_pause(const struct nbd_server *s, int code, struct sm_error *err);
 int nbd_serve_resume(const struct nbd_server *s, int code, struct sm_error *err);
+
+/*
+ * A pause is recorded beside the socket (<vdi>.paused: the pausing
+ * process's pid and start time) until its resume.  A process killed in
+ * between (a snapshot before its journal, the GC mid-relink) leaves the
+ * server paused with nobody to end it: this resumes every server of the
+ * SR whose marker names a process that is gone.  Call it where the chain
+ * is known whole again: recovery, after the journals are replayed.
+ * Returns how many were resumed; failures are logged.
+ */
+int nbd_serve_resume_orphans(const char *sr_uuid);
 
 #endif

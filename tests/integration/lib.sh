@@ -68,6 +68,10 @@ nbd_reap() {
 }
 cleanup() { nbd_reap; rm -rf "$T"; }
 trap cleanup EXIT
+# Stopped by run.sh's timeout or ^C: leave through exit, so the EXIT trap
+# (a test's own cleanup: servers, loop devices) runs.
+trap 'exit 143' TERM
+trap 'exit 130' INT
 
 FAILS=0
 fail() { echo "FAIL [$TESTNAME]: $*" >&2; FAILS=$((FAILS + 1)); }

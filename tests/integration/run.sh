@@ -13,13 +13,20 @@ cd "$(dirname "$0")/../.."
 CSM_SKIP_FILE=$(mktemp /tmp/csm-it-skip.XXXXXX)
 export CSM_SKIP_FILE
 trap 'rm -f "$CSM_SKIP_FILE"' EXIT
+# A test that hangs is stopped (its whole process group, lib.sh's EXIT
+# trap cleaning up) and counted as failed, so one hang costs minutes, not
+# the CI run's whole budget.  CSM_TEST_TIMEOUT seconds per test.
+TEST_TIMEOUT=${CSM_TEST_TIMEOUT:-900}
 passed=0 failed=() skipped=() times=()
 for t in tests/integration/test_*.sh; do
 	name=$(basename "$t" .sh)
 	start=$SECONDS
 	: >"$CSM_SKIP_FILE"
-	bash "$t" "$BUILD"
+	timeout -k 20 "$TEST_TIMEOUT" bash "$t" "$BUILD" </dev/null
 	rc=$?
+	if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then
+		echo "FAIL [$name]: still running after $TEST_TIMEOUT s (CSM_TEST_TIMEOUT): stopped" >&2
+	fi
 	times+=("$((SECONDS - start)) $name")
 	case $rc in
 	0)

@@ -11,6 +11,7 @@ make -s -C "$REPO" install -o all BUILD="$BUILD" ALLOW_TEST_BUILD=1 PREFIX=/usr 
 [ -x "$T/root/usr/bin/smcall" ] && [ -x "$T/root/usr/bin/vhdtool" ] && pass "tools in PREFIX/bin" || fail "tools"
 # The data path's plugin beside the drivers (they find it there); stripping keeps plugin_init.
 [ -f "$T/root/usr/libexec/csm/csm-nbdkit.so" ] && pass "nbdkit plugin in PREFIX/libexec/csm" || fail "no installed plugin"
+[ -x "$T/root/usr/libexec/csm/csm-lvm-run" ] && pass "the plugin's LVM helper beside it" || fail "no installed csm-lvm-run"
 if command -v nbdkit >/dev/null; then
 	# A sanitizer build's plugin needs its runtime loaded first (as test_nbd_plugin.sh does).
 	pre=$(ldd "$T/root/usr/libexec/csm/csm-nbdkit.so" 2>/dev/null | awk '/libasan|libubsan/ { printf "%s ", $3 }')

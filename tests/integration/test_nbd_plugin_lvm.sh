@@ -125,4 +125,19 @@ qio -r -c "read -P 0x21 $((2 * MiB + 3)) 70000" && pass "a raw LV keeps what was
 	fail "raw LV read back: $(tail -3 "$T/qio.out")"
 stop
 
+# ---- LVM's reports run in csm-lvm-run, never in a fork of nbdkit -------------------------
+# (a fork of a process with threads can inherit a lock held for ever: libc's
+# locale lock hung every LVM report of an ASan build that way)
+if CSM_LVM_RUN=/nonexistent/csm-lvm-run "${NBDKIT[@]}" -U "$T/refused.sock" "$PLUGIN" \
+	lvm="$LOOP" sr="$SR_UUID" vdi="$R" 2>"$T/refused.err"; then
+	fail "nbdkit served lvm= without its LVM helper"
+else
+	grep -q 'csm-lvm-run' "$T/refused.err" && pass "lvm= without csm-lvm-run: refused, naming it" ||
+		fail "the refusal does not name the helper: $(cat "$T/refused.err")"
+fi
+serve lvm="$LOOP" sr="$SR_UUID" vdi="$R" readonly=true
+kids=$(ps -o comm= --ppid "$(cat "$PIDF")" | grep -c . || true)
+[ "$kids" = 0 ] || fail "nbdkit keeps $kids child process(es) after its LVM reports"
+stop
+
 finish

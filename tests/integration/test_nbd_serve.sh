@@ -235,6 +235,25 @@ call unit "$D" "$C" vdi_deactivate --vdi "$W"
 "$VHDTOOL" check "$FILE_SR_DIR/$W.vhd" >"$T/check" 2>&1 || fail "vhdtool check of W after recovery: $(cat "$T/check")"
 "$VHDTOOL" read "$FILE_SR_DIR/$W.vhd" $((3 * MiB)) $MiB | cmp -s - <(pattern 0x04 $MiB) || fail "W's write after recovery"
 
+# ---- killed after the pause, before the journal: nothing records the snapshot,
+# the pause marker does; the next call's recovery resumes the server ---------
+call unit "$D" "$C" vdi_activate --vdi "$W" true
+CSM_FAULT_POINT=serve:paused run_raw "$D" "$req"
+[ "$RC" = 137 ] || fail "vdi_snapshot with CSM_FAULT_POINT=serve:paused exited $RC (a test build?)"
+[ -f "$CSM_NBD_DIR/$SR_UUID/$W.paused" ] || fail "no pause marker beside the socket after the kill"
+if timeout 2 qemu-io -f raw -c "read -P 0x04 3M 4k" "nbd+unix:///$W?socket=$CSM_NBD_DIR/$SR_UUID/$W" >"$T/qio" 2>&1; then
+	fail "the server answered while the killed snapshot's pause should hold it"
+fi
+SM_LOG_STDERR=1 call string "$D" "$C" sr_scan
+grep -q "the process that paused it is gone" <<<"$ERR" || fail "the resume of the orphaned pause is not logged: $ERR"
+timeout 10 qemu-io -f raw -c "read -P 0x04 3M 1M" -c "write -P 0x05 4M 1M" -c flush \
+	"nbd+unix:///$W?socket=$CSM_NBD_DIR/$SR_UUID/$W" >"$T/qio" 2>&1 &&
+	pass "after a snapshot killed between its pause and its journal, the next call resumes the server" ||
+	fail "server after the orphaned pause: $(cat "$T/qio")"
+[ ! -e "$CSM_NBD_DIR/$SR_UUID/$W.paused" ] || fail "the pause marker outlived the resume"
+call unit "$D" "$C" vdi_deactivate --vdi "$W"
+"$VHDTOOL" read "$FILE_SR_DIR/$W.vhd" $((4 * MiB)) $MiB | cmp -s - <(pattern 0x05 $MiB) || fail "W's write after the orphaned pause"
+
 # ---- CSM_NBD=off activates without serving -----------------------------------
 CSM_NBD=off call unit "$D" "$C" vdi_activate --vdi "$V" true
 [ ! -e "$SOCK" ] && pass "CSM_NBD=off activates without a server" || fail "CSM_NBD=off started a server"

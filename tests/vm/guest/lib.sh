@@ -7,6 +7,11 @@ set -euo pipefail
 : "${VMT_WORK:=$(mktemp -d /tmp/vmt.XXXXXX)}"
 : "${VMT_REPO:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)}"
 export VMT_WORK VMT_REPO
+# vdi_activate serves over NBD only in the tests that turn it on (test_nbd),
+# as on the host (tests/integration/lib.sh): a server holds the VDI's LVs
+# open, which the other tests' detaches and deletes do not expect; its
+# sockets go under the test's directory, never /run.
+export CSM_NBD=${CSM_NBD:-off} CSM_NBD_DIR=${CSM_NBD_DIR:-$VMT_WORK/nbd}
 # Trace every command with the milliseconds since the test started: a failed
 # test's log then shows where it stopped and what took long.
 _VMT_T0=$((${EPOCHREALTIME/./} / 1000))
