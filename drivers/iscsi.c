@@ -37,6 +37,7 @@
 #include "csm/iscsi.h"
 #include "csm/iscsi_host.h"
 #include "csm/log.h"
+#include "csm/nbd_serve.h"
 #include "csm/scan.h"
 #include "csm/util.h"
 
@@ -661,19 +662,14 @@ static struct xr_value *attach_result(struct sm_ctx *ctx, const char *dev)
  * /dev/sdX of the kernel session.  Without a kernel initiator there is
  * none, and the fault says so.
  */
-static int iscsi_vdi_attach(struct sm_ctx *ctx)
+static int lun_device(struct sm_ctx *ctx, const char *uuid, char dev[PATH_MAX])
 {
-	const char *uuid = ctx->call->vdi_uuid, *w;
-	bool kernel = sm_iscsi_kernel_available(), rw;
+	bool kernel = sm_iscsi_kernel_available();
 	const struct sm_iscsi_lun *l;
 	struct lun_list ll;
-	char scsi_id[SM_ISCSI_SCSIID_MAX], dev[PATH_MAX];
+	char scsi_id[SM_ISCSI_SCSIID_MAX];
 	int rc;
 
-	if (call_arg(ctx->call, 0, &w, &ctx->err) < 0)
-		return -1;
-	if (sm_parse_bool(w, &rw) < 0)
-		return sm_fail(&ctx->err, SME_BAD_REQUEST, "vdi_attach: argument must be true or false");
 	if (list_luns(ctx, &ll) < 0)
 		return -1;
 	l = lun_by_uuid(&ll, uuid);
@@ -684,14 +680,34 @@ static int iscsi_vdi_attach(struct sm_ctx *ctx)
 		return sm_fail(&ctx->err, SME_VDI_UNAVAILABLE, "no LUN of %s has the SCSIid of VDI %s",
 			       IS(ctx)->t.target_iqn, uuid);
 	rc = sm_iscsi_device_for_scsi_id(scsi_id, kernel ? ISCSI_DEVICE_WAIT_MS : 0, dev,
-					 sizeof(dev), &ctx->err);
+					 PATH_MAX, &ctx->err);
 	if (rc < 0 && !kernel) {
 		sm_error_clear(&ctx->err);
 		return sm_fail(&ctx->err, SME_ISCSI_DEVICE, "LUN %s of VDI %s: this host has no kernel "
 			       "iSCSI initiator (iscsiadm and the iscsi_tcp module), so no block device",
 			       scsi_id, uuid);
 	}
-	if (rc < 0)
+	return rc < 0 ? -1 : 0;
+}
+
+static int writable_arg(struct sm_ctx *ctx, bool *rw)
+{
+	const char *w;
+
+	if (call_arg(ctx->call, 0, &w, &ctx->err) < 0)
+		return -1;
+	if (sm_parse_bool(w, rw) < 0)
+		return sm_fail(&ctx->err, SME_BAD_REQUEST, "%s: argument must be true or false",
+			       ctx->call->method);
+	return 0;
+}
+
+static int iscsi_vdi_attach(struct sm_ctx *ctx)
+{
+	char dev[PATH_MAX];
+	bool rw;
+
+	if (writable_arg(ctx, &rw) < 0 || lun_device(ctx, ctx->call->vdi_uuid, dev) < 0)
 		return -1;
 	ctx->result = attach_result(ctx, dev);
 	return ctx->result ? 0 : sm_fail(&ctx->err, SME_GENERIC, "out of memory");
@@ -700,6 +716,54 @@ static int iscsi_vdi_attach(struct sm_ctx *ctx)
 /* Nothing to undo (no multipath map): asks nothing of the target, idempotent. */
 static int iscsi_vdi_detach(struct sm_ctx *ctx)
 {
+	return 0;
+}
+
+/*
+ * The data path (docs/data-path.md): the LUN's block device served raw on
+ * params_nbd's socket by nbdkit and our plugin (device= format=raw), as
+ * the VHD SRs serve their chains; idempotent, read-only when asked.  No
+ * activation record: a LUN has no chain for a GC to merge.  CSM_NBD as
+ * for the other SR types (auto: serve when nbdkit and the plugin are here).
+ */
+static int iscsi_vdi_activate(struct sm_ctx *ctx)
+{
+	const char *uuid = ctx->call->vdi_uuid;
+	enum nbd_serve_mode mode = nbd_serve_mode();
+	char nbdkit[PATH_MAX], plugin[PATH_MAX], why[PATH_MAX + 64], dev[PATH_MAX];
+	char dev_arg[PATH_MAX + 8];
+	const char *args[] = { dev_arg, "format=raw", NULL };
+	struct nbd_serve_spec spec = { .sr_uuid = ctx->call->sr_uuid, .vdi_uuid = uuid,
+				       .plugin_args = args };
+	struct nbd_server srv;
+	bool rw;
+
+	if (writable_arg(ctx, &rw) < 0)
+		return -1;
+	spec.readonly = !rw;
+	if (mode == NBD_SERVE_OFF)
+		return 0;
+	if (mode == NBD_SERVE_AUTO && nbd_serve_locate(nbdkit, plugin, why, sizeof(why)) < 0) {
+		sm_log(LOG_WARNING, "vdi_activate: %s is not served over NBD: %s (CSM_NBD=on "
+		       "makes this a fault)", uuid, why);
+		return 0;
+	}
+	if (lun_device(ctx, uuid, dev) < 0) {
+		sm_error_recode(&ctx->err, SME_VDI_UNAVAILABLE);
+		return -1;
+	}
+	snprintf(dev_arg, sizeof(dev_arg), "device=%s", dev);
+	return nbd_serve_start(&spec, &srv, SME_VDI_UNAVAILABLE, &ctx->err);
+}
+
+/* Flush and stop the server; a VM must always shut down, so never a fault. */
+static int iscsi_vdi_deactivate(struct sm_ctx *ctx)
+{
+	if (nbd_serve_stop(ctx->call->sr_uuid, ctx->call->vdi_uuid, SME_VDI_UNAVAILABLE,
+			   &ctx->err) < 0) {
+		sm_log(LOG_WARNING, "vdi_deactivate: %s", ctx->err.detail);
+		sm_error_clear(&ctx->err);
+	}
 	return 0;
 }
 
@@ -747,6 +811,8 @@ const struct sm_driver sm_iscsi_driver = {
 		[SM_OP_VDI_DELETE] = iscsi_vdi_delete,
 		[SM_OP_VDI_ATTACH] = iscsi_vdi_attach,
 		[SM_OP_VDI_DETACH] = iscsi_vdi_detach,
+		[SM_OP_VDI_ACTIVATE] = iscsi_vdi_activate,
+		[SM_OP_VDI_DEACTIVATE] = iscsi_vdi_deactivate,
 		[SM_OP_VDI_INTRODUCE] = iscsi_vdi_introduce,
 	},
 };

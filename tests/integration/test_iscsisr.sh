@@ -248,6 +248,50 @@ fi
 call unit "$D" "$C" vdi_detach --vdi "$U1" && call unit "$D" "$C" vdi_detach --vdi "$M" &&
 	pass "vdi_detach: nothing to undo"
 
+# vdi_activate / vdi_deactivate: the LUN's block device served raw over NBD.
+# The device is a loop device standing in for the kernel session's disk
+# (CSM_ISCSI_DEVICE_MAP, test builds); the VM test drives a real one.
+CSM_NBD=on fault 46 "$D" "$C" vdi_activate --vdi "$U1" true && grep -q 'no kernel' <<<"$(opterr)" &&
+	pass "vdi_activate without a kernel initiator: 46 saying so" || fail "activate without an initiator: $(opterr)"
+CSM_NBD=off call unit "$D" "$C" vdi_activate --vdi "$U1" true && [ ! -e "$CSM_NBD_DIR/$SR_UUID/$U1" ] &&
+	pass "CSM_NBD=off: activate serves nothing"
+if command -v nbdkit >/dev/null && command -v qemu-io >/dev/null && [ -f "$BUILD/csm-nbdkit.so" ] &&
+	truncate -s 8M "$T/lun1.img" && LUNDEV=$(losetup -f --show "$T/lun1.img" 2>/dev/null); then
+	if ldd "$BUILD/csm-nbdkit.so" 2>/dev/null | grep -q libasan; then
+		pre=$(ldd "$BUILD/csm-nbdkit.so" | awk '/libasan|libubsan/ { printf "%s ", $3 }')
+		printf '#!/bin/sh\nLD_PRELOAD="%s" ASAN_OPTIONS=detect_leaks=0 exec %s "$@"\n' "$pre" "$(command -v nbdkit)" >"$T/nbdkit"
+		chmod +x "$T/nbdkit"
+		export CSM_NBDKIT="$T/nbdkit"
+	else
+		export CSM_NBDKIT="$(command -v nbdkit)"   # the driver runs with iscsiadm's PATH hidden
+	fi
+	# (the driver under test is a copy in $T: the plugin is not beside it)
+	export CSM_ISCSI_DEVICE_MAP="$SCSI1=$LUNDEV" CSM_NBD_PLUGIN="$BUILD/csm-nbdkit.so"
+	SOCK="$CSM_NBD_DIR/$SR_UUID/$U1"
+	CSM_NBD=on call unit "$D" "$C" vdi_activate --vdi "$U1" true && [ -S "$SOCK" ] &&
+		pass "vdi_activate serves the LUN's device on params_nbd's socket" || fail "no socket at $SOCK"
+	pid=$(sed -n 's/^pid=//p' "$SOCK.server" 2>/dev/null)
+	CSM_NBD=on call unit "$D" "$C" vdi_activate --vdi "$U1" true &&
+		[ "$(sed -n 's/^pid=//p' "$SOCK.server" 2>/dev/null)" = "$pid" ] && pass "a second activate keeps the server"
+	grep -q 'device=' "/proc/$pid/cmdline" 2>/dev/null && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q "device=$LUNDEV format=raw" &&
+		pass "served raw from the LUN's device" || fail "nbdkit's command line: $(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)"
+	timeout 20 qemu-io -f raw -c "write -P 0x5a 1M 2M" -c flush "nbd+unix:///$U1?socket=$SOCK" >"$T/qio" 2>&1 ||
+		fail "qemu-io through the LUN's server: $(cat "$T/qio")"
+	CSM_NBD=on call unit "$D" "$C" vdi_deactivate --vdi "$U1" && [ ! -e "$SOCK" ] &&
+		pass "vdi_deactivate stops the server" || fail "deactivate left $(ls "$CSM_NBD_DIR/$SR_UUID" 2>&1)"
+	cmp -s <(dd if="$T/lun1.img" bs=1M skip=1 count=2 status=none) <(head -c $((2 << 20)) /dev/zero | tr '\0' '\132') &&
+		pass "what was written through NBD is on the LUN" || fail "the LUN does not hold the NBD write"
+	CSM_NBD=on call unit "$D" "$C" vdi_activate --vdi "$U1" false && grep -q '^mode=RO' "$SOCK.server" &&
+		pass "a read-only activate serves read-only" || fail "read-only activate: $(cat "$SOCK.server" 2>&1)"
+	timeout 20 qemu-io -f raw -c "write -P 0x11 0 4k" "nbd+unix:///$U1?socket=$SOCK" >"$T/qio" 2>&1 &&
+		fail "a write through the read-only server succeeded"
+	CSM_NBD=on call unit "$D" "$C" vdi_deactivate --vdi "$U1"
+	unset CSM_ISCSI_DEVICE_MAP CSM_NBDKIT CSM_NBD_PLUGIN
+	losetup -d "$LUNDEV"
+else
+	fail "nbdkit, qemu-io, the plugin or a loop device is missing: the LUN data path is not tested"
+fi
+
 # A damaged state file is never read as "nothing managed".
 cp "$STATE" "$T/state.good"
 echo "garbage line" >>"$STATE"

@@ -115,6 +115,36 @@ vmt_pattern pattern2 2
 dd if=pattern2 of="$ISCSI_LUN_DIR/lun2.img" bs=1M seek=5 conv=notrunc,fsync status=none
 dd if="$DEV2" bs=1M skip=5 count=2 iflag=direct status=none | cmp - pattern2 ||
 	vmt_fail "data written to lun2.img does not read back through $DEV2"
+
+# The data path: vdi_activate serves the LUN's device raw on params_nbd's
+# socket (nbdkit + csm-nbdkit.so device= format=raw); the kernel's NBD
+# client writes through it into the LUN; deactivate flushes and stops it.
+if modprobe nbd nbds_max=4 2>/dev/null && command -v nbdkit >/dev/null && command -v nbd-client >/dev/null; then
+	SOCK=$CSM_NBD_DIR/$SR_A/$U1
+	CSM_NBD=on SR_UUID=$SR_A iscsi vdi_activate --vdi "$U1" true
+	[ -S "$SOCK" ] || vmt_fail "vdi_activate of the LUN VDI $U1 left no socket at $SOCK"
+	CSM_NBD=on SR_UUID=$SR_A iscsi vdi_activate --vdi "$U1" true   # idempotent
+	nbd-client -u -N "$U1" -b 4096 "$SOCK" /dev/nbd2
+	vmt_on_exit "nbd-client -d /dev/nbd2 >/dev/null 2>&1 || true"
+	vmt_wait 10 test "$(cat /sys/block/nbd2/size)" -gt 0
+	[ "$(blockdev --getsize64 /dev/nbd2)" = $((64 << 20)) ] || vmt_fail "/dev/nbd2 is not the 64 MiB LUN"
+	vmt_pattern pattern3 2
+	dd if=pattern3 of=/dev/nbd2 bs=1M seek=9 oflag=direct conv=fsync status=none
+	dd if=/dev/nbd2 bs=1M skip=3 count=4 iflag=direct status=none | cmp - pattern ||
+		vmt_fail "what was written through $DEV1 does not read back through the NBD server"
+	nbd-client -d /dev/nbd2 >/dev/null
+	CSM_NBD=on SR_UUID=$SR_A iscsi vdi_deactivate --vdi "$U1"
+	[ ! -e "$SOCK" ] || vmt_fail "vdi_deactivate left $SOCK"
+	dd if="$ISCSI_LUN_DIR/lun1.img" bs=1M skip=9 count=2 status=none | cmp - pattern3 ||
+		vmt_fail "data written through the NBD server is not in lun1.img"
+	CSM_NBD=on SR_UUID=$SR_A iscsi vdi_activate --vdi "$U1" false
+	[ -S "$SOCK" ] || vmt_fail "a read-only activate left no socket"
+	grep -q '^mode=RO' "$SOCK.server" || vmt_fail "a read-only activate is not served read-only"
+	CSM_NBD=on SR_UUID=$SR_A iscsi vdi_deactivate --vdi "$U1"
+else
+	vmt_fail "the guest lacks nbd, nbdkit or nbd-client (tests/vm/setup.sh installs them)"
+fi
+
 SR_UUID=$SR_A iscsi vdi_detach --vdi "$U1"
 SR_UUID=$SR_A iscsi vdi_detach --vdi "$U2"
 SR_UUID=$SR_A fault 46 vdi_attach --vdi 00000000-0000-4000-8000-000000000000 true
