@@ -123,6 +123,9 @@ for kind in ${KINDS:-seq-read rand-read seq-write-new seq-write rand-write-new r
 				csm) cp "$W/leaf.orig" "$W/leaf.vhd"; serve_csm ;;
 				sparse) serve_sparse ;;
 				esac
+				# No dirty pages of the put-back (or of the last run) left
+				# to write back during this run: each starts the same.
+				sync
 			fi
 			run $who "${kind%-new}" >>"$W/t.$who"
 		done

@@ -61,6 +61,7 @@ struct chain_priv {
 	bool batmap_dirty;
 	bool footer_dirty;      /* end of data moved: footers go to the new end */
 	bool data_dirty;        /* something written since the last sync */
+	uint64_t reserved_to;   /* the leaf file's space is reserved up to here */
 	uint8_t *zero_sec;      /* one sector of zeros for edges */
 	struct img img[];
 };
@@ -609,6 +610,44 @@ static int extend_file(struct vhd_ctx *c, uint64_t end, struct sm_error *err)
 }
 
 /*
+ * A leaf that grows a block at a time has its space reserved RESERVE_AHEAD
+ * at a time: the file system then allocates one large extent, not a
+ * block's pages at every write that reaches new pages (bench/nbd.sh,
+ * seq-write-new: docs/performance.md).  Beyond the end of the file the
+ * reservation changes nothing a reader or a crash sees (it reads as the
+ * hole it replaces); a failure (a file system without fallocate, no
+ * space: the write that follows says so) is ignored.  Closing the chain
+ * gives back what was not used (give_back_reserve); a crash leaves at
+ * most RESERVE_AHEAD of space held past the end, which nothing reads.
+ */
+#ifndef RESERVE_AHEAD
+#define RESERVE_AHEAD (32ull * 1024 * 1024)
+#endif
+
+static void reserve_ahead(struct chain_priv *p, uint64_t need)
+{
+	struct vhd_ctx *c = &p->img[0].c;
+
+	if (!RESERVE_AHEAD || !c->io->ops->reserve || need <= p->reserved_to)
+		return;
+	if (c->io->ops->reserve(c->io, c->size, need - c->size + RESERVE_AHEAD) == 0)
+		p->reserved_to = need + RESERVE_AHEAD;
+	else
+		p->reserved_to = UINT64_MAX;   /* not supported here: do not ask again */
+}
+
+static void give_back_reserve(struct chain_priv *p)
+{
+	struct vhd_ctx *c = &p->img[0].c;
+
+	if (p->reserved_to == 0 || p->reserved_to == UINT64_MAX || p->reserved_to <= c->size ||
+	    !c->io->ops->unreserve)
+		return;
+	(void)c->io->ops->unreserve(c->io, c->size, p->reserved_to - c->size);
+	p->reserved_to = 0;
+}
+
+/*
  * Place a new block at the end of data, as blktap: the data part starts
  * on a 4 KiB boundary.  Every byte of the new block must read as zero
  * where its bitmap is clear: a file is extended past it (the hole reads
@@ -630,6 +669,7 @@ static int alloc_block(struct chain_priv *p, uint32_t blk, bool whole,
 		return sm_fail(err, SME_SR_NO_SPACE, "%s: no room for block %u",
 			       c->io->name, blk);
 	if (!c->io->is_block && c->io->ops->truncate) {
+		reserve_ahead(p, end + FOOTER_SIZE);
 		if (extend_file(c, end, err) < 0)
 			return -1;
 	} else if (vhd_ctx_zero(c, (whole ? sec * SECTOR : end) - c->eod, c->eod,
@@ -807,8 +847,13 @@ static int chain_flush(struct chain_priv *p, struct sm_error *err)
 	if (p->batmap_dirty && vhd_ctx_write_batmap(c, SME_EIO, err) < 0)
 		return -1;
 	p->batmap_dirty = false;
-	if (p->footer_dirty && vhd_ctx_write_footers(c, SME_EIO, err) < 0)
-		return -1;
+	if (p->footer_dirty) {
+		if (vhd_ctx_write_footers(c, SME_EIO, err) < 0)
+			return -1;
+		/* The file was cut after its footer, which drops a reservation past it. */
+		if (p->reserved_to != UINT64_MAX)
+			p->reserved_to = 0;
+	}
 	p->footer_dirty = false;
 	return vhd_ctx_sync(c, SME_EIO, err);
 }
@@ -827,8 +872,10 @@ void vhd_chain_close(struct vhd_chain *ch)
 
 	if (p) {
 		/* Best effort: a caller that cares about errors flushes first. */
-		if (p->nimg)
+		if (p->nimg) {
 			(void)chain_flush(p, &err);
+			give_back_reserve(p);
+		}
 		for (size_t i = 0; i < p->nimg; i++)
 			img_free(&p->img[i]);
 		free(p->bat_dirty);

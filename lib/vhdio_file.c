@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/falloc.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -144,6 +145,27 @@ static void file_expect_sequential(struct vhd_io *io)
 	posix_fadvise(file_fd(io), 0, 0, POSIX_FADV_SEQUENTIAL);
 }
 
+static int file_reserve(struct vhd_io *io, uint64_t off, uint64_t len)
+{
+	int rc;
+
+	do {
+		rc = fallocate(file_fd(io), FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)len);
+	} while (rc < 0 && errno == EINTR);
+	return rc < 0 ? -errno : 0;
+}
+
+static int file_unreserve(struct vhd_io *io, uint64_t off, uint64_t len)
+{
+	int rc;
+
+	do {
+		rc = fallocate(file_fd(io), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off,
+			       (off_t)len);
+	} while (rc < 0 && errno == EINTR);
+	return rc < 0 ? -errno : 0;
+}
+
 static const struct vhd_io_ops file_ops = {
 	.pread = file_pread,
 	.pwrite = file_pwrite,
@@ -153,6 +175,8 @@ static const struct vhd_io_ops file_ops = {
 	.get_mtime = file_get_mtime,
 	.start_writeback = file_start_writeback,
 	.expect_sequential = file_expect_sequential,
+	.reserve = file_reserve,
+	.unreserve = file_unreserve,
 	.close = file_close,
 };
 

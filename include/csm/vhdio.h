@@ -32,6 +32,14 @@ struct vhd_io_ops {
 	 */
 	void (*start_writeback)(struct vhd_io *io);
 	void (*expect_sequential)(struct vhd_io *io);
+	/*
+	 * Reserve space for [off, off+len) without changing the file's
+	 * length (fallocate KEEP_SIZE), so the writes that grow the file
+	 * there find it allocated: 0 or -errno (optional, NULL when none).
+	 */
+	int (*reserve)(struct vhd_io *io, uint64_t off, uint64_t len);
+	/* Give back a reservation past the end of the file (with reserve). */
+	int (*unreserve)(struct vhd_io *io, uint64_t off, uint64_t len);
 	void (*close)(struct vhd_io *io);
 };
 

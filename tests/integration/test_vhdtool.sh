@@ -207,4 +207,15 @@ set -e
 "$VHDTOOL" check "$D/a.vhd" "$D/c.vhd" >/dev/null && pass "images intact after the error cases" ||
 	fail "images damaged by an error case"
 
+# A growing file is reserved ahead (lib/vhdchain.c, RESERVE_AHEAD) and what
+# was not used is given back when the image closes: no space held past EOF.
+"$VHDTOOL" create "$D/grow.vhd" 200M >/dev/null
+head -c $((5 << 20)) /dev/urandom >"$T/five"
+"$VHDTOOL" write "$D/grow.vhd" $((7 << 20)) "$T/five" >/dev/null
+size=$(stat -c %s "$D/grow.vhd") used=$(($(stat -c %b "$D/grow.vhd") * $(stat -c %B "$D/grow.vhd")))
+[ "$used" -le $((size + 65536)) ] && pass "no reservation left past the end after a write ($used bytes used, $size long)" ||
+	fail "$((used - size)) bytes held past the end of a closed image"
+"$VHDTOOL" read "$D/grow.vhd" $((7 << 20)) $((5 << 20)) | cmp -s - "$T/five" && "$VHDTOOL" check "$D/grow.vhd" >/dev/null &&
+	pass "the grown image reads back and checks" || fail "the grown image"
+
 finish
