@@ -729,9 +729,7 @@ static int iscsi_vdi_detach(struct sm_ctx *ctx)
 static int iscsi_vdi_activate(struct sm_ctx *ctx)
 {
 	const char *uuid = ctx->call->vdi_uuid;
-	enum nbd_serve_mode mode = nbd_serve_mode();
-	char nbdkit[PATH_MAX], plugin[PATH_MAX], why[PATH_MAX + 64], dev[PATH_MAX];
-	char dev_arg[PATH_MAX + 8];
+	char dev[PATH_MAX], dev_arg[PATH_MAX + 8];
 	const char *args[] = { dev_arg, "format=raw", NULL };
 	struct nbd_serve_spec spec = { .sr_uuid = ctx->call->sr_uuid, .vdi_uuid = uuid,
 				       .plugin_args = args };
@@ -741,13 +739,8 @@ static int iscsi_vdi_activate(struct sm_ctx *ctx)
 	if (writable_arg(ctx, &rw) < 0)
 		return -1;
 	spec.readonly = !rw;
-	if (mode == NBD_SERVE_OFF)
+	if (!nbd_serve_wanted(uuid))
 		return 0;
-	if (mode == NBD_SERVE_AUTO && nbd_serve_locate(nbdkit, plugin, why, sizeof(why)) < 0) {
-		sm_log(LOG_WARNING, "vdi_activate: %s is not served over NBD: %s (CSM_NBD=on "
-		       "makes this a fault)", uuid, why);
-		return 0;
-	}
 	if (lun_device(ctx, uuid, dev) < 0) {
 		sm_error_recode(&ctx->err, SME_VDI_UNAVAILABLE);
 		return -1;

@@ -915,21 +915,14 @@ static int serve_args_fill(struct sm_ctx *ctx, const char *uuid, struct serve_ar
  */
 static int serve_start(struct sm_ctx *ctx, const char *uuid, bool rw)
 {
-	enum nbd_serve_mode mode = nbd_serve_mode();
-	char nbdkit[PATH_MAX], plugin[PATH_MAX], why[PATH_MAX + 64];
 	struct serve_args a;
 	struct nbd_server srv;
 	struct nbd_serve_spec spec = {
 		.sr_uuid = ctx->call->sr_uuid, .vdi_uuid = uuid, .readonly = !rw,
 	};
 
-	if (mode == NBD_SERVE_OFF)
+	if (!nbd_serve_wanted(uuid))
 		return 0;
-	if (mode == NBD_SERVE_AUTO && nbd_serve_locate(nbdkit, plugin, why, sizeof(why)) < 0) {
-		sm_log(LOG_WARNING, "vdi_activate: %s is not served over NBD: %s (CSM_NBD=on "
-		       "makes this a fault)", uuid, why);
-		return 0;
-	}
 	if (serve_args_fill(ctx, uuid, &a) < 0)
 		return -1;
 	spec.plugin_args = a.argv;

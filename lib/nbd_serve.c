@@ -53,6 +53,21 @@ enum nbd_serve_mode nbd_serve_mode(void)
 	return NBD_SERVE_AUTO;
 }
 
+bool nbd_serve_wanted(const char *vdi_uuid)
+{
+	enum nbd_serve_mode mode = nbd_serve_mode();
+	char nbdkit[PATH_MAX], plugin[PATH_MAX], why[PATH_MAX + 64];
+
+	if (mode == NBD_SERVE_OFF)
+		return false;
+	if (mode == NBD_SERVE_AUTO && nbd_serve_locate(nbdkit, plugin, why, sizeof(why)) < 0) {
+		sm_log(LOG_WARNING, "vdi_activate: %s is not served over NBD: %s (CSM_NBD=on "
+		       "makes this a fault)", vdi_uuid, why);
+		return false;
+	}
+	return true;
+}
+
 const char *nbd_serve_dir(void)
 {
 	const char *v = getenv("CSM_NBD_DIR");

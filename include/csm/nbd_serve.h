@@ -56,6 +56,14 @@ enum nbd_serve_mode { NBD_SERVE_OFF, NBD_SERVE_AUTO, NBD_SERVE_ON };
 /* CSM_NBD: off, on, or auto (unset or anything else: auto, logged when unknown). */
 enum nbd_serve_mode nbd_serve_mode(void);
 
+/*
+ * Whether vdi_activate should start a server for the VDI: false with
+ * CSM_NBD=off, and with auto when nbdkit or the plugin is missing (logged:
+ * the activation goes on without a server); true otherwise (with on, a
+ * missing piece is then nbd_serve_start's fault).
+ */
+bool nbd_serve_wanted(const char *vdi_uuid);
+
 /* $CSM_NBD_DIR or NBD_SERVE_DIR_DEFAULT. */
 const char *nbd_serve_dir(void);
 
