@@ -19,16 +19,33 @@ int gc_active_set_add(void *arg, const char *uuid, const char *host)
 		if (!p)
 			return -ENOMEM;
 		a->uuid = p;
+		p = realloc(a->host, cap * sizeof(a->host[0]));
+		if (!p)
+			return -ENOMEM;
+		a->host = p;
 		a->cap = cap;
 	}
-	memcpy(a->uuid[a->count++], uuid, 37);
+	memcpy(a->uuid[a->count], uuid, 37);
+	snprintf(a->host[a->count], GC_HOST_MAX, "%s", host ? host : "");
+	a->count++;
 	return 0;
 }
 
 void gc_active_set_free(struct gc_active_set *a)
 {
 	free(a->uuid);
+	free(a->host);
 	memset(a, 0, sizeof(*a));
+}
+
+/* The host of an activation of uuid on a host other than local, or NULL. */
+static const char *active_elsewhere(const struct gc_active_set *a, const char *uuid,
+				    const char *local)
+{
+	for (size_t i = 0; i < a->count; i++)
+		if (strcmp(a->uuid[i], uuid) == 0 && strcmp(a->host[i], local) != 0)
+			return a->host[i];
+	return NULL;
 }
 
 static bool active_set_has(const struct gc_active_set *a, const char *uuid)
@@ -84,6 +101,22 @@ static bool coalesce_idle(const struct gc_plan_input *in, struct gc_plan *pl,
 	if (active_set_has(in->active, n->img.uuid)) {
 		hold_back(pl, "coalesce of %s: an attached chain runs through it", n->img.uuid);
 		return false;
+	}
+	if (!in->local_host)
+		return true;
+	for (size_t i = 0; i < in->forest->count; i++) {
+		const struct vdi_node *c = &in->forest->nodes[i];
+		const char *host;
+
+		if (strcmp(c->img.parent, n->img.uuid) != 0)
+			continue;
+		host = active_elsewhere(in->active, c->img.uuid, in->local_host);
+		if (host) {
+			hold_back(pl, "coalesce of %s: its child %s is active on host %s, whose "
+				  "server this host cannot pause for the relink", n->img.uuid,
+				  c->img.uuid, host);
+			return false;
+		}
 	}
 	return true;
 }

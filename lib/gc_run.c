@@ -29,6 +29,7 @@
 #include "csm/util.h"
 #include "csm/vdiforest.h"
 #include "csm/vhdchain.h"
+#include "csm/vstore_dir.h"
 
 double gc_run_now(void)
 {
@@ -191,7 +192,7 @@ static void plan_work(struct gc_run *g, const struct vdi_forest *f, struct gc_pl
 {
 	struct gc_active_set active = { 0 };
 	struct gc_plan_input in = { .forest = f, .leaf_max = g->leaf_max,
-				    .backed_off = g->backed_off };
+				    .backed_off = g->backed_off, .local_host = vstore_dir_host_id() };
 
 	if (gc_plan_needs_active(f)) {
 		active.rc = g->vs->ops->active_each(g->vs, gc_active_set_add, &active);

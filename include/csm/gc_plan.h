@@ -28,13 +28,17 @@
 #define GC_PLAN_MAX_GARBAGE 1024
 
 /* The VDIs active on some host, from one listing of the activation records. */
+/* Longest host id an activation record's name carries that is told apart. */
+#define GC_HOST_MAX 64
+
 struct gc_active_set {
 	char (*uuid)[37];
+	char (*host)[GC_HOST_MAX];   /* the host each activation is on */
 	size_t count, cap;
 	int rc;                 /* the listing's: < 0, nothing is known */
 };
 
-/* vstore_active_fn that adds uuid to the set (arg: struct gc_active_set). */
+/* vstore_active_fn that adds uuid and host to the set (arg: struct gc_active_set). */
 int gc_active_set_add(void *arg, const char *uuid, const char *host);
 void gc_active_set_free(struct gc_active_set *a);
 
@@ -43,6 +47,13 @@ struct gc_plan_input {
 	const struct gc_active_set *active;  /* NULL: not loaded (unknown parents) */
 	uint64_t leaf_max;                   /* leaf coalesce only up to this much data */
 	const char *backed_off;              /* a leaf whose merge was given up this run, or "" */
+	/*
+	 * This host's id (as activation records name it), or NULL.  A
+	 * coalesce relinks the coalesced image's children; a child active on
+	 * another host is served there, by a server this GC cannot pause, so
+	 * that coalesce is held back.
+	 */
+	const char *local_host;
 };
 
 struct gc_plan {

@@ -190,6 +190,22 @@ fault 24 "$D" "$C" vdi_delete --vdi "$A" && pass "vdi_delete refuses a VDI activ
 SM_HOST_ID=host-b SM_LOCK_DIR="$T/host-b-lock" call unit "$D" "$C" vdi_deactivate --vdi "$A" >/dev/null
 [ -z "$(ls "$FILE_SR_DIR/.csm-active/")" ] || fail "deactivate left $(ls "$FILE_SR_DIR/.csm-active/")"
 
+# X's parent is a hidden base with a hidden parent: coalescing it relinks X.
+# X active on host-b is served there, by a server this GC cannot pause: the
+# coalesce waits (X's chain and every image unchanged), and says why.
+restore
+SM_HOST_ID=host-b SM_LOCK_DIR="$T/host-b-lock" call unit "$D" "$C" vdi_activate --vdi "$X" true >/dev/null
+( "$GC" --sr "$SR_UUID" --dir "$FILE_SR_DIR" ) >"$T/gc-remote.out" 2>&1 || true
+grep -q "is active on host host-b" "$T/gc-remote.out" &&
+	pass "a coalesce that would relink a child active on another host waits, saying so" ||
+	fail "csm-gc did not hold back the coalesce under X (active on host-b): $(cat "$T/gc-remote.out")"
+[ "$("$VHDTOOL" query "$FILE_SR_DIR/$X.vhd" | sed -n 's/^parent_name=//p')" = "$(cd "$T/golden" && "$VHDTOOL" query "$X.vhd" | sed -n 's/^parent_name=//p')" ] &&
+	pass "X keeps its parent while served on host-b" || fail "X was relinked under host-b's server"
+SM_HOST_ID=host-b SM_LOCK_DIR="$T/host-b-lock" call unit "$D" "$C" vdi_deactivate --vdi "$X" >/dev/null
+run_gc
+[ "$golden" = "$(views)" ] && pass "after host-b's deactivate the GC does the work, every VDI byte for byte" ||
+	fail "after host-b's deactivate: $(views)"
+
 # --- a leaf-coalesce record of a GC that died: vdi_activate recovers it ---------------
 restore
 CSM_FAULT_POINT=gc:leaf-copied run_gc

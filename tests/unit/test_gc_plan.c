@@ -132,6 +132,40 @@ static void test_coalesce_not_through_attached_chain(void **state)
 	vdi_forest_free(&f);
 }
 
+/*
+ * 1 <- 2 <- 3, 3 active on another host: coalescing 2 relinks 3 under a
+ * server this GC cannot pause, so it waits; 3 active here (our server is
+ * paused for the relink), or no local host known: it goes ahead.
+ */
+static void test_coalesce_not_under_a_remote_server(void **state)
+{
+	struct vdi_forest f = { 0 };
+	struct gc_active_set active = { 0 };
+	struct gc_plan_input in = { .forest = &f, .active = &active, .leaf_max = 0,
+				    .backed_off = "", .local_host = "host-a" };
+	struct gc_plan pl;
+
+	add(&f, U(1), NULL, true, 0);
+	add(&f, U(2), U(1), true, 0);
+	add(&f, U(3), U(2), false, 0);
+	vdi_forest_link(&f);
+	assert_int_equal(gc_active_set_add(&active, U(3), "host-b"), 0);
+	gc_plan_make(&in, &pl);
+	assert_null(pl.coalesce);
+	assert_non_null(strstr(pl.held_back, "is active on host host-b"));
+	gc_active_set_free(&active);
+	assert_int_equal(gc_active_set_add(&active, U(3), "host-a"), 0);
+	gc_plan_make(&in, &pl);
+	assert_ptr_equal(pl.coalesce, node(&f, U(2)));
+	gc_active_set_free(&active);
+	assert_int_equal(gc_active_set_add(&active, U(3), "host-b"), 0);
+	in.local_host = NULL;
+	gc_plan_make(&in, &pl);
+	assert_ptr_equal(pl.coalesce, node(&f, U(2)));
+	gc_active_set_free(&active);
+	vdi_forest_free(&f);
+}
+
 static void test_leaf_rules(void **state)
 {
 	struct vdi_forest f = { 0 };
@@ -223,6 +257,7 @@ int main(void)
 		cmocka_unit_test(test_coalesce_deepest),
 		cmocka_unit_test(test_coalesce_needs_only_child),
 		cmocka_unit_test(test_coalesce_not_through_attached_chain),
+		cmocka_unit_test(test_coalesce_not_under_a_remote_server),
 		cmocka_unit_test(test_leaf_rules),
 		cmocka_unit_test(test_unreadable_holds_back),
 		cmocka_unit_test(test_broken_chain_holds_back),
