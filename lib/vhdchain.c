@@ -630,10 +630,18 @@ static void reserve_ahead(struct chain_priv *p, uint64_t need)
 
 	if (!RESERVE_AHEAD || !c->io->ops->reserve || need <= p->reserved_to)
 		return;
-	if (c->io->ops->reserve(c->io, c->size, need - c->size + RESERVE_AHEAD) == 0)
+	if (c->io->ops->reserve(c->io, c->size, need - c->size + RESERVE_AHEAD) == 0) {
 		p->reserved_to = need + RESERVE_AHEAD;
-	else
-		p->reserved_to = UINT64_MAX;   /* not supported here: do not ask again */
+		return;
+	}
+	/*
+	 * Not supported here, or the SR is nearly full: do not ask again,
+	 * and let go of any part that was reserved (ext4 can keep some on
+	 * ENOSPC), which other VDIs of the SR may need more.
+	 */
+	if (c->io->ops->unreserve)
+		(void)c->io->ops->unreserve(c->io, c->size, need - c->size + RESERVE_AHEAD);
+	p->reserved_to = UINT64_MAX;
 }
 
 static void give_back_reserve(struct chain_priv *p)
