@@ -290,7 +290,13 @@ check-long: deps
 	$(MAKE) -j$(NPROC) BUILD=build-test TEST_BUILD=1 all-tests
 	$(MAKE) BUILD=build-test TEST_BUILD=1 check-integration
 
-all-tests: all $(UNIT_BINS) $(TESTTOOL_BINS)
+# tests/shim: preloaded into nbdkit beside an ASan build of the plugin (tests/integration/lib.sh).
+TEST_SHIM := $(BUILD)/tests/asan-exit-shim.so
+$(TEST_SHIM): tests/shim/asan_exit_shim.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -fPIC -shared -Wall -Wextra -Werror -o $@ $<
+
+all-tests: all $(UNIT_BINS) $(TESTTOOL_BINS) $(TEST_SHIM)
 
 check-unit: all-tests
 	tests/run-unit.sh $(BUILD)

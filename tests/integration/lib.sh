@@ -66,6 +66,29 @@ nbd_reap() {
 			kill -9 "$pid" 2>/dev/null || true
 	done
 }
+# nbdkit_preload <plugin>: what LD_PRELOAD must hold for Debian's nbdkit to
+# load a sanitizer build of the plugin, "" for an ordinary build: the ASan
+# and UBSan runtimes first, then tests/shim's freelocale (docs/testing.md,
+# "A hang costs minutes": such an nbdkit can hang in its exit otherwise).
+nbdkit_preload() {
+	ldd "$1" 2>/dev/null | grep -q libasan || return 0
+	printf '%s%s' "$(ldd "$1" | awk '/libasan|libubsan/ { printf "%s ", $3 }')" "$BUILD/tests/asan-exit-shim.so"
+}
+# nbdkit_for_drivers <plugin>: the drivers start nbdkit themselves: with a
+# sanitizer build, point CSM_NBDKIT at a wrapper (in $T) that preloads the
+# runtimes; always an absolute nbdkit (a test may hide PATH from the driver).
+nbdkit_for_drivers() {
+	local pre
+	pre=$(nbdkit_preload "$1")
+	if [ -z "$pre" ]; then
+		CSM_NBDKIT=$(command -v nbdkit)
+	else
+		printf '#!/bin/sh\nLD_PRELOAD="%s" ASAN_OPTIONS=detect_leaks=0 exec %s "$@"\n' "$pre" "$(command -v nbdkit)" >"$T/nbdkit"
+		chmod +x "$T/nbdkit"
+		CSM_NBDKIT="$T/nbdkit"
+	fi
+	export CSM_NBDKIT
+}
 cleanup() { nbd_reap; rm -rf "$T"; }
 trap cleanup EXIT
 # Stopped by run.sh's timeout or ^C: leave through exit, so the EXIT trap

@@ -14,7 +14,7 @@ make -s -C "$REPO" install -o all BUILD="$BUILD" ALLOW_TEST_BUILD=1 PREFIX=/usr 
 [ -x "$T/root/usr/libexec/csm/csm-lvm-run" ] && pass "the plugin's LVM helper beside it" || fail "no installed csm-lvm-run"
 if command -v nbdkit >/dev/null; then
 	# A sanitizer build's plugin needs its runtime loaded first (as test_nbd_plugin.sh does).
-	pre=$(ldd "$T/root/usr/libexec/csm/csm-nbdkit.so" 2>/dev/null | awk '/libasan|libubsan/ { printf "%s ", $3 }')
+	pre=$(nbdkit_preload "$T/root/usr/libexec/csm/csm-nbdkit.so")
 	env ${pre:+LD_PRELOAD="$pre"} ASAN_OPTIONS=detect_leaks=0 \
 		nbdkit --dump-plugin "$T/root/usr/libexec/csm/csm-nbdkit.so" 2>&1 | grep -q '^name=csm$' &&
 		pass "nbdkit loads the installed plugin" || fail "nbdkit cannot load the installed plugin"

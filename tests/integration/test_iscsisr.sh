@@ -257,14 +257,7 @@ CSM_NBD=off call unit "$D" "$C" vdi_activate --vdi "$U1" true && [ ! -e "$CSM_NB
 	pass "CSM_NBD=off: activate serves nothing"
 if command -v nbdkit >/dev/null && command -v qemu-io >/dev/null && [ -f "$BUILD/csm-nbdkit.so" ] &&
 	truncate -s 8M "$T/lun1.img" && LUNDEV=$(losetup -f --show "$T/lun1.img" 2>/dev/null); then
-	if ldd "$BUILD/csm-nbdkit.so" 2>/dev/null | grep -q libasan; then
-		pre=$(ldd "$BUILD/csm-nbdkit.so" | awk '/libasan|libubsan/ { printf "%s ", $3 }')
-		printf '#!/bin/sh\nLD_PRELOAD="%s" ASAN_OPTIONS=detect_leaks=0 exec %s "$@"\n' "$pre" "$(command -v nbdkit)" >"$T/nbdkit"
-		chmod +x "$T/nbdkit"
-		export CSM_NBDKIT="$T/nbdkit"
-	else
-		export CSM_NBDKIT="$(command -v nbdkit)"   # the driver runs with iscsiadm's PATH hidden
-	fi
+	nbdkit_for_drivers "$BUILD/csm-nbdkit.so"   # absolute: the driver runs with iscsiadm's PATH hidden
 	# (the driver under test is a copy in $T: the plugin is not beside it)
 	export CSM_ISCSI_DEVICE_MAP="$SCSI1=$LUNDEV" CSM_NBD_PLUGIN="$BUILD/csm-nbdkit.so"
 	SOCK="$CSM_NBD_DIR/$SR_UUID/$U1"

@@ -30,10 +30,8 @@ MiB=1048576
 # A sanitizer build's plugin needs its runtime loaded first into nbdkit
 # (which is not instrumented); nbdkit's own leaks are not ours.
 NBDKIT=(nbdkit)
-if ldd "$PLUGIN" 2>/dev/null | grep -q libasan; then
-	pre=$(ldd "$PLUGIN" | awk '/libasan|libubsan/ { printf "%s ", $3 }')
-	NBDKIT=(env "LD_PRELOAD=$pre" ASAN_OPTIONS=detect_leaks=0 nbdkit)
-fi
+pre=$(nbdkit_preload "$PLUGIN")
+[ -z "$pre" ] || NBDKIT=(env "LD_PRELOAD=$pre" ASAN_OPTIONS=detect_leaks=0 nbdkit)
 
 cleanup() {
 	[ -f "$PIDF" ] && kill -9 "$(cat "$PIDF")" 2>/dev/null

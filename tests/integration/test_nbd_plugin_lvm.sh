@@ -21,10 +21,8 @@ CTL_T="$BUILD/tests/nbd_ctl_t"
 SOCK="$T/nbd.sock" CTL="$T/ctl.sock" PIDF="$T/nbdkit.pid"
 URI="nbd+unix:///?socket=$SOCK"
 NBDKIT=(nbdkit)
-if ldd "$PLUGIN" 2>/dev/null | grep -q libasan; then
-	pre=$(ldd "$PLUGIN" | awk '/libasan|libubsan/ { printf "%s ", $3 }')
-	NBDKIT=(env "LD_PRELOAD=$pre" ASAN_OPTIONS=detect_leaks=0 nbdkit)
-fi
+pre=$(nbdkit_preload "$PLUGIN")
+[ -z "$pre" ] || NBDKIT=(env "LD_PRELOAD=$pre" ASAN_OPTIONS=detect_leaks=0 nbdkit)
 LOOP=""
 cleanup() {
 	[ -f "$PIDF" ] && kill -9 "$(cat "$PIDF")" 2>/dev/null

@@ -13,12 +13,7 @@ need nbdkit=nbdkit qemu-io=qemu-utils qemu-img=qemu-utils nbdcopy=libnbd-bin
 [ -f "$BUILD/csm-nbdkit.so" ] || skip "$BUILD/csm-nbdkit.so is not built (nbdkit-plugin-dev missing at build time?)"
 export CSM_NBD=on
 # A sanitizer build's plugin needs its runtime loaded before nbdkit starts.
-if ldd "$BUILD/csm-nbdkit.so" 2>/dev/null | grep -q libasan; then
-	pre=$(ldd "$BUILD/csm-nbdkit.so" | awk '/libasan|libubsan/ { printf "%s ", $3 }')
-	printf '#!/bin/sh\nLD_PRELOAD="%s" ASAN_OPTIONS=detect_leaks=0 exec %s "$@"\n' "$pre" "$(command -v nbdkit)" >"$T/nbdkit"
-	chmod +x "$T/nbdkit"
-	export CSM_NBDKIT="$T/nbdkit"
-fi
+nbdkit_for_drivers "$BUILD/csm-nbdkit.so"
 D="$BUILD/FileSR"
 C="$REPO/examples/dconf/file.conf"
 MiB=1048576

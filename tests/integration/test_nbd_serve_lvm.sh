@@ -20,12 +20,7 @@ for x in "$D" "$TOOL" "$LVMT" "$XAPI_CHECK"; do
 done
 [ -f "$BUILD/csm-nbdkit.so" ] || skip "$BUILD/csm-nbdkit.so is not built"
 export CSM_NBD=on
-if ldd "$BUILD/csm-nbdkit.so" 2>/dev/null | grep -q libasan; then
-	pre=$(ldd "$BUILD/csm-nbdkit.so" | awk '/libasan|libubsan/ { printf "%s ", $3 }')
-	printf '#!/bin/sh\nLD_PRELOAD="%s" ASAN_OPTIONS=detect_leaks=0 exec %s "$@"\n' "$pre" "$(command -v nbdkit)" >"$T/nbdkit"
-	chmod +x "$T/nbdkit"
-	export CSM_NBDKIT="$T/nbdkit"
-fi
+nbdkit_for_drivers "$BUILD/csm-nbdkit.so"
 
 LOOP=""
 cleanup_lvm() {
