@@ -180,9 +180,15 @@ static unsigned long long proc_start_time(pid_t pid)
 	return start;
 }
 
+/* The process pid started at start_time still runs (a reused pid is another one). */
+static bool proc_alive(pid_t pid, unsigned long long start_time)
+{
+	return pid > 0 && start_time != 0 && proc_start_time(pid) == start_time;
+}
+
 static bool server_alive(const struct nbd_server *s)
 {
-	return s->pid > 0 && s->start_time != 0 && proc_start_time(s->pid) == s->start_time;
+	return proc_alive(s->pid, s->start_time);
 }
 
 static void get_line(const char *text, const char *key, char *out, size_t cap)
@@ -611,7 +617,7 @@ static bool marker_owner_alive(const char *path)
 	get_line(text, "start", v, sizeof(v));
 	start = strtoull(v, NULL, 10);
 	free(text);
-	return pid > 0 && start != 0 && proc_start_time(pid) == start;
+	return proc_alive(pid, start);
 }
 
 static bool marker_vdi(const char *name, char vdi[37])

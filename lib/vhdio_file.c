@@ -145,25 +145,24 @@ static void file_expect_sequential(struct vhd_io *io)
 	posix_fadvise(file_fd(io), 0, 0, POSIX_FADV_SEQUENTIAL);
 }
 
-static int file_reserve(struct vhd_io *io, uint64_t off, uint64_t len)
+static int file_fallocate(struct vhd_io *io, int mode, uint64_t off, uint64_t len)
 {
 	int rc;
 
 	do {
-		rc = fallocate(file_fd(io), FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)len);
+		rc = fallocate(file_fd(io), mode, (off_t)off, (off_t)len);
 	} while (rc < 0 && errno == EINTR);
 	return rc < 0 ? -errno : 0;
 }
 
+static int file_reserve(struct vhd_io *io, uint64_t off, uint64_t len)
+{
+	return file_fallocate(io, FALLOC_FL_KEEP_SIZE, off, len);
+}
+
 static int file_unreserve(struct vhd_io *io, uint64_t off, uint64_t len)
 {
-	int rc;
-
-	do {
-		rc = fallocate(file_fd(io), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off,
-			       (off_t)len);
-	} while (rc < 0 && errno == EINTR);
-	return rc < 0 ? -errno : 0;
+	return file_fallocate(io, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, len);
 }
 
 static const struct vhd_io_ops file_ops = {
