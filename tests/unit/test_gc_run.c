@@ -221,7 +221,7 @@ static void kill_everywhere(void (*setup)(struct env *e), void (*check)(struct e
 			bool finished = false;
 			unsigned long k;
 
-			for (k = 0; !finished; k++) {
+			for (k = 0; !finished; k += kill_sweep_every()) {
 				struct env e;
 				struct gc_run g;
 

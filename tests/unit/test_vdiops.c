@@ -248,7 +248,7 @@ static void kill_everywhere(void (*setup)(struct env *e), op_fn op, check_fn che
 			bool finished = false;
 			unsigned long k;
 
-			for (k = 0; !finished; k++) {
+			for (k = 0; !finished; k += kill_sweep_every()) {
 				struct env e;
 
 				env_init(&e, lvm);
@@ -439,7 +439,7 @@ static void test_resize_killed(void **state)
 			bool finished = false;
 			unsigned long k;
 
-			for (k = 0; !finished; k++) {
+			for (k = 0; !finished; k += kill_sweep_every()) {
 				struct env e;
 
 				env_init(&e, lvm);
