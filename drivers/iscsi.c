@@ -17,8 +17,10 @@
  *
  * The target holds LUNs, nothing else: this driver never writes to it.
  * Which LUNs are "managed" (handed out by vdi_create or vdi_introduce)
- * xapi's database remembers for the Python SM; without XenAPI this host
- * remembers it in /var/lib/csm/iscsi/<sr_uuid> (CSM_ISCSI_STATE_DIR).
+ * xapi's database remembers, for the Python SM and for this driver in
+ * xapi mode (the VDI records' managed field: every host of the pool reads
+ * the same bits).  In API mode, without XenAPI, this host remembers it in
+ * /var/lib/csm/iscsi/<sr_uuid> (CSM_ISCSI_STATE_DIR).
  *
  * Secrets (chappassword, incoming_chappassword) stay in the target
  * structure: nothing here logs, prints or puts in a fault detail any
@@ -40,28 +42,36 @@
 #include "csm/nbd_serve.h"
 #include "csm/scan.h"
 #include "csm/util.h"
+#include "csm/xapi_sync.h"
 
 #define ISCSI_STATE_DIR "/var/lib/csm/iscsi"
 /* How long vdi_attach waits for the LUN's block device after a login (Python: 15 s). */
 #define ISCSI_DEVICE_WAIT_MS 15000
 #define ISCSI_STATE_MAX (1u << 20)
 
+/* The managed VDIs of this SR. */
+struct managed_set {
+	char (*uuid)[SM_UUID_LEN + 1];
+	size_t n;
+};
+
 /* The layer's state (sm_priv): the target from dconf. */
 struct iscsi_state {
 	struct sm_iscsi_target t;
 	char host_iqn[SM_ISCSI_IQN_MAX];   /* when localIQN came from the host file */
-	char state_file[PATH_MAX];         /* the managed bits; "" for sr_probe */
+	char state_file[PATH_MAX];         /* the managed bits in API mode; "" for sr_probe */
+	/*
+	 * xapi mode: the managed bits as xapi's records had them when first
+	 * read in this call, with this call's changes; the dispatcher writes
+	 * them to the records after the op (its collect reads them here).
+	 */
+	struct managed_set db;
+	bool db_loaded;
 };
 
 /* The LUNs of the target, as one call sees them. */
 struct lun_list {
 	struct sm_iscsi_lun *l;
-	size_t n;
-};
-
-/* The managed VDIs of this SR on this host. */
-struct managed_set {
-	char (*uuid)[SM_UUID_LEN + 1];
 	size_t n;
 };
 
@@ -80,7 +90,7 @@ static void portal_name(const struct sm_iscsi_target *t, char *out, size_t outsz
 	snprintf(out, outsz, "%s%s%s:%d", v6 ? "[" : "", t->host, v6 ? "]" : "", t->port);
 }
 
-/* ---- host-local state: which LUN VDIs are managed ------------------------------ */
+/* ---- which LUN VDIs are managed: xapi's records, or host-local state ----------- */
 
 static const char *state_dir(void)
 {
@@ -129,18 +139,56 @@ static void managed_free(struct managed_set *m)
 	m->n = 0;
 }
 
+static int managed_copy(const struct managed_set *from, struct managed_set *to)
+{
+	memset(to, 0, sizeof(*to));
+	for (size_t i = 0; i < from->n; i++) {
+		if (managed_add(to, from->uuid[i]) < 0) {
+			managed_free(to);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 /*
- * One "<vdi_uuid> managed|unmanaged" a line.  A missing file is an SR
- * nothing was handed out of yet; lines that are neither are refused
+ * xapi mode: the records of the SR whose managed field is true, read once
+ * a call.  Another host's vdi_create is seen here, and a scan on this host
+ * cannot unmanage (and so hand out again) a LUN a VM elsewhere uses.
+ */
+static int managed_load_db(struct sm_ctx *ctx, struct managed_set *m)
+{
+	struct iscsi_state *s = IS(ctx);
+	char (*uuids)[SM_UUID_LEN + 1] = NULL;
+	size_t n = 0;
+
+	if (!s->db_loaded) {
+		if (xsync_managed_vdis(ctx->xapi, ctx->call->sr_ref, ctx->call->sr_uuid, &uuids, &n,
+				       &ctx->err) < 0)
+			return -1;
+		s->db = (struct managed_set){ .uuid = uuids, .n = n };
+		s->db_loaded = true;
+	}
+	if (managed_copy(&s->db, m) < 0)
+		return sm_fail(&ctx->err, SME_GENERIC, "out of memory");
+	return 0;
+}
+
+/*
+ * API mode: one "<vdi_uuid> managed|unmanaged" a line.  A missing file is
+ * an SR nothing was handed out of yet; lines that are neither are refused
  * (a damaged file must not silently hand a LUN in use out again).
  */
 static int managed_load(struct sm_ctx *ctx, struct managed_set *m)
 {
 	const char *path = IS(ctx)->state_file;
 	char *text = NULL, *line, *save = NULL;
-	int rc = sm_read_file(path, ISCSI_STATE_MAX, &text);
+	int rc;
 
+	if (ctx->xapi)
+		return managed_load_db(ctx, m);
 	memset(m, 0, sizeof(*m));
+	rc = sm_read_file(path, ISCSI_STATE_MAX, &text);
 	if (rc == -ENOENT)
 		return 0;
 	if (rc < 0)
@@ -169,9 +217,19 @@ static int managed_save(struct sm_ctx *ctx, const struct managed_set *m)
 {
 	const char *path = IS(ctx)->state_file;
 	struct sm_buf b = SM_BUF_INIT;
+	struct managed_set copy;
 	char *text;
 	int rc;
 
+	if (ctx->xapi) {
+		/* The dispatcher's collect after the op carries it to xapi's records. */
+		if (managed_copy(m, &copy) < 0)
+			return sm_fail(&ctx->err, SME_GENERIC, "out of memory");
+		managed_free(&IS(ctx)->db);
+		IS(ctx)->db = copy;
+		IS(ctx)->db_loaded = true;
+		return 0;
+	}
 	rc = sm_mkdir_p(state_dir(), 0700);
 	if (rc < 0)
 		return sm_fail_errno(&ctx->err, SME_SR_UNAVAILABLE, -rc, "cannot create %s", state_dir());
@@ -334,6 +392,11 @@ static const struct sm_iscsi_lun *lun_by_id(const struct lun_list *ll, int lun)
 }
 
 /* ---- load ------------------------------------------------------------------------ */
+
+static void iscsi_unload(struct sm_ctx *ctx)
+{
+	managed_free(&IS(ctx)->db);
+}
 
 static int iscsi_load(struct sm_ctx *ctx)
 {
@@ -792,6 +855,7 @@ const struct sm_driver sm_iscsi_driver = {
 	/* Several hosts see one target: only the master hands out LUNs. */
 	.shared = true,
 	.load = iscsi_load,
+	.unload = iscsi_unload,
 	.collect = iscsi_collect,
 	.ops = {
 		[SM_OP_SR_CREATE] = iscsi_sr_create,

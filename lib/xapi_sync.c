@@ -376,6 +376,39 @@ int xsync_sr_sizes(struct xapi_conn *c, const char *sr_ref, const struct scan_sr
 	return 0;
 }
 
+int xsync_managed_vdis(struct xapi_conn *c, const char *sr_ref, const char *sr_uuid,
+		       char (**uuids)[37], size_t *n, struct sm_error *err)
+{
+	struct xapi_vdi_list have = { 0 };
+	char *looked_up = NULL;
+	int rc = -1;
+
+	*uuids = NULL;
+	*n = 0;
+	if (!sr_ref || !*sr_ref || strcmp(sr_ref, "OpaqueRef:NULL") == 0) {
+		if (!sr_uuid)
+			return sm_fail(err, SME_BAD_REQUEST, "the SR's managed VDIs: no sr_ref, no sr_uuid");
+		if (xapi_sr_get_by_uuid(c, sr_uuid, &looked_up, err) < 0)
+			return -1;
+		sr_ref = looked_up;
+	}
+	if (xapi_vdi_records_of_sr(c, sr_ref, &have, err) < 0)
+		goto out;
+	*uuids = calloc(have.count + 1, sizeof(**uuids));
+	if (!*uuids) {
+		oom(err);
+		goto out;
+	}
+	for (size_t i = 0; i < have.count; i++)
+		if (have.recs[i].managed)
+			snprintf((*uuids)[(*n)++], sizeof(**uuids), "%s", have.recs[i].uuid);
+	rc = 0;
+out:
+	xapi_vdi_list_free(&have);
+	free(looked_up);
+	return rc;
+}
+
 /* ---- the activation handshake ---- */
 
 static int host_key(char *buf, size_t size, const char *host_ref, struct sm_error *err)

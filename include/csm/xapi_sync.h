@@ -90,6 +90,14 @@ int xsync_sr_sizes(struct xapi_conn *c, const char *sr_ref, const struct scan_sr
 		   struct sm_error *err);
 
 /*
+ * The uuids of the SR's VDIs whose record is managed (*uuids malloc'd, *n
+ * of them): the LUN-per-VDI drivers keep their managed bits in xapi, as
+ * LUNperVDI.py does.  The SR is sr_ref, else looked up by sr_uuid.
+ */
+int xsync_managed_vdis(struct xapi_conn *c, const char *sr_ref, const char *sr_uuid,
+		       char (**uuids)[37], size_t *n, struct sm_error *err);
+
+/*
  * The activation handshake (blktap2.py _add_tag / _remove_tag):
  * begin refuses a VDI whose sm_config has "paused" or "relinking"
  * (fault SME_VDI_UNAVAILABLE naming the key), then adds activating=True

@@ -8,7 +8,9 @@
 # activate or sr_update: RawISCSISR advertises none of them.)  chappassword_secret resolved
 # through a secret record, the password in no answer, stderr or log line.
 # The same calls in API mode make no XenAPI call; a dead, silent or slow
-# endpoint is 154 in bounded time with the managed bits untouched.
+# endpoint is 154 in bounded time with the managed bits untouched.  In
+# xapi mode the records hold the managed bits: another host's scan and
+# vdi_create (its own empty state) see the LUN a VM uses as in use.
 source "$(dirname "$0")/lib.sh"
 source "$REPO/tests/xapi/check.sh"
 set +e
@@ -39,6 +41,9 @@ storage_sum() { cat "$STATE" 2>/dev/null | sha1sum; }
 xapi_start iscsi
 XF_TYPE=iscsi
 export CSM_XAPI=on
+# In xapi mode the managed bits are the records' (as LUNperVDI.py keeps
+# them), not this host's state file, which the API-mode scan reads.
+export DBCHECK_ARGS=--managed-in-db
 xcall unit "$D" "$C" sr_create 0 && pass "xapi mode: sr_create"
 xcall unit "$D" "$C" sr_attach && pass "xapi mode: sr_attach"
 xcall unit "$D" "$C" sr_scan && pass "xapi mode: sr_scan answers nil"
@@ -48,6 +53,24 @@ xcall vdi_info "$D" "$C" vdi_create 20M && [ "$(member uuid)" = "$U2" ] &&
 [ "$(vdi_field "$U2" managed)" = true ] && pass "vdi_create: the LUN's record is managed" ||
 	fail "vdi_create: managed '$(vdi_field "$U2" managed)'"
 db_check "vdi_create" "$D" "$C"
+# Another host of the pool: its own (empty) state, the same database.  Its
+# scan keeps U2 managed and its vdi_create hands out the other LUN: a LUN
+# a VM uses is never handed out twice.
+[ ! -e "$STATE" ] && pass "xapi mode: no host-local managed bits written" ||
+	fail "xapi mode wrote $STATE: $(cat "$STATE")"
+CSM_ISCSI_STATE_DIR="$T/other-host" xcall unit "$D" "$C" sr_scan &&
+	[ "$(vdi_field "$U2" managed)" = true ] &&
+	pass "another host's sr_scan keeps the LUN managed (the records hold the bit)" ||
+	fail "another host's sr_scan: managed '$(vdi_field "$U2" managed)'"
+CSM_ISCSI_STATE_DIR="$T/other-host" xcall vdi_info "$D" "$C" vdi_create 20M &&
+	[ "$(member uuid)" = "$U1" ] && [ "$(vdi_field "$U1" managed)" = true ] &&
+	pass "another host's vdi_create hands out the other LUN" ||
+	fail "another host's vdi_create: got '$(member uuid)' (U2 is in use)"
+CSM_ISCSI_STATE_DIR="$T/other-host" fault 44 "$D" "$C" vdi_create 8M &&
+	pass "no unmanaged LUN left: 44"
+xcall unit "$D" "$C" vdi_delete --vdi "$U1" && [ "$(vdi_field "$U1" managed)" = false ] &&
+	pass "vdi_delete of the other host's VDI from here unmanages it" ||
+	fail "vdi_delete U1: managed '$(vdi_field "$U1" managed)'"
 xcall unit "$D" "$C" vdi_delete --vdi "$U2" && pass "xapi mode: vdi_delete"
 [ "$(vdi_field "$U2" managed)" = false ] && pass "vdi_delete: the LUN's record stays, unmanaged" ||
 	fail "vdi_delete: managed '$(vdi_field "$U2" managed)'"

@@ -131,6 +131,7 @@ short() { printf '%s' "$1" | sed -e '1,/<param>\|<fault>/d' | tr '\n' ' ' | cut 
 # server's database equals the storage: the SR's scan document (the
 # driver's sr_scan in API mode, which must make no XenAPI call), the
 # storage's own count of VDIs, and the types of every call received.
+# $DBCHECK_ARGS goes to dbcheck.py (--managed-in-db for a LUN-per-VDI SR).
 db_check() {
 	local what=$1 sizes="" n0 n1; shift
 	[ "$1" = --sr-sizes ] && { sizes=--sr-sizes; shift; }
@@ -146,7 +147,8 @@ db_check() {
 	xrpc debug.dump >"$T/dump.json"
 	xrpc debug.calls >"$T/calls.json"
 	if python3 "$REPO/tests/xapi/dbcheck.py" --dump "$T/dump.json" --scan "$T/scan.xml" \
-		--sr "$SR_UUID" --storage "$T/storage.txt" --calls "$T/calls.json" $sizes >"$T/dbcheck.out"; then
+		--sr "$SR_UUID" --storage "$T/storage.txt" --calls "$T/calls.json" $sizes \
+		${DBCHECK_ARGS:-} >"$T/dbcheck.out"; then
 		pass "$what: database = storage ($(cat "$T/dbcheck.out"))"
 	else
 		fail "$what: database != storage:"$'\n'"$(head -20 "$T/dbcheck.out")"

@@ -13,6 +13,9 @@ UUIDS.txt   the VDI uuids the storage holds by a count that does not go
 CALLS.json  debug.calls: the XenAPI calls received, with the types they
             came in; every int64 must have been sent as a decimal string
             and every snapshot_time as a DateTime (as the Python SM sends)
+--managed-in-db
+            managed is xapi's own (the LUN-per-VDI drivers keep it only in
+            the records in xapi mode, as LUNperVDI.py): not compared
 --sr-sizes  the SR record's physical_size and virtual_allocation equal the
             scan's, physical_utilisation within 1% of physical_size (the
             host's file system moves under a file SR)
@@ -62,6 +65,7 @@ def main():
     ap.add_argument("--storage")
     ap.add_argument("--calls")
     ap.add_argument("--sr-sizes", action="store_true")
+    ap.add_argument("--managed-in-db", action="store_true")
     o = ap.parse_args()
     bad = []
 
@@ -106,7 +110,8 @@ def main():
         differ("virtual_size", t["size"], d["virtual_size"])
         differ("physical_utilisation", t["utilisation"], d["physical_utilisation"])
         differ("read_only", t["read_only"] == "true", d["read_only"])
-        differ("managed", t["managed"] == "true", d["managed"])
+        if not o.managed_in_db:
+            differ("managed", t["managed"] == "true", d["managed"])
         differ("sm_config vhd-parent", t["parent"] or None, d["sm_config"].get("vhd-parent"))
         differ("missing", False, d["missing"])
         for key in ("activating", "paused"):
