@@ -51,10 +51,16 @@ expect_rc "vhdtool query without a path: its usage, exit 2" 2 '' 'usage: vhdtool
 # ---- sizes -------------------------------------------------------------------
 D="$T/v"; mkdir -p "$D"
 "$VHDTOOL" create "$D/ten.vhd" 010M
-"$VHDTOOL" query "$D/ten.vhd" | grep -qx 'virtual_size=10485760' && pass "010M is ten MiB, not octal" ||
+"$VHDTOOL" query "$D/ten.vhd" | grep -qx 'virtual_size=.* (10485760 bytes)' && pass "010M is ten MiB, not octal" ||
 	fail "010M: $("$VHDTOOL" query "$D/ten.vhd" | grep virtual_size)"
 "$VHDTOOL" create "$D/a.vhd" 1.5GiB
-"$VHDTOOL" query "$D/a.vhd" | grep -qx 'virtual_size=1610612736' && pass "1.5GiB" || fail "1.5GiB"
+"$VHDTOOL" query "$D/a.vhd" | grep -qx 'virtual_size=.* (1610612736 bytes)' && pass "1.5GiB" || fail "1.5GiB"
+# Sizes for people in GiB (the bytes beside them); a link of --chain in GiB.
+"$VHDTOOL" query "$D/a.vhd" >"$T/q.txt"
+grep -qx 'virtual_size=1.50 GiB (1610612736 bytes)' "$T/q.txt" && grep -Eqx 'phys_size=0.00 GiB \([0-9]+ bytes\)' "$T/q.txt" &&
+	pass "vhdtool query for people: GiB with the bytes" || fail "query human: $(head -3 "$T/q.txt")"
+"$VHDTOOL" query --chain "$D/a.vhd" | grep -q ' virtual_size=1.50GiB ' && pass "vhdtool query --chain for people: GiB" ||
+	fail "query --chain human: $("$VHDTOOL" query --chain "$D/a.vhd")"
 printf 'ABCDEFGHIJKLMNOP' >"$T/pat"
 "$VHDTOOL" write "$D/ten.vhd" 0 "$T/pat" 2>/dev/null
 [ "$("$VHDTOOL" read "$D/ten.vhd" 010 4)" = KLMN ] && pass "read at offset 010 reads at ten" || fail "offset 010"
