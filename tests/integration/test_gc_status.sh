@@ -100,7 +100,7 @@ err=$(field error)
 status --output=json
 ok=1
 for f in "started int" "updated int" "elapsed_s int" "percent float" "eta_s int" "rate_mib_s float" \
-	"bytes_total int" "pid int" "state str" "error str" "running str" "started_iso str" "updated_iso str"; do
+	"bytes_total int" "pid int" "state str" "error str" "running bool" "started_iso str" "updated_iso str"; do
 	set -- $f
 	got=$(jfield "$1" 2>&1) || { ok=0; fail "json: no field $1: $got"; continue; }
 	# percent and rate print as 0.0 (float) or, when whole, maybe int: accept both for them
@@ -175,8 +175,8 @@ holder=$!
 for i in $(seq 100); do [ -e "$T/held" ] && break; sleep 0.05; done
 "$GC" --sr "$SR_UUID" --dir "$FILE_SR_DIR" 2>"$T/err" &
 gcpid=$!
-for i in $(seq 100); do grep -q "waiting for" "$T/err" && break; sleep 0.05; done
-status
+# The message on stderr may come a moment before the status file says waiting.
+for i in $(seq 100); do grep -q "waiting for" "$T/err" && status && [ "$(field state)" = waiting ] && break; sleep 0.05; done
 grep -q "waiting for the SR lock, held by pid $holder (python3)" "$T/err" && [ "$(field state)" = waiting ] &&
 	[ "$(field waiting_for)" = "the SR lock, held by pid $holder (python3)" ] &&
 	pass "the foreground run says it waits for the SR lock held by pid $holder (python3); --status too" ||

@@ -26,6 +26,8 @@ for tool in "$SMCALL" "$VHDTOOL" "$GC"; do
 	n=$(basename "$tool")
 	expect_rc "$n --help: stdout, exit 0" 0 '^usage: ' '' "$tool" --help
 	[ ! -s "$T/e" ] || fail "$n --help wrote to stderr: $(cat "$T/e")"
+	expect_rc "$n -h: stdout, exit 0" 0 '^usage: ' '' "$tool" -h
+	[ ! -s "$T/e" ] || fail "$n -h wrote to stderr: $(cat "$T/e")"
 	expect_rc "$n --version: the revision" 0 "^$n [0-9a-f]{7,}(-dirty)?$|^$n unknown$" '' "$tool" --version
 	expect_rc "$n --bogus: usage on stderr, exit 2" 2 '' 'usage' "$tool" --bogus
 	[ ! -s "$T/o" ] || fail "$n usage error wrote to stdout"
@@ -115,7 +117,7 @@ python3 -c 'import json,sys; f=json.load(open(sys.argv[1]))["fault"]; assert f["
 mkdir -p "$T/sr"; printf 'uuid=%s\n' "$SR_UUID" >"$T/sr/.csm-sr"
 "$GC" --sr "$SR_UUID" --dir "$T/sr" --quiet || true
 "$GC" --sr "$SR_UUID" --status --output=json >"$T/g.json"
-python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["running"] == "no" and isinstance(d["updated"], int) and isinstance(d["bytes_total"], int), d' "$T/g.json" &&
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["running"] is False and isinstance(d["updated"], int) and isinstance(d["bytes_total"], int), d' "$T/g.json" &&
 	pass "csm-gc --status --output=json" || fail "gc status json: $(cat "$T/g.json")"
 "$GC" --sr "$SR_UUID" --status >"$T/g.txt"
 grep -Eq '^updated=[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}[+-][0-9]{4}$' "$T/g.txt" && grep -q '^bytes_total=0.00 GiB$' "$T/g.txt" &&
