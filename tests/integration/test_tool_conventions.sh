@@ -135,6 +135,12 @@ grep -q 'write: 100%' "$T/tty" && pass "write: progress on a terminal" || fail "
 script -qec "'$VHDTOOL' coalesce '$D/pc.vhd'" /dev/null >"$T/tty" 2>&1 </dev/null
 grep -q 'coalesce: 100%.*MiB/s' "$T/tty" && pass "coalesce: progress with rate on a terminal" || fail "coalesce on a terminal: $(head -c 300 "$T/tty")"
 
+# ---- a test build never goes to build/ (what make install ships), however spelled ----
+for b in build build/ ./build "$REPO/build" "$REPO/./build/"; do
+	expect_rc "make TEST_BUILD=1 BUILD=$b refused" 2 '' 'use BUILD=build-test' make -n -C "$REPO" TEST_BUILD=1 BUILD="$b" all
+done
+expect_rc "make TEST_BUILD=1 BUILD=<elsewhere> accepted" 0 '' '' make -n -C "$REPO" TEST_BUILD=1 BUILD="$T/tb" all
+
 # ---- man pages render ----------------------------------------------------------------
 for m in "$REPO"/man/*.[1-8]; do
 	out=$(MANWIDTH=80 man -l "$m" 2>"$T/e")
