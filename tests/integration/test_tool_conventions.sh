@@ -151,6 +151,12 @@ for m in "$REPO"/man/*.[1-8]; do
 		fail "man $(basename "$m"): $(cat "$T/e")"
 	fi
 done
+# csm-drivers(7) names every driver the Makefile builds.
+drivers=$(sed -n 's/^DRIVERS *:= *//p' "$REPO/Makefile")
+out=$(MANWIDTH=200 man -l "$REPO/man/csm-drivers.7" 2>/dev/null); missing=
+for d in $drivers; do grep -qw -- "$d" <<<"$out" || missing="$missing $d"; done
+[ -n "$drivers" ] && [ -z "$missing" ] && pass "csm-drivers(7) names every driver:$(printf ' %s' $drivers)" ||
+	fail "csm-drivers(7) does not name:$missing (drivers: $drivers)"
 bash -n "$REPO/tools/completion/csm.bash" && pass "completion file parses" || fail "completion syntax"
 comp=$(PATH="$BUILD:$PATH" bash -c 'source "$1"; COMP_WORDS=(vhdtool query --); COMP_CWORD=2; _csm_vhdtool
 	echo "${COMPREPLY[*]}"; COMP_WORDS=(smcall help vdi_lo); COMP_CWORD=2; _csm_smcall; echo "${COMPREPLY[*]}"' _ \
