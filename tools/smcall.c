@@ -26,6 +26,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -49,6 +52,7 @@ struct opts {
 	int style;                      /* 0 xapi, 1 python */
 	int print_request, raw, check_only, json;
 	int verbatim;                   /* --verbatim: size arguments unparsed */
+	int verbose;                    /* --verbose: say which driver runs */
 	const char *request_file;       /* --request-file: replay these bytes */
 	const char *log_line;           /* --from-log: rebuild the request of this line */
 };
@@ -153,7 +157,10 @@ static void print_usage(FILE *f)
 		"  --from-log LINE      send the request a driver's log line records ('SM: [pid]\n"
 		"                       <command> {...}'; '-': the first such line on stdin);\n"
 		"                       masked secrets stay '******': the log does not hold them\n"
+		"  --verbose            say which driver file runs\n"
 		"  --help, --version\n"
+		"  <driver>: a path, or a bare name (FileSR) looked for beside smcall, in\n"
+		"            ../libexec/csm from there, in /opt/xensource/sm, then on $PATH\n"
 		"Exit status: 0 an answer, 1 a fault, 2 a usage error.\n");
 }
 
@@ -400,6 +407,52 @@ done:
 	if (xr_array_append(params, st) < 0)
 		die("out of memory");
 	return params;
+}
+
+/* Is dir/name an executable file?  Its path in out if so. */
+static bool executable_in(const char *dir, const char *name, char *out, size_t cap)
+{
+	struct stat st;
+
+	if (snprintf(out, cap, "%s/%s", dir, name) >= (int)cap)
+		return false;
+	return stat(out, &st) == 0 && S_ISREG(st.st_mode) && access(out, X_OK) == 0;
+}
+
+/*
+ * The driver to run.  A path (a '/' in it) is run as given.  A bare name
+ * (FileSR), as operators type it, is looked for beside smcall itself (the
+ * build directory), in ../libexec/csm from smcall's directory (where make
+ * install puts the drivers for any PREFIX), in /opt/xensource/sm (where
+ * xapi runs them), and last on $PATH.  --verbose says which it picked.
+ */
+static const char *resolve_driver(const char *name, bool verbose, char *out, size_t cap)
+{
+	char self[PATH_MAX], dir[PATH_MAX + 32];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	const char *where = NULL;
+
+	if (strchr(name, '/')) {
+		where = "as given";
+		snprintf(out, cap, "%s", name);
+	} else if (n > 0) {
+		self[n] = '\0';
+		*strrchr(self, '/') = '\0';
+		snprintf(dir, sizeof(dir), "%s/../libexec/csm", self);
+		if (executable_in(self, name, out, cap))
+			where = "beside smcall";
+		else if (executable_in(dir, name, out, cap))
+			where = "the installed drivers";
+	}
+	if (!where && executable_in("/opt/xensource/sm", name, out, cap))
+		where = "xapi's driver directory";
+	if (!where) {
+		where = "$PATH";
+		snprintf(out, cap, "%s", name);
+	}
+	if (verbose)
+		fprintf(stderr, "smcall: driver %s: %s (%s)\n", name, out, where);
+	return out;
 }
 
 static char *run_driver(const char *driver, const char *request)
@@ -696,10 +749,11 @@ int main(int argc, char **argv)
 		{ "verbatim", no_argument, NULL, 'b' },
 		{ "request-file", required_argument, NULL, 'F' },
 		{ "from-log", required_argument, NULL, 'G' },
+		{ "verbose", no_argument, NULL, 'W' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct opts o = { .master = "true", .sr_uuid = getenv("SR_UUID") };
-	char *req, *resp;
+	char *req, *resp, driver[PATH_MAX];
 	int c, rc;
 
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
@@ -716,6 +770,7 @@ int main(int argc, char **argv)
 		case 'b': o.verbatim = 1; break;
 		case 'F': o.request_file = optarg; break;
 		case 'G': o.log_line = optarg; break;
+		case 'W': o.verbose = 1; break;
 		case 'h': return help();
 		case 'v':
 			printf("smcall %s\n", CSM_VERSION);
@@ -753,7 +808,7 @@ int main(int argc, char **argv)
 		free(req);
 		return 0;
 	}
-	resp = run_driver(o.driver, req);
+	resp = run_driver(resolve_driver(o.driver, o.verbose, driver, sizeof(driver)), req);
 	free(req);
 	if (!resp)
 		die("out of memory");

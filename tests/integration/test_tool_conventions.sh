@@ -50,6 +50,24 @@ expect_rc "vhdtool help of no command: exit 2" 2 '' "no command" "$VHDTOOL" help
 expect_rc "vhdtool query --c (not --chain): exit 2" 2 '' 'unknown option --c$' "$VHDTOOL" query --c x.vhd
 expect_rc "vhdtool query without a path: its usage, exit 2" 2 '' 'usage: vhdtool query' "$VHDTOOL" query
 
+# ---- smcall runs a driver named bare (FileSR), as operators type it ------------------
+(cd "$T" && "$SMCALL" --verbose FileSR none sr_get_driver_info) >"$T/o" 2>"$T/e" &&
+	grep -qx "smcall: driver FileSR: $BUILD/FileSR (beside smcall)" "$T/e" && grep -q '^name: ' "$T/o" &&
+	pass "smcall FileSR: the driver beside smcall, named in --verbose" ||
+	fail "bare FileSR beside smcall: $(cat "$T/e") $(head -3 "$T/o")"
+# Installed: smcall in PREFIX/bin, the drivers in PREFIX/libexec/csm.
+mkdir -p "$T/inst/bin" "$T/inst/libexec/csm"
+cp "$SMCALL" "$T/inst/bin/smcall"; cp "$BUILD/FileSR" "$T/inst/libexec/csm/FileSR"
+(cd "$T" && "$T/inst/bin/smcall" --verbose FileSR none sr_get_driver_info) >"$T/o" 2>"$T/e" &&
+	grep -qx "smcall: driver FileSR: $T/inst/bin/../libexec/csm/FileSR (the installed drivers)" "$T/e" &&
+	grep -q '^name: ' "$T/o" && pass "installed smcall FileSR: PREFIX/libexec/csm/FileSR" ||
+	fail "bare FileSR installed: $(cat "$T/e") $(head -3 "$T/o")"
+set +e; (cd "$T" && PATH=/usr/bin:/bin "$T/inst/bin/smcall" --verbose NoSuchSR none sr_scan) >"$T/o" 2>"$T/e"; rc=$?; set -e
+[ "$rc" = 1 ] && grep -qx 'smcall: driver NoSuchSR: NoSuchSR ($PATH)' "$T/e" && grep -q 'cannot run NoSuchSR' "$T/e" &&
+	pass "a driver found nowhere: \$PATH tried, 'cannot run', exit 1" || fail "NoSuchSR: rc $rc: $(cat "$T/e")"
+expect_rc "smcall FileSR without --verbose: the answer" 0 '^name: ' '' "$SMCALL" FileSR none sr_get_driver_info
+[ ! -s "$T/e" ] || fail "smcall without --verbose wrote: $(cat "$T/e")"
+
 # ---- sizes -------------------------------------------------------------------
 D="$T/v"; mkdir -p "$D"
 "$VHDTOOL" create "$D/ten.vhd" 010M
