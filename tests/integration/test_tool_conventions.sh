@@ -68,6 +68,20 @@ set +e; (cd "$T" && PATH=/usr/bin:/bin "$T/inst/bin/smcall" --verbose NoSuchSR n
 expect_rc "smcall FileSR without --verbose: the answer" 0 '^name: ' '' "$SMCALL" FileSR none sr_get_driver_info
 [ ! -s "$T/e" ] || fail "smcall without --verbose wrote: $(cat "$T/e")"
 
+# ---- a lock directory an ordinary user cannot write: the fault says what to do ----------
+if [ "$(id -u)" -eq 0 ] && command -v setpriv >/dev/null; then
+	mkdir -p "$T/nobody/sr" "$T/nobody/lock"; chmod 755 "$T" "$T/nobody" "$T/nobody/lock"; chmod 777 "$T/nobody/sr"
+	set +e
+	FILE_SR_DIR="$T/nobody/sr" SM_LOCK_DIR="$T/nobody/lock" setpriv --reuid=nobody --regid=nogroup --clear-groups \
+		"$SMCALL" "$BUILD/FileSR" "$REPO/examples/dconf/file.conf" sr_create 0 >"$T/o" 2>"$T/e"; rc=$?
+	set -e
+	grep -q "^FAULT 202 SMGeneral: .*cannot create lock directory $T/nobody/lock/$SR_UUID: Permission denied (run as root, or set SM_LOCK_DIR to a directory you can write)" "$T/o" &&
+		[ "$rc" = 1 ] && pass "lock directory not writable: fault 202 says run as root or set SM_LOCK_DIR" ||
+		fail "lock dir as nobody: rc $rc: $(cat "$T/o" "$T/e")"
+else
+	skip_part "not root, or no setpriv: the lock directory an ordinary user cannot write"
+fi
+
 # ---- sizes -------------------------------------------------------------------
 D="$T/v"; mkdir -p "$D"
 "$VHDTOOL" create "$D/ten.vhd" 010M
