@@ -15,7 +15,8 @@
  *   smcall --help | help [<command>]     on stdout, exit 0 (xe help <cmd>)
  *   smcall --version                     the git revision it was built from
  *   smcall --output=json ...             the answer as JSON: a struct as an
- *                                        object, a fault as {"fault": {...}}
+ *                                        object, a fault as {"fault": {...}},
+ *                                        sr_scan's document as an object
  *   smcall --request-file FILE <driver>  replay a saved request, byte for byte
  *   smcall --from-log LINE <driver>      replay the request a driver's log line
  *                                        records (secrets stay "******")
@@ -30,7 +31,11 @@
 #include <stdbool.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
+
+#include <libxml/parser.h>
+#include <libxml/tree.h>
 
 #include "csm/buf.h"
 #include "csm/driver.h"
@@ -521,12 +526,102 @@ static void print_value(const struct xr_value *v, int indent)
 	}
 }
 
+/*
+ * The sr_scan document (docs/scan-xml.md) as JSON: its values as the XML
+ * has them, typed by element: sizes and lock_since numbers, flags
+ * booleans, the rest strings (a label "123" stays a string); the <vdi>
+ * elements an array "vdis"; an element with attributes (<chain_error>)
+ * an object of them with its text as "message".
+ */
+static const char *const scan_numbers[] = {
+	"physical_size", "physical_utilisation", "virtual_allocation", "size", "utilisation",
+	"lock_since", NULL,
+};
+static const char *const scan_booleans[] = {
+	"default_vdi_visibility", "hidden", "managed", "read_only", "locked", NULL,
+};
+
+static bool listed(const char *const *list, const char *name)
+{
+	for (; *list; list++)
+		if (!strcmp(*list, name))
+			return true;
+	return false;
+}
+
+static void scan_field_json(struct json_writer *w, xmlNode *n)
+{
+	xmlChar *content = xmlNodeGetContent(n);
+	const char *text = content ? (const char *)content : "";
+	const char *name = (const char *)n->name;
+
+	json_key(w, name);
+	if (n->properties) {
+		json_begin_object(w);
+		for (xmlAttr *a = n->properties; a; a = a->next) {
+			xmlChar *v = xmlNodeListGetString(n->doc, a->children, 1);
+
+			json_kv_string(w, (const char *)a->name, v ? (const char *)v : "");
+			xmlFree(v);
+		}
+		json_kv_string(w, "message", text);
+		json_end_object(w);
+	} else if (listed(scan_numbers, name) && json_is_number(text)) {
+		json_number_or_string(w, text);
+	} else if (listed(scan_booleans, name) && (!strcmp(text, "true") || !strcmp(text, "false"))) {
+		json_bool(w, text[0] == 't');
+	} else {
+		json_string(w, text);
+	}
+	xmlFree(content);
+}
+
+/* An element's child elements as one object; with_vdis: its <vdi>s as "vdis". */
+static void scan_object_json(struct json_writer *w, xmlNode *el, bool with_vdis)
+{
+	json_begin_object(w);
+	for (xmlNode *n = el->children; n; n = n->next)
+		if (n->type == XML_ELEMENT_NODE && (!with_vdis || strcmp((const char *)n->name, "vdi")))
+			scan_field_json(w, n);
+	if (with_vdis) {
+		json_key(w, "vdis");
+		json_begin_array(w);
+		for (xmlNode *n = el->children; n; n = n->next)
+			if (n->type == XML_ELEMENT_NODE && !strcmp((const char *)n->name, "vdi"))
+				scan_object_json(w, n, false);
+		json_end_array(w);
+	}
+	json_end_object(w);
+}
+
+/* s as a scan object if it is an sr_scan document; false (nothing written) if not. */
+static bool scan_json(struct json_writer *w, const char *s)
+{
+	xmlDoc *doc;
+	xmlNode *root;
+
+	if (strncmp(s, "<?xml", 5) != 0 && strncmp(s, "<sr>", 4) != 0)
+		return false;
+	doc = xmlReadMemory(s, (int)strlen(s), "sr_scan", NULL,
+			    XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+	root = doc ? xmlDocGetRootElement(doc) : NULL;
+	if (root && !strcmp((const char *)root->name, "sr"))
+		scan_object_json(w, root, true);
+	else
+		root = NULL;
+	xmlFreeDoc(doc);
+	return root != NULL;
+}
+
 /* An XML-RPC value as JSON: a struct is an object, an array an array. */
 static void json_value(struct json_writer *w, const struct xr_value *v)
 {
 	switch (v->type) {
 	case XR_NIL: json_null(w); break;
 	case XR_STRING:
+		if (!scan_json(w, v->u.str))
+			json_string(w, v->u.str);
+		break;
 	case XR_DATETIME:
 		json_string(w, v->u.str);
 		break;
@@ -584,6 +679,43 @@ static int print_json(const struct xr_value *res, bool fault)
 	return rc;
 }
 
+static bool is_scan_document(const char *s)
+{
+	return !strncmp(s, "<?xml", 5) && strstr(s, "\n<sr>");
+}
+
+/*
+ * The sr_scan document for people: as the driver wrote it (scripts and
+ * the docs read it as XML), each <lock_since> (epoch seconds) followed by
+ * a comment giving it in local time, ISO 8601.
+ */
+static void print_scan(const char *s)
+{
+	static const char tag[] = "<lock_since>";
+
+	for (const char *line = s; *line; ) {
+		const char *nl = strchr(line, '\n');
+		size_t len = nl ? (size_t)(nl - line) : strlen(line);
+		const char *t = memmem(line, len, tag, sizeof(tag) - 1);
+		char when[40] = "";
+
+		if (t) {
+			time_t epoch = (time_t)strtoll(t + sizeof(tag) - 1, NULL, 10);
+			struct tm tm;
+
+			if (epoch > 0 && localtime_r(&epoch, &tm))
+				strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S%z", &tm);
+		}
+		fwrite(line, 1, len, stdout);
+		if (when[0])
+			printf(" <!-- %s -->", when);
+		if (!nl)
+			break;
+		putchar('\n');
+		line = nl + 1;
+	}
+}
+
 static int print_response(const char *doc, bool json)
 {
 	struct sm_error err = { 0 };
@@ -606,7 +738,10 @@ static int print_response(const char *doc, bool json)
 		printf("FAULT %d %s: %s\n", c, name ? name : "?", fs ? fs : "");
 		rc = 1;
 	} else {
-		print_value(res, 0);
+		if (res->type == XR_STRING && is_scan_document(res->u.str))
+			print_scan(res->u.str);
+		else
+			print_value(res, 0);
 		if (res->type == XR_STRING && res->u.str[0] &&
 		    res->u.str[strlen(res->u.str) - 1] != '\n')
 			printf("\n");

@@ -145,6 +145,37 @@ python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert isinstance(d
 set +e; "$SMCALL" --output=json --sr "$SR_UUID" "$BUILD/FileSR" none sr_scan >"$T/f.json" 2>/dev/null; rc=$?; set -e
 python3 -c 'import json,sys; f=json.load(open(sys.argv[1]))["fault"]; assert f["code"] == 94 and f["name"] == "ConfigLocationMissing" and "location" in f["string"], f' "$T/f.json" &&
 	[ "$rc" -eq 1 ] && pass "smcall --output=json: a fault, exit 1" || fail "smcall fault json (rc $rc): $(cat "$T/f.json")"
+# smcall --output=json sr_scan: the scan document as an object, values typed
+# by element (a label of digits stays a string); for people, the XML with
+# each lock_since followed by its local time.
+sm() { FILE_SR_DIR="$T/ssr" SM_LOCK_DIR="$T/slock" "$SMCALL" "$BUILD/FileSR" "$REPO/examples/dconf/file.conf" "$@"; }
+sm sr_create 0 >/dev/null
+SV=$(sm vdi_create 64M 007 | awk '/^uuid:/ {print $2}')
+SS=$(sm vdi_snapshot --vdi "$SV" | awk '/^uuid:/ {print $2}')
+sm vdi_lock --vdi "$SV" false ops >/dev/null
+sm --output=json sr_scan >"$T/scan.json"
+python3 - "$T/scan.json" "$SV" "$SS" "$SR_UUID" <<'PY' && pass "smcall --output=json sr_scan: an object, vdis an array, sizes numbers, flags booleans" ||
+import json, sys
+d = json.load(open(sys.argv[1]))
+v = {x["uuid"]: x for x in d["vdis"]}
+assert d["uuid"] == sys.argv[4] and isinstance(d["physical_size"], int) and d["default_vdi_visibility"] is True, d
+leaf, snap = v[sys.argv[2]], v[sys.argv[3]]
+assert leaf["size"] == 67108864 and isinstance(leaf["utilisation"], int), leaf
+assert leaf["label"] == "007" and leaf["hidden"] is False and leaf["locked"] is True, leaf
+assert leaf["lock_user"] == "ops" and isinstance(leaf["lock_since"], int) and leaf["lock_since"] > 0, leaf
+assert snap["locked"] is False and "lock_since" not in snap, snap
+base = [x for x in d["vdis"] if x["hidden"] is True]
+assert len(base) == 1 and base[0]["uuid"] == leaf["parent"] and base[0]["managed"] is False, d["vdis"]
+PY
+	fail "sr_scan json: $(head -c 600 "$T/scan.json")"
+since=$(sed -n 's/.*<lock_since>\([0-9]*\)<.*/\1/p' <(sm --raw sr_scan | sed 's/&lt;/</g; s/&gt;/>/g'))
+want=$(TZ=UTC-5:30 date -d "@$since" +%Y-%m-%dT%H:%M:%S%z)
+TZ=UTC-5:30 sm sr_scan >"$T/scan.txt"
+grep -qx "    <lock_since>$since</lock_since> <!-- $want -->" "$T/scan.txt" &&
+	python3 -c 'import sys, xml.dom.minidom as m; m.parse(sys.argv[1])' "$T/scan.txt" &&
+	pass "smcall sr_scan for people: lock_since $since with its local time $want; still XML" ||
+	fail "sr_scan human lock_since (want $want): $(grep lock_since "$T/scan.txt")"
+
 # csm-gc --status --output=json after a run: numbers are numbers
 mkdir -p "$T/sr"; printf 'uuid=%s\n' "$SR_UUID" >"$T/sr/.csm-sr"
 "$GC" --sr "$SR_UUID" --dir "$T/sr" --quiet || true
