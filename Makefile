@@ -20,10 +20,11 @@ DESTDIR ?=
 
 # A test build (fault-injection points compiled in) never goes to build/,
 # which is what make install ships: it defaults to build-test, and asking
-# for BUILD=build with TEST_BUILD=1 is an error.
+# for BUILD=build with TEST_BUILD=1 is an error, however build/ is spelled
+# (./build, build/, $PWD/build: the absolute paths are compared).
 ifeq ($(TEST_BUILD),1)
 BUILD   ?= build-test
-ifeq ($(patsubst %/,%,$(BUILD)),build)
+ifeq ($(abspath $(BUILD)),$(abspath build))
 $(error TEST_BUILD=1 compiles fault-injection points in: use BUILD=build-test, not build/ (make install ships build/))
 endif
 endif

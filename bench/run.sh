@@ -46,7 +46,7 @@
 # (9, default 16), ISCSI_RUNS (runs per figure in 9, default 21),
 # RUNS (runs per figure in 4, default 5; 5 uses 11), SCAN_N (images in 5,
 # default 10000), NFS_VDIS (default 1000).  Extra arguments go to
-# bench_calls in part 1-3, e.g. `bench/run.sh build -n 50 --only info,scan`.
+# bench_calls in part 1-3, e.g. `PARTS=calls bench/run.sh build -n 50 --only info,scan`.
 set -euo pipefail
 
 BUILD=${1:?usage: bench/run.sh <build-dir> [bench_calls options...]}

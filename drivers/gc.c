@@ -232,6 +232,15 @@ static void daemonize(void)
 }
 
 /* key=value lines as one JSON object: numbers as numbers, the rest as strings. */
+/* running=yes|no|unknown for machines: true, false, or null (cannot tell). */
+static void json_running(struct json_writer *w, const char *v)
+{
+	if (!strcmp(v, "yes") || !strcmp(v, "no"))
+		json_bool(w, v[0] == 'y');
+	else
+		json_null(w);
+}
+
 static int print_status_json(const char *text)
 {
 	struct sm_buf b = SM_BUF_INIT;
@@ -250,7 +259,10 @@ static int print_status_json(const char *text)
 			continue;
 		*eq = '\0';
 		json_key(&w, line);
-		json_number_or_string(&w, eq + 1);
+		if (!strcmp(line, "running"))
+			json_running(&w, eq + 1);
+		else
+			json_number_or_string(&w, eq + 1);
 	}
 	json_end_object(&w);
 	rc = json_finish(&w);
@@ -764,7 +776,7 @@ int main(int argc, char **argv)
 	g.verbose = true;
 	g.tty = isatty(STDERR_FILENO) == 1;
 	g.active = (struct sm_lock)SM_LOCK_INIT;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
 		case 's': sr_uuid = optarg; break;
 		case 'd': dir = optarg; break;

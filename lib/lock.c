@@ -81,6 +81,18 @@ static int lock_wait(int fd, int timeout_s)
 	return rc == -EINTR ? -EAGAIN : rc;
 }
 
+/*
+ * The lock directory is the first thing a driver writes, so a tool run
+ * by hand as an ordinary user (or with SM_LOCK_DIR on a read-only or
+ * missing path) stops here: say what to change, not only what failed.
+ */
+static int lock_dir_fault(struct sm_error *err, const char *dir, int errnum)
+{
+	return sm_fail(err, SME_SM_GENERAL, "cannot create lock directory %s: %s "
+		       "(run as root, or set SM_LOCK_DIR to a directory you can write)",
+		       dir, strerror(errnum));
+}
+
 int lock_acquire(struct sm_lock *lk, const char *ns, const char *name,
 		 int timeout_s, int busy_code, struct sm_error *err)
 {
@@ -95,7 +107,7 @@ int lock_acquire(struct sm_lock *lk, const char *ns, const char *name,
 	for (int attempt = 0;; attempt++) {
 		rc = sm_mkdir_p(dir, 0755);
 		if (rc < 0)
-			return sm_fail_errno(err, SME_SM_GENERAL, -rc, "cannot create lock directory %s", dir);
+			return lock_dir_fault(err, dir, -rc);
 		fd = open(lk->path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
 		if (fd >= 0)
 			break;

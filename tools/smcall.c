@@ -15,7 +15,8 @@
  *   smcall --help | help [<command>]     on stdout, exit 0 (xe help <cmd>)
  *   smcall --version                     the git revision it was built from
  *   smcall --output=json ...             the answer as JSON: a struct as an
- *                                        object, a fault as {"fault": {...}}
+ *                                        object, a fault as {"fault": {...}},
+ *                                        sr_scan's document as an object
  *   smcall --request-file FILE <driver>  replay a saved request, byte for byte
  *   smcall --from-log LINE <driver>      replay the request a driver's log line
  *                                        records (secrets stay "******")
@@ -23,11 +24,18 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
+
+#include <libxml/parser.h>
+#include <libxml/tree.h>
 
 #include "csm/buf.h"
 #include "csm/driver.h"
@@ -49,6 +57,7 @@ struct opts {
 	int style;                      /* 0 xapi, 1 python */
 	int print_request, raw, check_only, json;
 	int verbatim;                   /* --verbatim: size arguments unparsed */
+	int verbose;                    /* --verbose: say which driver runs */
 	const char *request_file;       /* --request-file: replay these bytes */
 	const char *log_line;           /* --from-log: rebuild the request of this line */
 };
@@ -153,7 +162,10 @@ static void print_usage(FILE *f)
 		"  --from-log LINE      send the request a driver's log line records ('SM: [pid]\n"
 		"                       <command> {...}'; '-': the first such line on stdin);\n"
 		"                       masked secrets stay '******': the log does not hold them\n"
+		"  --verbose            say which driver file runs\n"
 		"  --help, --version\n"
+		"  <driver>: a path, or a bare name (FileSR) looked for beside smcall, in\n"
+		"            ../libexec/csm from there, in /opt/xensource/sm, then on $PATH\n"
 		"Exit status: 0 an answer, 1 a fault, 2 a usage error.\n");
 }
 
@@ -402,6 +414,52 @@ done:
 	return params;
 }
 
+/* Is dir/name an executable file?  Its path in out if so. */
+static bool executable_in(const char *dir, const char *name, char *out, size_t cap)
+{
+	struct stat st;
+
+	if (snprintf(out, cap, "%s/%s", dir, name) >= (int)cap)
+		return false;
+	return stat(out, &st) == 0 && S_ISREG(st.st_mode) && access(out, X_OK) == 0;
+}
+
+/*
+ * The driver to run.  A path (a '/' in it) is run as given.  A bare name
+ * (FileSR), as operators type it, is looked for beside smcall itself (the
+ * build directory), in ../libexec/csm from smcall's directory (where make
+ * install puts the drivers for any PREFIX), in /opt/xensource/sm (where
+ * xapi runs them), and last on $PATH.  --verbose says which it picked.
+ */
+static const char *resolve_driver(const char *name, bool verbose, char *out, size_t cap)
+{
+	char self[PATH_MAX], dir[PATH_MAX + 32];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	const char *where = NULL;
+
+	if (strchr(name, '/')) {
+		where = "as given";
+		snprintf(out, cap, "%s", name);
+	} else if (n > 0) {
+		self[n] = '\0';
+		*strrchr(self, '/') = '\0';
+		snprintf(dir, sizeof(dir), "%s/../libexec/csm", self);
+		if (executable_in(self, name, out, cap))
+			where = "beside smcall";
+		else if (executable_in(dir, name, out, cap))
+			where = "the installed drivers";
+	}
+	if (!where && executable_in("/opt/xensource/sm", name, out, cap))
+		where = "xapi's driver directory";
+	if (!where) {
+		where = "$PATH";
+		snprintf(out, cap, "%s", name);
+	}
+	if (verbose)
+		fprintf(stderr, "smcall: driver %s: %s (%s)\n", name, out, where);
+	return out;
+}
+
 static char *run_driver(const char *driver, const char *request)
 {
 	int pipefd[2], status;
@@ -468,12 +526,102 @@ static void print_value(const struct xr_value *v, int indent)
 	}
 }
 
+/*
+ * The sr_scan document (docs/scan-xml.md) as JSON: its values as the XML
+ * has them, typed by element: sizes and lock_since numbers, flags
+ * booleans, the rest strings (a label "123" stays a string); the <vdi>
+ * elements an array "vdis"; an element with attributes (<chain_error>)
+ * an object of them with its text as "message".
+ */
+static const char *const scan_numbers[] = {
+	"physical_size", "physical_utilisation", "virtual_allocation", "size", "utilisation",
+	"lock_since", NULL,
+};
+static const char *const scan_booleans[] = {
+	"default_vdi_visibility", "hidden", "managed", "read_only", "locked", NULL,
+};
+
+static bool listed(const char *const *list, const char *name)
+{
+	for (; *list; list++)
+		if (!strcmp(*list, name))
+			return true;
+	return false;
+}
+
+static void scan_field_json(struct json_writer *w, xmlNode *n)
+{
+	xmlChar *content = xmlNodeGetContent(n);
+	const char *text = content ? (const char *)content : "";
+	const char *name = (const char *)n->name;
+
+	json_key(w, name);
+	if (n->properties) {
+		json_begin_object(w);
+		for (xmlAttr *a = n->properties; a; a = a->next) {
+			xmlChar *v = xmlNodeListGetString(n->doc, a->children, 1);
+
+			json_kv_string(w, (const char *)a->name, v ? (const char *)v : "");
+			xmlFree(v);
+		}
+		json_kv_string(w, "message", text);
+		json_end_object(w);
+	} else if (listed(scan_numbers, name) && json_is_number(text)) {
+		json_number_or_string(w, text);
+	} else if (listed(scan_booleans, name) && (!strcmp(text, "true") || !strcmp(text, "false"))) {
+		json_bool(w, text[0] == 't');
+	} else {
+		json_string(w, text);
+	}
+	xmlFree(content);
+}
+
+/* An element's child elements as one object; with_vdis: its <vdi>s as "vdis". */
+static void scan_object_json(struct json_writer *w, xmlNode *el, bool with_vdis)
+{
+	json_begin_object(w);
+	for (xmlNode *n = el->children; n; n = n->next)
+		if (n->type == XML_ELEMENT_NODE && (!with_vdis || strcmp((const char *)n->name, "vdi")))
+			scan_field_json(w, n);
+	if (with_vdis) {
+		json_key(w, "vdis");
+		json_begin_array(w);
+		for (xmlNode *n = el->children; n; n = n->next)
+			if (n->type == XML_ELEMENT_NODE && !strcmp((const char *)n->name, "vdi"))
+				scan_object_json(w, n, false);
+		json_end_array(w);
+	}
+	json_end_object(w);
+}
+
+/* s as a scan object if it is an sr_scan document; false (nothing written) if not. */
+static bool scan_json(struct json_writer *w, const char *s)
+{
+	xmlDoc *doc;
+	xmlNode *root;
+
+	if (strncmp(s, "<?xml", 5) != 0 && strncmp(s, "<sr>", 4) != 0)
+		return false;
+	doc = xmlReadMemory(s, (int)strlen(s), "sr_scan", NULL,
+			    XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+	root = doc ? xmlDocGetRootElement(doc) : NULL;
+	if (root && !strcmp((const char *)root->name, "sr"))
+		scan_object_json(w, root, true);
+	else
+		root = NULL;
+	xmlFreeDoc(doc);
+	return root != NULL;
+}
+
 /* An XML-RPC value as JSON: a struct is an object, an array an array. */
 static void json_value(struct json_writer *w, const struct xr_value *v)
 {
 	switch (v->type) {
 	case XR_NIL: json_null(w); break;
 	case XR_STRING:
+		if (!scan_json(w, v->u.str))
+			json_string(w, v->u.str);
+		break;
 	case XR_DATETIME:
 		json_string(w, v->u.str);
 		break;
@@ -531,6 +679,43 @@ static int print_json(const struct xr_value *res, bool fault)
 	return rc;
 }
 
+static bool is_scan_document(const char *s)
+{
+	return !strncmp(s, "<?xml", 5) && strstr(s, "\n<sr>");
+}
+
+/*
+ * The sr_scan document for people: as the driver wrote it (scripts and
+ * the docs read it as XML), each <lock_since> (epoch seconds) followed by
+ * a comment giving it in local time, ISO 8601.
+ */
+static void print_scan(const char *s)
+{
+	static const char tag[] = "<lock_since>";
+
+	for (const char *line = s; *line; ) {
+		const char *nl = strchr(line, '\n');
+		size_t len = nl ? (size_t)(nl - line) : strlen(line);
+		const char *t = memmem(line, len, tag, sizeof(tag) - 1);
+		char when[40] = "";
+
+		if (t) {
+			time_t epoch = (time_t)strtoll(t + sizeof(tag) - 1, NULL, 10);
+			struct tm tm;
+
+			if (epoch > 0 && localtime_r(&epoch, &tm))
+				strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S%z", &tm);
+		}
+		fwrite(line, 1, len, stdout);
+		if (when[0])
+			printf(" <!-- %s -->", when);
+		if (!nl)
+			break;
+		putchar('\n');
+		line = nl + 1;
+	}
+}
+
 static int print_response(const char *doc, bool json)
 {
 	struct sm_error err = { 0 };
@@ -553,7 +738,10 @@ static int print_response(const char *doc, bool json)
 		printf("FAULT %d %s: %s\n", c, name ? name : "?", fs ? fs : "");
 		rc = 1;
 	} else {
-		print_value(res, 0);
+		if (res->type == XR_STRING && is_scan_document(res->u.str))
+			print_scan(res->u.str);
+		else
+			print_value(res, 0);
 		if (res->type == XR_STRING && res->u.str[0] &&
 		    res->u.str[strlen(res->u.str) - 1] != '\n')
 			printf("\n");
@@ -696,10 +884,11 @@ int main(int argc, char **argv)
 		{ "verbatim", no_argument, NULL, 'b' },
 		{ "request-file", required_argument, NULL, 'F' },
 		{ "from-log", required_argument, NULL, 'G' },
+		{ "verbose", no_argument, NULL, 'W' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct opts o = { .master = "true", .sr_uuid = getenv("SR_UUID") };
-	char *req, *resp;
+	char *req, *resp, driver[PATH_MAX];
 	int c, rc;
 
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
@@ -716,6 +905,7 @@ int main(int argc, char **argv)
 		case 'b': o.verbatim = 1; break;
 		case 'F': o.request_file = optarg; break;
 		case 'G': o.log_line = optarg; break;
+		case 'W': o.verbose = 1; break;
 		case 'h': return help();
 		case 'v':
 			printf("smcall %s\n", CSM_VERSION);
@@ -753,7 +943,7 @@ int main(int argc, char **argv)
 		free(req);
 		return 0;
 	}
-	resp = run_driver(o.driver, req);
+	resp = run_driver(resolve_driver(o.driver, o.verbose, driver, sizeof(driver)), req);
 	free(req);
 	if (!resp)
 		die("out of memory");

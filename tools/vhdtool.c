@@ -6,7 +6,8 @@
  * on stderr and a non-zero exit status.
  *
  *   vhdtool create <path> <size>          size in bytes or with K/M/G/T suffix
- *   vhdtool query [--chain] <path>        key=value lines; --chain: one line per link
+ *   vhdtool query [--chain] <path>        key=value lines, sizes in GiB (and bytes);
+ *                                         --chain: one line per link
  *   vhdtool check [-p|--parents|--no-parent] [--repair] <path>...
  *                                         every structure, of every parent too
  *                                         (vhd-util check -p) unless --no-parent;
@@ -170,6 +171,15 @@ static int json_emit(struct json_writer *w, struct sm_buf *b)
 	return rc;
 }
 
+/*
+ * Sizes for people are GiB; the exact bytes stay beside them in query
+ * (and only in --output=json for the one-line chain listing).
+ */
+static double in_gib(uint64_t bytes)
+{
+	return (double)bytes / (1024.0 * 1024.0 * 1024.0);
+}
+
 /* One image's fields as JSON members: bytes as numbers, flags as booleans. */
 static void query_json_members(struct json_writer *w, const struct vhd_info *info)
 {
@@ -214,8 +224,10 @@ static int query_one(const char *path, bool json)
 	}
 	vhd_uuid_format(info.uuid, uuid);
 	vhd_uuid_format(info.parent_uuid, puuid);
-	printf("virtual_size=%llu\n", (unsigned long long)info.virtual_size);
-	printf("phys_size=%llu\n", (unsigned long long)info.phys_size);
+	printf("virtual_size=%.2f GiB (%llu bytes)\n", in_gib(info.virtual_size),
+	       (unsigned long long)info.virtual_size);
+	printf("phys_size=%.2f GiB (%llu bytes)\n", in_gib(info.phys_size),
+	       (unsigned long long)info.phys_size);
 	printf("type=%s\n", type_name(info.type));
 	printf("hidden=%d\n", info.hidden ? 1 : 0);
 	printf("uuid=%s\n", uuid);
@@ -373,9 +385,9 @@ static int query_chain(const char *path, bool json)
 			continue;
 		}
 		vhd_uuid_format(info.uuid, uuid);
-		printf("link=%zu path=%s type=%s virtual_size=%llu allocated_blocks=%u "
+		printf("link=%zu path=%s type=%s virtual_size=%.2fGiB allocated_blocks=%u "
 		       "hidden=%d uuid=%s\n", i, ch.path[i], type_name(info.type),
-		       (unsigned long long)info.virtual_size, info.allocated_blocks,
+		       in_gib(info.virtual_size), info.allocated_blocks,
 		       info.hidden ? 1 : 0, uuid);
 	}
 	vhd_chain_close(&ch);
@@ -1152,7 +1164,8 @@ static const struct command commands[] = {
 	  "Create an empty dynamic VHD of <size> (rounded up to a whole 2 MiB block).\n"
 	  SIZE_HELP, run_create },
 	{ "query", "--chain --output", "[--chain] [--output=json] <path>",
-	  "Print the image's footer and header fields as key=value lines (bytes).\n"
+	  "Print the image's footer and header fields as key=value lines; sizes as\n"
+	  "  GiB with the bytes beside them: virtual_size=10.00 GiB (10737418240 bytes).\n"
 	  "  --chain        one line per link of the chain, leaf first\n"
 	  "  --output=json  one JSON object (an array of them with --chain)\n", cmd_query },
 	{ "check", "--no-parent --parents --repair --output",

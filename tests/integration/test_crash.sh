@@ -84,7 +84,7 @@ for entry in "${OPS[@]}"; do
 		resized:*)
 			# Rolled back (byte for byte as before) or complete (new size, same data).
 			if [ "$before" != "$(images_sum)" ]; then
-				"$VHDTOOL" query "$FILE_SR_DIR/$V.vhd" | grep -qx "virtual_size=${expect#resized:}" ||
+				"$VHDTOOL" query "$FILE_SR_DIR/$V.vhd" | grep -qx "virtual_size=.* (${expect#resized:} bytes)" ||
 					fail "$name@$p: neither rolled back nor grown to ${expect#resized:}"
 			fi
 			"$VHDTOOL" read "$FILE_SR_DIR/$V.vhd" 8388608 65536 | cmp -s - "$T/data2" ||

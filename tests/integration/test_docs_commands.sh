@@ -2,7 +2,11 @@
 # README and docs agree with the code, and what they show works when pasted
 # (issue 12):
 #  * every shell snippet marked runnable (the line `<!-- runnable -->` right
-#    before a ```sh fence; docs/testing.md, "Runnable snippets") in
+#    before a ```sh fence; docs/testing.md, "Runnable snippets"; a snippet
+#    marked `<!-- runnable, continued -->` runs on in the same script as the
+#    runnable one before it on its page, so a page's steps run in order;
+#    marker and fence may be indented up to three spaces, inside a list
+#    item; four make a Markdown code block, an example, not a snippet) in
 #    README.md and docs/*.md runs with exit 0, pasted into bash -e at the
 #    top of a built tree, with none of the SR variables set; as root, in a
 #    mount namespace whose /run (so /var/lock) and /var/tmp are empty
@@ -16,17 +20,23 @@ need python3=python3 make=make
 unset SM_LOCK_DIR SM_MOUNT_BASE FILE_SR_DIR SR_UUID
 
 # ---- the snippets ------------------------------------------------------------------
-# extract <file> <outdir>: each runnable snippet as <outdir>/<name>-<line>.sh;
-# a marker not followed by a ```sh fence, or a fence never closed, is an error.
+# extract <file> <outdir>: each runnable snippet as <outdir>/<name>-<line>.sh,
+# a continued one appended to the script before it (a comment names its
+# line); a marker not followed by a ```sh fence, a continued one with no
+# runnable snippet before it, or a fence never closed, is an error.
 extract() {
 	awk -v out="$2" -v name="$(basename "$1" .md)" '
-		/^<!-- runnable -->$/ { want = NR + 1; next }
+		/^ ? ? ?<!-- runnable -->$/ { want = NR + 1; cont = 0; next }
+		/^ ? ? ?<!-- runnable, continued -->$/ { want = NR + 1; cont = 1; next }
 		NR == want {
-			if ($0 != "```sh") { printf "%s:%d: the runnable marker is not followed by a ```sh fence\n", FILENAME, NR - 1; bad = 1; next }
-			f = sprintf("%s/%s-%d.sh", out, name, NR); inb = 1; next
+			if ($0 !~ /^ ? ? ?```sh$/) { printf "%s:%d: the runnable marker is not followed by a ```sh fence\n", FILENAME, NR - 1; bad = 1; next }
+			if (cont && f == "") { printf "%s:%d: a continued snippet with no runnable one before it\n", FILENAME, NR - 1; bad = 1; next }
+			if (!cont) { f = sprintf("%s/%s-%d.sh", out, name, NR); printf "" > f }
+			printf "# --- line %d\n", NR >> f
+			inb = 1; next
 		}
-		inb && /^```$/ { inb = 0; close(f); n++; next }
-		inb { print > f }
+		inb && /^ ? ? ?```$/ { inb = 0; close(f); n++; next }
+		inb { print >> f }
 		END { if (inb) { printf "%s: a runnable snippet is not closed\n", FILENAME; bad = 1 } exit bad }
 	' "$1"
 }

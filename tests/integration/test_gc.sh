@@ -26,7 +26,7 @@ views() {
 		printf '%s %s\n' "$u" "$("$VHDTOOL" read "$FILE_SR_DIR/$u.vhd" 0 "$(vsize "$u")" | sha1sum | cut -c1-40)"
 	done
 }
-vsize() { "$VHDTOOL" query "$FILE_SR_DIR/$1.vhd" | sed -n 's/^virtual_size=//p'; }
+vsize() { "$VHDTOOL" query "$FILE_SR_DIR/$1.vhd" | sed -n 's/^virtual_size=.* (\([0-9]*\) bytes)$/\1/p'; }
 visible() {
 	call string "$D" "$C" sr_scan >/dev/null
 	string_result | awk '/<vdi>/{u=""} /<uuid>/{gsub(/.*<uuid>|<\/uuid>.*/,""); u=$0} /<hidden>false/{print u}'

@@ -3,7 +3,8 @@
 # GC starting while --status runs in a loop always runs), a killed GC shows
 # as dead with the time it died, the JSON fields have their types, the
 # lock holder is named, the foreground run says what it waits for, and
-# the exit codes say the state.
+# the exit codes say the state; a run that fails (its base made immutable)
+# exits 1 and --status says failed, exit 4, with the error.
 source "$(dirname "$0")/lib.sh"
 D="$BUILD/FileSR"
 C="$REPO/examples/dconf/file.conf"
@@ -99,7 +100,7 @@ err=$(field error)
 status --output=json
 ok=1
 for f in "started int" "updated int" "elapsed_s int" "percent float" "eta_s int" "rate_mib_s float" \
-	"bytes_total int" "pid int" "state str" "error str" "running str" "started_iso str" "updated_iso str"; do
+	"bytes_total int" "pid int" "state str" "error str" "running bool" "started_iso str" "updated_iso str"; do
 	set -- $f
 	got=$(jfield "$1" 2>&1) || { ok=0; fail "json: no field $1: $got"; continue; }
 	# percent and rate print as 0.0 (float) or, when whole, maybe int: accept both for them
@@ -140,6 +141,31 @@ else
 		fail "abort: run exit $rc, status exit $ST: $(cat "$T/st")"
 fi
 
+# --- failed: a base the GC cannot write (immutable), the run exits 1, --status 4 --------
+build_sr
+B=$("$VHDTOOL" query "$FILE_SR_DIR/$A.vhd" | sed -n 's/^parent_name=//p')
+if chattr +i "$FILE_SR_DIR/$B" 2>/dev/null; then
+	rc=0; "$GC" --sr "$SR_UUID" --dir "$FILE_SR_DIR" 2>"$T/err" || rc=$?
+	chattr -i "$FILE_SR_DIR/$B"
+	status
+	err=$(field error)
+	[ "$rc" = 1 ] && [ "$ST" = 4 ] && [ "$(field state)" = failed ] && [ "$(field running)" = no ] &&
+		[[ "$err" == *"$B"*"Operation not permitted"* ]] && grep -q "^csm-gc: failed: .*$B" "$T/err" &&
+		pass "a failed run exits 1; --status: state=failed, exit 4, error=$err" ||
+		fail "failed run: exit $rc ($(cat "$T/err")), status exit $ST: $(cat "$T/st")"
+	status --output=json
+	python3 - "$T/st" "$err" <<'PY' && [ "$ST" = 4 ] && pass "--output=json of a failed GC: state failed, the same error, exit 4" ||
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["state"] == "failed" and d["error"] == sys.argv[2] and d["error"], d
+PY
+		fail "failed run json: exit $ST: $(cat "$T/st")"
+	"$GC" --sr "$SR_UUID" --dir "$FILE_SR_DIR" --quiet && status && [ "$ST" = 0 ] && [ "$(field state)" = idle ] &&
+		pass "once the base is writable the next run ends idle, exit 0" || fail "after the failure: exit $ST: $(cat "$T/st")"
+else
+	skip_part "chattr +i is not supported here: the failed run"
+fi
+
 # --- waiting: the foreground run says for what, naming the SR lock's holder --------------
 build_sr
 mkdir -p "$SM_LOCK_DIR/$SR_UUID"
@@ -149,8 +175,8 @@ holder=$!
 for i in $(seq 100); do [ -e "$T/held" ] && break; sleep 0.05; done
 "$GC" --sr "$SR_UUID" --dir "$FILE_SR_DIR" 2>"$T/err" &
 gcpid=$!
-for i in $(seq 100); do grep -q "waiting for" "$T/err" && break; sleep 0.05; done
-status
+# The message on stderr may come a moment before the status file says waiting.
+for i in $(seq 100); do grep -q "waiting for" "$T/err" && status && [ "$(field state)" = waiting ] && break; sleep 0.05; done
 grep -q "waiting for the SR lock, held by pid $holder (python3)" "$T/err" && [ "$(field state)" = waiting ] &&
 	[ "$(field waiting_for)" = "the SR lock, held by pid $holder (python3)" ] &&
 	pass "the foreground run says it waits for the SR lock held by pid $holder (python3); --status too" ||

@@ -30,7 +30,7 @@ lifecycle() {
 	[ -d "$(DIR)" ] && pass "v$v: sr_create made <serverpath>/<sr_uuid>"
 	call unit "$D" "$C" sr_attach && pass "v$v: sr_attach"
 	call vdi_info "$D" "$C" vdi_create 256M "nfs disk" && V=$(member uuid)
-	"$VHDTOOL" query "$(DIR)/$V.vhd" | grep -qx 'virtual_size=268435456' && pass "v$v: vdi_create over libnfs"
+	"$VHDTOOL" query "$(DIR)/$V.vhd" | grep -qx 'virtual_size=.* (268435456 bytes)' && pass "v$v: vdi_create over libnfs"
 	head -c 3145728 /dev/urandom >"$T/data"
 	"$VHDTOOL" write "$(DIR)/$V.vhd" 1048576 "$T/data"
 	call attach "$D" "$C" vdi_attach --vdi "$V" true && pass "v$v: vdi_attach"
@@ -139,7 +139,7 @@ call vdi_info "$D" "$C" vdi_create 64M >/dev/null && R=$(member uuid)
 "$VHDTOOL" write "$(DIR)/$R.vhd" 0 "$T/data"
 call vdi_info "$D" "$C" vdi_resize --vdi "$R" 128M >/dev/null &&
 	call vdi_info "$D" "$C" vdi_resize --vdi "$R" 100G >/dev/null &&
-	"$VHDTOOL" query "$(DIR)/$R.vhd" | grep -qx 'virtual_size=107374182400' &&
+	"$VHDTOOL" query "$(DIR)/$R.vhd" | grep -qx 'virtual_size=.* (107374182400 bytes)' &&
 	[ "$(undo_files)" = 0 ] && pass "vdi_resize in place and past the BAT: no undo file left" ||
 	fail "vdi_resize over NFS: $(ls -A "$(DIR)")"
 fault 79 "$D" "$C" vdi_resize --vdi "$R" 32M >/dev/null &&

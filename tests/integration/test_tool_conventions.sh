@@ -26,6 +26,8 @@ for tool in "$SMCALL" "$VHDTOOL" "$GC"; do
 	n=$(basename "$tool")
 	expect_rc "$n --help: stdout, exit 0" 0 '^usage: ' '' "$tool" --help
 	[ ! -s "$T/e" ] || fail "$n --help wrote to stderr: $(cat "$T/e")"
+	expect_rc "$n -h: stdout, exit 0" 0 '^usage: ' '' "$tool" -h
+	[ ! -s "$T/e" ] || fail "$n -h wrote to stderr: $(cat "$T/e")"
 	expect_rc "$n --version: the revision" 0 "^$n [0-9a-f]{7,}(-dirty)?$|^$n unknown$" '' "$tool" --version
 	expect_rc "$n --bogus: usage on stderr, exit 2" 2 '' 'usage' "$tool" --bogus
 	[ ! -s "$T/o" ] || fail "$n usage error wrote to stdout"
@@ -48,13 +50,51 @@ expect_rc "vhdtool help of no command: exit 2" 2 '' "no command" "$VHDTOOL" help
 expect_rc "vhdtool query --c (not --chain): exit 2" 2 '' 'unknown option --c$' "$VHDTOOL" query --c x.vhd
 expect_rc "vhdtool query without a path: its usage, exit 2" 2 '' 'usage: vhdtool query' "$VHDTOOL" query
 
+# ---- smcall runs a driver named bare (FileSR), as operators type it ------------------
+(cd "$T" && "$SMCALL" --verbose FileSR none sr_get_driver_info) >"$T/o" 2>"$T/e" &&
+	grep -qx "smcall: driver FileSR: $BUILD/FileSR (beside smcall)" "$T/e" && grep -q '^name: ' "$T/o" &&
+	pass "smcall FileSR: the driver beside smcall, named in --verbose" ||
+	fail "bare FileSR beside smcall: $(cat "$T/e") $(head -3 "$T/o")"
+# Installed: smcall in PREFIX/bin, the drivers in PREFIX/libexec/csm.
+mkdir -p "$T/inst/bin" "$T/inst/libexec/csm"
+cp "$SMCALL" "$T/inst/bin/smcall"; cp "$BUILD/FileSR" "$T/inst/libexec/csm/FileSR"
+(cd "$T" && "$T/inst/bin/smcall" --verbose FileSR none sr_get_driver_info) >"$T/o" 2>"$T/e" &&
+	grep -qx "smcall: driver FileSR: $T/inst/bin/../libexec/csm/FileSR (the installed drivers)" "$T/e" &&
+	grep -q '^name: ' "$T/o" && pass "installed smcall FileSR: PREFIX/libexec/csm/FileSR" ||
+	fail "bare FileSR installed: $(cat "$T/e") $(head -3 "$T/o")"
+set +e; (cd "$T" && PATH=/usr/bin:/bin "$T/inst/bin/smcall" --verbose NoSuchSR none sr_scan) >"$T/o" 2>"$T/e"; rc=$?; set -e
+[ "$rc" = 1 ] && grep -qx 'smcall: driver NoSuchSR: NoSuchSR ($PATH)' "$T/e" && grep -q 'cannot run NoSuchSR' "$T/e" &&
+	pass "a driver found nowhere: \$PATH tried, 'cannot run', exit 1" || fail "NoSuchSR: rc $rc: $(cat "$T/e")"
+expect_rc "smcall FileSR without --verbose: the answer" 0 '^name: ' '' "$SMCALL" FileSR none sr_get_driver_info
+[ ! -s "$T/e" ] || fail "smcall without --verbose wrote: $(cat "$T/e")"
+
+# ---- a lock directory an ordinary user cannot write: the fault says what to do ----------
+if [ "$(id -u)" -eq 0 ] && command -v setpriv >/dev/null; then
+	mkdir -p "$T/nobody/sr" "$T/nobody/lock"; chmod 755 "$T" "$T/nobody" "$T/nobody/lock"; chmod 777 "$T/nobody/sr"
+	set +e
+	FILE_SR_DIR="$T/nobody/sr" SM_LOCK_DIR="$T/nobody/lock" setpriv --reuid=nobody --regid=nogroup --clear-groups \
+		"$SMCALL" "$BUILD/FileSR" "$REPO/examples/dconf/file.conf" sr_create 0 >"$T/o" 2>"$T/e"; rc=$?
+	set -e
+	grep -q "^FAULT 202 SMGeneral: .*cannot create lock directory $T/nobody/lock/$SR_UUID: Permission denied (run as root, or set SM_LOCK_DIR to a directory you can write)" "$T/o" &&
+		[ "$rc" = 1 ] && pass "lock directory not writable: fault 202 says run as root or set SM_LOCK_DIR" ||
+		fail "lock dir as nobody: rc $rc: $(cat "$T/o" "$T/e")"
+else
+	skip_part "not root, or no setpriv: the lock directory an ordinary user cannot write"
+fi
+
 # ---- sizes -------------------------------------------------------------------
 D="$T/v"; mkdir -p "$D"
 "$VHDTOOL" create "$D/ten.vhd" 010M
-"$VHDTOOL" query "$D/ten.vhd" | grep -qx 'virtual_size=10485760' && pass "010M is ten MiB, not octal" ||
+"$VHDTOOL" query "$D/ten.vhd" | grep -qx 'virtual_size=.* (10485760 bytes)' && pass "010M is ten MiB, not octal" ||
 	fail "010M: $("$VHDTOOL" query "$D/ten.vhd" | grep virtual_size)"
 "$VHDTOOL" create "$D/a.vhd" 1.5GiB
-"$VHDTOOL" query "$D/a.vhd" | grep -qx 'virtual_size=1610612736' && pass "1.5GiB" || fail "1.5GiB"
+"$VHDTOOL" query "$D/a.vhd" | grep -qx 'virtual_size=.* (1610612736 bytes)' && pass "1.5GiB" || fail "1.5GiB"
+# Sizes for people in GiB (the bytes beside them); a link of --chain in GiB.
+"$VHDTOOL" query "$D/a.vhd" >"$T/q.txt"
+grep -qx 'virtual_size=1.50 GiB (1610612736 bytes)' "$T/q.txt" && grep -Eqx 'phys_size=0.00 GiB \([0-9]+ bytes\)' "$T/q.txt" &&
+	pass "vhdtool query for people: GiB with the bytes" || fail "query human: $(head -3 "$T/q.txt")"
+"$VHDTOOL" query --chain "$D/a.vhd" | grep -q ' virtual_size=1.50GiB ' && pass "vhdtool query --chain for people: GiB" ||
+	fail "query --chain human: $("$VHDTOOL" query --chain "$D/a.vhd")"
 printf 'ABCDEFGHIJKLMNOP' >"$T/pat"
 "$VHDTOOL" write "$D/ten.vhd" 0 "$T/pat" 2>/dev/null
 [ "$("$VHDTOOL" read "$D/ten.vhd" 010 4)" = KLMN ] && pass "read at offset 010 reads at ten" || fail "offset 010"
@@ -105,11 +145,42 @@ python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert isinstance(d
 set +e; "$SMCALL" --output=json --sr "$SR_UUID" "$BUILD/FileSR" none sr_scan >"$T/f.json" 2>/dev/null; rc=$?; set -e
 python3 -c 'import json,sys; f=json.load(open(sys.argv[1]))["fault"]; assert f["code"] == 94 and f["name"] == "ConfigLocationMissing" and "location" in f["string"], f' "$T/f.json" &&
 	[ "$rc" -eq 1 ] && pass "smcall --output=json: a fault, exit 1" || fail "smcall fault json (rc $rc): $(cat "$T/f.json")"
+# smcall --output=json sr_scan: the scan document as an object, values typed
+# by element (a label of digits stays a string); for people, the XML with
+# each lock_since followed by its local time.
+sm() { FILE_SR_DIR="$T/ssr" SM_LOCK_DIR="$T/slock" "$SMCALL" "$BUILD/FileSR" "$REPO/examples/dconf/file.conf" "$@"; }
+sm sr_create 0 >/dev/null
+SV=$(sm vdi_create 64M 007 | awk '/^uuid:/ {print $2}')
+SS=$(sm vdi_snapshot --vdi "$SV" | awk '/^uuid:/ {print $2}')
+sm vdi_lock --vdi "$SV" false ops >/dev/null
+sm --output=json sr_scan >"$T/scan.json"
+python3 - "$T/scan.json" "$SV" "$SS" "$SR_UUID" <<'PY' && pass "smcall --output=json sr_scan: an object, vdis an array, sizes numbers, flags booleans" ||
+import json, sys
+d = json.load(open(sys.argv[1]))
+v = {x["uuid"]: x for x in d["vdis"]}
+assert d["uuid"] == sys.argv[4] and isinstance(d["physical_size"], int) and d["default_vdi_visibility"] is True, d
+leaf, snap = v[sys.argv[2]], v[sys.argv[3]]
+assert leaf["size"] == 67108864 and isinstance(leaf["utilisation"], int), leaf
+assert leaf["label"] == "007" and leaf["hidden"] is False and leaf["locked"] is True, leaf
+assert leaf["lock_user"] == "ops" and isinstance(leaf["lock_since"], int) and leaf["lock_since"] > 0, leaf
+assert snap["locked"] is False and "lock_since" not in snap, snap
+base = [x for x in d["vdis"] if x["hidden"] is True]
+assert len(base) == 1 and base[0]["uuid"] == leaf["parent"] and base[0]["managed"] is False, d["vdis"]
+PY
+	fail "sr_scan json: $(head -c 600 "$T/scan.json")"
+since=$(sed -n 's/.*<lock_since>\([0-9]*\)<.*/\1/p' <(sm --raw sr_scan | sed 's/&lt;/</g; s/&gt;/>/g'))
+want=$(TZ=UTC-5:30 date -d "@$since" +%Y-%m-%dT%H:%M:%S%z)
+TZ=UTC-5:30 sm sr_scan >"$T/scan.txt"
+grep -qx "    <lock_since>$since</lock_since> <!-- $want -->" "$T/scan.txt" &&
+	python3 -c 'import sys, xml.dom.minidom as m; m.parse(sys.argv[1])' "$T/scan.txt" &&
+	pass "smcall sr_scan for people: lock_since $since with its local time $want; still XML" ||
+	fail "sr_scan human lock_since (want $want): $(grep lock_since "$T/scan.txt")"
+
 # csm-gc --status --output=json after a run: numbers are numbers
 mkdir -p "$T/sr"; printf 'uuid=%s\n' "$SR_UUID" >"$T/sr/.csm-sr"
 "$GC" --sr "$SR_UUID" --dir "$T/sr" --quiet || true
 "$GC" --sr "$SR_UUID" --status --output=json >"$T/g.json"
-python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["running"] == "no" and isinstance(d["updated"], int) and isinstance(d["bytes_total"], int), d' "$T/g.json" &&
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["running"] is False and isinstance(d["updated"], int) and isinstance(d["bytes_total"], int), d' "$T/g.json" &&
 	pass "csm-gc --status --output=json" || fail "gc status json: $(cat "$T/g.json")"
 "$GC" --sr "$SR_UUID" --status >"$T/g.txt"
 grep -Eq '^updated=[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}[+-][0-9]{4}$' "$T/g.txt" && grep -q '^bytes_total=0.00 GiB$' "$T/g.txt" &&
@@ -127,6 +198,12 @@ grep -q 'write: 100%' "$T/tty" && pass "write: progress on a terminal" || fail "
 script -qec "'$VHDTOOL' coalesce '$D/pc.vhd'" /dev/null >"$T/tty" 2>&1 </dev/null
 grep -q 'coalesce: 100%.*MiB/s' "$T/tty" && pass "coalesce: progress with rate on a terminal" || fail "coalesce on a terminal: $(head -c 300 "$T/tty")"
 
+# ---- a test build never goes to build/ (what make install ships), however spelled ----
+for b in build build/ ./build "$REPO/build" "$REPO/./build/"; do
+	expect_rc "make TEST_BUILD=1 BUILD=$b refused" 2 '' 'use BUILD=build-test' make -n -C "$REPO" TEST_BUILD=1 BUILD="$b" all
+done
+expect_rc "make TEST_BUILD=1 BUILD=<elsewhere> accepted" 0 '' '' make -n -C "$REPO" TEST_BUILD=1 BUILD="$T/tb" all
+
 # ---- man pages render ----------------------------------------------------------------
 for m in "$REPO"/man/*.[1-8]; do
 	out=$(MANWIDTH=80 man -l "$m" 2>"$T/e")
@@ -137,6 +214,12 @@ for m in "$REPO"/man/*.[1-8]; do
 		fail "man $(basename "$m"): $(cat "$T/e")"
 	fi
 done
+# csm-drivers(7) names every driver the Makefile builds.
+drivers=$(sed -n 's/^DRIVERS *:= *//p' "$REPO/Makefile")
+out=$(MANWIDTH=200 man -l "$REPO/man/csm-drivers.7" 2>/dev/null); missing=
+for d in $drivers; do grep -qw -- "$d" <<<"$out" || missing="$missing $d"; done
+[ -n "$drivers" ] && [ -z "$missing" ] && pass "csm-drivers(7) names every driver:$(printf ' %s' $drivers)" ||
+	fail "csm-drivers(7) does not name:$missing (drivers: $drivers)"
 bash -n "$REPO/tools/completion/csm.bash" && pass "completion file parses" || fail "completion syntax"
 comp=$(PATH="$BUILD:$PATH" bash -c 'source "$1"; COMP_WORDS=(vhdtool query --); COMP_CWORD=2; _csm_vhdtool
 	echo "${COMPREPLY[*]}"; COMP_WORDS=(smcall help vdi_lo); COMP_CWORD=2; _csm_smcall; echo "${COMPREPLY[*]}"' _ \

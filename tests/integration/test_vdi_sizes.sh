@@ -34,7 +34,7 @@ created() {
 	call vdi_info "$D" "$C" "$@" || return 0
 	V=$(member uuid)
 	if [ "$kind" = vhd ]; then
-		got=$("$VHDTOOL" query "$FILE_SR_DIR/$V.vhd" | sed -n 's/^virtual_size=//p')
+		got=$("$VHDTOOL" query "$FILE_SR_DIR/$V.vhd" | sed -n 's/^virtual_size=.* (\([0-9]*\) bytes)$/\1/p')
 	else
 		got=$(stat -c %s "$FILE_SR_DIR/$V.raw")
 	fi

@@ -16,7 +16,7 @@ _csm_smcall()
 	esac
 	if [[ $cur == -* ]]; then
 		COMPREPLY=($(compgen -W "--sr --vdi --new-uuid --location --vdi-type --dconf --sm-config
-			--driver-param --slave --python --print-request --raw --verbatim --output=json
+			--driver-param --slave --python --print-request --raw --verbatim --verbose --output=json
 			--request-file --from-log --help --version" -- "$cur"))
 		return
 	fi

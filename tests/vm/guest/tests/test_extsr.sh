@@ -64,7 +64,7 @@ C1=$(member uuid c1)
 "$VHDTOOL" read "$MNT/$S1.vhd" 1048576 4194304 | cmp - pattern || vmt_fail "snapshot lost the data"
 "$VHDTOOL" read "$MNT/$C1.vhd" 1048576 4194304 | cmp - pattern || vmt_fail "clone lost the data"
 ext vdi_resize --vdi "$V1" 134217728
-"$VHDTOOL" query "$MNT/$V1.vhd" | grep -qx 'virtual_size=134217728' || vmt_fail "resize"
+"$VHDTOOL" query "$MNT/$V1.vhd" | grep -qx 'virtual_size=.* (134217728 bytes)' || vmt_fail "resize"
 ext vdi_create 8388608 scratch | tee v2
 V2=$(member uuid v2)
 ext vdi_delete --vdi "$V2"

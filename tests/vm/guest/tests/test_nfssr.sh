@@ -98,7 +98,7 @@ lifecycle() {
 	"$VHDTOOL" read "$DIR/$V.vhd" 1048576 1048576 | cmp - pattern2 || vmt_fail "v$v: leaf write not in the export"
 	"$VHDTOOL" read "$DIR/$S.vhd" 1048576 2097152 | cmp - pattern || vmt_fail "v$v: the snapshot changed"
 	nfs vdi_resize --vdi "$V" 134217728
-	"$VHDTOOL" query "$MNT/$V.vhd" | grep -qx 'virtual_size=134217728' || vmt_fail "v$v: resize not seen through the mount"
+	"$VHDTOOL" query "$MNT/$V.vhd" | grep -qx 'virtual_size=.* (134217728 bytes)' || vmt_fail "v$v: resize not seen through the mount"
 	nfs vdi_delete --vdi "$C"
 	[ ! -e "$MNT/$C.vhd" ] || vmt_fail "v$v: $C.vhd still visible through the mount after vdi_delete"
 	[ ! -e "$DIR/$C.vhd" ] || vmt_fail "v$v: vdi_delete left $C.vhd in the export"
