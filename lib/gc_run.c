@@ -187,8 +187,13 @@ static int progress(void *arg, uint64_t done, uint64_t total)
 
 /* ---- choosing work (lib/gc_plan.c) ----------------------------------------------- */
 
-/* The plan's only I/O, done here: the activation records, when they can matter. */
-static void plan_work(struct gc_run *g, const struct vdi_forest *f, struct gc_plan *pl)
+/*
+ * The plan's only I/O, done here: the activation records, when they can
+ * matter, and those the caller knows beside them (active_more).  -1 with
+ * err when the caller's cannot be had: nothing may be planned then.
+ */
+static int plan_work(struct gc_run *g, const struct vdi_forest *f, struct gc_plan *pl,
+		     struct sm_error *err)
 {
 	struct gc_active_set active = { 0 };
 	struct gc_plan_input in = { .forest = f, .leaf_max = g->leaf_max,
@@ -196,6 +201,11 @@ static void plan_work(struct gc_run *g, const struct vdi_forest *f, struct gc_pl
 
 	if (gc_plan_needs_active(f)) {
 		active.rc = g->vs->ops->active_each(g->vs, gc_active_set_add, &active);
+		if (active.rc >= 0 && g->hooks.active_more &&
+		    g->hooks.active_more(g->hooks.arg, &active, in.local_host, err) < 0) {
+			gc_active_set_free(&active);
+			return -1;
+		}
 		in.active = &active;
 	}
 	gc_plan_make(&in, pl);
@@ -205,6 +215,25 @@ static void plan_work(struct gc_run *g, const struct vdi_forest *f, struct gc_pl
 	g->q_leaf = pl->q_leaf;
 	if (pl->held_back[0])
 		hold_back(g, "%s", pl->held_back);
+	return 0;
+}
+
+/* The caller's records of uuids (and their children) follow what was done. */
+static int tell_changed(struct gc_run *g, const char *const *uuids, size_t n,
+			struct sm_error *err)
+{
+	if (!n || !g->hooks.changed)
+		return 0;
+	return g->hooks.changed(g->hooks.arg, uuids, n, err);
+}
+
+/* The same for a pair: what a coalesce or a leaf-coalesce of a into b changed. */
+static int tell_changed_pair(struct gc_run *g, const char *a, const char *b,
+			     struct sm_error *err)
+{
+	const char *both[] = { a, b };
+
+	return tell_changed(g, both, 2, err);
 }
 
 /* ---- small steps ------------------------------------------------------------------ */
@@ -227,13 +256,17 @@ static int image_exists(struct gc_run *g, const char *uuid, struct sm_error *err
 	return kind != VSTORE_NONE;
 }
 
-static void delete_image(struct gc_run *g, const struct vdi_node *n)
+/* true when it is gone */
+static bool delete_image(struct gc_run *g, const struct vdi_node *n)
 {
-	if (g->vs->ops->remove(g->vs, n->img.uuid, n->img.kind, true, NULL) == 0) {
+	bool gone = g->vs->ops->remove(g->vs, n->img.uuid, n->img.kind, true, NULL) == 0;
+
+	if (gone) {
 		say(g, "deleted garbage %s", n->img.uuid);
 		g->deleted++;
 	}
 	lock_cleanup_namespace(n->img.uuid);
+	return gone;
 }
 
 /*
@@ -667,6 +700,8 @@ static int resume_one(void *arg, const char *op, const char *id, const char *tex
 		return 1;
 	if (rc == 0)
 		g->resumed++;
+	if (rc == 0)
+		rc = tell_changed_pair(g, id, parent, err);
 	return rc < 0 ? -1 : 0;
 }
 
@@ -686,21 +721,28 @@ int gc_run_resume(struct gc_run *g, struct sm_error *err)
 /* One round under the SR lock: resume, plan, delete, one merge.  1: more may be left. */
 static int round_locked(struct gc_run *g, struct sm_error *err)
 {
+	static const char *gone[GC_PLAN_MAX_GARBAGE];
 	struct vdi_forest f;
 	struct gc_plan pl;
 	char n_uuid[37] = "", p_uuid[37] = "";
+	size_t ngone = 0;
 	int rc = 0;
 
 	if (g->vs->ops->journal_replay(g->vs, resume_one, g, err) < 0 ||
 	    vdi_forest_load(&f, g->vs, true, err) < 0)
 		return -1;
-	plan_work(g, &f, &pl);
+	if (plan_work(g, &f, &pl, err) < 0) {
+		vdi_forest_free(&f);
+		return -1;
+	}
 	g->state = "deleting";
 	status(g, true);
 	for (unsigned i = 0; i < pl.ngarbage; i++)
-		delete_image(g, pl.garbage[i]);
+		if (delete_image(g, pl.garbage[i]))
+			gone[ngone++] = pl.garbage[i]->img.uuid;
 	if (pl.ngarbage)
 		g->vs->ops->sync(g->vs, NULL);
+	rc = tell_changed(g, gone, ngone, err);
 	if (pl.coalesce || pl.leaf) {
 		const struct vdi_node *n = pl.coalesce ? pl.coalesce : pl.leaf;
 
@@ -708,10 +750,12 @@ static int round_locked(struct gc_run *g, struct sm_error *err)
 		memcpy(p_uuid, n->img.parent, 37);
 	}
 	vdi_forest_free(&f);
-	if (pl.coalesce)
+	if (rc == 0 && pl.coalesce)
 		rc = coalesce_one(g, n_uuid, p_uuid, err);
-	else if (pl.leaf)
+	else if (rc == 0 && pl.leaf)
 		rc = leaf_coalesce_one(g, n_uuid, p_uuid, err);
+	if (rc == 0 && n_uuid[0])
+		rc = tell_changed_pair(g, n_uuid, p_uuid, err);
 	if (rc < 0)
 		return -1;
 	return n_uuid[0] || pl.ngarbage;
