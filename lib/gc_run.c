@@ -500,6 +500,33 @@ static int coalesce_one(struct gc_run *g, const char *n_uuid, const char *p_uuid
 /* ---- leaf coalesce --------------------------------------------------------------------- */
 
 /*
+ * Is uuid active by the activations the caller knows beside the store's
+ * (active_more: xapi's host_<ref> keys, where another host of a shared
+ * LVM SR shows)?  1 (holder: the host), 0, or < 0: cannot tell
+ * (-ECANCELED: the reason is held back already).
+ */
+static int caller_active_lookup(struct gc_run *g, const char *uuid, char *holder, size_t len)
+{
+	struct gc_active_set a = { 0 };
+	struct sm_error e = { 0 };
+	int rc = 0;
+
+	if (!g->hooks.active_more)
+		return 0;
+	if (g->hooks.active_more(g->hooks.arg, &a, vstore_dir_host_id(), &e) < 0) {
+		hold_back(g, "leaf-coalesce of %s: %s", uuid, e.detail);
+		rc = -ECANCELED;
+	}
+	for (size_t i = 0; rc == 0 && i < a.count; i++)
+		if (strcmp(a.uuid[i], uuid) == 0) {
+			snprintf(holder, len, "%s", a.host[i]);
+			rc = 1;
+		}
+	gc_active_set_free(&a);
+	return rc;
+}
+
+/*
  * Is L free to be renamed over?  Asked after our journal record (the
  * claim vdi_activate looks for) is durable; see vstore_dir.h.  Anything
  * but a clear "no activation record" is a reason to leave L alone.
@@ -510,10 +537,12 @@ static bool leaf_still_idle(struct gc_run *g, const char *l_uuid)
 	int rc = vstore_active_lookup(g->vs, l_uuid, holder);
 
 	if (rc == 0)
+		rc = caller_active_lookup(g, l_uuid, holder, sizeof(holder));
+	if (rc == 0)
 		return true;
 	if (rc > 0)
 		say(g, "leaf-coalesce of %s stopped: activated on host %s", l_uuid, holder);
-	else
+	else if (rc != -ECANCELED)
 		hold_back(g, "leaf-coalesce of %s: cannot read its activation records (%s)",
 			  l_uuid, strerror(-rc));
 	return false;
