@@ -188,6 +188,21 @@ static int progress(void *arg, uint64_t done, uint64_t total)
 /* ---- choosing work (lib/gc_plan.c) ----------------------------------------------- */
 
 /*
+ * The store's activation records and those the caller knows beside them
+ * (active_more) into *a; a->rc < 0: the store's could not be read.  -1
+ * with err: the caller's could not.
+ */
+static int active_load(struct gc_run *g, struct gc_active_set *a, const char *local_host,
+		       struct sm_error *err)
+{
+	a->rc = g->vs->ops->active_each(g->vs, gc_active_set_add, a);
+	if (a->rc >= 0 && g->hooks.active_more &&
+	    g->hooks.active_more(g->hooks.arg, a, local_host, err) < 0)
+		return -1;
+	return 0;
+}
+
+/*
  * The plan's only I/O, done here: the activation records, when they can
  * matter, and those the caller knows beside them (active_more).  -1 with
  * err when the caller's cannot be had: nothing may be planned then.
@@ -200,9 +215,7 @@ static int plan_work(struct gc_run *g, const struct vdi_forest *f, struct gc_pla
 				    .backed_off = g->backed_off, .local_host = vstore_dir_host_id() };
 
 	if (gc_plan_needs_active(f)) {
-		active.rc = g->vs->ops->active_each(g->vs, gc_active_set_add, &active);
-		if (active.rc >= 0 && g->hooks.active_more &&
-		    g->hooks.active_more(g->hooks.arg, &active, in.local_host, err) < 0) {
+		if (active_load(g, &active, in.local_host, err) < 0) {
 			gc_active_set_free(&active);
 			return -1;
 		}
@@ -397,6 +410,37 @@ static int relink_served(struct gc_run *g, const struct vdi_node *c, const char 
 	return rc;
 }
 
+/*
+ * The plan saw no child of n active on another host, but the copy ran
+ * without the SR lock: ask again before the relink, since a server there
+ * cannot be paused from here (see coalesce_idle).  A refusal keeps the
+ * journal: the next run resumes.
+ */
+static int relink_still_safe(struct gc_run *g, const struct vdi_forest *f, const char *n_uuid,
+			     struct sm_error *err)
+{
+	struct gc_active_set a = { 0 };
+	const char *local = vstore_dir_host_id();
+	int rc = active_load(g, &a, local, err);
+
+	if (rc == 0 && a.rc < 0)
+		rc = sm_fail(err, SME_SR_UNAVAILABLE, "relink of %s's children held back: cannot "
+			     "read the activation records (%s)", n_uuid, strerror(-a.rc));
+	for (size_t i = 0; rc == 0 && i < f->count; i++) {
+		const struct vstore_image *c = &f->nodes[i].img;
+
+		if (strcmp(c->parent, n_uuid) != 0)
+			continue;
+		for (size_t j = 0; rc == 0 && j < a.count; j++)
+			if (strcmp(a.uuid[j], c->uuid) == 0 && strcmp(a.host[j], local) != 0)
+				rc = sm_fail(err, SME_SR_UNAVAILABLE, "relink of %s's children held "
+					     "back: %s became active on host %s during the copy; the "
+					     "next run resumes", n_uuid, c->uuid, a.host[j]);
+	}
+	gc_active_set_free(&a);
+	return rc;
+}
+
 /* Re-point every child of n at p, then remove n (SR lock held). */
 static int relink_and_remove(struct gc_run *g, const char *n_uuid, const char *p_uuid,
 			     struct sm_error *err)
@@ -410,6 +454,10 @@ static int relink_and_remove(struct gc_run *g, const char *n_uuid, const char *p
 	if (f.unknown_parents) {
 		sm_fail(err, SME_SR_UNAVAILABLE, "relink of %s's children held back: %s cannot be read (%s)",
 			n_uuid, f.first_unknown->img.uuid, f.first_unknown->img.error);
+		vdi_forest_free(&f);
+		return -1;
+	}
+	if (relink_still_safe(g, &f, n_uuid, err) < 0) {
 		vdi_forest_free(&f);
 		return -1;
 	}

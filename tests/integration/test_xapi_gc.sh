@@ -31,6 +31,7 @@ parent_of() { "$VHDTOOL" query "$FILE_SR_DIR/$1.vhd" | sed -n 's/^parent_name=\(
 gc() {
 	env "$@" "$GC" --sr "$SR_UUID" --dir "$FILE_SR_DIR" >"$T/gc.out" 2>"$T/gc.err"
 	GC_RC=$?
+	return $GC_RC
 }
 nlogouts() { calls_of session.logout | wc -l; }
 logins() { xrpc debug.logins; }
@@ -160,6 +161,40 @@ if grep -q CSM_FAULT_POINT "$GC"; then
 		fail "the raced leaf: $(grep -i "leaf" "$T/gc.err" | tail -3); parent '$(parent_of "$Z")'"
 	db_check "after the GC backed off" "$D" "$C"
 	xrpc VDI.remove_from_sm_config "$(vdi_ref "$Z")" "host_$XAPI_HOST2_REF" >/dev/null
+
+	# A child attached on host-b while its parent's coalesce copies (without
+	# the SR lock): asked again before the relink, which stops; the next
+	# run resumes and finishes.
+	export CSM_XAPI=on
+	xcall vdi_info "$D" "$C" vdi_create 32M "relink raced" && Q=$(member uuid)
+	"$VHDTOOL" write "$FILE_SR_DIR/$Q.vhd" 0 "$T/data" >/dev/null
+	xcall vdi_info "$D" "$C" vdi_snapshot --vdi "$Q" && SQ1=$(member uuid)
+	"$VHDTOOL" write "$FILE_SR_DIR/$Q.vhd" 4194304 "$T/data" >/dev/null
+	xcall vdi_info "$D" "$C" vdi_snapshot --vdi "$Q" && SQ2=$(member uuid)
+	BQ2=$(parent_of "$Q")
+	BQ1=$(parent_of "$BQ2")
+	xcall unit "$D" "$C" vdi_delete --vdi "$SQ1"
+	unset CSM_XAPI
+	: >"$T/points"
+	rm -f "$T/go"
+	gc CSM_FAULT_LOG="$T/points" CSM_FAULT_PAUSE=gc:copied CSM_FAULT_PAUSE_MS=20000 \
+		CSM_FAULT_PAUSE_GO="$T/go" &
+	gc_pid=$!
+	for _ in $(seq 200); do grep -q gc:copied "$T/points" && break; sleep 0.1; done
+	xrpc VDI.add_to_sm_config "$(vdi_ref "$Q")" "host_$XAPI_HOST2_REF" RW >/dev/null
+	touch "$T/go"
+	wait "$gc_pid"
+	raced_rc=$?
+	[ "$raced_rc" = 1 ] && grep -q "relink of $BQ2's children held back: $Q became active on host host-b" "$T/gc.err" &&
+		[ "$(parent_of "$Q")" = "$BQ2" ] && [ "$(parent_of "$SQ2")" = "$BQ2" ] &&
+		pass "a child attached on host-b during the copy: no relink, the chain as it was" ||
+		fail "the raced relink: exit $raced_rc: $(grep -i "relink\|held\|idle" "$T/gc.err" | tail -3); parent '$(parent_of "$Q")'"
+	xrpc VDI.remove_from_sm_config "$(vdi_ref "$Q")" "host_$XAPI_HOST2_REF" >/dev/null
+	gc
+	[ "$GC_RC" = 0 ] && [ "$(parent_of "$Q")" = "$BQ1" ] && [ "$(parent_of "$SQ2")" = "$BQ1" ] &&
+		[ ! -f "$FILE_SR_DIR/$BQ2.vhd" ] && pass "after host-b's detach the next run resumes the coalesce" ||
+		fail "the resumed coalesce: exit $GC_RC, parent '$(parent_of "$Q")'"
+	db_check "after the resumed coalesce" "$D" "$C"
 else
 	skip_part "a leaf attached during its merge (needs the test build's fault points)"
 fi
