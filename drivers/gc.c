@@ -38,6 +38,10 @@
  * sr_delete use) stops the copy within a block (exit 4); the next run
  * resumes.  --status only looks (F_GETLK on gc_active, never taking it):
  * asking must not make a GC starting at that instant think one runs.
+ *
+ * xapi mode (drivers/gc_xapi.c, the drivers' CSM_XAPI rules; it logs in
+ * itself): VDIs attached on any host by xapi's host_<ref> keys count as
+ * active, and the VDI records follow each step as sr_scan would make them.
  */
 #include <errno.h>
 #include <fcntl.h>
