@@ -169,7 +169,8 @@ $(BUILD)/%SR: $(BUILD)/drivers/main-%SR.o $$(BUILD)/drivers/$$(DRIVER_%SR).o $(B
 	$(CC) $(LDFLAGS) -o $@ $^ $(DRIVER_LIBS) $(EXTRA_LIBS_$*SR)
 
 # The garbage collector the drivers start (installed beside them); --lvm runs lib/lvm.c.
-$(BUILD)/csm-gc: $(BUILD)/drivers/gc.o $(LIBCSM)
+# In xapi mode it reports what it changed as sr_scan would: the file store's collect.
+$(BUILD)/csm-gc: $(BUILD)/drivers/gc.o $(BUILD)/drivers/gc_xapi.o $(BUILD)/drivers/filebased.o $(BUILD)/drivers/vhdsr.o $(LIBCSM)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) -llvm2cmd
 
 $(BUILD)/csm-lvm-run: $(BUILD)/drivers/lvm_run.o $(LIBCSM)

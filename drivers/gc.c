@@ -38,6 +38,10 @@
  * sr_delete use) stops the copy within a block (exit 4); the next run
  * resumes.  --status only looks (F_GETLK on gc_active, never taking it):
  * asking must not make a GC starting at that instant think one runs.
+ *
+ * xapi mode (drivers/gc_xapi.c, the drivers' CSM_XAPI rules; it logs in
+ * itself): VDIs attached on any host by xapi's host_<ref> keys count as
+ * active, and the VDI records follow each step as sr_scan would make them.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -61,6 +65,7 @@
 #include "csm/vstore_dir.h"
 #include "csm/vstore_lvm.h"
 #include "filebased.h"
+#include "gc_xapi.h"
 #include "csm_version.h"
 
 #define MIB (1024.0 * 1024.0)
@@ -85,6 +90,7 @@ struct gc {
 	double started, last_status;
 	time_t started_at;             /* wall clock, for the status file */
 	char error[200];               /* why the run failed ("" while it has not) */
+	struct gc_xapi xapi;           /* xapi mode (docs/gc.md "Under xapi") */
 };
 
 static void status_path(const char *sr_uuid, const char *name, char out[PATH_MAX])
@@ -208,6 +214,48 @@ static void on_say(void *arg, const char *msg)
 		return;
 	end_line(gc);
 	fprintf(stderr, "csm-gc: %s\n", msg);
+}
+
+/* xapi mode: where the pool has VDIs attached (host_<ref> keys), beside the store's records. */
+static int on_active_more(void *arg, struct gc_active_set *a, const char *local_host,
+			  struct sm_error *err)
+{
+	struct gc *gc = arg;
+
+	return gc->xapi.on ? gcx_active_more(&gc->xapi, a, local_host, err) : 0;
+}
+
+/* xapi mode: the VDI records of what a step changed, as sr_scan would make them. */
+static int on_changed(void *arg, const char *const *uuids, size_t n, struct sm_error *err)
+{
+	struct gc *gc = arg;
+
+	return gc->xapi.on ? gcx_changed(&gc->xapi, uuids, n, err) : 0;
+}
+
+/*
+ * The mode, before any work: an endpoint that is configured but does not
+ * answer fails the run (exit 1), never "nobody is attached".
+ */
+static int open_xapi(struct gc *g, struct sm_error *err)
+{
+	struct gc_run *r = &g->run;
+
+	g->sr.sr_uuid = r->sr_uuid;
+	if (g->is_lvm)
+		g->sr.other_store = r->vs;
+	if (gcx_open(&g->xapi, &g->sr, r->sr_uuid, err) < 0) {
+		r->state = "failed";
+		snprintf(g->error, sizeof(g->error), "%.190s", err->detail);
+		status_write(g, true);
+		fprintf(stderr, "csm-gc: %s\n", err->detail);
+		sm_log(LOG_ERR, "gc %s: %s", r->sr_uuid, err->detail);
+		return -1;
+	}
+	if (g->xapi.on && g->verbose)
+		fprintf(stderr, "csm-gc: xapi mode: endpoint %s, SR %s, this host %s\n",
+			g->xapi.conn.socket_path, g->xapi.sr_ref, g->xapi.host_ref);
+	return 0;
 }
 
 static void daemonize(void)
@@ -842,7 +890,8 @@ int main(int argc, char **argv)
 	gc_run_init(&g.run, NULL, sr_uuid);
 	g.run.leaf_max = leaf_max;
 	g.run.hooks = (struct gc_run_hooks){ .arg = &g, .aborted = abort_requested,
-					     .status = on_status, .say = on_say };
+					     .status = on_status, .say = on_say,
+					     .active_more = on_active_more, .changed = on_changed };
 	g.started = gc_run_now();
 	g.started_at = time(NULL);
 	rc = open_store(&g, dir, nfs, &nfs_opts, &err);
@@ -868,7 +917,8 @@ int main(int argc, char **argv)
 		close_store(&g);
 		return busy ? 0 : 1;
 	}
-	rc = run(&g);
+	rc = open_xapi(&g, &err) < 0 ? 1 : run(&g);
+	gcx_close(&g.xapi);
 	lock_release(&g.active);
 	close_store(&g);
 	return rc;

@@ -38,6 +38,33 @@ void gc_active_set_free(struct gc_active_set *a)
 	memset(a, 0, sizeof(*a));
 }
 
+int gc_active_set_add_attached(struct gc_active_set *a, const char *uuid,
+			       const struct scan_kv *kv, size_t n, const char *this_host_ref,
+			       const char *local_host, gc_host_name_fn name, void *arg)
+{
+	for (size_t i = 0; i < n; i++) {
+		const char *ref = kv[i].key + 5, *label;
+		char host[GC_HOST_MAX];
+		int rc;
+
+		if (strncmp(kv[i].key, "host_", 5) != 0 || !*ref)
+			continue;
+		if (this_host_ref && strcmp(ref, this_host_ref) == 0) {
+			rc = gc_active_set_add(a, uuid, local_host);
+		} else {
+			label = name ? name(arg, ref) : NULL;
+			if (label && *label)
+				snprintf(host, sizeof(host), "%s (%s)", label, ref);
+			else
+				snprintf(host, sizeof(host), "%s", ref);
+			rc = gc_active_set_add(a, uuid, host);
+		}
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
 /* The host of an activation of uuid on a host other than local, or NULL. */
 static const char *active_elsewhere(const struct gc_active_set *a, const char *uuid,
 				    const char *local)

@@ -187,15 +187,38 @@ static int progress(void *arg, uint64_t done, uint64_t total)
 
 /* ---- choosing work (lib/gc_plan.c) ----------------------------------------------- */
 
-/* The plan's only I/O, done here: the activation records, when they can matter. */
-static void plan_work(struct gc_run *g, const struct vdi_forest *f, struct gc_plan *pl)
+/*
+ * The store's activation records and those the caller knows beside them
+ * (active_more) into *a; a->rc < 0: the store's could not be read.  -1
+ * with err: the caller's could not.
+ */
+static int active_load(struct gc_run *g, struct gc_active_set *a, const char *local_host,
+		       struct sm_error *err)
+{
+	a->rc = g->vs->ops->active_each(g->vs, gc_active_set_add, a);
+	if (a->rc >= 0 && g->hooks.active_more &&
+	    g->hooks.active_more(g->hooks.arg, a, local_host, err) < 0)
+		return -1;
+	return 0;
+}
+
+/*
+ * The plan's only I/O, done here: the activation records, when they can
+ * matter, and those the caller knows beside them (active_more).  -1 with
+ * err when the caller's cannot be had: nothing may be planned then.
+ */
+static int plan_work(struct gc_run *g, const struct vdi_forest *f, struct gc_plan *pl,
+		     struct sm_error *err)
 {
 	struct gc_active_set active = { 0 };
 	struct gc_plan_input in = { .forest = f, .leaf_max = g->leaf_max,
 				    .backed_off = g->backed_off, .local_host = vstore_dir_host_id() };
 
 	if (gc_plan_needs_active(f)) {
-		active.rc = g->vs->ops->active_each(g->vs, gc_active_set_add, &active);
+		if (active_load(g, &active, in.local_host, err) < 0) {
+			gc_active_set_free(&active);
+			return -1;
+		}
 		in.active = &active;
 	}
 	gc_plan_make(&in, pl);
@@ -205,6 +228,25 @@ static void plan_work(struct gc_run *g, const struct vdi_forest *f, struct gc_pl
 	g->q_leaf = pl->q_leaf;
 	if (pl->held_back[0])
 		hold_back(g, "%s", pl->held_back);
+	return 0;
+}
+
+/* The caller's records of uuids (and their children) follow what was done. */
+static int tell_changed(struct gc_run *g, const char *const *uuids, size_t n,
+			struct sm_error *err)
+{
+	if (!n || !g->hooks.changed)
+		return 0;
+	return g->hooks.changed(g->hooks.arg, uuids, n, err);
+}
+
+/* The same for a pair: what a coalesce or a leaf-coalesce of a into b changed. */
+static int tell_changed_pair(struct gc_run *g, const char *a, const char *b,
+			     struct sm_error *err)
+{
+	const char *both[] = { a, b };
+
+	return tell_changed(g, both, 2, err);
 }
 
 /* ---- small steps ------------------------------------------------------------------ */
@@ -227,13 +269,17 @@ static int image_exists(struct gc_run *g, const char *uuid, struct sm_error *err
 	return kind != VSTORE_NONE;
 }
 
-static void delete_image(struct gc_run *g, const struct vdi_node *n)
+/* true when it is gone */
+static bool delete_image(struct gc_run *g, const struct vdi_node *n)
 {
-	if (g->vs->ops->remove(g->vs, n->img.uuid, n->img.kind, true, NULL) == 0) {
+	bool gone = g->vs->ops->remove(g->vs, n->img.uuid, n->img.kind, true, NULL) == 0;
+
+	if (gone) {
 		say(g, "deleted garbage %s", n->img.uuid);
 		g->deleted++;
 	}
 	lock_cleanup_namespace(n->img.uuid);
+	return gone;
 }
 
 /*
@@ -364,6 +410,37 @@ static int relink_served(struct gc_run *g, const struct vdi_node *c, const char 
 	return rc;
 }
 
+/*
+ * The plan saw no child of n active on another host, but the copy ran
+ * without the SR lock: ask again before the relink, since a server there
+ * cannot be paused from here (see coalesce_idle).  A refusal keeps the
+ * journal: the next run resumes.
+ */
+static int relink_still_safe(struct gc_run *g, const struct vdi_forest *f, const char *n_uuid,
+			     struct sm_error *err)
+{
+	struct gc_active_set a = { 0 };
+	const char *local = vstore_dir_host_id();
+	int rc = active_load(g, &a, local, err);
+
+	if (rc == 0 && a.rc < 0)
+		rc = sm_fail(err, SME_SR_UNAVAILABLE, "relink of %s's children held back: cannot "
+			     "read the activation records (%s)", n_uuid, strerror(-a.rc));
+	for (size_t i = 0; rc == 0 && i < f->count; i++) {
+		const struct vstore_image *c = &f->nodes[i].img;
+
+		if (strcmp(c->parent, n_uuid) != 0)
+			continue;
+		for (size_t j = 0; rc == 0 && j < a.count; j++)
+			if (strcmp(a.uuid[j], c->uuid) == 0 && strcmp(a.host[j], local) != 0)
+				rc = sm_fail(err, SME_SR_UNAVAILABLE, "relink of %s's children held "
+					     "back: %s became active on host %s during the copy; the "
+					     "next run resumes", n_uuid, c->uuid, a.host[j]);
+	}
+	gc_active_set_free(&a);
+	return rc;
+}
+
 /* Re-point every child of n at p, then remove n (SR lock held). */
 static int relink_and_remove(struct gc_run *g, const char *n_uuid, const char *p_uuid,
 			     struct sm_error *err)
@@ -377,6 +454,10 @@ static int relink_and_remove(struct gc_run *g, const char *n_uuid, const char *p
 	if (f.unknown_parents) {
 		sm_fail(err, SME_SR_UNAVAILABLE, "relink of %s's children held back: %s cannot be read (%s)",
 			n_uuid, f.first_unknown->img.uuid, f.first_unknown->img.error);
+		vdi_forest_free(&f);
+		return -1;
+	}
+	if (relink_still_safe(g, &f, n_uuid, err) < 0) {
 		vdi_forest_free(&f);
 		return -1;
 	}
@@ -467,6 +548,33 @@ static int coalesce_one(struct gc_run *g, const char *n_uuid, const char *p_uuid
 /* ---- leaf coalesce --------------------------------------------------------------------- */
 
 /*
+ * Is uuid active by the activations the caller knows beside the store's
+ * (active_more: xapi's host_<ref> keys, where another host of a shared
+ * LVM SR shows)?  1 (holder: the host), 0, or < 0: cannot tell
+ * (-ECANCELED: the reason is held back already).
+ */
+static int caller_active_lookup(struct gc_run *g, const char *uuid, char *holder, size_t len)
+{
+	struct gc_active_set a = { 0 };
+	struct sm_error e = { 0 };
+	int rc = 0;
+
+	if (!g->hooks.active_more)
+		return 0;
+	if (g->hooks.active_more(g->hooks.arg, &a, vstore_dir_host_id(), &e) < 0) {
+		hold_back(g, "leaf-coalesce of %s: %s", uuid, e.detail);
+		rc = -ECANCELED;
+	}
+	for (size_t i = 0; rc == 0 && i < a.count; i++)
+		if (strcmp(a.uuid[i], uuid) == 0) {
+			snprintf(holder, len, "%s", a.host[i]);
+			rc = 1;
+		}
+	gc_active_set_free(&a);
+	return rc;
+}
+
+/*
  * Is L free to be renamed over?  Asked after our journal record (the
  * claim vdi_activate looks for) is durable; see vstore_dir.h.  Anything
  * but a clear "no activation record" is a reason to leave L alone.
@@ -477,10 +585,12 @@ static bool leaf_still_idle(struct gc_run *g, const char *l_uuid)
 	int rc = vstore_active_lookup(g->vs, l_uuid, holder);
 
 	if (rc == 0)
+		rc = caller_active_lookup(g, l_uuid, holder, sizeof(holder));
+	if (rc == 0)
 		return true;
 	if (rc > 0)
 		say(g, "leaf-coalesce of %s stopped: activated on host %s", l_uuid, holder);
-	else
+	else if (rc != -ECANCELED)
 		hold_back(g, "leaf-coalesce of %s: cannot read its activation records (%s)",
 			  l_uuid, strerror(-rc));
 	return false;
@@ -667,6 +777,8 @@ static int resume_one(void *arg, const char *op, const char *id, const char *tex
 		return 1;
 	if (rc == 0)
 		g->resumed++;
+	if (rc == 0)
+		rc = tell_changed_pair(g, id, parent, err);
 	return rc < 0 ? -1 : 0;
 }
 
@@ -686,21 +798,28 @@ int gc_run_resume(struct gc_run *g, struct sm_error *err)
 /* One round under the SR lock: resume, plan, delete, one merge.  1: more may be left. */
 static int round_locked(struct gc_run *g, struct sm_error *err)
 {
+	static const char *gone[GC_PLAN_MAX_GARBAGE];
 	struct vdi_forest f;
 	struct gc_plan pl;
 	char n_uuid[37] = "", p_uuid[37] = "";
+	size_t ngone = 0;
 	int rc = 0;
 
 	if (g->vs->ops->journal_replay(g->vs, resume_one, g, err) < 0 ||
 	    vdi_forest_load(&f, g->vs, true, err) < 0)
 		return -1;
-	plan_work(g, &f, &pl);
+	if (plan_work(g, &f, &pl, err) < 0) {
+		vdi_forest_free(&f);
+		return -1;
+	}
 	g->state = "deleting";
 	status(g, true);
 	for (unsigned i = 0; i < pl.ngarbage; i++)
-		delete_image(g, pl.garbage[i]);
+		if (delete_image(g, pl.garbage[i]))
+			gone[ngone++] = pl.garbage[i]->img.uuid;
 	if (pl.ngarbage)
 		g->vs->ops->sync(g->vs, NULL);
+	rc = tell_changed(g, gone, ngone, err);
 	if (pl.coalesce || pl.leaf) {
 		const struct vdi_node *n = pl.coalesce ? pl.coalesce : pl.leaf;
 
@@ -708,10 +827,12 @@ static int round_locked(struct gc_run *g, struct sm_error *err)
 		memcpy(p_uuid, n->img.parent, 37);
 	}
 	vdi_forest_free(&f);
-	if (pl.coalesce)
+	if (rc == 0 && pl.coalesce)
 		rc = coalesce_one(g, n_uuid, p_uuid, err);
-	else if (pl.leaf)
+	else if (rc == 0 && pl.leaf)
 		rc = leaf_coalesce_one(g, n_uuid, p_uuid, err);
+	if (rc == 0 && n_uuid[0])
+		rc = tell_changed_pair(g, n_uuid, p_uuid, err);
 	if (rc < 0)
 		return -1;
 	return n_uuid[0] || pl.ngarbage;

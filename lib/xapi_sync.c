@@ -610,3 +610,104 @@ void xsync_paused_free(struct xsync_paused *p)
 	p->hosts = NULL;
 	p->count = 0;
 }
+
+/* ---- the mode of a process that is no call (csm-gc) ---- */
+
+/*
+ * session.login_with_password("root", "", "", "SM"), as cleanup.py's
+ * XAPI.getSession logs in over xapi_local().  The first param of every
+ * call is the conn's session string: for the login it is the user name.
+ */
+static int login(struct xapi_conn *c, struct sm_error *err)
+{
+	struct xr_value *pw = xr_string(""), *version = xr_string(""), *orig = xr_string("SM");
+	const struct xr_value *p[] = { pw, version, orig };
+	xapi_relogin_fn relogin = c->relogin;
+	struct xr_value *v = NULL;
+	int rc = -1;
+
+	if (!pw || !version || !orig || xapi_conn_set_session(c, XAPI_LOGIN_USER)) {
+		oom(err);
+		goto out;
+	}
+	c->relogin = NULL;   /* a refused login is no stale session */
+	rc = xapi_call(c, "session.login_with_password", p, 3, &v, err);
+	c->relogin = relogin;
+	if (rc)
+		goto out;
+	if (v->type != XR_STRING || !*v->u.str)
+		rc = sm_fail(err, SME_API_PROTOCOL, "session.login_with_password answered no session");
+	else if (xapi_conn_set_session(c, v->u.str))
+		rc = oom(err);
+out:
+	xr_free(v);
+	xr_free(pw);
+	xr_free(version);
+	xr_free(orig);
+	return rc;
+}
+
+/* A session of our own that went stale (a xapi restart): log in again. */
+static int relogin_hook(struct xapi_conn *c, void *ctx, struct sm_error *err)
+{
+	sm_log(LOG_INFO, "xapi: the session went stale; logging in again");
+	return login(c, err);
+}
+
+int xapi_mode_open_process(const char *session, struct xapi_conn *c, bool *on,
+			   bool *logged_in, struct sm_error *err)
+{
+	struct sm_call call = { .session_ref = session };
+	struct sm_error lerr = { 0 };
+	const char *endpoint;
+	enum mode_setting m;
+	int timeout_ms;
+
+	*logged_in = false;
+	if (has_session(session))
+		return xapi_mode_open(&call, c, on, err);
+	/* The rules of xapi_mode_open, with a login where the request's session would be. */
+	memset(c, 0, sizeof(*c));
+	*on = false;
+	if (read_mode(&m, err))
+		return -1;
+	if (m == MODE_OFF) {
+		api_mode(XAPI_MODE_ENV "=off");
+		return 0;
+	}
+	endpoint = configured_endpoint();
+	if (!endpoint && m == MODE_AUTO) {
+		api_mode(XAPI_SOCKET_ENV " unset and no " XAPI_DEFAULT_SOCKET);
+		return 0;
+	}
+	if (read_timeout(&timeout_ms, err)
+	    || xapi_conn_init(c, endpoint, NULL, NULL, timeout_ms, err))
+		return -1;
+	if (login(c, &lerr)) {
+		sm_fail(err, SME_API_PROTOCOL, "xapi endpoint %s: cannot log in: %s",
+			c->socket_path, lerr.detail);
+		xapi_conn_free(c);
+		return -1;
+	}
+	c->relogin = relogin_hook;
+	*logged_in = true;
+	sm_log(LOG_INFO, "xapi: xapi mode (%s, logged in as %s, endpoint %s answers)",
+	       m == MODE_ON ? XAPI_MODE_ENV "=on" : XAPI_MODE_ENV " auto", XAPI_LOGIN_USER,
+	       c->socket_path);
+	*on = true;
+	return 0;
+}
+
+void xapi_mode_close(struct xapi_conn *c, bool logged_in)
+{
+	struct sm_error err = { 0 };
+	struct xr_value *v = NULL;
+
+	if (logged_in) {
+		c->relogin = NULL;   /* never log in only to log out */
+		if (xapi_call(c, "session.logout", NULL, 0, &v, &err))
+			sm_log(LOG_WARNING, "xapi: session.logout failed: %s", err.detail);
+		xr_free(v);
+	}
+	xapi_conn_free(c);
+}

@@ -23,6 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "csm/scan.h"
 #include "csm/vdiforest.h"
 
 #define GC_PLAN_MAX_GARBAGE 1024
@@ -41,6 +42,20 @@ struct gc_active_set {
 /* vstore_active_fn that adds uuid and host to the set (arg: struct gc_active_set). */
 int gc_active_set_add(void *arg, const char *uuid, const char *host);
 void gc_active_set_free(struct gc_active_set *a);
+
+/*
+ * xapi mode: a VDI whose sm_config (kv[0..n-1]) has host_<ref> keys
+ * (blktap2 adds one for each host that has it attached, also another
+ * host of a shared SR) is active on each of those hosts.  A key of
+ * this_host_ref (NULL: unknown) counts as local_host's activation, as
+ * this host's own records name it; another host is named
+ * "<name> (<ref>)" when name (may be NULL) gives one, else by its ref,
+ * neither of which can be taken for local_host.  0 or -ENOMEM.
+ */
+typedef const char *(*gc_host_name_fn)(void *arg, const char *host_ref);
+int gc_active_set_add_attached(struct gc_active_set *a, const char *uuid,
+			       const struct scan_kv *kv, size_t n, const char *this_host_ref,
+			       const char *local_host, gc_host_name_fn name, void *arg);
 
 struct gc_plan_input {
 	const struct vdi_forest *forest;

@@ -39,6 +39,7 @@
 #include <stdint.h>
 
 #include "csm/error.h"
+#include "csm/gc_plan.h"
 #include "csm/lock.h"
 #include "csm/vstore.h"
 
@@ -53,6 +54,23 @@ struct gc_run_hooks {
 	void (*status)(void *arg, const struct gc_run *g, bool force);
 	/* A line for a person (the runner logs it to syslog itself). */
 	void (*say)(void *arg, const char *msg);
+	/*
+	 * Activations the store does not record (xapi mode: the VDIs whose
+	 * sm_config has host_<ref> keys, attached on any host of the pool),
+	 * added to the set each plan is made with; local_host is how this
+	 * host's activations are named there.  -1 with err: the round fails
+	 * before it changes anything.
+	 */
+	int (*active_more)(void *arg, struct gc_active_set *a, const char *local_host,
+			   struct sm_error *err);
+	/*
+	 * The images of uuids were removed, merged or re-pointed (the SR
+	 * lock held), and so were the children of each: the caller's
+	 * records of them follow (xapi mode: the VDI records, as a scan
+	 * would leave them).  -1 with err: the run fails (the storage is
+	 * consistent; the next scan brings the records back in line).
+	 */
+	int (*changed)(void *arg, const char *const *uuids, size_t n, struct sm_error *err);
 };
 
 struct gc_run {

@@ -128,4 +128,20 @@ int xsync_unpause(struct xapi_conn *c, const char *sr_uuid, const char *vdi_uuid
 		  struct xsync_paused *p, struct sm_error *err);
 void xsync_paused_free(struct xsync_paused *p);
 
+/*
+ * The mode of a process that is no driver call (csm-gc), by the rules of
+ * xapi_mode_open.  session: one handed over (then exactly
+ * xapi_mode_open), or NULL: xapi mode when the endpoint is configured
+ * (CSM_XAPI auto) or required (on), with a session of its own:
+ * session.login_with_password("root", "", "", "SM"), as the Python GC
+ * (cleanup.py) logs in over xapi_local(); *logged_in then, and a stale
+ * session is logged in again once per call.  A configured endpoint that
+ * does not answer, or refuses the login, is fault 154: never API mode.
+ */
+#define XAPI_LOGIN_USER "root"
+int xapi_mode_open_process(const char *session, struct xapi_conn *c, bool *on,
+			   bool *logged_in, struct sm_error *err);
+/* session.logout when logged_in (a failure is only logged), then xapi_conn_free. */
+void xapi_mode_close(struct xapi_conn *c, bool logged_in);
+
 #endif

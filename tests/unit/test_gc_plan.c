@@ -166,6 +166,87 @@ static void test_coalesce_not_under_a_remote_server(void **state)
 	vdi_forest_free(&f);
 }
 
+static const char *name_of_host(void *arg, const char *host_ref)
+{
+	return strcmp(host_ref, "OpaqueRef:b") == 0 ? "host-b" : NULL;
+}
+
+/*
+ * xapi mode: 1 <- 2 <- {3, 4}, leaves attached as xapi records them
+ * (sm_config host_<ref> keys, blktap2's).  3 attached on another host:
+ * the coalesce of 2 is held back naming that host (by name and ref, or
+ * by ref alone when it has no name); attached on this host, it is this
+ * host's own activation and the coalesce goes on; a leaf attached
+ * anywhere is never merged.  Other keys are no activation.
+ */
+static void test_xapi_attached_hosts(void **state)
+{
+	struct vdi_forest f = { 0 };
+	struct gc_active_set active = { 0 };
+	struct gc_plan_input in = { .forest = &f, .active = &active, .leaf_max = 20 << 20,
+				    .backed_off = "", .local_host = "host-a-id" };
+	struct scan_kv elsewhere[] = { { "vhd-parent", U(2) }, { "host_OpaqueRef:b", "RW" } };
+	struct scan_kv unnamed[] = { { "host_OpaqueRef:c", "RO" } };
+	struct scan_kv here[] = { { "host_OpaqueRef:a", "RW" }, { "paused", "true" } };
+	struct scan_kv none[] = { { "activating", "True" }, { "host_", "RW" } };
+	struct gc_plan pl;
+
+	add(&f, U(1), NULL, true, 0);
+	add(&f, U(2), U(1), true, 0);
+	add(&f, U(3), U(2), false, 0);
+	add(&f, U(4), U(2), false, 0);
+	vdi_forest_link(&f);
+	assert_int_equal(gc_active_set_add_attached(&active, U(3), elsewhere, 2, "OpaqueRef:a",
+						    in.local_host, name_of_host, NULL), 0);
+	assert_int_equal(active.count, 1);
+	gc_plan_make(&in, &pl);
+	assert_null(pl.coalesce);
+	assert_non_null(strstr(pl.held_back, "its child " U(3) " is active on host host-b "
+				"(OpaqueRef:b)"));
+	gc_active_set_free(&active);
+
+	assert_int_equal(gc_active_set_add_attached(&active, U(4), unnamed, 1, "OpaqueRef:a",
+						    in.local_host, name_of_host, NULL), 0);
+	gc_plan_make(&in, &pl);
+	assert_null(pl.coalesce);
+	assert_non_null(strstr(pl.held_back, "is active on host OpaqueRef:c,"));
+	gc_active_set_free(&active);
+
+	/* This host's key; no keys that name a host: 2 is coalesced. */
+	assert_int_equal(gc_active_set_add_attached(&active, U(3), here, 2, "OpaqueRef:a",
+						    in.local_host, name_of_host, NULL), 0);
+	assert_int_equal(gc_active_set_add_attached(&active, U(4), none, 2, "OpaqueRef:a",
+						    in.local_host, name_of_host, NULL), 0);
+	assert_int_equal(active.count, 1);
+	assert_string_equal(active.host[0], "host-a-id");
+	gc_plan_make(&in, &pl);
+	assert_ptr_equal(pl.coalesce, node(&f, U(2)));
+	gc_active_set_free(&active);
+
+	/* This host unknown: every key is another host's. */
+	assert_int_equal(gc_active_set_add_attached(&active, U(3), here, 2, NULL, in.local_host,
+						    name_of_host, NULL), 0);
+	gc_plan_make(&in, &pl);
+	assert_null(pl.coalesce);
+	assert_non_null(strstr(pl.held_back, "OpaqueRef:a"));
+	gc_active_set_free(&active);
+	vdi_forest_free(&f);
+
+	/* 1 <- 2, leaf 2 attached on another host: not merged. */
+	memset(&f, 0, sizeof(f));
+	add(&f, U(1), NULL, true, 0);
+	add(&f, U(2), U(1), false, 4 << 20);
+	vdi_forest_link(&f);
+	gc_plan_make(&in, &pl);
+	assert_ptr_equal(pl.leaf, node(&f, U(2)));
+	assert_int_equal(gc_active_set_add_attached(&active, U(2), elsewhere, 2, "OpaqueRef:a",
+						    in.local_host, name_of_host, NULL), 0);
+	gc_plan_make(&in, &pl);
+	assert_null(pl.leaf);
+	gc_active_set_free(&active);
+	vdi_forest_free(&f);
+}
+
 static void test_leaf_rules(void **state)
 {
 	struct vdi_forest f = { 0 };
@@ -258,6 +339,7 @@ int main(void)
 		cmocka_unit_test(test_coalesce_needs_only_child),
 		cmocka_unit_test(test_coalesce_not_through_attached_chain),
 		cmocka_unit_test(test_coalesce_not_under_a_remote_server),
+		cmocka_unit_test(test_xapi_attached_hosts),
 		cmocka_unit_test(test_leaf_rules),
 		cmocka_unit_test(test_unreadable_holds_back),
 		cmocka_unit_test(test_broken_chain_holds_back),

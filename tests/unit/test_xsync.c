@@ -23,6 +23,7 @@
 
 #include "csm/driver.h"
 #include "csm/error.h"
+#include "csm/util.h"
 #include "csm/xapi_sync.h"
 #include "xapi_server_testutil.h"
 
@@ -564,6 +565,80 @@ static void test_mode(void **state)
 	unsetenv(XAPI_MODE_ENV);
 }
 
+/* host.get_all over c: 0, or -1 with err. */
+static int any_call(struct xapi_conn *c, struct sm_error *err)
+{
+	struct xr_value *v = NULL;
+	int rc;
+
+	memset(err, 0, sizeof(*err));
+	rc = xapi_call(c, "host.get_all", NULL, 0, &v, err);
+	xr_free(v);
+	return rc;
+}
+
+/*
+ * csm-gc's mode (no request, no session handed over): it logs in as
+ * cleanup.py does, logs in again when the session goes stale, and logs
+ * out at the end; off is API mode; a dead endpoint is a fault.
+ */
+static void test_mode_process(void **state)
+{
+	struct xapi_conn c, old;
+	struct sm_error err = { 0 };
+	struct xr_value *v = NULL;
+	char first[128], path[192], *logins = NULL;
+	bool on = false, mine = false;
+
+	unsetenv(XAPI_TIMEOUT_ENV);
+	unsetenv(XAPI_MODE_ENV);
+	setenv(XAPI_SOCKET_ENV, sock, 1);
+	assert_int_equal(xapi_mode_open_process(NULL, &c, &on, &mine, &err), 0);
+	assert_true(on);
+	assert_true(mine);
+	assert_non_null(strstr(c.session, "OpaqueRef:"));
+	snprintf(first, sizeof(first), "%s", c.session);
+	snprintf(path, sizeof(path), "%s/logins", dir);
+	assert_int_equal(xts_shell("python3 tests/xapi/xrpc.py %s debug.logins >%s", sock, path), 0);
+	assert_int_equal(sm_read_file(path, 4096, &logins), 0);
+	assert_non_null(strstr(logins, "[\"root\", \"\", \"\", \"SM\"]"));
+	free(logins);
+	/* The session goes stale (xapi restarted): one call logs in again and goes on. */
+	assert_int_equal(xapi_call(&c, "session.logout", NULL, 0, &v, &err), 0);
+	xr_free(v);
+	assert_int_equal(any_call(&c, &err), 0);
+	assert_string_not_equal(c.session, first);
+	/* The end: logged out, the session is no more. */
+	assert_int_equal(xapi_conn_init(&old, sock, c.session, NULL, 5000, &err), 0);
+	xapi_mode_close(&c, mine);
+	assert_int_equal(any_call(&old, &err), -1);
+	assert_non_null(strstr(err.detail, "SESSION_INVALID"));
+	xapi_conn_free(&old);
+	/* A session handed over: the request's rules, no login. */
+	assert_int_equal(xapi_mode_open_process(session, &c, &on, &mine, &err), 0);
+	assert_true(on);
+	assert_false(mine);
+	assert_string_equal(c.session, session);
+	xapi_mode_close(&c, mine);
+	/* Not ours: not logged out. */
+	assert_int_equal(xapi_conn_init(&old, sock, session, NULL, 5000, &err), 0);
+	assert_int_equal(any_call(&old, &err), 0);
+	xapi_conn_free(&old);
+	/* off; and a dead endpoint, never API mode. */
+	setenv(XAPI_MODE_ENV, "off", 1);
+	assert_int_equal(xapi_mode_open_process(NULL, &c, &on, &mine, &err), 0);
+	assert_false(on);
+	assert_false(mine);
+	unsetenv(XAPI_MODE_ENV);
+	setenv(XAPI_SOCKET_ENV, "/nonexistent/csm-xapi", 1);
+	memset(&err, 0, sizeof(err));
+	assert_int_equal(xapi_mode_open_process(NULL, &c, &on, &mine, &err), -1);
+	assert_int_equal(err.code, SME_API_PROTOCOL);
+	assert_non_null(strstr(err.detail, "cannot log in"));
+	assert_false(on);
+	unsetenv(XAPI_SOCKET_ENV);
+}
+
 /* A silent endpoint: fault 154 within the configured deadline. */
 static void test_mode_silent_endpoint(void **state)
 {
@@ -605,6 +680,7 @@ int main(void)
 		cmocka_unit_test(test_pause),
 		cmocka_unit_test(test_wrong_types_refused),
 		cmocka_unit_test(test_mode),
+		cmocka_unit_test(test_mode_process),
 		cmocka_unit_test(test_mode_silent_endpoint),
 	};
 

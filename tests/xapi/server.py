@@ -53,6 +53,8 @@ Test control (no session):
   debug.seed(json) -> add records as --db does (the same JSON); returns a
       JSON object {class: [refs added]}
   debug.add_session(ref) -> ref is a logged-in session from now on
+  debug.logins() -> JSON list of the argument lists of every
+      session.login_with_password so far (csm-gc logs in itself)
 
 Failures, with the parameters xapi's datamodel gives them (xen-api
 ocaml/idl/datamodel_errors.ml):
@@ -267,6 +269,7 @@ class Database:
         self.calls = []
         self.plugin_calls = []
         self.messages = []
+        self.logins = []
 
     # --- records -------------------------------------------------------
     def add(self, cls, fields, ref=None):
@@ -415,7 +418,8 @@ class Api:
                   "debug.calls": (0, lambda: json.dumps(self.db.calls)),
                   "debug.reset_calls": (0, self.reset_calls),
                   "debug.seed": (1, self.seed),
-                  "debug.add_session": (1, self.add_session)}.get(method)
+                  "debug.add_session": (1, self.add_session),
+                  "debug.logins": (0, self.logins)}.get(method)
             return fn, False
         special = {
             "VDI.db_introduce": (DB_INTRODUCE, self.db_introduce),
@@ -505,7 +509,13 @@ class Api:
         ref = new_ref()
         with self.db.lock:
             self.db.sessions.add(ref)
+            self.db.logins.append(list(params))
         return ref
+
+    def logins(self):
+        """The arguments of every login so far (debug.logins), as a JSON list."""
+        with self.db.lock:
+            return json.dumps(self.db.logins)
 
     def reset_calls(self):
         with self.db.lock:
