@@ -30,6 +30,7 @@ struct file_sr *fsr_new(struct sm_ctx *ctx)
 	sr->sr_uuid = ctx->call->sr_uuid;
 	sr->storage_type = "ext";
 	sr->repair = true;
+	sr->api_mode = !ctx->xapi;
 	vstore_dir_init(&sr->store, &sr->fs, sr->path, sr->sr_uuid);
 	ctx->sr = sr;
 	return sr;
@@ -75,7 +76,8 @@ void fsr_unload(struct sm_ctx *ctx)
  * session, stdio on /dev/null so the toolstack's pipe closes when we
  * exit, and no lock of ours (fcntl locks are not inherited).  It takes
  * its own lock, so kicking a running GC costs one failed try.
- * CSM_GC=off disables it (tests that need a still SR).
+ * CSM_GC=off disables it (tests that need a still SR).  A call in API
+ * mode starts it with CSM_XAPI=off; in xapi mode it logs in itself.
  */
 void fsr_kick_gc(const struct file_sr *sr)
 {
@@ -123,6 +125,9 @@ void fsr_kick_gc(const struct file_sr *sr)
 				argv[na++] = sr->path;
 			}
 			argv[na] = NULL;
+			/* One thread here (drivers have none), so setenv after fork is safe. */
+			if (sr->api_mode)
+				setenv("CSM_XAPI", "off", 1);
 			execv(gc, (char *const *)argv);
 		}
 		_exit(127);

@@ -35,6 +35,12 @@ struct file_sr {
 	 * ("--dir <path>"): NFSSR without a kernel mount passes --nfs etc.
 	 */
 	const char *gc_reach[8];
+	/*
+	 * The call is in API mode (csm/xapi_sync.h): the GC it starts runs in
+	 * API mode too, rather than choosing xapi mode by itself because an
+	 * endpoint exists (a toolstack of the original API on a xapi host).
+	 */
+	bool api_mode;
 	/* The VDI store over fs (and path): what the VDI operations use. */
 	struct vstore_dir store;
 	/*

@@ -208,4 +208,22 @@ gc CSM_XAPI_SOCKET=
 [ "$GC_RC" = 0 ] && grep -q "xapi: API mode (CSM_XAPI_SOCKET unset" "$T/gc.err" && pass "no endpoint: API mode, said" ||
 	fail "no endpoint: exit $GC_RC: $(head -3 "$T/gc.err")"
 [ "$(ncalls)" = "$n0" ] && pass "API mode made no XenAPI call" || fail "API mode called XenAPI"
+
+# A driver call in API mode (no session: a toolstack of the original API)
+# starts its GC in API mode too, though an endpoint is configured: the GC
+# must not log in by itself.
+n0=$(ncalls)
+gc_pid_of() { "$GC" --sr "$SR_UUID" --dir "$FILE_SR_DIR" --status 2>/dev/null | sed -n 's/^pid=//p'; }
+pid0=$(gc_pid_of)
+req=$("$SMCALL" --print-request "$D" "$C" sr_scan)
+CSM_GC=on run_raw "$D" "${req//$XAPI_SESSION_REF/OpaqueRef:NULL}"
+# Until a run of another pid than the last one has ended.
+for _ in $(seq 100); do
+	"$GC" --sr "$SR_UUID" --dir "$FILE_SR_DIR" --status >"$T/st" 2>&1
+	grep -q "^running=no" "$T/st" && ! grep -qx "pid=$pid0" "$T/st" && break
+	sleep 0.1
+done
+grep -q "^running=no" "$T/st" && ! grep -qx "pid=$pid0" "$T/st" && [ "$(ncalls)" = "$n0" ] &&
+	pass "the GC an API-mode sr_scan starts makes no XenAPI call" ||
+	fail "the GC of an API-mode call: $(ncalls) calls (before $n0), status: $(tr '\n' ' ' <"$T/st")"
 finish
