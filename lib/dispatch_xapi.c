@@ -245,6 +245,18 @@ static int begin_activation(struct sm_ctx *ctx, struct dx_state *st)
 	return 0;
 }
 
+/* blktap2's _check_tag: a paused VDI's tapdisk stays until the pause ends. */
+static int check_deactivation(struct sm_ctx *ctx, struct dx_state *st)
+{
+	if (!ctx->call->vdi_uuid)
+		return 0;   /* the op refuses the call */
+	if (vdi_ref_of_call(ctx, &st->vdi_ref) < 0)
+		return -1;
+	if (xsync_deactivate_check(ctx->xapi, st->vdi_ref, &ctx->err) < 0)
+		return xapi_failed(ctx);
+	return 0;
+}
+
 static int pause_vdi(struct sm_ctx *ctx, struct dx_state *st)
 {
 	const struct sm_call *c = ctx->call;
@@ -317,6 +329,8 @@ int dx_before(struct sm_ctx *ctx, struct dx_state *st)
 	case SM_OP_VDI_SNAPSHOT:
 	case SM_OP_VDI_CLONE:
 		return pause_vdi(ctx, st);
+	case SM_OP_VDI_DEACTIVATE:
+		return check_deactivation(ctx, st);
 	case SM_OP_VDI_UPDATE:
 		return read_labels(ctx, st);
 	case SM_OP_VDI_DELETE:

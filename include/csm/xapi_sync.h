@@ -91,11 +91,17 @@ int xsync_sr_sizes(struct xapi_conn *c, const char *sr_ref, const struct scan_sr
 
 /*
  * The activation handshake (blktap2.py _add_tag / _remove_tag):
- * begin refuses a VDI whose sm_config has "paused" or "relinking"
- * (fault SME_VDI_UNAVAILABLE naming the key), then adds activating=True
- * and host_<host_ref>=RW|RO; end removes "activating" (and, when !ok,
- * the host key too).  deactivate removes host_<host_ref>.
+ * begin waits while the VDI's sm_config has "paused" or "relinking" (a
+ * snapshot elsewhere holds it), retrying once a second for
+ * xsync_pause_wait_s() seconds as blktap2.py's activate does, then
+ * refuses (fault SME_VDI_UNAVAILABLE naming the key); otherwise it adds
+ * activating=True and host_<host_ref>=RW|RO.  end removes "activating"
+ * (and, when !ok, the host key too).  deactivate_check waits the same way
+ * while "paused" is set (blktap2.py _check_tag) and refuses after, before
+ * anything is torn down; deactivate removes host_<host_ref>.
  */
+unsigned xsync_pause_wait_s(void);
+int xsync_deactivate_check(struct xapi_conn *c, const char *vdi_ref, struct sm_error *err);
 int xsync_activate_begin(struct xapi_conn *c, const char *vdi_ref, const char *host_ref,
 			 bool writable, struct sm_error *err);
 int xsync_activate_end(struct xapi_conn *c, const char *vdi_ref, const char *host_ref,

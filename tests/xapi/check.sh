@@ -199,7 +199,7 @@ xapi_faults() {
 # <uuid> (the test's: make or remove a VDI without the driver).  Sets
 # XF_VDI to a VDI left in the SR.
 xapi_vhd_lifecycle() {
-	local V S B CL X host_key="host_$XAPI_HOST_REF" n
+	local V S B CL X host_key="host_$XAPI_HOST_REF" n t0
 	xcall unit "$@" sr_scan && pass "xapi mode: sr_scan answers nil"
 	db_check "sr_scan" --sr-sizes "$@"
 	# An image the driver cannot read is not introduced (nor anything else).
@@ -240,12 +240,20 @@ xapi_vhd_lifecycle() {
 
 	xcall attach "$@" vdi_attach --vdi "$V" true && pass "xapi mode: vdi_attach"
 	db_check "vdi_attach" "$@"
-	# A paused VDI (a snapshot elsewhere holds it) is refused, untouched.
+	# A paused VDI (a snapshot elsewhere holds it) is waited for, as
+	# blktap2.py does (120 s; CSM_XAPI_PAUSE_WAIT_S here), then refused untouched.
 	xrpc VDI.add_to_sm_config "$(vdi_ref "$V")" paused str:true >/dev/null
-	xfault 46 "$@" vdi_activate --vdi "$V" true && [ -z "$(sm_config_key "$V" "$host_key")" ] &&
-		pass "vdi_activate of a paused VDI: 46, no $host_key added"
-	xrpc VDI.remove_from_sm_config "$(vdi_ref "$V")" paused >/dev/null
-	xcall unit "$@" vdi_activate --vdi "$V" true && pass "xapi mode: vdi_activate"
+	t0=$(ms_now)
+	CSM_XAPI_PAUSE_WAIT_S=1 xfault 46 "$@" vdi_activate --vdi "$V" true &&
+		[ -z "$(sm_config_key "$V" "$host_key")" ] && [ $(( $(ms_now) - t0 )) -ge 1000 ] &&
+		pass "vdi_activate of a VDI paused past the wait (1 s): 46 after $(( $(ms_now) - t0 )) ms, no $host_key added"
+	# The pause ends while the activation waits: it goes through then.
+	( sleep 2; xrpc VDI.remove_from_sm_config "$(vdi_ref "$V")" paused >/dev/null ) &
+	t0=$(ms_now)
+	CSM_XAPI_PAUSE_WAIT_S=30 xcall unit "$@" vdi_activate --vdi "$V" true && n=$(( $(ms_now) - t0 )) &&
+		[ "$n" -ge 2000 ] && pass "xapi mode: vdi_activate waited $n ms for the pause to end" ||
+		fail "vdi_activate with the pause ending after 2 s: ${n:-no answer} ms"
+	wait
 	[ "$(sm_config_key "$V" "$host_key")" = RW ] && [ -z "$(sm_config_key "$V" activating)" ] &&
 		pass "vdi_activate: sm_config $host_key=RW, no activating left" ||
 		fail "vdi_activate: sm_config $(vdi_field "$V" sm_config)"
@@ -271,6 +279,14 @@ xapi_vhd_lifecycle() {
 		fail "vdi_snapshot: $V has no vhd-parent in the database"
 	fi
 
+	# A pause that outlasts the wait: deactivate refuses before the tapdisk
+	# would go (blktap2.py _check_tag), the VDI still active here.
+	xrpc VDI.add_to_sm_config "$(vdi_ref "$V")" paused str:true >/dev/null
+	t0=$(ms_now)
+	CSM_XAPI_PAUSE_WAIT_S=2 xfault 46 "$@" vdi_deactivate --vdi "$V" && n=$(( $(ms_now) - t0 )) &&
+		[ "$n" -ge 2000 ] && [ -n "$(sm_config_key "$V" "$host_key")" ] &&
+		pass "vdi_deactivate of a VDI paused past the wait (2 s): 46 after $n ms, $host_key kept"
+	xrpc VDI.remove_from_sm_config "$(vdi_ref "$V")" paused >/dev/null
 	[ -n "$(sm_config_key "$V" "$host_key")" ] && xcall unit "$@" vdi_deactivate --vdi "$V" &&
 		[ -z "$(sm_config_key "$V" "$host_key")" ] &&
 		pass "vdi_deactivate removes $host_key" ||
