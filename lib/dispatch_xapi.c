@@ -392,6 +392,23 @@ static void touched_by_call(const struct sm_ctx *ctx, const struct dx_state *st,
 	}
 }
 
+/* VDI.py's SM_CONFIG_PASS_THROUGH_FIELDS: copied from vdi_sm_config when non-empty. */
+static void pass_through_config(const struct sm_call *c, struct xsync_new_vdi *x)
+{
+	static const char *const keys[] = { "base_mirror", "key_hash" };
+	const char *v;
+
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		v = c->vdi_sm_config ? xr_struct_get_string(c->vdi_sm_config, keys[i]) : NULL;
+		if (!v || !*v)
+			continue;
+		/* Borrowed for the call: xsync copies them. */
+		x->sm_config[x->sm_config_count].key = (char *)keys[i];
+		x->sm_config[x->sm_config_count].value = (char *)v;
+		x->sm_config_count++;
+	}
+}
+
 /* What xapi cannot learn from the SR about a VDI this call made. */
 static size_t new_vdi_facts(const struct sm_ctx *ctx, const struct dx_state *st,
 			    struct xsync_new_vdi *x)
@@ -406,13 +423,17 @@ static size_t new_vdi_facts(const struct sm_ctx *ctx, const struct dx_state *st,
 	x->uuid = uuid;
 	switch (c->op) {
 	case SM_OP_VDI_CREATE:
-		/* The op has checked its 8 arguments. */
+		/* The op has checked its 8 arguments; SRCommand.py's use of them. */
 		call_arg(c, 1, &x->name_label, NULL);
 		call_arg(c, 2, &x->name_description, NULL);
+		call_arg(c, 3, &x->metadata_of_pool, NULL);
 		if (call_arg(c, 4, &snap, NULL) == 0)
 			sm_parse_bool(snap, &x->is_a_snapshot);
 		if (call_arg(c, 5, &snap, NULL) == 0)
 			xapi_datetime_parse(snap, &x->snapshot_time);
+		call_arg(c, 6, &x->snapshot_of, NULL);   /* a uuid: snapshot_of_ref */
+		x->type = c->vdi_type;
+		pass_through_config(c, x);
 		return 1;
 	case SM_OP_VDI_SNAPSHOT:
 		x->is_a_snapshot = true;
@@ -446,8 +467,30 @@ out:
 	return rc < 0 ? xapi_failed(ctx) : 0;
 }
 
+/*
+ * vdi_create's snapshot_of is a VDI uuid (sm.ml); db_introduce wants a
+ * ref.  VDI.py passes the uuid on as if it were one, leaving a ref that
+ * names nothing; here it is looked up, and a uuid xapi does not know
+ * becomes OpaqueRef:NULL (the record is made all the same).  *ref: malloc'd.
+ */
+static void snapshot_of_ref(struct sm_ctx *ctx, struct xsync_new_vdi *x, char **ref)
+{
+	struct sm_error e = { 0 };
+
+	*ref = NULL;
+	if (ctx->call->op != SM_OP_VDI_CREATE || !x->snapshot_of || !*x->snapshot_of)
+		return;
+	if (xapi_vdi_get_by_uuid(ctx->xapi, x->snapshot_of, ref, &e) < 0) {
+		sm_log(LOG_WARNING, "vdi_create: snapshot_of %s not found in xapi (%s): "
+		       "introduced without it", x->snapshot_of, e.detail);
+		*ref = NULL;
+	}
+	x->snapshot_of = *ref;
+}
+
 static int sync_touched(struct sm_ctx *ctx, const struct dx_state *st)
 {
+	char *snap_ref = NULL;
 	struct scan_sr truth;
 	struct touched t = { .n = 0 };
 	struct xsync_new_vdi extra;
@@ -461,10 +504,13 @@ static int sync_touched(struct sm_ctx *ctx, const struct dx_state *st)
 	}
 	touched_by_call(ctx, st, &truth, &t);
 	n_extra = new_vdi_facts(ctx, st, &extra);
+	if (n_extra)
+		snapshot_of_ref(ctx, &extra, &snap_ref);
 	sm_log(LOG_INFO, "%s: xapi mode: reconciling %zu VDI record%s", ctx->call->method, t.n,
 	       t.n == 1 ? "" : "s");
 	rc = reconcile(ctx, &truth, true, &t, n_extra ? &extra : NULL, n_extra);
 	scan_sr_free(&truth);
+	free(snap_ref);
 	return rc;
 }
 

@@ -175,10 +175,11 @@ static bool is_image(const struct scan_vdi *v)
  * "raw" for a raw image.  *no_parent: a VHD without parent, whose
  * "vhd-parent" must go (FileVDI's sm_config_override {'vhd-parent': None}).
  */
-static int wanted_config(const struct scan_vdi *v, struct scan_kv **kv, size_t *n,
-			 bool *no_parent)
+static int wanted_config(const struct scan_vdi *v, const struct xsync_new_vdi *x,
+			 struct scan_kv **kv, size_t *n, bool *no_parent)
 {
-	size_t cap = v->sm_config_count + 2, k = 0;
+	size_t extra = x ? x->sm_config_count : 0;
+	size_t cap = v->sm_config_count + extra + 2, k = 0;
 	struct scan_kv *out = calloc(cap, sizeof(*out));
 	bool vhd = is_image(v) && !strcmp(v->type, "vhd");
 	bool raw = is_image(v) && !strcmp(v->type, "raw");
@@ -202,6 +203,15 @@ static int wanted_config(const struct scan_vdi *v, struct scan_kv **kv, size_t *
 			goto fail;
 		k++;
 	}
+	/* VDI.py _db_introduce: the request's vdi_sm_config keys it passes through. */
+	for (size_t i = 0; i < extra; i++) {
+		if (xapi_kv_get(out, k, x->sm_config[i].key))
+			continue;
+		if (!(out[k].key = strdup(x->sm_config[i].key))
+		    || !(out[k].value = strdup(x->sm_config[i].value)))
+			goto fail;
+		k++;
+	}
 	*kv = out;
 	*n = k;
 	return 0;
@@ -219,7 +229,7 @@ static int introduce(struct xapi_conn *c, const char *sr_ref, const struct scan_
 		.name_description = x && x->name_description ? x->name_description :
 				    v->description,
 		.sr_ref = sr_ref,
-		.type = "user",
+		.type = x && x->type && *x->type ? x->type : "user",
 		.read_only = v->read_only,
 		.location = v->location,
 		.managed = v->managed,
@@ -228,6 +238,7 @@ static int introduce(struct xapi_conn *c, const char *sr_ref, const struct scan_
 		.is_a_snapshot = x && x->is_a_snapshot,
 		.snapshot_time = x ? x->snapshot_time : 0,
 		.snapshot_of = x ? x->snapshot_of : NULL,
+		.metadata_of_pool = x ? x->metadata_of_pool : NULL,
 	};
 	struct scan_kv *kv;
 	size_t n;
@@ -235,7 +246,7 @@ static int introduce(struct xapi_conn *c, const char *sr_ref, const struct scan_
 	char *ref = NULL;
 	int rc;
 
-	if (wanted_config(v, &kv, &n, &no_parent))
+	if (wanted_config(v, x, &kv, &n, &no_parent))
 		return oom(err);
 	in.sm_config = kv;
 	in.sm_config_count = n;
@@ -291,7 +302,7 @@ static int update_config(struct xapi_conn *c, const struct xapi_vdi_rec *r,
 	bool no_parent;
 	int rc = 0;
 
-	if (wanted_config(v, &kv, &n, &no_parent))
+	if (wanted_config(v, NULL, &kv, &n, &no_parent))
 		return oom(err);
 	for (size_t i = 0; !rc && i < n; i++)
 		rc = config_set(c, r, kv[i].key, kv[i].value, err);

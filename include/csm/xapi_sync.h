@@ -64,6 +64,11 @@ struct xsync_new_vdi {
 	bool is_a_snapshot;
 	const char *snapshot_of;     /* a VDI ref, or NULL */
 	time_t snapshot_time;        /* 0: 19700101T00:00:00Z (vdi_introduce passes xapi's) */
+	const char *type;            /* xapi's vdi_type (user, system...); NULL: "user" */
+	const char *metadata_of_pool;   /* a pool ref, or NULL */
+	/* vdi_sm_config keys VDI.py passes through (base_mirror, key_hash) */
+	struct scan_kv sm_config[2];
+	size_t sm_config_count;
 };
 
 /*

@@ -226,6 +226,24 @@ xapi_vhd_lifecycle() {
 		fail "vdi_create: label '$(vdi_field "$V" name_label)' managed '$(vdi_field "$V" managed)' size '$(vdi_field "$V" virtual_size)'"
 	[ "$(calls_of VDI.db_introduce | wc -l)" -ge 1 ] && pass "vdi_create: VDI.db_introduce with 19 arguments" ||
 		fail "vdi_create made no VDI.db_introduce"
+	# What SRCommand.py / VDI.py _db_introduce take from the request: type =
+	# vdi_type, metadata_of_pool and snapshot_of = args 3 and 6 (a uuid,
+	# given to db_introduce as its ref), and the vdi_sm_config keys it
+	# passes through (base_mirror, key_hash; no other).
+	xrpc debug.reset_calls >/dev/null
+	local P=OpaqueRef:0d0d0d0d-0000-4000-8000-00000000000d Y
+	xcall vdi_info "$@" vdi_create --vdi-type system --sm-config key_hash=kh1 \
+		--sm-config base_mirror=bm1 --sm-config other=no 8M "sys disk" "" "$P" false \
+		19700101T00:00:00Z "$V" false && Y=$(member uuid)
+	calls_of VDI.db_introduce | python3 -c 'import json, sys
+a = json.loads(sys.stdin.readline())
+ok = (len(a) == 19 and a[4] == "system" and a[14] == sys.argv[1] and a[17] == sys.argv[2]
+      and a[10] == {"key_hash": "kh1", "base_mirror": "bm1"})
+sys.exit(0 if ok else print(a) or 1)' "$P" "$(vdi_ref "$V")" &&
+		[ "$(vdi_field "${Y:-x}" type)" = system ] && [ "$(sm_config_key "${Y:-x}" key_hash)" = kh1 ] &&
+		pass "vdi_create: db_introduce with type=vdi_type, metadata_of_pool, snapshot_of, key_hash/base_mirror passed through" ||
+		fail "vdi_create's db_introduce: $(calls_of VDI.db_introduce | cut -c1-600)"
+	[ -z "${Y:-}" ] || xcall unit "$@" vdi_delete --vdi "$Y"
 
 	# vdi_update: the label and description xapi holds go to the SR's own
 	# metadata (what an API-mode scan reads back).
