@@ -178,6 +178,20 @@ static void free_secret(char *s)
 	}
 }
 
+/*
+ * util.get_secret: whatever xapi answers (no such secret, a ref gone) is
+ * InvalidSecret with its own words; xapi's are logged.  An endpoint that
+ * does not answer stays 153/154, as for every call.
+ */
+static int secret_failed(struct sm_ctx *ctx, const char *uuid)
+{
+	if (ctx->err.code != SME_API_FAILURE)
+		return -1;
+	sm_log(LOG_ERR, "secret %s: %s", uuid, ctx->err.detail);
+	sm_error_clear(&ctx->err);
+	return sm_fail(&ctx->err, SME_INVALID_SECRET, "Unable to look up secret [%s]", uuid);
+}
+
 int dx_resolve_secrets(struct sm_ctx *ctx)
 {
 	/*
@@ -210,7 +224,7 @@ int dx_resolve_secrets(struct sm_ctx *ctx)
 			continue;
 		}
 		if (xapi_secret_value(ctx->xapi, m->value->u.str, &value, &ctx->err) < 0)
-			return xapi_failed(ctx);
+			return secret_failed(ctx, m->value->u.str);
 		sm_log(LOG_INFO, "dconf %s: the secret %s names, read from xapi", key, m->name);
 		rc = member_replace(dconf, &i, key, value);
 		free_secret(value);

@@ -80,6 +80,12 @@ export CSM_XAPI_SOCKET="$XAPI_SOCKET"
 call unit "$D" "$T/secret.conf" sr_create 0 && pass "sr_create with location_secret"
 [ -d "$FILE_SR_DIR" ] || fail "sr_create did not make the directory the secret holds"
 grep -q "$FILE_SR_DIR" "$T/stderr" && fail "the secret's value reached stderr"
+# A secret xapi does not have: util.get_secret's InvalidSecret (20), in its words.
+NOSECRET=0badc0de-0000-4000-8000-000000000000
+echo "location_secret=$NOSECRET" >"$T/nosecret.conf"
+fault 20 "$D" "$T/nosecret.conf" sr_attach &&
+	grep -q "Unable to look up secret \[$NOSECRET\]" <<<"$OUT" &&
+	pass "an unknown *_secret uuid is 20 InvalidSecret naming it" || fail "unknown secret: $OUT"
 call unit "$D" "$C" sr_attach && pass "sr_attach"
 check "sr_attach" --vdis-only
 call unit "$D" "$C" sr_scan && pass "sr_scan answers nil in xapi mode"
