@@ -143,6 +143,37 @@ call unit "$D" "$C" sr_scan && check "sr_scan after changes behind the driver's 
 [ "$(db ref VDI "$B")" != OpaqueRef:NULL ] || fail "the new image was not introduced"
 [ "$(db ref VDI "$C1")" = OpaqueRef:NULL ] || fail "the vanished VDI was not forgotten"
 
+# The endpoint fails after the first calls (the probe answered; the server's
+# debug.set_silent_after):
+# the reconcile stops half done, 154 in bounded time; the next scan with the
+# endpoint back repairs the database.
+E1=44444444-2222-4333-8444-555555555555 E2=55555555-2222-4333-8444-555555555555
+E4=66666666-2222-4333-8444-555555555555
+for u in "$E1" "$E2" "$E4"; do "$VHDTOOL" create "$FILE_SR_DIR/$u.vhd" 4M >/dev/null; done
+db debug reset_calls >/dev/null
+db debug set_silent_after '"3"' >/dev/null
+t0=$(date +%s%N)
+CSM_XAPI_TIMEOUT_MS=1000 fault 154 "$D" "$C" sr_scan && ms=$(( ($(date +%s%N) - t0) / 1000000 )) &&
+	[ "$ms" -lt 8000 ] && pass "the endpoint silent after 3 calls: sr_scan is 154 in $ms ms"
+# The probe (host.get_all), the VDI list, one introduce answered; the
+# second not (the server runs it once it answers again, as xapi might).
+[ "$(db ref VDI "$E1")" != OpaqueRef:NULL ] && [ "$(db ref VDI "$E2")" = OpaqueRef:NULL ] &&
+	pass "the scan stopped half way: $E1 introduced, $E2 not" ||
+	fail "not a half-done reconcile: $(db debug calls | cut -c1-300)"
+db debug set_silent false >/dev/null
+# The held introduce of $E2 runs now: wait for it, so the next scan does not race it.
+for _ in $(seq 50); do [ "$(db ref VDI "$E2")" = OpaqueRef:NULL ] || break; sleep 0.1; done
+[ "$(db ref VDI "$E4")" = OpaqueRef:NULL ] || fail "$E4 introduced by the scan that failed"
+call unit "$D" "$C" sr_scan && check "the next sr_scan, the endpoint back, repairs the database ($E4 introduced)"
+db debug set_silent_after '"3"' >/dev/null
+ls "$FILE_SR_DIR" >"$T/before"
+CSM_XAPI_TIMEOUT_MS=1000 fault 154 "$D" "$C" vdi_create 4M && pass "the endpoint silent after 3 calls: vdi_create is 154"
+db debug set_silent false >/dev/null
+E3=$(ls "$FILE_SR_DIR" | comm -13 "$T/before" - | sed -n 's/\.vhd$//p')
+sleep 0.5   # the held call runs once the server answers again
+call unit "$D" "$C" sr_scan && check "vdi_create cut off mid-reconcile: the next sr_scan repairs the database"
+[ -n "$E3" ] && [ "$(db ref VDI "$E3")" != OpaqueRef:NULL ] || fail "vdi_create's VDI $E3 not in the database"
+
 # A XenAPI failure is the command's fault, its detail kept: the image is
 # not in the database (no scan since), so its record cannot be found.
 N=33333333-2222-4333-8444-555555555555
@@ -187,7 +218,7 @@ api fault 94 "$D" "$T/secret.conf" sr_scan && pass "API mode: a *_secret key is 
 call unit "$D" "$C" sr_scan && check "xapi-mode sr_scan introduces what API mode made"
 
 # ---- the end ----------------------------------------------------------------
-for u in "$S1" "$V1" "$V2" "$B" "$N" "$A1" $L; do
+for u in "$S1" "$V1" "$V2" "$B" "$N" "$A1" "$E1" "$E2" "$E4" $E3 $L; do
 	call unit "$D" "$C" vdi_delete --vdi "$u" && check "vdi_delete $u"
 	[ "$(db ref VDI "$u")" = OpaqueRef:NULL ] || fail "vdi_delete left $u in the database"
 done
