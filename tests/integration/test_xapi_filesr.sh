@@ -174,6 +174,27 @@ sleep 0.5   # the held call runs once the server answers again
 call unit "$D" "$C" sr_scan && check "vdi_create cut off mid-reconcile: the next sr_scan repairs the database"
 [ -n "$E3" ] && [ "$(db ref VDI "$E3")" != OpaqueRef:NULL ] || fail "vdi_create's VDI $E3 not in the database"
 
+# vdi_introduce of an image the database does not have yet: its record made now.
+I1=77777777-2222-4333-8444-555555555555
+"$VHDTOOL" create "$FILE_SR_DIR/$I1.vhd" 8M >/dev/null
+call vdi_info "$D" "$C" vdi_introduce --new-uuid "$I1" --location "$I1" && check "vdi_introduce"
+[ "$(field "$I1" virtual_size)" = '"8388608"' ] && [ "$(field "$I1" managed)" = true ] &&
+	pass "vdi_introduce: the record is there, managed, virtual_size \"8388608\"" ||
+	fail "vdi_introduce's record: size $(field "$I1" virtual_size) managed $(field "$I1" managed)"
+
+# Records changed behind the driver's back: the next scan puts them right.
+VR=$(db ref VDI "$V1") BR=$(db ref VDI "$B")
+db call VDI.set_virtual_size "\"$VR\"" '"1"' >/dev/null
+db call VDI.remove_from_sm_config "\"$VR\"" '"vhd-parent"' >/dev/null
+db call VDI.add_to_sm_config "\"$BR\"" '"vhd-parent"' '"00000000-1111-4222-8333-444444444444"' >/dev/null
+db call VDI.set_read_only "\"$BR\"" true >/dev/null
+db check "$FILE_SR_DIR" "$SR_UUID" "$VHDTOOL" >/dev/null 2>&1 && fail "the checker did not see the wrong records"
+call unit "$D" "$C" sr_scan && check "sr_scan after records were changed behind the driver's back"
+[ "$(field "$V1" virtual_size)" != '"1"' ] && [ -n "$(smconfig "$V1" vhd-parent)" ] &&
+	[ -z "$(smconfig "$B" vhd-parent)" ] && [ "$(field "$B" read_only)" = false ] &&
+	pass "sr_scan corrected virtual_size, vhd-parent (missing and bogus) and read_only" ||
+	fail "not corrected: $(field "$V1" virtual_size) $(field "$V1" sm_config) $(field "$B" sm_config)"
+
 # A XenAPI failure is the command's fault, its detail kept: the image is
 # not in the database (no scan since), so its record cannot be found.
 N=33333333-2222-4333-8444-555555555555
@@ -217,8 +238,28 @@ api fault 94 "$D" "$T/secret.conf" sr_scan && pass "API mode: a *_secret key is 
 [ "$(db ref VDI "$A1")" = OpaqueRef:NULL ] || fail "API-mode vdi_create reached the database"
 call unit "$D" "$C" sr_scan && check "xapi-mode sr_scan introduces what API mode made"
 
+# ---- the mode line: every call logs its mode and why ---------------------------
+SM_LOG_STDERR=1 call unit "$D" "$C" sr_scan &&
+	grep -qF "xapi: xapi mode (CSM_XAPI auto, session_ref given, endpoint $XAPI_SOCKET answers)" <<<"$ERR" &&
+	pass "xapi mode logged with its reason" || fail "no xapi-mode line: $(grep -i mode <<<"$ERR")"
+CSM_XAPI=off SM_LOG_STDERR=1 call string "$D" "$C" sr_scan &&
+	grep -qF "xapi: API mode (CSM_XAPI=off)" <<<"$ERR" && pass "API mode (CSM_XAPI=off) logged" ||
+	fail "no API-mode line for CSM_XAPI=off: $(grep -i mode <<<"$ERR")"
+SM_LOG_STDERR=1 api call string "$D" "$C" sr_scan &&
+	grep -qF "xapi: API mode (CSM_XAPI_SOCKET unset and no /var/lib/xcp/xapi)" <<<"$ERR" &&
+	pass "API mode without an endpoint logged with its reason" ||
+	fail "no API-mode line without an endpoint: $(grep -i mode <<<"$ERR")"
+SM_LOG_STDERR=1 call driver_info "$D" "$C" sr_get_driver_info &&
+	grep -qF "xapi: API mode (sr_get_driver_info makes no XenAPI call)" <<<"$ERR" &&
+	pass "sr_get_driver_info logs its mode" || fail "sr_get_driver_info: $(grep -i mode <<<"$ERR")"
+call string "$D" "$C" vdi_generate_config --vdi "$V1" && CONFIG=$(string_result)
+SM_LOG_STDERR=1 run_raw "$D" "${CONFIG:-x}"
+printf '%s' "$OUT" | "$XAPI_CHECK" attach 2>/dev/null &&
+	grep -qF "xapi: API mode (vdi_attach_from_config: static-vdis' stored config has no session)" <<<"$ERR" &&
+	pass "vdi_attach_from_config logs its mode" || fail "vdi_attach_from_config: $(head -c 300 <<<"$OUT") $(grep -i mode <<<"$ERR")"
+
 # ---- the end ----------------------------------------------------------------
-for u in "$S1" "$V1" "$V2" "$B" "$N" "$A1" "$E1" "$E2" "$E4" $E3 $L; do
+for u in "$S1" "$V1" "$V2" "$B" "$N" "$A1" "$E1" "$E2" "$E4" "$I1" $E3 $L; do
 	call unit "$D" "$C" vdi_delete --vdi "$u" && check "vdi_delete $u"
 	[ "$(db ref VDI "$u")" = OpaqueRef:NULL ] || fail "vdi_delete left $u in the database"
 done
