@@ -17,7 +17,11 @@ XAPI_DIR="$T/xapi"
 SECRET_UUID=5e9c2a41-7d3b-4f0e-8a6c-1b2d3e4f5a6b
 V2=11111111-2222-4333-8444-555555555555
 REAL_SMCALL="$SMCALL"
-stop_xapi() { "$REPO/tests/xapi/server.sh" stop "$XAPI_DIR" >/dev/null 2>&1 || true; rm -rf "$T"; }
+stop_xapi() {
+	"$REPO/tests/xapi/server.sh" stop "$XAPI_DIR" >/dev/null 2>&1 || true
+	! declare -F xapi_stop_all >/dev/null || xapi_stop_all   # check.sh's servers
+	rm -rf "$T"
+}
 trap stop_xapi EXIT
 
 # The database: this host, the SR (type file), its PBD, and a secret that
@@ -257,6 +261,17 @@ SM_LOG_STDERR=1 run_raw "$D" "${CONFIG:-x}"
 printf '%s' "$OUT" | "$XAPI_CHECK" attach 2>/dev/null &&
 	grep -qF "xapi: API mode (vdi_attach_from_config: static-vdis' stored config has no session)" <<<"$ERR" &&
 	pass "vdi_attach_from_config logs its mode" || fail "vdi_attach_from_config: $(head -c 300 <<<"$OUT") $(grep -i mode <<<"$ERR")"
+
+# ---- endpoints that do not answer properly (tests/xapi/check.sh) ---------------
+# A dead socket, a silent and a slow server: 154 within the bound for
+# create, scan and delete, the SR directory untouched.
+source "$REPO/tests/xapi/check.sh"
+storage_sum() { tree_sum "$FILE_SR_DIR" | sha1sum; }
+XF_TYPE=file XF_VDI=$V1
+XAPI_SESSION_REF=$SESSION   # what this test's smcall wrapper puts in its requests
+set +e
+xapi_faults 8000 "$D" "$C"
+set -e
 
 # ---- the end ----------------------------------------------------------------
 for u in "$S1" "$V1" "$V2" "$B" "$N" "$A1" "$E1" "$E2" "$E4" "$I1" $E3 $L; do
