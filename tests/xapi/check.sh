@@ -267,11 +267,12 @@ sys.exit(0 if ok else print(a) or 1)' "$P" "$(vdi_ref "$V")" &&
 		pass "vdi_activate of a VDI paused past the wait (1 s): 46 after $(( $(ms_now) - t0 )) ms, no $host_key added"
 	# The pause ends while the activation waits: it goes through then.
 	( sleep 2; xrpc VDI.remove_from_sm_config "$(vdi_ref "$V")" paused >/dev/null ) &
+	local unpauser=$!
 	t0=$(ms_now)
 	CSM_XAPI_PAUSE_WAIT_S=30 xcall unit "$@" vdi_activate --vdi "$V" true && n=$(( $(ms_now) - t0 )) &&
 		[ "$n" -ge 2000 ] && pass "xapi mode: vdi_activate waited $n ms for the pause to end" ||
 		fail "vdi_activate with the pause ending after 2 s: ${n:-no answer} ms"
-	wait
+	wait "$unpauser"   # only it: the test's own servers (tgtd...) run in the background too
 	[ "$(sm_config_key "$V" "$host_key")" = RW ] && [ -z "$(sm_config_key "$V" activating)" ] &&
 		pass "vdi_activate: sm_config $host_key=RW, no activating left" ||
 		fail "vdi_activate: sm_config $(vdi_field "$V" sm_config)"
