@@ -4,7 +4,9 @@
 # loop device, its LV mounted), the database equal to the SR's files after
 # every call; VHDs made with vhdtool and removed behind the driver's back;
 # API mode making no XenAPI call; a dead, silent or slow endpoint 154 in
-# bounded time with the files untouched.
+# bounded time with the files untouched.  Then the plain lifecycle in API
+# mode (the VM's test_extsr.sh here too): attach with fsck, VDIs with their
+# data, detach/attach, probe, delete refused with VDIs left, delete.
 #
 # This host has no device-mapper, so LVM cannot activate the SR's LV.  Test
 # builds read CSM_EXT_DEVICE_MAP="<vg>/<lv>=<dev>" (drivers/ext.c) and use
@@ -76,4 +78,42 @@ unset CSM_XAPI
 xapi_api_mode "$D" "$C"
 xapi_faults 8000 "$D" "$C"
 xcall unit "$D" "$C" sr_detach && ! findmnt -n "$MNT" >/dev/null && pass "xapi mode: sr_detach unmounts"
+
+# ---- the plain lifecycle in API mode (as the VM's test_extsr.sh) --------------
+export CSM_XAPI=off
+fault 47 "$D" "$C" sr_scan && pass "API mode: sr_scan of the detached SR is 47"
+SM_LOG_STDERR=1 call unit "$D" "$C" sr_attach && grep -q 'exec: fsck -a' <<<"$ERR" &&
+	findmnt -n "$MNT" >/dev/null && pass "API mode: sr_attach checks (fsck -a) and mounts" ||
+	fail "API mode: sr_attach: $(grep -i fsck <<<"$ERR")"
+call unit "$D" "$C" sr_attach && [ "$(grep -c " $MNT " /proc/mounts)" = 1 ] &&
+	pass "API mode: sr_attach again mounts nothing more"
+head -c $((4 * 1048576)) /dev/urandom >"$T/pattern"
+call vdi_info "$D" "$C" vdi_create 64M disk-one && P1=$(member uuid)
+"$VHDTOOL" write "$MNT/${P1:-x}.vhd" 1048576 "$T/pattern" || fail "vhdtool write"
+call vdi_info "$D" "$C" vdi_snapshot --vdi "${P1:-x}" && PS=$(member uuid)
+call vdi_info "$D" "$C" vdi_clone --vdi "${P1:-x}" && PC=$(member uuid)
+for u in "${PS:-x}" "${PC:-x}"; do
+	"$VHDTOOL" read "$MNT/$u.vhd" 1048576 4194304 | cmp -s - "$T/pattern" || fail "API mode: $u lost the data"
+done
+call vdi_info "$D" "$C" vdi_resize --vdi "${P1:-x}" 128M &&
+	"$VHDTOOL" query "$MNT/${P1:-x}.vhd" | grep -qx 'virtual_size=134217728' &&
+	pass "API mode: create, snapshot, clone (data kept), resize"
+call attach "$D" "$C" vdi_attach --vdi "${P1:-x}" true && grep -q "$MNT/${P1:-x}.vhd" <<<"$OUT" &&
+	call unit "$D" "$C" vdi_detach --vdi "${P1:-x}" && pass "API mode: vdi_attach (params the VHD on the mount), vdi_detach"
+call unit "$D" "$C" sr_detach && ! findmnt -n "$MNT" >/dev/null && call unit "$D" "$C" sr_attach &&
+	"$VHDTOOL" read "$MNT/${P1:-x}.vhd" 1048576 4194304 | cmp -s - "$T/pattern" &&
+	pass "API mode: sr_detach, sr_attach: the data is still there"
+call string "$D" "$C" sr_probe && grep -q "&lt;UUID&gt;$SR_UUID&lt;/UUID&gt;" <<<"$OUT" &&
+	pass "API mode: sr_probe lists the SR"
+fault 39 "$D" "$C" sr_delete && pass "API mode: sr_delete with VDIs left is 39"
+call string "$D" "$C" sr_scan
+# Every VDI the scan lists; a base copy refuses (it goes with its children).
+for u in $(string_result | sed -n 's/.*<uuid>\(.*\)<\/uuid>.*/\1/p'); do
+	run_raw "$D" "$("$SMCALL" --print-request "$D" "$C" vdi_delete --vdi "$u")"
+done
+call unit "$D" "$C" sr_delete && ! findmnt -n "$MNT" >/dev/null &&
+	! vgs --config "$(lvm_cfg)" "$VG" >/dev/null 2>&1 && [ -z "$(blkid -p "$PV" 2>/dev/null)" ] &&
+	pass "API mode: sr_delete removes the VG and leaves the device blank" ||
+	fail "sr_delete left: $(vgs --config "$(lvm_cfg)" "$VG" 2>&1 | tail -1) $(blkid -p "$PV")"
+call unit "$D" "$C" sr_delete && pass "API mode: sr_delete again is a no-op"
 finish
