@@ -45,6 +45,7 @@ struct ext_state {
 	char vg[LVM_NAME_MAX];                 /* XSLocalEXT-<sr_uuid> */
 	char lv[SM_UUID_LEN + 1];              /* <sr_uuid> */
 	char lv_dev[PATH_MAX];                 /* /dev/<vg>/<sr_uuid> */
+	bool lv_mapped;                        /* lv_dev from CSM_EXT_DEVICE_MAP */
 	char mnt[PATH_MAX];
 	struct lvm lvm;
 	bool lvm_open;
@@ -64,6 +65,32 @@ static struct file_sr *SR(struct sm_ctx *ctx)
 
 /* ---- dconf ------------------------------------------------------------- */
 
+#ifdef CSM_TEST_BUILD
+/*
+ * CSM_EXT_DEVICE_MAP="<vg>/<lv>=<dev>" (test builds only): a host without
+ * device-mapper cannot activate the SR's LV, so the test names a device
+ * that shows the LV's extents (a loop device over them) and the driver uses
+ * it for mkfs, fsck and mount, leaving LVM's activation out.
+ */
+static void ext_test_map(struct ext_state *e)
+{
+	const char *map = getenv("CSM_EXT_DEVICE_MAP");
+	char key[2 * LVM_NAME_MAX + 2];
+	size_t klen;
+
+	klen = (size_t)snprintf(key, sizeof(key), "%s/%s=", e->vg, e->lv);
+	if (!map || strncmp(map, key, klen) != 0 || strlen(map + klen) >= sizeof(e->lv_dev))
+		return;
+	snprintf(e->lv_dev, sizeof(e->lv_dev), "%s", map + klen);
+	e->lv_mapped = true;
+}
+#else
+static void ext_test_map(struct ext_state *e)
+{
+	(void)e;
+}
+#endif
+
 static int ext_load(struct sm_ctx *ctx)
 {
 	const char *uuid = ctx->call->sr_uuid;
@@ -80,6 +107,7 @@ static int ext_load(struct sm_ctx *ctx)
 		snprintf(e->lv, sizeof(e->lv), "%s", uuid);
 		snprintf(e->lv_dev, sizeof(e->lv_dev), "/dev/%s/%s", e->vg, uuid);
 		snprintf(e->mnt, sizeof(e->mnt), "%s/%s", sm_mount_base(), uuid);
+		ext_test_map(e);
 	} else {
 		snprintf(e->mnt, sizeof(e->mnt), "%s", sm_mount_base());
 	}
@@ -101,11 +129,25 @@ static void ext_unload(struct sm_ctx *ctx)
 	blockdev_list_free(&e->devs);
 }
 
+/*
+ * A mapped LV (test builds) is never activated: LVM runs with activation
+ * as lvm_open_opts finds it (off without device-mapper), the SR's master.
+ */
+static int ext_lvm_open(struct ext_state *e, struct sm_error *err)
+{
+	const char *backup = getenv("CSM_LVM_BACKUP");
+	struct lvm_opts o = { .master = true, .keep_backups = !(backup && strcmp(backup, "off") == 0) };
+
+	if (e->lv_mapped)
+		return lvm_open_opts(&e->lvm, e->dev, e->ndev, &o, err);
+	return lvm_open(&e->lvm, e->dev, e->ndev, err);
+}
+
 /* liblvm2cmd is opened on first use: sr_scan and the VDI ops never need it. */
 static struct lvm *LVM(struct ext_state *e, struct sm_error *err)
 {
 	if (!e->lvm_open) {
-		if (lvm_open(&e->lvm, e->dev, e->ndev, err) < 0)
+		if (ext_lvm_open(e, err) < 0)
 			return NULL;
 		e->lvm_open = true;
 	}
@@ -272,7 +314,7 @@ static int ext_sr_create(struct sm_ctx *ctx)
 			goto undo;
 	}
 	/* Created SRs are left detached; sr_attach activates and mounts. */
-	if (lvm_vg_activate(l, e->vg, false, &undo_err) < 0)
+	if (!e->lv_mapped && lvm_vg_activate(l, e->vg, false, &undo_err) < 0)
 		sm_log(LOG_WARNING, "sr_create: %s", undo_err.detail);
 	return 0;
 undo:
@@ -299,7 +341,7 @@ static int attach_fs(struct sm_ctx *ctx)
 	if (!exists)
 		return sm_fail(&ctx->err, SME_SR_UNAVAILABLE, "volume group %s not found on %s",
 			       e->vg, call_dconf(ctx->call, "device"));
-	if (lvm_lv_activate(l, e->vg, e->lv, true, &ctx->err) < 0)
+	if (!e->lv_mapped && lvm_lv_activate(l, e->vg, e->lv, true, &ctx->err) < 0)
 		return -1;
 	/* fsck -a: 1 means "errors corrected", which is what we asked for. */
 	if (run_tool(fsck, SME_LVM_MOUNT, true, &ctx->err) < 0)
@@ -336,7 +378,7 @@ static int ext_sr_detach(struct sm_ctx *ctx)
 	l = LVM(e, &ctx->err);
 	if (!l || lvm_lv_exists(l, e->vg, e->lv, &exists, &ctx->err) < 0)
 		return -1;
-	if (!exists)
+	if (!exists || e->lv_mapped)
 		return 0;   /* nothing to deactivate: idempotent */
 	return lvm_lv_activate(l, e->vg, e->lv, false, &ctx->err);
 }

@@ -178,6 +178,20 @@ static void free_secret(char *s)
 	}
 }
 
+/*
+ * util.get_secret: whatever xapi answers (no such secret, a ref gone) is
+ * InvalidSecret with its own words; xapi's are logged.  An endpoint that
+ * does not answer stays 153/154, as for every call.
+ */
+static int secret_failed(struct sm_ctx *ctx, const char *uuid)
+{
+	if (ctx->err.code != SME_API_FAILURE)
+		return -1;
+	sm_log(LOG_ERR, "secret %s: %s", uuid, ctx->err.detail);
+	sm_error_clear(&ctx->err);
+	return sm_fail(&ctx->err, SME_INVALID_SECRET, "Unable to look up secret [%s]", uuid);
+}
+
 int dx_resolve_secrets(struct sm_ctx *ctx)
 {
 	/*
@@ -210,7 +224,7 @@ int dx_resolve_secrets(struct sm_ctx *ctx)
 			continue;
 		}
 		if (xapi_secret_value(ctx->xapi, m->value->u.str, &value, &ctx->err) < 0)
-			return xapi_failed(ctx);
+			return secret_failed(ctx, m->value->u.str);
 		sm_log(LOG_INFO, "dconf %s: the secret %s names, read from xapi", key, m->name);
 		rc = member_replace(dconf, &i, key, value);
 		free_secret(value);
@@ -242,6 +256,18 @@ static int begin_activation(struct sm_ctx *ctx, struct dx_state *st)
 	if (xsync_activate_begin(ctx->xapi, st->vdi_ref, c->host_ref, rw, &ctx->err) < 0)
 		return xapi_failed(ctx);
 	st->activating = true;
+	return 0;
+}
+
+/* blktap2's _check_tag: a paused VDI's tapdisk stays until the pause ends. */
+static int check_deactivation(struct sm_ctx *ctx, struct dx_state *st)
+{
+	if (!ctx->call->vdi_uuid)
+		return 0;   /* the op refuses the call */
+	if (vdi_ref_of_call(ctx, &st->vdi_ref) < 0)
+		return -1;
+	if (xsync_deactivate_check(ctx->xapi, st->vdi_ref, &ctx->err) < 0)
+		return xapi_failed(ctx);
 	return 0;
 }
 
@@ -317,6 +343,8 @@ int dx_before(struct sm_ctx *ctx, struct dx_state *st)
 	case SM_OP_VDI_SNAPSHOT:
 	case SM_OP_VDI_CLONE:
 		return pause_vdi(ctx, st);
+	case SM_OP_VDI_DEACTIVATE:
+		return check_deactivation(ctx, st);
 	case SM_OP_VDI_UPDATE:
 		return read_labels(ctx, st);
 	case SM_OP_VDI_DELETE:
@@ -378,6 +406,23 @@ static void touched_by_call(const struct sm_ctx *ctx, const struct dx_state *st,
 	}
 }
 
+/* VDI.py's SM_CONFIG_PASS_THROUGH_FIELDS: copied from vdi_sm_config when non-empty. */
+static void pass_through_config(const struct sm_call *c, struct xsync_new_vdi *x)
+{
+	static const char *const keys[] = { "base_mirror", "key_hash" };
+	const char *v;
+
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		v = c->vdi_sm_config ? xr_struct_get_string(c->vdi_sm_config, keys[i]) : NULL;
+		if (!v || !*v)
+			continue;
+		/* Borrowed for the call: xsync copies them. */
+		x->sm_config[x->sm_config_count].key = (char *)keys[i];
+		x->sm_config[x->sm_config_count].value = (char *)v;
+		x->sm_config_count++;
+	}
+}
+
 /* What xapi cannot learn from the SR about a VDI this call made. */
 static size_t new_vdi_facts(const struct sm_ctx *ctx, const struct dx_state *st,
 			    struct xsync_new_vdi *x)
@@ -392,13 +437,17 @@ static size_t new_vdi_facts(const struct sm_ctx *ctx, const struct dx_state *st,
 	x->uuid = uuid;
 	switch (c->op) {
 	case SM_OP_VDI_CREATE:
-		/* The op has checked its 8 arguments. */
+		/* The op has checked its 8 arguments; SRCommand.py's use of them. */
 		call_arg(c, 1, &x->name_label, NULL);
 		call_arg(c, 2, &x->name_description, NULL);
+		call_arg(c, 3, &x->metadata_of_pool, NULL);
 		if (call_arg(c, 4, &snap, NULL) == 0)
 			sm_parse_bool(snap, &x->is_a_snapshot);
 		if (call_arg(c, 5, &snap, NULL) == 0)
 			xapi_datetime_parse(snap, &x->snapshot_time);
+		call_arg(c, 6, &x->snapshot_of, NULL);   /* a uuid: snapshot_of_ref */
+		x->type = c->vdi_type;
+		pass_through_config(c, x);
 		return 1;
 	case SM_OP_VDI_SNAPSHOT:
 		x->is_a_snapshot = true;
@@ -432,8 +481,30 @@ out:
 	return rc < 0 ? xapi_failed(ctx) : 0;
 }
 
+/*
+ * vdi_create's snapshot_of is a VDI uuid (sm.ml); db_introduce wants a
+ * ref.  VDI.py passes the uuid on as if it were one, leaving a ref that
+ * names nothing; here it is looked up, and a uuid xapi does not know
+ * becomes OpaqueRef:NULL (the record is made all the same).  *ref: malloc'd.
+ */
+static void snapshot_of_ref(struct sm_ctx *ctx, struct xsync_new_vdi *x, char **ref)
+{
+	struct sm_error e = { 0 };
+
+	*ref = NULL;
+	if (ctx->call->op != SM_OP_VDI_CREATE || !x->snapshot_of || !*x->snapshot_of)
+		return;
+	if (xapi_vdi_get_by_uuid(ctx->xapi, x->snapshot_of, ref, &e) < 0) {
+		sm_log(LOG_WARNING, "vdi_create: snapshot_of %s not found in xapi (%s): "
+		       "introduced without it", x->snapshot_of, e.detail);
+		*ref = NULL;
+	}
+	x->snapshot_of = *ref;
+}
+
 static int sync_touched(struct sm_ctx *ctx, const struct dx_state *st)
 {
+	char *snap_ref = NULL;
 	struct scan_sr truth;
 	struct touched t = { .n = 0 };
 	struct xsync_new_vdi extra;
@@ -447,10 +518,13 @@ static int sync_touched(struct sm_ctx *ctx, const struct dx_state *st)
 	}
 	touched_by_call(ctx, st, &truth, &t);
 	n_extra = new_vdi_facts(ctx, st, &extra);
+	if (n_extra)
+		snapshot_of_ref(ctx, &extra, &snap_ref);
 	sm_log(LOG_INFO, "%s: xapi mode: reconciling %zu VDI record%s", ctx->call->method, t.n,
 	       t.n == 1 ? "" : "s");
 	rc = reconcile(ctx, &truth, true, &t, n_extra ? &extra : NULL, n_extra);
 	scan_sr_free(&truth);
+	free(snap_ref);
 	return rc;
 }
 

@@ -797,9 +797,12 @@ static void lv_path(char out[2 * LVM_NAME_MAX + 2], const char *vg, const char *
 
 int lvm_lvcreate_all(struct lvm *l, const char *vg, const char *lv, struct sm_error *err)
 {
-	const char *argv[] = { "lvcreate", "-n", lv, "-l", "100%FREE", vg, "-W", "y", "--yes", NULL };
+	const char *active[] = { "lvcreate", "-n", lv, "-l", "100%FREE", vg, "-W", "y", "--yes", NULL };
+	/* Without activation nothing can be wiped: lvm_lvcreate's options then. */
+	const char *inactive[] = { "lvcreate", "-n", lv, "-l", "100%FREE", vg, "-an", "-Zn", "-Wn",
+				   "--yes", NULL };
 
-	return lvm_run(l, argv, NULL, SME_LVM_CREATE, err);
+	return lvm_run(l, l->activation ? active : inactive, NULL, SME_LVM_CREATE, err);
 }
 
 int lvm_lv_activate(struct lvm *l, const char *vg, const char *lv, bool on, struct sm_error *err)

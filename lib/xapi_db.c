@@ -398,7 +398,8 @@ int xapi_vdi_db_introduce(struct xapi_conn *c, const struct xapi_introduce *in, 
 		xr_bool(in->managed),
 		size_string(in->virtual_size),
 		size_string(in->physical_utilisation),
-		xr_string(NULL_REF),                          /* metadata_of_pool */
+		xr_string(in->metadata_of_pool && *in->metadata_of_pool ? in->metadata_of_pool :
+			  NULL_REF),
 		xr_bool(in->is_a_snapshot),
 		xr_datetime(in->snapshot_time),
 		xr_string(in->snapshot_of && *in->snapshot_of ? in->snapshot_of : NULL_REF),

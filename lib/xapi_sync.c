@@ -15,6 +15,7 @@
 
 #include "csm/driver.h"
 #include "csm/log.h"
+#include "csm/util.h"
 #include "csm/xapi_sync.h"
 
 #define NULL_REF "OpaqueRef:NULL"
@@ -174,10 +175,11 @@ static bool is_image(const struct scan_vdi *v)
  * "raw" for a raw image.  *no_parent: a VHD without parent, whose
  * "vhd-parent" must go (FileVDI's sm_config_override {'vhd-parent': None}).
  */
-static int wanted_config(const struct scan_vdi *v, struct scan_kv **kv, size_t *n,
-			 bool *no_parent)
+static int wanted_config(const struct scan_vdi *v, const struct xsync_new_vdi *x,
+			 struct scan_kv **kv, size_t *n, bool *no_parent)
 {
-	size_t cap = v->sm_config_count + 2, k = 0;
+	size_t extra = x ? x->sm_config_count : 0;
+	size_t cap = v->sm_config_count + extra + 2, k = 0;
 	struct scan_kv *out = calloc(cap, sizeof(*out));
 	bool vhd = is_image(v) && !strcmp(v->type, "vhd");
 	bool raw = is_image(v) && !strcmp(v->type, "raw");
@@ -201,6 +203,15 @@ static int wanted_config(const struct scan_vdi *v, struct scan_kv **kv, size_t *
 			goto fail;
 		k++;
 	}
+	/* VDI.py _db_introduce: the request's vdi_sm_config keys it passes through. */
+	for (size_t i = 0; i < extra; i++) {
+		if (xapi_kv_get(out, k, x->sm_config[i].key))
+			continue;
+		if (!(out[k].key = strdup(x->sm_config[i].key))
+		    || !(out[k].value = strdup(x->sm_config[i].value)))
+			goto fail;
+		k++;
+	}
 	*kv = out;
 	*n = k;
 	return 0;
@@ -218,7 +229,7 @@ static int introduce(struct xapi_conn *c, const char *sr_ref, const struct scan_
 		.name_description = x && x->name_description ? x->name_description :
 				    v->description,
 		.sr_ref = sr_ref,
-		.type = "user",
+		.type = x && x->type && *x->type ? x->type : "user",
 		.read_only = v->read_only,
 		.location = v->location,
 		.managed = v->managed,
@@ -227,6 +238,7 @@ static int introduce(struct xapi_conn *c, const char *sr_ref, const struct scan_
 		.is_a_snapshot = x && x->is_a_snapshot,
 		.snapshot_time = x ? x->snapshot_time : 0,
 		.snapshot_of = x ? x->snapshot_of : NULL,
+		.metadata_of_pool = x ? x->metadata_of_pool : NULL,
 	};
 	struct scan_kv *kv;
 	size_t n;
@@ -234,7 +246,7 @@ static int introduce(struct xapi_conn *c, const char *sr_ref, const struct scan_
 	char *ref = NULL;
 	int rc;
 
-	if (wanted_config(v, &kv, &n, &no_parent))
+	if (wanted_config(v, x, &kv, &n, &no_parent))
 		return oom(err);
 	in.sm_config = kv;
 	in.sm_config_count = n;
@@ -290,7 +302,7 @@ static int update_config(struct xapi_conn *c, const struct xapi_vdi_rec *r,
 	bool no_parent;
 	int rc = 0;
 
-	if (wanted_config(v, &kv, &n, &no_parent))
+	if (wanted_config(v, NULL, &kv, &n, &no_parent))
 		return oom(err);
 	for (size_t i = 0; !rc && i < n; i++)
 		rc = config_set(c, r, kv[i].key, kv[i].value, err);
@@ -438,19 +450,49 @@ static int blocking_key(struct xapi_conn *c, const char *vdi_ref, const char **k
 	return 0;
 }
 
-int xsync_activate_begin(struct xapi_conn *c, const char *vdi_ref, const char *host_ref,
-			 bool writable, struct sm_error *err)
+/* blktap2.py's ATTACH_DETACH_RETRY_SECS; CSM_XAPI_PAUSE_WAIT_S (0-3600) for tests. */
+unsigned xsync_pause_wait_s(void)
 {
-	char hkey[256];
-	const char *block;
+	const char *s = getenv("CSM_XAPI_PAUSE_WAIT_S");
+	uint64_t v;
+
+	if (s && sm_parse_u64(s, &v) == 0 && v <= 3600)
+		return (unsigned)v;
+	return 120;
+}
+
+/*
+ * Another try in a second, while the wait lasts; the refusal stays in err
+ * when it is over.  Logged once, so a hung pause can be told from a slow
+ * activate.
+ */
+static bool wait_more(unsigned *waited, const char *what, const char *vdi_ref,
+		      const char *key, struct sm_error *err)
+{
+	unsigned limit = xsync_pause_wait_s();
+
+	if (*waited >= limit)
+		return false;
+	if (*waited == 0)
+		sm_log(LOG_INFO, "xapi: %s of VDI %s waits for sm-config key %s to go (up to %u s)",
+		       what, vdi_ref, key, limit);
+	sm_error_clear(err);
+	sleep(1);
+	(*waited)++;
+	return true;
+}
+
+/* One try of the handshake; *block names the key that refused it. */
+static int activate_once(struct xapi_conn *c, const char *vdi_ref, const char *host_ref,
+			 const char *hkey, bool writable, const char **block, struct sm_error *err)
+{
 	bool stale_host;
 
-	if (host_key(hkey, sizeof(hkey), host_ref, err)
-	    || blocking_key(c, vdi_ref, &block, &stale_host, hkey, err))
+	if (blocking_key(c, vdi_ref, block, &stale_host, hkey, err))
 		return -1;
-	if (block)
+	if (*block)
 		return sm_fail(err, SME_VDI_UNAVAILABLE, "VDI %s has sm-config key %s",
-			       vdi_ref, block);
+			       vdi_ref, *block);
 	if (xapi_vdi_add_to_sm_config(c, vdi_ref, "activating", "True", err))
 		return -1;
 	/* Left by an activation that died here: ours replaces it. */
@@ -459,10 +501,10 @@ int xsync_activate_begin(struct xapi_conn *c, const char *vdi_ref, const char *h
 	if (xapi_vdi_add_to_sm_config(c, vdi_ref, hkey, writable ? "RW" : "RO", err))
 		goto undo_activating;
 	/* A pause that came in between wins (blktap2.py _add_tag). */
-	if (blocking_key(c, vdi_ref, &block, NULL, NULL, err))
+	if (blocking_key(c, vdi_ref, block, NULL, NULL, err))
 		goto undo_host;
-	if (block) {
-		sm_fail(err, SME_VDI_UNAVAILABLE, "VDI %s has sm-config key %s", vdi_ref, block);
+	if (*block) {
+		sm_fail(err, SME_VDI_UNAVAILABLE, "VDI %s has sm-config key %s", vdi_ref, *block);
 		goto undo_host;
 	}
 	sm_log(LOG_INFO, "xapi: VDI %s activating on %s (%s)", vdi_ref, host_ref,
@@ -473,6 +515,41 @@ undo_host:
 undo_activating:
 	xapi_vdi_remove_from_sm_config(c, vdi_ref, "activating", NULL);
 	return -1;
+}
+
+int xsync_activate_begin(struct xapi_conn *c, const char *vdi_ref, const char *host_ref,
+			 bool writable, struct sm_error *err)
+{
+	char hkey[256];
+	const char *block = NULL;
+	unsigned waited = 0;
+
+	if (host_key(hkey, sizeof(hkey), host_ref, err))
+		return -1;
+	while (activate_once(c, vdi_ref, host_ref, hkey, writable, &block, err) < 0)
+		if (!block || !wait_more(&waited, "activation", vdi_ref, block, err))
+			return -1;
+	return 0;
+}
+
+int xsync_deactivate_check(struct xapi_conn *c, const char *vdi_ref, struct sm_error *err)
+{
+	unsigned waited = 0;
+	struct scan_kv *kv;
+	size_t n;
+	bool paused;
+
+	for (;;) {
+		if (xapi_vdi_get_sm_config(c, vdi_ref, &kv, &n, err))
+			return -1;
+		paused = xapi_kv_get(kv, n, "paused") != NULL;
+		xapi_kv_free(kv, n);
+		if (!paused)
+			return 0;
+		sm_fail(err, SME_VDI_UNAVAILABLE, "VDI %s has sm-config key paused", vdi_ref);
+		if (!wait_more(&waited, "deactivation", vdi_ref, "paused", err))
+			return -1;
+	}
 }
 
 int xsync_activate_end(struct xapi_conn *c, const char *vdi_ref, const char *host_ref,

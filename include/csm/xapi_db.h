@@ -79,7 +79,7 @@ struct xapi_introduce {
 	bool managed;
 	uint64_t virtual_size;           /* sent as a decimal string */
 	uint64_t physical_utilisation;   /* sent as a decimal string */
-	/* metadata_of_pool: always "OpaqueRef:NULL", VDI.py's default */
+	const char *metadata_of_pool;    /* NULL or "": "OpaqueRef:NULL", VDI.py's default */
 	bool is_a_snapshot;
 	time_t snapshot_time;            /* sent as DateTime; 0: 19700101T00:00:00Z */
 	const char *snapshot_of;         /* NULL or "": "OpaqueRef:NULL", VDI.py's default */

@@ -64,6 +64,11 @@ struct xsync_new_vdi {
 	bool is_a_snapshot;
 	const char *snapshot_of;     /* a VDI ref, or NULL */
 	time_t snapshot_time;        /* 0: 19700101T00:00:00Z (vdi_introduce passes xapi's) */
+	const char *type;            /* xapi's vdi_type (user, system...); NULL: "user" */
+	const char *metadata_of_pool;   /* a pool ref, or NULL */
+	/* vdi_sm_config keys VDI.py passes through (base_mirror, key_hash) */
+	struct scan_kv sm_config[2];
+	size_t sm_config_count;
 };
 
 /*
@@ -99,11 +104,17 @@ int xsync_managed_vdis(struct xapi_conn *c, const char *sr_ref, const char *sr_u
 
 /*
  * The activation handshake (blktap2.py _add_tag / _remove_tag):
- * begin refuses a VDI whose sm_config has "paused" or "relinking"
- * (fault SME_VDI_UNAVAILABLE naming the key), then adds activating=True
- * and host_<host_ref>=RW|RO; end removes "activating" (and, when !ok,
- * the host key too).  deactivate removes host_<host_ref>.
+ * begin waits while the VDI's sm_config has "paused" or "relinking" (a
+ * snapshot elsewhere holds it), retrying once a second for
+ * xsync_pause_wait_s() seconds as blktap2.py's activate does, then
+ * refuses (fault SME_VDI_UNAVAILABLE naming the key); otherwise it adds
+ * activating=True and host_<host_ref>=RW|RO.  end removes "activating"
+ * (and, when !ok, the host key too).  deactivate_check waits the same way
+ * while "paused" is set (blktap2.py _check_tag) and refuses after, before
+ * anything is torn down; deactivate removes host_<host_ref>.
  */
+unsigned xsync_pause_wait_s(void);
+int xsync_deactivate_check(struct xapi_conn *c, const char *vdi_ref, struct sm_error *err);
 int xsync_activate_begin(struct xapi_conn *c, const char *vdi_ref, const char *host_ref,
 			 bool writable, struct sm_error *err);
 int xsync_activate_end(struct xapi_conn *c, const char *vdi_ref, const char *host_ref,

@@ -58,9 +58,10 @@ for s in "$T"/snippets/*.sh; do
 	name=$(basename "$s" .sh)
 	D="$T/run-$name"
 	mkdir -p "$D/tmp"
-	# The tree a person pastes into: build/ (this build) and examples/.
+	# The tree a person pastes into: build/ (this build), examples/ and tests/.
 	ln -s "$BUILD" "$D/build"
 	ln -s "$REPO/examples" "$D/examples"
+	ln -s "$REPO/tests" "$D/tests"
 	if [ "$confined" = 1 ]; then
 		set +e
 		TMPDIR="$D/tmp" unshare --mount --propagation private bash -c '

@@ -6,7 +6,9 @@
 # refused device left byte for byte as it was; sr_probe finding an SR's VG;
 # a create that fails at lvcreate rolling back to a blank device. The whole
 # lifecycle (activation, fsck, mount, VDIs) runs in the VM:
-# tests/vm/guest/tests/test_extsr.sh.
+# tests/vm/guest/tests/test_extsr.sh; fsck, mount and the VDIs (API and
+# xapi mode) also here, through a loop device over the LV's extents:
+# test_xapi_extsr.sh.
 source "$(dirname "$0")/lib.sh"
 D="$BUILD/EXTSR"
 C="$REPO/examples/dconf/ext.conf"

@@ -17,7 +17,11 @@ XAPI_DIR="$T/xapi"
 SECRET_UUID=5e9c2a41-7d3b-4f0e-8a6c-1b2d3e4f5a6b
 V2=11111111-2222-4333-8444-555555555555
 REAL_SMCALL="$SMCALL"
-stop_xapi() { "$REPO/tests/xapi/server.sh" stop "$XAPI_DIR" >/dev/null 2>&1 || true; rm -rf "$T"; }
+stop_xapi() {
+	"$REPO/tests/xapi/server.sh" stop "$XAPI_DIR" >/dev/null 2>&1 || true
+	! declare -F xapi_stop_all >/dev/null || xapi_stop_all   # check.sh's servers
+	rm -rf "$T"
+}
 trap stop_xapi EXIT
 
 # The database: this host, the SR (type file), its PBD, and a secret that
@@ -80,6 +84,12 @@ export CSM_XAPI_SOCKET="$XAPI_SOCKET"
 call unit "$D" "$T/secret.conf" sr_create 0 && pass "sr_create with location_secret"
 [ -d "$FILE_SR_DIR" ] || fail "sr_create did not make the directory the secret holds"
 grep -q "$FILE_SR_DIR" "$T/stderr" && fail "the secret's value reached stderr"
+# A secret xapi does not have: util.get_secret's InvalidSecret (20), in its words.
+NOSECRET=0badc0de-0000-4000-8000-000000000000
+echo "location_secret=$NOSECRET" >"$T/nosecret.conf"
+fault 20 "$D" "$T/nosecret.conf" sr_attach &&
+	grep -q "Unable to look up secret \[$NOSECRET\]" <<<"$OUT" &&
+	pass "an unknown *_secret uuid is 20 InvalidSecret naming it" || fail "unknown secret: $OUT"
 call unit "$D" "$C" sr_attach && pass "sr_attach"
 check "sr_attach" --vdis-only
 call unit "$D" "$C" sr_scan && pass "sr_scan answers nil in xapi mode"
@@ -120,7 +130,7 @@ call unit "$D" "$C" sr_update && check "sr_update"
 
 # A paused VDI cannot be activated (blktap2's _add_tag).
 db call VDI.add_to_sm_config "\"$(db ref VDI "$V1")\"" '"paused"' '"true"' >/dev/null
-fault 46 "$D" "$C" vdi_activate --vdi "$V1" true && pass "vdi_activate of a paused VDI is 46"
+CSM_XAPI_PAUSE_WAIT_S=0 fault 46 "$D" "$C" vdi_activate --vdi "$V1" true && pass "vdi_activate of a paused VDI is 46"
 db call VDI.remove_from_sm_config "\"$(db ref VDI "$V1")\"" '"paused"' >/dev/null
 [ -z "$(smconfig "$V1" "host_$HOST_REF")" ] || fail "the refused activation left host_$HOST_REF"
 
@@ -136,6 +146,58 @@ rm -f "$FILE_SR_DIR/$C1.vhd" "$FILE_SR_DIR/$C1.meta"
 call unit "$D" "$C" sr_scan && check "sr_scan after changes behind the driver's back"
 [ "$(db ref VDI "$B")" != OpaqueRef:NULL ] || fail "the new image was not introduced"
 [ "$(db ref VDI "$C1")" = OpaqueRef:NULL ] || fail "the vanished VDI was not forgotten"
+
+# The endpoint fails after the first calls (the probe answered; the server's
+# debug.set_silent_after):
+# the reconcile stops half done, 154 in bounded time; the next scan with the
+# endpoint back repairs the database.
+E1=44444444-2222-4333-8444-555555555555 E2=55555555-2222-4333-8444-555555555555
+E4=66666666-2222-4333-8444-555555555555
+for u in "$E1" "$E2" "$E4"; do "$VHDTOOL" create "$FILE_SR_DIR/$u.vhd" 4M >/dev/null; done
+db debug reset_calls >/dev/null
+db debug set_silent_after '"3"' >/dev/null
+t0=$(date +%s%N)
+CSM_XAPI_TIMEOUT_MS=1000 fault 154 "$D" "$C" sr_scan && ms=$(( ($(date +%s%N) - t0) / 1000000 )) &&
+	[ "$ms" -lt 8000 ] && pass "the endpoint silent after 3 calls: sr_scan is 154 in $ms ms"
+# The probe (host.get_all), the VDI list, one introduce answered; the
+# second not (the server runs it once it answers again, as xapi might).
+[ "$(db ref VDI "$E1")" != OpaqueRef:NULL ] && [ "$(db ref VDI "$E2")" = OpaqueRef:NULL ] &&
+	pass "the scan stopped half way: $E1 introduced, $E2 not" ||
+	fail "not a half-done reconcile: $(db debug calls | cut -c1-300)"
+db debug set_silent false >/dev/null
+# The held introduce of $E2 runs now: wait for it, so the next scan does not race it.
+for _ in $(seq 50); do [ "$(db ref VDI "$E2")" = OpaqueRef:NULL ] || break; sleep 0.1; done
+[ "$(db ref VDI "$E4")" = OpaqueRef:NULL ] || fail "$E4 introduced by the scan that failed"
+call unit "$D" "$C" sr_scan && check "the next sr_scan, the endpoint back, repairs the database ($E4 introduced)"
+db debug set_silent_after '"3"' >/dev/null
+ls "$FILE_SR_DIR" >"$T/before"
+CSM_XAPI_TIMEOUT_MS=1000 fault 154 "$D" "$C" vdi_create 4M && pass "the endpoint silent after 3 calls: vdi_create is 154"
+db debug set_silent false >/dev/null
+E3=$(ls "$FILE_SR_DIR" | comm -13 "$T/before" - | sed -n 's/\.vhd$//p')
+sleep 0.5   # the held call runs once the server answers again
+call unit "$D" "$C" sr_scan && check "vdi_create cut off mid-reconcile: the next sr_scan repairs the database"
+[ -n "$E3" ] && [ "$(db ref VDI "$E3")" != OpaqueRef:NULL ] || fail "vdi_create's VDI $E3 not in the database"
+
+# vdi_introduce of an image the database does not have yet: its record made now.
+I1=77777777-2222-4333-8444-555555555555
+"$VHDTOOL" create "$FILE_SR_DIR/$I1.vhd" 8M >/dev/null
+call vdi_info "$D" "$C" vdi_introduce --new-uuid "$I1" --location "$I1" && check "vdi_introduce"
+[ "$(field "$I1" virtual_size)" = '"8388608"' ] && [ "$(field "$I1" managed)" = true ] &&
+	pass "vdi_introduce: the record is there, managed, virtual_size \"8388608\"" ||
+	fail "vdi_introduce's record: size $(field "$I1" virtual_size) managed $(field "$I1" managed)"
+
+# Records changed behind the driver's back: the next scan puts them right.
+VR=$(db ref VDI "$V1") BR=$(db ref VDI "$B")
+db call VDI.set_virtual_size "\"$VR\"" '"1"' >/dev/null
+db call VDI.remove_from_sm_config "\"$VR\"" '"vhd-parent"' >/dev/null
+db call VDI.add_to_sm_config "\"$BR\"" '"vhd-parent"' '"00000000-1111-4222-8333-444444444444"' >/dev/null
+db call VDI.set_read_only "\"$BR\"" true >/dev/null
+db check "$FILE_SR_DIR" "$SR_UUID" "$VHDTOOL" >/dev/null 2>&1 && fail "the checker did not see the wrong records"
+call unit "$D" "$C" sr_scan && check "sr_scan after records were changed behind the driver's back"
+[ "$(field "$V1" virtual_size)" != '"1"' ] && [ -n "$(smconfig "$V1" vhd-parent)" ] &&
+	[ -z "$(smconfig "$B" vhd-parent)" ] && [ "$(field "$B" read_only)" = false ] &&
+	pass "sr_scan corrected virtual_size, vhd-parent (missing and bogus) and read_only" ||
+	fail "not corrected: $(field "$V1" virtual_size) $(field "$V1" sm_config) $(field "$B" sm_config)"
 
 # A XenAPI failure is the command's fault, its detail kept: the image is
 # not in the database (no scan since), so its record cannot be found.
@@ -180,8 +242,39 @@ api fault 94 "$D" "$T/secret.conf" sr_scan && pass "API mode: a *_secret key is 
 [ "$(db ref VDI "$A1")" = OpaqueRef:NULL ] || fail "API-mode vdi_create reached the database"
 call unit "$D" "$C" sr_scan && check "xapi-mode sr_scan introduces what API mode made"
 
+# ---- the mode line: every call logs its mode and why ---------------------------
+SM_LOG_STDERR=1 call unit "$D" "$C" sr_scan &&
+	grep -qF "xapi: xapi mode (CSM_XAPI auto, session_ref given, endpoint $XAPI_SOCKET answers)" <<<"$ERR" &&
+	pass "xapi mode logged with its reason" || fail "no xapi-mode line: $(grep -i mode <<<"$ERR")"
+CSM_XAPI=off SM_LOG_STDERR=1 call string "$D" "$C" sr_scan &&
+	grep -qF "xapi: API mode (CSM_XAPI=off)" <<<"$ERR" && pass "API mode (CSM_XAPI=off) logged" ||
+	fail "no API-mode line for CSM_XAPI=off: $(grep -i mode <<<"$ERR")"
+SM_LOG_STDERR=1 api call string "$D" "$C" sr_scan &&
+	grep -qF "xapi: API mode (CSM_XAPI_SOCKET unset and no /var/lib/xcp/xapi)" <<<"$ERR" &&
+	pass "API mode without an endpoint logged with its reason" ||
+	fail "no API-mode line without an endpoint: $(grep -i mode <<<"$ERR")"
+SM_LOG_STDERR=1 call driver_info "$D" "$C" sr_get_driver_info &&
+	grep -qF "xapi: API mode (sr_get_driver_info makes no XenAPI call)" <<<"$ERR" &&
+	pass "sr_get_driver_info logs its mode" || fail "sr_get_driver_info: $(grep -i mode <<<"$ERR")"
+call string "$D" "$C" vdi_generate_config --vdi "$V1" && CONFIG=$(string_result)
+SM_LOG_STDERR=1 run_raw "$D" "${CONFIG:-x}"
+printf '%s' "$OUT" | "$XAPI_CHECK" attach 2>/dev/null &&
+	grep -qF "xapi: API mode (vdi_attach_from_config: static-vdis' stored config has no session)" <<<"$ERR" &&
+	pass "vdi_attach_from_config logs its mode" || fail "vdi_attach_from_config: $(head -c 300 <<<"$OUT") $(grep -i mode <<<"$ERR")"
+
+# ---- endpoints that do not answer properly (tests/xapi/check.sh) ---------------
+# A dead socket, a silent and a slow server: 154 within the bound for
+# create, scan and delete, the SR directory untouched.
+source "$REPO/tests/xapi/check.sh"
+storage_sum() { tree_sum "$FILE_SR_DIR" | sha1sum; }
+XF_TYPE=file XF_VDI=$V1
+XAPI_SESSION_REF=$SESSION   # what this test's smcall wrapper puts in its requests
+set +e
+xapi_faults 8000 "$D" "$C"
+set -e
+
 # ---- the end ----------------------------------------------------------------
-for u in "$S1" "$V1" "$V2" "$B" "$N" "$A1" $L; do
+for u in "$S1" "$V1" "$V2" "$B" "$N" "$A1" "$E1" "$E2" "$E4" "$I1" $E3 $L; do
 	call unit "$D" "$C" vdi_delete --vdi "$u" && check "vdi_delete $u"
 	[ "$(db ref VDI "$u")" = OpaqueRef:NULL ] || fail "vdi_delete left $u in the database"
 done

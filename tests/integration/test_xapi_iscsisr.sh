@@ -4,7 +4,8 @@
 # without a kernel initiator, as test_iscsisr.sh: sr_create/attach, sr_scan
 # answering nil with the target's LUNs in the database (unmanaged) and the
 # SR's sizes, vdi_create managing a LUN, vdi_delete unmanaging it; after every call the database equals the LUN list and the
-# managed bits (tests/xapi/dbcheck.py).  (No snapshot, clone, resize,
+# managed bits (tests/xapi/dbcheck.py); a LUN added to or removed from the
+# target behind the driver's back introduced / forgotten by the next scan.  (No snapshot, clone, resize,
 # activate or sr_update: RawISCSISR advertises none of them.)  chappassword_secret resolved
 # through a secret record, the password in no answer, stderr or log line.
 # The same calls in API mode make no XenAPI call; a dead, silent or slow
@@ -75,6 +76,28 @@ xcall unit "$D" "$C" vdi_delete --vdi "$U2" && pass "xapi mode: vdi_delete"
 [ "$(vdi_field "$U2" managed)" = false ] && pass "vdi_delete: the LUN's record stays, unmanaged" ||
 	fail "vdi_delete: managed '$(vdi_field "$U2" managed)'"
 db_check "vdi_delete" "$D" "$C"
+# A LUN added to the target behind the driver's back is introduced by the
+# next scan (unmanaged), one removed is forgotten.
+SCSI3=360000000000000000e00000000010003
+U3=$(printf %s "$SCSI3" | md5sum | sed 's/^\(........\)\(....\)\(....\)\(....\)\(............\).*/\1-\2-\3-\4-\5/')
+truncate -s 16M "$T/lun3.img"
+if iscsi_target_add_lun 1 3 "$T/lun3.img" >"$T/tgt3.out" 2>&1; then
+	storage_uuids() { printf '%s\n' "$U1" "$U2" "$U3" | sort; }
+	xcall unit "$D" "$C" sr_scan && [ -n "$(vdi_ref "$U3")" ] &&
+		[ "$(vdi_field "$U3" managed)" = false ] &&
+		pass "sr_scan introduced LUN 3 ($U3), added behind the driver's back, unmanaged" ||
+		fail "LUN 3 added: record '$(vdi_ref "$U3")' managed '$(vdi_field "$U3" managed)'"
+	db_check "LUN added behind the driver's back" --sr-sizes "$D" "$C"
+	iscsi_tgtadm --mode logicalunit --op delete --tid 1 --lun 3 >"$T/tgt3.out" 2>&1 ||
+		fail "tgtadm could not remove LUN 3: $(cat "$T/tgt3.out")"
+	storage_uuids() { printf '%s\n' "$U1" "$U2" | sort; }
+	xcall unit "$D" "$C" sr_scan && [ -z "$(vdi_ref "$U3")" ] &&
+		pass "sr_scan forgot LUN 3, removed behind the driver's back" ||
+		fail "LUN 3 removed: still in the database"
+	db_check "LUN removed behind the driver's back" --sr-sizes "$D" "$C"
+else
+	fail "tgtadm could not add LUN 3: $(cat "$T/tgt3.out")"
+fi
 fault 38 "$D" "$C" sr_update && pass "sr_update is not RawISCSISR's (38): xapi does not call it"
 unset CSM_XAPI
 

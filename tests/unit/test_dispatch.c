@@ -1217,8 +1217,10 @@ static void test_xapi_mode_effects(void **state)
 
 	run_xapi("sr_attach", M("SRmaster", "true") M("a_secret", "11111111-2222-4333-8444-555555555555"),
 		 "OpaqueRef:sr1", &r);
-	expect_fault(&r, SME_SM_GENERAL, NULL);
-	assert_non_null(strstr(xr_struct_get_string(r.val, "faultString"), "UUID_INVALID"));
+	/* util.get_secret's InvalidSecret, in its words. */
+	expect_fault(&r, SME_INVALID_SECRET, NULL);
+	assert_non_null(strstr(xr_struct_get_string(r.val, "faultString"),
+			       "Unable to look up secret [11111111-2222-4333-8444-555555555555]"));
 	run_free(&r);
 
 	/* sr_scan answers nil once xapi has the SR's VDIs; an SR xapi lacks is 40. */

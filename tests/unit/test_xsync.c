@@ -364,14 +364,21 @@ static void test_activate(void **state)
 	ASSERT_CONFIG(&c, "OpaqueRef:h", "host_OpaqueRef:h1", none);
 	ASSERT_CONFIG(&c, "OpaqueRef:h", "activating", none);
 
-	/* Paused: refused, nothing added. */
+	/* Paused: refused (without the wait), nothing added; deactivate refused too. */
+	setenv("CSM_XAPI_PAUSE_WAIT_S", "0", 1);
 	assert_int_equal(xapi_vdi_add_to_sm_config(&c, "OpaqueRef:h", "paused", "true", &err), 0);
+	assert_int_equal(xsync_deactivate_check(&c, "OpaqueRef:h", &err), -1);
+	assert_int_equal(err.code, SME_VDI_UNAVAILABLE);
+	assert_non_null(strstr(err.detail, "paused"));
+	sm_error_clear(&err);
 	assert_int_equal(xsync_activate_begin(&c, "OpaqueRef:h", "OpaqueRef:h1", true, &err), -1);
 	assert_int_equal(err.code, SME_VDI_UNAVAILABLE);
 	assert_non_null(strstr(err.detail, "paused"));
 	ASSERT_CONFIG(&c, "OpaqueRef:h", "activating", none);
 	ASSERT_CONFIG(&c, "OpaqueRef:h", "host_OpaqueRef:h1", none);
 	assert_int_equal(xapi_vdi_remove_from_sm_config(&c, "OpaqueRef:h", "paused", NULL), 0);
+	assert_int_equal(xsync_deactivate_check(&c, "OpaqueRef:h", &err), 0);
+	unsetenv("CSM_XAPI_PAUSE_WAIT_S");
 	xapi_conn_free(&c);
 }
 

@@ -201,7 +201,7 @@ xapi_faults() {
 # <uuid> (the test's: make or remove a VDI without the driver).  Sets
 # XF_VDI to a VDI left in the SR.
 xapi_vhd_lifecycle() {
-	local V S B CL X host_key="host_$XAPI_HOST_REF" n
+	local V S B CL X host_key="host_$XAPI_HOST_REF" n t0
 	xcall unit "$@" sr_scan && pass "xapi mode: sr_scan answers nil"
 	db_check "sr_scan" --sr-sizes "$@"
 	# An image the driver cannot read is not introduced (nor anything else).
@@ -228,6 +228,24 @@ xapi_vhd_lifecycle() {
 		fail "vdi_create: label '$(vdi_field "$V" name_label)' managed '$(vdi_field "$V" managed)' size '$(vdi_field "$V" virtual_size)'"
 	[ "$(calls_of VDI.db_introduce | wc -l)" -ge 1 ] && pass "vdi_create: VDI.db_introduce with 19 arguments" ||
 		fail "vdi_create made no VDI.db_introduce"
+	# What SRCommand.py / VDI.py _db_introduce take from the request: type =
+	# vdi_type, metadata_of_pool and snapshot_of = args 3 and 6 (a uuid,
+	# given to db_introduce as its ref), and the vdi_sm_config keys it
+	# passes through (base_mirror, key_hash; no other).
+	xrpc debug.reset_calls >/dev/null
+	local P=OpaqueRef:0d0d0d0d-0000-4000-8000-00000000000d Y
+	xcall vdi_info "$@" vdi_create --vdi-type system --sm-config key_hash=kh1 \
+		--sm-config base_mirror=bm1 --sm-config other=no 8M "sys disk" "" "$P" false \
+		19700101T00:00:00Z "$V" false && Y=$(member uuid)
+	calls_of VDI.db_introduce | python3 -c 'import json, sys
+a = json.loads(sys.stdin.readline())
+ok = (len(a) == 19 and a[4] == "system" and a[14] == sys.argv[1] and a[17] == sys.argv[2]
+      and a[10] == {"key_hash": "kh1", "base_mirror": "bm1"})
+sys.exit(0 if ok else print(a) or 1)' "$P" "$(vdi_ref "$V")" &&
+		[ "$(vdi_field "${Y:-x}" type)" = system ] && [ "$(sm_config_key "${Y:-x}" key_hash)" = kh1 ] &&
+		pass "vdi_create: db_introduce with type=vdi_type, metadata_of_pool, snapshot_of, key_hash/base_mirror passed through" ||
+		fail "vdi_create's db_introduce: $(calls_of VDI.db_introduce | cut -c1-600)"
+	[ -z "${Y:-}" ] || xcall unit "$@" vdi_delete --vdi "$Y"
 
 	# vdi_update: the label and description xapi holds go to the SR's own
 	# metadata (what an API-mode scan reads back).
@@ -242,12 +260,21 @@ xapi_vhd_lifecycle() {
 
 	xcall attach "$@" vdi_attach --vdi "$V" true && pass "xapi mode: vdi_attach"
 	db_check "vdi_attach" "$@"
-	# A paused VDI (a snapshot elsewhere holds it) is refused, untouched.
+	# A paused VDI (a snapshot elsewhere holds it) is waited for, as
+	# blktap2.py does (120 s; CSM_XAPI_PAUSE_WAIT_S here), then refused untouched.
 	xrpc VDI.add_to_sm_config "$(vdi_ref "$V")" paused str:true >/dev/null
-	xfault 46 "$@" vdi_activate --vdi "$V" true && [ -z "$(sm_config_key "$V" "$host_key")" ] &&
-		pass "vdi_activate of a paused VDI: 46, no $host_key added"
-	xrpc VDI.remove_from_sm_config "$(vdi_ref "$V")" paused >/dev/null
-	xcall unit "$@" vdi_activate --vdi "$V" true && pass "xapi mode: vdi_activate"
+	t0=$(ms_now)
+	CSM_XAPI_PAUSE_WAIT_S=1 xfault 46 "$@" vdi_activate --vdi "$V" true &&
+		[ -z "$(sm_config_key "$V" "$host_key")" ] && [ $(( $(ms_now) - t0 )) -ge 1000 ] &&
+		pass "vdi_activate of a VDI paused past the wait (1 s): 46 after $(( $(ms_now) - t0 )) ms, no $host_key added"
+	# The pause ends while the activation waits: it goes through then.
+	( sleep 2; xrpc VDI.remove_from_sm_config "$(vdi_ref "$V")" paused >/dev/null ) &
+	local unpauser=$!
+	t0=$(ms_now)
+	CSM_XAPI_PAUSE_WAIT_S=30 xcall unit "$@" vdi_activate --vdi "$V" true && n=$(( $(ms_now) - t0 )) &&
+		[ "$n" -ge 2000 ] && pass "xapi mode: vdi_activate waited $n ms for the pause to end" ||
+		fail "vdi_activate with the pause ending after 2 s: ${n:-no answer} ms"
+	wait "$unpauser"   # only it: the test's own servers (tgtd...) run in the background too
 	[ "$(sm_config_key "$V" "$host_key")" = RW ] && [ -z "$(sm_config_key "$V" activating)" ] &&
 		pass "vdi_activate: sm_config $host_key=RW, no activating left" ||
 		fail "vdi_activate: sm_config $(vdi_field "$V" sm_config)"
@@ -273,6 +300,14 @@ xapi_vhd_lifecycle() {
 		fail "vdi_snapshot: $V has no vhd-parent in the database"
 	fi
 
+	# A pause that outlasts the wait: deactivate refuses before the tapdisk
+	# would go (blktap2.py _check_tag), the VDI still active here.
+	xrpc VDI.add_to_sm_config "$(vdi_ref "$V")" paused str:true >/dev/null
+	t0=$(ms_now)
+	CSM_XAPI_PAUSE_WAIT_S=2 xfault 46 "$@" vdi_deactivate --vdi "$V" && n=$(( $(ms_now) - t0 )) &&
+		[ "$n" -ge 2000 ] && [ -n "$(sm_config_key "$V" "$host_key")" ] &&
+		pass "vdi_deactivate of a VDI paused past the wait (2 s): 46 after $n ms, $host_key kept"
+	xrpc VDI.remove_from_sm_config "$(vdi_ref "$V")" paused >/dev/null
 	[ -n "$(sm_config_key "$V" "$host_key")" ] && xcall unit "$@" vdi_deactivate --vdi "$V" &&
 		[ -z "$(sm_config_key "$V" "$host_key")" ] &&
 		pass "vdi_deactivate removes $host_key" ||

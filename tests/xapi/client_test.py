@@ -195,6 +195,17 @@ value("debug.set_silent false", call("debug.set_silent", False))
 t0 = time.monotonic()
 value("answers again after silent", call("SR.get_uuid", s, sr))
 check("answers again at once", time.monotonic() - t0 < 1)
+# Silent after n calls: an endpoint that fails in the middle of a command.
+value("debug.set_silent_after 2", call("debug.set_silent_after", "2"))
+value("1st call after set_silent_after 2", call("SR.get_uuid", s, sr))
+value("2nd call after set_silent_after 2", call("SR.get_uuid", s, sr))
+try:
+    call("SR.get_uuid", s, sr, proxy_=proxy(timeout=1))
+    check("the 3rd call after set_silent_after 2 gives no answer", False, "it answered")
+except (socket.timeout, TimeoutError):
+    check("the 3rd call after set_silent_after 2 gives no answer", True)
+value("debug.set_silent false (after set_silent_after)", call("debug.set_silent", False))
+value("answers again after set_silent_after", call("SR.get_uuid", s, sr))
 
 # Plugin calls as sm's tapdisk-pause answers them.
 failure("tapdisk-pause without vdi_uuid",

@@ -47,6 +47,8 @@ Test control (no session):
   debug.dump() -> the database as a JSON string (also SIGUSR1 -> --dump-file)
   debug.set_delay(seconds as string) -> every later call sleeps first
   debug.set_silent(bool) -> later calls are read and never answered
+  debug.set_silent_after(n as string) -> the next n calls are answered, the
+      ones after are not (as set_silent true): an endpoint that fails mid-command
   debug.calls() -> JSON list of [method, params-without-session] received
       (types kept: an int64 sent as a string stays a JSON string)
   debug.reset_calls() -> forget the calls and plugin calls received so far
@@ -419,7 +421,8 @@ class Api:
                   "debug.reset_calls": (0, self.reset_calls),
                   "debug.seed": (1, self.seed),
                   "debug.add_session": (1, self.add_session),
-                  "debug.logins": (0, self.logins)}.get(method)
+                  "debug.logins": (0, self.logins),
+                  "debug.set_silent_after": (1, self.set_silent_after)}.get(method)
             return fn, False
         special = {
             "VDI.db_introduce": (DB_INTRODUCE, self.db_introduce),
@@ -547,6 +550,21 @@ class Api:
         self.delay = float(check_arg("seconds", "string", seconds))
         return ""
 
+    # An endpoint that fails mid-command: answer n more calls, then go silent.
+    silent_after = None
+
+    def set_silent_after(self, n):
+        self.silent_after = int(n)
+        return ""
+
+    def count_towards_silence(self):
+        if self.silent_after is None:
+            return
+        if self.silent_after <= 0:
+            self.silent, self.silent_after = True, None
+        else:
+            self.silent_after -= 1
+
     def set_silent(self, on):
         self.silent = check_arg("silent", "bool", on)
         return ""
@@ -651,6 +669,8 @@ class Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer,
 
     def _dispatch(self, method, params):
         api = self.api
+        if not method.startswith("debug."):
+            api.count_towards_silence()
         if api.silent and not method.startswith("debug."):
             while api.silent:
                 time.sleep(0.1)
