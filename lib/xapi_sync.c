@@ -101,44 +101,70 @@ static int probe(struct xapi_conn *c, struct sm_error *err)
 	return 0;
 }
 
-int xapi_mode_open(const struct sm_call *call, struct xapi_conn *c, bool *on,
-		   struct sm_error *err)
+/*
+ * The rules every opener shares: CSM_XAPI first, then the session (a
+ * request's, or, with will_login, one to be made), then the endpoint.
+ * 0 with *conn_up false is API mode (said in the log); 0 with *conn_up
+ * true is a connection made for xapi mode, not yet proved.  *m tells how.
+ */
+static int mode_connect(bool have_session, bool will_login, const char *session,
+			const char *subtask, struct xapi_conn *c, enum mode_setting *m,
+			bool *conn_up, struct sm_error *err)
 {
-	const char *session = call ? call->session_ref : NULL;
-	const char *subtask = call ? xr_struct_get_string(call->req, "subtask_of") : NULL;
 	const char *endpoint;
-	enum mode_setting m;
 	int timeout_ms;
 
 	memset(c, 0, sizeof(*c));
-	*on = false;
-	if (read_mode(&m, err))
+	*conn_up = false;
+	if (read_mode(m, err))
 		return -1;
-	if (m == MODE_OFF) {
+	if (*m == MODE_OFF) {
 		api_mode(XAPI_MODE_ENV "=off");
 		return 0;
 	}
-	if (!has_session(session)) {
-		if (m == MODE_ON)
+	if (!have_session && !will_login) {
+		if (*m == MODE_ON)
 			return sm_fail(err, SME_API_PROTOCOL,
 				       "%s=on but the request has no session_ref", XAPI_MODE_ENV);
 		api_mode("the request has no session_ref");
 		return 0;
 	}
 	endpoint = configured_endpoint();
-	if (!endpoint && m == MODE_AUTO) {
+	if (!endpoint && *m == MODE_AUTO) {
 		api_mode(XAPI_SOCKET_ENV " unset and no " XAPI_DEFAULT_SOCKET);
 		return 0;
 	}
 	if (read_timeout(&timeout_ms, err)
 	    || xapi_conn_init(c, endpoint, session, subtask, timeout_ms, err))
 		return -1;
+	*conn_up = true;
+	return 0;
+}
+
+static const char *mode_setting_name(enum mode_setting m)
+{
+	return m == MODE_ON ? XAPI_MODE_ENV "=on" : XAPI_MODE_ENV " auto";
+}
+
+int xapi_mode_open(const struct sm_call *call, struct xapi_conn *c, bool *on,
+		   struct sm_error *err)
+{
+	const char *session = call ? call->session_ref : NULL;
+	const char *subtask = call ? xr_struct_get_string(call->req, "subtask_of") : NULL;
+	enum mode_setting m;
+	bool up;
+
+	*on = false;
+	if (mode_connect(has_session(session), false, session, subtask, c, &m, &up, err) < 0)
+		return -1;
+	if (!up)
+		return 0;
 	if (probe(c, err)) {
 		xapi_conn_free(c);
 		return -1;
 	}
 	sm_log(LOG_INFO, "xapi: xapi mode (%s, session_ref given, endpoint %s answers)",
-	       m == MODE_ON ? XAPI_MODE_ENV "=on" : XAPI_MODE_ENV " auto", c->socket_path);
+	       mode_setting_name(m), c->socket_path);
 	*on = true;
 	return 0;
 }
@@ -736,30 +762,18 @@ int xapi_mode_open_process(const char *session, struct xapi_conn *c, bool *on,
 {
 	struct sm_call call = { .session_ref = session };
 	struct sm_error lerr = { 0 };
-	const char *endpoint;
 	enum mode_setting m;
-	int timeout_ms;
+	bool up;
 
 	*logged_in = false;
 	if (has_session(session))
 		return xapi_mode_open(&call, c, on, err);
 	/* The rules of xapi_mode_open, with a login where the request's session would be. */
-	memset(c, 0, sizeof(*c));
 	*on = false;
-	if (read_mode(&m, err))
+	if (mode_connect(false, true, NULL, NULL, c, &m, &up, err) < 0)
 		return -1;
-	if (m == MODE_OFF) {
-		api_mode(XAPI_MODE_ENV "=off");
+	if (!up)
 		return 0;
-	}
-	endpoint = configured_endpoint();
-	if (!endpoint && m == MODE_AUTO) {
-		api_mode(XAPI_SOCKET_ENV " unset and no " XAPI_DEFAULT_SOCKET);
-		return 0;
-	}
-	if (read_timeout(&timeout_ms, err)
-	    || xapi_conn_init(c, endpoint, NULL, NULL, timeout_ms, err))
-		return -1;
 	if (login(c, &lerr)) {
 		sm_fail(err, SME_API_PROTOCOL, "xapi endpoint %s: cannot log in: %s",
 			c->socket_path, lerr.detail);
@@ -769,8 +783,7 @@ int xapi_mode_open_process(const char *session, struct xapi_conn *c, bool *on,
 	c->relogin = relogin_hook;
 	*logged_in = true;
 	sm_log(LOG_INFO, "xapi: xapi mode (%s, logged in as %s, endpoint %s answers)",
-	       m == MODE_ON ? XAPI_MODE_ENV "=on" : XAPI_MODE_ENV " auto", XAPI_LOGIN_USER,
-	       c->socket_path);
+	       mode_setting_name(m), XAPI_LOGIN_USER, c->socket_path);
 	*on = true;
 	return 0;
 }
