@@ -139,6 +139,19 @@ finish() {
 }
 
 # run_raw <driver> <request>: sets OUT (stdout), ERR (stderr), RC.
+# lvm_test_env <size>: LVM for a test on this host: a private config (no
+# activation, which needs device-mapper; no metadata backups), refcounts
+# under $T, and a loop device over a sparse $T/pv.img of <size> in $LOOP.
+# The caller's EXIT trap removes the VG and detaches $LOOP.
+lvm_test_env() {
+	mkdir -p "$T/lvm" "$T/refcount"
+	printf 'backup {\n\tbackup = 0\n\tarchive = 0\n}\n' >"$T/lvm/lvm.conf"
+	export LVM_SYSTEM_DIR="$T/lvm" CSM_LVM_ACTIVATION=off SM_REFCOUNT_DIR="$T/refcount"
+	truncate -s "$1" "$T/pv.img"
+	LOOP=$(losetup -f --show "$T/pv.img" 2>"$T/losetup.err") ||
+		skip "no loop device: $(cat "$T/losetup.err")"
+}
+
 run_raw() {
 	local drv=$1 req=$2
 	set +e

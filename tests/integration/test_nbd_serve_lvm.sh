@@ -34,11 +34,7 @@ cleanup_lvm() {
 }
 trap cleanup_lvm EXIT
 
-mkdir -p "$T/lvm" "$T/refcount"
-printf 'backup {\n\tbackup = 0\n\tarchive = 0\n}\n' >"$T/lvm/lvm.conf"
-export LVM_SYSTEM_DIR="$T/lvm" CSM_LVM_ACTIVATION=off SM_REFCOUNT_DIR="$T/refcount"
-truncate -s 1G "$T/pv.img"
-LOOP=$(losetup -f --show "$T/pv.img" 2>"$T/losetup.err") || skip "no loop device: $(cat "$T/losetup.err")"
+lvm_test_env 1G
 export LVM_SR_DEVICE=$LOOP
 MiB=1048576
 t() { "$TOOL" "$LOOP" "$SR_UUID" "$@"; }

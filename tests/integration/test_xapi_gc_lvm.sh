@@ -36,11 +36,7 @@ cleanup_all() {
 	rm -rf "$T"
 }
 trap cleanup_all EXIT
-mkdir -p "$T/lvm" "$T/refcount"
-printf 'backup {\n\tbackup = 0\n\tarchive = 0\n}\n' >"$T/lvm/lvm.conf"
-export LVM_SYSTEM_DIR="$T/lvm" CSM_LVM_ACTIVATION=off SM_REFCOUNT_DIR="$T/refcount"
-truncate -s 1G "$T/pv.img"
-LOOP=$(losetup -f --show "$T/pv.img" 2>"$T/losetup.err") || skip "no loop device: $(cat "$T/losetup.err")"
+lvm_test_env 1G
 export LVM_SR_DEVICE=$LOOP
 MIB=1048576
 lvt() { "$LVMT" "$LOOP" "$@" 2>/dev/null; }
