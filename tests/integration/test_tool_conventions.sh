@@ -71,9 +71,13 @@ expect_rc "smcall FileSR without --verbose: the answer" 0 '^name: ' '' "$SMCALL"
 # ---- a lock directory an ordinary user cannot write: the fault says what to do ----------
 if [ "$(id -u)" -eq 0 ] && command -v setpriv >/dev/null; then
 	mkdir -p "$T/nobody/sr" "$T/nobody/lock"; chmod 755 "$T" "$T/nobody" "$T/nobody/lock"; chmod 777 "$T/nobody/sr"
+	# Copies nobody can read and run: the checkout may sit where only root
+	# can (a clone under /root, a umask of 077).
+	install -m 755 "$SMCALL" "$BUILD/FileSR" "$T/nobody/"
+	install -m 644 "$REPO/examples/dconf/file.conf" "$T/nobody/"
 	set +e
 	FILE_SR_DIR="$T/nobody/sr" SM_LOCK_DIR="$T/nobody/lock" setpriv --reuid=nobody --regid=nogroup --clear-groups \
-		"$SMCALL" "$BUILD/FileSR" "$REPO/examples/dconf/file.conf" sr_create 0 >"$T/o" 2>"$T/e"; rc=$?
+		"$T/nobody/smcall" "$T/nobody/FileSR" "$T/nobody/file.conf" sr_create 0 >"$T/o" 2>"$T/e"; rc=$?
 	set -e
 	grep -q "^FAULT 202 SMGeneral: .*cannot create lock directory $T/nobody/lock/$SR_UUID: Permission denied (run as root, or set SM_LOCK_DIR to a directory you can write)" "$T/o" &&
 		[ "$rc" = 1 ] && pass "lock directory not writable: fault 202 says run as root or set SM_LOCK_DIR" ||
