@@ -82,20 +82,13 @@ void fsr_unload(struct sm_ctx *ctx)
 void fsr_kick_gc(const struct file_sr *sr)
 {
 	const char *mode = getenv("CSM_GC");
-	char exe[PATH_MAX], gc[PATH_MAX + 16], *slash;
-	ssize_t n;
+	char exe[PATH_MAX], gc[PATH_MAX + 16];
 	pid_t pid;
 
 	if ((mode && strcmp(mode, "off") == 0) || !sr->repair || (!sr->path[0] && !sr->gc_reach[0]))
 		return;
-	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	if (n <= 0)
+	if (sm_exe_dir(exe) < 0)
 		return;
-	exe[n] = '\0';
-	slash = strrchr(exe, '/');
-	if (!slash)
-		return;
-	*slash = '\0';
 	snprintf(gc, sizeof(gc), "%s/csm-gc", exe);
 	if (access(gc, X_OK) != 0) {
 		sm_log(LOG_WARNING, "gc: %s not found; garbage stays until it runs", gc);

@@ -101,16 +101,10 @@ static bool find_in_path(const char *name, char out[PATH_MAX])
 /* Beside the running executable, as csm-gc is (fsr_kick_gc). */
 static bool beside_exe(const char *name, char out[PATH_MAX])
 {
-	char exe[PATH_MAX], *slash;
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	char exe[PATH_MAX];
 
-	if (n <= 0)
+	if (sm_exe_dir(exe) < 0)
 		return false;
-	exe[n] = '\0';
-	slash = strrchr(exe, '/');
-	if (!slash)
-		return false;
-	*slash = '\0';
 	return snprintf(out, PATH_MAX, "%s/%s", exe, name) < PATH_MAX && access(out, R_OK) == 0;
 }
 

@@ -148,6 +148,21 @@ const char *sm_lock_dir(void)
 	return env_dir("SM_LOCK_DIR", "/var/lock/sm");
 }
 
+int sm_exe_dir(char out[PATH_MAX])
+{
+	ssize_t n = readlink("/proc/self/exe", out, PATH_MAX - 1);
+	char *slash;
+
+	if (n <= 0)
+		return -1;
+	out[n] = '\0';
+	slash = strrchr(out, '/');
+	if (!slash)
+		return -1;
+	*slash = '\0';
+	return 0;
+}
+
 int sm_mkdir_p(const char *path, unsigned mode)
 {
 	char tmp[PATH_MAX];

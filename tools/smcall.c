@@ -434,15 +434,12 @@ static bool executable_in(const char *dir, const char *name, char *out, size_t c
 static const char *resolve_driver(const char *name, bool verbose, char *out, size_t cap)
 {
 	char self[PATH_MAX], dir[PATH_MAX + 32];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
 	const char *where = NULL;
 
 	if (strchr(name, '/')) {
 		where = "as given";
 		snprintf(out, cap, "%s", name);
-	} else if (n > 0) {
-		self[n] = '\0';
-		*strrchr(self, '/') = '\0';
+	} else if (sm_exe_dir(self) == 0) {
 		snprintf(dir, sizeof(dir), "%s/../libexec/csm", self);
 		if (executable_in(self, name, out, cap))
 			where = "beside smcall";

@@ -3,6 +3,7 @@
 #ifndef CSM_UTIL_H
 #define CSM_UTIL_H
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -41,6 +42,13 @@ const char *sm_lock_dir(void);     /* default /var/lock/sm */
 
 /* mkdir -p with the given mode; 0 or -errno. */
 int sm_mkdir_p(const char *path, unsigned mode);
+
+/*
+ * The directory of the running executable (/proc/self/exe), where its
+ * companions are installed (csm-gc, the nbdkit plugin, the drivers); 0
+ * or -1 when it cannot be read.
+ */
+int sm_exe_dir(char out[PATH_MAX]);
 
 /* Write a whole file atomically (temp file + fsync + rename); 0 or -errno. */
 int sm_write_file_atomic(const char *path, const char *data, size_t len);
