@@ -75,6 +75,25 @@ static const char *active_elsewhere(const struct gc_active_set *a, const char *u
 	return NULL;
 }
 
+const char *gc_child_active_elsewhere(const struct vdi_forest *f, const struct gc_active_set *a,
+				      const char *n_uuid, const char *local_host,
+				      const char **child)
+{
+	for (size_t i = 0; i < f->count; i++) {
+		const struct vstore_image *c = &f->nodes[i].img;
+		const char *host;
+
+		if (strcmp(c->parent, n_uuid) != 0)
+			continue;
+		host = active_elsewhere(a, c->uuid, local_host);
+		if (host) {
+			*child = c->uuid;
+			return host;
+		}
+	}
+	return NULL;
+}
+
 static bool active_set_has(const struct gc_active_set *a, const char *uuid)
 {
 	for (size_t i = 0; i < a->count; i++)
@@ -120,6 +139,8 @@ static bool coalesceable(const struct vdi_forest *f, const struct vdi_node *n)
 static bool coalesce_idle(const struct gc_plan_input *in, struct gc_plan *pl,
 			  const struct vdi_node *n)
 {
+	const char *host, *child;
+
 	if (!in->active || in->active->rc < 0) {
 		hold_back(pl, "coalesce of %s: cannot read the activation records (%s)",
 			  n->img.uuid, strerror(in->active ? -in->active->rc : EIO));
@@ -131,19 +152,12 @@ static bool coalesce_idle(const struct gc_plan_input *in, struct gc_plan *pl,
 	}
 	if (!in->local_host)
 		return true;
-	for (size_t i = 0; i < in->forest->count; i++) {
-		const struct vdi_node *c = &in->forest->nodes[i];
-		const char *host;
-
-		if (strcmp(c->img.parent, n->img.uuid) != 0)
-			continue;
-		host = active_elsewhere(in->active, c->img.uuid, in->local_host);
-		if (host) {
-			hold_back(pl, "coalesce of %s: its child %s is active on host %s, whose "
-				  "server this host cannot pause for the relink", n->img.uuid,
-				  c->img.uuid, host);
-			return false;
-		}
+	host = gc_child_active_elsewhere(in->forest, in->active, n->img.uuid, in->local_host,
+					 &child);
+	if (host) {
+		hold_back(pl, "coalesce of %s: its child %s is active on host %s, whose "
+			  "server this host cannot pause for the relink", n->img.uuid, child, host);
+		return false;
 	}
 	return true;
 }

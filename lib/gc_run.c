@@ -420,23 +420,16 @@ static int relink_still_safe(struct gc_run *g, const struct vdi_forest *f, const
 			     struct sm_error *err)
 {
 	struct gc_active_set a = { 0 };
-	const char *local = vstore_dir_host_id();
+	const char *local = vstore_dir_host_id(), *host, *child;
 	int rc = active_load(g, &a, local, err);
 
 	if (rc == 0 && a.rc < 0)
 		rc = sm_fail(err, SME_SR_UNAVAILABLE, "relink of %s's children held back: cannot "
 			     "read the activation records (%s)", n_uuid, strerror(-a.rc));
-	for (size_t i = 0; rc == 0 && i < f->count; i++) {
-		const struct vstore_image *c = &f->nodes[i].img;
-
-		if (strcmp(c->parent, n_uuid) != 0)
-			continue;
-		for (size_t j = 0; rc == 0 && j < a.count; j++)
-			if (strcmp(a.uuid[j], c->uuid) == 0 && strcmp(a.host[j], local) != 0)
-				rc = sm_fail(err, SME_SR_UNAVAILABLE, "relink of %s's children held "
-					     "back: %s became active on host %s during the copy; the "
-					     "next run resumes", n_uuid, c->uuid, a.host[j]);
-	}
+	if (rc == 0 && (host = gc_child_active_elsewhere(f, &a, n_uuid, local, &child)))
+		rc = sm_fail(err, SME_SR_UNAVAILABLE, "relink of %s's children held back: %s "
+			     "became active on host %s during the copy; the next run resumes",
+			     n_uuid, child, host);
 	gc_active_set_free(&a);
 	return rc;
 }

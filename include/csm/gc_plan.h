@@ -57,6 +57,16 @@ int gc_active_set_add_attached(struct gc_active_set *a, const char *uuid,
 			       const struct scan_kv *kv, size_t n, const char *this_host_ref,
 			       const char *local_host, gc_host_name_fn name, void *arg);
 
+/*
+ * A child of n_uuid in f that a is active on a host other than
+ * local_host: the host, with the child's uuid in *child; NULL for none.
+ * A relink of n's children cannot pause such a child's server, so the
+ * plan holds the coalesce back and the runner asks again before it.
+ */
+const char *gc_child_active_elsewhere(const struct vdi_forest *f, const struct gc_active_set *a,
+				      const char *n_uuid, const char *local_host,
+				      const char **child);
+
 struct gc_plan_input {
 	const struct vdi_forest *forest;
 	const struct gc_active_set *active;  /* NULL: not loaded (unknown parents) */
